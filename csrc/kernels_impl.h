@@ -1,0 +1,199 @@
+/* The kernels, written once for a real type. kernels.c includes this file
+ * twice, with REAL/SUFFIX and the matching math functions defined: float and
+ * double. Rows are C-contiguous: element (i, j) of an n-by-m matrix is at
+ * i * m + j.
+ */
+
+#define NNBP_NAME2(base, suffix) base##_##suffix
+#define NNBP_NAME1(base, suffix) NNBP_NAME2(base, suffix)
+#define NNBP(base) NNBP_NAME1(base, SUFFIX)
+
+/* sigma(z) = 1 / (1 + e^-z).  Accurate for every z: for z << 0, e^-z
+ * overflows to inf and the quotient goes to 0, its true limit. */
+static inline REAL NNBP(sigmoid)(REAL z)
+{
+    return (REAL)1 / ((REAL)1 + EXP(-z));
+}
+
+/* softplus(z) = log(1 + e^z), as max(z, 0) + log1p(e^-|z|): e^z overflows
+ * for z > 88 (float) or 709 (double), e^-|z| never does. */
+static inline REAL NNBP(softplus)(REAL z)
+{
+    return (z > 0 ? z : (REAL)0) + LOG1P(EXP(-(z > 0 ? z : -z)));
+}
+
+/* Z[i, :] += bias; A = phi(Z).  A == NULL: bias only. */
+void NNBP(nnbp_bias_activation)(int activation, REAL negative_slope,
+                                size_t n, size_t m, const REAL *bias,
+                                REAL *Z, REAL *A)
+{
+    for (size_t i = 0; i < n; ++i) {
+        REAL *z = Z + i * m;
+        if (bias != NULL)
+            for (size_t j = 0; j < m; ++j)
+                z[j] += bias[j];
+        if (A == NULL)
+            continue;
+        REAL *a = A + i * m;
+        switch (activation) {
+        case NNBP_IDENTITY:
+            for (size_t j = 0; j < m; ++j) a[j] = z[j];
+            break;
+        case NNBP_LOGISTIC:
+            for (size_t j = 0; j < m; ++j) a[j] = NNBP(sigmoid)(z[j]);
+            break;
+        case NNBP_TANH:
+            for (size_t j = 0; j < m; ++j) a[j] = TANH(z[j]);
+            break;
+        case NNBP_RELU:
+            for (size_t j = 0; j < m; ++j) a[j] = z[j] > 0 ? z[j] : (REAL)0;
+            break;
+        case NNBP_LEAKY_RELU:
+            for (size_t j = 0; j < m; ++j)
+                a[j] = z[j] > 0 ? z[j] : negative_slope * z[j];
+            break;
+        case NNBP_SOFTPLUS:
+            for (size_t j = 0; j < m; ++j) a[j] = NNBP(softplus)(z[j]);
+            break;
+        }
+    }
+}
+
+/* D *= phi'(Z), phi' taken from A = phi(Z) where that is cheaper;
+ * column_sums[j] = sum_i D[i, j] (skipped when NULL). */
+void NNBP(nnbp_activation_backward)(int activation, REAL negative_slope,
+                                    size_t n, size_t m, const REAL *Z,
+                                    const REAL *A, REAL *D, REAL *column_sums)
+{
+    for (size_t i = 0; i < n; ++i) {
+        const REAL *z = Z + i * m;
+        const REAL *a = A + i * m;
+        REAL *d = D + i * m;
+        switch (activation) {
+        case NNBP_IDENTITY:
+            break;
+        case NNBP_LOGISTIC:
+            for (size_t j = 0; j < m; ++j) d[j] *= a[j] * ((REAL)1 - a[j]);
+            break;
+        case NNBP_TANH:
+            for (size_t j = 0; j < m; ++j) d[j] *= (REAL)1 - a[j] * a[j];
+            break;
+        case NNBP_RELU:
+            for (size_t j = 0; j < m; ++j) d[j] = z[j] > 0 ? d[j] : (REAL)0;
+            break;
+        case NNBP_LEAKY_RELU:
+            for (size_t j = 0; j < m; ++j)
+                d[j] = z[j] > 0 ? d[j] : negative_slope * d[j];
+            break;
+        case NNBP_SOFTPLUS:
+            for (size_t j = 0; j < m; ++j) d[j] *= NNBP(sigmoid)(z[j]);
+            break;
+        }
+    }
+    if (column_sums != NULL)
+        NNBP(nnbp_column_sums)(n, m, D, column_sums);
+}
+
+/* column_sums[j] = sum_i D[i, j] */
+void NNBP(nnbp_column_sums)(size_t n, size_t m, const REAL *D,
+                            REAL *column_sums)
+{
+    for (size_t j = 0; j < m; ++j)
+        column_sums[j] = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const REAL *d = D + i * m;
+        for (size_t j = 0; j < m; ++j)
+            column_sums[j] += d[j];
+    }
+}
+
+/* Z = phi_out(Z) in place: identity, sigmoid, or row-wise softmax. */
+void NNBP(nnbp_output_activation)(int output, size_t n, size_t m, REAL *Z)
+{
+    if (output == NNBP_BINARY) {
+        for (size_t k = 0; k < n * m; ++k)
+            Z[k] = NNBP(sigmoid)(Z[k]);
+    } else if (output == NNBP_SOFTMAX) {
+        for (size_t i = 0; i < n; ++i) {
+            REAL *z = Z + i * m;
+            /* subtract the row max so that no exponent is positive:
+             * e^z overflows for z > 88 in float, e^(z - max) never does. */
+            REAL zmax = z[0];
+            for (size_t j = 1; j < m; ++j) zmax = z[j] > zmax ? z[j] : zmax;
+            REAL total = 0;
+            for (size_t j = 0; j < m; ++j) {
+                z[j] = EXP(z[j] - zmax);
+                total += z[j];
+            }
+            for (size_t j = 0; j < m; ++j) z[j] /= total;
+        }
+    }
+}
+
+/* Returns sum_i s_i loss(y_i, phi_out(Z_i)), computed from the logits Z;
+ * D = scale * s_i * (phi_out(Z_i) - target_i) unless D is NULL.
+ * Y: n-by-m targets (squared, binary); labels: n class indices (softmax);
+ * sample_weight NULL means s_i = 1. */
+double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL *Z,
+                              const REAL *Y, const int64_t *labels,
+                              const REAL *sample_weight, double scale, REAL *D)
+{
+    double total = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const REAL *z = Z + i * m;
+        REAL *d = D == NULL ? NULL : D + i * m;
+        const double s = sample_weight == NULL ? 1.0 : (double)sample_weight[i];
+        const REAL c = (REAL)(scale * s);
+        double row_loss = 0;
+        if (output == NNBP_SQUARED) {
+            const REAL *y = Y + i * m;
+            for (size_t j = 0; j < m; ++j) {
+                const REAL r = z[j] - y[j];
+                row_loss += 0.5 * (double)r * (double)r;
+                if (d != NULL) d[j] = c * r;
+            }
+        } else if (output == NNBP_BINARY) {
+            const REAL *y = Y + i * m;
+            for (size_t j = 0; j < m; ++j) {
+                /* -[y log sigma(z) + (1-y) log(1 - sigma(z))] = softplus(z) - y z:
+                 * from the logit, so no rounded sigma(z) = 0 or 1 gives log 0. */
+                row_loss += (double)(NNBP(softplus)(z[j]) - y[j] * z[j]);
+                if (d != NULL) d[j] = c * (NNBP(sigmoid)(z[j]) - y[j]);
+            }
+        } else { /* NNBP_SOFTMAX */
+            const int64_t label = labels[i];
+            /* log-sum-exp with the row max taken out: no exponent is
+             * positive, so nothing overflows, and the largest term is 1. */
+            REAL zmax = z[0];
+            for (size_t j = 1; j < m; ++j) zmax = z[j] > zmax ? z[j] : zmax;
+            REAL sum_exp = 0;
+            if (d != NULL) {
+                for (size_t j = 0; j < m; ++j) {
+                    d[j] = EXP(z[j] - zmax);
+                    sum_exp += d[j];
+                }
+                const REAL c_over_sum = c / sum_exp;
+                for (size_t j = 0; j < m; ++j) d[j] *= c_over_sum;
+                d[label] -= c;
+            } else {
+                for (size_t j = 0; j < m; ++j) sum_exp += EXP(z[j] - zmax);
+            }
+            row_loss = (double)LOG(sum_exp) - (double)(z[label] - zmax);
+        }
+        total += s * row_loss;
+    }
+    return total;
+}
+
+/* sum_k x_k^2, accumulated in double */
+double NNBP(nnbp_sum_squares)(size_t size, const REAL *x)
+{
+    double total = 0;
+    for (size_t k = 0; k < size; ++k)
+        total += (double)x[k] * (double)x[k];
+    return total;
+}
+
+#undef NNBP
+#undef NNBP_NAME1
+#undef NNBP_NAME2

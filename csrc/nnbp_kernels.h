@@ -1,0 +1,50 @@
+/* nnbp's elementwise kernels: activations, fused output losses, column sums.
+ *
+ * Plain C99, no Python.h. Every kernel comes in float (_f32) and double (_f64);
+ * matrices are C-contiguous (row-major), n rows of m columns. The matrix
+ * products live in the Cython core (BLAS); everything here is O(n m).
+ */
+#ifndef NNBP_KERNELS_H
+#define NNBP_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Hidden activations; the numbering is shared with nnbp/_core.pyx. */
+enum nnbp_activation {
+    NNBP_IDENTITY = 0,
+    NNBP_LOGISTIC = 1,
+    NNBP_TANH = 2,
+    NNBP_RELU = 3,
+    NNBP_LEAKY_RELU = 4,
+    NNBP_SOFTPLUS = 5
+};
+
+/* Output activations, each paired with its canonical loss. */
+enum nnbp_output {
+    NNBP_SQUARED = 0,   /* identity output, 1/2 squared error   */
+    NNBP_BINARY = 1,    /* sigmoid output, binary cross-entropy  */
+    NNBP_SOFTMAX = 2    /* softmax output, multiclass cross-entropy */
+};
+
+#define NNBP_DECLARE(REAL, SUFFIX)                                              \
+    void nnbp_bias_activation_##SUFFIX(int activation, REAL negative_slope,     \
+        size_t n, size_t m, const REAL *bias, REAL *Z, REAL *A);                \
+    void nnbp_activation_backward_##SUFFIX(int activation, REAL negative_slope, \
+        size_t n, size_t m, const REAL *Z, const REAL *A, REAL *D,              \
+        REAL *column_sums);                                                     \
+    void nnbp_column_sums_##SUFFIX(size_t n, size_t m, const REAL *D,           \
+        REAL *column_sums);                                                     \
+    void nnbp_output_activation_##SUFFIX(int output, size_t n, size_t m,        \
+        REAL *Z);                                                               \
+    double nnbp_output_loss_##SUFFIX(int output, size_t n, size_t m,            \
+        const REAL *Z, const REAL *Y, const int64_t *labels,                    \
+        const REAL *sample_weight, double scale, REAL *D);                      \
+    double nnbp_sum_squares_##SUFFIX(size_t size, const REAL *x);
+
+NNBP_DECLARE(float, f32)
+NNBP_DECLARE(double, f64)
+
+#undef NNBP_DECLARE
+
+#endif

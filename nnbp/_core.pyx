@@ -1,0 +1,289 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The compiled core: dense layers and whole networks, forward and backward.
+
+Every matrix is C-contiguous (row-major), in float32 or float64 (one fused
+type per call). Matrix products go to BLAS through scipy.linalg.cython_blas;
+the elementwise work goes to the C kernels of csrc/. The GIL is released
+around all numerical work.
+
+Nothing here checks its arguments: nnbp.network and nnbp.layers validate
+them once, at the Python boundary.
+"""
+from cython cimport floating
+from libc.stdint cimport int64_t
+from scipy.linalg.cython_blas cimport sgemm, dgemm, saxpy, daxpy
+
+from nnbp._kernels cimport *
+
+ACTIVATIONS = {
+    "identity": NNBP_IDENTITY,
+    "logistic": NNBP_LOGISTIC,
+    "tanh": NNBP_TANH,
+    "relu": NNBP_RELU,
+    "leaky_relu": NNBP_LEAKY_RELU,
+    "softplus": NNBP_SOFTPLUS,
+}
+OUTPUTS = {"squared": NNBP_SQUARED, "logistic": NNBP_BINARY, "softmax": NNBP_SOFTMAX}
+
+
+# ---------------------------------------------------------------- BLAS
+
+cdef inline void gemm(char transa, char transb, int m, int n, int k, floating alpha,
+                      const floating *A, int lda, const floating *B, int ldb,
+                      floating beta, floating *C, int ldc) noexcept nogil:
+    """C = alpha op(A) op(B) + beta C, row-major, C of shape (m, n)."""
+    # BLAS is column-major, where a row-major matrix reads as its transpose:
+    # C^T = op(B)^T op(A)^T is one column-major call with the operands swapped.
+    if floating is float:
+        sgemm(&transb, &transa, &n, &m, &k, &alpha, <float *> B, &ldb, <float *> A, &lda,
+              &beta, C, &ldc)
+    else:
+        dgemm(&transb, &transa, &n, &m, &k, &alpha, <double *> B, &ldb, <double *> A, &lda,
+              &beta, C, &ldc)
+
+
+cdef inline void axpy(int n, floating alpha, const floating *x, floating *y) noexcept nogil:
+    """y += alpha x"""
+    cdef int one = 1
+    if floating is float:
+        saxpy(&n, &alpha, <float *> x, &one, y, &one)
+    else:
+        daxpy(&n, &alpha, <double *> x, &one, y, &one)
+
+
+# ---------------------------------------------------------------- one dense layer
+
+cdef void dense_forward_ptr(int n, int fan_in, int fan_out, const floating *X,
+                            const floating *W, const floating *b, int activation,
+                            floating negative_slope, floating *Z, floating *A) noexcept nogil:
+    """Z = X W^T + b; A = phi(Z) (A NULL: Z only)."""
+    gemm(c'N', c'T', n, fan_out, fan_in, 1, X, fan_in, W, fan_in, 0, Z, fan_out)
+    if floating is float:
+        nnbp_bias_activation_f32(activation, negative_slope, n, fan_out, b, Z, A)
+    else:
+        nnbp_bias_activation_f64(activation, negative_slope, n, fan_out, b, Z, A)
+
+
+cdef void dense_backward_ptr(int n, int fan_in, int fan_out, const floating *X,
+                             const floating *W, const floating *Z, const floating *A,
+                             int activation, floating negative_slope, floating *D,
+                             floating *dW, floating *db, floating *dX) noexcept nogil:
+    """D = dA * phi'(Z) in place; dW = D^T X; db = column sums of D; dX = D W.
+
+    db and dX are skipped when NULL.
+    """
+    if floating is float:
+        nnbp_activation_backward_f32(activation, negative_slope, n, fan_out, Z, A, D, db)
+    else:
+        nnbp_activation_backward_f64(activation, negative_slope, n, fan_out, Z, A, D, db)
+    gemm(c'T', c'N', fan_out, fan_in, n, 1, D, fan_out, X, fan_in, 0, dW, fan_in)
+    if dX != NULL:
+        gemm(c'N', c'N', n, fan_in, fan_out, 1, D, fan_out, W, fan_in, 0, dX, fan_in)
+
+
+cdef double output_loss_ptr(int output, size_t n, size_t m, const floating *Z,
+                            const floating *Y, const int64_t *labels,
+                            const floating *sample_weight, double scale,
+                            floating *D) noexcept nogil:
+    """sum_i s_i loss_i from the logits Z; D = scale s_i (f_i - t_i) unless NULL."""
+    if floating is float:
+        return nnbp_output_loss_f32(output, n, m, Z, Y, labels, sample_weight, scale, D)
+    else:
+        return nnbp_output_loss_f64(output, n, m, Z, Y, labels, sample_weight, scale, D)
+
+
+cdef void output_activation_ptr(int output, size_t n, size_t m, floating *Z) noexcept nogil:
+    """Z = phi_out(Z) in place"""
+    if floating is float:
+        nnbp_output_activation_f32(output, n, m, Z)
+    else:
+        nnbp_output_activation_f64(output, n, m, Z)
+
+
+cdef double sum_squares(size_t size, const floating *x) noexcept nogil:
+    """sum_k x_k^2"""
+    if floating is float:
+        return nnbp_sum_squares_f32(size, x)
+    else:
+        return nnbp_sum_squares_f64(size, x)
+
+
+cdef const floating *optional_ptr(object array, floating dtype_of) except? NULL:
+    """Address of the first element of a C-contiguous array, NULL for None.
+
+    dtype_of only picks the specialisation. The pointer stays valid while the
+    caller holds the array: reshape(-1) of a contiguous array is a view.
+    """
+    cdef const floating[::1] flat
+    if array is None:
+        return NULL
+    flat = array.reshape(-1)
+    return &flat[0]
+
+
+cdef const int64_t *labels_ptr(object labels) except? NULL:
+    """Address of the first label, NULL for None."""
+    cdef const int64_t[::1] flat
+    if labels is None:
+        return NULL
+    flat = labels
+    return &flat[0]
+
+
+def dense_forward(const floating[:, ::1] X, const floating[:, ::1] W, object b,
+                  int activation, double negative_slope, floating[:, ::1] Z, object A):
+    """Z = X W^T + b and A = phi(Z), into the caller's Z and A (A may be None)."""
+    cdef const floating *b_ptr = optional_ptr(b, Z[0, 0])
+    cdef floating *A_ptr = <floating *> optional_ptr(A, Z[0, 0])
+    with nogil:
+        dense_forward_ptr(X.shape[0], X.shape[1], W.shape[0], &X[0, 0], &W[0, 0], b_ptr,
+                          activation, <floating> negative_slope, &Z[0, 0], A_ptr)
+
+
+def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
+                   const floating[:, ::1] Z, const floating[:, ::1] A, int activation,
+                   double negative_slope, floating[:, ::1] D, floating[:, ::1] dW,
+                   object db, object dX):
+    """From dA held in D: D = dA * phi'(Z) in place, dW, db, dX into the caller's arrays."""
+    cdef floating *db_ptr = <floating *> optional_ptr(db, D[0, 0])
+    cdef floating *dX_ptr = <floating *> optional_ptr(dX, D[0, 0])
+    with nogil:
+        dense_backward_ptr(X.shape[0], X.shape[1], W.shape[0], &X[0, 0], &W[0, 0], &Z[0, 0],
+                           &A[0, 0], activation, <floating> negative_slope, &D[0, 0], &dW[0, 0],
+                           db_ptr, dX_ptr)
+
+
+def output_loss(int output, const floating[:, ::1] Z, object Y, object labels,
+                object sample_weight, double scale, object D):
+    """sum_i s_i loss_i from the logits Z; D = scale s_i (f_i - t_i) unless D is None."""
+    cdef const floating *Y_ptr = optional_ptr(Y, Z[0, 0])
+    cdef const int64_t *labels_p = labels_ptr(labels)
+    cdef const floating *sw_ptr = optional_ptr(sample_weight, Z[0, 0])
+    cdef floating *D_ptr = <floating *> optional_ptr(D, Z[0, 0])
+    cdef double total
+    with nogil:
+        total = output_loss_ptr(output, Z.shape[0], Z.shape[1], &Z[0, 0], Y_ptr, labels_p,
+                                sw_ptr, scale, D_ptr)
+    return total
+
+
+def output_activation(int output, floating[:, ::1] Z):
+    """Z = phi_out(Z) in place."""
+    with nogil:
+        output_activation_ptr(output, Z.shape[0], Z.shape[1], &Z[0, 0])
+
+
+# ---------------------------------------------------------------- whole networks
+#
+# Parameters (see nnbp.network): W(1) ... W(L), each row-major (m_l, m_{l-1}),
+# then b(1) ... b(L).
+# Workspace for a batch of n rows: Z(l) then A(l) for each hidden layer, then
+# Z(L), then two delta buffers of n * max(m_l) that the backward pass
+# alternates between.
+
+def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t n):
+    """Number of elements of the workspace for a batch of n rows."""
+    cdef Py_ssize_t L = sizes.shape[0] - 1, widest = 0, total = 0, l
+    for l in range(1, L + 1):
+        total += (2 if l < L else 1) * n * sizes[l]
+        widest = max(widest, sizes[l])
+    return total + 2 * n * widest
+
+
+def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
+                    int activation, double negative_slope, int output,
+                    const floating[:, ::1] X, floating[::1] workspace, floating[:, ::1] out):
+    """out = f(X): probabilities for the logistic and softmax outputs."""
+    cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], l
+    cdef Py_ssize_t w_offset = 0, b_offset = 0, z_offset = 0
+    cdef const floating *P = &params[0]
+    cdef const floating *inputs = &X[0, 0]
+    cdef floating *Z
+    for l in range(1, L + 1):
+        b_offset += sizes[l] * sizes[l - 1]
+    with nogil:
+        for l in range(1, L + 1):
+            if l < L:
+                Z = &workspace[z_offset]
+                dense_forward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset,
+                                  P + b_offset if has_bias else NULL, activation,
+                                  <floating> negative_slope, Z, Z + n * sizes[l])
+                inputs = Z + n * sizes[l]
+                z_offset += 2 * n * sizes[l]
+            else:
+                dense_forward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset,
+                                  P + b_offset if has_bias else NULL, NNBP_IDENTITY,
+                                  <floating> negative_slope, &out[0, 0], NULL)
+            w_offset += sizes[l] * sizes[l - 1]
+            b_offset += sizes[l]
+        output_activation_ptr(output, n, sizes[L], &out[0, 0])
+
+
+def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
+                      bint has_bias, int activation, double negative_slope, int output,
+                      const floating[:, ::1] X, object Y, object labels, object sample_weight,
+                      double weight_total, double alpha, floating[::1] workspace,
+                      object grad):
+    """Loss of the network on (X, targets); its gradient into grad unless grad is None.
+
+    loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = weight_total.
+    """
+    cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], l
+    cdef Py_ssize_t n_weights = 0, widest = 0, w_offset = 0, b_offset, z_offset = 0
+    cdef const floating *P = &params[0]
+    cdef floating *G = <floating *> optional_ptr(grad, workspace[0])
+    cdef const floating *Y_ptr = optional_ptr(Y, workspace[0])
+    cdef const int64_t *labels_p = labels_ptr(labels)
+    cdef const floating *sw_ptr = optional_ptr(sample_weight, workspace[0])
+    cdef const floating *inputs = &X[0, 0]
+    cdef floating *work = &workspace[0]
+    cdef floating *Z
+    cdef floating *A
+    cdef floating *D
+    cdef floating *D_next
+    cdef floating *swap
+    cdef double total
+    for l in range(1, L + 1):
+        n_weights += sizes[l] * sizes[l - 1]
+        widest = max(widest, sizes[l])
+    b_offset = n_weights
+    with nogil:
+        for l in range(1, L + 1):
+            Z = work + z_offset
+            dense_forward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset,
+                              P + b_offset if has_bias else NULL,
+                              activation if l < L else NNBP_IDENTITY,
+                              <floating> negative_slope, Z, Z + n * sizes[l] if l < L else NULL)
+            inputs = Z + n * sizes[l]
+            if l < L:
+                z_offset += 2 * n * sizes[l]
+            w_offset += sizes[l] * sizes[l - 1]
+            b_offset += sizes[l]
+        # Here Z is Z(L); w_offset, b_offset, z_offset are one layer past the end.
+        D = Z + n * sizes[L]
+        D_next = D + n * widest
+        total = output_loss_ptr(output, n, sizes[L], Z, Y_ptr, labels_p, sw_ptr,
+                                1.0 / weight_total, D if G != NULL else NULL)
+        total /= weight_total
+        if alpha != 0:
+            total += alpha / (2 * weight_total) * sum_squares(n_weights, P)
+        if G != NULL:
+            for l in range(L, 0, -1):
+                w_offset -= sizes[l] * sizes[l - 1]
+                b_offset -= sizes[l]
+                if l < L:
+                    z_offset -= 2 * n * sizes[l]
+                Z = work + z_offset
+                A = Z + n * sizes[l] if l < L else Z
+                inputs = &X[0, 0] if l == 1 else work + z_offset - n * sizes[l - 1]
+                dense_backward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset, Z, A,
+                                   activation if l < L else NNBP_IDENTITY,
+                                   <floating> negative_slope, D, G + w_offset,
+                                   G + b_offset if has_bias else NULL,
+                                   D_next if l > 1 else NULL)
+                swap = D
+                D = D_next
+                D_next = swap
+            if alpha != 0:
+                axpy(<int> n_weights, <floating> (alpha / weight_total), P, G)
+    return total

@@ -1,0 +1,37 @@
+# Declarations of the C kernels in csrc/ (see csrc/nnbp_kernels.h).
+from libc.stdint cimport int64_t
+
+cdef extern from "nnbp_kernels.h" nogil:
+    enum:
+        NNBP_IDENTITY
+        NNBP_LOGISTIC
+        NNBP_TANH
+        NNBP_RELU
+        NNBP_LEAKY_RELU
+        NNBP_SOFTPLUS
+    enum:
+        NNBP_SQUARED
+        NNBP_BINARY
+        NNBP_SOFTMAX
+
+    void nnbp_bias_activation_f32(int activation, float negative_slope, size_t n, size_t m,
+                                  const float *bias, float *Z, float *A)
+    void nnbp_bias_activation_f64(int activation, double negative_slope, size_t n, size_t m,
+                                  const double *bias, double *Z, double *A)
+    void nnbp_activation_backward_f32(int activation, float negative_slope, size_t n, size_t m,
+                                      const float *Z, const float *A, float *D, float *column_sums)
+    void nnbp_activation_backward_f64(int activation, double negative_slope, size_t n, size_t m,
+                                      const double *Z, const double *A, double *D,
+                                      double *column_sums)
+    void nnbp_column_sums_f32(size_t n, size_t m, const float *D, float *column_sums)
+    void nnbp_column_sums_f64(size_t n, size_t m, const double *D, double *column_sums)
+    void nnbp_output_activation_f32(int output, size_t n, size_t m, float *Z)
+    void nnbp_output_activation_f64(int output, size_t n, size_t m, double *Z)
+    double nnbp_output_loss_f32(int output, size_t n, size_t m, const float *Z, const float *Y,
+                                const int64_t *labels, const float *sample_weight, double scale,
+                                float *D)
+    double nnbp_output_loss_f64(int output, size_t n, size_t m, const double *Z, const double *Y,
+                                const int64_t *labels, const double *sample_weight, double scale,
+                                double *D)
+    double nnbp_sum_squares_f32(size_t size, const float *x)
+    double nnbp_sum_squares_f64(size_t size, const double *x)

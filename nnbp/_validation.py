@@ -1,0 +1,174 @@
+"""Checks made once, at the Python boundary, before anything reaches the compiled core.
+
+Each check returns an array the core can take as it is (C-contiguous, of the
+network's dtype), copying only when it must, and never modifies its input.
+Bad input raises a ValueError or TypeError that names the problem.
+"""
+import numbers
+
+import numpy as np
+
+# BLAS takes 32-bit integer dimensions.
+MAX_DIMENSION = 2**31 - 1
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_choice(kind, value, valid):
+    """value, if it is one of valid; else a ValueError listing them."""
+    if not isinstance(value, str) or value not in valid:
+        raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(valid)}")
+    return value
+
+
+def check_float_dtype(dtype):
+    """np.float32 or np.float64 as a numpy dtype; else a TypeError."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
+    return resolved
+
+
+def check_real(name, value, minimum=None, strictly_above=None):
+    """A finite real number as a float, with an optional lower bound."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if strictly_above is not None and value <= strictly_above:
+        raise ValueError(f"{name} must be > {strictly_above}, got {value}")
+    return value
+
+
+def check_layer_sizes(layer_sizes):
+    """A tuple of at least two positive ints."""
+    try:
+        sizes = list(layer_sizes)
+    except TypeError:
+        raise TypeError(
+            f"layer_sizes must be a sequence of ints such as (4, 8, 3), got {layer_sizes!r}"
+        ) from None
+    if len(sizes) < 2:
+        raise ValueError(
+            f"layer_sizes needs at least two entries (inputs and outputs), got {sizes}"
+        )
+    for size in sizes:
+        if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Integral):
+            raise TypeError(f"layer_sizes must hold ints, got {size!r} in {sizes}")
+        if not 0 < size <= MAX_DIMENSION:
+            raise ValueError(f"every layer size must be between 1 and {MAX_DIMENSION}, got {sizes}")
+    return tuple(int(size) for size in sizes)
+
+
+def _as_numeric_array(name, values):
+    """np.asarray(values), refusing what is not real numbers."""
+    if values is None:
+        raise TypeError(f"{name} is None")
+    array = np.asarray(values)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    return array
+
+
+def _check_finite(name, array):
+    """Raise naming the first NaN or infinity in array, if there is one."""
+    finite = np.isfinite(array)
+    if not finite.all():
+        where = tuple(int(i) for i in np.argwhere(~finite)[0])
+        value = array[where]
+        what = "NaN" if np.isnan(value) else "infinity"
+        hint = ""
+        if array.dtype == np.float32 and np.isinf(value):
+            hint = " (a value too large for float32?)"
+        raise ValueError(f"{name} contains {what} at index {where}{hint}")
+
+
+def check_features(X, n_features, dtype):
+    """X as a C-contiguous (n, n_features) array of dtype, finite, n >= 1."""
+    array = _as_numeric_array("X", X)
+    if array.ndim != 2:
+        raise ValueError(
+            f"X must be 2-D, of shape (n_examples, n_features), got shape {array.shape}"
+            + ("; reshape a single example with X.reshape(1, -1)" if array.ndim == 1 else "")
+        )
+    if array.shape[0] == 0:
+        raise ValueError("X is empty: it has 0 examples")
+    if array.shape[1] != n_features:
+        raise ValueError(f"X has {array.shape[1]} features, but the network takes {n_features}")
+    if array.shape[0] > MAX_DIMENSION:
+        raise ValueError(f"X has {array.shape[0]} rows; at most {MAX_DIMENSION} in one call")
+    array = np.ascontiguousarray(array, dtype=dtype)
+    _check_finite("X", array)
+    return array
+
+
+def check_labels(y, n_examples, n_classes):
+    """Class labels 0..n_classes-1 as a C-contiguous int64 array of length n."""
+    array = _as_numeric_array("y", y)
+    if array.ndim != 1:
+        raise ValueError(
+            f"softmax targets must be a 1-D array of class labels, got shape {array.shape}"
+        )
+    if array.shape[0] != n_examples:
+        raise ValueError(f"y has {array.shape[0]} labels, but X has {n_examples} examples")
+    if array.dtype.kind == "f":
+        _check_finite("y", array)
+        if not np.array_equal(array, np.round(array)):
+            raise ValueError("softmax targets must be integer class labels, got fractions")
+    low, high = array.min(), array.max()
+    if low < 0 or high >= n_classes:
+        raise ValueError(
+            f"class labels must lie in 0..{n_classes - 1} (the network has {n_classes} "
+            f"outputs), got labels from {low} to {high}"
+        )
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def check_targets(y, n_examples, n_outputs, dtype, output):
+    """Targets of the squared or logistic output as a C-contiguous (n, n_outputs) array."""
+    array = _as_numeric_array("y", y)
+    if array.ndim == 1 and n_outputs == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2 or array.shape[1] != n_outputs:
+        expected = "(n,) or (n, 1)" if n_outputs == 1 else f"(n, {n_outputs})"
+        raise ValueError(
+            f"y must have shape {expected} for a network with {n_outputs} "
+            f"output{'s' if n_outputs > 1 else ''}, got shape {np.shape(y)}"
+        )
+    if array.shape[0] != n_examples:
+        raise ValueError(f"y has {array.shape[0]} rows, but X has {n_examples} examples")
+    array = np.ascontiguousarray(array, dtype=dtype)
+    _check_finite("y", array)
+    if output == "logistic" and (array.min() < 0 or array.max() > 1):
+        raise ValueError(
+            "logistic targets must lie in [0, 1] (0/1 labels, or probabilities), "
+            f"got values from {array.min()} to {array.max()}"
+        )
+    return array
+
+
+def check_sample_weight(sample_weight, n_examples, dtype):
+    """None, or non-negative finite weights of length n with a positive sum."""
+    if sample_weight is None:
+        return None
+    array = _as_numeric_array("sample_weight", sample_weight)
+    if array.ndim == 0:
+        array = np.full(n_examples, array, dtype=dtype)
+    if array.ndim != 1 or array.shape[0] != n_examples:
+        raise ValueError(
+            f"sample_weight must have shape ({n_examples},), one weight per example, "
+            f"got shape {array.shape}"
+        )
+    array = np.ascontiguousarray(array, dtype=dtype)
+    _check_finite("sample_weight", array)
+    if array.min() < 0:
+        raise ValueError(f"sample_weight must be non-negative, got {array.min()}")
+    if not array.sum(dtype=np.float64) > 0:
+        raise ValueError("sample_weight sums to zero: at least one example must have weight")
+    return array

@@ -1,0 +1,262 @@
+"""The model: a dense network and its one flat parameter vector.
+
+Layout of ``Network.params`` (and of every gradient): the weight matrices
+W(1), ..., W(L) in order, each row-major of shape (m_l, m_{l-1}) so that row i
+holds the weights into unit i, then the bias vectors b(1), ..., b(L). All the
+weights come first so that the L2 penalty and its gradient are one pass over
+``params[:n_weights]``. ``weights[l]`` and ``biases[l]`` are views into it.
+"""
+import threading
+
+import numpy as np
+
+from nnbp import _core
+from nnbp._validation import (
+    MAX_DIMENSION,
+    check_choice,
+    check_features,
+    check_float_dtype,
+    check_labels,
+    check_layer_sizes,
+    check_real,
+    check_sample_weight,
+    check_targets,
+)
+
+ACTIVATIONS = tuple(_core.ACTIVATIONS)
+OUTPUTS = tuple(_core.OUTPUTS)
+INITS = ("glorot", "normal", "he")
+
+
+class Network:
+    """A dense network: z(l) = W(l) x(l-1) + b(l), x(l) = phi(z(l)), f = phi_out(z(L)).
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        (m_0, m_1, ..., m_L): inputs, hidden widths, outputs.
+    activation : str
+        Hidden activation phi: identity, logistic, tanh, relu, leaky_relu, softplus.
+    output : str
+        Output activation with its canonical loss: "squared" (identity, 1/2
+        squared error), "logistic" (sigmoid, binary cross-entropy per output),
+        "softmax" (softmax, cross-entropy of integer labels).
+    dtype : float32 or float64
+        The dtype of the parameters and of all the arithmetic.
+    alpha : float
+        L2 penalty alpha/(2n) * sum_l ||W(l)||^2 (biases are not penalised).
+    bias : bool
+        Whether the layers have biases.
+    init : str
+        "glorot" (scikit-learn's: uniform in +-sqrt(6/(fan_in+fan_out)), 2
+        instead of 6 for the logistic activation, biases too), "normal"
+        (W ~ N(0, sigma^2/fan_in), biases 0) or "he" (W ~ N(0, 2/fan_in),
+        biases 0).
+    sigma : float
+        Scale of the "normal" initialisation.
+    seed : int, numpy Generator or None
+        Makes the initialisation reproducible.
+    negative_slope : float
+        Slope of leaky_relu for z <= 0.
+    """
+
+    def __init__(self, layer_sizes, activation="relu", output="softmax", dtype=np.float64,
+                 alpha=0.0, bias=True, init="glorot", sigma=1.0, seed=None,
+                 negative_slope=0.01):
+        self.layer_sizes = check_layer_sizes(layer_sizes)
+        self.activation = check_choice("activation", activation, ACTIVATIONS)
+        self.output = check_choice("output", output, OUTPUTS)
+        self.dtype = check_float_dtype(dtype)
+        self.alpha = check_real("alpha", alpha, minimum=0.0)
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"bias must be True or False, got {bias!r}")
+        self.bias = bool(bias)
+        self.init = check_choice("init", init, INITS)
+        self.sigma = check_real("sigma", sigma, strictly_above=0.0)
+        self.negative_slope = check_real("negative_slope", negative_slope)
+        if self.n_params > MAX_DIMENSION:
+            raise ValueError(
+                f"a network of {self.n_params} parameters is too large: at most {MAX_DIMENSION}"
+            )
+        self._sizes = np.array(self.layer_sizes, dtype=np.intp)
+        self._lock = threading.Lock()
+        self._workspace = np.empty(0, dtype=self.dtype)
+        self._params = np.zeros(self.n_params, dtype=self.dtype)
+        self._make_views()
+        self.initialize(seed)
+
+    # ------------------------------------------------------------ parameters
+
+    @property
+    def n_layers(self):
+        """L, the number of layers with parameters."""
+        return len(self.layer_sizes) - 1
+
+    @property
+    def n_weights(self):
+        """Number of weights: params[:n_weights] holds W(1), ..., W(L)."""
+        sizes = self.layer_sizes
+        return sum(sizes[l] * sizes[l - 1] for l in range(1, len(sizes)))
+
+    @property
+    def n_params(self):
+        """Length of the flat parameter vector."""
+        return self.n_weights + (sum(self.layer_sizes[1:]) if self.bias else 0)
+
+    @property
+    def params(self):
+        """The flat parameter vector; writing into it changes the weights and biases."""
+        return self._params
+
+    @params.setter
+    def params(self, values):
+        values = np.asarray(values)
+        if values.shape != self._params.shape:
+            raise ValueError(f"params must have shape {self._params.shape}, got {values.shape}")
+        self._params[...] = values
+
+    @property
+    def weights(self):
+        """(W(1), ..., W(L)): views of params, W(l) of shape (m_l, m_{l-1})."""
+        return self._weights
+
+    @property
+    def biases(self):
+        """(b(1), ..., b(L)): views of params; None for each layer when bias=False."""
+        return self._biases
+
+    def _make_views(self):
+        sizes, weights, biases = self.layer_sizes, [], []
+        offset = 0
+        for l in range(1, len(sizes)):
+            size = sizes[l] * sizes[l - 1]
+            weights.append(self._params[offset:offset + size].reshape(sizes[l], sizes[l - 1]))
+            offset += size
+        for l in range(1, len(sizes)):
+            if self.bias:
+                biases.append(self._params[offset:offset + sizes[l]])
+                offset += sizes[l]
+            else:
+                biases.append(None)
+        self._weights, self._biases = tuple(weights), tuple(biases)
+
+    def block_slices(self):
+        """[(name, slice of params)] for each W(l) and b(l), in layout order."""
+        blocks, offset = [], 0
+        for l, W in enumerate(self._weights, start=1):
+            blocks.append((f"W({l})", slice(offset, offset + W.size)))
+            offset += W.size
+        for l, b in enumerate(self._biases, start=1):
+            if b is not None:
+                blocks.append((f"b({l})", slice(offset, offset + b.size)))
+                offset += b.size
+        return blocks
+
+    def initialize(self, seed=None):
+        """Draw new initial parameters by the network's init scheme (see the class)."""
+        rng = np.random.default_rng(seed)
+        for W, b in zip(self._weights, self._biases):
+            fan_out, fan_in = W.shape
+            if self.init == "glorot":
+                factor = 2.0 if self.activation == "logistic" else 6.0
+                bound = np.sqrt(factor / (fan_in + fan_out))
+                W[...] = rng.uniform(-bound, bound, size=W.shape)
+                if b is not None:
+                    b[...] = rng.uniform(-bound, bound, size=b.shape)
+            else:
+                scale = self.sigma if self.init == "normal" else np.sqrt(2.0)
+                W[...] = rng.normal(0.0, scale / np.sqrt(fan_in), size=W.shape)
+                if b is not None:
+                    b[...] = 0.0
+        return self
+
+    # ------------------------------------------------------------ computing
+
+    def _workspace_for(self, n_examples):
+        """The workspace for a batch of n rows; it grows once and is reused."""
+        size = _core.workspace_size(self._sizes, n_examples)
+        if self._workspace.size < size:
+            self._workspace = np.empty(size, dtype=self.dtype)
+        return self._workspace
+
+    def _check_data(self, X, y, sample_weight):
+        X = check_features(X, self.layer_sizes[0], self.dtype)
+        n, n_outputs = X.shape[0], self.layer_sizes[-1]
+        if self.output == "softmax":
+            targets, labels = None, check_labels(y, n, n_outputs)
+        else:
+            targets, labels = check_targets(y, n, n_outputs, self.dtype, self.output), None
+        sample_weight = check_sample_weight(sample_weight, n, self.dtype)
+        total = n if sample_weight is None else float(sample_weight.sum(dtype=np.float64))
+        return X, targets, labels, sample_weight, total
+
+    def forward(self, X):
+        """f(X), of shape (n, m_L): probabilities for the logistic and softmax outputs."""
+        X = check_features(X, self.layer_sizes[0], self.dtype)
+        out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
+        with self._lock:
+            _core.network_forward(
+                self._params, self._sizes, self.bias, _core.ACTIVATIONS[self.activation],
+                self.negative_slope, _core.OUTPUTS[self.output], X,
+                self._workspace_for(X.shape[0]), out,
+            )
+        return out
+
+    def _loss_grad(self, X, y, sample_weight, grad):
+        X, targets, labels, sample_weight, total = self._check_data(X, y, sample_weight)
+        with self._lock:
+            return _core.network_loss_grad(
+                self._params, self._sizes, self.bias, _core.ACTIVATIONS[self.activation],
+                self.negative_slope, _core.OUTPUTS[self.output], X, targets, labels,
+                sample_weight, total, self.alpha, self._workspace_for(X.shape[0]), grad,
+            )
+
+    def loss(self, X, y, sample_weight=None):
+        """(1/S) sum_i s_i loss(y_i, f(x_i)) + alpha/(2S) sum_l ||W(l)||^2, S = sum_i s_i."""
+        return self._loss_grad(X, y, sample_weight, None)
+
+    def loss_and_grad(self, X, y, sample_weight=None, out=None):
+        """The loss and its gradient with respect to params, in params' layout.
+
+        out, if given, is a C-contiguous array of params' shape and dtype that
+        receives the gradient.
+        """
+        if out is None:
+            out = np.empty_like(self._params)
+        elif (not isinstance(out, np.ndarray) or out.shape != self._params.shape
+              or out.dtype != self.dtype or not out.flags.c_contiguous or not out.flags.writeable):
+            raise ValueError(
+                f"out must be a writeable C-contiguous {self.dtype} array of shape "
+                f"{self._params.shape}"
+            )
+        return self._loss_grad(X, y, sample_weight, out), out
+
+    # ------------------------------------------------------------ Python protocol
+
+    def config(self):
+        """The constructor arguments, less seed: Network(**net.config()) is the same shape."""
+        return dict(layer_sizes=self.layer_sizes, activation=self.activation,
+                    output=self.output, dtype=self.dtype.name, alpha=self.alpha,
+                    bias=self.bias, init=self.init, sigma=self.sigma,
+                    negative_slope=self.negative_slope)
+
+    def copy(self, dtype=None):
+        """A network of the same shape and parameters (converted to dtype, if given)."""
+        config = self.config()
+        if dtype is not None:
+            config["dtype"] = dtype
+        twin = Network(**config)
+        twin.params = self._params
+        return twin
+
+    def __getstate__(self):
+        return {"config": self.config(), "params": self._params.copy()}
+
+    def __setstate__(self, state):
+        self.__init__(**state["config"])
+        self.params = state["params"]
+
+    def __repr__(self):
+        return (f"Network({list(self.layer_sizes)}, activation={self.activation!r}, "
+                f"output={self.output!r}, dtype={self.dtype.name}, alpha={self.alpha}, "
+                f"bias={self.bias})")
