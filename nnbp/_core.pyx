@@ -64,6 +64,15 @@ cdef void dense_forward_ptr(int n, int fan_in, int fan_out, const floating *X,
         nnbp_bias_activation_f64(activation, negative_slope, n, fan_out, b, Z, A)
 
 
+cdef void dense_activation_ptr(int activation, floating negative_slope, size_t n, size_t m,
+                               floating *Z, floating *A) noexcept nogil:
+    """A = phi(Z)"""
+    if floating is float:
+        nnbp_bias_activation_f32(activation, negative_slope, n, m, NULL, Z, A)
+    else:
+        nnbp_bias_activation_f64(activation, negative_slope, n, m, NULL, Z, A)
+
+
 cdef void dense_backward_ptr(int n, int fan_in, int fan_out, const floating *X,
                              const floating *W, const floating *Z, const floating *A,
                              int activation, floating negative_slope, floating *D,
@@ -151,6 +160,27 @@ def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
         dense_backward_ptr(X.shape[0], X.shape[1], W.shape[0], &X[0, 0], &W[0, 0], &Z[0, 0],
                            &A[0, 0], activation, <floating> negative_slope, &D[0, 0], &dW[0, 0],
                            db_ptr, dX_ptr)
+
+
+def activation_forward(int activation, double negative_slope, const floating[:, ::1] Z,
+                       floating[:, ::1] A):
+    """A = phi(Z), into the caller's A."""
+    with nogil:
+        # Z is only read: the kernel adds no bias.
+        dense_activation_ptr(activation, <floating> negative_slope, Z.shape[0], Z.shape[1],
+                             <floating *> &Z[0, 0], &A[0, 0])
+
+
+def activation_backward(int activation, double negative_slope, const floating[:, ::1] Z,
+                        const floating[:, ::1] A, floating[:, ::1] D):
+    """D = dA * phi'(Z) in place, from dA held in D."""
+    with nogil:
+        if floating is float:
+            nnbp_activation_backward_f32(activation, negative_slope, Z.shape[0], Z.shape[1],
+                                         &Z[0, 0], &A[0, 0], &D[0, 0], NULL)
+        else:
+            nnbp_activation_backward_f64(activation, negative_slope, Z.shape[0], Z.shape[1],
+                                         &Z[0, 0], &A[0, 0], &D[0, 0], NULL)
 
 
 def output_loss(int output, const floating[:, ::1] Z, object Y, object labels,

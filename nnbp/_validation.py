@@ -89,6 +89,20 @@ def _check_finite(name, array):
         raise ValueError(f"{name} contains {what} at index {where}{hint}")
 
 
+def check_matrix(name, values, dtype, shape=None):
+    """A finite, non-empty, C-contiguous 2-D array of dtype (of the given shape, if given)."""
+    array = _as_numeric_array(name, values)
+    if array.ndim != 2 or 0 in array.shape:
+        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {array.shape}")
+    if shape is not None and array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
+    if max(array.shape) > MAX_DIMENSION:
+        raise ValueError(f"{name} has shape {array.shape}; at most {MAX_DIMENSION} on a side")
+    array = np.ascontiguousarray(array, dtype=dtype)
+    _check_finite(name, array)
+    return array
+
+
 def check_features(X, n_features, dtype):
     """X as a C-contiguous (n, n_features) array of dtype, finite, n >= 1."""
     array = _as_numeric_array("X", X)
@@ -101,11 +115,7 @@ def check_features(X, n_features, dtype):
         raise ValueError("X is empty: it has 0 examples")
     if array.shape[1] != n_features:
         raise ValueError(f"X has {array.shape[1]} features, but the network takes {n_features}")
-    if array.shape[0] > MAX_DIMENSION:
-        raise ValueError(f"X has {array.shape[0]} rows; at most {MAX_DIMENSION} in one call")
-    array = np.ascontiguousarray(array, dtype=dtype)
-    _check_finite("X", array)
-    return array
+    return check_matrix("X", array, dtype)
 
 
 def check_labels(y, n_examples, n_classes):

@@ -202,8 +202,8 @@ class Network:
             )
         return out
 
-    def _loss_grad(self, X, y, sample_weight, grad):
-        X, targets, labels, sample_weight, total = self._check_data(X, y, sample_weight)
+    def _compiled_loss(self, X, targets, labels, sample_weight, total, grad):
+        """The loss, and the gradient into grad unless it is None, of checked data."""
         with self._lock:
             return _core.network_loss_grad(
                 self._params, self._sizes, self.bias, _core.ACTIVATIONS[self.activation],
@@ -213,7 +213,7 @@ class Network:
 
     def loss(self, X, y, sample_weight=None):
         """(1/S) sum_i s_i loss(y_i, f(x_i)) + alpha/(2S) sum_l ||W(l)||^2, S = sum_i s_i."""
-        return self._loss_grad(X, y, sample_weight, None)
+        return self._compiled_loss(*self._check_data(X, y, sample_weight), None)
 
     def loss_and_grad(self, X, y, sample_weight=None, out=None):
         """The loss and its gradient with respect to params, in params' layout.
@@ -229,7 +229,7 @@ class Network:
                 f"out must be a writeable C-contiguous {self.dtype} array of shape "
                 f"{self._params.shape}"
             )
-        return self._loss_grad(X, y, sample_weight, out), out
+        return self._compiled_loss(*self._check_data(X, y, sample_weight), out), out
 
     # ------------------------------------------------------------ Python protocol
 

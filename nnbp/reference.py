@@ -1,0 +1,422 @@
+"""The correctness oracle: a dense network, straight from the equations.
+
+Plain Python (lists, floats, ``math``), one example and one unit at a time,
+so that every line can be checked against the mathematics in DESIGN.md.
+It is slow on purpose and only meant for tiny networks. It shares no code
+with the rest of nnbp: the fast path is checked against it, never the
+other way round.
+
+Notation (layers l = 1..L, widths m_0 = d, ..., m_L):
+
+    x(0) = x
+    z(l) = W(l) x(l-1) + b(l)        W(l): m_l rows (row u = unit u) of m_{l-1}
+    x(l) = phi(z(l))                 l = 1..L-1   (hidden activation)
+    f    = phi_out(z(L))             fixed by the output's canonical loss
+
+    L(W) = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||_F^2,  S = sum_i s_i
+
+    delta(L)_i = s_i (f_i - target_i) / S
+    dW(l)      = sum_i delta(l)_i x(l-1)_i^T + (alpha/S) W(l)
+    db(l)      = sum_i delta(l)_i
+    delta(l-1) = (W(l)^T delta(l)) * phi'(z(l-1))
+
+Conventions: ``weights`` is a list of L matrices, each a list of m_l rows of
+m_{l-1} floats; ``biases`` is a list of L lists of m_l floats, or None (no
+biases: zeros, and None for their gradient); ``X`` is a list of n examples of
+m_0 floats. Inputs are copied to Python floats first (so float32 inputs are
+computed in double precision); every result is plain nested lists of floats.
+"""
+
+import math
+
+ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "softplus")
+OUTPUTS = ("squared", "logistic", "softmax")
+
+
+# ---------------------------------------------------------------- primitives
+
+def _sigmoid(z):
+    """sigmoid(z) = 1 / (1 + e^-z), never evaluating e^t for t > 0."""
+    # math.exp raises OverflowError past ~709, so exponentiate -|z| only.
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _softplus(z):
+    """softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^-|z|)."""
+    # The naive form overflows for large z (e^z), and rounds log(1 + tiny)
+    # to 0 for very negative z; this one is exact-ish for every finite z.
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+def _logsumexp(z):
+    """log sum_k e^{z_k} = max(z) + log sum_k e^{z_k - max(z)}."""
+    # Subtracting the max keeps every exponent <= 0: no overflow, and the
+    # largest term is exactly 1, so the sum is >= 1 and its log is finite.
+    top = max(z)
+    return top + math.log(sum(math.exp(zk - top) for zk in z))
+
+
+def _unknown(kind, name, valid):
+    return ValueError("unknown %s %r; valid: %s" % (kind, name, ", ".join(valid)))
+
+
+# --------------------------------------------------------------- activations
+
+def _phi_and_dphi(name, z, negative_slope):
+    """(phi(z), phi'(z)) for one scalar z: the function and its derivative
+    side by side. At the kink z = 0 of relu / leaky_relu, phi' takes the
+    z <= 0 branch."""
+    z = float(z)
+    if name == "identity":
+        return z, 1.0
+    if name == "logistic":
+        s = _sigmoid(z)
+        return s, s * (1.0 - s)
+    if name == "tanh":
+        t = math.tanh(z)
+        return t, 1.0 - t * t
+    if name == "relu":
+        return (z, 1.0) if z > 0 else (0.0, 0.0)
+    if name == "leaky_relu":
+        return (z, 1.0) if z > 0 else (negative_slope * z, float(negative_slope))
+    if name == "softplus":
+        return _softplus(z), _sigmoid(z)
+    raise _unknown("activation", name, ACTIVATIONS)
+
+
+def activation(name, z, negative_slope=0.01):
+    """x = phi(z) for one scalar z."""
+    return _phi_and_dphi(name, z, negative_slope)[0]
+
+
+def activation_derivative(name, z, negative_slope=0.01):
+    """phi'(z) for one scalar z."""
+    return _phi_and_dphi(name, z, negative_slope)[1]
+
+
+# The batch functions take a parameter named ``activation``; these aliases
+# keep the scalar functions reachable inside them.
+_phi = activation
+_dphi = activation_derivative
+
+
+# ---------------------------------------------- output layer, one example
+
+def _output_example(output, z):
+    """f = phi_out(z) for one example's logits z = z(L)."""
+    if output == "squared":
+        return list(z)                                  # f = z
+    if output == "logistic":
+        return [_sigmoid(zk) for zk in z]               # f_k = sigmoid(z_k)
+    if output == "softmax":
+        # f_k = e^{z_k} / sum_j e^{z_j}; shifting z by max(z) changes nothing
+        # but keeps every e^t <= 1 (no overflow) and the sum >= 1.
+        top = max(z)
+        e = [math.exp(zk - top) for zk in z]
+        total = sum(e)
+        return [ek / total for ek in e]
+    raise _unknown("output", output, OUTPUTS)
+
+
+def _loss_example(output, z, y_i):
+    """(loss_i, dloss_i/dz) for one example, from its logits z = z(L).
+
+    squared:  loss = 1/2 sum_k (z_k - y_k)^2
+    logistic: loss = sum_k -[y_k log f_k + (1-y_k) log(1-f_k)]
+                   = sum_k softplus(z_k) - y_k z_k
+    softmax:  loss = -log f_y = logsumexp(z) - z_y
+    and in every case dloss/dz = f - target (target = onehot(y) for softmax).
+    """
+    f = _output_example(output, z)
+    m = len(z)
+    if output == "squared":
+        target = _target_vector(y_i, m, output)
+        loss_i = 0.5 * sum((z[k] - target[k]) ** 2 for k in range(m))
+    elif output == "logistic":
+        target = _target_vector(y_i, m, output)
+        # Not log(f): f rounds to exactly 1 for z > ~37 (log(1-f) = -inf)
+        # and to 0 below ~-745. log f = -softplus(-z), log(1-f) = -softplus(z).
+        loss_i = sum(_softplus(z[k]) - target[k] * z[k] for k in range(m))
+    else:  # softmax (_output_example has rejected unknown outputs)
+        label = _label(y_i, m)
+        target = [1.0 if k == label else 0.0 for k in range(m)]
+        loss_i = _logsumexp(z) - z[label]
+    dz = [f[k] - target[k] for k in range(m)]
+    return loss_i, dz
+
+
+# ---------------------------------------------- whole network, one example
+
+def _forward_example(weights, biases, x, activation, negative_slope):
+    """x(0) = x;  z(l) = W(l) x(l-1) + b(l);  x(l) = phi(z(l)) for l < L.
+
+    Returns (zs, xs) with zs[l] = z(l) for l = 1..L (zs[0] is None: the input
+    has no logits) and xs[l] = x(l) for l = 0..L-1 (x(L) = f is the output
+    layer's business).
+    """
+    L = len(weights)
+    zs = [None]
+    xs = [list(x)]
+    for l in range(1, L + 1):
+        W = weights[l - 1]
+        x_prev = xs[l - 1]
+        z = []
+        for u in range(len(W)):
+            b_u = 0.0 if biases is None else biases[l - 1][u]
+            z.append(sum(W[u][j] * x_prev[j] for j in range(len(x_prev))) + b_u)
+        zs.append(z)
+        if l < L:
+            xs.append([_phi(activation, z_u, negative_slope) for z_u in z])
+    return zs, xs
+
+
+def _backward_example(weights, zs, xs, dz, scale, activation, negative_slope,
+                      dweights, dbiases):
+    """Add one example's gradient, times scale = s_i / S, into dweights and
+    dbiases (dbiases may be None):
+
+        delta(L)   = scale * dloss_i/dz(L)
+        dW(l)     += delta(l) x(l-1)^T
+        db(l)     += delta(l)
+        delta(l-1) = (W(l)^T delta(l)) * phi'(z(l-1))      l = L..2
+    """
+    L = len(weights)
+    delta = [scale * dz_k for dz_k in dz]
+    for l in range(L, 0, -1):
+        W = weights[l - 1]
+        x_prev = xs[l - 1]
+        for u in range(len(W)):
+            for j in range(len(x_prev)):
+                dweights[l - 1][u][j] += delta[u] * x_prev[j]
+            if dbiases is not None:
+                dbiases[l - 1][u] += delta[u]
+        if l > 1:
+            delta = [sum(W[u][j] * delta[u] for u in range(len(W)))
+                     * _dphi(activation, zs[l - 1][j], negative_slope)
+                     for j in range(len(x_prev))]
+
+
+# ------------------------------------------------------------ one layer
+
+def dense_forward(W, b, X, activation, negative_slope=0.01):
+    """One layer on a batch: Z[i][u] = sum_j W[u][j] X[i][j] + b[u] and
+    A[i][u] = phi(Z[i][u]). b may be None (no bias). Returns (Z, A)."""
+    W = _matrix(W, "W")
+    X = _matrix(X, "X", columns=len(W[0]))
+    b = None if b is None else _vector(b, "b", len(W))
+    _check_name(activation, ACTIVATIONS, "activation")
+    Z, A = [], []
+    for x in X:
+        z = [sum(W[u][j] * x[j] for j in range(len(x)))
+             + (0.0 if b is None else b[u]) for u in range(len(W))]
+        Z.append(z)
+        A.append([_phi(activation, z_u, negative_slope) for z_u in z])
+    return Z, A
+
+
+def dense_backward(W, X, Z, dA, activation, negative_slope=0.01):
+    """One layer backward on a batch, given dA = dloss/dA:
+
+        D  = dA * phi'(Z)        elementwise
+        dW = D^T X               dW[u][j] = sum_i D[i][u] X[i][j]
+        db = column sums of D    db[u]    = sum_i D[i][u]
+        dX = D W                 dX[i][j] = sum_u D[i][u] W[u][j]
+
+    Returns (dW, db, dX).
+    """
+    W = _matrix(W, "W")
+    m, m_prev = len(W), len(W[0])
+    X = _matrix(X, "X", columns=m_prev)
+    n = len(X)
+    Z = _matrix(Z, "Z", rows=n, columns=m)
+    dA = _matrix(dA, "dA", rows=n, columns=m)
+    _check_name(activation, ACTIVATIONS, "activation")
+    D = [[dA[i][u] * _dphi(activation, Z[i][u], negative_slope) for u in range(m)]
+         for i in range(n)]
+    dW = [[sum(D[i][u] * X[i][j] for i in range(n)) for j in range(m_prev)]
+          for u in range(m)]
+    db = [sum(D[i][u] for i in range(n)) for u in range(m)]
+    dX = [[sum(D[i][u] * W[u][j] for u in range(m)) for j in range(m_prev)]
+          for i in range(n)]
+    return dW, db, dX
+
+
+# ------------------------------------------------------------ output layer
+
+def output_function(output, Z):
+    """F[i] = phi_out(Z[i]): Z itself for squared, sigmoid(Z) for logistic,
+    softmax(Z[i]) for softmax."""
+    _check_name(output, OUTPUTS, "output")
+    Z = _matrix(Z, "Z")
+    return [_output_example(output, z) for z in Z]
+
+
+def output_loss(output, Z, y, sample_weight=None):
+    """(loss, dZ) for logits Z:
+
+        loss  = (1/S) sum_i s_i loss_i(Z[i], y[i])
+        dZ[i] = s_i (f_i - target_i) / S
+    """
+    _check_name(output, OUTPUTS, "output")
+    Z = _matrix(Z, "Z")
+    n = len(Z)
+    _check_len(y, n, "y")
+    s, S = _sample_weights(sample_weight, n)
+    total = 0.0
+    dZ = []
+    for i in range(n):
+        loss_i, dz_i = _loss_example(output, Z[i], y[i])
+        total += s[i] * loss_i
+        dZ.append([s[i] * dz_ik / S for dz_ik in dz_i])
+    return total / S, dZ
+
+
+# ------------------------------------------------------------ whole network
+
+def forward(weights, biases, X, activation, output, negative_slope=0.01):
+    """F[i] = f(X[i]) = phi_out(z(L)) for every example."""
+    weights, biases, X = _network(weights, biases, X, activation, output)
+    L = len(weights)
+    F = []
+    for x in X:
+        zs, _ = _forward_example(weights, biases, x, activation, negative_slope)
+        F.append(_output_example(output, zs[L]))
+    return F
+
+
+def loss(weights, biases, X, y, activation, output, sample_weight=None,
+         alpha=0.0, negative_slope=0.01):
+    """L(W) = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||_F^2."""
+    weights, biases, X = _network(weights, biases, X, activation, output)
+    n, L = len(X), len(weights)
+    _check_len(y, n, "y")
+    s, S = _sample_weights(sample_weight, n)
+    total = 0.0
+    for i in range(n):
+        zs, _ = _forward_example(weights, biases, X[i], activation, negative_slope)
+        loss_i, _ = _loss_example(output, zs[L], y[i])
+        total += s[i] * loss_i
+    return total / S + alpha / (2.0 * S) * _sum_of_squares(weights)
+
+
+def loss_and_grad(weights, biases, X, y, activation, output, sample_weight=None,
+                  alpha=0.0, negative_slope=0.01):
+    """(L(W), dweights, dbiases), with
+
+        dW(l) = sum_i delta(l)_i x(l-1)_i^T + (alpha/S) W(l)
+        db(l) = sum_i delta(l)_i
+
+    in the nested shapes of weights and biases (dbiases is None when biases
+    is None).
+    """
+    weights, biases, X = _network(weights, biases, X, activation, output)
+    n, L = len(X), len(weights)
+    _check_len(y, n, "y")
+    s, S = _sample_weights(sample_weight, n)
+    dweights = [[[0.0] * len(W[0]) for _ in W] for W in weights]
+    dbiases = None if biases is None else [[0.0] * len(W) for W in weights]
+    total = 0.0
+    for i in range(n):
+        zs, xs = _forward_example(weights, biases, X[i], activation, negative_slope)
+        loss_i, dz_i = _loss_example(output, zs[L], y[i])
+        total += s[i] * loss_i
+        _backward_example(weights, zs, xs, dz_i, s[i] / S, activation,
+                          negative_slope, dweights, dbiases)
+    # The L2 penalty alpha/(2S) ||W||^2 has gradient (alpha/S) W; biases are free.
+    for l in range(L):
+        for u in range(len(weights[l])):
+            for j in range(len(weights[l][u])):
+                dweights[l][u][j] += alpha / S * weights[l][u][j]
+    total = total / S + alpha / (2.0 * S) * _sum_of_squares(weights)
+    return total, dweights, dbiases
+
+
+def _sum_of_squares(weights):
+    """sum_l ||W(l)||_F^2."""
+    return sum(w * w for W in weights for row in W for w in row)
+
+
+# ------------------------------------------------------------ input checks
+# A wrong shape must raise, not be silently truncated by a loop bound.
+
+def _check_name(name, valid, kind):
+    if name not in valid:
+        raise _unknown(kind, name, valid)
+
+
+def _check_len(seq, n, what):
+    if len(seq) != n:
+        raise ValueError("%s has %d entries, expected %d" % (what, len(seq), n))
+
+
+def _vector(v, what, n):
+    _check_len(v, n, what)
+    return [float(a) for a in v]
+
+
+def _matrix(M, what, rows=None, columns=None):
+    """Copy M to a list of rows of Python floats; check it is rectangular."""
+    M = [[float(a) for a in row] for row in M]
+    if rows is not None:
+        _check_len(M, rows, what)
+    if columns is None:
+        if not M or not M[0]:
+            raise ValueError("%s is empty" % what)
+        columns = len(M[0])
+    for i, row in enumerate(M):
+        _check_len(row, columns, "%s[%d]" % (what, i))
+    return M
+
+
+def _network(weights, biases, X, activation, output):
+    """Copy and check: W(l) is m_l x m_{l-1}, b(l) has m_l entries, every
+    example has m_0 entries, and the names are known."""
+    _check_name(activation, ACTIVATIONS, "activation")
+    _check_name(output, OUTPUTS, "output")
+    if len(weights) == 0:
+        raise ValueError("weights: a network needs at least one layer")
+    Ws = [_matrix(weights[0], "weights[0]")]
+    for l in range(1, len(weights)):
+        Ws.append(_matrix(weights[l], "weights[%d]" % l, columns=len(Ws[l - 1])))
+        if not Ws[l]:
+            raise ValueError("weights[%d] has no rows (units)" % l)
+    bs = None
+    if biases is not None:
+        _check_len(biases, len(Ws), "biases")
+        bs = [_vector(biases[l], "biases[%d]" % l, len(Ws[l])) for l in range(len(Ws))]
+    X = _matrix(X, "X", columns=len(Ws[0][0]))
+    return Ws, bs, X
+
+
+def _sample_weights(sample_weight, n):
+    """(s, S): s_i = 1 when sample_weight is None; S = sum_i s_i > 0."""
+    if sample_weight is None:
+        s = [1.0] * n
+    else:
+        s = _vector(sample_weight, "sample_weight", n)
+        if any(not s_i >= 0.0 for s_i in s):  # also catches nan
+            raise ValueError("sample_weight must be non-negative")
+    S = sum(s)
+    if not S > 0.0:
+        raise ValueError("the sample weights sum to %r; need a positive sum "
+                         "(and at least one example)" % S)
+    return s, S
+
+
+def _target_vector(y_i, m, output):
+    """y_i as m floats; in [0, 1] for the logistic output."""
+    t = _vector(y_i, "a target row of y", m)
+    if output == "logistic" and any(not 0.0 <= t_k <= 1.0 for t_k in t):
+        raise ValueError("logistic targets must lie in [0, 1], got %r" % (t,))
+    return t
+
+
+def _label(y_i, m):
+    """A class label: an integer in 0..m-1 (any int-like, e.g. numpy.int64)."""
+    k = int(y_i)
+    if k != y_i or not 0 <= k < m:
+        raise ValueError("class label %r is not an integer in 0..%d" % (y_i, m - 1))
+    return k
