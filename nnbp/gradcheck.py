@@ -153,12 +153,16 @@ def _verify(subject, dtype, loss, theta, function, blocks, reference_result, ste
     return report
 
 
-def _run_reference(reference_mode, cost):
-    if reference_mode == "auto":
-        return cost <= REFERENCE_BUDGET
-    if not isinstance(reference_mode, bool):
-        raise ValueError(f"reference must be True, False or 'auto', got {reference_mode!r}")
-    return reference_mode
+def _reference_mode(reference):
+    """reference as given, if it is True, False or "auto"; else a ValueError."""
+    if reference != "auto" and not isinstance(reference, bool):
+        raise ValueError(f"reference must be True, False or 'auto', got {reference!r}")
+    return reference
+
+
+def _run_reference(reference, cost):
+    """Whether to run the oracle, whose time grows with cost (examples x parameters)."""
+    return cost <= REFERENCE_BUDGET if reference == "auto" else reference
 
 
 def check_gradients(net, X, y, sample_weight=None, *, step=None, tolerance=None,
@@ -168,6 +172,7 @@ def check_gradients(net, X, y, sample_weight=None, *, step=None, tolerance=None,
     Returns a GradientReport; ``report.passed`` is the verdict and ``str(report)``
     the per-block table. The network is not modified.
     """
+    _reference_mode(reference)
     loss, grad = net.loss_and_grad(X, y, sample_weight)
     twin = net.copy(np.float64)
     X64, targets, labels, weights64, total = twin._check_data(X, y, sample_weight)
@@ -199,6 +204,7 @@ def check_layer_gradients(X, W, b=None, activation="relu", negative_slope=0.01, 
     The scalar differentiated is sum(R * A) for a fixed random R (drawn from
     seed), so that dL/dA = R exercises every entry. dtype follows W.
     """
+    _reference_mode(reference)
     Z, A = layers.dense_forward(X, W, b, activation, negative_slope)
     R = np.random.default_rng(seed).standard_normal(A.shape).astype(A.dtype)
     dW, db, dX = layers.dense_backward(X, W, Z, R, activation, negative_slope)
@@ -238,6 +244,7 @@ def check_layer_gradients(X, W, b=None, activation="relu", negative_slope=0.01, 
 def check_loss_gradients(output, Z, y, sample_weight=None, *, step=None, tolerance=None,
                          reference="auto"):
     """Verify one output loss's gradient dL/dZ of the logits Z (dtype follows Z)."""
+    _reference_mode(reference)
     loss, dZ = layers.output_loss(output, Z, y, sample_weight)
     Z64, targets, labels, weights64, _ = layers._loss_inputs(output, np.asarray(Z, np.float64),
                                                              y, sample_weight)

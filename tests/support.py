@@ -1,0 +1,51 @@
+"""Shared helpers: problems of every output kind, and the relative error the tests use."""
+import numpy as np
+
+from nnbp import reference
+
+DTYPES = [np.float32, np.float64]
+# Largest relative error of the compiled path against the reference, by dtype.
+REFERENCE_TOLERANCE = {np.float32: 1e-4, np.float64: 1e-10}
+
+
+def relative_error(computed, expected):
+    """max |computed - expected| / max |expected|: the error relative to the block's scale."""
+    computed = np.asarray(computed, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert computed.shape == expected.shape, (computed.shape, expected.shape)
+    scale = np.max(np.abs(expected))
+    difference = np.max(np.abs(computed - expected))
+    return difference / scale if scale > 0 else difference
+
+
+def make_targets(output, n, n_outputs, rng):
+    """Targets of the right kind: labels, 0/1 matrix or real values."""
+    if output == "softmax":
+        return rng.integers(0, n_outputs, size=n)
+    if output == "logistic":
+        return rng.integers(0, 2, size=(n, n_outputs)).astype(np.float64)
+    return rng.normal(size=(n, n_outputs))
+
+
+def reference_loss_and_grad(net, X, y, sample_weight=None):
+    """The oracle's loss and gradient for net, flattened into params' layout."""
+    weights = [np.asarray(W, np.float64).tolist() for W in net.weights]
+    biases = [np.asarray(b, np.float64).tolist() for b in net.biases] if net.bias else None
+    y = np.asarray(y)
+    if net.output != "softmax" and y.ndim == 1:
+        y = y.reshape(-1, 1)
+    loss, dweights, dbiases = reference.loss_and_grad(
+        weights, biases, np.asarray(X, np.float64).tolist(), y.tolist(), net.activation,
+        net.output, sample_weight=None if sample_weight is None else list(sample_weight),
+        alpha=net.alpha, negative_slope=net.negative_slope,
+    )
+    flat = [np.ravel(g) for g in dweights] + [np.ravel(g) for g in (dbiases or [])]
+    return loss, np.concatenate(flat)
+
+
+def reference_forward(net, X):
+    weights = [np.asarray(W, np.float64).tolist() for W in net.weights]
+    biases = [np.asarray(b, np.float64).tolist() for b in net.biases] if net.bias else None
+    return np.array(reference.forward(weights, biases, np.asarray(X, np.float64).tolist(),
+                                      net.activation, net.output,
+                                      negative_slope=net.negative_slope))

@@ -1,0 +1,82 @@
+"""check_gradients must fail on a wrong gradient: a check that cannot fail proves nothing."""
+import numpy as np
+import pytest
+
+import nnbp
+from nnbp import layers
+
+
+class ScaledGradientNetwork(nnbp.Network):
+    """A network whose gradient is wrong in one block, by a given factor."""
+
+    def __init__(self, *args, wrong_block, factor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.wrong_block, self.factor = wrong_block, factor
+
+    def loss_and_grad(self, X, y, sample_weight=None, out=None):
+        loss, grad = super().loss_and_grad(X, y, sample_weight, out)
+        where = dict(self.block_slices())[self.wrong_block]
+        grad[where] *= self.factor
+        return loss, grad
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("wrong_block", ["W(1)", "b(2)"])
+def test_a_wrong_block_is_caught_and_named(wrong_block, dtype, rng):
+    net = ScaledGradientNetwork([3, 4, 2], activation="tanh", dtype=dtype, seed=0,
+                                wrong_block=wrong_block, factor=1.001)
+    X, y = rng.normal(size=(5, 3)), rng.integers(0, 2, size=5)
+    report = nnbp.check_gradients(net, X, y)
+    assert not report.passed and not report
+    errors = {block.name: block for block in report.blocks}
+    assert errors[wrong_block].finite_difference > report.tolerance["finite_difference"]
+    assert errors[wrong_block].reference > report.tolerance["reference"]
+    for name, block in errors.items():
+        if name != wrong_block:
+            assert block.finite_difference <= report.tolerance["finite_difference"]
+    assert "FAILED" in str(report)
+
+
+def test_a_wrong_loss_gradient_is_caught(monkeypatch, rng):
+    true_output_loss = layers.output_loss
+
+    def off_by_one_percent(output, Z, y, sample_weight=None):
+        loss, dZ = true_output_loss(output, Z, y, sample_weight)
+        return loss, dZ * 1.01
+
+    monkeypatch.setattr(layers, "output_loss", off_by_one_percent)
+    report = nnbp.check_loss_gradients("softmax", rng.normal(size=(4, 3)),
+                                       rng.integers(0, 3, size=4))
+    assert not report.passed
+    assert report.finite_difference_error == pytest.approx(0.01 / 1.01, rel=1e-3)
+
+
+def test_report_reads_well(rng):
+    net = nnbp.Network([3, 4, 2], seed=1)
+    report = nnbp.check_gradients(net, rng.normal(size=(5, 3)), rng.integers(0, 2, size=5))
+    text = str(report)
+    for name in ("W(1)", "W(2)", "b(1)", "b(2)", "PASSED", "float64"):
+        assert name in text
+    assert report.passed and bool(report)
+
+
+def test_reference_can_be_skipped_and_auto_skips_large_networks(rng):
+    net = nnbp.Network([3, 4, 2], seed=1)
+    X, y = rng.normal(size=(5, 3)), rng.integers(0, 2, size=5)
+    assert nnbp.check_gradients(net, X, y, reference=False).reference_error is None
+    big = nnbp.Network([64, 64, 10], seed=1)
+    X, y = rng.normal(size=(64, 64)), rng.integers(0, 10, size=64)
+    report = nnbp.check_gradients(big, X, y)   # 64 x 4810 > the reference's budget
+    assert report.reference_error is None and report.passed
+    with pytest.raises(ValueError, match="reference must be"):
+        nnbp.check_gradients(big, X, y, reference="yes")
+
+
+def test_float32_network_is_differenced_in_float64(rng):
+    """The finite differences of a float32 network are as accurate as a float64 one's."""
+    net32 = nnbp.Network([4, 6, 3], activation="softplus", dtype=np.float32, seed=2)
+    X, y = rng.normal(size=(8, 4)), rng.integers(0, 3, size=8)
+    report = nnbp.check_gradients(net32, X, y)
+    assert report.passed
+    # The float32 gradient's own rounding, not the differences, sets the error.
+    assert report.finite_difference_error < 1e-5

@@ -1,0 +1,197 @@
+"""The compiled network against the reference oracle and finite differences.
+
+Every activation x output x dtype x depth x (sample weights, alpha): the
+forward pass, the loss and the gradient equal the reference's, and
+check_gradients passes.
+"""
+import itertools
+
+import numpy as np
+import pytest
+from support import (
+    DTYPES,
+    REFERENCE_TOLERANCE,
+    make_targets,
+    reference_forward,
+    reference_loss_and_grad,
+    relative_error,
+)
+
+import nnbp
+
+HIDDEN = {0: [], 1: [5], 3: [5, 4, 3]}
+N_OUTPUTS = {"softmax": 3, "logistic": 2, "squared": 2}
+CASES = list(itertools.product(nnbp.ACTIVATIONS, nnbp.OUTPUTS, DTYPES, sorted(HIDDEN),
+                               [False, True]))
+
+
+def case_id(case):
+    activation, output, dtype, depth, weighted = case
+    return (f"{activation}-{output}-{np.dtype(dtype).name}-{depth}hidden"
+            + ("-weighted-alpha" if weighted else ""))
+
+
+def make_case(activation, output, dtype, depth, weighted, n=6, n_inputs=3, seed=0):
+    rng = np.random.default_rng(seed)
+    sizes = [n_inputs] + HIDDEN[depth] + [N_OUTPUTS[output]]
+    net = nnbp.Network(sizes, activation=activation, output=output, dtype=dtype,
+                       alpha=0.3 if weighted else 0.0, seed=seed)
+    # Non-zero biases, so that a bias bug cannot hide behind zeros.
+    for b in net.biases:
+        b[...] = rng.uniform(-0.5, 0.5, size=b.shape)
+    X = rng.normal(size=(n, n_inputs))
+    y = make_targets(output, n, N_OUTPUTS[output], rng)
+    sample_weight = rng.uniform(0.1, 2.0, size=n) if weighted else None
+    return net, X, y, sample_weight
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_matches_reference(case):
+    net, X, y, sample_weight = make_case(*case)
+    tolerance = REFERENCE_TOLERANCE[case[2]]
+    # The reference sees exactly the numbers the network holds.
+    X_net = X.astype(net.dtype)
+    sw_net = None if sample_weight is None else sample_weight.astype(net.dtype)
+    ref_loss, ref_grad = reference_loss_and_grad(net, X_net, y, sw_net)
+
+    loss, grad = net.loss_and_grad(X, y, sample_weight)
+    assert grad.dtype == net.dtype and grad.shape == net.params.shape
+    assert relative_error(loss, ref_loss) <= tolerance
+    assert relative_error(net.loss(X, y, sample_weight), ref_loss) <= tolerance
+    for name, where in net.block_slices():
+        assert relative_error(grad[where], ref_grad[where]) <= tolerance, name
+    assert relative_error(net.forward(X), reference_forward(net, X_net)) <= tolerance
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_check_gradients_passes(case):
+    net, X, y, sample_weight = make_case(*case)
+    before = net.params.copy()
+    report = nnbp.check_gradients(net, X, y, sample_weight, reference=True)
+    assert report.passed, str(report)
+    assert report.reference_error is not None
+    assert np.array_equal(net.params, before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output", nnbp.OUTPUTS)
+def test_extreme_logits_stay_finite(output, dtype, rng):
+    """Logits of +-1e4: the loss is computed from them, so nothing overflows."""
+    n_outputs = N_OUTPUTS[output]
+    net = nnbp.Network([2, n_outputs], activation="identity", output=output, dtype=dtype)
+    net.weights[0][...] = 0.0
+    net.biases[0][...] = 1e4 * np.where(np.arange(n_outputs) % 2 == 0, 1.0, -1.0)
+    X = rng.normal(size=(4, 2))
+    # Targets that disagree with the logits, so the losses are huge but finite.
+    if output == "softmax":
+        y = np.full(4, 1)
+    elif output == "logistic":
+        y = np.tile(np.arange(n_outputs) % 2, (4, 1)).astype(float)
+    else:
+        y = np.zeros((4, n_outputs))
+    loss, grad = net.loss_and_grad(X, y)
+    ref_loss, ref_grad = reference_loss_and_grad(net, X.astype(dtype), y)
+    assert np.isfinite(loss) and np.all(np.isfinite(grad))
+    assert np.all(np.isfinite(net.forward(X)))
+    assert relative_error(loss, ref_loss) <= REFERENCE_TOLERANCE[dtype]
+    assert relative_error(grad, ref_grad) <= REFERENCE_TOLERANCE[dtype]
+    if output == "softmax":
+        # z = (1e4, -1e4, 1e4): logsumexp(z) - z_1 = (1e4 + log 2) - (-1e4)
+        assert loss == pytest.approx(2e4 + np.log(2), rel=1e-6)
+    elif output == "logistic":
+        assert loss == pytest.approx(2e4, rel=1e-6)   # softplus(1e4) - 0 + softplus(-1e4) + 1e4
+
+
+EDGE_SHAPES = {
+    "one-example": ([3, 4, 3], 1),
+    "one-feature": ([1, 4, 3], 5),
+    "width-1-layers": ([1, 1, 1, 1], 4),
+    "width-1-hidden": ([4, 1, 3], 5),
+    "one-output": ([2, 1], 3),
+}
+# Softmax over one output is the constant 1: test_softmax_single_class_network has it.
+EDGE_CASES = [(shape, output) for shape, output in itertools.product(EDGE_SHAPES, nnbp.OUTPUTS)
+              if not (output == "softmax" and EDGE_SHAPES[shape][0][-1] == 1)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, output", EDGE_CASES)
+def test_edge_shapes(shape, output, dtype, rng):
+    sizes, n = EDGE_SHAPES[shape]
+    net = nnbp.Network(sizes, activation="tanh", output=output, dtype=dtype, seed=1)
+    X = rng.normal(size=(n, sizes[0]))
+    y = make_targets(output, n, sizes[-1], rng)
+    loss, grad = net.loss_and_grad(X, y)
+    ref_loss, ref_grad = reference_loss_and_grad(net, X.astype(dtype), y)
+    assert relative_error(loss, ref_loss) <= REFERENCE_TOLERANCE[dtype]
+    assert relative_error(grad, ref_grad) <= REFERENCE_TOLERANCE[dtype]
+    assert nnbp.check_gradients(net, X, y).passed
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_single_class_network(dtype, rng):
+    """One output unit with softmax: f = 1, the loss is 0 and so is the gradient."""
+    net = nnbp.Network([3, 4, 1], output="softmax", dtype=dtype, seed=2)
+    X = rng.normal(size=(5, 3))
+    loss, grad = net.loss_and_grad(X, np.zeros(5, dtype=int))
+    assert loss == 0.0 and np.all(grad == 0.0)
+    assert np.all(net.forward(X) == 1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_no_bias(dtype, rng):
+    net = nnbp.Network([3, 4, 2], activation="softplus", output="squared", dtype=dtype,
+                       bias=False, seed=3)
+    assert net.biases == (None, None) and net.n_params == 3 * 4 + 4 * 2
+    X, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    loss, grad = net.loss_and_grad(X, y)
+    ref_loss, ref_grad = reference_loss_and_grad(net, X.astype(dtype), y)
+    assert relative_error(grad, ref_grad) <= REFERENCE_TOLERANCE[dtype]
+    assert nnbp.check_gradients(net, X, y).passed
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_leaky_relu_slope_is_used(dtype, rng):
+    X = rng.normal(size=(6, 3))
+    y = rng.integers(0, 2, size=6)
+    losses = []
+    for slope in (0.01, 0.3):
+        net = nnbp.Network([3, 8, 2], activation="leaky_relu", dtype=dtype, seed=4,
+                           negative_slope=slope)
+        loss, grad = net.loss_and_grad(X, y)
+        ref_loss, ref_grad = reference_loss_and_grad(net, X.astype(dtype), y)
+        assert relative_error(grad, ref_grad) <= REFERENCE_TOLERANCE[dtype]
+        losses.append(loss)
+    assert losses[0] != losses[1]
+
+
+def test_float32_and_float64_agree(rng):
+    X, y = rng.normal(size=(20, 5)), rng.integers(0, 4, size=20)
+    net64 = nnbp.Network([5, 16, 8, 4], activation="tanh", seed=5)
+    net32 = net64.copy(np.float32)
+    loss64, grad64 = net64.loss_and_grad(X, y)
+    loss32, grad32 = net32.loss_and_grad(X, y)
+    assert grad32.dtype == np.float32
+    assert relative_error(loss32, loss64) < 1e-5
+    assert relative_error(grad32, grad64) < 1e-4
+
+
+def test_gradient_into_out(rng):
+    net = nnbp.Network([3, 4, 2], seed=6)
+    X, y = rng.normal(size=(5, 3)), rng.integers(0, 2, size=5)
+    out = np.full(net.n_params, np.nan)
+    loss, grad = net.loss_and_grad(X, y, out=out)
+    assert grad is out
+    assert np.array_equal(out, net.loss_and_grad(X, y)[1])
+    with pytest.raises(ValueError, match="out must be"):
+        net.loss_and_grad(X, y, out=np.empty(net.n_params, dtype=np.float32))
+
+
+def test_larger_batches_reuse_and_grow_the_workspace(rng):
+    """Batch sizes up and down give the same answers as a fresh network."""
+    net = nnbp.Network([6, 10, 3], activation="relu", seed=7)
+    for n in (5, 50, 3, 50):
+        X, y = rng.normal(size=(n, 6)), rng.integers(0, 3, size=n)
+        fresh = net.copy()
+        assert np.array_equal(net.loss_and_grad(X, y)[1], fresh.loss_and_grad(X, y)[1])
+        assert np.array_equal(net.forward(X), fresh.forward(X))
