@@ -1,0 +1,5 @@
+import sys
+
+from nnbp.cli import main
+
+sys.exit(main())

@@ -1,0 +1,23 @@
+"""The command line, driven as a user would: in a subprocess."""
+import subprocess
+import sys
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "nnbp", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_demo_checks_gradients_and_learns():
+    result = run("demo", "--steps", "400", "--dtype", "float32")
+    assert result.returncode == 0, result.stderr
+    assert "PASSED" in result.stdout
+    held_out = float(result.stdout.split("held out ")[1].split("%")[0])
+    assert held_out > 80.0     # three spirals: chance is 33%
+
+
+def test_bad_arguments_are_refused():
+    result = run("demo", "--learning-rate", "-1")
+    assert result.returncode == 2 and "--learning-rate must be positive" in result.stderr
+    result = run("nonsense")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
