@@ -2,6 +2,22 @@
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class build_ext_and_copy_to_source(build_ext):
+    """Build as usual, then also place the compiled core beside the sources.
+
+    ``python -m nnbp`` run at the top of a checkout imports the checkout's
+    nnbp/ folder (the current directory comes first on sys.path); with the
+    compiled core there too, it works the same as the installed package.
+    """
+
+    def run(self):
+        super().run()
+        if not self.inplace:
+            self.copy_extensions_to_source()
+
 
 core = Extension(
     "nnbp._core",
@@ -12,4 +28,7 @@ core = Extension(
     extra_compile_args=["-O3", "-std=c99"],
 )
 
-setup(ext_modules=cythonize([core], language_level=3))
+setup(
+    ext_modules=cythonize([core], language_level=3),
+    cmdclass={"build_ext": build_ext_and_copy_to_source},
+)

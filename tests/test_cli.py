@@ -3,21 +3,21 @@ import subprocess
 import sys
 
 
-def run(*args):
+def run(*args, cwd):
     return subprocess.run([sys.executable, "-m", "nnbp", *args], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, cwd=cwd)
 
 
-def test_demo_checks_gradients_and_learns():
-    result = run("demo", "--steps", "400", "--dtype", "float32")
+def test_demo_checks_gradients_and_learns(tmp_path):
+    result = run("demo", "--steps", "400", "--dtype", "float32", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "PASSED" in result.stdout
     held_out = float(result.stdout.split("held out ")[1].split("%")[0])
     assert held_out > 80.0     # three spirals: chance is 33%
 
 
-def test_bad_arguments_are_refused():
-    result = run("demo", "--learning-rate", "-1")
+def test_bad_arguments_are_refused(tmp_path):
+    result = run("demo", "--learning-rate", "-1", cwd=tmp_path)
     assert result.returncode == 2 and "--learning-rate must be positive" in result.stderr
-    result = run("nonsense")
+    result = run("nonsense", cwd=tmp_path)
     assert result.returncode == 2 and "invalid choice" in result.stderr

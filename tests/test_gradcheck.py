@@ -80,3 +80,16 @@ def test_float32_network_is_differenced_in_float64(rng):
     assert report.passed
     # The float32 gradient's own rounding, not the differences, sets the error.
     assert report.finite_difference_error < 1e-5
+
+
+def test_sampled_check_differences_fewer_parameters_and_still_catches(rng):
+    X, y = rng.normal(size=(6, 6)), rng.integers(0, 3, size=6)
+    net = ScaledGradientNetwork([6, 8, 3], seed=3, wrong_block="W(2)", factor=1.001)
+    report = nnbp.check_gradients(net, X, y, sample=4, reference=False)
+    assert [(block.name, block.checked) for block in report.blocks] == [
+        ("W(1)", 4), ("W(2)", 4), ("b(1)", 4), ("b(2)", 3)]
+    assert not report.passed
+    assert nnbp.check_gradients(nnbp.Network([6, 8, 3], seed=3), X, y, sample=4).passed
+    for bad in (0, -2, 2.5, True):
+        with pytest.raises(ValueError, match="sample must be"):
+            nnbp.check_gradients(net, X, y, sample=bad)
