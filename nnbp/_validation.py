@@ -25,9 +25,11 @@ def check_float_dtype(dtype):
     """np.float32 or np.float64 as a numpy dtype; else a TypeError."""
     try:
         resolved = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):
         resolved = None
-    if resolved not in FLOAT_DTYPES:
+    # Not "resolved not in FLOAT_DTYPES" alone: a numpy dtype compares equal to
+    # None (as np.dtype(None) is float64), so None would pass.
+    if resolved is None or resolved not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
     return resolved
 
@@ -36,7 +38,11 @@ def check_real(name, value, minimum=None, strictly_above=None):
     """A finite real number as a float, with an optional lower bound."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        # an int too large for a float, such as 10**400
+        raise ValueError(f"{name} must be finite, got {value!r}") from None
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if minimum is not None and value < minimum:
@@ -70,7 +76,11 @@ def _as_numeric_array(name, values):
     """np.asarray(values), refusing what is not real numbers."""
     if values is None:
         raise TypeError(f"{name} is None")
-    array = np.asarray(values)
+    try:
+        array = np.asarray(values)
+    except ValueError as error:
+        # ragged nested sequences, such as [[1, 2], [3]]
+        raise ValueError(f"{name} must be a rectangular array of real numbers: {error}") from None
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     return array
@@ -98,6 +108,16 @@ def check_matrix(name, values, dtype, shape=None):
         raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
     if max(array.shape) > MAX_DIMENSION:
         raise ValueError(f"{name} has shape {array.shape}; at most {MAX_DIMENSION} on a side")
+    array = np.ascontiguousarray(array, dtype=dtype)
+    _check_finite(name, array)
+    return array
+
+
+def check_vector(name, values, dtype, size):
+    """A finite 1-D array of dtype and the given size."""
+    array = _as_numeric_array(name, values)
+    if array.shape != (size,):
+        raise ValueError(f"{name} must have shape ({size},), got {array.shape}")
     array = np.ascontiguousarray(array, dtype=dtype)
     _check_finite(name, array)
     return array
@@ -179,6 +199,14 @@ def check_sample_weight(sample_weight, n_examples, dtype):
     _check_finite("sample_weight", array)
     if array.min() < 0:
         raise ValueError(f"sample_weight must be non-negative, got {array.min()}")
-    if not array.sum(dtype=np.float64) > 0:
+    with np.errstate(over="ignore"):
+        total = float(array.sum(dtype=np.float64))
+    if not total > 0:
         raise ValueError("sample_weight sums to zero: at least one example must have weight")
+    # The loss is divided by the sum: it and its inverse must be finite numbers.
+    if not np.isfinite(total) or not np.isfinite(1.0 / total):
+        raise ValueError(
+            f"sample_weight sums to {total}, too {'large' if total > 1 else 'small'} to "
+            "divide by: rescale the weights"
+        )
     return array

@@ -267,7 +267,7 @@ def check_layer_gradients(X, W, b=None, activation="relu", negative_slope=0.01, 
 
     loss = float(np.sum(R64 * A))
     reference_result = None
-    if _run_reference(reference, Z.size * X.shape[1]):
+    if _run_reference(reference, Z.size * dX.shape[1]):
         W_, b_, X_ = split(theta)
         Zr, Ar = oracle.dense_forward(W_.tolist(), None if b_ is None else b_.tolist(),
                                          X_.tolist(), activation, negative_slope)
@@ -277,7 +277,7 @@ def check_layer_gradients(X, W, b=None, activation="relu", negative_slope=0.01, 
             np.ravel(dWr), np.ravel(dXr)]
         ref_loss = sum(r * a for row_r, row_a in zip(R64.tolist(), Ar) for r, a in zip(row_r, row_a))
         reference_result = (ref_loss, grads)
-    subject = f"dense layer {W.shape[1]} -> {W.shape[0]}, {activation}"
+    subject = f"dense layer {dW.shape[1]} -> {dW.shape[0]}, {activation}"
     return _verify(subject, A.dtype, loss, theta, scalar, blocks, reference_result, step, tolerance)
 
 

@@ -21,6 +21,7 @@ from nnbp._validation import (
     check_real,
     check_sample_weight,
     check_targets,
+    check_vector,
 )
 
 ACTIVATIONS = tuple(_core.ACTIVATIONS)
@@ -110,10 +111,7 @@ class Network:
 
     @params.setter
     def params(self, values):
-        values = np.asarray(values)
-        if values.shape != self._params.shape:
-            raise ValueError(f"params must have shape {self._params.shape}, got {values.shape}")
-        self._params[...] = values
+        self._params[...] = check_vector("params", values, self.dtype, self._params.size)
 
     @property
     def weights(self):
@@ -229,6 +227,9 @@ class Network:
                 f"out must be a writeable C-contiguous {self.dtype} array of shape "
                 f"{self._params.shape}"
             )
+        elif np.shares_memory(out, self._params):
+            # The backward pass reads the weights while it writes the gradient.
+            raise ValueError("out must not share memory with the network's parameters")
         return self._compiled_loss(*self._check_data(X, y, sample_weight), out), out
 
     # ------------------------------------------------------------ Python protocol
