@@ -1,6 +1,6 @@
 """The compiled network against the reference oracle and finite differences.
 
-Every activation x output x dtype x depth x (sample weights, alpha): the
+Every activation x output x dtype x depth x sample weights x alpha: the
 forward pass, the loss and the gradient equal the reference's, and
 check_gradients passes.
 """
@@ -22,20 +22,20 @@ import nnbp
 HIDDEN = {0: [], 1: [5], 3: [5, 4, 3]}
 N_OUTPUTS = {"softmax": 3, "logistic": 2, "squared": 2}
 CASES = list(itertools.product(nnbp.ACTIVATIONS, nnbp.OUTPUTS, DTYPES, sorted(HIDDEN),
-                               [False, True]))
+                               [False, True], [0.0, 0.3]))
 
 
 def case_id(case):
-    activation, output, dtype, depth, weighted = case
+    activation, output, dtype, depth, weighted, alpha = case
     return (f"{activation}-{output}-{np.dtype(dtype).name}-{depth}hidden"
-            + ("-weighted-alpha" if weighted else ""))
+            + ("-weighted" if weighted else "") + (f"-alpha{alpha}" if alpha else ""))
 
 
-def make_case(activation, output, dtype, depth, weighted, n=6, n_inputs=3, seed=0):
+def make_case(activation, output, dtype, depth, weighted, alpha, n=6, n_inputs=3, seed=0):
     rng = np.random.default_rng(seed)
     sizes = [n_inputs] + HIDDEN[depth] + [N_OUTPUTS[output]]
-    net = nnbp.Network(sizes, activation=activation, output=output, dtype=dtype,
-                       alpha=0.3 if weighted else 0.0, seed=seed)
+    net = nnbp.Network(sizes, activation=activation, output=output, dtype=dtype, alpha=alpha,
+                       seed=seed)
     # Non-zero biases, so that a bias bug cannot hide behind zeros.
     for b in net.biases:
         b[...] = rng.uniform(-0.5, 0.5, size=b.shape)
