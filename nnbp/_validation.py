@@ -210,3 +210,18 @@ def check_sample_weight(sample_weight, n_examples, dtype):
             "divide by: rescale the weights"
         )
     return array
+
+
+def check_loss_data(output, y, sample_weight, n_examples, n_outputs, dtype):
+    """(targets, labels, sample_weight, weight_total) for an output loss on n examples.
+
+    labels (int64, softmax) or targets (dtype, squared and logistic) is None;
+    weight_total is S = sum_i s_i, or n without weights.
+    """
+    if output == "softmax":
+        targets, labels = None, check_labels(y, n_examples, n_outputs)
+    else:
+        targets, labels = check_targets(y, n_examples, n_outputs, dtype, output), None
+    sample_weight = check_sample_weight(sample_weight, n_examples, dtype)
+    total = n_examples if sample_weight is None else float(sample_weight.sum(dtype=np.float64))
+    return targets, labels, sample_weight, total

@@ -8,14 +8,7 @@ float32; anything else that is not float32 is computed in float64.
 import numpy as np
 
 from nnbp import _core
-from nnbp._validation import (
-    check_choice,
-    check_matrix,
-    check_labels,
-    check_real,
-    check_sample_weight,
-    check_targets,
-)
+from nnbp._validation import check_choice, check_loss_data, check_matrix, check_real
 
 ACTIVATIONS = tuple(_core.ACTIVATIONS)
 OUTPUTS = tuple(_core.OUTPUTS)
@@ -90,16 +83,10 @@ def dense_backward(X, W, Z, dA, activation="relu", negative_slope=0.01):
 
 
 def _loss_inputs(output, Z, y, sample_weight):
+    """(Z, targets, labels, sample_weight, weight_total), checked for the compiled core."""
     check_choice("output", output, OUTPUTS)
     Z = check_matrix("Z", Z, _dtype_of(Z))
-    n, m = Z.shape
-    if output == "softmax":
-        targets, labels = None, check_labels(y, n, m)
-    else:
-        targets, labels = check_targets(y, n, m, Z.dtype, output), None
-    sample_weight = check_sample_weight(sample_weight, n, Z.dtype)
-    total = n if sample_weight is None else float(sample_weight.sum(dtype=np.float64))
-    return Z, targets, labels, sample_weight, total
+    return (Z,) + check_loss_data(output, y, sample_weight, Z.shape[0], Z.shape[1], Z.dtype)
 
 
 def output_function(output, Z):

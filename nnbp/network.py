@@ -16,11 +16,9 @@ from nnbp._validation import (
     check_choice,
     check_features,
     check_float_dtype,
-    check_labels,
     check_layer_sizes,
+    check_loss_data,
     check_real,
-    check_sample_weight,
-    check_targets,
     check_vector,
 )
 
@@ -178,15 +176,10 @@ class Network:
         return self._workspace
 
     def _check_data(self, X, y, sample_weight):
+        """(X, targets, labels, sample_weight, weight_total), checked for the compiled core."""
         X = check_features(X, self.layer_sizes[0], self.dtype)
-        n, n_outputs = X.shape[0], self.layer_sizes[-1]
-        if self.output == "softmax":
-            targets, labels = None, check_labels(y, n, n_outputs)
-        else:
-            targets, labels = check_targets(y, n, n_outputs, self.dtype, self.output), None
-        sample_weight = check_sample_weight(sample_weight, n, self.dtype)
-        total = n if sample_weight is None else float(sample_weight.sum(dtype=np.float64))
-        return X, targets, labels, sample_weight, total
+        return (X,) + check_loss_data(self.output, y, sample_weight, X.shape[0],
+                                      self.layer_sizes[-1], self.dtype)
 
     def forward(self, X):
         """f(X), of shape (n, m_L): probabilities for the logistic and softmax outputs."""
