@@ -214,8 +214,11 @@ def check_gradients(net, X, y, sample_weight=None, *, step=None, tolerance=None,
     coordinates = _sample_coordinates(
         [(name, where, None) for name, where in net.block_slices()], sample, seed)
     loss, grad = net.loss_and_grad(X, y, sample_weight)
+    # The twin sees exactly the numbers the network saw: X and the weights
+    # rounded to its dtype, then widened (exactly) to float64.
+    X_net, _, _, weights_net, _ = net._check_data(X, y, sample_weight)
     twin = net.copy(np.float64)
-    X64, targets, labels, weights64, total = twin._check_data(X, y, sample_weight)
+    X64, targets, labels, weights64, total = twin._check_data(X_net, y, weights_net)
     theta = twin.params.copy()
 
     def loss64(params):
@@ -251,10 +254,10 @@ def check_layer_gradients(X, W, b=None, activation="relu", negative_slope=0.01, 
     shapes = [("W", dW), ("b", db), ("X", dX)] if b is not None else [("W", dW), ("X", dX)]
     sizes = np.cumsum([0] + [g.size for _, g in shapes])
     blocks = [(name, slice(sizes[k], sizes[k + 1]), g) for k, (name, g) in enumerate(shapes)]
-    inputs = [np.asarray(W, np.float64), np.asarray(X, np.float64)]
-    if b is not None:
-        inputs.insert(1, np.asarray(b, np.float64))
-    theta = np.concatenate([array.ravel() for array in inputs])
+    # Difference at the values the layer computed with: rounded to its dtype.
+    inputs = [W, b, X] if b is not None else [W, X]
+    theta = np.concatenate([np.asarray(array).astype(A.dtype).ravel() for array in inputs])
+    theta = theta.astype(np.float64)
     R64 = R.astype(np.float64)
 
     def split(params):
@@ -270,9 +273,9 @@ def check_layer_gradients(X, W, b=None, activation="relu", negative_slope=0.01, 
     if _run_reference(reference, Z.size * dX.shape[1]):
         W_, b_, X_ = split(theta)
         Zr, Ar = oracle.dense_forward(W_.tolist(), None if b_ is None else b_.tolist(),
-                                         X_.tolist(), activation, negative_slope)
+                                      X_.tolist(), activation, negative_slope)
         dWr, dbr, dXr = oracle.dense_backward(W_.tolist(), X_.tolist(), Zr, R64.tolist(),
-                                                 activation, negative_slope)
+                                              activation, negative_slope)
         grads = [np.ravel(dWr), np.ravel(dbr), np.ravel(dXr)] if b is not None else [
             np.ravel(dWr), np.ravel(dXr)]
         ref_loss = sum(r * a for row_r, row_a in zip(R64.tolist(), Ar) for r, a in zip(row_r, row_a))
