@@ -25,7 +25,11 @@ core = Extension(
     include_dirs=["csrc", numpy.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     # -O3 and no -march=native: the wheel must run on any x86-64 machine.
-    extra_compile_args=["-O3", "-std=c99"],
+    # -fno-trapping-math: nnbp never reads the floating-point exception flags,
+    # and without it GCC will not if-convert a comparison such as z > 0 (it
+    # may raise "invalid" on a NaN), so the leaky_relu loops stay scalar and
+    # branchy: 10x slower on data of random sign. Results are unchanged.
+    extra_compile_args=["-O3", "-std=c99", "-fno-trapping-math"],
 )
 
 setup(

@@ -7,21 +7,31 @@ For the network 784-256-128-10 (softmax) on n rows, it times in one run:
   dW, 2 for dX), alone, in NumPy: the floor;
 - "numpy": a plain NumPy MLP, forward and backward with relu;
 - "nnbp": Network.loss_and_grad.
+Then nnbp with each hidden activation, as a ratio to the floor: what the
+elementwise work costs on top of the matrix products.
 Medians of R repeats; ratios to the floor are taken within the same run.
 """
 import argparse
 import json
 import platform
 import time
+from functools import partial
 
 import numpy as np
 
 import nnbp
 
 SIZES = (784, 256, 128, 10)
+ACTIVATION_ROWS = 8192
 
 
 def median_seconds(function, repeats):
+    """Median seconds of function over repeats calls, after one to warm up.
+
+    Each contender is timed in a block of its own, not in alternation: NumPy
+    and SciPy each bundle an OpenBLAS with its own thread pool, whose threads
+    spin for a while after a call and would slow the other library's next one.
+    """
     function()                                      # warm up: workspaces, caches, threads
     times = []
     for _ in range(repeats):
@@ -107,6 +117,27 @@ def main():
         print(f"| {row['dtype']} | {row['n']} | {t['gemms']:.2f} | {t['numpy']:.2f} "
               f"| {t['nnbp']:.2f} | {t['nnbp'] / t['gemms']:.2f} | {t['nnbp'] / t['numpy']:.2f} "
               f"| {row['nnbp_gflops']:.0f} |")
+    print(f"\nby hidden activation, n = {ACTIVATION_ROWS}: nnbp / GEMMs alone\n")
+    print("| dtype | " + " | ".join(nnbp.ACTIVATIONS) + " |")
+    print("|---|" + "---|" * len(nnbp.ACTIVATIONS))
+    for dtype in (np.float32, np.float64):
+        X = rng.normal(size=(ACTIVATION_ROWS, SIZES[0])).astype(dtype)
+        y = rng.integers(0, SIZES[-1], size=ACTIVATION_ROWS)
+        net = nnbp.Network(SIZES, dtype=dtype, seed=0)
+        activations = [np.empty((ACTIVATION_ROWS, W.shape[0]), dtype) for W in net.weights]
+        deltas = [rng.normal(size=a.shape).astype(dtype) for a in activations]
+        floor = median_seconds(gemms_alone(list(net.weights), X, activations, deltas),
+                               args.repeats)
+        ratios = {}
+        for activation in nnbp.ACTIVATIONS:
+            net = nnbp.Network(SIZES, activation=activation, dtype=dtype, seed=0)
+            grad = np.empty_like(net.params)
+            ratios[activation] = median_seconds(
+                partial(net.loss_and_grad, X, y, out=grad), args.repeats) / floor
+        rows.append({"dtype": np.dtype(dtype).name, "n": ACTIVATION_ROWS,
+                     "ratio_to_gemms_by_activation": ratios})
+        print(f"| {np.dtype(dtype).name} | "
+              + " | ".join(f"{ratios[a]:.2f}" for a in nnbp.ACTIVATIONS) + " |")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=2)

@@ -88,6 +88,14 @@ def _as_numeric_array(name, values):
 
 def _check_finite(name, array):
     """Raise naming the first NaN or infinity in array, if there is one."""
+    if array.dtype.kind != "f":
+        return
+    # scikit-learn's fast path: one pass and no temporary array. NaN and inf
+    # propagate through a sum, so a finite sum means finite entries; only
+    # overflow makes a finite array's sum infinite, and then we look closer.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(array.sum()):
+            return
     finite = np.isfinite(array)
     if not finite.all():
         where = tuple(int(i) for i in np.argwhere(~finite)[0])
