@@ -1,7 +1,8 @@
-/* The kernels, written once for a real type. kernels.c includes this file
- * twice, with REAL/SUFFIX and the matching math functions defined: float and
- * double. Rows are C-contiguous: element (i, j) of an n-by-m matrix is at
- * i * m + j.
+/* The kernels, written once for a real type and an instruction set.
+ * kernels.c includes this file for float and double, each compiled for the
+ * x86-64 baseline and for AVX2, with REAL, SUFFIX and the math functions
+ * defined; it exports dispatchers under the names of nnbp_kernels.h. Rows
+ * are C-contiguous: element (i, j) of an n-by-m matrix is at i * m + j.
  */
 
 #define NNBP_NAME2(base, suffix) base##_##suffix
@@ -23,9 +24,9 @@ static inline REAL NNBP(softplus)(REAL z)
 }
 
 /* Z[i, :] += bias; A = phi(Z).  A == NULL: bias only. */
-void NNBP(nnbp_bias_activation)(int activation, REAL negative_slope,
-                                size_t n, size_t m, const REAL *bias,
-                                REAL *Z, REAL *A)
+static void NNBP(nnbp_bias_activation)(int activation, REAL negative_slope,
+                                       size_t n, size_t m, const REAL *bias,
+                                       REAL *Z, REAL *A)
 {
     for (size_t i = 0; i < n; ++i) {
         REAL *z = Z + i * m;
@@ -59,13 +60,26 @@ void NNBP(nnbp_bias_activation)(int activation, REAL negative_slope,
     }
 }
 
+/* column_sums[j] = sum_i D[i, j] */
+static void NNBP(nnbp_column_sums)(size_t n, size_t m, const REAL *D,
+                                   REAL *column_sums)
+{
+    for (size_t j = 0; j < m; ++j)
+        column_sums[j] = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const REAL *d = D + i * m;
+        for (size_t j = 0; j < m; ++j)
+            column_sums[j] += d[j];
+    }
+}
+
 /* D *= phi'(Z), phi' taken from A = phi(Z) where that is cheaper (logistic
  * a(1-a), tanh 1-a^2, as PyTorch does): it saves an exp per unit, and its
  * error is the rounding of A, eps |D|;
  * column_sums[j] = sum_i D[i, j] (skipped when NULL). */
-void NNBP(nnbp_activation_backward)(int activation, REAL negative_slope,
-                                    size_t n, size_t m, const REAL *Z,
-                                    const REAL *A, REAL *D, REAL *column_sums)
+static void NNBP(nnbp_activation_backward)(int activation, REAL negative_slope,
+                                           size_t n, size_t m, const REAL *Z,
+                                           const REAL *A, REAL *D, REAL *column_sums)
 {
     for (size_t i = 0; i < n; ++i) {
         const REAL *z = Z + i * m;
@@ -96,21 +110,8 @@ void NNBP(nnbp_activation_backward)(int activation, REAL negative_slope,
         NNBP(nnbp_column_sums)(n, m, D, column_sums);
 }
 
-/* column_sums[j] = sum_i D[i, j] */
-void NNBP(nnbp_column_sums)(size_t n, size_t m, const REAL *D,
-                            REAL *column_sums)
-{
-    for (size_t j = 0; j < m; ++j)
-        column_sums[j] = 0;
-    for (size_t i = 0; i < n; ++i) {
-        const REAL *d = D + i * m;
-        for (size_t j = 0; j < m; ++j)
-            column_sums[j] += d[j];
-    }
-}
-
 /* Z = phi_out(Z) in place: identity, sigmoid, or row-wise softmax. */
-void NNBP(nnbp_output_activation)(int output, size_t n, size_t m, REAL *Z)
+static void NNBP(nnbp_output_activation)(int output, size_t n, size_t m, REAL *Z)
 {
     if (output == NNBP_BINARY) {
         for (size_t k = 0; k < n * m; ++k)
@@ -136,9 +137,9 @@ void NNBP(nnbp_output_activation)(int output, size_t n, size_t m, REAL *Z)
  * D = scale * s_i * (phi_out(Z_i) - target_i) unless D is NULL.
  * Y: n-by-m targets (squared, binary); labels: n class indices (softmax);
  * sample_weight NULL means s_i = 1. */
-double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL *Z,
-                              const REAL *Y, const int64_t *labels,
-                              const REAL *sample_weight, double scale, REAL *D)
+static double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL *Z,
+                                     const REAL *Y, const int64_t *labels,
+                                     const REAL *sample_weight, double scale, REAL *D)
 {
     double total = 0;
     for (size_t i = 0; i < n; ++i) {
@@ -188,7 +189,7 @@ double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL *Z,
 }
 
 /* sum_k x_k^2, accumulated in double */
-double NNBP(nnbp_sum_squares)(size_t size, const REAL *x)
+static double NNBP(nnbp_sum_squares)(size_t size, const REAL *x)
 {
     double total = 0;
     for (size_t k = 0; k < size; ++k)

@@ -27,6 +27,18 @@ enum nnbp_output {
     NNBP_SOFTMAX = 2    /* softmax output, multiclass cross-entropy */
 };
 
+/* Instruction sets the kernels are compiled for. */
+enum nnbp_isa {
+    NNBP_ISA_QUERY = -2,    /* a request: change nothing */
+    NNBP_ISA_BEST = -1,     /* a request: the best this processor runs */
+    NNBP_ISA_BASELINE = 0,  /* x86-64 (SSE2), or whatever the compiler targets */
+    NNBP_ISA_AVX2 = 1
+};
+
+/* Selects the kernels' instruction set (AVX2 only where the processor has
+ * it); returns the one in use. Not thread-safe: call it before computing. */
+int nnbp_select_isa(int requested);
+
 #define NNBP_DECLARE(REAL, SUFFIX)                                              \
     void nnbp_bias_activation_##SUFFIX(int activation, REAL negative_slope,     \
         size_t n, size_t m, const REAL *bias, REAL *Z, REAL *A);                \

@@ -24,6 +24,23 @@ ACTIVATIONS = {
     "softplus": NNBP_SOFTPLUS,
 }
 OUTPUTS = {"squared": NNBP_SQUARED, "logistic": NNBP_BINARY, "softmax": NNBP_SOFTMAX}
+INSTRUCTION_SETS = {"baseline": NNBP_ISA_BASELINE, "avx2": NNBP_ISA_AVX2}
+
+
+def kernel_isa(requested=None):
+    """The instruction set of the elementwise kernels: "baseline" or "avx2".
+
+    kernel_isa("baseline") or kernel_isa("avx2") selects one (AVX2 only where
+    the processor has it; both give the same results) and returns the one in
+    use. Not thread-safe: for tests and benchmarks.
+    """
+    names = {code: name for name, code in INSTRUCTION_SETS.items()}
+    if requested is None:
+        return names[nnbp_select_isa(NNBP_ISA_QUERY)]
+    return names[nnbp_select_isa(INSTRUCTION_SETS[requested])]
+
+
+nnbp_select_isa(NNBP_ISA_BEST)
 
 
 # ---------------------------------------------------------------- BLAS
@@ -317,3 +334,21 @@ def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
             if alpha != 0:
                 axpy(<int> n_weights, <floating> (alpha / weight_total), P, G)
     return total
+
+
+# ---------------------------------------------------------------- for the tests
+
+ELEMENTARY = ("exp", "tanh", "log1p")
+
+
+def elementary(str name, const floating[::1] x, floating[::1] out):
+    """out = exp(x), tanh(x) or log1p(x), by the vectorised functions of csrc/vecmath.h."""
+    cdef Py_ssize_t k, which = ELEMENTARY.index(name)
+    with nogil:
+        for k in range(x.shape[0]):
+            if floating is float:
+                out[k] = (nnbp_exp_f32(x[k]) if which == 0 else
+                          nnbp_tanh_f32(x[k]) if which == 1 else nnbp_log1p_f32(x[k]))
+            else:
+                out[k] = (nnbp_exp_f64(x[k]) if which == 0 else
+                          nnbp_tanh_f64(x[k]) if which == 1 else nnbp_log1p_f64(x[k]))

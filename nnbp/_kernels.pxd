@@ -13,6 +13,13 @@ cdef extern from "nnbp_kernels.h" nogil:
         NNBP_SQUARED
         NNBP_BINARY
         NNBP_SOFTMAX
+    enum:
+        NNBP_ISA_QUERY
+        NNBP_ISA_BEST
+        NNBP_ISA_BASELINE
+        NNBP_ISA_AVX2
+
+    int nnbp_select_isa(int requested)
 
     void nnbp_bias_activation_f32(int activation, float negative_slope, size_t n, size_t m,
                                   const float *bias, float *Z, float *A)
@@ -35,3 +42,11 @@ cdef extern from "nnbp_kernels.h" nogil:
                                 double *D)
     double nnbp_sum_squares_f32(size_t size, const float *x)
     double nnbp_sum_squares_f64(size_t size, const double *x)
+
+cdef extern from "vecmath.h" nogil:
+    float nnbp_exp_f32(float x)
+    float nnbp_tanh_f32(float x)
+    float nnbp_log1p_f32(float t)
+    double nnbp_exp_f64(double x)
+    double nnbp_tanh_f64(double x)
+    double nnbp_log1p_f64(double t)

@@ -1,8 +1,27 @@
 import numpy as np
 import pytest
 
+from nnbp import _core
+
+
+def available_instruction_sets():
+    """The kernels' instruction sets this processor runs: "baseline", and "avx2" if it has it."""
+    current = _core.kernel_isa()
+    available = [isa for isa in _core.INSTRUCTION_SETS if _core.kernel_isa(isa) == isa]
+    _core.kernel_isa(current)
+    return available
+
 
 @pytest.fixture
 def rng():
     """A seeded generator: every test draws the same data on every run."""
     return np.random.default_rng(20261128)
+
+
+@pytest.fixture(params=available_instruction_sets())
+def isa(request):
+    """Runs the test under each compiled variant of the elementwise kernels."""
+    previous = _core.kernel_isa()
+    assert _core.kernel_isa(request.param) == request.param
+    yield request.param
+    _core.kernel_isa(previous)

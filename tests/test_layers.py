@@ -20,7 +20,7 @@ Z_POINTS = np.array([[-1e4, -100.0, -20.0, -3.0, -1.0, -1e-3, 0.0],
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", nnbp.ACTIVATIONS)
-def test_activation_matches_reference(name, dtype, rng):
+def test_activation_matches_reference(name, dtype, rng, isa):
     Z = np.vstack([Z_POINTS, rng.normal(size=(3, 7))]).astype(dtype)
     dA = rng.normal(size=Z.shape).astype(dtype)
     A = layers.activation(name, Z, negative_slope=0.2)
@@ -43,7 +43,7 @@ def test_activation_matches_reference(name, dtype, rng):
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", nnbp.ACTIVATIONS)
-def test_dense_layer_matches_reference(name, dtype, bias, rng):
+def test_dense_layer_matches_reference(name, dtype, bias, rng, isa):
     X = rng.normal(size=(5, 4)).astype(dtype)
     W = rng.normal(size=(3, 4)).astype(dtype)
     b = rng.normal(size=3).astype(dtype) if bias else None
@@ -76,7 +76,7 @@ LOSS_CASES = list(itertools.product(nnbp.OUTPUTS, DTYPES, [False, True]))
 
 
 @pytest.mark.parametrize("output, dtype, weighted", LOSS_CASES)
-def test_output_loss_matches_reference(output, dtype, weighted, rng):
+def test_output_loss_matches_reference(output, dtype, weighted, rng, isa):
     n, m = 6, 3
     Z = (rng.normal(size=(n, m)) * 4).astype(dtype)
     Z[0] = [1e4, -1e4, 0.0]                  # extreme logits in the same batch
@@ -105,7 +105,7 @@ def test_check_loss_gradients_passes(output, dtype, weighted, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_probabilities_are_probabilities(dtype, rng):
+def test_probabilities_are_probabilities(dtype, rng, isa):
     Z = (rng.normal(size=(50, 4)) * 30).astype(dtype)
     softmax = layers.output_function("softmax", Z)
     sigmoid = layers.output_function("logistic", Z)

@@ -46,7 +46,7 @@ def make_case(activation, output, dtype, depth, weighted, alpha, n=6, n_inputs=3
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_matches_reference(case):
+def test_matches_reference(case, isa):
     net, X, y, sample_weight = make_case(*case)
     tolerance = REFERENCE_TOLERANCE[case[2]]
     # The reference sees exactly the numbers the network holds.
@@ -75,7 +75,7 @@ def test_check_gradients_passes(case):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("output", nnbp.OUTPUTS)
-def test_extreme_logits_stay_finite(output, dtype, rng):
+def test_extreme_logits_stay_finite(output, dtype, rng, isa):
     """Logits of +-1e4: the loss is computed from them, so nothing overflows."""
     n_outputs = N_OUTPUTS[output]
     net = nnbp.Network([2, n_outputs], activation="identity", output=output, dtype=dtype)
