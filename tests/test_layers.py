@@ -62,7 +62,7 @@ def test_dense_layer_matches_reference(name, dtype, bias, rng, isa):
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", nnbp.ACTIVATIONS)
-def test_check_layer_gradients_passes(name, dtype, bias, rng):
+def test_check_layer_gradients_passes(name, dtype, bias, rng, isa):
     X = rng.normal(size=(6, 4)).astype(dtype)
     W = rng.normal(size=(3, 4)).astype(dtype)
     b = rng.normal(size=3).astype(dtype) if bias else None
@@ -94,7 +94,7 @@ def test_output_loss_matches_reference(output, dtype, weighted, rng, isa):
 
 
 @pytest.mark.parametrize("output, dtype, weighted", LOSS_CASES)
-def test_check_loss_gradients_passes(output, dtype, weighted, rng):
+def test_check_loss_gradients_passes(output, dtype, weighted, rng, isa):
     n, m = 6, 3
     Z = (rng.normal(size=(n, m)) * 4).astype(dtype)
     y = make_targets(output, n, m, rng)

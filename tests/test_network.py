@@ -64,7 +64,7 @@ def test_matches_reference(case, isa):
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_check_gradients_passes(case):
+def test_check_gradients_passes(case, isa):
     net, X, y, sample_weight = make_case(*case)
     before = net.params.copy()
     report = nnbp.check_gradients(net, X, y, sample_weight, reference=True)
