@@ -237,33 +237,43 @@ def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t n):
     return total + 2 * n * widest
 
 
+cdef Py_ssize_t count_weights(const Py_ssize_t[::1] sizes) noexcept nogil:
+    """sum_l m_l m_{l-1}: where the biases start in params."""
+    cdef Py_ssize_t l, total = 0
+    for l in range(1, sizes.shape[0]):
+        total += sizes[l] * sizes[l - 1]
+    return total
+
+
+cdef void forward_pass(Py_ssize_t n, const Py_ssize_t[::1] sizes, const floating *P,
+                       bint has_bias, int activation, floating negative_slope,
+                       const floating *X, floating *work, floating *Z_last) noexcept nogil:
+    """Z(l) and A(l) of each hidden layer into work, in turn; Z(L) into Z_last."""
+    cdef Py_ssize_t L = sizes.shape[0] - 1, l, w_offset = 0
+    cdef Py_ssize_t b_offset = count_weights(sizes)
+    cdef const floating *inputs = X
+    cdef floating *Z
+    for l in range(1, L + 1):
+        Z = work if l < L else Z_last
+        dense_forward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset,
+                          P + b_offset if has_bias else NULL,
+                          activation if l < L else NNBP_IDENTITY, negative_slope,
+                          Z, Z + n * sizes[l] if l < L else NULL)
+        if l < L:
+            inputs = Z + n * sizes[l]
+            work += 2 * n * sizes[l]
+        w_offset += sizes[l] * sizes[l - 1]
+        b_offset += sizes[l]
+
+
 def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
                     int activation, double negative_slope, int output,
                     const floating[:, ::1] X, floating[::1] workspace, floating[:, ::1] out):
     """out = f(X): probabilities for the logistic and softmax outputs."""
-    cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], l
-    cdef Py_ssize_t w_offset = 0, b_offset = 0, z_offset = 0
-    cdef const floating *P = &params[0]
-    cdef const floating *inputs = &X[0, 0]
-    cdef floating *Z
-    for l in range(1, L + 1):
-        b_offset += sizes[l] * sizes[l - 1]
     with nogil:
-        for l in range(1, L + 1):
-            if l < L:
-                Z = &workspace[z_offset]
-                dense_forward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset,
-                                  P + b_offset if has_bias else NULL, activation,
-                                  <floating> negative_slope, Z, Z + n * sizes[l])
-                inputs = Z + n * sizes[l]
-                z_offset += 2 * n * sizes[l]
-            else:
-                dense_forward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset,
-                                  P + b_offset if has_bias else NULL, NNBP_IDENTITY,
-                                  <floating> negative_slope, &out[0, 0], NULL)
-            w_offset += sizes[l] * sizes[l - 1]
-            b_offset += sizes[l]
-        output_activation_ptr(output, n, sizes[L], &out[0, 0])
+        forward_pass(X.shape[0], sizes, &params[0], has_bias, activation,
+                     <floating> negative_slope, &X[0, 0], &workspace[0], &out[0, 0])
+        output_activation_ptr(output, X.shape[0], out.shape[1], &out[0, 0])
 
 
 def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
@@ -276,13 +286,14 @@ def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
     loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = weight_total.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], l
-    cdef Py_ssize_t n_weights = 0, widest = 0, w_offset = 0, b_offset, z_offset = 0
+    cdef Py_ssize_t n_weights = count_weights(sizes), widest = 0, z_offset = 0
+    cdef Py_ssize_t w_offset = n_weights, b_offset = n_weights
     cdef const floating *P = &params[0]
     cdef floating *G = <floating *> optional_ptr(grad, workspace[0])
     cdef const floating *Y_ptr = optional_ptr(Y, workspace[0])
     cdef const int64_t *labels_p = labels_ptr(labels)
     cdef const floating *sw_ptr = optional_ptr(sample_weight, workspace[0])
-    cdef const floating *inputs = &X[0, 0]
+    cdef const floating *inputs
     cdef floating *work = &workspace[0]
     cdef floating *Z
     cdef floating *A
@@ -291,22 +302,16 @@ def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
     cdef floating *swap
     cdef double total
     for l in range(1, L + 1):
-        n_weights += sizes[l] * sizes[l - 1]
         widest = max(widest, sizes[l])
-    b_offset = n_weights
+        b_offset += sizes[l]
+        if l < L:
+            z_offset += 2 * n * sizes[l]
+    # Now z_offset is where Z(L) goes, after the hidden layers' Z and A;
+    # w_offset and b_offset are one layer past the end, for the backward pass.
     with nogil:
-        for l in range(1, L + 1):
-            Z = work + z_offset
-            dense_forward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset,
-                              P + b_offset if has_bias else NULL,
-                              activation if l < L else NNBP_IDENTITY,
-                              <floating> negative_slope, Z, Z + n * sizes[l] if l < L else NULL)
-            inputs = Z + n * sizes[l]
-            if l < L:
-                z_offset += 2 * n * sizes[l]
-            w_offset += sizes[l] * sizes[l - 1]
-            b_offset += sizes[l]
-        # Here Z is Z(L); w_offset, b_offset, z_offset are one layer past the end.
+        Z = work + z_offset
+        forward_pass(n, sizes, P, has_bias, activation, <floating> negative_slope, &X[0, 0],
+                     work, Z)
         D = Z + n * sizes[L]
         D_next = D + n * widest
         total = output_loss_ptr(output, n, sizes[L], Z, Y_ptr, labels_p, sw_ptr,
