@@ -268,12 +268,21 @@ cdef void forward_pass(Py_ssize_t n, const Py_ssize_t[::1] sizes, const floating
 
 def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
                     int activation, double negative_slope, int output,
-                    const floating[:, ::1] X, floating[::1] workspace, floating[:, ::1] out):
-    """out = f(X): probabilities for the logistic and softmax outputs."""
+                    const floating[:, ::1] X, floating[::1] workspace, floating[:, ::1] out,
+                    Py_ssize_t block_rows):
+    """out = f(X): probabilities for the logistic and softmax outputs.
+
+    Rows are independent: they go through in blocks of block_rows, so that
+    the workspace is that of a block, however many rows X has.
+    """
+    cdef Py_ssize_t start = 0, rows
     with nogil:
-        forward_pass(X.shape[0], sizes, &params[0], has_bias, activation,
-                     <floating> negative_slope, &X[0, 0], &workspace[0], &out[0, 0])
-        output_activation_ptr(output, X.shape[0], out.shape[1], &out[0, 0])
+        while start < X.shape[0]:
+            rows = min(block_rows, X.shape[0] - start)
+            forward_pass(rows, sizes, &params[0], has_bias, activation,
+                         <floating> negative_slope, &X[start, 0], &workspace[0], &out[start, 0])
+            output_activation_ptr(output, rows, out.shape[1], &out[start, 0])
+            start += rows
 
 
 def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,

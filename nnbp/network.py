@@ -25,6 +25,9 @@ from nnbp._validation import (
 ACTIVATIONS = tuple(_core.ACTIVATIONS)
 OUTPUTS = tuple(_core.OUTPUTS)
 INITS = ("glorot", "normal", "he")
+# forward() takes the rows of X in blocks of this many: its workspace stays
+# small however large X is, and a block is still large enough for BLAS.
+FORWARD_BLOCK_ROWS = 4096
 
 
 class Network:
@@ -185,11 +188,12 @@ class Network:
         """f(X), of shape (n, m_L): probabilities for the logistic and softmax outputs."""
         X = check_features(X, self.layer_sizes[0], self.dtype)
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
+        block_rows = min(X.shape[0], FORWARD_BLOCK_ROWS)
         with self._lock:
             _core.network_forward(
                 self._params, self._sizes, self.bias, _core.ACTIVATIONS[self.activation],
                 self.negative_slope, _core.OUTPUTS[self.output], X,
-                self._workspace_for(X.shape[0]), out,
+                self._workspace_for(block_rows), out, block_rows,
             )
         return out
 

@@ -195,3 +195,18 @@ def test_larger_batches_reuse_and_grow_the_workspace(rng):
         fresh = net.copy()
         assert np.array_equal(net.loss_and_grad(X, y)[1], fresh.loss_and_grad(X, y)[1])
         assert np.array_equal(net.forward(X), fresh.forward(X))
+
+
+@pytest.mark.parametrize("output", nnbp.OUTPUTS)
+def test_forward_in_blocks_equals_forward_at_once(output, rng, monkeypatch):
+    """forward() goes through X a block of rows at a time: the blocks must not show."""
+    from nnbp import network
+
+    net = nnbp.Network([5, 7, 4], activation="tanh", output=output, seed=8)
+    X = rng.normal(size=(103, 5))
+    whole = net.forward(X)
+    monkeypatch.setattr(network, "FORWARD_BLOCK_ROWS", 10)
+    blocked = nnbp.Network(**net.config())
+    blocked.params = net.params
+    assert np.array_equal(blocked.forward(X), whole)
+    assert blocked._workspace.size == nnbp.network._core.workspace_size(blocked._sizes, 10)
