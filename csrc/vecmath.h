@@ -21,12 +21,8 @@
 #define NNBP_LN2_LO_F32 0x1.c85fdfp-10f
 #define NNBP_LN2_HI_F64 0x1.62e42feep-1            /* 32 bits */
 #define NNBP_LN2_LO_F64 0x1.a39ef35793c76p-33
-#define NNBP_LN2_F32 0x1.62e430p-1f
-#define NNBP_LN2_F64 0x1.62e42fefa39efp-1
 #define NNBP_LOG2E_F32 0x1.715476p+0f
 #define NNBP_LOG2E_F64 0x1.71547652b82fep+0
-#define NNBP_SQRT2_F32 0x1.6a09e6p+0f
-#define NNBP_SQRT2_F64 0x1.6a09e667f3bcdp+0
 
 /* ---------------------------------------------------------------- float */
 
