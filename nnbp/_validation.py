@@ -192,9 +192,9 @@ def check_targets(y, n_examples, n_outputs, dtype, output):
 
 
 def check_sample_weight(sample_weight, n_examples, dtype):
-    """None, or non-negative finite weights of length n with a positive sum."""
+    """(weights, S): None and n, or non-negative finite weights of length n and their sum S > 0."""
     if sample_weight is None:
-        return None
+        return None, n_examples
     array = _as_numeric_array("sample_weight", sample_weight)
     if array.ndim == 0:
         array = np.full(n_examples, array, dtype=dtype)
@@ -217,7 +217,7 @@ def check_sample_weight(sample_weight, n_examples, dtype):
             f"sample_weight sums to {total}, too {'large' if total > 1 else 'small'} to "
             "divide by: rescale the weights"
         )
-    return array
+    return array, total
 
 
 def check_loss_data(output, y, sample_weight, n_examples, n_outputs, dtype):
@@ -230,6 +230,4 @@ def check_loss_data(output, y, sample_weight, n_examples, n_outputs, dtype):
         targets, labels = None, check_labels(y, n_examples, n_outputs)
     else:
         targets, labels = check_targets(y, n_examples, n_outputs, dtype, output), None
-    sample_weight = check_sample_weight(sample_weight, n_examples, dtype)
-    total = n_examples if sample_weight is None else float(sample_weight.sum(dtype=np.float64))
-    return targets, labels, sample_weight, total
+    return (targets, labels) + check_sample_weight(sample_weight, n_examples, dtype)
