@@ -20,6 +20,7 @@
 #define REAL float
 #define EXP nnbp_exp_f32
 #define LOG logf
+#define SQRT sqrtf
 #define LOG1P nnbp_log1p_f32
 #define TANH nnbp_tanh_f32
 #define SUFFIX f32_baseline
@@ -36,12 +37,14 @@
 #undef REAL
 #undef EXP
 #undef LOG
+#undef SQRT
 #undef LOG1P
 #undef TANH
 
 #define REAL double
 #define EXP nnbp_exp_f64
 #define LOG log
+#define SQRT sqrt
 #define LOG1P nnbp_log1p_f64
 #define TANH nnbp_tanh_f64
 #define SUFFIX f64_baseline
@@ -58,6 +61,7 @@
 #undef REAL
 #undef EXP
 #undef LOG
+#undef SQRT
 #undef LOG1P
 #undef TANH
 
@@ -117,6 +121,22 @@ int nnbp_select_isa(int requested)
     double nnbp_sum_squares_##T(size_t size, const REAL_ *x)                            \
     {                                                                                   \
         return NNBP_PICK(nnbp_sum_squares, T)(size, x);                                 \
+    }                                                                                   \
+    void nnbp_sgd_update_##T(size_t size, REAL_ learning_rate, REAL_ momentum,         \
+                             int nesterov, const REAL_ *grad, REAL_ *velocity,          \
+                             REAL_ *params)                                             \
+    {                                                                                   \
+        NNBP_PICK(nnbp_sgd_update, T)(size, learning_rate, momentum, nesterov, grad,    \
+                                      velocity, params);                                \
+    }                                                                                   \
+    void nnbp_adam_update_##T(size_t size, REAL_ learning_rate, REAL_ beta_1,          \
+                              REAL_ one_minus_beta_1, REAL_ beta_2,                     \
+                              REAL_ one_minus_beta_2, REAL_ epsilon, const REAL_ *grad, \
+                              REAL_ *m, REAL_ *v, REAL_ *params)                        \
+    {                                                                                   \
+        NNBP_PICK(nnbp_adam_update, T)(size, learning_rate, beta_1, one_minus_beta_1,   \
+                                       beta_2, one_minus_beta_2, epsilon, grad, m, v,   \
+                                       params);                                         \
     }
 
 NNBP_DISPATCHERS(float, f32)

@@ -197,6 +197,41 @@ static double NNBP(nnbp_sum_squares)(size_t size, const REAL *x)
     return total;
 }
 
+/* ---------------------------------------------------------------- updates
+ * One pass over the flat parameter vector. The arithmetic is scikit-learn's
+ * (sklearn/neural_network/_stochastic_optimizers.py), operation for
+ * operation, so that the two follow the same path to the last bit. */
+
+/* v = mu v - lr g; p += nesterov ? mu v - lr g : v.  v NULL (mu = 0): p -= lr g */
+static void NNBP(nnbp_sgd_update)(size_t size, REAL learning_rate, REAL momentum,
+                                  int nesterov, const REAL *grad, REAL *velocity,
+                                  REAL *params)
+{
+    if (velocity == NULL) {
+        for (size_t k = 0; k < size; ++k)
+            params[k] -= learning_rate * grad[k];
+        return;
+    }
+    for (size_t k = 0; k < size; ++k) {
+        const REAL v = momentum * velocity[k] - learning_rate * grad[k];
+        velocity[k] = v;
+        params[k] += nesterov ? momentum * v - learning_rate * grad[k] : v;
+    }
+}
+
+/* m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p += -lr m / (sqrt(v) + eps) */
+static void NNBP(nnbp_adam_update)(size_t size, REAL learning_rate, REAL beta_1,
+                                   REAL one_minus_beta_1, REAL beta_2,
+                                   REAL one_minus_beta_2, REAL epsilon,
+                                   const REAL *grad, REAL *m, REAL *v, REAL *params)
+{
+    for (size_t k = 0; k < size; ++k) {
+        m[k] = beta_1 * m[k] + one_minus_beta_1 * grad[k];
+        v[k] = beta_2 * v[k] + one_minus_beta_2 * (grad[k] * grad[k]);
+        params[k] += -learning_rate * m[k] / (SQRT(v[k]) + epsilon);
+    }
+}
+
 #undef NNBP
 #undef NNBP_NAME1
 #undef NNBP_NAME2

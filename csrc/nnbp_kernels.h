@@ -1,4 +1,5 @@
-/* nnbp's elementwise kernels: activations, fused output losses, column sums.
+/* nnbp's elementwise kernels: activations, fused output losses, column sums,
+ * optimizer updates.
  *
  * Plain C99, no Python.h. Every kernel comes in float (_f32) and double (_f64);
  * matrices are C-contiguous (row-major), n rows of m columns. The matrix
@@ -52,7 +53,13 @@ int nnbp_select_isa(int requested);
     double nnbp_output_loss_##SUFFIX(int output, size_t n, size_t m,            \
         const REAL *Z, const REAL *Y, const int64_t *labels,                    \
         const REAL *sample_weight, double scale, REAL *D);                      \
-    double nnbp_sum_squares_##SUFFIX(size_t size, const REAL *x);
+    double nnbp_sum_squares_##SUFFIX(size_t size, const REAL *x);              \
+    void nnbp_sgd_update_##SUFFIX(size_t size, REAL learning_rate,              \
+        REAL momentum, int nesterov, const REAL *grad, REAL *velocity,          \
+        REAL *params);                                                          \
+    void nnbp_adam_update_##SUFFIX(size_t size, REAL learning_rate,             \
+        REAL beta_1, REAL one_minus_beta_1, REAL beta_2, REAL one_minus_beta_2, \
+        REAL epsilon, const REAL *grad, REAL *m, REAL *v, REAL *params);
 
 NNBP_DECLARE(float, f32)
 NNBP_DECLARE(double, f64)

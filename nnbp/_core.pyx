@@ -10,7 +10,9 @@ Nothing here checks its arguments: nnbp.network and nnbp.layers validate
 them once, at the Python boundary.
 """
 from cython cimport floating
+from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport int64_t
+from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport sgemm, dgemm, saxpy, daxpy
 
 from nnbp._kernels cimport *
@@ -285,25 +287,20 @@ def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bin
             start += rows
 
 
-def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
-                      bint has_bias, int activation, double negative_slope, int output,
-                      const floating[:, ::1] X, object Y, object labels, object sample_weight,
-                      double weight_total, double alpha, floating[::1] workspace,
-                      object grad):
-    """Loss of the network on (X, targets); its gradient into grad unless grad is None.
+cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, const floating *P,
+                              bint has_bias, int activation, floating negative_slope,
+                              int output, const floating *X, const floating *Y,
+                              const int64_t *labels, const floating *sample_weight,
+                              double weight_total, double alpha, floating *work,
+                              floating *G) noexcept nogil:
+    """Loss of the network on n rows; its gradient into G unless G is NULL.
 
     loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = weight_total.
     """
-    cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], l
+    cdef Py_ssize_t L = sizes.shape[0] - 1, l
     cdef Py_ssize_t n_weights = count_weights(sizes), widest = 0, z_offset = 0
     cdef Py_ssize_t w_offset = n_weights, b_offset = n_weights
-    cdef const floating *P = &params[0]
-    cdef floating *G = <floating *> optional_ptr(grad, workspace[0])
-    cdef const floating *Y_ptr = optional_ptr(Y, workspace[0])
-    cdef const int64_t *labels_p = labels_ptr(labels)
-    cdef const floating *sw_ptr = optional_ptr(sample_weight, workspace[0])
     cdef const floating *inputs
-    cdef floating *work = &workspace[0]
     cdef floating *Z
     cdef floating *A
     cdef floating *D
@@ -317,37 +314,207 @@ def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
             z_offset += 2 * n * sizes[l]
     # Now z_offset is where Z(L) goes, after the hidden layers' Z and A;
     # w_offset and b_offset are one layer past the end, for the backward pass.
-    with nogil:
+    Z = work + z_offset
+    forward_pass(n, sizes, P, has_bias, activation, negative_slope, X, work, Z)
+    D = Z + n * sizes[L]
+    D_next = D + n * widest
+    total = output_loss_ptr(output, n, sizes[L], Z, Y, labels, sample_weight,
+                            1.0 / weight_total, D if G != NULL else NULL)
+    total /= weight_total
+    if alpha != 0:
+        total += alpha / (2 * weight_total) * sum_squares(n_weights, P)
+    if G == NULL:
+        return total
+    for l in range(L, 0, -1):
+        w_offset -= sizes[l] * sizes[l - 1]
+        b_offset -= sizes[l]
+        if l < L:
+            z_offset -= 2 * n * sizes[l]
         Z = work + z_offset
-        forward_pass(n, sizes, P, has_bias, activation, <floating> negative_slope, &X[0, 0],
-                     work, Z)
-        D = Z + n * sizes[L]
-        D_next = D + n * widest
-        total = output_loss_ptr(output, n, sizes[L], Z, Y_ptr, labels_p, sw_ptr,
-                                1.0 / weight_total, D if G != NULL else NULL)
-        total /= weight_total
-        if alpha != 0:
-            total += alpha / (2 * weight_total) * sum_squares(n_weights, P)
-        if G != NULL:
-            for l in range(L, 0, -1):
-                w_offset -= sizes[l] * sizes[l - 1]
-                b_offset -= sizes[l]
-                if l < L:
-                    z_offset -= 2 * n * sizes[l]
-                Z = work + z_offset
-                A = Z + n * sizes[l] if l < L else Z
-                inputs = &X[0, 0] if l == 1 else work + z_offset - n * sizes[l - 1]
-                dense_backward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset, Z, A,
-                                   activation if l < L else NNBP_IDENTITY,
-                                   <floating> negative_slope, D, G + w_offset,
-                                   G + b_offset if has_bias else NULL,
-                                   D_next if l > 1 else NULL)
-                swap = D
-                D = D_next
-                D_next = swap
-            if alpha != 0:
-                axpy(<int> n_weights, <floating> (alpha / weight_total), P, G)
+        A = Z + n * sizes[l] if l < L else Z
+        inputs = X if l == 1 else work + z_offset - n * sizes[l - 1]
+        dense_backward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset, Z, A,
+                           activation if l < L else NNBP_IDENTITY, negative_slope, D,
+                           G + w_offset, G + b_offset if has_bias else NULL,
+                           D_next if l > 1 else NULL)
+        swap = D
+        D = D_next
+        D_next = swap
+    if alpha != 0:
+        axpy(<int> n_weights, <floating> (alpha / weight_total), P, G)
     return total
+
+
+def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
+                      bint has_bias, int activation, double negative_slope, int output,
+                      const floating[:, ::1] X, object Y, object labels, object sample_weight,
+                      double weight_total, double alpha, floating[::1] workspace,
+                      object grad):
+    """Loss of the network on (X, targets); its gradient into grad unless grad is None.
+
+    loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = weight_total.
+    """
+    cdef floating *G = <floating *> optional_ptr(grad, workspace[0])
+    cdef const floating *Y_ptr = optional_ptr(Y, workspace[0])
+    cdef const int64_t *labels_p = labels_ptr(labels)
+    cdef const floating *sw_ptr = optional_ptr(sample_weight, workspace[0])
+    cdef double total
+    with nogil:
+        total = loss_and_gradient(X.shape[0], sizes, &params[0], has_bias, activation,
+                                  <floating> negative_slope, output, &X[0, 0], Y_ptr,
+                                  labels_p, sw_ptr, weight_total, alpha, &workspace[0], G)
+    return total
+
+
+# ---------------------------------------------------------------- training
+
+SOLVERS = {"sgd": 0, "adam": 1}
+
+
+cdef void sgd_update(Py_ssize_t size, floating learning_rate, floating momentum,
+                     bint nesterov, const floating *grad, floating *velocity,
+                     floating *params) noexcept nogil:
+    """v = mu v - lr g; p += nesterov ? mu v - lr g : v (v NULL: p -= lr g)"""
+    if floating is float:
+        nnbp_sgd_update_f32(size, learning_rate, momentum, nesterov, grad, velocity, params)
+    else:
+        nnbp_sgd_update_f64(size, learning_rate, momentum, nesterov, grad, velocity, params)
+
+
+cdef void adam_update(Py_ssize_t size, double learning_rate, double beta_1, double beta_2,
+                      double epsilon, const floating *grad, floating *m, floating *v,
+                      floating *params) noexcept nogil:
+    """m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr m / (sqrt(v) + eps)"""
+    # The constants are rounded to the dtype after they are formed in double,
+    # as NumPy does with the Python floats of scikit-learn's update.
+    if floating is float:
+        nnbp_adam_update_f32(size, learning_rate, beta_1, 1 - beta_1, beta_2, 1 - beta_2,
+                             epsilon, grad, m, v, params)
+    else:
+        nnbp_adam_update_f64(size, learning_rate, beta_1, 1 - beta_1, beta_2, 1 - beta_2,
+                             epsilon, grad, m, v, params)
+
+
+cdef double adam_step_size(double learning_rate, double beta_1, double beta_2,
+                           Py_ssize_t step) noexcept nogil:
+    """lr sqrt(1 - b2^t) / (1 - b1^t): Adam's bias correction at step t"""
+    return learning_rate * sqrt(1 - pow(beta_2, step)) / (1 - pow(beta_1, step))
+
+
+def update(str solver, floating[::1] params, const floating[::1] grad, object first_moment,
+           object second_moment, double learning_rate, double momentum, bint nesterov,
+           double beta_1, double beta_2, double epsilon, Py_ssize_t step):
+    """One update of params from grad, in place; returns Adam's step size (lr for sgd).
+
+    sgd: first_moment is the velocity (None: plain gradient descent).
+    adam: first and second moments, step is t, counted from 1.
+    """
+    cdef floating *m_ptr = <floating *> optional_ptr(first_moment, params[0])
+    cdef floating *v_ptr = <floating *> optional_ptr(second_moment, params[0])
+    if solver == "adam":
+        learning_rate = adam_step_size(learning_rate, beta_1, beta_2, step)
+    with nogil:
+        if solver == "adam":
+            adam_update(params.shape[0], learning_rate, beta_1, beta_2, epsilon, &grad[0],
+                        m_ptr, v_ptr, &params[0])
+        else:
+            sgd_update(params.shape[0], <floating> learning_rate, <floating> momentum,
+                       nesterov, &grad[0], m_ptr, &params[0])
+    return learning_rate
+
+
+cdef void gather_rows(const floating *source, Py_ssize_t width, const int64_t *rows,
+                      Py_ssize_t count, floating *target) noexcept nogil:
+    """target[k, :] = source[rows[k], :]"""
+    cdef Py_ssize_t k
+    for k in range(count):
+        memcpy(target + k * width, source + rows[k] * width, width * sizeof(floating))
+
+
+def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
+                int activation, double negative_slope, int output, double alpha,
+                const floating[:, ::1] X, object Y, object labels, object sample_weight,
+                object order, Py_ssize_t batch_size, double learning_rate, double momentum,
+                bint nesterov, double beta_1, double beta_2, double epsilon,
+                Py_ssize_t step, object first_moment, object second_moment,
+                floating[::1] grad, floating[::1] workspace, floating[:, ::1] X_batch,
+                object Y_batch, object labels_batch, object sample_weight_batch):
+    """One epoch of minibatch sgd or adam over X in the given order, compiled.
+
+    Batches are the rows order[k:k + batch_size] (order None: X's own order,
+    read in place); shuffled rows are gathered into the *_batch buffers. The
+    learning rate is fixed for the epoch (Adam corrects it at every step).
+    Returns (sum over batches of batch loss * batch rows, Adam's step t, the
+    index of the batch whose loss was not finite or -1). That batch's update
+    is not made: params are those that gave the non-finite loss.
+    """
+    cdef Py_ssize_t n = X.shape[0], m_in = X.shape[1], m_out = sizes[sizes.shape[0] - 1]
+    cdef Py_ssize_t start = 0, rows, k, batch = 0, failed = -1
+    cdef bint adam = solver == "adam"
+    cdef const int64_t[::1] rows_of
+    cdef const int64_t *row_ptr = NULL
+    cdef const floating *Y_ptr = optional_ptr(Y, params[0])
+    cdef const int64_t *labels_p = labels_ptr(labels)
+    cdef const floating *sw_ptr = optional_ptr(sample_weight, params[0])
+    cdef floating *Yb_ptr = <floating *> optional_ptr(Y_batch, params[0])
+    cdef int64_t *labels_b = <int64_t *> labels_ptr(labels_batch)
+    cdef floating *swb_ptr = <floating *> optional_ptr(sample_weight_batch, params[0])
+    cdef floating *m_ptr = <floating *> optional_ptr(first_moment, params[0])
+    cdef floating *v_ptr = <floating *> optional_ptr(second_moment, params[0])
+    cdef const floating *X_rows
+    cdef const floating *Y_rows
+    cdef const int64_t *label_rows
+    cdef const floating *sw_rows
+    cdef double batch_loss, weight_total, accumulated = 0
+    if order is not None:
+        rows_of = order
+        row_ptr = &rows_of[0]
+    with nogil:
+        while start < n:
+            rows = min(batch_size, n - start)
+            if row_ptr == NULL:
+                X_rows = &X[start, 0]
+                Y_rows = Y_ptr + start * m_out if Y_ptr != NULL else NULL
+                label_rows = labels_p + start if labels_p != NULL else NULL
+                sw_rows = sw_ptr + start if sw_ptr != NULL else NULL
+            else:
+                gather_rows(&X[0, 0], m_in, row_ptr + start, rows, &X_batch[0, 0])
+                X_rows = &X_batch[0, 0]
+                Y_rows = label_rows = sw_rows = NULL
+                if Y_ptr != NULL:
+                    gather_rows(Y_ptr, m_out, row_ptr + start, rows, Yb_ptr)
+                    Y_rows = Yb_ptr
+                if labels_p != NULL:
+                    for k in range(rows):
+                        labels_b[k] = labels_p[row_ptr[start + k]]
+                    label_rows = labels_b
+                if sw_ptr != NULL:
+                    gather_rows(sw_ptr, 1, row_ptr + start, rows, swb_ptr)
+                    sw_rows = swb_ptr
+            weight_total = rows
+            if sw_rows != NULL:
+                weight_total = 0
+                for k in range(rows):
+                    weight_total += sw_rows[k]
+            batch_loss = loss_and_gradient(rows, sizes, &params[0], has_bias, activation,
+                                           <floating> negative_slope, output, X_rows, Y_rows,
+                                           label_rows, sw_rows, weight_total, alpha,
+                                           &workspace[0], &grad[0])
+            if not isfinite(batch_loss):
+                failed = batch
+                break
+            accumulated += batch_loss * rows
+            if adam:
+                step += 1
+                adam_update(params.shape[0],
+                            adam_step_size(learning_rate, beta_1, beta_2, step),
+                            beta_1, beta_2, epsilon, &grad[0], m_ptr, v_ptr, &params[0])
+            else:
+                sgd_update(params.shape[0], <floating> learning_rate, <floating> momentum,
+                           nesterov, &grad[0], m_ptr, &params[0])
+            start += rows
+            batch += 1
+    return accumulated, step, failed
 
 
 # ---------------------------------------------------------------- for the tests

@@ -42,6 +42,18 @@ cdef extern from "nnbp_kernels.h" nogil:
                                 double *D)
     double nnbp_sum_squares_f32(size_t size, const float *x)
     double nnbp_sum_squares_f64(size_t size, const double *x)
+    void nnbp_sgd_update_f32(size_t size, float learning_rate, float momentum, int nesterov,
+                             const float *grad, float *velocity, float *params)
+    void nnbp_sgd_update_f64(size_t size, double learning_rate, double momentum, int nesterov,
+                             const double *grad, double *velocity, double *params)
+    void nnbp_adam_update_f32(size_t size, float learning_rate, float beta_1,
+                              float one_minus_beta_1, float beta_2, float one_minus_beta_2,
+                              float epsilon, const float *grad, float *m, float *v,
+                              float *params)
+    void nnbp_adam_update_f64(size_t size, double learning_rate, double beta_1,
+                              double one_minus_beta_1, double beta_2, double one_minus_beta_2,
+                              double epsilon, const double *grad, double *m, double *v,
+                              double *params)
 
 cdef extern from "vecmath.h" nogil:
     float nnbp_exp_f32(float x)
