@@ -423,6 +423,18 @@ def update(str solver, floating[::1] params, const floating[::1] grad, object fi
     return learning_rate
 
 
+def all_finite(const floating[::1] x):
+    """True if no entry of x is inf or nan; allocates nothing."""
+    cdef Py_ssize_t k
+    cdef bint finite = True
+    with nogil:
+        for k in range(x.shape[0]):
+            if not isfinite(x[k]):
+                finite = False
+                break
+    return finite
+
+
 cdef void gather_rows(const floating *source, Py_ssize_t width, const int64_t *rows,
                       Py_ssize_t count, floating *target) noexcept nogil:
     """target[k, :] = source[rows[k], :]"""
@@ -496,6 +508,11 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
                 weight_total = 0
                 for k in range(rows):
                     weight_total += sw_rows[k]
+                if weight_total == 0:
+                    # A batch without weight says nothing about the loss: skip it.
+                    start += rows
+                    batch += 1
+                    continue
             batch_loss = loss_and_gradient(rows, sizes, &params[0], has_bias, activation,
                                            <floating> negative_slope, output, X_rows, Y_rows,
                                            label_rows, sw_rows, weight_total, alpha,

@@ -34,8 +34,9 @@ def check_float_dtype(dtype):
     return resolved
 
 
-def check_real(name, value, minimum=None, strictly_above=None):
-    """A finite real number as a float, with an optional lower bound."""
+def check_real(name, value, minimum=None, strictly_above=None, maximum=None,
+               strictly_below=None):
+    """A finite real number as a float, within optional bounds."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
@@ -49,6 +50,10 @@ def check_real(name, value, minimum=None, strictly_above=None):
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     if strictly_above is not None and value <= strictly_above:
         raise ValueError(f"{name} must be > {strictly_above}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    if strictly_below is not None and value >= strictly_below:
+        raise ValueError(f"{name} must be < {strictly_below}, got {value}")
     return value
 
 

@@ -1,0 +1,536 @@
+"""scikit-learn estimators: nnbp.MLPClassifier and nnbp.MLPRegressor.
+
+Drop-in for scikit-learn's classes of the same names: the same parameters,
+defaults, fitted attributes and methods, and the same arithmetic: from the
+same initial parameters, with shuffle=False, they follow scikit-learn's sgd,
+adam and lbfgs to float64 round-off. The default init ("glorot") draws
+scikit-learn's initial parameters for the same random_state, and shuffling
+draws its orders, so even shuffled runs follow it. The network, its loss,
+gradient and updates are nnbp's compiled ones (nnbp.Network).
+
+nnbp's own parameters, after scikit-learn's: dtype (float32 or float64;
+None follows X as scikit-learn does), the activations leaky_relu and
+softplus, and init.
+
+Needs scikit-learn (pip install 'nnbp[sklearn]'); the rest of nnbp does not.
+"""
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "nnbp.MLPClassifier and nnbp.MLPRegressor need scikit-learn: "
+        "pip install 'nnbp[sklearn]'"
+    ) from error
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
+from sklearn.utils.optimize import _check_optimize_result
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from nnbp import _core
+from nnbp.network import ACTIVATIONS, INITS, Network
+from nnbp.optim import SGD, Adam, minimize_lbfgs
+from nnbp.training import INTERRUPTED, MAX_EPOCHS, DivergenceError, StochasticTrainer
+
+STOCHASTIC_SOLVERS = ("sgd", "adam")
+# scikit-learn's names for the output activations of nnbp's outputs.
+OUT_ACTIVATION_NAMES = {"softmax": "softmax", "logistic": "logistic", "squared": "identity",
+                        "poisson": "exp"}
+
+
+class _BaseMLP(BaseEstimator):
+    """What MLPClassifier and MLPRegressor share; not for direct use."""
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "dtype": [None, StrOptions({"float32", "float64"}),
+                  Options(type, {np.float32, np.float64}),
+                  Options(np.dtype, {np.dtype(np.float32), np.dtype(np.float64)})],
+        "init": [StrOptions(set(INITS))],
+    }
+
+    # ------------------------------------------------------------ parameters as views
+
+    def __sklearn_is_fitted__(self):
+        return "network_" in self.__dict__
+
+    def _fitted_network(self, attribute):
+        if "network_" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute {attribute!r} before it is fitted"
+            )
+        return self.network_
+
+    @property
+    def coefs_(self):
+        """[W(l).T]: (fan_in, fan_out) views of the network's weights; write into them freely."""
+        return [W.T for W in self._fitted_network("coefs_").weights]
+
+    @coefs_.setter
+    def coefs_(self, values):
+        self._set_blocks("coefs_", self._fitted_network("coefs_").weights, values, transpose=True)
+
+    @property
+    def intercepts_(self):
+        """[b(l)]: views of the network's biases."""
+        return list(self._fitted_network("intercepts_").biases)
+
+    @intercepts_.setter
+    def intercepts_(self, values):
+        self._set_blocks("intercepts_", self._fitted_network("intercepts_").biases, values,
+                         transpose=False)
+
+    @staticmethod
+    def _set_blocks(name, blocks, values, transpose):
+        values = list(values)
+        shapes = [block.T.shape if transpose else block.shape for block in blocks]
+        given = [np.shape(value) for value in values]
+        if given != shapes:
+            raise ValueError(f"{name} must have the shapes {shapes}, got {given}")
+        for block, value in zip(blocks, values):
+            block[...] = np.asarray(value).T if transpose else value
+
+    # ------------------------------------------------------------ fitting
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden_layer_sizes = self.hidden_layer_sizes
+        if not hasattr(hidden_layer_sizes, "__iter__"):
+            hidden_layer_sizes = [hidden_layer_sizes]
+        hidden_layer_sizes = list(hidden_layer_sizes)
+        if any(size <= 0 for size in hidden_layer_sizes):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden_layer_sizes}.")
+        first_pass = "network_" not in self.__dict__ or (not self.warm_start
+                                                         and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        targets = self._targets(y)
+        n_outputs = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize([X.shape[1], *hidden_layer_sizes, n_outputs], X.dtype)
+        elif n_outputs != self.network_.layer_sizes[-1]:
+            raise ValueError(
+                f"y has {n_outputs} outputs, but the network was fitted with "
+                f"{self.network_.layer_sizes[-1]}: fit again with warm_start=False"
+            )
+        net = self.network_
+        net.alpha, net.activation = float(self.alpha), self.activation
+        if self.solver in STOCHASTIC_SOLVERS:
+            self._fit_stochastic(X, targets, sample_weight, incremental)
+        else:
+            self._fit_lbfgs(X, targets, sample_weight)
+        if not _core.all_finite(net.params):
+            raise DivergenceError(
+                "Solver produced non-finite parameter weights. The input data may contain "
+                "large values and need to be preprocessed."
+            )
+        return self
+
+    def _initialize(self, layer_units, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = layer_units[-1]
+        self.n_layers_ = len(layer_units)
+        output = self._output()
+        self.out_activation_ = OUT_ACTIVATION_NAMES[output]
+        dtype = dtype if self.dtype is None else np.dtype(self.dtype)
+        self.network_ = net = Network(layer_units, activation=self.activation, output=output,
+                                      dtype=dtype, alpha=self.alpha, init=self.init,
+                                      seed=self._random_state.randint(np.iinfo(np.int32).max)
+                                      if self.init != "glorot" else 0)
+        if self.init == "glorot":
+            # scikit-learn's draws, in its order: W(l).T then b(l), layer by layer.
+            factor = 2.0 if self.activation == "logistic" else 6.0
+            for W, b in zip(net.weights, net.biases):
+                fan_out, fan_in = W.shape
+                bound = np.sqrt(factor / (fan_in + fan_out))
+                W.T[...] = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+                b[...] = self._random_state.uniform(-bound, bound, fan_out)
+        self._trainer = None
+        for attribute in ("loss_curve_", "best_loss_", "validation_scores_",
+                          "best_validation_score_", "loss_"):
+            self.__dict__.pop(attribute, None)
+
+    def _make_optimizer(self):
+        if self.solver == "sgd":
+            return SGD(self.learning_rate_init, self.momentum, self.nesterovs_momentum,
+                       self.learning_rate, self.power_t)
+        return Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
+
+    def _fit_stochastic(self, X, targets, sample_weight, incremental):
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        net = self.network_
+        validation_score = None
+        if self.early_stopping:
+            X, targets, sample_weight, validation_score = self._split_validation(
+                X, targets, sample_weight)
+        n_samples = X.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                              "going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+        trainer = self._trainer
+        if trainer is None:
+            trainer = self._trainer = StochasticTrainer(
+                net, self._make_optimizer(), batch_size=batch_size, shuffle=self.shuffle,
+                random_state=self._random_state, tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change, verbose=self.verbose)
+        elif not incremental:
+            trainer.optimizer = self._make_optimizer()
+        trainer.batch_size, trainer.shuffle = batch_size, self.shuffle
+        trainer.random_state, trainer.verbose = self._random_state, self.verbose
+        trainer.tol, trainer.n_iter_no_change = self.tol, self.n_iter_no_change
+        try:
+            ended = trainer.fit(X, targets, sample_weight, max_epochs=self.max_iter,
+                                validation_score=validation_score, incremental=incremental,
+                                restart_optimizer=not incremental)
+        finally:
+            self._record(trainer)
+        if ended == INTERRUPTED:
+            warnings.warn("Training interrupted by user.")
+        elif ended == MAX_EPOCHS and not incremental:
+            warnings.warn(
+                "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
+                "hasn't converged yet." % self.max_iter, ConvergenceWarning)
+
+    def _record(self, trainer):
+        self.n_iter_, self.t_ = trainer.n_iter, trainer.t
+        self.loss_curve_ = trainer.loss_curve
+        if trainer.loss is not None:
+            self.loss_ = trainer.loss
+        self.best_loss_ = trainer.best_loss
+        self.validation_scores_ = trainer.validation_scores
+        self.best_validation_score_ = trainer.best_validation_score
+
+    def _split_validation(self, X, targets, sample_weight):
+        """Training part of (X, targets, weights), and a score of the held-out part."""
+        stratify = self._stratify_by(targets)
+        train, held_out = train_test_split(
+            np.arange(X.shape[0]), random_state=self._random_state,
+            test_size=self.validation_fraction, stratify=stratify)
+        if held_out.size < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                             "or the size of your dataset.")
+        X_val, y_val = X[held_out], self._decode(targets[held_out])
+        weight_val = None if sample_weight is None else sample_weight[held_out]
+        weight_train = None if sample_weight is None else sample_weight[train]
+
+        def validation_score():
+            return self._score(X_val, y_val, weight_val)
+
+        return X[train], targets[train], weight_train, validation_score
+
+    def _fit_lbfgs(self, X, targets, sample_weight):
+        self.loss_curve_ = []
+
+        def record(iteration, loss):
+            self.loss_curve_.append(loss)
+            if self.verbose:
+                print("Iteration %d, loss = %.8f" % (iteration, loss))
+
+        result = minimize_lbfgs(self.network_, X, targets, sample_weight,
+                                max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
+                                callback=record)
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = float(result.fun)
+        self.best_loss_ = min(self.loss_curve_, default=self.loss_)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y, optionally weighting the samples.
+
+        Returns self.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is "
+                "not stochastic."
+            )
+        return True
+
+    # ------------------------------------------------------------ predicting
+
+    def _forward(self, X, check_input=True):
+        if check_input:
+            X = validate_data(self, X, reset=False, dtype=self.network_.dtype)
+        return self.network_.forward(X)
+
+    def _score_with_function(self, X, y, sample_weight, score_function):
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def _validate_X_y(self, X, y, reset, **options):
+        X, y = validate_data(self, X, y, multi_output=True, reset=reset,
+                             dtype=(np.float64, np.float32) if self.dtype is None
+                             else np.dtype(self.dtype), **options)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier: scikit-learn's MLPClassifier, compiled.
+
+    Parameters are scikit-learn's (see sklearn.neural_network.MLPClassifier),
+    then nnbp's:
+
+    dtype : None, float32 or float64
+        The dtype of the network; None follows X (float32 stays float32,
+        anything else becomes float64).
+    init : "glorot", "normal" or "he"
+        The initialisation (see nnbp.Network); "glorot" is scikit-learn's.
+
+    activation may also be "leaky_relu" or "softplus". Binary and multilabel
+    problems have logistic outputs with binary cross-entropy; multiclass ones
+    a softmax with cross-entropy.
+    """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None, init="glorot"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+        self.init = init
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = self._validate_X_y(X, y, reset)
+        if "classes_" not in self.__dict__ or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as in "
+                        f"the previous call to fit. Previously got {self.classes_}, `y` has "
+                        f"{classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                    f"{self.classes_}. 'y' has {classes}."
+                )
+        return X, y
+
+    def _output(self):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _targets(self, y):
+        """Class indices (multiclass: softmax) or 0/1 columns (binary, multilabel)."""
+        if self._label_binarizer.y_type_ == "multiclass":
+            return np.searchsorted(self.classes_, y).astype(np.int64)
+        return self._label_binarizer.transform(y).astype(np.float64)
+
+    def _stratify_by(self, targets):
+        # Stratify single-label problems (scikit-learn does only binary ones).
+        if self._label_binarizer.y_type_ == "multiclass":
+            return targets
+        return targets[:, 0] if targets.shape[1] == 1 else None
+
+    def _decode(self, targets):
+        if targets.ndim == 1:
+            return self.classes_[targets]
+        return self._label_binarizer.inverse_transform(targets)
+
+    def predict(self, X):
+        """The predicted classes, as classes_ names them."""
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, accuracy_score)
+
+    @available_if(lambda estimator: estimator._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch on (X, y); classes (all of them) is required on the first call.
+
+        Returns self.
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict_proba(self, X):
+        """Probability of each class: shape (n, n_classes), in the order of classes_."""
+        check_is_fitted(self)
+        y_pred = self._forward(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def predict_log_proba(self, X):
+        """log of predict_proba(X)."""
+        y_prob = self.predict_proba(X)
+        return np.log(y_prob, out=y_prob)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor: scikit-learn's MLPRegressor, compiled.
+
+    Parameters are scikit-learn's (see sklearn.neural_network.MLPRegressor),
+    then nnbp's dtype and init, as for MLPClassifier. loss is
+    "squared_error" (identity output) or "poisson" (exp output).
+
+    With several outputs, loss_ is the squared error summed over them, the
+    loss whose gradient both libraries follow; scikit-learn reports its mean.
+    """
+
+    _parameter_constraints = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None, init="glorot"):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+        self.init = init
+
+    def _validate_input(self, X, y, incremental, reset):
+        return self._validate_X_y(X, y, reset, y_numeric=True)
+
+    def _output(self):
+        return "poisson" if self.loss == "poisson" else "squared"
+
+    def _targets(self, y):
+        return np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1)
+
+    def _stratify_by(self, targets):
+        return None
+
+    def _decode(self, targets):
+        return targets[:, 0] if targets.shape[1] == 1 else targets
+
+    def predict(self, X):
+        """The predicted targets: shape (n,) for one output, (n, n_outputs) for several."""
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward(X, check_input=check_input)
+        return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
+
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, r2_score)
+
+    @available_if(lambda estimator: estimator._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch on (X, y). Returns self."""
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)

@@ -1,0 +1,184 @@
+"""Optimizers on the flat parameter vector: gd, sgd (momentum, Nesterov), adam, lbfgs.
+
+The stochastic ones hold their state (velocity; Adam's moments) as flat
+vectors in the layout of ``Network.params`` and update it in one compiled
+pass (csrc/kernels_impl.h), with scikit-learn's arithmetic operation for
+operation. Their learning-rate schedules are scikit-learn's:
+
+- "constant": the learning rate stays as given;
+- "invscaling": after each epoch, lr = learning_rate / (t + 1) ** power_t,
+  t the number of examples seen;
+- "adaptive": divided by 5 each time the loss stops improving (see
+  nnbp.training), until it falls below 1e-6.
+
+L-BFGS is scipy.optimize.minimize(method="L-BFGS-B", jac=True) on the
+network's own loss_and_grad.
+"""
+import numpy as np
+import scipy.optimize
+
+from nnbp import _core
+from nnbp._validation import check_choice, check_real
+
+SCHEDULES = ("constant", "invscaling", "adaptive")
+# The adaptive schedule stops once the learning rate is this small.
+SMALLEST_ADAPTIVE_RATE = 1e-6
+
+
+class SGD:
+    """Stochastic gradient descent with momentum: v = mu v - lr g; p += v.
+
+    With nesterov=True, p += mu v - lr g (the velocity after this step looked
+    ahead once more). momentum=0 is plain gradient descent, p -= lr g; full
+    batch (batch_size = n) it is the lecture's W <- W - eta dL/dW.
+    """
+
+    name = "sgd"
+
+    def __init__(self, learning_rate=0.1, momentum=0.9, nesterov=True,
+                 schedule="constant", power_t=0.5):
+        self.learning_rate_init = check_real("learning_rate", learning_rate,
+                                             strictly_above=0.0)
+        self.momentum = check_real("momentum", momentum, minimum=0.0, maximum=1.0)
+        self.nesterov = bool(nesterov)
+        self.schedule = check_choice("schedule", schedule, SCHEDULES)
+        self.power_t = check_real("power_t", power_t, minimum=0.0)
+        self.learning_rate = self.learning_rate_init
+        self.velocity = None
+
+    def start(self, params):
+        """Fresh state for a parameter vector like params."""
+        self.learning_rate = self.learning_rate_init
+        self.velocity = np.zeros_like(params) if self.momentum != 0 else None
+        return self
+
+    def step(self, params, grad):
+        """One update of params (in place) from its gradient."""
+        self._check_state(params, grad)
+        _core.update("sgd", params, grad, self.velocity, None, self.learning_rate,
+                     self.momentum, self.nesterov, 0.0, 0.0, 0.0, 0)
+
+    def epoch_arguments(self):
+        """The compiled epoch's (first moment, second moment, Adam's t, hyperparameters)."""
+        return (self.velocity, None, 0,
+                dict(learning_rate=self.learning_rate, momentum=self.momentum,
+                     nesterov=self.nesterov, beta_1=0.0, beta_2=0.0, epsilon=0.0))
+
+    def epoch_done(self, steps, examples_seen):
+        """After an epoch of `steps` updates, with examples_seen in all so far."""
+        if self.schedule == "invscaling":
+            self.learning_rate = self.learning_rate_init / (examples_seen + 1) ** self.power_t
+
+    def plateau(self):
+        """The loss stopped improving: True to stop, False to go on (adaptive only)."""
+        if self.schedule != "adaptive" or self.learning_rate <= SMALLEST_ADAPTIVE_RATE:
+            return True
+        self.learning_rate /= 5.0
+        return False
+
+    def _check_state(self, params, grad):
+        if self.velocity is None and self.momentum != 0 or (
+                self.velocity is not None and self.velocity.shape != params.shape):
+            self.start(params)
+        if grad.shape != params.shape or grad.dtype != params.dtype:
+            raise ValueError(
+                f"grad must be a {params.dtype} vector of shape {params.shape}, got a "
+                f"{grad.dtype} array of shape {grad.shape}"
+            )
+
+
+class Adam:
+    """Adam: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr_t m / (sqrt(v) + eps),
+
+    lr_t = learning_rate sqrt(1 - b2^t) / (1 - b1^t) at step t = 1, 2, ...
+    """
+
+    name = "adam"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        self.learning_rate_init = check_real("learning_rate", learning_rate,
+                                             strictly_above=0.0)
+        self.beta_1 = check_real("beta_1", beta_1, minimum=0.0, strictly_below=1.0)
+        self.beta_2 = check_real("beta_2", beta_2, minimum=0.0, strictly_below=1.0)
+        self.epsilon = check_real("epsilon", epsilon, strictly_above=0.0)
+        self.learning_rate = self.learning_rate_init
+        self.t = 0
+        self.m = self.v = None
+
+    def start(self, params):
+        """Fresh state for a parameter vector like params."""
+        self.learning_rate = self.learning_rate_init
+        self.t = 0
+        self.m = np.zeros_like(params)
+        self.v = np.zeros_like(params)
+        return self
+
+    def step(self, params, grad):
+        """One update of params (in place) from its gradient."""
+        if self.m is None or self.m.shape != params.shape or self.m.dtype != params.dtype:
+            self.start(params)
+        if grad.shape != params.shape or grad.dtype != params.dtype:
+            raise ValueError(
+                f"grad must be a {params.dtype} vector of shape {params.shape}, got a "
+                f"{grad.dtype} array of shape {grad.shape}"
+            )
+        self.t += 1
+        self.learning_rate = _core.update(
+            "adam", params, grad, self.m, self.v, self.learning_rate_init, 0.0, False,
+            self.beta_1, self.beta_2, self.epsilon, self.t)
+
+    def epoch_arguments(self):
+        """The compiled epoch's (first moment, second moment, Adam's t, hyperparameters)."""
+        return (self.m, self.v, self.t,
+                dict(learning_rate=self.learning_rate_init, momentum=0.0, nesterov=False,
+                     beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon))
+
+    def epoch_done(self, steps, examples_seen):
+        """After an epoch that took Adam to step `steps`."""
+        self.t = steps
+        if steps:
+            self.learning_rate = (self.learning_rate_init * np.sqrt(1 - self.beta_2 ** steps)
+                                  / (1 - self.beta_1 ** steps))
+
+    def plateau(self):
+        """The loss stopped improving: Adam stops."""
+        return True
+
+
+def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000, tol=1e-4,
+                   callback=None):
+    """Minimise net's loss on (X, y) by L-BFGS-B; the result ends in net.params.
+
+    scipy works in float64: a float64 network is evaluated at scipy's own
+    iterate, with no copy; a float32 one has the iterate rounded into its
+    params first. callback(iteration, loss) runs after each iteration.
+    Returns scipy's OptimizeResult.
+    """
+    X, targets, labels, sample_weight, total = net._check_data(X, y, sample_weight)
+    grad = np.empty_like(net.params)
+    evaluate_at_iterate = net.dtype == np.float64
+
+    def loss_and_grad(x):
+        params = x if evaluate_at_iterate else net.params
+        if not evaluate_at_iterate:
+            params[...] = x
+        with net._lock:
+            loss = _core.network_loss_grad(
+                params, net._sizes, net.bias, _core.ACTIVATIONS[net.activation],
+                net.negative_slope, _core.OUTPUTS[net.output], X, targets, labels,
+                sample_weight, total, net.alpha, net._workspace_for(X.shape[0]), grad)
+        # scipy keeps the gradient it is given: hand it a copy of ours.
+        return loss, grad.astype(np.float64)
+
+    def report(intermediate_result):
+        report.iteration += 1
+        callback(report.iteration, float(intermediate_result.fun))
+    report.iteration = 0
+
+    result = scipy.optimize.minimize(
+        loss_and_grad, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
+        callback=report if callback is not None else None,
+        options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
+    )
+    net.params[...] = result.x
+    return result

@@ -1,0 +1,203 @@
+"""The epoch loop of the stochastic solvers, and when it stops: scikit-learn's rules.
+
+Each epoch runs compiled (nnbp._core.train_epoch): shuffle, gather each
+batch, forward, backward and update, with no Python per batch. Between
+epochs, in Python, the loop records the loss and decides whether to stop:
+
+- the training loss (or, with a validation score, that score) has not
+  improved by tol for more than n_iter_no_change epochs in a row: stop, or
+  with the adaptive schedule divide the learning rate by 5 and go on;
+- max_epochs is reached.
+
+The loss of an epoch is the mean over its batches, each weighted by its
+number of rows, of the batch loss at the parameters it was computed at, as
+scikit-learn's loss_curve_ records it.
+"""
+import numpy as np
+
+from nnbp import _core
+
+STOPPED = "stopped"            # no improvement: the optimizer chose to stop
+MAX_EPOCHS = "max_epochs"      # ran out of epochs before that
+INTERRUPTED = "interrupted"    # Ctrl-C between two epochs
+
+
+class DivergenceError(ValueError):
+    """The training loss became inf or nan."""
+
+
+class StochasticTrainer:
+    """Trains a Network by minibatch sgd or adam; keeps its history across calls.
+
+    Parameters
+    ----------
+    net : nnbp.Network
+    optimizer : nnbp.optim.SGD or nnbp.optim.Adam
+    batch_size : int
+        Rows per batch, at most n (1: per example; n: full batch).
+    shuffle : bool
+        Draw a new order of the rows each epoch.
+    random_state : numpy RandomState or Generator
+        Draws the orders; a RandomState draws scikit-learn's.
+    tol, n_iter_no_change : float, int or inf
+        The stopping rule above.
+    verbose : bool
+        Print the loss of each epoch, as scikit-learn does.
+    """
+
+    def __init__(self, net, optimizer, *, batch_size, shuffle=True, random_state=None,
+                 tol=1e-4, n_iter_no_change=10, verbose=False):
+        self.net = net
+        self.optimizer = optimizer
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.random_state = (random_state if random_state is not None
+                             else np.random.default_rng())
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.verbose = verbose
+        self.loss_curve = []
+        self.loss = None
+        self.best_loss = np.inf
+        self.validation_scores = None
+        self.best_validation_score = None
+        self.no_improvement_count = 0
+        self.t = 0
+        self.n_iter = 0
+        self.best_params = net.params.copy()
+        self._backup = np.empty_like(net.params)
+        self._grad = np.empty_like(net.params)
+        optimizer.start(net.params)
+
+    def fit(self, X, y, sample_weight=None, *, max_epochs, validation_score=None,
+            incremental=False, restart_optimizer=True):
+        """Train for up to max_epochs epochs (one if incremental); returns why it ended.
+
+        validation_score: a function of no arguments that scores the network
+        on held-out data (higher is better). With it, the stopping rule
+        watches that score instead of the training loss, and the parameters
+        that scored best are restored at the end. Returns STOPPED, MAX_EPOCHS
+        or INTERRUPTED; raises DivergenceError if the loss becomes inf or nan.
+        """
+        net, optimizer = self.net, self.optimizer
+        X, targets, labels, sample_weight, _ = net._check_data(X, y, sample_weight)
+        if restart_optimizer:
+            optimizer.start(net.params)
+        if validation_score is not None and self.validation_scores is None:
+            self.validation_scores, self.best_validation_score = [], -np.inf
+            self.best_loss = None
+        epoch = _Epoch(net, X, targets, labels, sample_weight, min(self.batch_size, X.shape[0]),
+                       self.shuffle)
+        self.n_iter = 0
+        ended = MAX_EPOCHS
+        try:
+            for _ in range(max_epochs):
+                self.loss = epoch.run(optimizer, self.random_state, self._grad, self._backup,
+                                      self.n_iter + 1)
+                self.n_iter += 1
+                self.t += X.shape[0]
+                self.loss_curve.append(self.loss)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter, self.loss))
+                self._count_no_improvement(validation_score)
+                optimizer.epoch_done(epoch.steps, self.t)
+                if self.no_improvement_count > self.n_iter_no_change:
+                    watched = ("Validation score" if validation_score is not None
+                               else "Training loss")
+                    message = (f"{watched} did not improve more than tol={self.tol:f} for "
+                               f"{self.n_iter_no_change} consecutive epochs.")
+                    if optimizer.plateau():
+                        if self.verbose:
+                            print(message + " Stopping.")
+                        ended = STOPPED
+                        break
+                    if self.verbose:
+                        print(message + f" Setting learning rate to {optimizer.learning_rate:f}")
+                    self.no_improvement_count = 0
+                if incremental:
+                    break
+        except KeyboardInterrupt:
+            ended = INTERRUPTED
+        if validation_score is not None:
+            net.params[...] = self.best_params
+        return ended
+
+    def _count_no_improvement(self, validation_score):
+        if validation_score is not None:
+            score = validation_score()
+            self.validation_scores.append(score)
+            if self.verbose:
+                print("Validation score: %f" % score)
+            if score < self.best_validation_score + self.tol:
+                self.no_improvement_count += 1
+            else:
+                self.no_improvement_count = 0
+            if score > self.best_validation_score:
+                self.best_validation_score = score
+                self.best_params[...] = self.net.params
+        else:
+            if self.loss > self.best_loss - self.tol:
+                self.no_improvement_count += 1
+            else:
+                self.no_improvement_count = 0
+            if self.loss < self.best_loss:
+                self.best_loss = self.loss
+
+
+class _Epoch:
+    """One pass over checked data, with the buffers it needs allocated once."""
+
+    def __init__(self, net, X, targets, labels, sample_weight, batch_size, shuffle):
+        self.net, self.X, self.targets, self.labels = net, X, targets, labels
+        self.sample_weight, self.batch_size, self.steps = sample_weight, batch_size, 0
+        n = X.shape[0]
+        self.order = self.next_order = self.draw = self.identity = None
+        self.X_batch = np.empty((1, 1), dtype=net.dtype)
+        self.targets_batch = self.labels_batch = self.weight_batch = None
+        if shuffle:
+            # The order composes a new permutation each epoch, as scikit-learn's
+            # does; the buffers make it allocation-free.
+            self.order = np.arange(n, dtype=np.int64)
+            self.identity, self.next_order, self.draw = (np.arange(n, dtype=np.int64),
+                                                         np.empty(n, np.int64),
+                                                         np.empty(n, np.int64))
+            self.X_batch = np.empty((batch_size, X.shape[1]), dtype=net.dtype)
+            if targets is not None:
+                self.targets_batch = np.empty((batch_size, targets.shape[1]), dtype=net.dtype)
+            if labels is not None:
+                self.labels_batch = np.empty(batch_size, dtype=np.int64)
+            if sample_weight is not None:
+                self.weight_batch = np.empty(batch_size, dtype=net.dtype)
+        self.workspace = net._workspace_for(batch_size)
+
+    def run(self, optimizer, random_state, grad, backup, epoch_number):
+        """One epoch; returns its loss. Raises DivergenceError, keeping finite params."""
+        net = self.net
+        if self.order is not None:
+            np.copyto(self.draw, self.identity)
+            random_state.shuffle(self.draw)
+            np.take(self.order, self.draw, out=self.next_order)
+            self.order, self.next_order = self.next_order, self.order
+        first_moment, second_moment, step, hyper = optimizer.epoch_arguments()
+        np.copyto(backup, net.params)
+        with net._lock:
+            accumulated, self.steps, failed = _core.train_epoch(
+                optimizer.name, net.params, net._sizes, net.bias,
+                _core.ACTIVATIONS[net.activation], net.negative_slope,
+                _core.OUTPUTS[net.output], net.alpha, self.X, self.targets, self.labels,
+                self.sample_weight, self.order, self.batch_size, hyper["learning_rate"],
+                hyper["momentum"], hyper["nesterov"], hyper["beta_1"], hyper["beta_2"],
+                hyper["epsilon"], step, first_moment, second_moment, grad, self.workspace,
+                self.X_batch, self.targets_batch, self.labels_batch, self.weight_batch)
+        if failed < 0 and _core.all_finite(net.params):
+            return accumulated / self.X.shape[0]
+        # Keep the last finite parameters: those that gave the bad loss if
+        # they are finite, else those the epoch began with.
+        if not _core.all_finite(net.params):
+            np.copyto(net.params, backup)
+        where = f"batch {failed + 1} of " if failed >= 0 else "the end of "
+        raise DivergenceError(
+            f"the training loss became inf or nan at {where}epoch {epoch_number}; the "
+            "network keeps its last finite parameters. Lower the learning rate, or scale "
+            "the inputs (and the targets of a regression)."
+        )
