@@ -339,6 +339,34 @@ def _sum_of_squares(weights):
     return sum(w * w for W in weights for row in W for w in row)
 
 
+# ------------------------------------------------------------ optimizer steps
+# One update of a flat list of parameters p from its gradient g, as the
+# solvers make it (scikit-learn's formulas). They return new lists.
+
+def sgd_step(p, g, velocity, learning_rate, momentum, nesterov):
+    """v = mu v - eta g;  p = p + v, or with Nesterov p = p + mu v - eta g. Returns (p, v)."""
+    v = [momentum * v_k - learning_rate * g_k for v_k, g_k in zip(velocity, g)]
+    if nesterov:
+        step = [momentum * v_k - learning_rate * g_k for v_k, g_k in zip(v, g)]
+    else:
+        step = v
+    return [p_k + s_k for p_k, s_k in zip(p, step)], v
+
+
+def adam_step(p, g, m, v, t, learning_rate, beta_1, beta_2, epsilon):
+    """Adam's step t = 1, 2, ...: returns (p, m, v) after
+
+        m = b1 m + (1 - b1) g
+        v = b2 v + (1 - b2) g^2
+        p = p - eta_t m / (sqrt(v) + eps),   eta_t = eta sqrt(1 - b2^t) / (1 - b1^t)
+    """
+    m = [beta_1 * m_k + (1 - beta_1) * g_k for m_k, g_k in zip(m, g)]
+    v = [beta_2 * v_k + (1 - beta_2) * (g_k * g_k) for v_k, g_k in zip(v, g)]
+    eta_t = learning_rate * math.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+    p = [p_k + -eta_t * m_k / (math.sqrt(v_k) + epsilon) for p_k, m_k, v_k in zip(p, m, v)]
+    return p, m, v
+
+
 # ------------------------------------------------------------ input checks
 # A wrong shape must raise, not be silently truncated by a loop bound.
 

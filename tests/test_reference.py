@@ -467,3 +467,27 @@ def test_module_imports_only_math():
         elif isinstance(node, ast.ImportFrom):
             imported.add("." * node.level + (node.module or ""))
     assert imported == {"math"}
+
+
+# ---------------------------------------------------------------- optimizer steps
+
+def test_sgd_step_by_hand():
+    # v = 0.9 * 0.2 - 0.1 * 0.5 = 0.13; p = 1 + 0.13
+    p, v = reference.sgd_step([1.0], [0.5], [0.2], 0.1, 0.9, nesterov=False)
+    assert p == [approx(1.13)] and v == [approx(0.13)]
+    # Nesterov: p = 1 + (0.9 * 0.13 - 0.1 * 0.5) = 1.067, same velocity
+    p, v = reference.sgd_step([1.0], [0.5], [0.2], 0.1, 0.9, nesterov=True)
+    assert p == [approx(1.067)] and v == [approx(0.13)]
+    # momentum 0 is gradient descent: p = 1 - 0.1 * 0.5
+    p, _ = reference.sgd_step([1.0], [0.5], [0.0], 0.1, 0.0, nesterov=False)
+    assert p == [approx(0.95)]
+
+
+def test_adam_first_step_by_hand():
+    # t = 1 from m = v = 0: m = 0.1 g, v = 0.001 g^2, eta_1 = eta sqrt(0.001) / 0.1,
+    # so with eps = 0 the step is eta_1 * 0.1 g / (sqrt(0.001) |g|) = eta sign(g).
+    p, m, v = reference.adam_step([1.0, 1.0], [0.5, -4.0], [0.0, 0.0], [0.0, 0.0], 1,
+                                  0.1, 0.9, 0.999, 0.0)
+    assert p == [approx(0.9), approx(1.1)]
+    assert m == [approx(0.05), approx(-0.4)]
+    assert v == [approx(0.00025), approx(0.016)]

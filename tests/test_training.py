@@ -1,0 +1,179 @@
+"""The compiled epoch loop against the same steps taken one by one in Python."""
+import numpy as np
+import pytest
+
+from nnbp import SGD, Adam, DivergenceError, Network, StochasticTrainer
+from nnbp.training import MAX_EPOCHS, STOPPED
+
+from support import DTYPES, make_targets
+
+
+def problem(rng, output="softmax", n=23, sizes=(4, 6, 3), dtype=np.float64, weights=False):
+    X = rng.standard_normal((n, sizes[0]))
+    y = make_targets(output, n, sizes[-1], rng)
+    sample_weight = rng.uniform(0.5, 2.0, n) if weights else None
+    net = Network(sizes, activation="tanh", output=output, dtype=dtype, alpha=0.01, seed=1)
+    return net, X, y, sample_weight
+
+
+def train(net, optimizer, X, y, sample_weight=None, epochs=3, **options):
+    trainer = StochasticTrainer(net, optimizer, tol=0.0, n_iter_no_change=np.inf, **options)
+    ended = trainer.fit(X, y, sample_weight, max_epochs=epochs)
+    return trainer, ended
+
+
+def step_by_step(net, optimizer, X, y, sample_weight, batch_size, epochs, orders=None):
+    """The loop in Python: loss_and_grad of each batch, then optimizer.step."""
+    optimizer.start(net.params)
+    grad = np.empty_like(net.params)
+    curve = []
+    for epoch in range(epochs):
+        order = np.arange(X.shape[0]) if orders is None else orders[epoch]
+        accumulated = 0.0
+        for start in range(0, X.shape[0], batch_size):
+            rows = order[start:start + batch_size]
+            weights = None if sample_weight is None else sample_weight[rows]
+            loss, _ = net.loss_and_grad(X[rows], y[rows], weights, out=grad)
+            accumulated += loss * rows.size
+            optimizer.step(net.params, grad)
+        optimizer.epoch_done(getattr(optimizer, "t", 0), X.shape[0] * (epoch + 1))
+        curve.append(accumulated / X.shape[0])
+    return curve
+
+
+OPTIMIZERS = {
+    "gd": lambda: SGD(learning_rate=0.3, momentum=0.0),
+    "momentum": lambda: SGD(learning_rate=0.1, momentum=0.9, nesterov=False),
+    "nesterov": lambda: SGD(learning_rate=0.1, momentum=0.9, nesterov=True),
+    "invscaling": lambda: SGD(learning_rate=0.1, schedule="invscaling", power_t=0.25),
+    "adam": lambda: Adam(learning_rate=0.01),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weights", [False, True])
+@pytest.mark.parametrize("output", ["softmax", "logistic", "squared"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("batch_size", [1, 5, 23])
+def test_compiled_epochs_equal_python_steps(optimizer, batch_size, output, weights, dtype,
+                                            rng):
+    # The same arithmetic on the same operands in the same order: bitwise equal.
+    net, X, y, sample_weight = problem(rng, output, dtype=dtype, weights=weights)
+    twin = net.copy()
+    trainer, ended = train(net, OPTIMIZERS[optimizer](), X, y, sample_weight,
+                           batch_size=batch_size, shuffle=False)
+    curve = step_by_step(twin, OPTIMIZERS[optimizer](), X, y, sample_weight, batch_size, 3)
+    assert ended == MAX_EPOCHS and trainer.n_iter == 3 and trainer.t == 3 * X.shape[0]
+    if weights and dtype == np.float64:
+        # The batch's weight total S: the compiled epoch adds the weights in
+        # order, numpy (behind loss_and_grad) pairwise; they may differ in the
+        # last bit, and so may the steps after.
+        np.testing.assert_allclose(net.params, twin.params, rtol=0,
+                                   atol=4 * np.finfo(dtype).eps * np.abs(twin.params).max())
+        np.testing.assert_allclose(trainer.loss_curve, curve, rtol=4 * np.finfo(dtype).eps)
+    else:
+        assert np.array_equal(net.params, twin.params)
+        assert trainer.loss_curve == curve
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_full_batch_gradient_descent_is_the_lecture_update(dtype, rng):
+    net, X, y, _ = problem(rng, dtype=dtype)
+    twin = net.copy()
+    train(net, SGD(learning_rate=0.5, momentum=0.0), X, y, epochs=5, batch_size=X.shape[0],
+          shuffle=False)
+    for _ in range(5):
+        _, grad = twin.loss_and_grad(X, y)
+        twin.params -= dtype(0.5) * grad            # W <- W - eta dL/dW
+    assert np.array_equal(net.params, twin.params)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_shuffled_epochs_follow_the_drawn_orders(batch_size, rng):
+    # Each epoch composes a new permutation with the last order, drawn as
+    # scikit-learn draws it: RandomState.shuffle of 0..n-1.
+    net, X, y, sample_weight = problem(rng, weights=True)
+    twin = net.copy()
+    train(net, OPTIMIZERS["nesterov"](), X, y, sample_weight, batch_size=batch_size,
+          shuffle=True, random_state=np.random.RandomState(7))
+    draws, orders, order = np.random.RandomState(7), [], np.arange(X.shape[0])
+    for _ in range(3):
+        permutation = np.arange(X.shape[0])
+        draws.shuffle(permutation)
+        order = order[permutation]
+        orders.append(order)
+    step_by_step(twin, OPTIMIZERS["nesterov"](), X, y, sample_weight, batch_size, 3, orders)
+    assert np.array_equal(net.params, twin.params)
+
+
+def test_same_seed_same_bits_and_other_seed_other_bits(rng):
+    net, X, y, _ = problem(rng)
+    results = []
+    for seed in (3, 3, 4):
+        twin = net.copy()
+        train(twin, Adam(0.01), X, y, batch_size=4, random_state=np.random.default_rng(seed))
+        results.append(twin.params)
+    assert np.array_equal(results[0], results[1])
+    assert not np.array_equal(results[0], results[2])
+
+
+def test_a_batch_without_weight_is_skipped(rng):
+    net, X, y, _ = problem(rng, n=8)
+    weights = np.array([0.0] * 4 + [1.0] * 4)
+    twin = net.copy()
+    trainer, _ = train(net, SGD(0.1, momentum=0.0), X, y, weights, epochs=1, batch_size=4,
+                       shuffle=False)
+    loss, grad = twin.loss_and_grad(X[4:], y[4:])
+    twin.params -= 0.1 * grad
+    assert np.array_equal(net.params, twin.params)
+    # The epoch's loss weights each batch by its rows; the skipped one adds 0.
+    assert trainer.loss_curve == [pytest.approx(loss * 4 / 8, rel=1e-15)]
+
+
+def test_stops_after_n_iter_no_change_epochs_without_improvement(rng):
+    net, X, y, _ = problem(rng)
+    # tol larger than any improvement: every epoch after the first counts.
+    trainer = StochasticTrainer(net, SGD(1e-4), batch_size=8, tol=10.0, n_iter_no_change=2)
+    assert trainer.fit(X, y, max_epochs=50) == STOPPED
+    assert trainer.n_iter == 4 and len(trainer.loss_curve) == 4
+
+
+def test_adaptive_schedule_divides_the_rate_before_stopping(rng):
+    net, X, y, _ = problem(rng)
+    optimizer = SGD(1e-3, schedule="adaptive")
+    trainer = StochasticTrainer(net, optimizer, batch_size=8, tol=10.0, n_iter_no_change=1)
+    assert trainer.fit(X, y, max_epochs=100) == STOPPED
+    # 1e-3 / 5^k <= 1e-6 first at k = 5; each division takes n_iter_no_change + 1
+    # epochs, after the first epoch that set the best loss.
+    assert optimizer.learning_rate == pytest.approx(1e-3 / 5 ** 5)
+    assert trainer.n_iter == 1 + 2 * 6
+
+
+def test_validation_score_restores_the_best_parameters(rng):
+    net, X, y, _ = problem(rng)
+    scores = iter([0.5, 0.9, 0.7, 0.6, 0.8, 0.4])
+    snapshots = []
+
+    def validation_score():
+        snapshots.append(net.params.copy())
+        return next(scores)
+
+    trainer = StochasticTrainer(net, SGD(0.1), batch_size=8, tol=0.0, n_iter_no_change=3)
+    assert trainer.fit(X, y, max_epochs=6, validation_score=validation_score) == STOPPED
+    # 0.9 is the best; 0.7, 0.6, 0.8, 0.4 make 4 > n_iter_no_change epochs without it.
+    assert trainer.validation_scores == [0.5, 0.9, 0.7, 0.6, 0.8, 0.4]
+    assert trainer.best_validation_score == 0.9 and trainer.best_loss is None
+    assert np.array_equal(net.params, snapshots[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_divergence_stops_with_the_epoch_and_finite_parameters(dtype, rng):
+    X = rng.standard_normal((40, 3)) * 100
+    y = rng.standard_normal((40, 1)) * 1e4
+    net = Network([3, 8, 1], activation="relu", output="squared", dtype=dtype, seed=0)
+    trainer = StochasticTrainer(net, SGD(1e3, momentum=0.9), batch_size=4)
+    with pytest.raises(DivergenceError, match=r"inf or nan at (batch \d+ of|the end of) "
+                                              r"epoch \d+; the network keeps its last finite"):
+        trainer.fit(X, y, max_epochs=100)
+    assert np.isfinite(net.params).all()
+    assert isinstance(DivergenceError("x"), ValueError)
