@@ -70,8 +70,10 @@ class StochasticTrainer:
         optimizer.start(net.params)
 
     def fit(self, X, y, sample_weight=None, *, max_epochs, validation_score=None,
-            incremental=False, restart_optimizer=True):
+            incremental=False, restart_optimizer=True, on_epoch=None):
         """Train for up to max_epochs epochs (one if incremental); returns why it ended.
+
+        on_epoch(trainer), if given, runs after each epoch has been recorded.
 
         validation_score: a function of no arguments that scores the network
         on held-out data (higher is better). With it, the stopping rule
@@ -101,6 +103,8 @@ class StochasticTrainer:
                     print("Iteration %d, loss = %.8f" % (self.n_iter, self.loss))
                 self._count_no_improvement(validation_score)
                 optimizer.epoch_done(epoch.steps, self.t)
+                if on_epoch is not None:
+                    on_epoch(self)
                 if self.no_improvement_count > self.n_iter_no_change:
                     watched = ("Validation score" if validation_score is not None
                                else "Training loss")

@@ -8,16 +8,19 @@ def run(*args, cwd):
                           timeout=300, cwd=cwd)
 
 
-def test_demo_checks_gradients_and_learns(tmp_path):
-    result = run("demo", "--steps", "400", "--dtype", "float32", cwd=tmp_path)
+def test_demo_checks_gradients_and_learns_the_digits(tmp_path):
+    result = run("demo", "--epochs", "8", "--dtype", "float32", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "PASSED" in result.stdout
-    held_out = float(result.stdout.split("held out ")[1].split("%")[0])
-    assert held_out > 80.0     # three spirals: chance is 33%
+    assert result.stdout.count("held-out accuracy") == 8       # progress each epoch
+    held_out = float(result.stdout.split("held out ")[-1].split("%")[0])
+    assert held_out > 90.0     # ten digits: chance is 10%
 
 
 def test_bad_arguments_are_refused(tmp_path):
     result = run("demo", "--learning-rate", "-1", cwd=tmp_path)
-    assert result.returncode == 2 and "--learning-rate must be positive" in result.stderr
+    assert result.returncode == 2 and "must be positive, got -1" in result.stderr
+    result = run("demo", "--epochs", "0", cwd=tmp_path)
+    assert result.returncode == 2 and "must be positive, got 0" in result.stderr
     result = run("nonsense", cwd=tmp_path)
     assert result.returncode == 2 and "invalid choice" in result.stderr
