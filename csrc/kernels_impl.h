@@ -110,12 +110,15 @@ static void NNBP(nnbp_activation_backward)(int activation, REAL negative_slope,
         NNBP(nnbp_column_sums)(n, m, D, column_sums);
 }
 
-/* Z = phi_out(Z) in place: identity, sigmoid, or row-wise softmax. */
+/* Z = phi_out(Z) in place: identity, sigmoid, row-wise softmax, or exp. */
 static void NNBP(nnbp_output_activation)(int output, size_t n, size_t m, REAL *Z)
 {
     if (output == NNBP_BINARY) {
         for (size_t k = 0; k < n * m; ++k)
             Z[k] = NNBP(sigmoid)(Z[k]);
+    } else if (output == NNBP_POISSON) {
+        for (size_t k = 0; k < n * m; ++k)
+            Z[k] = EXP(Z[k]);
     } else if (output == NNBP_SOFTMAX) {
         for (size_t i = 0; i < n; ++i) {
             REAL *z = Z + i * m;
@@ -135,7 +138,7 @@ static void NNBP(nnbp_output_activation)(int output, size_t n, size_t m, REAL *Z
 
 /* Returns sum_i s_i loss(y_i, phi_out(Z_i)), computed from the logits Z;
  * D = scale * s_i * (phi_out(Z_i) - target_i) unless D is NULL.
- * Y: n-by-m targets (squared, binary); labels: n class indices (softmax);
+ * Y: n-by-m targets (squared, binary, poisson); labels: n class indices (softmax);
  * sample_weight NULL means s_i = 1. */
 static double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL *Z,
                                      const REAL *Y, const int64_t *labels,
@@ -162,6 +165,20 @@ static double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL 
                  * from the logit, so no rounded sigma(z) = 0 or 1 gives log 0. */
                 row_loss += (double)(NNBP(softplus)(z[j]) - y[j] * z[j]);
                 if (d != NULL) d[j] = c * (NNBP(sigmoid)(z[j]) - y[j]);
+            }
+        } else if (output == NNBP_POISSON) {
+            const REAL *y = Y + i * m;
+            for (size_t j = 0; j < m; ++j) {
+                /* y log(y/f) - y + f, f = e^z, with log(y/f) = log y - z from the
+                 * logit: no log 0 where f underflows to 0. 0 log 0 = 0 (the limit).
+                 * libm's log, in double: vecmath.h has none, and the loss sums in
+                 * double. Past z ~ 88 (float) or 709 (double) f = inf, and so is
+                 * the loss: an honest overflow. */
+                const REAL f = EXP(z[j]);
+                const double y_log_y_over_f =
+                    y[j] > 0 ? (double)y[j] * (log((double)y[j]) - (double)z[j]) : 0.0;
+                row_loss += y_log_y_over_f - (double)y[j] + (double)f;
+                if (d != NULL) d[j] = c * (f - y[j]);
             }
         } else { /* NNBP_SOFTMAX */
             const int64_t label = labels[i];

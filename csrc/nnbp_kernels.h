@@ -25,7 +25,8 @@ enum nnbp_activation {
 enum nnbp_output {
     NNBP_SQUARED = 0,   /* identity output, 1/2 squared error   */
     NNBP_BINARY = 1,    /* sigmoid output, binary cross-entropy  */
-    NNBP_SOFTMAX = 2    /* softmax output, multiclass cross-entropy */
+    NNBP_SOFTMAX = 2,   /* softmax output, multiclass cross-entropy */
+    NNBP_POISSON = 3    /* exp output, half Poisson deviance (scikit-learn's) */
 };
 
 /* Instruction sets the kernels are compiled for. */

@@ -25,7 +25,8 @@ ACTIVATIONS = {
     "leaky_relu": NNBP_LEAKY_RELU,
     "softplus": NNBP_SOFTPLUS,
 }
-OUTPUTS = {"squared": NNBP_SQUARED, "logistic": NNBP_BINARY, "softmax": NNBP_SOFTMAX}
+OUTPUTS = {"squared": NNBP_SQUARED, "logistic": NNBP_BINARY, "softmax": NNBP_SOFTMAX,
+           "poisson": NNBP_POISSON}
 INSTRUCTION_SETS = {"baseline": NNBP_ISA_BASELINE, "avx2": NNBP_ISA_AVX2}
 
 
@@ -272,7 +273,7 @@ def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bin
                     int activation, double negative_slope, int output,
                     const floating[:, ::1] X, floating[::1] workspace, floating[:, ::1] out,
                     Py_ssize_t block_rows):
-    """out = f(X): probabilities for the logistic and softmax outputs.
+    """out = f(X): probabilities for the logistic and softmax outputs, e^z for poisson.
 
     Rows are independent: they go through in blocks of block_rows, so that
     the workspace is that of a block, however many rows X has.

@@ -13,6 +13,7 @@ cdef extern from "nnbp_kernels.h" nogil:
         NNBP_SQUARED
         NNBP_BINARY
         NNBP_SOFTMAX
+        NNBP_POISSON
     enum:
         NNBP_ISA_QUERY
         NNBP_ISA_BEST

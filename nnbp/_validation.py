@@ -174,7 +174,7 @@ def check_labels(y, n_examples, n_classes):
 
 
 def check_targets(y, n_examples, n_outputs, dtype, output):
-    """Targets of the squared or logistic output as a C-contiguous (n, n_outputs) array."""
+    """Targets of the squared, logistic or poisson output as a C-contiguous (n, n_outputs) array."""
     array = _as_numeric_array("y", y)
     if array.ndim == 1 and n_outputs == 1:
         array = array.reshape(-1, 1)
@@ -191,6 +191,11 @@ def check_targets(y, n_examples, n_outputs, dtype, output):
     if output == "logistic" and (array.min() < 0 or array.max() > 1):
         raise ValueError(
             "logistic targets must lie in [0, 1] (0/1 labels, or probabilities), "
+            f"got values from {array.min()} to {array.max()}"
+        )
+    if output == "poisson" and array.min() < 0:
+        raise ValueError(
+            "poisson targets must be non-negative (counts or rates), "
             f"got values from {array.min()} to {array.max()}"
         )
     return array
@@ -228,7 +233,7 @@ def check_sample_weight(sample_weight, n_examples, dtype):
 def check_loss_data(output, y, sample_weight, n_examples, n_outputs, dtype):
     """(targets, labels, sample_weight, weight_total) for an output loss on n examples.
 
-    labels (int64, softmax) or targets (dtype, squared and logistic) is None;
+    labels (int64, softmax) or targets (dtype, squared, logistic and poisson) is None;
     weight_total is S = sum_i s_i, or n without weights.
     """
     if output == "softmax":

@@ -90,7 +90,7 @@ def _loss_inputs(output, Z, y, sample_weight):
 
 
 def output_function(output, Z):
-    """f = phi_out(Z): Z itself, sigmoid(Z), or the row-wise softmax of Z."""
+    """f = phi_out(Z): Z itself, sigmoid(Z), the row-wise softmax of Z, or e^Z."""
     check_choice("output", output, OUTPUTS)
     F = check_matrix("Z", Z, _dtype_of(Z)).copy()
     _core.output_activation(_core.OUTPUTS[output], F)

@@ -42,7 +42,9 @@ class Network:
     output : str
         Output activation with its canonical loss: "squared" (identity, 1/2
         squared error), "logistic" (sigmoid, binary cross-entropy per output),
-        "softmax" (softmax, cross-entropy of integer labels).
+        "softmax" (softmax, cross-entropy of integer labels), "poisson" (exp,
+        half Poisson deviance y log(y/f) - y + f per output, as scikit-learn's
+        MLPRegressor(loss="poisson"); targets >= 0).
     dtype : float32 or float64
         The dtype of the parameters and of all the arithmetic.
     alpha : float
@@ -185,7 +187,7 @@ class Network:
                                       self.layer_sizes[-1], self.dtype)
 
     def forward(self, X):
-        """f(X), of shape (n, m_L): probabilities for the logistic and softmax outputs."""
+        """f(X), of shape (n, m_L): probabilities for logistic and softmax, e^z for poisson."""
         X = check_features(X, self.layer_sizes[0], self.dtype)
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
         block_rows = min(X.shape[0], FORWARD_BLOCK_ROWS)

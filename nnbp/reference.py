@@ -30,7 +30,7 @@ computed in double precision); every result is plain nested lists of floats.
 import math
 
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "softplus")
-OUTPUTS = ("squared", "logistic", "softmax")
+OUTPUTS = ("squared", "logistic", "softmax", "poisson")
 
 
 # ---------------------------------------------------------------- primitives
@@ -49,6 +49,16 @@ def _softplus(z):
     # The naive form overflows for large z (e^z), and rounds log(1 + tiny)
     # to 0 for very negative z; this one is exact-ish for every finite z.
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+def _exp(z):
+    """e^z, or inf where it overflows a double (z > ~709.78)."""
+    # math.exp raises OverflowError there; the poisson output and loss are
+    # then honestly infinite, as in the compiled kernels.
+    try:
+        return math.exp(z)
+    except OverflowError:
+        return math.inf
 
 
 def _logsumexp(z):
@@ -118,6 +128,8 @@ def _output_example(output, z):
         e = [math.exp(zk - top) for zk in z]
         total = sum(e)
         return [ek / total for ek in e]
+    if output == "poisson":
+        return [_exp(zk) for zk in z]                   # f_k = e^{z_k}
     raise _unknown("output", output, OUTPUTS)
 
 
@@ -128,6 +140,8 @@ def _loss_example(output, z, y_i):
     logistic: loss = sum_k -[y_k log f_k + (1-y_k) log(1-f_k)]
                    = sum_k softplus(z_k) - y_k z_k
     softmax:  loss = -log f_y = logsumexp(z) - z_y
+    poisson:  loss = sum_k y_k log(y_k / f_k) - y_k + f_k
+                   = sum_k y_k (log y_k - z_k) - y_k + e^{z_k}
     and in every case dloss/dz = f - target (target = onehot(y) for softmax).
     """
     f = _output_example(output, z)
@@ -140,6 +154,18 @@ def _loss_example(output, z, y_i):
         # Not log(f): f rounds to exactly 1 for z > ~37 (log(1-f) = -inf)
         # and to 0 below ~-745. log f = -softplus(-z), log(1-f) = -softplus(z).
         loss_i = sum(_softplus(z[k]) - target[k] * z[k] for k in range(m))
+    elif output == "poisson":
+        target = _target_vector(y_i, m, output)
+        loss_i = 0.0
+        for k in range(m):
+            y_k = target[k]
+            # log(y/f) = log y - z, from the logit: f = e^z rounds to 0
+            # below z ~ -745, and y/0 would divide by zero.
+            # 0 log 0 = 0 (the limit of y log y as y -> 0; scikit-learn's
+            # xlogy): at y = 0 the term is 0, and log 0 (it raises) is
+            # never evaluated.
+            y_log_y_over_f = y_k * (math.log(y_k) - z[k]) if y_k > 0 else 0.0
+            loss_i += y_log_y_over_f - y_k + f[k]
     else:  # softmax (_output_example has rejected unknown outputs)
         label = _label(y_i, m)
         target = [1.0 if k == label else 0.0 for k in range(m)]
@@ -248,7 +274,7 @@ def dense_backward(W, X, Z, dA, activation, negative_slope=0.01):
 
 def output_function(output, Z):
     """F[i] = phi_out(Z[i]): Z itself for squared, sigmoid(Z) for logistic,
-    softmax(Z[i]) for softmax."""
+    softmax(Z[i]) for softmax, e^Z for poisson."""
     _check_name(output, OUTPUTS, "output")
     Z = _matrix(Z, "Z")
     return [_output_example(output, z) for z in Z]
@@ -435,10 +461,12 @@ def _sample_weights(sample_weight, n):
 
 
 def _target_vector(y_i, m, output):
-    """y_i as m floats; in [0, 1] for the logistic output."""
+    """y_i as m floats; in [0, 1] for the logistic output, >= 0 for poisson."""
     t = _vector(y_i, "a target row of y", m)
     if output == "logistic" and any(not 0.0 <= t_k <= 1.0 for t_k in t):
         raise ValueError("logistic targets must lie in [0, 1], got %r" % (t,))
+    if output == "poisson" and any(not 0.0 <= t_k for t_k in t):
+        raise ValueError("poisson targets must be non-negative, got %r" % (t,))
     return t
 
 

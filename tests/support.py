@@ -19,11 +19,15 @@ def relative_error(computed, expected):
 
 
 def make_targets(output, n, n_outputs, rng):
-    """Targets of the right kind: labels, 0/1 matrix or real values."""
+    """Targets of the right kind: labels, 0/1 matrix, counts or real values."""
     if output == "softmax":
         return rng.integers(0, n_outputs, size=n)
     if output == "logistic":
         return rng.integers(0, 2, size=(n, n_outputs)).astype(np.float64)
+    if output == "poisson":
+        counts = rng.poisson(1.5, size=(n, n_outputs)).astype(np.float64)
+        counts[0, 0] = 0.0   # always a zero count: the 0 log 0 = 0 case
+        return counts
     return rng.normal(size=(n, n_outputs))
 
 

@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+from support import make_targets
+
 import nnbp
 from nnbp import layers
 
@@ -37,7 +39,8 @@ def test_a_wrong_block_is_caught_and_named(wrong_block, dtype, rng):
     assert "FAILED" in str(report)
 
 
-def test_a_wrong_loss_gradient_is_caught(monkeypatch, rng):
+@pytest.mark.parametrize("output", nnbp.OUTPUTS)
+def test_a_wrong_loss_gradient_is_caught(output, monkeypatch, rng):
     true_output_loss = layers.output_loss
 
     def off_by_one_percent(output, Z, y, sample_weight=None):
@@ -45,8 +48,8 @@ def test_a_wrong_loss_gradient_is_caught(monkeypatch, rng):
         return loss, dZ * 1.01
 
     monkeypatch.setattr(layers, "output_loss", off_by_one_percent)
-    report = nnbp.check_loss_gradients("softmax", rng.normal(size=(4, 3)),
-                                       rng.integers(0, 3, size=4))
+    report = nnbp.check_loss_gradients(output, rng.normal(size=(4, 3)),
+                                       make_targets(output, 4, 3, rng))
     assert not report.passed
     assert report.finite_difference_error == pytest.approx(0.01 / 1.01, rel=1e-3)
 

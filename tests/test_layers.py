@@ -80,6 +80,9 @@ def test_output_loss_matches_reference(output, dtype, weighted, rng, isa):
     n, m = 6, 3
     Z = (rng.normal(size=(n, m)) * 4).astype(dtype)
     Z[0] = [1e4, -1e4, 0.0]                  # extreme logits in the same batch
+    if output == "poisson":
+        # f = e^z itself: +1e4 overflows (test_poisson_overflow_is_honest), 20 does not.
+        Z[0] = [20.0, -1e4, 0.0]
     y = make_targets(output, n, m, rng)
     sample_weight = rng.uniform(0.0, 2.0, size=n).astype(dtype) if weighted else None
     loss, dZ = layers.output_loss(output, Z, y, sample_weight)
@@ -102,6 +105,54 @@ def test_check_loss_gradients_passes(output, dtype, weighted, rng, isa):
     report = nnbp.check_loss_gradients(output, Z, y, sample_weight)
     assert report.passed, str(report)
     assert report.reference_error is not None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_poisson_loss_equals_scikit_learns(weighted, dtype, rng, isa):
+    """The loss of scikit-learn's MLPRegressor(loss="poisson"): y log(y/f) - y + f, f = e^z."""
+    pytest.importorskip("sklearn")
+    from sklearn.neural_network._base import poisson_loss
+
+    n, m = 40, 3
+    Z = (rng.normal(size=(n, m)) * 2).astype(dtype)
+    y = make_targets("poisson", n, m, rng)
+    sample_weight = rng.uniform(0.0, 2.0, size=n).astype(dtype) if weighted else None
+    loss, dZ = layers.output_loss("poisson", Z, y, sample_weight)
+    F = np.exp(Z.astype(np.float64))
+    assert relative_error(loss, poisson_loss(y, F, sample_weight=sample_weight)) <= (
+        REFERENCE_TOLERANCE[dtype])
+    s = np.ones(n) if sample_weight is None else sample_weight.astype(np.float64)
+    assert relative_error(dZ, s[:, None] * (F - y) / s.sum()) <= REFERENCE_TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_poisson_zero_targets(dtype, rng, isa):
+    """y = 0 (0 log 0 = 0): the loss is the mean of sum_k e^z_k and dZ = e^Z / n."""
+    Z = (rng.normal(size=(5, 3)) * 4).astype(dtype)
+    Z[0] = [-1e4, -100.0, 0.0]               # f = 0 to the dtype's precision, and f = 1
+    y = np.zeros(Z.shape)
+    loss, dZ = layers.output_loss("poisson", Z, y)
+    F = np.exp(Z.astype(np.float64))
+    assert relative_error(loss, F.sum() / 5) <= REFERENCE_TOLERANCE[dtype]
+    assert relative_error(dZ, F / 5) <= REFERENCE_TOLERANCE[dtype]
+    ref_loss, ref_dZ = reference.output_loss("poisson", Z.tolist(), y.tolist())
+    assert relative_error(loss, ref_loss) <= REFERENCE_TOLERANCE[dtype]
+    assert relative_error(dZ, ref_dZ) <= REFERENCE_TOLERANCE[dtype]
+    assert nnbp.check_loss_gradients("poisson", Z, y).passed
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_poisson_overflow_is_honest(dtype, isa):
+    """e^z past the dtype's range is inf, and so are the output, the loss and dZ."""
+    for z in (100.0, 1e4) if dtype == np.float32 else (1e3, 1e4):
+        Z = np.array([[z, 0.0]], dtype=dtype)
+        loss, dZ = layers.output_loss("poisson", Z, [[2.0, 1.0]])
+        assert loss == np.inf and dZ[0, 0] == np.inf and dZ[0, 1] == 0.0
+        assert layers.output_function("poisson", Z).tolist() == [[np.inf, 1.0]]
+    # e^100 fits in a double: only a float32 network overflows there.
+    loss64, _ = layers.output_loss("poisson", np.array([[100.0]]), [[2.0]])
+    assert loss64 == pytest.approx(np.exp(100.0) - 2.0 * 100.0 + 2.0 * np.log(2.0) - 2.0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -20,7 +20,7 @@ from support import (
 import nnbp
 
 HIDDEN = {0: [], 1: [5], 3: [5, 4, 3]}
-N_OUTPUTS = {"softmax": 3, "logistic": 2, "squared": 2}
+N_OUTPUTS = {"softmax": 3, "logistic": 2, "squared": 2, "poisson": 2}
 CASES = list(itertools.product(nnbp.ACTIVATIONS, nnbp.OUTPUTS, DTYPES, sorted(HIDDEN),
                                [False, True], [0.0, 0.3]))
 
@@ -74,9 +74,12 @@ def test_check_gradients_passes(case, isa):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("output", nnbp.OUTPUTS)
+@pytest.mark.parametrize("output", [output for output in nnbp.OUTPUTS if output != "poisson"])
 def test_extreme_logits_stay_finite(output, dtype, rng, isa):
-    """Logits of +-1e4: the loss is computed from them, so nothing overflows."""
+    """Logits of +-1e4: the loss is computed from them, so nothing overflows.
+
+    Not poisson: its output e^z itself overflows (test_poisson_extreme_logits).
+    """
     n_outputs = N_OUTPUTS[output]
     net = nnbp.Network([2, n_outputs], activation="identity", output=output, dtype=dtype)
     net.weights[0][...] = 0.0
@@ -100,6 +103,57 @@ def test_extreme_logits_stay_finite(output, dtype, rng, isa):
         assert loss == pytest.approx(2e4 + np.log(2), rel=1e-6)
     elif output == "logistic":
         assert loss == pytest.approx(2e4, rel=1e-6)   # softplus(1e4) - 0 + softplus(-1e4) + 1e4
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_poisson_extreme_logits(dtype, rng, isa):
+    """Logits of -1e4 give f = 0 and a finite loss; +1e4 overflow, and the loss says so."""
+    net = nnbp.Network([2, 2], activation="identity", output="poisson", dtype=dtype)
+    net.weights[0][...] = 0.0
+    net.biases[0][...] = -1e4
+    X = rng.normal(size=(4, 2))
+    y = np.tile([0.0, 3.0], (4, 1))
+    loss, grad = net.loss_and_grad(X, y)
+    ref_loss, ref_grad = reference_loss_and_grad(net, X.astype(dtype), y)
+    assert np.isfinite(loss) and np.all(np.isfinite(grad))
+    assert np.all(net.forward(X) == 0.0)
+    # per example: y = 0 gives 0 log 0 - 0 + e^-1e4 = 0; y = 3 gives 3 (log 3 + 1e4) - 3 + 0
+    assert loss == pytest.approx(3.0 * (np.log(3.0) + 1e4) - 3.0, rel=1e-6)
+    assert relative_error(loss, ref_loss) <= REFERENCE_TOLERANCE[dtype]
+    assert relative_error(grad, ref_grad) <= REFERENCE_TOLERANCE[dtype]
+    net.biases[0][...] = [1e4, 0.0]
+    assert net.loss(X, y) == np.inf
+    assert np.all(net.forward(X)[:, 0] == np.inf) and np.all(net.forward(X)[:, 1] == 1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_poisson_zero_targets(dtype, rng):
+    """y = 0 everywhere: the loss is the mean of sum_k e^z_k, its gradient e^z / n."""
+    net = nnbp.Network([3, 5, 2], activation="tanh", output="poisson", dtype=dtype, seed=9)
+    X, y = rng.normal(size=(6, 3)), np.zeros((6, 2))
+    loss, grad = net.loss_and_grad(X, y)
+    ref_loss, ref_grad = reference_loss_and_grad(net, X.astype(dtype), y)
+    assert loss == pytest.approx(net.forward(X).astype(np.float64).sum() / 6, rel=1e-6)
+    assert relative_error(loss, ref_loss) <= REFERENCE_TOLERANCE[dtype]
+    assert relative_error(grad, ref_grad) <= REFERENCE_TOLERANCE[dtype]
+    assert nnbp.check_gradients(net, X, y, reference=True).passed
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_poisson_loss_equals_scikit_learns(weighted, dtype, rng):
+    """net.loss is scikit-learn's poisson_loss (MLPRegressor(loss="poisson")) of net.forward."""
+    pytest.importorskip("sklearn")
+    from sklearn.neural_network._base import poisson_loss
+
+    net = nnbp.Network([4, 6, 3], activation="relu", output="poisson", dtype=dtype, seed=10)
+    X = rng.normal(size=(30, 4))
+    y = make_targets("poisson", 30, 3, rng)
+    sample_weight = rng.uniform(0.0, 2.0, size=30) if weighted else None
+    sw_net = None if sample_weight is None else sample_weight.astype(dtype)
+    expected = poisson_loss(y, net.forward(X).astype(np.float64), sample_weight=sw_net)
+    assert relative_error(net.loss(X, y, sample_weight), expected) <= (
+        REFERENCE_TOLERANCE[dtype])
 
 
 EDGE_SHAPES = {

@@ -3,7 +3,8 @@
 Every expected value below is written as literal arithmetic, with the
 working in comments; none is computed by calling the reference. Exact
 binary fractions are chosen where possible, and log(3) where a sigmoid is
-needed: sigmoid(log 3) = 3/4, sigmoid(-log 3) = 1/4, sigmoid' = 3/16.
+needed: sigmoid(log 3) = 3/4, sigmoid(-log 3) = 1/4, sigmoid' = 3/16;
+log(2) where an exponential is: e^(log 2) = 2.
 """
 
 import ast
@@ -14,6 +15,7 @@ import pytest
 
 from nnbp import reference
 
+LOG2 = math.log(2.0)
 LOG3 = math.log(3.0)
 REL = 1e-12
 
@@ -159,6 +161,31 @@ def test_relu_logistic_output_by_hand():
     assert db[1] == [approx(0.25)]
 
 
+# ------------------------------------------------- 2-2-1, poisson output
+
+def test_relu_poisson_output_by_hand():
+    # x = [1, 2]: z1 = [-0.5, 1.5], x1 = [0, 1.5], relu' = [0, 1] (first layer as above)
+    # W2 = [[-2, 2]], b2 = [log2 - 3]: z2 = 0 + 3 + log2 - 3 = log 2, f = e^z2 = 2
+    # y = 1: loss = y log(y/f) - y + f = log(1/2) - 1 + 2 = 1 - log 2;  f - y = 1
+    # dW2 = 1*[0, 1.5] = [0, 1.5];  db2 = 1
+    # delta1 = [-2*1, 2*1] * [0, 1] = [0, 2]
+    # dW1 = [0, 2]^T [1, 2] = [[0, 0], [2, 4]];  db1 = [0, 2]
+    w2 = [[-2.0, 2.0]]
+    b2 = [LOG2 - 3.0]
+    loss, dW, db = reference.loss_and_grad([W1, w2], [B1, b2], [[1.0, 2.0]], [[1.0]],
+                                           "relu", "poisson")
+    assert loss == approx(1.0 - LOG2)
+    assert_grads(dW, [[[0.0, 0.0], [2.0, 4.0]], [[0.0, 1.5]]])
+    assert_grads(db, [[0.0, 2.0], [1.0]])
+    assert_grads(reference.forward([W1, w2], [B1, b2], [[1.0, 2.0]], "relu", "poisson"),
+                 [[2.0]])
+    # y = 0 at the same logit: 0 log 0 = 0, so loss = 0 - 0 + f = 2;  f - y = 2
+    loss, dW, db = reference.loss_and_grad([W1, w2], [B1, b2], [[1.0, 2.0]], [[0.0]],
+                                           "relu", "poisson")
+    assert loss == approx(2.0)
+    assert db[1] == [approx(2.0)]
+
+
 # ------------------------------------------------- 2-2-2, softmax
 
 def test_relu_softmax_by_hand():
@@ -290,6 +317,7 @@ OUTPUT_CASES = [
     ("squared", [[0.3, -1.2], [2.0, 0.7], [-0.4, 0.1]], [[1.0, -1.0], [0.5, 0.5], [0.0, 2.0]]),
     ("logistic", [[0.3, -1.2], [2.0, 0.7], [-0.4, 0.1]], [[1.0, 0.0], [0.25, 1.0], [0.0, 0.5]]),
     ("softmax", [[0.3, -1.2, 0.5], [2.0, 0.7, -1.0], [-0.4, 0.1, 0.0]], [2, 0, 1]),
+    ("poisson", [[0.3, -1.2], [2.0, 0.7], [-0.4, 0.1]], [[1.0, 0.0], [2.5, 3.0], [0.0, 0.5]]),
 ]
 
 
@@ -329,6 +357,71 @@ def test_output_loss_values_by_hand():
     assert_grads(reference.output_function("softmax", [[0.0, LOG3]]), [[0.25, 0.75]])
     assert_grads(reference.output_function("logistic", [[LOG3, 0.0]]), [[0.75, 0.5]])
     assert reference.output_function("squared", [[1.5, -2.0]]) == [[1.5, -2.0]]
+
+
+def test_poisson_loss_values_by_hand():
+    # loss = sum_k y_k log(y_k/f_k) - y_k + f_k with f = e^z;  dZ = f - y
+    # row 1: z = [log 2, 0, log 3], f = [2, 1, 3], y = [1, 4, 0]
+    #   1 log(1/2) - 1 + 2 = 1 - log 2
+    #   4 log(4/1) - 4 + 1 = 8 log 2 - 3
+    #   0 log(0/3) - 0 + 3 = 3                  (0 log 0 = 0)
+    #   sum: 1 + 7 log 2;   dZ = [2 - 1, 1 - 4, 3 - 0] = [1, -3, 3]
+    loss, dZ = reference.output_loss("poisson", [[LOG2, 0.0, LOG3]], [[1.0, 4.0, 0.0]])
+    assert loss == approx(1.0 + 7.0 * LOG2)
+    assert_grads(dZ, [[1.0, -3.0, 3.0]])
+    # weighted: row 2: z = [0, 0, 0], f = [1, 1, 1], y = [2, 0, 1]
+    #   2 log 2 - 2 + 1 = 2 log 2 - 1;   0 - 0 + 1 = 1;   1 log 1 - 1 + 1 = 0
+    #   sum: 2 log 2;   dZ = [-1, 1, 0]
+    # s = [1, 3] (S = 4): loss = (1 + 7 log 2 + 3 * 2 log 2) / 4 = (1 + 13 log 2) / 4
+    # dZ = [1*[1, -3, 3], 3*[-1, 1, 0]] / 4 = [[0.25, -0.75, 0.75], [-0.75, 0.75, 0]]
+    loss, dZ = reference.output_loss("poisson", [[LOG2, 0.0, LOG3], [0.0, 0.0, 0.0]],
+                                     [[1.0, 4.0, 0.0], [2.0, 0.0, 1.0]],
+                                     sample_weight=[1.0, 3.0])
+    assert loss == approx((1.0 + 13.0 * LOG2) / 4.0)
+    assert_grads(dZ, [[0.25, -0.75, 0.75], [-0.75, 0.75, 0.0]])
+    assert_grads(reference.output_function("poisson", [[LOG2, 0.0, -LOG2]]), [[2.0, 1.0, 0.5]])
+
+
+def test_poisson_zero_targets():
+    # y = 0 everywhere: every y log(y/f) is 0 log 0 = 0, so loss = sum_k f_k and dZ = f.
+    # z = [0, log 2, log 3]: loss = 1 + 2 + 3 = 6;  dZ = [1, 2, 3]
+    loss, dZ = reference.output_loss("poisson", [[0.0, LOG2, LOG3]], [[0.0, 0.0, 0.0]])
+    assert loss == approx(6.0)
+    assert_grads(dZ, [[1.0, 2.0, 3.0]])
+    # f = e^-1e4 rounds to 0: the loss is exactly 0, and nothing computes log 0.
+    loss, dZ = reference.output_loss("poisson", [[-1e4, -800.0]], [[0.0, 0.0]])
+    assert loss == 0.0 and dZ == [[0.0, 0.0]]
+
+
+def test_poisson_loss_at_huge_logits():
+    # z = -1e4, y = 2: f = e^-1e4 = 0 in double, but log(y/f) = log 2 + 1e4 comes from
+    # the logit: 2 (log 2 + 1e4) - 2 + 0.  dZ = 0 - 2 = -2
+    loss, dZ = reference.output_loss("poisson", [[-1e4]], [[2.0]])
+    assert loss == approx(2.0 * (LOG2 + 1e4) - 2.0)
+    assert dZ == [[-2.0]]
+    # z = 1e4: e^z overflows a double; the output and the loss are honestly infinite.
+    loss, dZ = reference.output_loss("poisson", [[1e4]], [[2.0]])
+    assert loss == math.inf and dZ == [[math.inf]]
+    assert reference.output_function("poisson", [[1e4, -1e4]]) == [[math.inf, 0.0]]
+
+
+def test_poisson_loss_equals_scikit_learns():
+    # scikit-learn's MLPRegressor(loss="poisson"): the weighted mean over examples
+    # of sum_k xlogy(y, y/f) - y + f, with f = e^z given as y_pred.
+    pytest.importorskip("sklearn")
+    import numpy as np
+    from sklearn.neural_network._base import poisson_loss
+
+    rng = random.Random(7)
+    Z = [[rng.uniform(-3.0, 3.0) for _ in range(3)] for _ in range(20)]
+    y = [[float(rng.randint(0, 4)) if k < 2 else rng.uniform(0.0, 5.0) for k in range(3)]
+         for _ in range(20)]
+    y[0][0] = 0.0
+    s = [rng.uniform(0.0, 2.0) for _ in range(20)]
+    f = np.exp(np.array(Z))
+    assert reference.output_loss("poisson", Z, y)[0] == approx(poisson_loss(np.array(y), f))
+    assert reference.output_loss("poisson", Z, y, s)[0] == approx(
+        poisson_loss(np.array(y), f, sample_weight=np.array(s)))
 
 
 def test_logistic_loss_at_huge_logits():
@@ -391,6 +484,9 @@ def test_loss_and_grad_central_difference(activation, output):
         y = [0, 1, 1, 0, 1]
     elif output == "logistic":
         y = [[rng.random(), float(rng.random() < 0.5)] for _ in range(5)]
+    elif output == "poisson":
+        y = [[float(rng.randint(0, 3)), rng.uniform(0.0, 2.0)] for _ in range(5)]
+        y[0][0] = 0.0
     else:
         y = [[rng.uniform(-1.0, 1.0) for _ in range(2)] for _ in range(5)]
     kw = dict(sample_weight=[1.0, 0.5, 2.0, 0.0, 1.5], alpha=0.3, negative_slope=0.1)
@@ -447,6 +543,10 @@ def test_bad_inputs_raise():
         reference.output_loss("softmax", [[0.0, 1.0]], [-1])
     with pytest.raises(ValueError):   # logistic targets live in [0, 1]
         reference.output_loss("logistic", [[0.0]], [[2.0]])
+    with pytest.raises(ValueError, match="poisson targets must be non-negative"):
+        reference.output_loss("poisson", [[0.0, 0.0]], [[1.0, -0.5]])
+    with pytest.raises(ValueError, match="poisson targets must be non-negative"):
+        reference.loss([W1, W2], [B1, B2], X2, [[1.0], [-1e-300]], "relu", "poisson")
     with pytest.raises(ValueError):   # y has one row per example
         reference.loss([W1, W2], [B1, B2], X2, [[1.0]], "relu", "squared")
     with pytest.raises(ValueError):   # weights sum to zero

@@ -19,10 +19,10 @@ from nnbp import layers
 
 N_EXAMPLES = 6
 N_INPUTS = 4
-# (output, number of outputs): softmax takes (n,) labels; logistic and squared
-# take (n,) with one output, else (n, m).
+# (output, number of outputs): softmax takes (n,) labels; logistic, squared and
+# poisson take (n,) with one output, else (n, m).
 OUTPUT_CASES = [("softmax", 3), ("logistic", 1), ("logistic", 2), ("squared", 1),
-                ("squared", 2)]
+                ("squared", 2), ("poisson", 1), ("poisson", 2)]
 METHODS = ["forward", "loss", "loss_and_grad", "check_gradients"]
 DATA_METHODS = ["loss", "loss_and_grad", "check_gradients"]
 
@@ -360,6 +360,17 @@ def bad_y_cases(output, n_outputs):
                 ("minus_one_labels", lambda y: 2 * np.asarray(y) - 1, ValueError,
                  r"logistic targets must lie in \[0, 1\]"),
             ]
+        if output == "poisson":
+            cases += [
+                ("negative", lambda y: with_value(y, (2, 0), -0.5), ValueError,
+                 r"poisson targets must be non-negative.*-0\.5"),
+                ("tiny_negative", lambda y: with_value(y, (3, 0), -1e-30), ValueError,
+                 "poisson targets must be non-negative"),
+                ("negative_int", lambda y: with_value(y, (2, 0), -1, np.int64), ValueError,
+                 r"poisson targets must be non-negative.*from -1\.0 to"),
+                ("centred", lambda y: np.asarray(y) - np.mean(y), ValueError,
+                 "poisson targets must be non-negative"),
+            ]
     return cases
 
 
@@ -391,7 +402,7 @@ def test_bad_y_output_loss(output_case, case, dtype):
         nnbp.check_loss_gradients(output, Z, make_bad(y), sample_weight)
 
 
-@pytest.mark.parametrize("output", ["logistic", "squared"])
+@pytest.mark.parametrize("output", ["logistic", "squared", "poisson"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 def test_one_output_targets_as_vector_or_column(output, dtype):
     net, X, y, sample_weight = make_problem(output, 1, dtype)
@@ -412,14 +423,23 @@ def test_logistic_takes_probabilities_and_squared_takes_any_reals(dtype):
     assert net.loss(X, y * 100 - 50) > net.loss(X, y) >= 0  # far outside [0, 1]
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_poisson_takes_rates_and_zeros(dtype):
+    """Poisson targets are counts or any non-negative rates, zero included."""
+    net, X, y, sample_weight = make_problem("poisson", 2, dtype)
+    for targets in (y + 0.25, np.zeros_like(y), y * 1e6, np.full_like(y, 1e-30), -0.0 * y):
+        loss, grad = net.loss_and_grad(X, targets, sample_weight)
+        assert np.isfinite(loss) and loss >= 0 and np.all(np.isfinite(grad))
+
+
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 @pytest.mark.parametrize("method", DATA_METHODS)
-@pytest.mark.parametrize("output_case", [c for c in OUTPUT_CASES if c[0] == "squared"],
-                         ids=output_id)
+@pytest.mark.parametrize("output_case", [c for c in OUTPUT_CASES
+                                         if c[0] in ("squared", "poisson")], ids=output_id)
 def test_y_too_large_for_float32_is_refused(output_case, method):
     net, X, y, sample_weight = make_problem(*output_case, np.float32)
     y = np.array(y, dtype=np.float64)
-    y.flat[1] = -1e39
+    y.flat[1] = 1e39 if output_case[0] == "poisson" else -1e39
     with pytest.raises(ValueError, match=r"y contains infinity.*float32"):
         call(method, net, X, y, sample_weight)
 
@@ -1087,7 +1107,8 @@ def test_layers_never_modify_the_callers_arrays(dtype, layout):
         results += list(layers.dense_backward(X, W, Z, dA, name, 0.1))
         results.append(layers.activation(name, Z, 0.1))
         results.append(layers.activation_backward(name, Z, dA, 0.1))
-    for output, y in (("squared", dA), ("logistic", targets), ("softmax", labels)):
+    for output, y in (("squared", dA), ("logistic", targets), ("softmax", labels),
+                      ("poisson", targets)):
         results.append(layers.output_function(output, Z))
         results.append(layers.output_loss(output, Z, y)[1])
         results.append(layers.output_loss(output, Z, y, sw)[1])

@@ -38,7 +38,7 @@ def grid(low, high, dtype, rng):
 
 RANGES = {
     # The kernels call exp at arguments <= 0 (softmax, softplus) and anywhere
-    # for the logistic; tanh anywhere; log1p on (0, 1] (softplus).
+    # for the logistic and poisson; tanh anywhere; log1p on (0, 1] (softplus).
     "exp": {np.float32: [(-87.3, 88.3), (-1, 1)], np.float64: [(-708, 709), (-1, 1)]},
     "tanh": {np.float32: [(-12, 12), (-1e-3, 1e-3)], np.float64: [(-21, 21), (-1e-3, 1e-3)]},
     "log1p": {np.float32: [(0, 1), (0, 1e-4)], np.float64: [(0, 1), (0, 1e-4), (0, 1e6)]},
