@@ -1,4 +1,6 @@
 """Builds nnbp's compiled core: nnbp/_core.pyx with the C kernels of csrc/."""
+import glob
+
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -22,6 +24,8 @@ class build_ext_and_copy_to_source(build_ext):
 core = Extension(
     "nnbp._core",
     sources=["nnbp/_core.pyx", "csrc/kernels.c"],
+    # A change to a header alone must rebuild the core too.
+    depends=sorted(glob.glob("csrc/*.h")) + ["nnbp/_kernels.pxd"],
     include_dirs=["csrc", numpy.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     # -O3 and no -march=native: the wheel must run on any x86-64 machine.
