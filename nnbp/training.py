@@ -199,9 +199,9 @@ class _Epoch:
         # they are finite, else those the epoch began with.
         if not _core.all_finite(net.params):
             np.copyto(net.params, backup)
-        where = f"batch {failed + 1} of " if failed >= 0 else "the end of "
+        what = (f"the training loss became inf or nan at batch {failed + 1} of "
+                if failed >= 0 else "the parameters became inf or nan in ")
         raise DivergenceError(
-            f"the training loss became inf or nan at {where}epoch {epoch_number}; the "
-            "network keeps its last finite parameters. Lower the learning rate, or scale "
-            "the inputs (and the targets of a regression)."
+            f"{what}epoch {epoch_number}; the network keeps its last finite parameters. "
+            "Lower the learning rate, or scale the inputs (and the targets of a regression)."
         )

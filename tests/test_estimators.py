@@ -1,0 +1,978 @@
+"""nnbp.MLPClassifier and nnbp.MLPRegressor as scikit-learn estimators.
+
+scikit-learn's own estimator checks over several configurations; Pipeline,
+GridSearchCV, clone, pickle and cross_val_score; the fitted attributes
+against scikit-learn's MLP; the methods; coefs_ and intercepts_ as writable
+views of the network's parameters; dtypes; errors for bad input; divergence;
+reproducibility; and `import nnbp` without scikit-learn.
+"""
+import numbers
+import pathlib
+import pickle
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy import sparse
+from sklearn import neural_network
+from sklearn.base import clone
+from sklearn.datasets import make_classification, make_multilabel_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import shuffle as shuffle_arrays
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
+
+import nnbp
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+ESTIMATORS = (nnbp.MLPClassifier, nnbp.MLPRegressor)
+SOLVERS = ("sgd", "adam", "lbfgs")
+
+# Most runs here are deliberately short.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """The networks here are tiny: BLAS threads only add synchronisation.
+
+    On a busy two-core machine, two OpenBLAS threads made this file several
+    times slower and its runtime erratic; one thread keeps it at ~10 s.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+# ---------------------------------------------------------------- data
+
+
+def classification(n_samples=200, n_classes=3, n_features=6, random_state=0):
+    """An easy problem: well separated classes, one cluster each."""
+    return make_classification(n_samples=n_samples, n_features=n_features, n_informative=4,
+                               n_redundant=0, n_classes=n_classes, n_clusters_per_class=1,
+                               class_sep=2.0, random_state=random_state)
+
+
+def regression(n_samples=200, n_targets=1, n_features=5, random_state=0):
+    """A standardised regression problem (targets of unit scale)."""
+    X, y = make_regression(n_samples=n_samples, n_features=n_features, n_informative=4,
+                           n_targets=n_targets, noise=1.0, random_state=random_state)
+    return X, (y - y.mean(axis=0)) / y.std(axis=0)
+
+
+def small_problem(Estimator, **options):
+    return (classification(**options) if Estimator is nnbp.MLPClassifier
+            else regression(**options))
+
+
+# ---------------------------------------------------------------- 1. scikit-learn's checks
+
+CHECKED_CONFIGURATIONS = [
+    {},  # scikit-learn's defaults, with scikit-learn's own suite's max_iter=100
+    dict(solver="lbfgs"),
+    dict(solver="sgd"),
+    dict(dtype="float32"),
+    dict(activation="softplus"),
+    dict(activation="leaky_relu"),
+    dict(init="he"),
+]
+
+
+def checked_estimators():
+    # random_state=0 makes every check deterministic (many set it themselves).
+    return [Estimator(max_iter=100, random_state=0, **configuration)
+            for Estimator in ESTIMATORS for configuration in CHECKED_CONFIGURATIONS]
+
+
+def expected_failed_checks(estimator):
+    if estimator.dtype is not None and np.dtype(estimator.dtype) == np.float32:
+        return {
+            "check_sample_weight_equivalence_on_dense_data": (
+                "dtype='float32' trains in float32: a weight of k and k repeated rows are "
+                "summed in a different order, so the predictions differ by a few float32 "
+                "ulps (about 5e-7 relative), above the check's fixed rtol=1e-7. "
+                "scikit-learn's own MLP fit on float32 X differs by as much (6e-7). "
+                "test_float32_sample_weight_equivalence_to_float32_round_off shows the "
+                "equivalence holds to float32 round-off."
+            ),
+        }
+    return {}
+
+
+@parametrize_with_checks(checked_estimators(), expected_failed_checks=expected_failed_checks,
+                         xfail_strict=True)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_float32_sample_weight_equivalence_to_float32_round_off(Estimator):
+    """The data of check_sample_weight_equivalence_on_dense_data, at float32's tolerance."""
+    rng = np.random.RandomState(42)
+    n_samples = 15
+    X = rng.rand(n_samples, n_samples * 2)
+    y = rng.randint(0, 3, size=n_samples)
+    sample_weight = rng.randint(0, 5, size=n_samples)
+    X_repeated, y_repeated = X.repeat(sample_weight, axis=0), y.repeat(sample_weight)
+    X_weighted, y_weighted, sample_weight = shuffle_arrays(X, y, sample_weight, random_state=0)
+    options = dict(max_iter=100, random_state=0, dtype="float32")
+    repeated = Estimator(**options).fit(X_repeated, y_repeated)
+    weighted = Estimator(**options).fit(X_weighted, y_weighted, sample_weight=sample_weight)
+    method = "predict_proba" if Estimator is nnbp.MLPClassifier else "predict"
+    expected, got = getattr(repeated, method)(X), getattr(weighted, method)(X)
+    assert got.dtype == np.float32
+    assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------- 2. scikit-learn's tools
+
+
+def test_pipeline():
+    X, y = classification(random_state=1)
+    X = 100.0 * X + 50.0  # badly scaled: the scaler matters
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0, stratify=y)
+    pipe = make_pipeline(StandardScaler(), nnbp.MLPClassifier(hidden_layer_sizes=(16,),
+                                                              learning_rate_init=0.01,
+                                                              max_iter=100, random_state=0))
+    pipe.fit(X_train, y_train)
+    assert pipe.score(X_test, y_test) > 0.9
+    proba = pipe.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 3)
+    assert_array_equal(pipe.predict(X_test), pipe.classes_[proba.argmax(axis=1)])
+
+
+@pytest.mark.parametrize("grid", [{"alpha": [1e-4, 1.0]},
+                                  {"hidden_layer_sizes": [(2,), (12,)]}],
+                         ids=["alpha", "hidden_layer_sizes"])
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_grid_search(Estimator, grid):
+    X, y = small_problem(Estimator, n_samples=120)
+    search = GridSearchCV(Estimator(hidden_layer_sizes=(8,), learning_rate_init=0.01,
+                                    max_iter=30, random_state=0), grid, cv=2)
+    search.fit(X, y)
+    (name, values), = grid.items()
+    assert search.best_params_[name] in values
+    assert isinstance(search.best_estimator_, Estimator)
+    assert search.best_estimator_.get_params()[name] == search.best_params_[name]
+    scores = search.cv_results_["mean_test_score"]
+    assert scores.shape == (2,) and np.isfinite(scores).all()
+    assert search.score(X, y) > 0.8
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_cross_val_score(Estimator):
+    X, y = small_problem(Estimator, n_samples=150)
+    scores = cross_val_score(Estimator(hidden_layer_sizes=(8,), learning_rate_init=0.01,
+                                       max_iter=60, random_state=0), X, y, cv=3)
+    assert scores.shape == (3,)
+    assert np.all(scores > 0.8), scores
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_clone_is_unfitted_with_the_same_params(Estimator):
+    X, y = small_problem(Estimator, n_samples=60)
+    est = Estimator(hidden_layer_sizes=(5, 3), alpha=0.01, solver="sgd", max_iter=5,
+                    random_state=0, dtype="float32", init="he", activation="softplus")
+    for candidate in (est, est.fit(X, y)):
+        copy = clone(candidate)
+        assert type(copy) is Estimator and copy is not candidate
+        assert copy.get_params() == est.get_params()
+        assert "network_" not in vars(copy)
+        with pytest.raises(NotFittedError):
+            check_is_fitted(copy)
+        assert not hasattr(copy, "coefs_") and not hasattr(copy, "intercepts_")
+    # The clone, fitted on the same data, is the same model.
+    copy = clone(est).fit(X, y)
+    for a, b in zip(copy.coefs_ + copy.intercepts_, est.coefs_ + est.intercepts_):
+        assert_array_equal(a, b)
+
+
+def network_outputs(est, X):
+    """predict_proba (classifier) or predict (regressor): the network's outputs."""
+    return est.predict_proba(X) if isinstance(est, nnbp.MLPClassifier) else est.predict(X)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_pickle_round_trip(Estimator):
+    X, y = small_problem(Estimator, n_samples=80)  # 3 classes, or 1 target
+    est = Estimator(hidden_layer_sizes=(6,), solver="sgd", max_iter=10, random_state=0).fit(X, y)
+    before = network_outputs(est, X)
+    loaded = pickle.loads(pickle.dumps(est))
+    assert_array_equal(network_outputs(loaded, X), before)  # bitwise
+    assert_array_equal(loaded.predict(X), est.predict(X))
+    assert loaded.get_params() == est.get_params()
+    assert loaded.network_ is not est.network_
+    assert_array_equal(loaded.network_.params, est.network_.params)
+    # coefs_ and intercepts_ of the copy are views of the copy's own parameters.
+    for block in loaded.coefs_ + loaded.intercepts_:
+        assert np.shares_memory(block, loaded.network_.params)
+        assert not np.shares_memory(block, est.network_.params)
+    loaded.coefs_[0][...] = 0.0
+    assert np.all(loaded.network_.weights[0] == 0.0)
+    assert not np.array_equal(network_outputs(loaded, X), before)
+    assert_array_equal(network_outputs(est, X), before)  # the original is untouched
+
+    # Training goes on in the copy's own network: partial_fit moves its coefs_.
+    again = pickle.loads(pickle.dumps(est))
+    coefs = [c.copy() for c in again.coefs_]
+    again.partial_fit(X, y)
+    assert not np.array_equal(again.coefs_[0], coefs[0])
+    assert_array_equal(est.coefs_[0], coefs[0])
+    assert_array_equal(network_outputs(again, X).reshape(len(X), -1), again.network_.forward(X))
+
+
+# ---------------------------------------------------------------- 3. fitted attributes
+
+
+def public_fitted_names(est):
+    return {name for name in dir(est)
+            if name.endswith("_") and not name.startswith("_") and hasattr(est, name)}
+
+
+def kind(value):
+    """What a fitted attribute is, to compare nnbp's with scikit-learn's."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, np.ndarray):
+        return ("ndarray", value.shape, value.dtype.kind)
+    if isinstance(value, list):
+        return ("list", [kind(item) for item in value])
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, numbers.Integral):
+        return "int"
+    if isinstance(value, numbers.Real):
+        return "float"
+    return type(value).__name__
+
+
+# nnbp's fitted attributes that scikit-learn's MLP does not have after the same fit.
+EXTRA_ATTRIBUTES = {"sgd": {"network_"}, "adam": {"network_"},
+                    "lbfgs": {"network_", "loss_curve_", "best_loss_"}}
+
+
+@pytest.mark.parametrize("early_stopping", [False, True], ids=["no_early_stopping", "early_stopping"])
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("name", ["MLPClassifier", "MLPRegressor"])
+def test_fitted_attributes_match_sklearn(name, solver, early_stopping):
+    Estimator = getattr(nnbp, name)
+    X, y = small_problem(Estimator, n_samples=100)
+    options = dict(hidden_layer_sizes=(7, 4), solver=solver, early_stopping=early_stopping,
+                   max_iter=6, random_state=0)
+    ours = Estimator(**options).fit(X, y)
+    theirs = getattr(neural_network, name)(**options).fit(X, y)
+    ours_names, theirs_names = public_fitted_names(ours), public_fitted_names(theirs)
+    assert theirs_names - ours_names == set()
+    assert ours_names - theirs_names == EXTRA_ATTRIBUTES[solver]
+    for attribute in sorted(theirs_names):
+        assert kind(getattr(ours, attribute)) == kind(getattr(theirs, attribute)), attribute
+    for attribute in ("n_iter_", "t_", "n_layers_", "n_outputs_", "out_activation_",
+                      "n_features_in_", "classes_"):
+        if attribute in theirs_names:
+            assert_array_equal(getattr(ours, attribute), getattr(theirs, attribute))
+    assert isinstance(ours.network_, nnbp.Network)
+
+
+def test_extra_attributes_are_documented():
+    """Each attribute nnbp has beyond scikit-learn's is in the README's estimator section."""
+    text = README.read_text()
+    section = text[text.index("### In scikit-learn"):text.index("### Training without")]
+    assert re.search(r"plus `network_`, the fitted `nnbp\.Network`", section)
+    assert re.search(r"For lbfgs, `loss_curve_` records", section)
+
+
+def test_lbfgs_best_loss_is_documented():
+    text = README.read_text()
+    section = text[text.index("### In scikit-learn"):text.index("### Training without")]
+    assert re.search(r"For lbfgs, [^.]*`best_loss_`", section)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True], ids=["no_early_stopping", "early_stopping"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_fitted_attributes_of_stochastic_solvers(solver, early_stopping):
+    X, y = classification(n_samples=120, n_features=4, random_state=2)
+    est = nnbp.MLPClassifier(hidden_layer_sizes=(7, 5), solver=solver, max_iter=8,
+                             early_stopping=early_stopping, random_state=0).fit(X, y)
+    assert [c.shape for c in est.coefs_] == [(4, 7), (7, 5), (5, 3)]
+    assert [b.shape for b in est.intercepts_] == [(7,), (5,), (3,)]
+    assert isinstance(est.coefs_, list) and isinstance(est.intercepts_, list)
+    assert est.n_layers_ == 4 and est.n_outputs_ == 3 and est.n_features_in_ == 4
+    assert est.out_activation_ == "softmax"
+    assert_array_equal(est.classes_, [0, 1, 2])
+    assert isinstance(est.n_iter_, int) and est.n_iter_ == len(est.loss_curve_) == 8
+    n_train = 120 - (12 if early_stopping else 0)
+    assert isinstance(est.t_, int) and est.t_ == 8 * n_train
+    assert isinstance(est.loss_curve_, list)
+    assert all(isinstance(loss, float) for loss in est.loss_curve_)
+    assert isinstance(est.loss_, float) and est.loss_ == est.loss_curve_[-1]
+    if early_stopping:
+        assert est.best_loss_ is None
+        assert isinstance(est.validation_scores_, list) and len(est.validation_scores_) == 8
+        assert all(0.0 <= score <= 1.0 for score in est.validation_scores_)
+        assert isinstance(est.best_validation_score_, float)
+        assert est.best_validation_score_ == max(est.validation_scores_)
+    else:
+        assert est.best_loss_ == min(est.loss_curve_)
+        assert est.validation_scores_ is None and est.best_validation_score_ is None
+
+
+def test_fitted_attributes_of_lbfgs():
+    X, y = regression(n_samples=80, n_targets=2, n_features=3)
+    est = nnbp.MLPRegressor(hidden_layer_sizes=(6,), solver="lbfgs", max_iter=15,
+                            random_state=0).fit(X, y)
+    assert [c.shape for c in est.coefs_] == [(3, 6), (6, 2)]
+    assert [b.shape for b in est.intercepts_] == [(6,), (2,)]
+    assert est.n_layers_ == 3 and est.n_outputs_ == 2 and est.out_activation_ == "identity"
+    assert isinstance(est.n_iter_, int) and 1 <= est.n_iter_ <= 15
+    assert isinstance(est.loss_, float) and np.isfinite(est.loss_)
+    assert len(est.loss_curve_) == est.n_iter_ and est.loss_curve_[-1] == est.loss_
+    assert est.best_loss_ == min(est.loss_curve_)
+    assert est.t_ == 0
+    assert not hasattr(est, "classes_")
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_feature_names_in(Estimator):
+    pd = pytest.importorskip("pandas")
+    X, y = small_problem(Estimator, n_samples=60)
+    frame = pd.DataFrame(X, columns=[f"feature {i}" for i in range(X.shape[1])])
+    est = Estimator(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(frame, y)
+    theirs = getattr(neural_network, Estimator.__name__)(hidden_layer_sizes=(4,), max_iter=3,
+                                                         random_state=0).fit(frame, y)
+    assert_array_equal(est.feature_names_in_, list(frame.columns))
+    assert_array_equal(est.feature_names_in_, theirs.feature_names_in_)
+    assert est.feature_names_in_.dtype == object
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        assert_array_equal(est.predict(frame), est.predict(X))
+    # Fitted on an array: no feature names.
+    assert not hasattr(Estimator(hidden_layer_sizes=(4,), max_iter=3).fit(X, y),
+                       "feature_names_in_")
+
+
+# ---------------------------------------------------------------- 4. methods
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_classifier_learns_an_easy_problem(solver):
+    X, y = classification(n_samples=300, random_state=3)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0, stratify=y)
+    est = nnbp.MLPClassifier(hidden_layer_sizes=(16,), solver=solver, learning_rate_init=0.01,
+                             max_iter=150, random_state=0).fit(X_train, y_train)
+    assert est.score(X_test, y_test) > 0.9
+    assert est.loss_ < est.loss_curve_[0]
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_regressor_learns_an_easy_problem(solver):
+    X, y = regression(n_samples=300, random_state=3)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    est = nnbp.MLPRegressor(hidden_layer_sizes=(16,), solver=solver, learning_rate_init=0.01,
+                            max_iter=200, random_state=0).fit(X_train, y_train)
+    assert est.score(X_test, y_test) > 0.9
+
+
+def test_binary_classification():
+    X, y = classification(n_samples=120, n_classes=2)
+    labels = np.array(["no", "yes"])[y]
+    est = nnbp.MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.01, max_iter=50,
+                             random_state=0).fit(X, labels)
+    assert_array_equal(est.classes_, ["no", "yes"])
+    assert est.n_outputs_ == 1 and est.out_activation_ == "logistic"
+    proba = est.predict_proba(X)
+    assert proba.shape == (120, 2)
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert_array_equal(proba[:, 1], est.network_.forward(X)[:, 0])  # the sigmoid output
+    assert_array_equal(est.predict_log_proba(X), np.log(proba))
+    predicted = est.predict(X)
+    assert predicted.shape == (120,) and set(predicted) <= {"no", "yes"}
+    assert_array_equal(predicted, est.classes_[proba.argmax(axis=1)])
+    assert est.score(X, labels) == accuracy_score(labels, predicted) > 0.9
+
+
+def test_multiclass_classification():
+    X, y = classification(n_samples=150, n_classes=4)
+    labels = np.array([10, 20, 30, 40])[y]
+    est = nnbp.MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.01, max_iter=60,
+                             random_state=0).fit(X, labels)
+    assert_array_equal(est.classes_, [10, 20, 30, 40])
+    assert est.n_outputs_ == 4 and est.out_activation_ == "softmax"
+    proba = est.predict_proba(X)
+    assert proba.shape == (150, 4) and np.all((proba >= 0) & (proba <= 1))
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert_array_equal(est.predict_log_proba(X), np.log(proba))
+    assert_array_equal(est.predict(X), est.classes_[proba.argmax(axis=1)])
+    assert est.score(X, labels) > 0.9
+
+
+def test_multilabel_classification():
+    X, Y = make_multilabel_classification(n_samples=120, n_features=6, n_classes=3,
+                                          random_state=0)
+    est = nnbp.MLPClassifier(hidden_layer_sizes=(12,), solver="lbfgs", max_iter=200,
+                             random_state=0).fit(X, Y)
+    assert est.n_outputs_ == 3 and est.out_activation_ == "logistic"
+    assert_array_equal(est.classes_, [0, 1, 2])
+    proba = est.predict_proba(X)
+    assert proba.shape == (120, 3) and np.all((proba >= 0) & (proba <= 1))
+    assert_array_equal(est.predict_log_proba(X), np.log(proba))
+    predicted = est.predict(X)
+    assert predicted.shape == (120, 3)
+    assert_array_equal(predicted, (proba > 0.5).astype(predicted.dtype))
+    assert est.score(X, Y) == accuracy_score(Y, predicted) > 0.6  # subset accuracy
+
+
+@pytest.mark.parametrize("n_targets", [1, 2])
+def test_regression_outputs(n_targets):
+    X, y = regression(n_samples=120, n_targets=n_targets)
+    est = nnbp.MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=100,
+                            random_state=0).fit(X, y)
+    assert est.n_outputs_ == n_targets and est.out_activation_ == "identity"
+    predicted = est.predict(X)
+    assert predicted.shape == y.shape
+    assert_array_equal(predicted.reshape(120, -1), est.network_.forward(X))
+    assert est.score(X, y) == pytest.approx(r2_score(y, predicted), rel=1e-12)
+    assert est.score(X, y) > 0.9
+    # A (n, 1) target is one output, like scikit-learn's (with its warning).
+    if n_targets == 1:
+        with pytest.warns(Warning, match="column-vector y"):
+            column = nnbp.MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=100,
+                                       random_state=0).fit(X, y[:, None])
+        assert column.n_outputs_ == 1 and column.predict(X).shape == (120,)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_sample_weight_zero_is_removal_and_weights_matter(Estimator):
+    X, y = small_problem(Estimator, n_samples=60)
+    weight = np.ones(60)
+    weight[::3] = 0.0
+    options = dict(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=50, random_state=0)
+    weighted = Estimator(**options).fit(X, y, sample_weight=weight)
+    removed = Estimator(**options).fit(X[weight > 0], y[weight > 0])
+    method = "predict_proba" if Estimator is nnbp.MLPClassifier else "predict"
+    assert_allclose(getattr(weighted, method)(X), getattr(removed, method)(X), rtol=1e-6,
+                    atol=1e-9)
+    unweighted = Estimator(**options).fit(X, y)
+    assert not np.allclose(getattr(weighted, method)(X), getattr(unweighted, method)(X))
+    # score takes weights too.
+    metric = accuracy_score if Estimator is nnbp.MLPClassifier else r2_score
+    assert weighted.score(X, y, sample_weight=weight) == pytest.approx(
+        metric(y, weighted.predict(X), sample_weight=weight), rel=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_classifier_partial_fit(solver):
+    X, y = classification(n_samples=90, n_classes=3)
+    est = nnbp.MLPClassifier(hidden_layer_sizes=(6,), solver=solver, random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        est.partial_fit(X, y)
+    # The first batch has two of the three classes: classes= names all three.
+    first = y != 2
+    est.partial_fit(X[first], y[first], classes=[0, 1, 2])
+    assert_array_equal(est.classes_, [0, 1, 2])
+    assert est.n_outputs_ == 3 and est.predict_proba(X).shape == (90, 3)
+    assert est.n_iter_ == 1 and est.t_ == first.sum() and len(est.loss_curve_) == 1
+    coefs = [c.copy() for c in est.coefs_]
+    for step in range(2, 5):
+        est.partial_fit(X, y)
+        assert est.n_iter_ == 1 and len(est.loss_curve_) == step
+    assert est.t_ == first.sum() + 3 * 90
+    assert not np.array_equal(est.coefs_[0], coefs[0])
+    with pytest.raises(ValueError, match="is not the same as on last call to partial_fit"):
+        est.partial_fit(X, y, classes=[0, 1, 2, 3])
+
+
+def test_regressor_partial_fit():
+    X, y = regression(n_samples=60, n_targets=2)
+    est = nnbp.MLPRegressor(hidden_layer_sizes=(6,), solver="sgd", random_state=0)
+    for step in range(1, 4):
+        est.partial_fit(X[20 * (step - 1):20 * step], y[20 * (step - 1):20 * step])
+        assert len(est.loss_curve_) == step and est.t_ == 20 * step
+    assert est.predict(X).shape == (60, 2)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_convergence_warning_when_max_iter_is_reached(solver):
+    X, y = classification(n_samples=60)
+    with pytest.warns(ConvergenceWarning):
+        nnbp.MLPClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=1,
+                           random_state=0).fit(X, y)
+
+
+# ---------------------------------------------------------------- 5. coefs_, intercepts_: views
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_coefs_and_intercepts_are_writable_views(Estimator):
+    X, y = small_problem(Estimator, n_samples=50, n_features=4)
+    est = Estimator(hidden_layer_sizes=(5, 3), max_iter=3, random_state=0).fit(X, y)
+    net = est.network_
+    for l, (coef, intercept) in enumerate(zip(est.coefs_, est.intercepts_)):
+        assert coef.flags.writeable and intercept.flags.writeable
+        assert np.shares_memory(coef, net.params) and np.shares_memory(intercept, net.params)
+        assert_array_equal(coef, net.weights[l].T)
+        assert_array_equal(intercept, net.biases[l])
+    before = est.predict(X)
+    est.coefs_[0][...] = 0.0
+    assert np.all(net.weights[0] == 0.0)
+    est.intercepts_[-1][...] = 7.0
+    assert np.all(net.biases[-1] == 7.0)
+    assert not np.array_equal(est.predict(X), before)
+    # Writing into the flat vector shows through the views too.
+    net.params[...] = 0.25
+    assert all(np.all(block == 0.25) for block in est.coefs_ + est.intercepts_)
+
+
+def test_assigning_coefs_and_intercepts():
+    X, y = regression(n_samples=40, n_features=3)
+    est = nnbp.MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    rng = np.random.RandomState(0)
+    coefs = [rng.normal(size=(3, 4)), rng.normal(size=(4, 1))]
+    intercepts = [rng.normal(size=4), rng.normal(size=1)]
+    params = est.network_.params
+    est.coefs_ = coefs
+    est.intercepts_ = intercepts
+    assert est.network_.params is params  # copied in, not rebound
+    for got, expected in zip(est.coefs_ + est.intercepts_, coefs + intercepts):
+        assert_array_equal(got, expected)
+        assert np.shares_memory(got, params)
+    coefs[0][0, 0] = 1000.0  # the estimator holds copies
+    assert est.coefs_[0][0, 0] != 1000.0
+    # Lists of lists do as well.
+    est.intercepts_ = [[0.0] * 4, [1.0]]
+    assert_array_equal(est.network_.biases[1], [1.0])
+
+
+def test_assigning_coefs_of_wrong_shapes_raises():
+    X, y = regression(n_samples=40, n_features=3)
+    est = nnbp.MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    saved = est.network_.params.copy()
+    good = re.escape("[(3, 4), (4, 1)]")
+    for wrong in ([np.zeros((4, 3)), np.zeros((4, 1))],  # transposed
+                  [np.zeros((3, 4))],  # too few
+                  [np.zeros((3, 4)), np.zeros((4, 1)), np.zeros((1, 1))]):  # too many
+        given = re.escape(str([np.shape(w) for w in wrong]))
+        with pytest.raises(ValueError, match=rf"coefs_ must have the shapes {good}, got {given}"):
+            est.coefs_ = wrong
+    with pytest.raises(ValueError, match=re.escape("intercepts_ must have the shapes "
+                                                   "[(4,), (1,)], got [(4,), (2,)]")):
+        est.intercepts_ = [np.zeros(4), np.zeros(2)]
+    assert_array_equal(est.network_.params, saved)  # nothing was written
+    with pytest.raises(AttributeError, match="before it is fitted"):
+        nnbp.MLPRegressor().coefs_ = [np.zeros((3, 4)), np.zeros((4, 1))]
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_warm_start_continues_from_assigned_parameters(Estimator):
+    """loss_curve_ holds, for each epoch, the mean of its batch losses, each at the
+    parameters before that batch's update. One full-batch epoch: its entry is the loss
+    at the starting parameters, the ones assigned."""
+    X, y = small_problem(Estimator, n_samples=60, n_features=4)
+    est = Estimator(hidden_layer_sizes=(5,), solver="sgd", alpha=0.01, max_iter=3,
+                    random_state=0).fit(X, y)
+    n_epochs = len(est.loss_curve_)
+    rng = np.random.RandomState(1)
+    est.coefs_ = [rng.uniform(-1, 1, c.shape) for c in est.coefs_]
+    est.intercepts_ = [rng.uniform(-1, 1, b.shape) for b in est.intercepts_]
+    assigned = est.network_.params.copy()
+    if Estimator is nnbp.MLPClassifier:  # softmax: the network takes class indices
+        targets = np.searchsorted(est.classes_, y)
+    else:
+        targets = y
+    expected = est.network_.loss(X, targets)
+    assert expected != pytest.approx(est.loss_curve_[-1], rel=1e-3)  # it did change
+    est.set_params(warm_start=True, max_iter=1, batch_size=len(X), learning_rate_init=1e-12)
+    est.fit(X, y)
+    # Warm starts extend loss_curve_, as scikit-learn's do: the new epoch is the last.
+    assert len(est.loss_curve_) == n_epochs + 1
+    assert est.loss_curve_[-1] == pytest.approx(expected, rel=1e-12)
+    assert_allclose(est.network_.params, assigned, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_cold_start_ignores_assigned_parameters(Estimator):
+    X, y = small_problem(Estimator, n_samples=40)
+    est = Estimator(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
+    first = est.network_.params.copy()
+    est.coefs_ = [np.zeros(c.shape) for c in est.coefs_]
+    est.fit(X, y)  # warm_start=False: a new network, drawn as before
+    assert_array_equal(est.network_.params, first)
+
+
+# ---------------------------------------------------------------- 6. dtypes
+
+
+@pytest.mark.parametrize("X_dtype, dtype, expected", [
+    (np.float32, None, np.float32),
+    (np.float64, None, np.float64),
+    (np.int64, None, np.float64),
+    (np.int32, None, np.float64),
+    (np.float64, "float32", np.float32),
+    (np.float64, np.float32, np.float32),
+    (np.float32, "float64", np.float64),
+])
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_dtype(Estimator, X_dtype, dtype, expected):
+    X, y = small_problem(Estimator, n_samples=50)
+    X = (10 * X).astype(X_dtype)
+    est = Estimator(hidden_layer_sizes=(4,), max_iter=3, random_state=0, dtype=dtype).fit(X, y)
+    assert est.network_.dtype == expected and est.network_.params.dtype == expected
+    assert all(block.dtype == expected for block in est.coefs_ + est.intercepts_)
+    if Estimator is nnbp.MLPClassifier:
+        assert est.predict_proba(X).dtype == expected
+        assert est.predict_log_proba(X).dtype == expected
+    else:
+        assert est.predict(X).dtype == expected
+    # Predicting from the other float type gives the network's dtype too.
+    other = np.float64 if expected == np.float32 else np.float32
+    predict = est.predict_proba if Estimator is nnbp.MLPClassifier else est.predict
+    assert predict(X.astype(other)).dtype == expected
+
+
+# ---------------------------------------------------------------- 7. bad input
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(learning_rate_init=0.0), r"'learning_rate_init' parameter .* range \(0\.0, inf\)"),
+    (dict(learning_rate_init=-0.1), r"'learning_rate_init' parameter .* Got -0\.1"),
+    (dict(batch_size=0), r"'batch_size' parameter .* range \[1, inf\)"),
+    (dict(batch_size=-5), r"'batch_size' parameter"),
+    (dict(learning_rate="cosine"), r"'learning_rate' parameter .* Got 'cosine'"),
+    (dict(activation="swish"), r"'activation' parameter .* Got 'swish'"),
+    (dict(momentum=1.5), r"'momentum' parameter .* range \[0\.0, 1\.0\]\. Got 1\.5"),
+    (dict(validation_fraction=1.0), r"'validation_fraction' parameter .* range \[0\.0, 1\.0\)"),
+    (dict(hidden_layer_sizes=(5, 0)), r"hidden_layer_sizes must be > 0, got \[5, 0\]"),
+    (dict(hidden_layer_sizes=0), r"hidden_layer_sizes"),
+    (dict(init="xavier"), r"'init' parameter .* Got 'xavier'"),
+    (dict(dtype="float16"), r"'dtype' parameter .* Got 'float16'"),
+])
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_bad_parameters(Estimator, params, match):
+    X, y = small_problem(Estimator, n_samples=20)
+    with pytest.raises(ValueError, match=match):
+        Estimator(max_iter=2, **params).fit(X, y)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_unknown_solver_lists_the_valid_ones(Estimator):
+    X, y = small_problem(Estimator, n_samples=20)
+    with pytest.raises(ValueError, match="'solver' parameter") as raised:
+        Estimator(solver="newton").fit(X, y)
+    for valid in SOLVERS:
+        assert f"'{valid}'" in str(raised.value)
+    with pytest.raises(ValueError, match="'learning_rate' parameter") as raised:
+        Estimator(learning_rate="cosine").fit(X, y)
+    for valid in ("constant", "invscaling", "adaptive"):
+        assert f"'{valid}'" in str(raised.value)
+
+
+def test_partial_fit_with_unknown_classes():
+    X, y = classification(n_samples=60, n_classes=3)
+    est = nnbp.MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    est.partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"`y` has classes not in `self.classes_`"):
+        est.partial_fit(X, np.where(y == 2, 3, y))
+    fresh = nnbp.MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    with pytest.raises(ValueError, match=r"`y` has classes not in `self.classes_`"):
+        fresh.partial_fit(X, y, classes=[0, 1])  # the first call, too
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_partial_fit_needs_a_stochastic_solver(Estimator):
+    X, y = small_problem(Estimator, n_samples=20)
+    est = Estimator(solver="lbfgs")
+    assert not hasattr(est, "partial_fit")
+    with pytest.raises(AttributeError, match="partial_fit"):
+        est.partial_fit(X, y)
+    assert hasattr(Estimator(solver="sgd"), "partial_fit")
+    assert hasattr(Estimator(solver="adam"), "partial_fit")
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_partial_fit_refuses_early_stopping(Estimator):
+    X, y = small_problem(Estimator, n_samples=40)
+    est = Estimator(early_stopping=True, random_state=0)
+    kwargs = dict(classes=np.unique(y)) if Estimator is nnbp.MLPClassifier else {}
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+        est.partial_fit(X, y, **kwargs)
+
+
+@pytest.mark.parametrize("value, what", [(np.nan, "NaN"), (np.inf, "infinity")])
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_non_finite_input(Estimator, value, what):
+    X, y = small_problem(Estimator, n_samples=30)
+    est = Estimator(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
+    bad_X = X.copy()
+    bad_X[4, 1] = value
+    with pytest.raises(ValueError, match=f"Input X contains {what}"):
+        est.fit(bad_X, y)
+    bad_y = y.astype(np.float64)
+    bad_y[4] = value
+    with pytest.raises(ValueError, match=f"Input y contains {what}"):
+        est.fit(X, bad_y)
+    est.fit(X, y)
+    with pytest.raises(ValueError, match=f"Input X contains {what}"):
+        est.predict(bad_X)
+    if Estimator is nnbp.MLPRegressor:
+        with pytest.raises(ValueError, match=f"Input y contains {what}"):
+            Estimator(hidden_layer_sizes=(3,)).partial_fit(X, bad_y)
+    with pytest.raises(ValueError, match=f"Input X contains {what}"):
+        est.score(bad_X, y)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_wrong_number_of_features(Estimator):
+    X, y = small_problem(Estimator, n_samples=30)
+    est = Estimator(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, y)
+    n_features = X.shape[1]
+    message = f"X has {n_features - 1} features, but {Estimator.__name__} is expecting " \
+              f"{n_features} features as input"
+    with pytest.raises(ValueError, match=message):
+        est.predict(X[:, 1:])
+    with pytest.raises(ValueError, match=message):
+        est.score(X[:, 1:], y)
+    if Estimator is nnbp.MLPClassifier:
+        with pytest.raises(ValueError, match=message):
+            est.predict_proba(X[:, 1:])
+    with pytest.raises(ValueError, match=message):
+        est.partial_fit(X[:, 1:], y)
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
+        est.predict(X[0])
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_predict_before_fit(Estimator):
+    X, _ = small_problem(Estimator, n_samples=10)
+    est = Estimator()
+    methods = ["predict", "score"] + (["predict_proba", "predict_log_proba"]
+                                      if Estimator is nnbp.MLPClassifier else [])
+    for method in methods:
+        args = (X, np.zeros(10)) if method == "score" else (X,)
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            getattr(est, method)(*args)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_sparse_input_is_refused(Estimator):
+    X, y = small_problem(Estimator, n_samples=30)
+    message = "Sparse data was passed .* dense data is required"
+    with pytest.raises(TypeError, match=message):
+        Estimator(max_iter=2).fit(sparse.csr_matrix(X), y)
+    est = Estimator(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, y)
+    with pytest.raises(TypeError, match=message):
+        est.predict(sparse.csr_matrix(X))
+
+
+def test_warm_start_with_another_number_of_outputs():
+    X, y = regression(n_samples=40, n_targets=2)
+    est = nnbp.MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0,
+                            warm_start=True).fit(X, y[:, 0])
+    with pytest.raises(ValueError, match="y has 2 outputs, but the network was fitted with 1"):
+        est.fit(X, y)
+    with pytest.raises(ValueError, match="y has 2 outputs, but the network was fitted with 1"):
+        est.partial_fit(X, y)
+    est.set_params(warm_start=False).fit(X, y)  # a cold start may change them
+    assert est.n_outputs_ == 2
+
+
+def test_warm_start_with_other_classes():
+    X, y = classification(n_samples=60, n_classes=3)
+    est = nnbp.MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0,
+                             warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match="warm_start can only be used where `y` has the same "
+                                         "classes"):
+        est.fit(X, np.where(y == 2, 1, y))
+
+
+def caller_arrays(Estimator, X_dtype, order):
+    X, y = small_problem(Estimator, n_samples=40)
+    if Estimator is nnbp.MLPRegressor:
+        y = np.column_stack([y, -y])
+    X = np.asarray(X, dtype=X_dtype, order=order)
+    weight = np.linspace(0.5, 2.0, len(X))
+    return X, y, weight
+
+
+@pytest.mark.parametrize("X_dtype, order", [(np.float64, "C"), (np.float32, "C"),
+                                            (np.float64, "F")])
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_the_callers_arrays_are_not_modified(Estimator, solver, X_dtype, order):
+    X, y, weight = caller_arrays(Estimator, X_dtype, order)
+    copies = X.copy(order="K"), y.copy(), weight.copy()
+
+    def unchanged():
+        for array, copy in zip((X, y, weight), copies):
+            assert_array_equal(array, copy)
+            assert array.dtype == copy.dtype
+
+    for options in (dict(), dict(early_stopping=True), dict(shuffle=False)):
+        est = Estimator(hidden_layer_sizes=(4,), solver=solver, max_iter=3, random_state=0,
+                        **options)
+        est.fit(X, y, sample_weight=weight)
+        unchanged()
+        est.predict(X)
+        if Estimator is nnbp.MLPClassifier:
+            est.predict_proba(X)
+            est.predict_log_proba(X)
+        est.score(X, y, sample_weight=weight)
+        unchanged()
+    if solver != "lbfgs":
+        est = Estimator(hidden_layer_sizes=(4,), solver=solver, random_state=0)
+        kwargs = dict(classes=np.unique(y)) if Estimator is nnbp.MLPClassifier else {}
+        est.partial_fit(X, y, sample_weight=weight, **kwargs)
+        est.partial_fit(X, y, sample_weight=weight)
+        unchanged()
+
+
+# ---------------------------------------------------------------- 8. divergence
+
+
+def divergent_regression():
+    """Unscaled inputs and large targets: sgd at learning rate 1e10 overflows."""
+    X, y = make_regression(n_samples=40, n_features=4, noise=1.0, random_state=0)
+    return X, 1000.0 * y
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_divergence_raises_and_keeps_finite_parameters(dtype):
+    X, y = divergent_regression()
+    options = dict(hidden_layer_sizes=(5,), solver="sgd", momentum=0.0, learning_rate_init=1e10,
+                   batch_size=len(X), max_iter=50, random_state=0, dtype=dtype)
+    est = nnbp.MLPRegressor(**options)
+    with pytest.raises(nnbp.DivergenceError, match=r"inf or nan (at|in) .*epoch \d+") as raised:
+        est.fit(X, y)
+    assert isinstance(raised.value, ValueError)
+    epoch = int(re.search(r"epoch (\d+)", str(raised.value)).group(1))
+    assert np.all(np.isfinite(est.network_.params))
+    # The epochs before the one named were recorded, and their parameters kept: one
+    # batch an epoch, so they are those of a fit that stops just before it.
+    assert len(est.loss_curve_) == est.n_iter_ == epoch - 1
+    assert np.all(np.isfinite(est.loss_curve_))
+    assert epoch > 1
+    before = nnbp.MLPRegressor(**{**options, "max_iter": epoch - 1}).fit(X, y)
+    assert_array_equal(est.network_.params, before.network_.params)
+
+
+def test_divergence_of_the_trainer_keeps_finite_parameters():
+    X, y = divergent_regression()
+    net = nnbp.Network([4, 5, 1], output="squared", seed=0)
+    start = net.copy()
+    trainer = nnbp.StochasticTrainer(net, nnbp.SGD(1e10, momentum=0.0), batch_size=len(X),
+                                     shuffle=False)
+    with pytest.raises(nnbp.DivergenceError, match=r"inf or nan (at|in) .*epoch \d+") as raised:
+        trainer.fit(X, y, max_epochs=50)
+    assert isinstance(raised.value, ValueError)
+    assert np.all(np.isfinite(net.params))
+    epoch = int(re.search(r"epoch (\d+)", str(raised.value)).group(1))
+    assert len(trainer.loss_curve) == epoch - 1 and np.all(np.isfinite(trainer.loss_curve))
+    assert epoch > 1
+    nnbp.StochasticTrainer(start, nnbp.SGD(1e10, momentum=0.0), batch_size=len(X),
+                           shuffle=False).fit(X, y, max_epochs=epoch - 1)
+    assert_array_equal(net.params, start.params)
+    # Minibatches too: the error names the batch, and the parameters stay finite.
+    net = nnbp.Network([4, 5, 1], output="squared", seed=0)
+    trainer = nnbp.StochasticTrainer(net, nnbp.SGD(1e10, momentum=0.0), batch_size=10,
+                                     random_state=np.random.RandomState(0))
+    with pytest.raises(nnbp.DivergenceError, match=r"batch \d+ of epoch \d+"):
+        trainer.fit(X, y, max_epochs=50)
+    assert np.all(np.isfinite(net.params))
+
+
+# ---------------------------------------------------------------- 9. reproducibility
+
+
+@pytest.mark.parametrize("init", ["glorot", "he"])
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_same_random_state_same_parameters(Estimator, solver, init):
+    X, y = small_problem(Estimator, n_samples=80)
+    options = dict(hidden_layer_sizes=(6, 4), solver=solver, shuffle=True, batch_size=16,
+                   max_iter=5, init=init)
+    first = Estimator(random_state=3, **options).fit(X, y)
+    second = Estimator(random_state=3, **options).fit(X, y)
+    for a, b in zip(first.coefs_ + first.intercepts_, second.coefs_ + second.intercepts_):
+        assert_array_equal(a, b)
+    assert first.loss_curve_ == second.loss_curve_
+    other = Estimator(random_state=4, **options).fit(X, y)
+    assert not np.array_equal(other.network_.params, first.network_.params)
+
+
+# ---------------------------------------------------------------- 10. without scikit-learn
+
+BLOCKERS = {
+    "meta path finder": """
+        import importlib.abc
+
+        class NoSklearn(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == "sklearn" or name.startswith("sklearn."):
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+                return None
+
+        sys.meta_path.insert(0, NoSklearn())
+    """,
+    "sys.modules None": """
+        sys.modules["sklearn"] = None
+    """,
+}
+
+WITHOUT_SKLEARN = """
+    import numpy as np
+
+    try:
+        import sklearn
+    except ImportError:
+        pass
+    else:
+        raise AssertionError("scikit-learn was not blocked")
+
+    import nnbp
+    assert not any(name == "sklearn" or name.startswith("sklearn.") for name in sys.modules
+                   if sys.modules[name] is not None), "import nnbp imported scikit-learn"
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), rng.integers(0, 2, size=30)
+    net = nnbp.Network([3, 4, 2], activation="tanh", output="softmax", seed=0)
+    before = net.loss(X, y)
+    trainer = nnbp.StochasticTrainer(net, nnbp.SGD(0.1), batch_size=10,
+                                     random_state=np.random.default_rng(0))
+    trainer.fit(X, y, max_epochs=5)
+    assert len(trainer.loss_curve) == 5 and net.loss(X, y) < before
+    nnbp.minimize_lbfgs(net, X, y, max_iter=5)
+    assert net.forward(X).shape == (30, 2)
+    assert nnbp.check_gradients(net, X[:5], y[:5]).passed
+
+    for name in ("MLPClassifier", "MLPRegressor"):
+        try:
+            getattr(nnbp, name)
+        except ImportError as error:
+            assert "pip install 'nnbp[sklearn]'" in str(error), str(error)
+        else:
+            raise AssertionError(f"nnbp.{name} did not raise ImportError")
+    try:
+        from nnbp import MLPRegressor
+    except ImportError as error:
+        assert "pip install 'nnbp[sklearn]'" in str(error), str(error)
+    else:
+        raise AssertionError("from nnbp import MLPRegressor did not raise ImportError")
+    print("OK")
+"""
+
+
+@pytest.mark.parametrize("blocker", list(BLOCKERS))
+def test_import_nnbp_without_sklearn(blocker, tmp_path):
+    code = "import sys\n" + textwrap.dedent(BLOCKERS[blocker]) + textwrap.dedent(WITHOUT_SKLEARN)
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "OK"
