@@ -28,8 +28,8 @@ SMALLEST_ADAPTIVE_RATE = 1e-6
 class SGD:
     """Stochastic gradient descent with momentum: v = mu v - lr g; p += v.
 
-    With nesterov=True, p += mu v - lr g (the velocity after this step looked
-    ahead once more). momentum=0 is plain gradient descent, p -= lr g; full
+    With nesterov=True, p += mu v - lr g with the new v: the step looks ahead
+    along the updated velocity. momentum=0 is plain gradient descent, p -= lr g; full
     batch (batch_size = n) it is the lecture's W <- W - eta dL/dW.
     """
 
@@ -54,7 +54,9 @@ class SGD:
 
     def step(self, params, grad):
         """One update of params (in place) from its gradient."""
-        self._check_state(params, grad)
+        _check_step(params, grad)
+        if self.momentum != 0 and not _is_state_for(self.velocity, params):
+            self.start(params)
         _core.update("sgd", params, grad, self.velocity, None, self.learning_rate,
                      self.momentum, self.nesterov, 0.0, 0.0, 0.0, 0)
 
@@ -75,17 +77,6 @@ class SGD:
             return True
         self.learning_rate /= 5.0
         return False
-
-    def _check_state(self, params, grad):
-        if self.velocity is None and self.momentum != 0 or (
-                self.velocity is not None and self.velocity.shape != params.shape):
-            self.start(params)
-        if grad.shape != params.shape or grad.dtype != params.dtype:
-            raise ValueError(
-                f"grad must be a {params.dtype} vector of shape {params.shape}, got a "
-                f"{grad.dtype} array of shape {grad.shape}"
-            )
-
 
 class Adam:
     """Adam: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr_t m / (sqrt(v) + eps),
@@ -115,13 +106,9 @@ class Adam:
 
     def step(self, params, grad):
         """One update of params (in place) from its gradient."""
-        if self.m is None or self.m.shape != params.shape or self.m.dtype != params.dtype:
+        _check_step(params, grad)
+        if not _is_state_for(self.m, params):
             self.start(params)
-        if grad.shape != params.shape or grad.dtype != params.dtype:
-            raise ValueError(
-                f"grad must be a {params.dtype} vector of shape {params.shape}, got a "
-                f"{grad.dtype} array of shape {grad.shape}"
-            )
         self.t += 1
         self.learning_rate = _core.update(
             "adam", params, grad, self.m, self.v, self.learning_rate_init, 0.0, False,
@@ -143,6 +130,27 @@ class Adam:
     def plateau(self):
         """The loss stopped improving: Adam stops."""
         return True
+
+
+def _check_step(params, grad):
+    """params: a writeable contiguous float vector; grad: one like it."""
+    if (not isinstance(params, np.ndarray) or params.ndim != 1
+            or params.dtype not in (np.float32, np.float64)
+            or not params.flags.c_contiguous or not params.flags.writeable):
+        raise ValueError("params must be a writeable C-contiguous float32 or float64 vector, "
+                         "such as Network.params")
+    if (not isinstance(grad, np.ndarray) or grad.shape != params.shape
+            or grad.dtype != params.dtype or not grad.flags.c_contiguous):
+        raise ValueError(
+            f"grad must be a C-contiguous {params.dtype} vector of shape {params.shape}, "
+            f"got {type(grad).__name__} {getattr(grad, 'dtype', '')} of shape "
+            f"{np.shape(grad)}"
+        )
+
+
+def _is_state_for(state, params):
+    """Whether an optimizer's state vector belongs to params' shape and dtype."""
+    return state is not None and state.shape == params.shape and state.dtype == params.dtype
 
 
 def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000, tol=1e-4,

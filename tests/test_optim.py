@@ -103,12 +103,16 @@ def test_unknown_schedule_lists_the_valid_ones():
         SGD(schedule="step")
 
 
-def test_step_refuses_a_gradient_of_the_wrong_shape(rng):
+def test_step_refuses_parameters_and_gradients_it_cannot_update(rng):
     params = np.zeros(5)
-    with pytest.raises(ValueError, match="grad must be a float64 vector of shape"):
+    with pytest.raises(ValueError, match="grad must be a C-contiguous float64 vector of shape"):
         SGD().step(params, np.zeros(4))
-    with pytest.raises(ValueError, match="grad must be a float64 vector of shape"):
+    with pytest.raises(ValueError, match="grad must be a C-contiguous float64 vector of shape"):
         Adam().step(params, np.zeros(5, np.float32))
+    with pytest.raises(ValueError, match="params must be a writeable C-contiguous"):
+        SGD().step(np.zeros((5, 2))[:, 0], np.zeros(5))
+    with pytest.raises(ValueError, match="params must be a writeable C-contiguous"):
+        Adam().step([0.0] * 5, np.zeros(5))
 
 
 def test_invscaling_and_adaptive_schedules():
