@@ -95,6 +95,17 @@ class StochasticTrainer:
         self._grad = np.empty_like(net.params)
         optimizer.start(net.params)
 
+    def __getstate__(self):
+        # The scratch vectors are refilled before every use: not worth pickling.
+        state = self.__dict__.copy()
+        del state["_backup"], state["_grad"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._backup = np.empty_like(self.net.params)
+        self._grad = np.empty_like(self.net.params)
+
     def fit(self, X, y, sample_weight=None, *, max_epochs, validation_score=None,
             incremental=False, restart_optimizer=True, on_epoch=None):
         """Train for up to max_epochs epochs (one if incremental); returns why it ended.
