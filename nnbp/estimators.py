@@ -37,10 +37,9 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from nnbp import _core
 from nnbp.network import ACTIVATIONS, INITS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
-from nnbp.training import INTERRUPTED, MAX_EPOCHS, DivergenceError, StochasticTrainer
+from nnbp.training import INTERRUPTED, MAX_EPOCHS, StochasticTrainer
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 # scikit-learn's names for the output activations of nnbp's outputs.
@@ -159,11 +158,6 @@ class _BaseMLP(BaseEstimator):
             self._fit_stochastic(X, targets, sample_weight, incremental)
         else:
             self._fit_lbfgs(X, targets, sample_weight)
-        if not _core.all_finite(net.params):
-            raise DivergenceError(
-                "Solver produced non-finite parameter weights. The input data may contain "
-                "large values and need to be preprocessed."
-            )
         return self
 
     def _initialize(self, layer_units, dtype):

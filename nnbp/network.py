@@ -199,11 +199,14 @@ class Network:
             )
         return out
 
-    def _compiled_loss(self, X, targets, labels, sample_weight, total, grad):
-        """The loss, and the gradient into grad unless it is None, of checked data."""
+    def _compiled_loss(self, X, targets, labels, sample_weight, total, grad, params=None):
+        """The loss, and the gradient into grad unless it is None, of checked data.
+
+        params: a vector like self.params to evaluate at instead (scipy's iterate).
+        """
         with self._lock:
             return _core.network_loss_grad(
-                self._params, self._sizes, self.bias, _core.ACTIVATIONS[self.activation],
+                self._params if params is None else params, self._sizes, self.bias, _core.ACTIVATIONS[self.activation],
                 self.negative_slope, _core.OUTPUTS[self.output], X, targets, labels,
                 sample_weight, total, self.alpha, self._workspace_for(X.shape[0]), grad,
             )

@@ -19,6 +19,7 @@ import scipy.optimize
 
 from nnbp import _core
 from nnbp._validation import check_choice, check_real
+from nnbp.training import DivergenceError
 
 SCHEDULES = ("constant", "invscaling", "adaptive")
 # The adaptive schedule stops once the learning rate is this small.
@@ -160,21 +161,18 @@ def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000
     scipy works in float64: a float64 network is evaluated at scipy's own
     iterate, with no copy; a float32 one has the iterate rounded into its
     params first. callback(iteration, loss) runs after each iteration.
-    Returns scipy's OptimizeResult.
+    Returns scipy's OptimizeResult; raises DivergenceError if it ends at a
+    non-finite loss or parameters.
     """
-    X, targets, labels, sample_weight, total = net._check_data(X, y, sample_weight)
+    data = net._check_data(X, y, sample_weight)
     grad = np.empty_like(net.params)
+    start = net.params.copy()
     evaluate_at_iterate = net.dtype == np.float64
 
     def loss_and_grad(x):
-        params = x if evaluate_at_iterate else net.params
         if not evaluate_at_iterate:
-            params[...] = x
-        with net._lock:
-            loss = _core.network_loss_grad(
-                params, net._sizes, net.bias, _core.ACTIVATIONS[net.activation],
-                net.negative_slope, _core.OUTPUTS[net.output], X, targets, labels,
-                sample_weight, total, net.alpha, net._workspace_for(X.shape[0]), grad)
+            net.params[...] = x
+        loss = net._compiled_loss(*data, grad, params=x if evaluate_at_iterate else None)
         # scipy keeps the gradient it is given: hand it a copy of ours.
         return loss, grad.astype(np.float64)
 
@@ -188,5 +186,11 @@ def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000
         callback=report if callback is not None else None,
         options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
     )
+    if not _core.all_finite(result.x) or not np.isfinite(result.fun):
+        net.params[...] = start
+        raise DivergenceError(
+            "L-BFGS produced a non-finite loss or parameters; the network keeps the ones it "
+            "started from. Scale the inputs (and the targets of a regression)."
+        )
     net.params[...] = result.x
     return result

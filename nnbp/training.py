@@ -236,11 +236,12 @@ class _Epoch:
                 hyper["momentum"], hyper["nesterov"], hyper["beta_1"], hyper["beta_2"],
                 hyper["epsilon"], step, first_moment, second_moment, grad, self.workspace,
                 self.X_batch, self.targets_batch, self.labels_batch, self.weight_batch)
-        if failed < 0 and _core.all_finite(net.params):
+        finite = _core.all_finite(net.params)
+        if failed < 0 and finite:
             return accumulated / self.X.shape[0]
         # Keep the last finite parameters: those that gave the bad loss if
         # they are finite, else those the epoch began with.
-        if not _core.all_finite(net.params):
+        if not finite:
             np.copyto(net.params, backup)
         what = (f"the training loss became inf or nan at batch {failed + 1} of "
                 if failed >= 0 else "the parameters became inf or nan in ")

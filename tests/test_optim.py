@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import nnbp
 from nnbp import SGD, Adam, Network, minimize_lbfgs, reference
 from nnbp import _core
 
@@ -141,3 +142,15 @@ def test_lbfgs_reaches_a_stationary_point(dtype, rng):
     # The iterate is the network's parameters, and its gradient is ~0 there.
     assert np.array_equal(net.params, result.x.astype(dtype))
     assert np.abs(grad).max() < (1e-5 if dtype == np.float64 else 1e-3)
+
+
+def test_lbfgs_that_ends_non_finite_raises_and_keeps_the_start(rng):
+    # Targets of 1e200 square to inf: the loss is inf from the start. (A
+    # float32 network cannot get there: its losses add up in double.)
+    X = rng.standard_normal((20, 3))
+    y = rng.standard_normal(20) * 1e200
+    net = Network([3, 4, 1], output="squared", seed=0)
+    start = net.params.copy()
+    with pytest.raises(nnbp.DivergenceError, match="L-BFGS produced a non-finite loss"):
+        minimize_lbfgs(net, X, y)
+    assert np.array_equal(net.params, start)
