@@ -1,4 +1,4 @@
-"""The command line: ``nnbp demo`` (also ``python -m nnbp demo``)."""
+"""The command line: ``nnbp demo`` and ``nnbp bench`` (also ``python -m nnbp ...``)."""
 import argparse
 import sys
 import time
@@ -72,7 +72,15 @@ def main(argv=None):
     demo_parser.add_argument("--learning-rate", type=positive(float), default=0.01)
     demo_parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     demo_parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    commands.add_parser("bench", add_help=False,
+                        help="time nnbp against its GEMM floor, NumPy, PyTorch and "
+                             "scikit-learn (nnbp bench --help)")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        from nnbp.benchmark import main as bench
+        return bench(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return demo(args)
 
 

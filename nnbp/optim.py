@@ -50,7 +50,7 @@ class SGD:
     def start(self, params):
         """Fresh state for a parameter vector like params."""
         self.learning_rate = self.learning_rate_init
-        self.velocity = np.zeros_like(params) if self.momentum != 0 else None
+        self.velocity = _zeroed_state(self.velocity, params) if self.momentum != 0 else None
         return self
 
     def step(self, params, grad):
@@ -101,8 +101,8 @@ class Adam:
         """Fresh state for a parameter vector like params."""
         self.learning_rate = self.learning_rate_init
         self.t = 0
-        self.m = np.zeros_like(params)
-        self.v = np.zeros_like(params)
+        self.m = _zeroed_state(self.m, params)
+        self.v = _zeroed_state(self.v, params)
         return self
 
     def step(self, params, grad):
@@ -152,6 +152,14 @@ def _check_step(params, grad):
 def _is_state_for(state, params):
     """Whether an optimizer's state vector belongs to params' shape and dtype."""
     return state is not None and state.shape == params.shape and state.dtype == params.dtype
+
+
+def _zeroed_state(state, params):
+    """A zero state vector for params: the old one refilled if it fits, so a restart allocates nothing."""
+    if _is_state_for(state, params):
+        state.fill(0)
+        return state
+    return np.zeros_like(params)
 
 
 def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000, tol=1e-4,

@@ -90,7 +90,7 @@ class StochasticTrainer:
         self.no_improvement_count = 0
         self.t = 0
         self.n_iter = 0
-        self.best_params = net.params.copy()
+        self.best_params = None        # kept only while a validation score is watched
         self._backup = np.empty_like(net.params)
         self._grad = np.empty_like(net.params)
         optimizer.start(net.params)
@@ -125,6 +125,7 @@ class StochasticTrainer:
         if validation_score is not None and self.validation_scores is None:
             self.validation_scores, self.best_validation_score = [], -np.inf
             self.best_loss = None
+            self.best_params = net.params.copy()
         epoch = _Epoch(net, X, targets, labels, sample_weight, min(self.batch_size, X.shape[0]),
                        self.shuffle)
         self.n_iter = 0

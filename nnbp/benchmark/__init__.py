@@ -1,0 +1,158 @@
+"""The benchmark: nnbp against its GEMM floor, NumPy, PyTorch and scikit-learn, in one run.
+
+``nnbp bench`` (or ``python bench/run.py`` in a checkout) times, on the same
+data and in the same process:
+
+- the machine's GEMM peak (a 2048 x 2048 matmul), in each dtype;
+- one epoch of plain SGD on each workload (nnbp.benchmark.workloads) at each
+  of its batch sizes: the GEMMs alone (the floor), a plain NumPy MLP,
+  PyTorch, scikit-learn, nnbp's StochasticTrainer and nnbp's estimator;
+- one loss and gradient on all the rows of each workload;
+- the latency of predicting one row of the 784-256-128-10 network;
+- the peak memory of fit, against the data + 4x the parameters + the workspaces.
+
+Times are medians of --repeats timed calls after a warm-up; each ratio is
+taken between figures of the same run. PyTorch and scikit-learn are
+skipped, with a note, where they are not installed.
+"""
+import argparse
+import json
+import platform
+import sys
+import time
+
+import numpy as np
+import scipy
+
+import nnbp
+from nnbp.benchmark import contenders, measure, report
+from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS
+
+DTYPES = (np.float32, np.float64)
+QUICK_ROWS = 256
+
+
+def peers(log):
+    """The peer contenders that are installed."""
+    available = [contenders.GemmsAlone, contenders.NumpyMLP]
+    if contenders.torch_available():
+        available.append(contenders.Torch)
+    else:
+        log("PyTorch is not installed: its columns are empty "
+            "(pip install torch==2.13.0 takes the CPU build)")
+    if contenders.sklearn_available():
+        available += [contenders.SklearnMLP, contenders.NnbpEstimator]
+    else:
+        log("scikit-learn is not installed: its columns are empty")
+    return available + [contenders.Nnbp]
+
+
+def time_unit(kinds, workload, dtype, repeats, unit, log, **arguments):
+    """{contender name: {"seconds", "threads"}} for one unit of work of every contender."""
+    times = {}
+    for kind in kinds:
+        contender = kind(workload, dtype)
+        function = getattr(contender, unit)(**arguments)
+        if function is None:
+            continue
+        seconds, threads = measure.best_median(function, contender.threadings(), repeats)
+        times[contender.name] = dict(seconds=seconds, threads=threads)
+    rows = f"batch {arguments['batch']}" if "batch" in arguments else "all rows"
+    log(f"  {unit} {workload.name} {np.dtype(dtype).name} {rows}: "
+        + ", ".join(f"{name} {1e3 * t['seconds']:.1f} ms" for name, t in times.items()))
+    return times
+
+
+def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print):
+    """All the measurements, as a dict that report.markdown formats and json can write."""
+    kinds = peers(log)
+    results = dict(
+        machine=dict(processor=platform.processor() or platform.machine(),
+                     python=platform.python_version(), nnbp=nnbp.__version__,
+                     numpy=np.__version__, scipy=scipy.__version__,
+                     torch=_version("torch"), sklearn=_version("sklearn")),
+        repeats=repeats, peak_gflops={}, epoch=[], gradient=[], predict=[], memory=[])
+    for dtype in dtypes:
+        name = np.dtype(dtype).name
+        results["peak_gflops"][name] = measure.gemm_peak_gflops(dtype, repeats)
+        log(f"GEMM peak, {name}: {results['peak_gflops'][name]:.0f} GFLOP/s")
+    for workload in workloads:
+        for dtype in dtypes:
+            X, y = workload.data(dtype)
+            for batch in workload.batches:
+                times = time_unit(kinds, workload, dtype, repeats, "epoch", log,
+                                  X=X, y=y, batch=batch)
+                results["epoch"].append(dict(
+                    workload=workload.name, sizes=workload.label, dtype=np.dtype(dtype).name,
+                    rows=workload.rows, batch=batch, flops=workload.gradient_flops(workload.rows),
+                    times=times))
+            times = time_unit(kinds, workload, dtype, repeats, "gradient", log, X=X, y=y)
+            results["gradient"].append(dict(
+                workload=workload.name, sizes=workload.label, dtype=np.dtype(dtype).name,
+                rows=workload.rows, flops=workload.gradient_flops(workload.rows), times=times))
+    for dtype in dtypes:
+        X, y = MNIST_SHAPED.shrunk(QUICK_ROWS).data(dtype)
+        latencies = {}
+        for kind in kinds:
+            if kind is contenders.GemmsAlone:
+                continue
+            contender = kind(MNIST_SHAPED, dtype)
+            latencies[contender.name] = measure.median_call_seconds(
+                contender.predict_one(X[:1].copy(), X, y))
+        results["predict"].append(dict(sizes=MNIST_SHAPED.label, dtype=np.dtype(dtype).name,
+                                       seconds=latencies))
+        log(f"  predict one row, {np.dtype(dtype).name}: "
+            + ", ".join(f"{k} {1e6 * v:.1f} us" for k, v in latencies.items()))
+    memory_workload = workloads[0]
+    for dtype in dtypes:
+        for batch in (32, 256):
+            for optimizer in ("sgd", "adam"):
+                row = measure.fit_memory(memory_workload, dtype,
+                                         min(batch, memory_workload.rows), optimizer)
+                results["memory"].append(row)
+                log(f"  fit memory {row['dtype']} batch {row['batch']} {optimizer}: peak "
+                    f"{row['peak_bytes'] / 2**20:.1f} MiB, budget "
+                    f"{row['budget_bytes'] / 2**20:.1f} MiB")
+    return results
+
+
+def _version(module):
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="nnbp bench", description=__doc__.splitlines()[0],
+        epilog="The tables are printed as Markdown; --json writes every figure.")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed calls per figure, after one warm-up (default 5)")
+    parser.add_argument("--json", default="nnbp-bench.json",
+                        help="write the results here (default nnbp-bench.json)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"every workload on {QUICK_ROWS} rows, one repeat: "
+                             "checks that the benchmark runs, measures nothing")
+    parser.add_argument("--workload", action="append",
+                        choices=[w.name for w in WORKLOADS],
+                        help="only this workload (repeatable)")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    workloads = [w for w in WORKLOADS if not args.workload or w.name in args.workload]
+    repeats = args.repeats
+    if args.quick:
+        workloads, repeats = [w.shrunk(QUICK_ROWS) for w in workloads], 1
+
+    def log(message):
+        print(message, file=sys.stderr, flush=True)
+
+    start = time.perf_counter()
+    results = run(workloads, DTYPES, repeats, log)
+    results["seconds"] = time.perf_counter() - start
+    print(report.markdown(results))
+    with open(args.json, "w") as handle:
+        json.dump(results, handle, indent=2)
+    log(f"wrote {args.json} in {results['seconds']:.0f} s")
+    return 0

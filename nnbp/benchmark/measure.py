@@ -1,0 +1,112 @@
+"""How the benchmark measures: medians of timed blocks, GEMM peak, latency, peak memory."""
+import time
+import tracemalloc
+
+import numpy as np
+
+import nnbp
+from nnbp import _core
+from nnbp.benchmark.contenders import numpy_threadings
+from nnbp.benchmark.workloads import LEARNING_RATE
+
+PEAK_SIZE = 2048          # square GEMM that runs at the machine's peak
+
+
+def median_seconds(function, repeats):
+    """Median seconds of function over repeats calls, after one to warm up.
+
+    Each contender is timed in a block of its own, not in alternation: NumPy,
+    SciPy and PyTorch each bundle a BLAS with its own thread pool, whose
+    threads spin for a while after a call and would slow another library's
+    next one.
+    """
+    function()                  # warm up: workspaces, caches, thread pools
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def best_median(function, threadings, repeats):
+    """(seconds, threading): the best median over the contender's thread settings."""
+    best = None
+    for name, context in threadings.items():
+        with context():
+            seconds = median_seconds(function, repeats)
+        if best is None or seconds < best[0]:
+            best = (seconds, name)
+    return best
+
+
+def gemm_peak_gflops(dtype, repeats):
+    """The machine's GEMM rate: a large square NumPy matmul, best of 1 thread and all."""
+    rng = np.random.default_rng(0)
+    A, B = (rng.standard_normal((PEAK_SIZE, PEAK_SIZE)).astype(dtype) for _ in range(2))
+    C = np.empty_like(A)
+    seconds, _ = best_median(lambda: np.matmul(A, B, out=C), numpy_threadings(), repeats)
+    return 2 * PEAK_SIZE ** 3 / seconds / 1e9
+
+
+def median_call_seconds(function, calls=200, blocks=25):
+    """Seconds per call: the median over blocks of `calls` back-to-back calls."""
+    function()
+    times = []
+    for _ in range(blocks):
+        start = time.perf_counter()
+        for _ in range(calls):
+            function()
+        times.append((time.perf_counter() - start) / calls)
+    return float(np.median(times))
+
+
+def traced_peak_bytes(function):
+    """The most memory that function held at once beyond what existed before, by tracemalloc.
+
+    NumPy reports its array buffers to tracemalloc, so this counts every
+    array that fit allocates, and Python's own objects.
+    """
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        function()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak - before
+
+
+def fit_memory(workload, dtype, batch, optimizer):
+    """Peak memory of StochasticTrainer.fit (one epoch, shuffled) against its budget.
+
+    The budget is the issue's: the data, 4 copies of the parameters, and the
+    workspaces (the network's layer buffers for a batch, the gathered batch
+    and the epoch's row orders).
+    """
+    X, y = workload.data(dtype)
+    n = X.shape[0]
+    itemsize = np.dtype(dtype).itemsize
+
+    def fit():
+        net = nnbp.Network(workload.sizes, output=workload.output, dtype=dtype, seed=0)
+        optimizers = {"sgd": nnbp.SGD(learning_rate=LEARNING_RATE, momentum=0.0),
+                      "sgd, momentum": nnbp.SGD(learning_rate=LEARNING_RATE),
+                      "adam": nnbp.Adam(learning_rate=LEARNING_RATE)}
+        nnbp.StochasticTrainer(net, optimizers[optimizer], batch_size=batch,
+                               random_state=np.random.RandomState(0)).fit(X, y, max_epochs=1)
+        fit.net = net
+
+    peak = traced_peak_bytes(fit)
+    net = fit.net
+    params = net.params.nbytes
+    batch_buffers = batch * (X.shape[1] * itemsize + (8 if y.ndim == 1 else y.shape[1] * itemsize))
+    workspaces = (_core.workspace_size(net._sizes, batch) * itemsize + batch_buffers
+                  + 3 * n * 8)               # the epoch's row orders, int64
+    data = X.nbytes + y.nbytes
+    return dict(workload=workload.name, dtype=np.dtype(dtype).name, batch=batch,
+                optimizer=optimizer, data_bytes=data, params_bytes=params,
+                workspace_bytes=workspaces, fit_peak_bytes=peak,
+                peak_bytes=data + peak, budget_bytes=data + 4 * params + workspaces,
+                params_copies=(peak - workspaces) / params)

@@ -1,0 +1,81 @@
+"""The benchmark's results as Markdown tables, the form the README quotes."""
+FLOOR, NUMPY, TORCH, SKLEARN = "GEMMs alone", "NumPy MLP", "PyTorch", "scikit-learn"
+NNBP, NNBP_ESTIMATOR = "nnbp", "nnbp estimator"
+
+
+def _ms(times, name):
+    return f"{1e3 * times[name]['seconds']:.1f}" if name in times else "-"
+
+
+def _ratio(times, numerator, denominator):
+    if numerator not in times or denominator not in times:
+        return "-"
+    return f"{times[numerator]['seconds'] / times[denominator]['seconds']:.2f}"
+
+
+def _rate(row, peak):
+    """(GFLOP/s, percent of the GEMM peak) of nnbp on the row's matrix products."""
+    gflops = row["flops"] / row["times"][NNBP]["seconds"] / 1e9
+    return f"{gflops:.0f}", f"{100 * gflops / peak:.0f}%"
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(results):
+    machine, peak = results["machine"], results["peak_gflops"]
+    parts = [
+        f"nnbp {machine['nnbp']} on {machine['processor']}: Python {machine['python']}, "
+        f"NumPy {machine['numpy']}, SciPy {machine['scipy']}, PyTorch {machine['torch'] or '-'}, "
+        f"scikit-learn {machine['sklearn'] or '-'}. Medians of {results['repeats']}; "
+        "peers on their best BLAS threading. GEMM peak: "
+        + ", ".join(f"{gflops:.0f} GFLOP/s ({dtype})" for dtype, gflops in peak.items()),
+        "One epoch of plain SGD, milliseconds. nnbp/floor: nnbp over the GEMMs alone; "
+        "PyTorch/nnbp and scikit-learn/nnbp: how many times faster nnbp is (the "
+        "scikit-learn ratio against nnbp's estimator, at equal hyperparameters).",
+        table(["network", "dtype", "batch", "GEMMs alone", "NumPy MLP", "PyTorch",
+               "scikit-learn", "nnbp", "nnbp estimator", "nnbp / floor", "PyTorch / nnbp",
+               "scikit-learn / nnbp", "GFLOP/s", "of peak"],
+              [[row["sizes"], row["dtype"], row["batch"]]
+               + [_ms(row["times"], name) for name in (FLOOR, NUMPY, TORCH, SKLEARN, NNBP,
+                                                         NNBP_ESTIMATOR)]
+               + [_ratio(row["times"], NNBP, FLOOR), _ratio(row["times"], TORCH, NNBP),
+                  _ratio(row["times"], SKLEARN, NNBP_ESTIMATOR)]
+               + list(_rate(row, peak[row["dtype"]]))
+               for row in results["epoch"]]),
+        "One loss and gradient on all the rows, milliseconds.",
+        table(["network", "dtype", "rows", "GEMMs alone", "NumPy MLP", "PyTorch", "nnbp",
+               "nnbp / floor", "PyTorch / nnbp", "GFLOP/s", "of peak"],
+              [[row["sizes"], row["dtype"], row["rows"]]
+               + [_ms(row["times"], name) for name in (FLOOR, NUMPY, TORCH, NNBP)]
+               + [_ratio(row["times"], NNBP, FLOOR), _ratio(row["times"], TORCH, NNBP)]
+               + list(_rate(row, peak[row["dtype"]]))
+               for row in results["gradient"]]),
+    ]
+    if results["predict"]:
+        names = list(results["predict"][0]["seconds"])
+        parts += [
+            f"Predicting one row of {results['predict'][0]['sizes']}, microseconds "
+            "(nnbp: Network.forward; estimators: predict_proba).",
+            table(["dtype"] + names,
+                  [[row["dtype"]] + [f"{1e6 * row['seconds'][name]:.1f}" for name in names]
+                   for row in results["predict"]]),
+        ]
+    if results["memory"]:
+        mib = 2 ** 20
+        parts += [
+            "Peak memory of StochasticTrainer.fit (one shuffled epoch, network made inside "
+            "the fit), MiB, against the budget: data + 4 x parameters + workspaces.",
+            table(["network", "dtype", "batch", "optimizer", "data", "parameters",
+                   "workspaces", "peak", "budget", "parameter copies"],
+                  [[row["workload"], row["dtype"], row["batch"], row["optimizer"]]
+                   + [f"{row[key] / mib:.2f}" for key in ("data_bytes", "params_bytes",
+                                                           "workspace_bytes", "peak_bytes",
+                                                           "budget_bytes")]
+                   + [f"{row['params_copies']:.1f}"]
+                   for row in results["memory"]]),
+        ]
+    return "\n\n".join(parts) + "\n"
