@@ -8,6 +8,7 @@
  * the tests run under each.
  */
 #include <math.h>
+#include <string.h>
 #include "nnbp_kernels.h"
 #include "vecmath.h"
 
@@ -64,6 +65,35 @@
 #undef SQRT
 #undef LOG1P
 #undef TANH
+
+/* ---------------------------------------------------------------- finiteness */
+
+/* inf and nan are the values whose exponent bits are all ones. Adding one
+ * unit of exponent to the exponent bits carries into the sign bit for those
+ * values only: integer and, add and or, which vectorise even where 64-bit
+ * compares do not (SSE2). Blocks let the loop stop soon after a bad value. */
+#define NNBP_FINITE_BLOCK 4096
+#define NNBP_ALL_FINITE(REAL_, BITS, EXPONENT, UNIT, SIGN, T)                          \
+    int nnbp_all_finite_##T(size_t n, const REAL_ *x)                            \
+    {                                                                           \
+        for (size_t start = 0; start < n; start += NNBP_FINITE_BLOCK) {         \
+            const size_t end = n - start < NNBP_FINITE_BLOCK ? n : start + NNBP_FINITE_BLOCK; \
+            BITS bad = 0;                                                       \
+            for (size_t k = start; k < end; k++) {                              \
+                BITS bits;                                                      \
+                memcpy(&bits, x + k, sizeof bits);                              \
+                bad |= (bits & EXPONENT) + UNIT;                                \
+            }                                                                   \
+            if (bad & SIGN)                                                     \
+                return 0;                                                       \
+        }                                                                       \
+        return 1;                                                               \
+    }
+
+NNBP_ALL_FINITE(float, uint32_t, UINT32_C(0x7f800000), UINT32_C(0x00800000),
+                UINT32_C(0x80000000), f32)
+NNBP_ALL_FINITE(double, uint64_t, UINT64_C(0x7ff0000000000000), UINT64_C(0x0010000000000000),
+                UINT64_C(0x8000000000000000), f64)
 
 /* ---------------------------------------------------------------- dispatch */
 

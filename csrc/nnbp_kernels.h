@@ -37,6 +37,10 @@ enum nnbp_isa {
     NNBP_ISA_AVX2 = 1
 };
 
+/* 1 if none of x[0..n) is inf or nan, else 0; reads no further than the first. */
+int nnbp_all_finite_f32(size_t n, const float *x);
+int nnbp_all_finite_f64(size_t n, const double *x);
+
 /* Selects the kernels' instruction set (AVX2 only where the processor has
  * it); returns the one in use. Not thread-safe: call it before computing. */
 int nnbp_select_isa(int requested);

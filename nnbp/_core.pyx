@@ -426,13 +426,12 @@ def update(str solver, floating[::1] params, const floating[::1] grad, object fi
 
 def all_finite(const floating[::1] x):
     """True if no entry of x is inf or nan; allocates nothing."""
-    cdef Py_ssize_t k
-    cdef bint finite = True
+    cdef bint finite
     with nogil:
-        for k in range(x.shape[0]):
-            if not isfinite(x[k]):
-                finite = False
-                break
+        if floating is float:
+            finite = nnbp_all_finite_f32(x.shape[0], &x[0])
+        else:
+            finite = nnbp_all_finite_f64(x.shape[0], &x[0])
     return finite
 
 

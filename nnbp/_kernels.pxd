@@ -21,6 +21,8 @@ cdef extern from "nnbp_kernels.h" nogil:
         NNBP_ISA_AVX2
 
     int nnbp_select_isa(int requested)
+    int nnbp_all_finite_f32(size_t n, const float *x)
+    int nnbp_all_finite_f64(size_t n, const double *x)
 
     void nnbp_bias_activation_f32(int activation, float negative_slope, size_t n, size_t m,
                                   const float *bias, float *Z, float *A)

@@ -8,6 +8,8 @@ import numbers
 
 import numpy as np
 
+from nnbp import _core
+
 # BLAS takes 32-bit integer dimensions.
 MAX_DIMENSION = 2**31 - 1
 
@@ -95,12 +97,17 @@ def _check_finite(name, array):
     """Raise naming the first NaN or infinity in array, if there is one."""
     if array.dtype.kind != "f":
         return
-    # scikit-learn's fast path: one pass and no temporary array. NaN and inf
-    # propagate through a sum, so a finite sum means finite entries; only
-    # overflow makes a finite array's sum infinite, and then we look closer.
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(array.sum()):
+    if array.dtype in FLOAT_DTYPES and array.flags.c_contiguous:
+        # One pass over the bits, no temporary array: the common case.
+        if _core.all_finite(array.reshape(-1)):
             return
+    else:
+        # scikit-learn's fast path for the rest (float16, strided): NaN and
+        # inf propagate through a sum, so a finite sum means finite entries;
+        # only overflow makes a finite array's sum infinite: then look closer.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(array.sum()):
+                return
     finite = np.isfinite(array)
     if not finite.all():
         where = tuple(int(i) for i in np.argwhere(~finite)[0])

@@ -1120,3 +1120,29 @@ def test_layers_never_modify_the_callers_arrays(dtype, layout):
     for result in results:
         for array in arrays.values():
             assert not np.shares_memory(result, array)
+
+
+def special_values(dtype):
+    """Finite extremes, and each kind of non-finite value, including nan with a payload and a sign."""
+    info = np.finfo(dtype)
+    finite = [0.0, -0.0, info.max, -info.max, info.tiny, info.smallest_subnormal,
+              -info.smallest_subnormal, 1.0]
+    quiet_nan_with_payload = np.array([np.nan], dtype)
+    quiet_nan_with_payload.view(np.uint32 if dtype == np.float32 else np.uint64)[0] |= 1
+    non_finite = [np.inf, -np.inf, np.nan, -np.nan, quiet_nan_with_payload[0]]
+    return np.array(finite, dtype), np.array(non_finite, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [0, 1, 7, 4096, 4097, 10_000])
+def test_all_finite_kernel_agrees_with_numpy_wherever_the_bad_value_is(dtype, size, rng):
+    finite, non_finite = special_values(dtype)
+    x = rng.choice(finite, size).astype(dtype)
+    assert np.isfinite(x).all() and nnbp._core.all_finite(x)
+    for position in sorted({0, size // 2, 4095, 4096, size - 1}):
+        if not 0 <= position < size:
+            continue
+        for value in non_finite:
+            bad = x.copy()
+            bad[position] = value
+            assert not nnbp._core.all_finite(bad), (position, value)
