@@ -13,39 +13,14 @@ The loss of an epoch is the mean over its batches, each weighted by its
 number of rows, of the batch loss at the parameters it was computed at, as
 scikit-learn's loss_curve_ records it.
 """
-import contextlib
-import functools
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from nnbp import _core
 
 STOPPED = "stopped"            # no improvement: the optimizer chose to stop
 MAX_EPOCHS = "max_epochs"      # ran out of epochs before that
 INTERRUPTED = "interrupted"    # Ctrl-C between two epochs
-
-
-# BLAS threads cost more than they save on small products: when the largest
-# product of a batch has fewer multiply-adds than this, the epochs run on one
-# thread. On the 2-core development machine, 784-256-128-10 at batch 32 ran
-# 2.6 times faster on one thread than on two; 1000-1024-1024-1 at batch 32
-# (3.3e7 multiply-adds) still 1.7 times faster on two.
-ONE_THREAD_BELOW = 2.5e7
-
-
-@functools.cache
-def _blas_threads():
-    return ThreadpoolController()
-
-
-def blas_threads_for(net, batch_size):
-    """A context in which the epochs of batch_size rows run: one BLAS thread if they are small."""
-    sizes = net.layer_sizes
-    largest = batch_size * max(a * b for a, b in zip(sizes, sizes[1:]))
-    if largest < ONE_THREAD_BELOW:
-        return _blas_threads().limit(limits=1, user_api="blas")
-    return contextlib.nullcontext()
 
 
 class DivergenceError(ValueError):
@@ -130,9 +105,7 @@ class StochasticTrainer:
                        self.shuffle)
         self.n_iter = 0
         try:
-            with blas_threads_for(net, epoch.batch_size):
-                ended = self._epochs(epoch, max_epochs, validation_score, incremental,
-                                     on_epoch)
+            ended = self._epochs(epoch, max_epochs, validation_score, incremental, on_epoch)
         except KeyboardInterrupt:
             ended = INTERRUPTED
         if validation_score is not None:

@@ -177,17 +177,3 @@ def test_divergence_stops_with_the_epoch_and_finite_parameters(dtype, rng):
         trainer.fit(X, y, max_epochs=100)
     assert np.isfinite(net.params).all()
     assert isinstance(DivergenceError("x"), ValueError)
-
-
-def test_small_batches_run_on_one_blas_thread():
-    from threadpoolctl import threadpool_info
-    from nnbp.training import ONE_THREAD_BELOW, blas_threads_for
-
-    net = Network([784, 256, 10], seed=0)
-    small = int(ONE_THREAD_BELOW // (784 * 256))          # just below the line
-    with blas_threads_for(net, small):
-        assert {pool["num_threads"] for pool in threadpool_info()
-                if pool["user_api"] == "blas"} == {1}
-    before = [pool["num_threads"] for pool in threadpool_info()]
-    with blas_threads_for(net, small + 1):
-        assert [pool["num_threads"] for pool in threadpool_info()] == before
