@@ -9,6 +9,8 @@ data and in the same process:
   PyTorch, scikit-learn, nnbp's StochasticTrainer and nnbp's estimator;
 - one loss and gradient on all the rows of each workload;
 - the latency of predicting one row of the 784-256-128-10 network;
+- the loss and gradient with each hidden activation, over the GEMMs alone;
+- whole fits of nnbp's estimators against scikit-learn's (nnbp.benchmark.fits);
 - the peak memory of fit, against the data + 4x the parameters + the workspaces.
 
 Times are medians of --repeats timed calls after a warm-up; each ratio is
@@ -25,11 +27,12 @@ import numpy as np
 import scipy
 
 import nnbp
-from nnbp.benchmark import contenders, measure, report
+from nnbp.benchmark import contenders, fits, measure, report
 from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS
 
 DTYPES = (np.float32, np.float64)
 QUICK_ROWS = 256
+QUICK_PEAK_SIZE = 512
 
 
 def peers(log):
@@ -63,7 +66,29 @@ def time_unit(kinds, workload, dtype, repeats, unit, log, **arguments):
     return times
 
 
-def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print):
+def activation_costs(workload, dtypes, repeats, log):
+    """nnbp's loss and gradient on all rows, by hidden activation, over the GEMMs alone."""
+    rows = []
+    for dtype in dtypes:
+        X, y = workload.data(dtype)
+        floor = contenders.GemmsAlone(workload, dtype)
+        floor_seconds, _ = measure.best_median(floor.gradient(X, y), floor.threadings(), repeats)
+        ratios = {}
+        for activation in nnbp.ACTIVATIONS:
+            net = nnbp.Network(workload.sizes, activation=activation, output=workload.output,
+                               dtype=dtype, seed=0)
+            grad = np.empty_like(net.params)
+            seconds = measure.median_seconds(lambda: net.loss_and_grad(X, y, out=grad), repeats)
+            ratios[activation] = seconds / floor_seconds
+        rows.append(dict(sizes=workload.label, dtype=np.dtype(dtype).name, rows=workload.rows,
+                         ratio_to_floor=ratios))
+        log(f"  activations, {np.dtype(dtype).name}: "
+            + ", ".join(f"{a} {r:.2f}" for a, r in ratios.items()))
+    return rows
+
+
+def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits.CASES,
+        predict_workload=MNIST_SHAPED, peak_size=measure.PEAK_SIZE):
     """All the measurements, as a dict that report.markdown formats and json can write."""
     kinds = peers(log)
     results = dict(
@@ -71,10 +96,11 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print):
                      python=platform.python_version(), nnbp=nnbp.__version__,
                      numpy=np.__version__, scipy=scipy.__version__,
                      torch=_version("torch"), sklearn=_version("sklearn")),
-        repeats=repeats, peak_gflops={}, epoch=[], gradient=[], predict=[], memory=[])
+        repeats=repeats, peak_gflops={}, epoch=[], gradient=[], predict=[], activations=[],
+        fits=[], memory=[])
     for dtype in dtypes:
         name = np.dtype(dtype).name
-        results["peak_gflops"][name] = measure.gemm_peak_gflops(dtype, repeats)
+        results["peak_gflops"][name] = measure.gemm_peak_gflops(dtype, repeats, peak_size)
         log(f"GEMM peak, {name}: {results['peak_gflops'][name]:.0f} GFLOP/s")
     for workload in workloads:
         for dtype in dtypes:
@@ -91,28 +117,31 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print):
                 workload=workload.name, sizes=workload.label, dtype=np.dtype(dtype).name,
                 rows=workload.rows, flops=workload.gradient_flops(workload.rows), times=times))
     for dtype in dtypes:
-        X, y = MNIST_SHAPED.shrunk(QUICK_ROWS).data(dtype)
+        X, y = predict_workload.shrunk(QUICK_ROWS).data(dtype)
         latencies = {}
         for kind in kinds:
-            if kind is contenders.GemmsAlone:
-                continue
-            contender = kind(MNIST_SHAPED, dtype)
+            contender = kind(predict_workload, dtype)
             latencies[contender.name] = measure.median_call_seconds(
-                contender.predict_one(X[:1].copy(), X, y))
-        results["predict"].append(dict(sizes=MNIST_SHAPED.label, dtype=np.dtype(dtype).name,
-                                       seconds=latencies))
+                contender.predict_one(X[:1].copy(), X, y), blocks=5 * repeats)
+        results["predict"].append(dict(sizes=predict_workload.label,
+                                       dtype=np.dtype(dtype).name, seconds=latencies))
         log(f"  predict one row, {np.dtype(dtype).name}: "
             + ", ".join(f"{k} {1e6 * v:.1f} us" for k, v in latencies.items()))
+    results["activations"] = activation_costs(workloads[0], dtypes, repeats, log)
+    if contenders.sklearn_available():
+        results["fits"] = fits.time_fits(fit_cases, repeats, log)
     memory_workload = workloads[0]
     for dtype in dtypes:
         for batch in (32, 256):
             for optimizer in ("sgd", "adam"):
-                row = measure.fit_memory(memory_workload, dtype,
-                                         min(batch, memory_workload.rows), optimizer)
-                results["memory"].append(row)
-                log(f"  fit memory {row['dtype']} batch {row['batch']} {optimizer}: peak "
-                    f"{row['peak_bytes'] / 2**20:.1f} MiB, budget "
-                    f"{row['budget_bytes'] / 2**20:.1f} MiB")
+                for estimator in (False, True) if contenders.sklearn_available() else (False,):
+                    row = measure.fit_memory(memory_workload, dtype,
+                                             min(batch, memory_workload.rows), optimizer,
+                                             estimator)
+                    results["memory"].append(row)
+                    log(f"  fit memory, {row['fit']} {row['dtype']} batch {row['batch']} "
+                        f"{optimizer}: peak {row['peak_bytes'] / 2**20:.1f} MiB, budget "
+                        f"{row['budget_bytes'] / 2**20:.1f} MiB")
     return results
 
 
@@ -132,8 +161,8 @@ def main(argv=None):
     parser.add_argument("--json", default="nnbp-bench.json",
                         help="write the results here (default nnbp-bench.json)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"every workload on {QUICK_ROWS} rows, one repeat: "
-                             "checks that the benchmark runs, measures nothing")
+                        help=f"every workload on {QUICK_ROWS} rows, one repeat, small peak GEMM, "
+                             "digits fits only: checks that the benchmark runs, measures nothing")
     parser.add_argument("--workload", action="append",
                         choices=[w.name for w in WORKLOADS],
                         help="only this workload (repeatable)")
@@ -142,14 +171,17 @@ def main(argv=None):
         parser.error("--repeats must be at least 1")
     workloads = [w for w in WORKLOADS if not args.workload or w.name in args.workload]
     repeats = args.repeats
+    fit_cases, peak_size = fits.CASES, measure.PEAK_SIZE
     if args.quick:
         workloads, repeats = [w.shrunk(QUICK_ROWS) for w in workloads], 1
+        fit_cases = [case for case in fits.CASES if case[0] == "digits"]
+        peak_size = QUICK_PEAK_SIZE
 
     def log(message):
         print(message, file=sys.stderr, flush=True)
 
     start = time.perf_counter()
-    results = run(workloads, DTYPES, repeats, log)
+    results = run(workloads, DTYPES, repeats, log, fit_cases, peak_size=peak_size)
     results["seconds"] = time.perf_counter() - start
     print(report.markdown(results))
     with open(args.json, "w") as handle:

@@ -1,12 +1,13 @@
 """How the benchmark measures: medians of timed blocks, GEMM peak, latency, peak memory."""
 import time
 import tracemalloc
+import warnings
 
 import numpy as np
 
 import nnbp
 from nnbp import _core
-from nnbp.benchmark.contenders import numpy_threadings
+from nnbp.benchmark.contenders import estimator_targets, numpy_threadings, sklearn_options
 from nnbp.benchmark.workloads import LEARNING_RATE
 
 PEAK_SIZE = 2048          # square GEMM that runs at the machine's peak
@@ -30,23 +31,30 @@ def median_seconds(function, repeats):
 
 
 def best_median(function, threadings, repeats):
-    """(seconds, threading): the best median over the contender's thread settings."""
-    best = None
-    for name, context in threadings.items():
-        with context():
-            seconds = median_seconds(function, repeats)
-        if best is None or seconds < best[0]:
-            best = (seconds, name)
-    return best
+    """(seconds, threading): the median under the contender's fastest thread setting.
+
+    With several settings, a warm-up and one timed call under each pick the
+    setting; the median is then taken under it alone.
+    """
+    if len(threadings) > 1:
+        trials = {}
+        for name, context in threadings.items():
+            with context():
+                trials[name] = median_seconds(function, 1)
+        fastest = min(trials, key=trials.get)
+        threadings = {fastest: threadings[fastest]}
+    (name, context), = threadings.items()
+    with context():
+        return median_seconds(function, repeats), name
 
 
-def gemm_peak_gflops(dtype, repeats):
+def gemm_peak_gflops(dtype, repeats, size=PEAK_SIZE):
     """The machine's GEMM rate: a large square NumPy matmul, best of 1 thread and all."""
     rng = np.random.default_rng(0)
-    A, B = (rng.standard_normal((PEAK_SIZE, PEAK_SIZE)).astype(dtype) for _ in range(2))
+    A, B = (rng.standard_normal((size, size)).astype(dtype) for _ in range(2))
     C = np.empty_like(A)
     seconds, _ = best_median(lambda: np.matmul(A, B, out=C), numpy_threadings(), repeats)
-    return 2 * PEAK_SIZE ** 3 / seconds / 1e9
+    return 2 * size ** 3 / seconds / 1e9
 
 
 def median_call_seconds(function, calls=200, blocks=25):
@@ -78,9 +86,11 @@ def traced_peak_bytes(function):
     return peak - before
 
 
-def fit_memory(workload, dtype, batch, optimizer):
-    """Peak memory of StochasticTrainer.fit (one epoch, shuffled) against its budget.
+def fit_memory(workload, dtype, batch, optimizer, estimator=False):
+    """Peak memory of one shuffled epoch of fit, against its budget, after a warm-up fit.
 
+    The fit is StochasticTrainer's, or with estimator=True nnbp.MLPClassifier's
+    (or MLPRegressor's) with solver=optimizer, the network made inside it.
     The budget is the issue's: the data, 4 copies of the parameters, and the
     workspaces (the network's layer buffers for a batch, the gathered batch
     and the epoch's row orders).
@@ -90,14 +100,24 @@ def fit_memory(workload, dtype, batch, optimizer):
     itemsize = np.dtype(dtype).itemsize
 
     def fit():
+        if estimator:
+            kind, options = sklearn_options(workload, batch)
+            options.update(solver=optimizer, max_iter=1, shuffle=True,
+                           learning_rate_init=LEARNING_RATE)
+            model = getattr(nnbp, kind)(**options)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)      # max_iter=1: not converged
+                model.fit(X, estimator_targets(y))
+            fit.net = model.network_
+            return
         net = nnbp.Network(workload.sizes, output=workload.output, dtype=dtype, seed=0)
         optimizers = {"sgd": nnbp.SGD(learning_rate=LEARNING_RATE, momentum=0.0),
-                      "sgd, momentum": nnbp.SGD(learning_rate=LEARNING_RATE),
                       "adam": nnbp.Adam(learning_rate=LEARNING_RATE)}
         nnbp.StochasticTrainer(net, optimizers[optimizer], batch_size=batch,
                                random_state=np.random.RandomState(0)).fit(X, y, max_epochs=1)
         fit.net = net
 
+    fit()                        # first use: imports and caches are not the fit's memory
     peak = traced_peak_bytes(fit)
     net = fit.net
     params = net.params.nbytes
@@ -105,7 +125,9 @@ def fit_memory(workload, dtype, batch, optimizer):
     workspaces = (_core.workspace_size(net._sizes, batch) * itemsize + batch_buffers
                   + 3 * n * 8)               # the epoch's row orders, int64
     data = X.nbytes + y.nbytes
-    return dict(workload=workload.name, dtype=np.dtype(dtype).name, batch=batch,
+    return dict(sizes=workload.label, dtype=np.dtype(dtype).name, batch=batch,
+                fit=("MLPClassifier" if workload.output == "softmax" else "MLPRegressor")
+                if estimator else "StochasticTrainer",
                 optimizer=optimizer, data_bytes=data, params_bytes=params,
                 workspace_bytes=workspaces, fit_peak_bytes=peak,
                 peak_bytes=data + peak, budget_bytes=data + 4 * params + workspaces,

@@ -64,14 +64,36 @@ def markdown(results):
                   [[row["dtype"]] + [f"{1e6 * row['seconds'][name]:.1f}" for name in names]
                    for row in results["predict"]]),
         ]
+    if results["activations"]:
+        names = list(results["activations"][0]["ratio_to_floor"])
+        parts += [
+            f"One loss and gradient of {results['activations'][0]['sizes']} on "
+            f"{results['activations'][0]['rows']} rows, by hidden activation: nnbp over "
+            "the GEMMs alone.",
+            table(["dtype"] + names,
+                  [[row["dtype"]] + [f"{row['ratio_to_floor'][name]:.2f}" for name in names]
+                   for row in results["activations"]]),
+        ]
+    if results["fits"]:
+        parts += [
+            "Whole fits of MLPClassifier at equal hyperparameters (learning_rate_init=0.01, "
+            "random_state=0), seconds.",
+            table(["data", "hidden", "solver", "batch", "epochs", "scikit-learn", "nnbp",
+                   "speed-up"],
+                  [[row["data"], tuple(row["hidden"]), row["solver"], row["batch"],
+                    row["epochs"], f"{row['seconds']['scikit-learn']:.3f}",
+                    f"{row['seconds']['nnbp']:.3f}", f"{row['speedup']:.1f}x"]
+                   for row in results["fits"]]),
+        ]
     if results["memory"]:
         mib = 2 ** 20
         parts += [
-            "Peak memory of StochasticTrainer.fit (one shuffled epoch, network made inside "
-            "the fit), MiB, against the budget: data + 4 x parameters + workspaces.",
-            table(["network", "dtype", "batch", "optimizer", "data", "parameters",
+            "Peak memory of fit (one shuffled epoch, the network made inside the fit), MiB, "
+            "against the budget: data + 4 x parameters + workspaces. Parameter copies: "
+            "what fit allocated beyond the workspaces, in parameter vectors.",
+            table(["network", "fit", "dtype", "batch", "optimizer", "data", "parameters",
                    "workspaces", "peak", "budget", "parameter copies"],
-                  [[row["workload"], row["dtype"], row["batch"], row["optimizer"]]
+                  [[row["sizes"], row["fit"], row["dtype"], row["batch"], row["optimizer"]]
                    + [f"{row[key] / mib:.2f}" for key in ("data_bytes", "params_bytes",
                                                            "workspace_bytes", "peak_bytes",
                                                            "budget_bytes")]

@@ -1,0 +1,116 @@
+"""The benchmark runs, times every contender on the same work, and reports what it measured.
+
+No timing is asserted here (the machines are shared and noisy): these tests
+check that the benchmark measures what it says, on tiny workloads.
+"""
+import json
+
+import numpy as np
+import pytest
+
+import nnbp
+from nnbp.benchmark import contenders, fits, main, report, run
+from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS, Workload
+
+TINY = (Workload("tiny-classes", (12, 16, 8, 3), "softmax", 48, (1, 16, 48)),
+        Workload("tiny-regression", (10, 12, 2), "squared", 32, (8,)))
+
+
+@pytest.fixture(scope="module")
+def results():
+    return run(TINY, (np.float32, np.float64), repeats=1, log=lambda message: None,
+               fit_cases=fits.CASES[:1], predict_workload=TINY[0], peak_size=128)
+
+
+def test_flops_count_the_products_of_one_gradient():
+    # 784-256-128-10 on one row: forward 784*256 + 256*128 + 128*10 multiply-adds,
+    # dW the same again, dX without the first layer's: 2 flops each.
+    forward = 784 * 256 + 256 * 128 + 128 * 10
+    assert MNIST_SHAPED.gradient_flops(1) == 2 * (3 * forward - 784 * 256)
+    assert MNIST_SHAPED.gradient_flops(8192) == 8192 * MNIST_SHAPED.gradient_flops(1)
+
+
+def test_the_workloads_are_those_of_the_issue():
+    assert [w.sizes for w in WORKLOADS] == [(784, 256, 128, 10), (64,) * 9 + (10,),
+                                             (1000, 1024, 1024, 1)]
+    assert MNIST_SHAPED.rows == 8192 and MNIST_SHAPED.batches == (1, 32, 256, 8192)
+    assert MNIST_SHAPED.shrunk(256).batches == (1, 32, 256)
+
+
+def test_every_case_is_timed_for_every_installed_contender(results):
+    expected = {contender.name for contender in (
+        contenders.GemmsAlone, contenders.NumpyMLP, contenders.Nnbp, contenders.SklearnMLP,
+        contenders.NnbpEstimator)}
+    if contenders.torch_available():
+        expected.add(contenders.Torch.name)
+    cases = {(row["sizes"], row["dtype"], row["batch"]) for row in results["epoch"]}
+    assert cases == {(w.label, dtype, batch) for w in TINY for dtype in ("float32", "float64")
+                     for batch in w.batches}
+    for row in results["epoch"]:
+        assert set(row["times"]) == expected
+        assert all(time["seconds"] > 0 for time in row["times"].values())
+    # scikit-learn has no public loss-and-gradient call: it sits that one out.
+    for row in results["gradient"]:
+        assert set(row["times"]) == expected - {"scikit-learn", "nnbp estimator"}
+    assert {row["dtype"] for row in results["predict"]} == {"float32", "float64"}
+    assert results["peak_gflops"]["float32"] > 0 and results["peak_gflops"]["float64"] > 0
+
+
+def test_peers_get_their_best_threading_and_nnbp_its_own(results):
+    for row in results["epoch"]:
+        assert row["times"]["nnbp"]["threads"] == "its own choice"
+        assert row["times"]["NumPy MLP"]["threads"] in ("1 thread", "all threads")
+
+
+def test_fit_memory_is_measured_against_the_issue_budget(results):
+    rows = results["memory"]
+    assert {(row["fit"], row["optimizer"]) for row in rows} >= {
+        ("StochasticTrainer", "sgd"), ("StochasticTrainer", "adam")}
+    for row in rows:
+        assert row["budget_bytes"] == (row["data_bytes"] + 4 * row["params_bytes"]
+                                       + row["workspace_bytes"])
+        # At least params, gradient and the epoch's backup, and Adam's two
+        # moments; how close fit stays to that is tests/test_allocation.py's
+        # to show, on a network whose parameters outweigh Python's objects.
+        assert row["params_copies"] >= (3 if row["optimizer"] == "sgd" else 5)
+
+
+def test_the_report_has_a_row_per_measurement_and_the_json_round_trips(results):
+    text = report.markdown(results)
+    for row in results["epoch"]:
+        assert f"| {row['sizes']} | {row['dtype']} | {row['batch']} |" in text
+    assert json.loads(json.dumps(results)) == results
+
+
+def test_without_pytorch_its_columns_are_empty_with_a_note(monkeypatch):
+    monkeypatch.setattr(contenders, "torch_available", lambda: False)
+    notes = []
+    results = run(TINY[1:], (np.float64,), repeats=1, log=notes.append, fit_cases=[],
+                  predict_workload=TINY[1], peak_size=128)
+    assert any("PyTorch is not installed" in note and "torch==2.13.0" in note for note in notes)
+    assert "PyTorch" not in results["epoch"][0]["times"]
+    assert "| - |" in report.markdown(results)
+
+
+def test_the_command_writes_its_json(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("nnbp.benchmark.WORKLOADS", TINY[1:])
+    monkeypatch.setattr("nnbp.benchmark.fits.CASES", [])
+    target = tmp_path / "bench.json"
+    assert main(["--quick", "--json", str(target)]) == 0
+    written = json.loads(target.read_text())
+    assert written["epoch"] and written["machine"]["nnbp"] == nnbp.__version__
+    assert "One epoch of plain SGD" in capsys.readouterr().out
+
+
+def test_the_command_refuses_zero_repeats(capsys):
+    with pytest.raises(SystemExit):
+        main(["--repeats", "0"])
+    assert "--repeats must be at least 1" in capsys.readouterr().err
+
+
+def test_nnbp_bench_is_the_benchmark_command(capsys):
+    from nnbp.cli import main as nnbp_command
+    with pytest.raises(SystemExit) as exit_:
+        nnbp_command(["bench", "--help"])
+    assert exit_.value.code == 0
+    assert "usage: nnbp bench" in capsys.readouterr().out
