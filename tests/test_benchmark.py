@@ -19,7 +19,7 @@ TINY = (Workload("tiny-classes", (12, 16, 8, 3), "softmax", 48, (1, 16, 48)),
 @pytest.fixture(scope="module")
 def results():
     return run(TINY, (np.float32, np.float64), repeats=1, log=lambda message: None,
-               fit_cases=fits.CASES[:1], predict_workload=TINY[0], peak_size=128)
+               fit_cases=fits.CASES[:1], predict_workload=TINY[0], peak_size=128, settle=0.0)
 
 
 def test_flops_count_the_products_of_one_gradient():
@@ -86,7 +86,7 @@ def test_without_pytorch_its_columns_are_empty_with_a_note(monkeypatch):
     monkeypatch.setattr(contenders, "torch_available", lambda: False)
     notes = []
     results = run(TINY[1:], (np.float64,), repeats=1, log=notes.append, fit_cases=[],
-                  predict_workload=TINY[1], peak_size=128)
+                  predict_workload=TINY[1], peak_size=128, settle=0.0)
     assert any("PyTorch is not installed" in note and "torch==2.13.0" in note for note in notes)
     assert "PyTorch" not in results["epoch"][0]["times"]
     assert "| - |" in report.markdown(results)

@@ -23,3 +23,22 @@ def test_readme_gives_the_ci_commands():
     ci = (README.parent / ".ci" / "run").read_text()
     assert "pip install '.[test]' && pytest" in README.read_text()
     assert "pip install '.[test]'\npytest\n" in ci
+
+
+def markdown_tables(text):
+    """The Markdown tables of text, each as one string of its lines."""
+    return re.findall(r"(?:^\|.*\|\n)+", text, flags=re.M)
+
+
+def test_readme_benchmark_tables_are_those_of_the_committed_run():
+    """Every table the benchmark printed for bench/results.json is in the README as printed."""
+    import json
+
+    from nnbp.benchmark import report
+
+    results = json.loads((README.parent / "bench" / "results.json").read_text())
+    tables = markdown_tables(report.markdown(results))
+    assert len(tables) == 7
+    text = README.read_text()
+    for table in tables:
+        assert table in text, table.splitlines()[0]

@@ -13,8 +13,8 @@ data and in the same process:
 - whole fits of nnbp's estimators against scikit-learn's (nnbp.benchmark.fits);
 - the peak memory of fit, against the data + 4x the parameters + the workspaces.
 
-Times are medians of --repeats timed calls after a warm-up; each ratio is
-taken between figures of the same run. PyTorch and scikit-learn are
+Times are medians of --repeats timed calls after a warm-up, the contenders'
+calls taken in turn; each ratio is taken between figures of the same run. PyTorch and scikit-learn are
 skipped, with a note, where they are not installed.
 """
 import argparse
@@ -50,16 +50,23 @@ def peers(log):
     return available + [contenders.Nnbp]
 
 
-def time_unit(kinds, workload, dtype, repeats, unit, log, **arguments):
-    """{contender name: {"seconds", "threads"}} for one unit of work of every contender."""
-    times = {}
+def time_unit(kinds, workload, dtype, repeats, settle, unit, log, **arguments):
+    """{contender name: {"seconds", "threads"}} for one unit of work of every contender.
+
+    Each contender runs under its fastest thread setting; then their calls
+    are timed in turn (measure.interleaved_medians).
+    """
+    prepared, threads = {}, {}
     for kind in kinds:
         contender = kind(workload, dtype)
         function = getattr(contender, unit)(**arguments)
         if function is None:
             continue
-        seconds, threads = measure.best_median(function, contender.threadings(), repeats)
-        times[contender.name] = dict(seconds=seconds, threads=threads)
+        threadings = contender.threadings()
+        threads[contender.name] = measure.fastest_threading(function, threadings, settle)
+        prepared[contender.name] = (function, threadings[threads[contender.name]])
+    seconds = measure.interleaved_medians(prepared, repeats, settle)
+    times = {name: dict(seconds=seconds[name], threads=threads[name]) for name in prepared}
     rows = f"batch {arguments['batch']}" if "batch" in arguments else "all rows"
     log(f"  {unit} {workload.name} {np.dtype(dtype).name} {rows}: "
         + ", ".join(f"{name} {1e3 * t['seconds']:.1f} ms" for name, t in times.items()))
@@ -88,7 +95,8 @@ def activation_costs(workload, dtypes, repeats, log):
 
 
 def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits.CASES,
-        predict_workload=MNIST_SHAPED, peak_size=measure.PEAK_SIZE):
+        predict_workload=MNIST_SHAPED, peak_size=measure.PEAK_SIZE,
+        settle=measure.SETTLE_SECONDS):
     """All the measurements, as a dict that report.markdown formats and json can write."""
     kinds = peers(log)
     results = dict(
@@ -106,13 +114,14 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
         for dtype in dtypes:
             X, y = workload.data(dtype)
             for batch in workload.batches:
-                times = time_unit(kinds, workload, dtype, repeats, "epoch", log,
+                times = time_unit(kinds, workload, dtype, repeats, settle, "epoch", log,
                                   X=X, y=y, batch=batch)
                 results["epoch"].append(dict(
                     workload=workload.name, sizes=workload.label, dtype=np.dtype(dtype).name,
                     rows=workload.rows, batch=batch, flops=workload.gradient_flops(workload.rows),
                     times=times))
-            times = time_unit(kinds, workload, dtype, repeats, "gradient", log, X=X, y=y)
+            times = time_unit(kinds, workload, dtype, repeats, settle, "gradient", log,
+                              X=X, y=y)
             results["gradient"].append(dict(
                 workload=workload.name, sizes=workload.label, dtype=np.dtype(dtype).name,
                 rows=workload.rows, flops=workload.gradient_flops(workload.rows), times=times))
@@ -161,8 +170,9 @@ def main(argv=None):
     parser.add_argument("--json", default="nnbp-bench.json",
                         help="write the results here (default nnbp-bench.json)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"every workload on {QUICK_ROWS} rows, one repeat, small peak GEMM, "
-                             "digits fits only: checks that the benchmark runs, measures nothing")
+                        help=f"every workload on {QUICK_ROWS} rows, one repeat, no pauses, a small "
+                             "peak GEMM, digits fits only: checks that the benchmark runs, "
+                             "measures nothing")
     parser.add_argument("--workload", action="append",
                         choices=[w.name for w in WORKLOADS],
                         help="only this workload (repeatable)")
@@ -171,17 +181,18 @@ def main(argv=None):
         parser.error("--repeats must be at least 1")
     workloads = [w for w in WORKLOADS if not args.workload or w.name in args.workload]
     repeats = args.repeats
-    fit_cases, peak_size = fits.CASES, measure.PEAK_SIZE
+    fit_cases, peak_size, settle = fits.CASES, measure.PEAK_SIZE, measure.SETTLE_SECONDS
     if args.quick:
         workloads, repeats = [w.shrunk(QUICK_ROWS) for w in workloads], 1
         fit_cases = [case for case in fits.CASES if case[0] == "digits"]
-        peak_size = QUICK_PEAK_SIZE
+        peak_size, settle = QUICK_PEAK_SIZE, 0.0
 
     def log(message):
         print(message, file=sys.stderr, flush=True)
 
     start = time.perf_counter()
-    results = run(workloads, DTYPES, repeats, log, fit_cases, peak_size=peak_size)
+    results = run(workloads, DTYPES, repeats, log, fit_cases, peak_size=peak_size,
+                  settle=settle)
     results["seconds"] = time.perf_counter() - start
     print(report.markdown(results))
     with open(args.json, "w") as handle:

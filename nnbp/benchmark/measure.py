@@ -11,6 +11,7 @@ from nnbp.benchmark.contenders import estimator_targets, numpy_threadings, sklea
 from nnbp.benchmark.workloads import LEARNING_RATE
 
 PEAK_SIZE = 2048          # square GEMM that runs at the machine's peak
+SETTLE_SECONDS = 0.2      # longer than OpenBLAS's threads spin after a call
 
 
 def median_seconds(function, repeats):
@@ -30,22 +31,46 @@ def median_seconds(function, repeats):
     return float(np.median(times))
 
 
-def best_median(function, threadings, repeats):
-    """(seconds, threading): the median under the contender's fastest thread setting.
+def fastest_threading(function, threadings, settle=SETTLE_SECONDS):
+    """The name of the thread setting under which a warm-up and one timed call are fastest."""
+    if len(threadings) == 1:
+        return next(iter(threadings))
+    trials = {}
+    for name, context in threadings.items():
+        with context():
+            time.sleep(settle)
+            trials[name] = median_seconds(function, 1)
+    return min(trials, key=trials.get)
 
-    With several settings, a warm-up and one timed call under each pick the
-    setting; the median is then taken under it alone.
-    """
-    if len(threadings) > 1:
-        trials = {}
-        for name, context in threadings.items():
-            with context():
-                trials[name] = median_seconds(function, 1)
-        fastest = min(trials, key=trials.get)
-        threadings = {fastest: threadings[fastest]}
-    (name, context), = threadings.items()
-    with context():
+
+def best_median(function, threadings, repeats):
+    """(seconds, threading): the median under the contender's fastest thread setting."""
+    name = fastest_threading(function, threadings)
+    with threadings[name]():
         return median_seconds(function, repeats), name
+
+
+def interleaved_medians(functions, repeats, settle=SETTLE_SECONDS):
+    """{name: median seconds} of functions = {name: (function, thread context)}.
+
+    The calls are taken in turn, one of each contender per round, so that a
+    slow spell of the shared machine falls on every contender alike rather
+    than on whichever block it hits. Before each call the other libraries'
+    thread pools get `settle` seconds to stop spinning: OpenBLAS's threads
+    spin for about 0.1 s after a call, and would slow the next library's.
+    """
+    times = {name: [] for name in functions}
+    for function, context in functions.values():
+        with context():
+            function()                      # warm up: workspaces, caches, threads
+    for _ in range(repeats):
+        for name, (function, context) in functions.items():
+            with context():
+                time.sleep(settle)
+                start = time.perf_counter()
+                function()
+                times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(seconds)) for name, seconds in times.items()}
 
 
 def gemm_peak_gflops(dtype, repeats, size=PEAK_SIZE):

@@ -1,0 +1,87 @@
+"""Where an epoch's time goes: nnbp's compiled epoch taken apart, beside its floor.
+
+Usage: python bench/profile_epoch.py [--batch B] [--dtype float32|float64] [--repeats R]
+
+For 784-256-128-10 (relu, softmax) on 8192 rows, medians of R, one run:
+- the floor: the GEMMs alone in a NumPy loop (as in nnbp bench);
+- the compiled epoch (nnbp._core.train_epoch: every batch's forward,
+  backward and SGD update, no Python);
+- the same batches' loss and gradient alone, without the updates;
+- the forward pass and loss alone;
+- the updates alone: one pass over the parameter vector per batch;
+and, for one row, the first layer's matrix-vector product alone (BLAS gemv,
+through nnbp.layers) beside Network.forward: what single-row prediction
+cannot go below.
+"""
+import argparse
+import sys
+
+import numpy as np
+
+import nnbp
+from nnbp import _core
+from nnbp.benchmark.contenders import GemmsAlone, numpy_threadings
+from nnbp.benchmark.measure import best_median, median_call_seconds, median_seconds
+from nnbp.benchmark.workloads import LEARNING_RATE, MNIST_SHAPED
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--repeats", type=int, default=9)
+    args = parser.parse_args(argv)
+    dtype, batch, workload = np.dtype(args.dtype), args.batch, MNIST_SHAPED
+    X, y = workload.data(dtype)
+    net = nnbp.Network(workload.sizes, output=workload.output, dtype=dtype, seed=0)
+    X, _, labels, _, _ = net._check_data(X, y, None)
+    grad, workspace = np.empty_like(net.params), net._workspace_for(batch)
+    X_batch = np.empty((batch, X.shape[1]), dtype)
+    batches = [net._check_data(X[start:start + batch], labels[start:start + batch], None)
+               for start in range(0, X.shape[0], batch)]
+    code = dict(activation=_core.ACTIVATIONS["relu"], output=_core.OUTPUTS["softmax"])
+
+    def epoch():
+        _core.train_epoch("sgd", net.params, net._sizes, True, code["activation"], 0.01,
+                          code["output"], 0.0, X, None, labels, None, None, batch,
+                          LEARNING_RATE, 0.0, False, 0.0, 0.0, 0.0, 0, None, None, grad,
+                          workspace, X_batch, None, None, None)
+
+    def gradients():
+        for data in batches:
+            net._compiled_loss(*data, grad)
+
+    def losses():
+        for data in batches:
+            net._compiled_loss(*data, None)
+
+    zero = np.zeros_like(grad)
+
+    def updates():
+        for _ in batches:
+            _core.update("sgd", net.params, zero, None, None, LEARNING_RATE, 0.0, False,
+                         0.0, 0.0, 0.0, 0)
+
+    floor = GemmsAlone(workload, dtype)
+    floor_seconds, threads = best_median(floor.epoch(X, y, batch), numpy_threadings(),
+                                         args.repeats)
+    parts = {"floor: GEMMs alone, NumPy loop (" + threads + ")": floor_seconds,
+             "compiled epoch": median_seconds(epoch, args.repeats),
+             "  loss and gradient of each batch": median_seconds(gradients, args.repeats),
+             "  forward and loss of each batch": median_seconds(losses, args.repeats),
+             "  updates alone": median_seconds(updates, args.repeats)}
+    print(f"{workload.label}, {dtype.name}, batch {batch}, {X.shape[0]} rows: "
+          f"{len(batches)} steps, {net.params.size} parameters; medians of {args.repeats}\n")
+    for name, seconds in parts.items():
+        print(f"  {name:<48} {1e3 * seconds:8.1f} ms  {seconds / floor_seconds:5.2f} x floor")
+    row = X[:1].copy()
+    first = nnbp.layers.dense_forward
+    W, b = net.weights[0], net.biases[0]
+    print(f"\none row: Network.forward {1e6 * median_call_seconds(lambda: net.forward(row)):.1f}"
+          f" us; the first layer alone ({W.shape[1]}x{W.shape[0]}, {W.nbytes // 1024} KiB of "
+          f"weights) {1e6 * median_call_seconds(lambda: first(row, W, b)):.1f} us")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
