@@ -2,18 +2,19 @@
 
 Usage: python bench/profile_epoch.py [--batch B] [--dtype float32|float64] [--repeats R]
 
-For 784-256-128-10 (relu, softmax) on 8192 rows, medians of R, one run:
+For 784-256-128-10 (relu, softmax) on 8192 rows, medians of R, the calls
+taken in turn as in nnbp bench:
 - the floor: the GEMMs alone in a NumPy loop (as in nnbp bench);
 - the compiled epoch (nnbp._core.train_epoch: every batch's forward,
   backward and SGD update, no Python);
 - the same batches' loss and gradient alone, without the updates;
 - the forward pass and loss alone;
 - the updates alone: one pass over the parameter vector per batch;
-and, for one row, the first layer's matrix-vector product alone (BLAS gemv,
-through nnbp.layers) beside Network.forward: what single-row prediction
-cannot go below.
+and, for one row, the first layer's product alone beside Network.forward:
+what single-row prediction cannot go below.
 """
 import argparse
+import contextlib
 import sys
 
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 import nnbp
 from nnbp import _core
 from nnbp.benchmark.contenders import GemmsAlone, numpy_threadings
-from nnbp.benchmark.measure import best_median, median_call_seconds, median_seconds
+from nnbp.benchmark.measure import fastest_threading, interleaved_medians, median_call_seconds
 from nnbp.benchmark.workloads import LEARNING_RATE, MNIST_SHAPED
 
 
@@ -63,23 +64,32 @@ def main(argv=None):
                          0.0, 0.0, 0.0, 0)
 
     floor = GemmsAlone(workload, dtype)
-    floor_seconds, threads = best_median(floor.epoch(X, y, batch), numpy_threadings(),
-                                         args.repeats)
-    parts = {"floor: GEMMs alone, NumPy loop (" + threads + ")": floor_seconds,
-             "compiled epoch": median_seconds(epoch, args.repeats),
-             "  loss and gradient of each batch": median_seconds(gradients, args.repeats),
-             "  forward and loss of each batch": median_seconds(losses, args.repeats),
-             "  updates alone": median_seconds(updates, args.repeats)}
+    floor_epoch = floor.epoch(X, y, batch)
+    threads = fastest_threading(floor_epoch, numpy_threadings())
+    steady = contextlib.nullcontext
+    seconds = interleaved_medians({
+        f"floor: GEMMs alone, NumPy loop ({threads})": (floor_epoch,
+                                                        numpy_threadings()[threads]),
+        "compiled epoch": (epoch, steady),
+        "  loss and gradient of each batch": (gradients, steady),
+        "  forward and loss of each batch": (losses, steady),
+        "  updates alone": (updates, steady)}, args.repeats)
+    floor_seconds = next(iter(seconds.values()))
     print(f"{workload.label}, {dtype.name}, batch {batch}, {X.shape[0]} rows: "
           f"{len(batches)} steps, {net.params.size} parameters; medians of {args.repeats}\n")
-    for name, seconds in parts.items():
-        print(f"  {name:<48} {1e3 * seconds:8.1f} ms  {seconds / floor_seconds:5.2f} x floor")
+    for name, median in seconds.items():
+        print(f"  {name:<48} {1e3 * median:8.1f} ms  {median / floor_seconds:5.2f} x floor")
     row = X[:1].copy()
-    first = nnbp.layers.dense_forward
     W, b = net.weights[0], net.biases[0]
+    Z, A = np.empty((1, W.shape[0]), dtype), np.empty((1, W.shape[0]), dtype)
+
+    def first_layer():
+        _core.dense_forward(row, W, b, code["activation"], 0.01, Z, A)
+
     print(f"\none row: Network.forward {1e6 * median_call_seconds(lambda: net.forward(row)):.1f}"
-          f" us; the first layer alone ({W.shape[1]}x{W.shape[0]}, {W.nbytes // 1024} KiB of "
-          f"weights) {1e6 * median_call_seconds(lambda: first(row, W, b)):.1f} us")
+          f" us; the first layer's product alone ({W.shape[0]}x{W.shape[1]}, "
+          f"{W.nbytes // 1024} KiB of weights, BLAS gemm through nnbp._core) "
+          f"{1e6 * median_call_seconds(first_layer):.1f} us")
     return 0
 
 
