@@ -7,7 +7,8 @@ epochs, in Python, the loop records the loss and decides whether to stop:
 - the training loss (or, with a validation score, that score) has not
   improved by tol for more than n_iter_no_change epochs in a row: stop, or
   with the adaptive schedule divide the learning rate by 5 and go on;
-- max_epochs is reached.
+- max_epochs is reached;
+- the on_epoch callback returns True.
 
 The loss of an epoch is the mean over its batches, each weighted by its
 number of rows, of the batch loss at the parameters it was computed at, as
@@ -21,6 +22,7 @@ from nnbp import _core
 STOPPED = "stopped"            # no improvement: the optimizer chose to stop
 MAX_EPOCHS = "max_epochs"      # ran out of epochs before that
 INTERRUPTED = "interrupted"    # Ctrl-C between two epochs
+STOPPED_BY_CALLBACK = "stopped_by_callback"   # on_epoch returned True
 
 
 class DivergenceError(ValueError):
@@ -89,10 +91,14 @@ class StochasticTrainer:
         on held-out data (higher is better). With it, the stopping rule
         watches that score instead of the training loss, and the parameters
         that scored best are restored at the end. on_epoch(trainer), if
-        given, runs after each epoch has been recorded. Returns STOPPED,
-        MAX_EPOCHS or INTERRUPTED; raises DivergenceError if the loss becomes
-        inf or nan.
+        given, runs after each epoch has been recorded; if it returns True,
+        training stops there. If it raises, the exception propagates and the
+        network keeps the parameters of the epoch just run. Returns STOPPED,
+        MAX_EPOCHS, INTERRUPTED or STOPPED_BY_CALLBACK; raises DivergenceError
+        if the loss becomes inf or nan.
         """
+        if on_epoch is not None and not callable(on_epoch):
+            raise TypeError(f"on_epoch must be callable, got {on_epoch!r}")
         net, optimizer = self.net, self.optimizer
         X, targets, labels, sample_weight, _ = net._check_data(X, y, sample_weight)
         if restart_optimizer:
@@ -125,8 +131,8 @@ class StochasticTrainer:
                 print("Iteration %d, loss = %.8f" % (self.n_iter, self.loss))
             self._count_no_improvement(validation_score)
             optimizer.epoch_done(epoch.steps, self.t)
-            if on_epoch is not None:
-                on_epoch(self)
+            if on_epoch is not None and on_epoch(self):
+                return STOPPED_BY_CALLBACK
             if self.no_improvement_count > self.n_iter_no_change:
                 watched = ("Validation score" if validation_score is not None
                            else "Training loss")
