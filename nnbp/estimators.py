@@ -130,7 +130,11 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------ fitting
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, callback=None):
+        if callback is not None and not callable(callback):
+            raise TypeError(
+                f"callback must be callable as callback(epoch, losses, network), got {callback!r}"
+            )
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -155,9 +159,9 @@ class _BaseMLP(BaseEstimator):
         net = self.network_
         net.alpha, net.activation = float(self.alpha), self.activation
         if self.solver in STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, targets, sample_weight, incremental)
+            self._fit_stochastic(X, targets, sample_weight, incremental, callback)
         else:
-            self._fit_lbfgs(X, targets, sample_weight)
+            self._fit_lbfgs(X, targets, sample_weight, callback)
         return self
 
     def _initialize(self, layer_units, dtype):
@@ -191,7 +195,7 @@ class _BaseMLP(BaseEstimator):
                        self.learning_rate, self.power_t)
         return Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
 
-    def _fit_stochastic(self, X, targets, sample_weight, incremental):
+    def _fit_stochastic(self, X, targets, sample_weight, incremental, callback):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         net = self.network_
@@ -218,10 +222,17 @@ class _BaseMLP(BaseEstimator):
         trainer.batch_size, trainer.shuffle = batch_size, self.shuffle
         trainer.random_state, trainer.verbose = self._random_state, self.verbose
         trainer.tol, trainer.n_iter_no_change = self.tol, self.n_iter_no_change
+        on_epoch = None
+        if callback is not None:
+            def on_epoch(trainer):
+                # The epoch's number is its place in loss_curve_, 1 first.
+                score = trainer.validation_scores[-1] if self.early_stopping else None
+                return callback(len(trainer.loss_curve),
+                                {"loss": trainer.loss, "validation_score": score}, net)
         try:
             ended = trainer.fit(X, targets, sample_weight, max_epochs=self.max_iter,
                                 validation_score=validation_score, incremental=incremental,
-                                restart_optimizer=not incremental)
+                                restart_optimizer=not incremental, on_epoch=on_epoch)
         finally:
             self._record(trainer)
         if ended == INTERRUPTED:
@@ -258,28 +269,61 @@ class _BaseMLP(BaseEstimator):
 
         return X[train], targets[train], weight_train, validation_score
 
-    def _fit_lbfgs(self, X, targets, sample_weight):
+    def _fit_lbfgs(self, X, targets, sample_weight, callback):
         self.loss_curve_ = []
+        stopped_by_callback = False
+        callback_error = None
 
         def record(iteration, loss):
+            nonlocal stopped_by_callback, callback_error
             self.loss_curve_.append(loss)
             if self.verbose:
                 print("Iteration %d, loss = %.8f" % (iteration, loss))
+            if callback is None:
+                return
+            try:
+                stopped_by_callback = bool(callback(iteration, {"loss": loss}, self.network_))
+            except Exception as error:
+                # Raised again once scipy has ended at this iterate, so that
+                # the network holds it, as after an epoch of sgd or adam.
+                callback_error = error
+            if stopped_by_callback or callback_error is not None:
+                raise StopIteration   # scipy >= 1.11 ends the minimization there
 
         result = minimize_lbfgs(self.network_, X, targets, sample_weight,
                                 max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
                                 callback=record)
-        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        if stopped_by_callback or callback_error is not None:
+            # Not a failure to converge: no ConvergenceWarning.
+            self.n_iter_ = min(result.nit, self.max_iter)
+        else:
+            self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
         self.loss_ = float(result.fun)
         self.best_loss_ = min(self.loss_curve_, default=self.loss_)
+        if callback_error is not None:
+            raise callback_error
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, callback=None):
         """Fit the model to data matrix X and target(s) y, optionally weighting the samples.
+
+        callback(epoch, losses, network), if given, runs after each epoch of
+        sgd and adam, and after each iteration of lbfgs: epoch is the
+        epoch's (iteration's) place in loss_curve_, 1 for the first;
+        losses is {"loss": its training loss, "validation_score": the
+        early-stopping score, or None} ({"loss": ...} for lbfgs); network
+        is network_. If it returns True, training stops there, with no
+        ConvergenceWarning: n_iter_ and loss_curve_ count the epochs run
+        (with early_stopping, the best parameters are restored as at any
+        other end). If it raises, the exception propagates and the network
+        keeps the parameters of the last epoch (iteration) run. (With lbfgs
+        and float64, scipy's iterates are evaluated in place, not copied
+        into network_: the callback sees its parameters as lbfgs began.)
 
         Returns self.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False,
+                         callback=callback)
 
     def _check_solver(self):
         if self.solver not in STOCHASTIC_SOLVERS:
@@ -395,9 +439,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     @available_if(lambda estimator: estimator._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None, callback=None):
         """One epoch on (X, y); classes (all of them) is required on the first call.
 
+        callback(epoch, losses, network) runs after the epoch, as in fit.
         Returns self.
         """
         if _check_partial_fit_first_call(self, classes):
@@ -406,7 +451,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True,
+                         callback=callback)
 
     def predict_proba(self, X):
         """Probability of each class: shape (n, n_classes), in the order of classes_."""
@@ -483,6 +529,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     @available_if(lambda estimator: estimator._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """One epoch on (X, y). Returns self."""
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+    def partial_fit(self, X, y, sample_weight=None, callback=None):
+        """One epoch on (X, y); callback(epoch, losses, network) runs after it, as in fit.
+
+        Returns self.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True,
+                         callback=callback)
