@@ -1,4 +1,5 @@
 """nnbp: dense neural networks trained by backpropagation, compiled and verified."""
+from nnbp.diagnostics import DiagnosticsRecorder, layer_diagnostics
 from nnbp.gradcheck import (
     GradientReport,
     check_gradients,
@@ -15,6 +16,7 @@ __all__ = [
     "INITS",
     "OUTPUTS",
     "Adam",
+    "DiagnosticsRecorder",
     "DivergenceError",
     "GradientReport",
     "MLPClassifier",
@@ -25,6 +27,7 @@ __all__ = [
     "check_gradients",
     "check_layer_gradients",
     "check_loss_gradients",
+    "layer_diagnostics",
     "minimize_lbfgs",
     "__version__",
 ]
