@@ -316,9 +316,7 @@ class _BaseMLP(BaseEstimator):
         ConvergenceWarning: n_iter_ and loss_curve_ count the epochs run
         (with early_stopping, the best parameters are restored as at any
         other end). If it raises, the exception propagates and the network
-        keeps the parameters of the last epoch (iteration) run. (With lbfgs
-        and float64, scipy's iterates are evaluated in place, not copied
-        into network_: the callback sees its parameters as lbfgs began.)
+        keeps the parameters of the last epoch (iteration) run.
 
         Returns self.
         """

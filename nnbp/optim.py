@@ -168,7 +168,8 @@ def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000
 
     scipy works in float64: a float64 network is evaluated at scipy's own
     iterate, with no copy; a float32 one has the iterate rounded into its
-    params first. callback(iteration, loss) runs after each iteration.
+    params first. callback(iteration, loss) runs after each iteration, with
+    the iteration's parameters in net.params.
     Returns scipy's OptimizeResult; raises DivergenceError if it ends at a
     non-finite loss or parameters.
     """
@@ -186,6 +187,8 @@ def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000
 
     def report(intermediate_result):
         report.iteration += 1
+        # The callback may look at the network: give it this iterate's parameters.
+        net.params[...] = intermediate_result.x
         callback(report.iteration, float(intermediate_result.fun))
     report.iteration = 0
 

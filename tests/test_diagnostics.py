@@ -332,6 +332,31 @@ def test_the_callback_sees_each_epoch_and_its_loss(Estimator, solver):
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_network_the_callback_sees_holds_that_epochs_parameters(solver, dtype):
+    X, y = PROBLEMS[nnbp.MLPRegressor]()
+    estimator = nnbp.MLPRegressor(hidden_layer_sizes=(8,), solver=solver, max_iter=4,
+                                  random_state=0, alpha=0.0, dtype=dtype)
+    seen = []
+
+    def record(epoch, losses, network):
+        seen.append((losses["loss"], network.params.copy()))
+
+    with pytest.warns(ConvergenceWarning):
+        estimator.fit(X, y, callback=record)
+    losses = [loss for loss, _ in seen]
+    assert len({params.tobytes() for _, params in seen}) == len(seen)   # it moved each time
+    if solver == "lbfgs":
+        # lbfgs reports the loss at its iterate: the network's loss there.
+        net = estimator.network_.copy()
+        for loss, params in seen:
+            net.params = params
+            assert net.loss(X, y) == pytest.approx(loss, rel=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_array_equal(seen[-1][1], estimator.network_.params)
+    assert losses == estimator.loss_curve_
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
 @pytest.mark.parametrize("Estimator", [nnbp.MLPClassifier, nnbp.MLPRegressor])
 def test_returning_true_stops_training(Estimator, solver):
     X, y = PROBLEMS[Estimator]()
