@@ -8,6 +8,7 @@ from nnbp.gradcheck import (
 from nnbp.network import ACTIVATIONS, INITS, OUTPUTS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
 from nnbp.training import DivergenceError, StochasticTrainer
+from nnbp.io import load
 
 __version__ = "0.1.0"
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "check_gradients",
     "check_layer_gradients",
     "check_loss_gradients",
+    "load",
     "minimize_lbfgs",
     "__version__",
 ]
