@@ -234,11 +234,6 @@ def load(path):
             return _load(file, os.fstat(file.fileno()).st_size)
         except _Invalid as problem:
             raise ModelFileError(f"cannot load {name!r}: {problem}") from None
-        except zipfile.BadZipFile as error:
-            raise ModelFileError(
-                f"cannot load {name!r}: not an nnbp model file (not a valid zip archive: "
-                f"{error})"
-            ) from None
         except _DAMAGE as error:
             raise ModelFileError(
                 f"cannot load {name!r}: the file is damaged ({type(error).__name__}: {error})"
@@ -302,7 +297,10 @@ class _Archive:
     """A model file's zip archive, whose members are checked before they are read."""
 
     def __init__(self, file, file_size):
-        self._zip = zipfile.ZipFile(file)
+        try:
+            self._zip = zipfile.ZipFile(file)
+        except zipfile.BadZipFile as error:
+            raise _Invalid(f"not an nnbp model file (not a zip archive: {error})") from None
         self._file_size = file_size
         self._members = {}
         for info in self._zip.infolist():
@@ -336,9 +334,12 @@ class _Archive:
             raise _Invalid(f"the member {name} is missing")
         if info.compress_type != zipfile.ZIP_STORED:
             raise _Invalid(f"the member {name} is compressed; model files store members as they are")
-        if info.file_size != info.compress_size or info.file_size > self._file_size:
+        if info.file_size != info.compress_size:
+            raise _Invalid(f"the member {name} declares {info.file_size} bytes stored in "
+                           f"{info.compress_size}, but it is stored as it is")
+        if info.file_size > self._file_size:
             raise _Invalid(f"the member {name} declares a size of {info.file_size} bytes, "
-                           f"but the file holds {self._file_size}")
+                           f"but the whole file holds {self._file_size}")
         with self._zip.open(info) as member:
             version = npy_format.read_magic(member)
             if version == (1, 0):
