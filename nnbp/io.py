@@ -333,7 +333,8 @@ class _Archive:
         if info is None:
             raise _Invalid(f"the member {name} is missing")
         if info.compress_type != zipfile.ZIP_STORED:
-            raise _Invalid(f"the member {name} is compressed; model files store members as they are")
+            raise _Invalid(f"the member {name} is compressed; model files store members "
+                           "as they are")
         if info.file_size != info.compress_size:
             raise _Invalid(f"the member {name} declares {info.file_size} bytes stored in "
                            f"{info.compress_size}, but it is stored as it is")
@@ -456,6 +457,8 @@ def _check_metadata(metadata):
     try:
         datetime.datetime.fromisoformat(metadata["saved"])
     except ValueError:
-        raise _Invalid(f"metadata: saved must be an ISO 8601 date, got {metadata['saved']!r}") from None
+        raise _Invalid(
+            f"metadata: saved must be an ISO 8601 date, got {metadata['saved']!r}"
+        ) from None
     return metadata
 

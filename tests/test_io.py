@@ -105,7 +105,8 @@ def test_save_replaces_an_existing_file(tmp_path):
 
 def test_metadata_round_trips(tmp_path):
     net = make_network()
-    metadata = {"classes": ["setosa", "virginica", "Ωμέγα", "猫", "😀"], "features": ["a", "b"],
+    metadata = {"classes": ["setosa", "virginica", "Ωμέγα", "猫", "😀"],
+                "features": ["a", "b"],
                 "target": "espèce", "n": 3, "rate": 0.1, "flag": True, "none": None,
                 "nested": {"list": [1, [2.5, {"deep": "é"}]], "empty": {}}, "": ""}
     original = copy.deepcopy(metadata)
@@ -297,9 +298,6 @@ def test_classifier_round_trip(sklearn, tmp_path, rng, kind, dtype, solver):
     assert predicted.dtype == clf.predict(X_new).dtype
     assert np.array_equal(predicted, clf.predict(X_new))
     assert loaded.score(X, y) == clf.score(X, y)
-
-
-REGRESSIONS = {"one output": 1, "two outputs": 2}
 
 
 @pytest.mark.parametrize("loss", ["squared_error", "poisson"])
