@@ -8,6 +8,7 @@ from nnbp.gradcheck import (
 )
 from nnbp.network import ACTIVATIONS, INITS, OUTPUTS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
+from nnbp.io import load
 from nnbp.training import DivergenceError, StochasticTrainer
 
 __version__ = "0.1.0"
@@ -28,6 +29,7 @@ __all__ = [
     "check_layer_gradients",
     "check_loss_gradients",
     "layer_diagnostics",
+    "load",
     "minimize_lbfgs",
     "__version__",
 ]

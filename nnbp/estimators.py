@@ -54,6 +54,65 @@ def _store_parameters(estimator, arguments):
             setattr(estimator, name, value)
 
 
+def _check_count(name, value):
+    """A saved count: an int >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    return value
+
+
+def _check_number(name, value):
+    """A saved number: an int or a float (JSON's)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return value
+
+
+def _check_numbers(name, value):
+    """A saved list of numbers."""
+    if not isinstance(value, list):
+        raise ValueError(f"{name} must be a list of numbers, got {type(value).__name__}")
+    for index, item in enumerate(value):
+        _check_number(f"{name}[{index}]", item)
+    return value
+
+
+def _or_none(check):
+    def check_or_none(name, value):
+        return None if value is None else check(name, value)
+    return check_or_none
+
+
+def _classes_to_save(classes):
+    """classes_ as a 1-D array of numbers or unicode strings, the only ones a model file holds."""
+    classes = np.asarray(classes)
+    if classes.dtype == object:
+        # Python objects (from a list of mixed-width strings, say): kept if
+        # they are all strings or all numbers.
+        values = classes.tolist()
+        if all(isinstance(value, str) for value in values):
+            classes = np.array(values, dtype=str)
+        elif all(isinstance(value, Real) for value in values):
+            classes = np.array(values)
+        else:
+            types = sorted({type(value).__name__ for value in values})
+            raise TypeError(
+                f"classes_ mixes types ({', '.join(types)}): a model file holds classes that "
+                "are all numbers or all strings"
+            )
+    if classes.ndim != 1 or classes.dtype.kind not in "biufU":
+        raise TypeError(
+            f"classes_ of dtype {classes.dtype} and shape {classes.shape} cannot be saved: a "
+            "model file holds a vector of numbers or unicode strings"
+        )
+    if classes.dtype.kind == "U":
+        try:
+            "".join(classes.tolist()).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("classes_ holds strings that are not valid unicode") from None
+    return classes
+
+
 class _BaseMLP(BaseEstimator):
     """What MLPClassifier and MLPRegressor share; not for direct use."""
 
@@ -127,6 +186,119 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"{name} must have the shapes {shapes}, got {given}")
         for block, value in zip(blocks, values):
             block[...] = np.asarray(value).T if transpose else value
+
+    # ------------------------------------------------------------ saving
+
+    # Fitted attributes that save keeps where present, each with its check on load.
+    _SAVED_ATTRIBUTES = {
+        "n_iter_": _check_count,
+        "t_": _check_count,
+        "loss_": _check_number,
+        "best_loss_": _or_none(_check_number),
+        "loss_curve_": _check_numbers,
+        "validation_scores_": _or_none(_check_numbers),
+        "best_validation_score_": _or_none(_check_number),
+    }
+
+    def save(self, path, metadata=None):
+        """Write the fitted estimator to path without pickle; nnbp.load(path) reads it back.
+
+        path and metadata are as for nnbp.io.save (metadata=None keeps
+        network_.metadata). The file holds the network, the parameters
+        (get_params(): they must be JSON data, so random_state an int or None;
+        hidden_layer_sizes comes back as a tuple and dtype as its name) and the
+        fitted state that predict, predict_proba and score use. The
+        optimizer's state (momentum, Adam's moments) is not saved: partial_fit
+        or a warm_start fit of the loaded estimator continue from its
+        parameters with a fresh optimizer.
+        """
+        from nnbp import io
+        io.save(self, path, metadata)
+
+    def _saved_state(self):
+        """(kind, network, JSON state, arrays): what nnbp.io.save writes of the estimator."""
+        from nnbp.io import _plain_json
+        check_is_fitted(self)
+        params = self.get_params(deep=False)
+        random_state = params.get("random_state")
+        if not (random_state is None or isinstance(random_state, Integral)):
+            raise TypeError(
+                f"random_state={random_state!r} cannot be saved: only an int or None can "
+                "(set_params(random_state=...) first)"
+            )
+        if isinstance(params.get("hidden_layer_sizes"), (tuple, np.ndarray)):
+            params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
+        if params.get("dtype") is not None:
+            params["dtype"] = np.dtype(params["dtype"]).name
+        fitted = {"n_features_in_": self.n_features_in_, "n_outputs_": self.n_outputs_,
+                  "n_layers_": self.n_layers_, "out_activation_": self.out_activation_}
+        if "feature_names_in_" in self.__dict__:
+            fitted["feature_names_in_"] = list(self.feature_names_in_)
+        for attribute in self._SAVED_ATTRIBUTES:
+            if attribute in self.__dict__:
+                fitted[attribute] = getattr(self, attribute)
+        fitted.update(self._saved_extra())
+        state = _plain_json({"params": params, "fitted": fitted}, "the estimator",
+                            allow_non_finite=True)
+        return type(self)._kind, self.network_, state, self._saved_arrays()
+
+    # What a subclass adds to the fitted state: the names, their values, arrays.
+    _SAVED_EXTRA = ()
+
+    def _saved_extra(self):
+        return {}
+
+    def _saved_arrays(self):
+        return {}
+
+    @classmethod
+    def _from_saved_state(cls, network, state, arrays):
+        """The fitted estimator of a model file's checked network and estimator state.
+
+        Raises a ValueError or TypeError naming what is wrong or inconsistent.
+        """
+        if set(state) != {"params", "fitted"}:
+            raise ValueError(f"the state must have the keys params and fitted, got {list(state)}")
+        params, fitted = state["params"], state["fitted"]
+        if not isinstance(params, dict) or not isinstance(fitted, dict):
+            raise ValueError("params and fitted must be JSON objects")
+        unknown = sorted(set(params) - set(cls._get_param_names()))
+        if unknown:
+            raise ValueError(f"{cls.__name__} has no parameter {unknown[0]!r}")
+        if isinstance(params.get("hidden_layer_sizes"), list):
+            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        estimator = cls(**params)
+        estimator._validate_params()   # InvalidParameterError is a ValueError
+
+        sizes = network.layer_sizes
+        expected = {"n_features_in_": sizes[0], "n_outputs_": sizes[-1],
+                    "n_layers_": len(sizes),
+                    "out_activation_": OUT_ACTIVATION_NAMES[network.output]}
+        known = set(expected) | set(cls._SAVED_ATTRIBUTES) | {"feature_names_in_"}
+        known |= set(cls._SAVED_EXTRA)
+        unknown = sorted(set(fitted) - known)
+        if unknown:
+            raise ValueError(f"unknown fitted attribute {unknown[0]!r}")
+        for attribute, value in expected.items():
+            if attribute not in fitted:
+                raise ValueError(f"the fitted attribute {attribute} is missing")
+            if type(fitted[attribute]) is not type(value) or fitted[attribute] != value:
+                raise ValueError(f"{attribute} is {fitted[attribute]!r}, but the network's "
+                                 f"{network!r} needs {value!r}")
+            setattr(estimator, attribute, value)
+        for attribute, check in cls._SAVED_ATTRIBUTES.items():
+            if attribute in fitted:
+                setattr(estimator, attribute, check(attribute, fitted[attribute]))
+        if "feature_names_in_" in fitted:
+            names = fitted["feature_names_in_"]
+            if (not isinstance(names, list) or len(names) != sizes[0]
+                    or not all(isinstance(name, str) for name in names)):
+                raise ValueError(f"feature_names_in_ must be a list of {sizes[0]} strings")
+            estimator.feature_names_in_ = np.asarray(names, dtype=object)
+        estimator._restore_extra(fitted, arrays)
+        estimator._trainer = None
+        estimator.network_ = network
+        return estimator
 
     # ------------------------------------------------------------ fitting
 
@@ -462,6 +634,49 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return np.vstack([1 - y_pred, y_pred]).T
         return y_pred
 
+    # ------------------------------------------------------------ saving
+
+    _kind = "MLPClassifier"
+    # The label binarizer's fitted state (neg_label=0, pos_label=1, dense output).
+    _SAVED_EXTRA = ("y_type_", "sparse_input_")
+    TARGET_TYPES = {"binary": "logistic", "multiclass": "softmax",
+                    "multilabel-indicator": "logistic"}
+
+    def _saved_extra(self):
+        binarizer = self._label_binarizer
+        return {"y_type_": binarizer.y_type_, "sparse_input_": bool(binarizer.sparse_input_)}
+
+    def _saved_arrays(self):
+        return {"classes": _classes_to_save(self.classes_)}
+
+    def _restore_extra(self, fitted, arrays):
+        y_type, sparse_input = fitted.get("y_type_"), fitted.get("sparse_input_")
+        if y_type not in self.TARGET_TYPES:
+            raise ValueError(
+                f"y_type_ must be one of {', '.join(self.TARGET_TYPES)}, got {y_type!r}"
+            )
+        if not isinstance(sparse_input, bool):
+            raise ValueError(f"sparse_input_ must be true or false, got {sparse_input!r}")
+        classes = np.array(arrays["classes"])   # a writable copy
+        if classes.dtype.kind == "f" and not np.isfinite(classes).all():
+            raise ValueError("classes holds NaN or infinity")
+        if not (classes[:-1] < classes[1:]).all():
+            raise ValueError("classes must be sorted and distinct, as classes_ always is")
+        output, n_outputs = self.TARGET_TYPES[y_type], self.n_outputs_
+        # Binary: one logistic output for one or two classes; else one output per class.
+        n_expected = 1 if y_type == "binary" else len(classes)
+        if self.out_activation_ != OUT_ACTIVATION_NAMES[output] or n_outputs != n_expected or (
+                y_type == "binary" and len(classes) > 2):
+            raise ValueError(
+                f"{len(classes)} classes of a {y_type} problem need {n_expected} "
+                f"{output} output{'s' * (n_expected > 1)}, but the network has {n_outputs} "
+                f"{self.out_activation_} output{'s' * (n_outputs > 1)}"
+            )
+        binarizer = LabelBinarizer()
+        binarizer.y_type_, binarizer.sparse_input_, binarizer.classes_ = (
+            y_type, sparse_input, classes)
+        self._label_binarizer, self.classes_ = binarizer, classes
+
     def predict_log_proba(self, X):
         """log of predict_proba(X)."""
         y_prob = self.predict_proba(X)
@@ -524,6 +739,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, r2_score)
+
+    _kind = "MLPRegressor"
+
+    def _restore_extra(self, fitted, arrays):
+        if self.out_activation_ not in ("identity", "exp"):
+            raise ValueError(
+                f"a regressor's output is identity or exp, got {self.out_activation_!r}"
+            )
 
     @available_if(lambda estimator: estimator._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)

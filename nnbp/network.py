@@ -6,6 +6,7 @@ holds the weights into unit i, then the bias vectors b(1), ..., b(L). All the
 weights come first so that the L2 penalty and its gradient are one pass over
 ``params[:n_weights]``. ``weights[l]`` and ``biases[l]`` are views into it.
 """
+import copy
 import threading
 
 import numpy as np
@@ -88,6 +89,9 @@ class Network:
         self._params = np.zeros(self.n_params, dtype=self.dtype)
         self._make_views()
         self.initialize(seed)
+        # JSON data about the model that save() writes and nnbp.load() restores
+        # (a loaded network's includes nnbp_version, saved and format_version).
+        self.metadata = {}
 
     # ------------------------------------------------------------ parameters
 
@@ -250,14 +254,28 @@ class Network:
             config["dtype"] = dtype
         twin = Network(**config)
         twin.params = self._params
+        twin.metadata = copy.deepcopy(self.metadata)
         return twin
 
+    def save(self, path, metadata=None):
+        """Write the network to path, without pickle; nnbp.load(path) reads it back.
+
+        path (str or os.PathLike) is written exactly as given, with no ".npz"
+        appended. metadata: JSON data (str, int, float, bool, None, and lists
+        and dicts of them), such as {"classes": [...]}; None keeps
+        self.metadata. See nnbp.io for the format.
+        """
+        from nnbp import io
+        io.save(self, path, metadata)
+
     def __getstate__(self):
-        return {"config": self.config(), "params": self._params.copy()}
+        return {"config": self.config(), "params": self._params.copy(),
+                "metadata": copy.deepcopy(self.metadata)}
 
     def __setstate__(self, state):
         self.__init__(**state["config"])
         self.params = state["params"]
+        self.metadata = state.get("metadata", {})   # absent from older pickles
 
     def __repr__(self):
         return (f"Network({list(self.layer_sizes)}, activation={self.activation!r}, "

@@ -1,0 +1,464 @@
+"""Saving and loading models without pickle: ``save(model, path)`` and ``load(path)``.
+
+A model file holds a ``Network``, a fitted ``MLPClassifier`` or a fitted
+``MLPRegressor``. Loading never executes code from the file and trusts nothing
+in it before checking it: a corrupted, truncated or hostile file raises
+``ModelFileError`` (a ValueError) naming the file and the problem.
+
+The file format, version 1
+--------------------------
+An uncompressed .npz file: a zip archive whose members are .npy arrays stored
+without compression, as ``numpy.savez`` writes them; ``numpy.load(path,
+allow_pickle=False)`` reads it too. Strings are 0-d unicode arrays (dtype
+``<U...``), never object arrays. JSON text is ASCII (other characters are
+escaped). The members, each named ``<name>.npy``:
+
+==============  ==============================================================
+format          0-d string ``"nnbp"``
+format_version  0-d int64, ``1``
+kind            0-d string ``"Network"``, ``"MLPClassifier"`` or ``"MLPRegressor"``
+config          0-d string, a JSON object: the network's constructor arguments
+                as ``Network.config()`` gives them (layer_sizes, activation,
+                output, dtype ``"float32"`` or ``"float64"``, alpha, bias, init,
+                sigma, negative_slope)
+params          1-D array of the config's dtype and of length n_params: the
+                flat parameter vector, in the layout of ``Network.params``
+metadata        0-d string, a JSON object: the caller's metadata, and the
+                ``nnbp_version``, ``saved`` (ISO 8601 date and time, UTC) and
+                ``format_version`` that save adds
+estimator       estimators only. 0-d string, a JSON object:
+                ``{"params": ..., "fitted": ...}``: the constructor's
+                parameters (``get_params()``) and the fitted attributes that
+                predict, predict_proba and score need (n_features_in_,
+                n_outputs_, n_layers_, out_activation_, n_iter_, loss_,
+                loss_curve_, ... where present; for the classifier, the label
+                binarizer's ``y_type_`` and ``sparse_input_``). This JSON may
+                hold Python's ``Infinity`` and ``NaN`` (best_loss_ starts at
+                infinity); config and metadata are strict JSON.
+classes         MLPClassifier only. 1-D array: ``classes_`` (integers, floats,
+                booleans or unicode strings)
+==============  ==============================================================
+
+What loading checks, in order: the path is a file and a zip archive; no member
+is named twice, every member is stored uncompressed and is one of the kind's
+members (all of them present, no other); each member's .npy header declares an
+allowed dtype (never an object dtype: nothing is unpickled) and the shape it
+must have, whose size is the member's size in the archive, before any data is
+read, so that a header declaring a huge shape allocates nothing; the format
+name, a known format version (a newer one says which nnbp wrote it) and kind;
+the JSON parses (no duplicate keys) into the expected types; the config is one
+``Network(...)`` accepts, and params has its dtype and n_params entries
+(counted from the layer sizes before the network is built), all finite; the
+zip's CRC of each member read; for estimators, the parameters are valid and
+the fitted state agrees with the network (number of features, of outputs, the
+output activation, the classes).
+"""
+import datetime
+import json
+import math
+import os
+import struct
+import sys
+import zipfile
+
+import numpy as np
+from numpy.lib import format as npy_format
+
+from nnbp._validation import check_layer_sizes, check_vector
+from nnbp.network import Network
+
+FORMAT_NAME = "nnbp"
+FORMAT_VERSION = 1
+KINDS = ("Network", "MLPClassifier", "MLPRegressor")
+# The members of a file of each kind (as the .npz names them, without ".npy").
+NETWORK_MEMBERS = ("format", "format_version", "kind", "config", "params", "metadata")
+MEMBERS = {
+    "Network": NETWORK_MEMBERS,
+    "MLPClassifier": NETWORK_MEMBERS + ("estimator", "classes"),
+    "MLPRegressor": NETWORK_MEMBERS + ("estimator",),
+}
+CONFIG_KEYS = ("layer_sizes", "activation", "output", "dtype", "alpha", "bias", "init",
+               "sigma", "negative_slope")
+# The metadata entries save writes, with their types; the caller's own keys of
+# the same names are replaced.
+SAVED_METADATA = {"nnbp_version": str, "saved": str, "format_version": int}
+# Deeper JSON nesting is refused (the caller's metadata could refer to itself).
+MAX_JSON_DEPTH = 100
+
+# What reading a damaged zip archive or .npy header can raise (zipfile's
+# BadZipFile, EOFError on short data, RuntimeError for an "encrypted" flag,
+# NotImplementedError for an unknown method or version, struct.error,
+# numpy's ValueError for a bad header, OSError for a seek out of the file).
+_DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, RuntimeError,
+           NotImplementedError, ValueError, KeyError, struct.error, OverflowError)
+
+
+class ModelFileError(ValueError):
+    """A file that is not a valid nnbp model file: the message names it and the problem."""
+
+
+class _Invalid(Exception):
+    """A problem with the file's contents; load() adds the file's name."""
+
+
+# ---------------------------------------------------------------- saving
+
+def save(model, path, metadata=None):
+    """Write model (a Network, or a fitted MLPClassifier or MLPRegressor) to path.
+
+    path : str or os.PathLike
+        Written exactly as given: no ".npz" is appended (as numpy.savez does).
+        An existing file is replaced.
+    metadata : dict or None
+        JSON data about the model (str, int, float, bool, None, and lists and
+        dicts of them, with str keys; numpy scalars are taken as the Python
+        numbers they hold), such as ``{"classes": [...], "features": [...]}``.
+        None keeps the model's own metadata (``net.metadata``, or
+        ``estimator.network_.metadata``: what a loaded model carries). save
+        adds ``nnbp_version``, ``saved`` and ``format_version``.
+
+    Everything is checked before the file is opened: a refused model or
+    metadata leaves no file behind. See the module's docstring for the format.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    kind, network, estimator_state, arrays = _parts_of(model)
+    if metadata is None:
+        metadata = {key: value for key, value in network.metadata.items()
+                    if key not in SAVED_METADATA}
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    metadata = _plain_json(metadata, "metadata", allow_non_finite=False)
+    from nnbp import __version__
+    metadata.update(
+        nnbp_version=__version__,
+        saved=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        format_version=FORMAT_VERSION,
+    )
+    members = {
+        "format": np.array(FORMAT_NAME),
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "kind": np.array(kind),
+        "config": np.array(_json_text(network.config(), allow_non_finite=False)),
+        "params": network.params,
+        "metadata": np.array(_json_text(metadata, allow_non_finite=False)),
+    }
+    if estimator_state is not None:
+        members["estimator"] = np.array(_json_text(estimator_state, allow_non_finite=True))
+    members.update(arrays)
+    # Through an open file: numpy.savez would append ".npz" to a path without it.
+    with open(path, "wb") as file, zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in members.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                npy_format.write_array(member, array, allow_pickle=False)
+
+
+def _parts_of(model):
+    """(kind, network, estimator JSON or None, extra arrays) of a model to save."""
+    if isinstance(model, Network):
+        return "Network", model, None, {}
+    # The estimators are looked up only if they were imported: an object of
+    # theirs cannot exist otherwise, and nnbp does not need scikit-learn.
+    estimators = sys.modules.get("nnbp.estimators")
+    if estimators is not None and isinstance(model, estimators._BaseMLP):
+        return model._saved_state()
+    raise TypeError(
+        "save takes an nnbp.Network, MLPClassifier or MLPRegressor, "
+        f"got {type(model).__name__}"
+    )
+
+
+def _plain_json(value, where, allow_non_finite, depth=0):
+    """value as plain JSON data (dict with str keys, list, str, int, float, bool, None).
+
+    numpy scalars become the Python numbers they hold; anything else raises a
+    TypeError, a non-finite float (unless allowed) a ValueError, naming where.
+    """
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"{where} is nested more than {MAX_JSON_DEPTH} deep (or contains itself)")
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        value = value.item()
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not (allow_non_finite or math.isfinite(value)):
+            raise ValueError(f"{where} is {value}: JSON holds finite numbers only")
+        return float(value)
+    if isinstance(value, list):
+        return [_plain_json(item, f"{where}[{index}]", allow_non_finite, depth + 1)
+                for index, item in enumerate(value)]
+    if isinstance(value, dict):
+        plain = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{where} has the key {key!r}: JSON keys must be strings")
+            plain[str(key)] = _plain_json(item, f"{where}[{key!r}]", allow_non_finite, depth + 1)
+        return plain
+    hint = ""
+    if isinstance(value, (tuple, np.ndarray)):
+        hint = ": give a list instead (list(...) or .tolist())"
+    raise TypeError(
+        f"{where} must be JSON data (str, int, float, bool, None, or lists and dicts of "
+        f"them), got {type(value).__name__}{hint}"
+    )
+
+
+def _json_text(value, allow_non_finite):
+    return json.dumps(value, ensure_ascii=True, allow_nan=allow_non_finite)
+
+
+# ---------------------------------------------------------------- loading
+
+def load(path):
+    """The model saved at path: a Network, or a fitted MLPClassifier or MLPRegressor.
+
+    Nothing in the file is executed and everything is checked (see the
+    module's docstring). A missing file raises FileNotFoundError; a file that
+    is not a valid nnbp model file, ModelFileError (a ValueError) naming the
+    file and the problem. Loading an estimator needs scikit-learn.
+
+    The loaded network's ``metadata`` is the saved metadata (the caller's and
+    what save added); an estimator's is ``estimator.network_.metadata``.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    name = os.fspath(path)
+    if os.path.isdir(name):
+        raise ModelFileError(f"cannot load {name!r}: it is a directory, not a model file")
+    with open(name, "rb") as file:
+        try:
+            return _load(file, os.fstat(file.fileno()).st_size)
+        except _Invalid as problem:
+            raise ModelFileError(f"cannot load {name!r}: {problem}") from None
+        except _DAMAGE as error:
+            raise ModelFileError(
+                f"cannot load {name!r}: the file is damaged ({type(error).__name__}: {error})"
+            ) from None
+
+
+def _load(file, file_size):
+    if file_size == 0:
+        raise _Invalid("the file is empty")
+    archive = _Archive(file, file_size)
+    if not archive.has("format"):
+        raise _Invalid("not an nnbp model file (a zip archive without the member format.npy)")
+    if archive.read_string("format") != FORMAT_NAME:
+        raise _Invalid("not an nnbp model file (its format member is not 'nnbp')")
+    version = archive.read_int("format_version")
+    if version > FORMAT_VERSION:
+        raise _Invalid(
+            f"it is in model format version {version}{archive.writer()}; this nnbp reads "
+            f"format version {FORMAT_VERSION}: load it with a newer nnbp"
+        )
+    if version < 1:
+        raise _Invalid(f"unknown model format version {version}")
+    kind = archive.read_string("kind")
+    if kind not in KINDS:
+        raise _Invalid(f"unknown kind of model {kind!r}; known: {', '.join(KINDS)}")
+    archive.check_members(MEMBERS[kind])
+
+    config = _parse_json(archive.read_string("config"), "config")
+    sizes, dtype = _check_config(config)
+    n_params = _count_params(sizes, config["bias"])
+    # Checked against the header before anything of the size of params is
+    # allocated (Network's constructor allocates n_params entries).
+    params = archive.read_array("params", lambda d, shape: d == dtype and shape == (n_params,),
+                                f"a {dtype.name} vector of {n_params} parameters")
+    try:
+        network = Network(**config)
+    except (TypeError, ValueError) as error:
+        raise _Invalid(f"config: {error}") from None
+    try:
+        network.params = check_vector("params", params, dtype, n_params)
+    except ValueError as error:
+        raise _Invalid(str(error)) from None
+    network.metadata = _check_metadata(_parse_json(archive.read_string("metadata"), "metadata"))
+    if kind == "Network":
+        return network
+
+    from nnbp import estimators   # needs scikit-learn
+    state = _parse_json(archive.read_string("estimator"), "estimator", allow_non_finite=True)
+    arrays = {}
+    if kind == "MLPClassifier":
+        arrays["classes"] = archive.read_array(
+            "classes", lambda d, shape: d.kind in "biufU" and len(shape) == 1 and shape[0] > 0,
+            "a non-empty vector of numbers or strings")
+    try:
+        return getattr(estimators, kind)._from_saved_state(network, state, arrays)
+    except (TypeError, ValueError) as error:
+        raise _Invalid(f"estimator: {error}") from None
+
+
+class _Archive:
+    """A model file's zip archive, whose members are checked before they are read."""
+
+    def __init__(self, file, file_size):
+        try:
+            self._zip = zipfile.ZipFile(file)
+        except zipfile.BadZipFile as error:
+            raise _Invalid(f"not an nnbp model file (not a zip archive: {error})") from None
+        self._file_size = file_size
+        self._members = {}
+        for info in self._zip.infolist():
+            name = info.filename.removesuffix(".npy")
+            if name in self._members:
+                raise _Invalid(f"it holds the member {info.filename!r} twice")
+            self._members[name] = info
+
+    def has(self, name):
+        return name in self._members
+
+    def check_members(self, expected):
+        missing = [name for name in expected if name not in self._members]
+        if missing:
+            raise _Invalid(f"the member{'s' * (len(missing) > 1)} {', '.join(missing)} "
+                           f"{'are' if len(missing) > 1 else 'is'} missing")
+        unexpected = [info.filename for name, info in self._members.items()
+                      if name not in expected or not info.filename.endswith(".npy")]
+        if unexpected:
+            raise _Invalid(f"unexpected member {unexpected[0]!r}")
+
+    def read_array(self, name, accept, expected):
+        """Member name as a read-only array, if accept(dtype, shape) of its header.
+
+        expected describes what accept wants, for the message. The declared
+        dtype and shape are checked, and must account for the member's size,
+        before the data is read: the allocation is at most the file's size.
+        """
+        info = self._members.get(name)
+        if info is None:
+            raise _Invalid(f"the member {name} is missing")
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise _Invalid(f"the member {name} is compressed; model files store members "
+                           "as they are")
+        if info.file_size != info.compress_size:
+            raise _Invalid(f"the member {name} declares {info.file_size} bytes stored in "
+                           f"{info.compress_size}, but it is stored as it is")
+        if info.file_size > self._file_size:
+            raise _Invalid(f"the member {name} declares a size of {info.file_size} bytes, "
+                           f"but the whole file holds {self._file_size}")
+        with self._zip.open(info) as member:
+            version = npy_format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = npy_format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, _, dtype = npy_format.read_array_header_2_0(member)
+            else:
+                raise _Invalid(f"the member {name} is in .npy format {version}; "
+                               "model files use 1.0 or 2.0")
+            if dtype.hasobject:
+                raise _Invalid(f"the member {name} holds Python objects (dtype {dtype}), "
+                               "which would need pickle: refused")
+            if len(shape) > 1 or dtype.itemsize == 0 or not accept(dtype, shape):
+                raise _Invalid(f"the member {name} has dtype {dtype} and shape {shape}; "
+                               f"expected {expected}")
+            n_bytes = math.prod(shape) * dtype.itemsize
+            if member.tell() + n_bytes != info.file_size:
+                raise _Invalid(f"the member {name} declares {n_bytes} bytes of data but holds "
+                               f"{info.file_size - member.tell()}")
+            data = member.read(n_bytes)
+            # Reading to the end makes zipfile check the member's CRC.
+            if len(data) != n_bytes or member.read(1):
+                raise _Invalid(f"the member {name} is truncated")
+        if dtype.kind == "U":
+            _decode_unicode(data, dtype, name)
+        elif dtype.kind == "b" and data.strip(b"\x00\x01"):
+            raise _Invalid(f"the member {name} holds booleans other than 0 and 1")
+        return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+    def read_string(self, name):
+        array = self.read_array(name, lambda d, shape: d.kind == "U" and shape == (),
+                                "a 0-d unicode string")
+        return _decode_unicode(array.tobytes(), array.dtype, name).rstrip("\x00")
+
+    def read_int(self, name):
+        array = self.read_array(name, lambda d, shape: d.kind in "iu" and shape == (),
+                                "a 0-d integer")
+        return int(array[()])
+
+    def writer(self):
+        """", written by nnbp X" if the metadata says so; else "" (for a message)."""
+        try:
+            version = json.loads(self.read_string("metadata")).get("nnbp_version")
+        except Exception:   # only a message's detail: any damage just leaves it out
+            return ""
+        return f", written by nnbp {version}" if isinstance(version, str) else ""
+
+
+def _decode_unicode(data, dtype, name):
+    """The text of a unicode array's bytes, refusing invalid code points.
+
+    numpy would otherwise make strings of invalid characters or fail with a
+    SystemError.
+    """
+    big_endian = dtype.byteorder == ">" or (dtype.byteorder == "=" and sys.byteorder == "big")
+    try:
+        return data.decode("utf-32-be" if big_endian else "utf-32-le")
+    except UnicodeDecodeError:
+        raise _Invalid(f"the member {name} holds invalid unicode characters") from None
+
+
+def _parse_json(text, member, allow_non_finite=False):
+    """The JSON object of text: a dict, without duplicate keys."""
+    def refuse_constant(token):
+        raise _Invalid(f"the member {member} holds {token}, which is not JSON")
+
+    def refuse_duplicates(pairs):
+        keys = [key for key, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise _Invalid(f"the member {member} names a JSON key twice")
+        return dict(pairs)
+
+    try:
+        value = json.loads(text, object_pairs_hook=refuse_duplicates,
+                           parse_constant=None if allow_non_finite else refuse_constant)
+    except (ValueError, RecursionError) as error:
+        raise _Invalid(f"the member {member} is not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise _Invalid(f"the member {member} must hold a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _check_config(config):
+    """(layer sizes, dtype) of a config whose keys and simple types are checked."""
+    missing = [key for key in CONFIG_KEYS if key not in config]
+    unknown = [key for key in config if key not in CONFIG_KEYS]
+    if missing or unknown:
+        raise _Invalid(f"config must have the keys {', '.join(CONFIG_KEYS)}; "
+                       f"missing: {missing}, unknown: {unknown}")
+    if not isinstance(config["layer_sizes"], list):
+        raise _Invalid(f"config: layer_sizes must be a list, got {config['layer_sizes']!r}")
+    try:
+        sizes = check_layer_sizes(config["layer_sizes"])
+    except (TypeError, ValueError) as error:
+        raise _Invalid(f"config: {error}") from None
+    if not isinstance(config["bias"], bool):
+        raise _Invalid(f"config: bias must be true or false, got {config['bias']!r}")
+    if config["dtype"] not in ("float32", "float64"):
+        raise _Invalid(f"config: dtype must be 'float32' or 'float64', got {config['dtype']!r}")
+    return sizes, np.dtype(config["dtype"])
+
+
+def _count_params(sizes, bias):
+    """Network.n_params of these layer sizes, in Python ints (no overflow, no allocation)."""
+    n_weights = sum(fan_out * fan_in for fan_in, fan_out in zip(sizes, sizes[1:]))
+    return n_weights + (sum(sizes[1:]) if bias else 0)
+
+
+def _check_metadata(metadata):
+    for key, kind in SAVED_METADATA.items():
+        value = metadata.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise _Invalid(f"metadata: {key} must be a {kind.__name__}, got {value!r}")
+    try:
+        datetime.datetime.fromisoformat(metadata["saved"])
+    except ValueError:
+        raise _Invalid(
+            f"metadata: saved must be an ISO 8601 date, got {metadata['saved']!r}"
+        ) from None
+    return metadata
+
