@@ -1,5 +1,11 @@
-"""The command line: ``nnbp demo`` and ``nnbp bench`` (also ``python -m nnbp ...``)."""
+"""The command line: nnbp train, predict, gradcheck, info, bench and demo (also python -m nnbp).
+
+Every command reports bad input (missing files, absent columns, cells that
+are not numbers, impossible options) in one line on stderr with a non-zero
+exit code; --debug shows the traceback instead.
+"""
 import argparse
+import os
 import sys
 import time
 
@@ -7,9 +13,18 @@ import numpy as np
 
 from nnbp.datasets import load_digits
 from nnbp.gradcheck import check_gradients
-from nnbp.network import Network
-from nnbp.optim import Adam
-from nnbp.training import StochasticTrainer
+from nnbp.network import ACTIVATIONS, OUTPUTS, Network
+from nnbp.optim import SGD, Adam, minimize_lbfgs
+from nnbp.tabular import read_table, write_csv
+from nnbp.training import DivergenceError, INTERRUPTED, StochasticTrainer
+
+SOLVERS = ("adam", "sgd", "lbfgs", "gd")
+CLASS_OUTPUTS = ("softmax", "logistic")
+GRADCHECK_ROWS = 20
+
+
+class CommandError(Exception):
+    """A problem with what the user asked for, reported in one line."""
 
 
 def held_out_split(n, fraction, seed):
@@ -52,19 +67,344 @@ def demo(args):
     return 0
 
 
+# ---------------------------------------------------------------- nnbp train
+
+def encode_target(target, output):
+    """(y for the network, classes or None, number of outputs) from the target column."""
+    if output in CLASS_OUTPUTS:
+        classes, y = np.unique(target, return_inverse=True)
+        if classes.size < 2:
+            raise CommandError(f"the target has a single class ({classes[0]}): nothing to learn")
+        if output == "logistic":
+            if classes.size != 2:
+                raise CommandError(f"--output logistic takes two classes, the target has "
+                                   f"{classes.size}: use --output softmax")
+            return y.astype(np.float64), classes, 1
+        return y, classes, classes.size
+    if target.dtype.kind != "f":
+        raise CommandError(f"the target holds text (such as {target[0]!r}), which --output "
+                           f"{output} cannot fit: use --output softmax for classes")
+    return target, None, 1
+
+
+def json_labels(classes):
+    """Class labels as JSON values: text, or numbers (whole numbers as ints)."""
+    if classes.dtype.kind == "f":
+        return [int(c) if float(c).is_integer() else float(c) for c in classes]
+    return [str(c) for c in classes]
+
+
+def score(net, X, y, classes):
+    """Accuracy for classes, R^2 for numbers: what scikit-learn's score() reports."""
+    outputs = net.forward(X)
+    if classes is not None:
+        predicted = (outputs[:, 0] >= 0.5) if outputs.shape[1] == 1 else outputs.argmax(axis=1)
+        return float(np.mean(predicted == y))
+    residual = np.sum((y.reshape(outputs.shape) - outputs) ** 2)
+    total = np.sum((y.reshape(outputs.shape) - y.mean(axis=0)) ** 2)
+    return float(1 - residual / total) if total > 0 else 0.0
+
+
+def describe_score(value, classes):
+    return f"accuracy {value:.1%}" if classes is not None else f"R^2 {value:.4f}"
+
+
+def train(args):
+    """Train a network on a table and save it."""
+    table = read_table(args.data, label_columns=[args.target], required=[args.target])
+    target = table.column(args.target)
+    features = [name for name in table.columns if name != args.target]
+    if not features:
+        raise CommandError(f"{args.data}: no columns besides the target {args.target!r}")
+    X = table.matrix(features)
+    output = args.output or ("softmax" if target.dtype.kind != "f" else "squared")
+    y, classes, n_outputs = encode_target(target, output)
+    mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
+    if not args.no_scale:
+        # Inputs of unit scale keep the default learning rates and init sensible.
+        mean, scale = X.mean(axis=0), X.std(axis=0)
+        scale[scale == 0] = 1.0
+    X = (X - mean) / scale
+    rng = np.random.default_rng(args.seed)
+    order = rng.permutation(X.shape[0])
+    n_held_out = int(round(args.validation_fraction * X.shape[0]))
+    if args.validation_fraction > 0 and not 0 < n_held_out < X.shape[0]:
+        raise CommandError(f"--validation-fraction {args.validation_fraction} of "
+                           f"{X.shape[0]} rows leaves no rows to hold out or to train on")
+    train_rows, held_out = order[n_held_out:], order[:n_held_out]
+    net = Network((X.shape[1], *args.hidden, n_outputs), activation=args.activation,
+                  output=output, dtype=args.dtype, alpha=args.alpha, seed=args.seed)
+    X_train, y_train = X[train_rows], y[train_rows]
+    print(f"nnbp train: {net}\n  {X_train.shape[0]} rows to train on, {held_out.size} held "
+          f"out; {len(features)} features; target {args.target!r}"
+          + (f" ({len(classes)} classes)" if classes is not None else ""))
+    history = []
+
+    def after_epoch(epoch, loss, bar):
+        entry = {"epoch": epoch, "loss": float(loss)}
+        if held_out.size:
+            entry["validation_score"] = score(net, X[held_out], y[held_out], classes)
+        if args.diagnostics:
+            from nnbp.diagnostics import layer_diagnostics
+            entry.update(layer_diagnostics(net, X_train, y_train))
+        history.append(entry)
+        bar.set_postfix_str(f"loss {loss:.4g}" + (f", validation {entry['validation_score']:.4g}"
+                                                   if held_out.size else ""))
+        bar.update(1)
+        if args.diagnostics:
+            bar.write(f"  epoch {epoch}: gradient norm by layer "
+                      + " ".join(f"{g:.3g}" for g in entry["gradient_norms"])
+                      + "; saturated units by hidden layer "
+                      + " ".join(f"{s:.1%}" for s in entry["saturation"]))
+
+    start = time.perf_counter()
+    ended = run_solver(args, net, X_train, y_train, after_epoch)
+    seconds = time.perf_counter() - start
+    metadata = {"task": "classification" if classes is not None else "regression",
+                "target": args.target, "features": features,
+                "feature_mean": mean.tolist(), "feature_scale": scale.tolist()}
+    if classes is not None:
+        metadata["classes"] = json_labels(classes)
+    net.save(args.out, metadata=metadata)
+    last = history[-1] if history else {"loss": float("nan")}
+    print(f"  {len(history)} {'iterations' if args.solver == 'lbfgs' else 'epochs'} of "
+          f"{args.solver} in {seconds:.2f} s" + (", interrupted" if ended == INTERRUPTED else "")
+          + f"; training loss {last['loss']:.4g}"
+          + (f", validation {describe_score(last['validation_score'], classes)}"
+             if "validation_score" in last else ""))
+    if args.plot:
+        from nnbp.plotting import plot_training
+        plot_training([entry["loss"] for entry in history], history if args.diagnostics
+                      else None, args.plot)
+        print(f"  plot: {args.plot}")
+    print(f"  model: {args.out}")
+    return 0
+
+
+def run_solver(args, net, X, y, after_epoch):
+    """Train net by the chosen solver for args.epochs epochs (lbfgs: iterations)."""
+    from tqdm import tqdm
+
+    unit = "iteration" if args.solver == "lbfgs" else "epoch"
+    with tqdm(total=args.epochs, unit=unit, disable=args.quiet, file=sys.stderr,
+              dynamic_ncols=True, leave=False) as bar:
+        try:
+            if args.solver == "lbfgs":
+                minimize_lbfgs(net, X, y, max_iter=args.epochs,
+                               callback=lambda iteration, loss: after_epoch(iteration, loss, bar))
+                return None
+            optimizer = {"adam": lambda: Adam(learning_rate=args.lr),
+                         "sgd": lambda: SGD(learning_rate=args.lr),
+                         "gd": lambda: SGD(learning_rate=args.lr, momentum=0.0)}[args.solver]()
+            batch_size = X.shape[0] if args.solver == "gd" else min(args.batch_size, X.shape[0])
+            trainer = StochasticTrainer(net, optimizer, batch_size=batch_size,
+                                        random_state=np.random.default_rng(args.seed),
+                                        tol=0.0, n_iter_no_change=np.inf)
+            return trainer.fit(X, y, max_epochs=args.epochs,
+                               on_epoch=lambda t: after_epoch(t.n_iter, t.loss, bar))
+        except DivergenceError as error:
+            raise CommandError(str(error)) from None
+
+
+# ---------------------------------------------------------------- predict, gradcheck, info
+
+def load_network(path):
+    """(network, metadata) of a model file written by nnbp train or Network.save."""
+    import nnbp
+    model = nnbp.load(path)
+    if not isinstance(model, Network):
+        raise CommandError(f"{path}: holds a {type(model).__name__}; the command line "
+                           "takes the networks that nnbp train writes")
+    return model, dict(getattr(model, "metadata", {}))
+
+
+def model_inputs(net, metadata, table):
+    """The model's features from the table, scaled as in training."""
+    features = metadata.get("features") or [
+        name for name in table.columns if name != metadata.get("target")]
+    if len(features) != net.layer_sizes[0]:
+        raise CommandError(f"{table.path}: {len(features)} feature columns, but the model "
+                           f"takes {net.layer_sizes[0]}")
+    X = table.matrix(features)
+    mean = np.asarray(metadata.get("feature_mean", np.zeros(X.shape[1])))
+    scale = np.asarray(metadata.get("feature_scale", np.ones(X.shape[1])))
+    return (X - mean) / scale
+
+
+def predict(args):
+    """Write the model's prediction for each row of a table, as CSV."""
+    net, metadata = load_network(args.model)
+    target = metadata.get("target")
+    table = read_table(args.data, label_columns=[target] if target else [])
+    outputs = net.forward(model_inputs(net, metadata, table))
+    classes = metadata.get("classes")
+    name = target or "prediction"
+    if classes is not None:
+        chosen = ((outputs[:, 0] >= 0.5).astype(int) if outputs.shape[1] == 1
+                  else outputs.argmax(axis=1))
+        write_csv(args.out, [name], ([classes[k]] for k in chosen))
+    elif outputs.shape[1] == 1:
+        write_csv(args.out, [name], ([repr(float(v))] for v in outputs[:, 0]))
+    else:
+        write_csv(args.out, [f"{name}_{k}" for k in range(outputs.shape[1])],
+                  ([repr(float(v)) for v in row] for row in outputs))
+    return 0
+
+
+def gradient_check_data(net, metadata, path, rows, seed):
+    """(X, y) for a gradient check: rows of a table, or random ones shaped for net."""
+    if path is None:
+        rng = np.random.default_rng(seed)
+        X = rng.standard_normal((rows, net.layer_sizes[0]))
+        m = net.layer_sizes[-1]
+        y = {"softmax": lambda: rng.integers(0, m, rows),
+             "logistic": lambda: rng.integers(0, 2, (rows, m)).astype(float),
+             "squared": lambda: rng.standard_normal((rows, m)),
+             "poisson": lambda: rng.exponential(size=(rows, m))}[net.output]()
+        return X, y
+    target = metadata.get("target")
+    table = read_table(path, label_columns=[target] if target else [])
+    if target is None or target not in table.values:
+        raise CommandError(f"{path}: a gradient check needs the target column "
+                           f"{target!r} beside the features")
+    X = model_inputs(net, metadata, table)[:rows]
+    labels = table.values[target][:rows]
+    classes = metadata.get("classes")
+    if classes is None:
+        return X, labels
+    index = {str(c): k for k, c in enumerate(classes)}
+    as_text = [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in labels]
+    unknown = sorted({v for v in as_text if v not in index})
+    if unknown:
+        raise CommandError(f"{path}: target values {unknown[:5]} are not among the model's "
+                           "classes")
+    y = np.array([index[v] for v in as_text])
+    return X, (y.astype(float)[:, None] if net.output == "logistic" else y)
+
+
+def gradcheck(args):
+    """Check a saved (or a freshly made small) network's gradients by finite differences."""
+    if args.model is None:
+        if args.data is not None:
+            raise CommandError("--data needs a MODEL: the fresh network has no features")
+        net, metadata = Network((4, 6, 5, 3), activation="tanh", output="softmax",
+                                seed=args.seed), {}
+    else:
+        net, metadata = load_network(args.model)
+    X, y = gradient_check_data(net, metadata, args.data, args.rows, args.seed)
+    report = check_gradients(net, X, y, sample=args.sample)
+    print(report)
+    return 0 if report.passed else 1
+
+
+def info(args):
+    """Describe a saved model."""
+    net, metadata = load_network(args.model)
+    print(f"{args.model}: {net}")
+    print(f"  {net.n_params} parameters in {net.n_layers} layers, "
+          f"{'-'.join(map(str, net.layer_sizes))}")
+    for key in ("task", "target", "classes", "features", "nnbp_version", "saved",
+                "format_version"):
+        if key in metadata:
+            value = metadata[key]
+            if isinstance(value, list) and len(value) > 12:
+                value = ", ".join(map(str, value[:12])) + f", ... ({len(value)} in all)"
+            elif isinstance(value, list):
+                value = ", ".join(map(str, value))
+            print(f"  {key}: {value}")
+    return 0
+
+
+# ---------------------------------------------------------------- arguments
+
 def positive(kind):
     def parse(text):
-        value = kind(text)
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a {kind.__name__}, got {text!r}") from None
         if not value > 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {text}")
         return value
     return parse
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="nnbp", description=__doc__)
+def fraction(text):
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def widths(text):
+    """'128,64' as (128, 64); '' as no hidden layer."""
+    try:
+        sizes = tuple(int(part) for part in text.split(",")) if text.strip() else ()
+    except ValueError:
+        sizes = None
+    if sizes is None or any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(
+            f"hidden layer widths must be positive integers separated by commas, got {text!r}")
+    return sizes
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="nnbp", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    demo_parser = commands.add_parser("demo", help=demo.__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    training = commands.add_parser("train", parents=[common], help=train.__doc__,
+                                   description=train.__doc__)
+    training.add_argument("data", help="a CSV with a header row, an .npz of columns or an .npy")
+    training.add_argument("--target", required=True, help="the column to predict")
+    training.add_argument("--hidden", type=widths, default=(100,),
+                          help="hidden layer widths, such as 128,64 (default 100)")
+    training.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    training.add_argument("--output", choices=OUTPUTS,
+                          help="default: softmax for a target of text, else squared")
+    training.add_argument("--solver", choices=SOLVERS, default="adam",
+                          help="gd is full-batch gradient descent")
+    training.add_argument("--epochs", type=positive(int), default=50,
+                          help="epochs (lbfgs: iterations), default 50")
+    training.add_argument("--batch-size", type=positive(int), default=200)
+    training.add_argument("--lr", type=positive(float), default=0.001, help="learning rate")
+    training.add_argument("--alpha", type=float, default=1e-4, help="L2 penalty")
+    training.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    training.add_argument("--validation-fraction", type=fraction, default=0.1)
+    training.add_argument("--seed", type=int, default=0)
+    training.add_argument("--no-scale", action="store_true",
+                          help="do not standardise the features (mean 0, variance 1)")
+    training.add_argument("--out", default="model.npz", help="the model file (model.npz)")
+    training.add_argument("--quiet", action="store_true", help="no progress bar")
+    training.add_argument("--diagnostics", action="store_true",
+                          help="print each layer's gradient norm and saturated units per epoch")
+    training.add_argument("--plot", help="draw the loss curve (and diagnostics) to this PNG")
+    training.set_defaults(handler=train)
+
+    predicting = commands.add_parser("predict", parents=[common], help=predict.__doc__,
+                                     description=predict.__doc__)
+    predicting.add_argument("model")
+    predicting.add_argument("data")
+    predicting.add_argument("--out", help="the CSV to write (default: standard output)")
+    predicting.set_defaults(handler=predict)
+
+    checking = commands.add_parser("gradcheck", parents=[common], help=gradcheck.__doc__,
+                                   description=gradcheck.__doc__)
+    checking.add_argument("model", nargs="?")
+    checking.add_argument("--data", help="rows to check on (default: random ones)")
+    checking.add_argument("--rows", type=positive(int), default=GRADCHECK_ROWS)
+    checking.add_argument("--sample", type=positive(int), default=200,
+                          help="parameters differenced per block, at most (default 200)")
+    checking.add_argument("--seed", type=int, default=0)
+    checking.set_defaults(handler=gradcheck)
+
+    describing = commands.add_parser("info", parents=[common], help=info.__doc__,
+                                     description=info.__doc__)
+    describing.add_argument("model")
+    describing.set_defaults(handler=info)
+
+    demo_parser = commands.add_parser("demo", parents=[common], help=demo.__doc__)
     demo_parser.add_argument("--epochs", type=positive(int), default=30)
     demo_parser.add_argument("--hidden", type=positive(int), default=64,
                              help="width of the hidden layer")
@@ -72,16 +412,41 @@ def main(argv=None):
     demo_parser.add_argument("--learning-rate", type=positive(float), default=0.01)
     demo_parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     demo_parser.add_argument("--seed", type=int, default=0)
+    demo_parser.set_defaults(handler=demo)
+
     commands.add_parser("bench", add_help=False,
                         help="time nnbp against its GEMM floor, NumPy, PyTorch and "
                              "scikit-learn (nnbp bench --help)")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command == "bench":
         from nnbp.benchmark import main as bench
         return bench(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return demo(args)
+    try:
+        return args.handler(args)
+    except BrokenPipeError:
+        # The reader went away (nnbp predict ... | head): not an error. Python
+        # flushes stdout at exit; point it at /dev/null so that fails quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (CommandError, ValueError, TypeError, OSError, ImportError) as error:
+        # DataError and the model file's errors are ValueErrors: all are the
+        # user's to fix, in one line.
+        if args.debug:
+            raise
+        print(f"nnbp {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"nnbp {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

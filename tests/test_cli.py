@@ -2,6 +2,9 @@
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 
 def run(*args, cwd):
     return subprocess.run([sys.executable, "-m", "nnbp", *args], capture_output=True, text=True,
@@ -25,3 +28,178 @@ def test_bad_arguments_are_refused(tmp_path):
     assert result.returncode == 2 and "must be positive, got 0" in result.stderr
     result = run("nonsense", cwd=tmp_path)
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+# ---------------------------------------------------------------- train, predict, gradcheck, info
+
+def write_classes_csv(path, rows=150, seed=0):
+    """Three well-separated classes with text labels, and a constant column."""
+    rng = np.random.default_rng(seed)
+    names = np.array(["setosa", "versicolor", "virginica"])
+    labels = rng.integers(0, 3, rows)
+    centres = np.array([[0.0, 0.0, 5.0], [4.0, 4.0, 5.0], [-4.0, 4.0, 5.0]])
+    X = centres[labels] + 0.5 * rng.standard_normal((rows, 3))
+    X[:, 2] = 5.0
+    lines = ["width,height,constant,species"]
+    lines += [f"{a:.6f},{b:.6f},{c:.1f},{names[k]}" for (a, b, c), k in zip(X, labels)]
+    path.write_text("\n".join(lines) + "\n")
+    return names[labels]
+
+
+def write_numbers_csv(path, rows=120, seed=1):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (rows, 2))
+    y = 3 * X[:, 0] - 2 * X[:, 1] + 0.5
+    lines = ["x1,x2,y"] + [f"{float(a)!r},{float(b)!r},{float(t)!r}" for (a, b), t in zip(X, y)]
+    path.write_text("\n".join(lines) + "\n")
+    return y
+
+
+def one_line_error(result, *fragments):
+    """The command failed with a single-line message naming the problem, and no traceback."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    message = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(message) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in message[0], message[0]
+
+
+def test_a_session_train_predict_gradcheck_info(tmp_path):
+    labels = write_classes_csv(tmp_path / "flowers.csv")
+    result = run("train", "flowers.csv", "--target", "species", "--hidden", "16,8",
+                 "--epochs", "40", "--lr", "0.01", "--out", "flowers.npz", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "3 classes" in result.stdout and "validation accuracy" in result.stdout
+    assert (tmp_path / "flowers.npz").exists()
+    # The progress bar goes to stderr, with the loss and the validation score.
+    assert "loss" in result.stderr and "validation" in result.stderr
+
+    result = run("predict", "flowers.npz", "flowers.csv", "--out", "predicted.csv",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    predicted = (tmp_path / "predicted.csv").read_text().splitlines()
+    assert predicted[0] == "species" and len(predicted) == 1 + len(labels)
+    assert np.mean(np.array(predicted[1:]) == labels) > 0.95
+
+    # The target column may be absent when predicting; the output goes to stdout.
+    features_only = tmp_path / "features.csv"
+    features_only.write_text("\n".join(line.rsplit(",", 1)[0] for line in
+                                       (tmp_path / "flowers.csv").read_text().splitlines()))
+    result = run("predict", "flowers.npz", "features.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == predicted
+
+    result = run("gradcheck", "flowers.npz", "--data", "flowers.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASSED" in result.stdout and "W(1)" in result.stdout
+
+    result = run("info", "flowers.npz", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for fragment in ("3-16-8-3", "classification",
+                     "setosa, versicolor, virginica", "width, height, constant", "species"):
+        assert fragment in result.stdout
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "gd", "lbfgs"])
+def test_regression_by_every_solver(tmp_path, solver):
+    y = write_numbers_csv(tmp_path / "line.csv")
+    epochs = {"adam": "200", "sgd": "200", "gd": "300", "lbfgs": "100"}[solver]
+    result = run("train", "line.csv", "--target", "y", "--solver", solver, "--hidden", "8",
+                 "--epochs", epochs, "--lr", "0.01", "--quiet", "--activation", "tanh",
+                 "--validation-fraction", "0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""                       # --quiet: no progress bar
+    result = run("predict", "model.npz", "line.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    predicted = np.array([float(v) for v in result.stdout.splitlines()[1:]])
+    assert np.sqrt(np.mean((predicted - y) ** 2)) < 0.5 * np.std(y)
+
+
+def test_npz_and_npy_data(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((80, 3))
+    y = (X[:, 0] > 0).astype(int)
+    np.savez(tmp_path / "data.npz", a=X[:, 0], b=X[:, 1], c=X[:, 2], label=y)
+    result = run("train", "data.npz", "--target", "label", "--output", "softmax",
+                 "--epochs", "5", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    result = run("info", "model.npz", cwd=tmp_path)
+    assert "classes: 0, 1" in result.stdout
+    np.save(tmp_path / "data.npy", np.column_stack([X, y]))
+    result = run("train", "data.npy", "--target", "3", "--output", "logistic", "--epochs", "5",
+                 "--quiet", "--out", "binary.npz", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_diagnostics_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    write_classes_csv(tmp_path / "flowers.csv")
+    result = run("train", "flowers.csv", "--target", "species", "--activation", "tanh",
+                 "--epochs", "3", "--diagnostics", "--plot", "curve.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if "gradient norm" in line]
+    assert len(lines) == 3 and all("saturated units" in line for line in lines)
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gradcheck_of_a_fresh_network(tmp_path):
+    result = run("gradcheck", cwd=tmp_path)
+    assert result.returncode == 0 and "PASSED" in result.stdout
+
+
+@pytest.mark.parametrize("content, fragments", [
+    (None, ["nothing.csv", "no such file"]),
+    ("", ["empty"]),
+    ("a,b,species\n", ["header but no rows"]),
+    ("a,b,species\n1,2,x\n3,4\n", ["row 3 has 2 cells, the header has 3"]),
+    ("a,b,species\n1,2,x\n3,oops,y\n", ["row 3, column 'b'", "'oops' is not a number"]),
+    ("a,b,species\n1,,x\n", ["row 2, column 'b'", "empty cell"]),
+    ("a,b,kind\n1,2,x\n", ["no column 'species'", "'a', 'b', 'kind'"]),
+    ("a,a,species\n1,2,x\n", ["repeats 'a'"]),
+    ("species\nx\ny\n", ["no columns besides the target"]),
+    ("a,species\n1,x\n2,x\n", ["single class"]),
+])
+def test_bad_data_is_one_clear_line(tmp_path, content, fragments):
+    if content is not None:
+        (tmp_path / "nothing.csv").write_text(content)
+    one_line_error(run("train", "nothing.csv", "--target", "species", "--quiet",
+                       cwd=tmp_path), *fragments)
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--hidden", "0,5"], "hidden layer widths must be positive integers"),
+    (["--hidden", "a"], "hidden layer widths must be positive integers"),
+    (["--lr", "0"], "must be positive, got 0"),
+    (["--epochs", "-3"], "must be positive, got -3"),
+    (["--validation-fraction", "1"], "must be in [0, 1), got 1"),
+    (["--solver", "newton"], "invalid choice"),
+])
+def test_impossible_options_are_refused(tmp_path, option, message):
+    write_classes_csv(tmp_path / "flowers.csv")
+    result = run("train", "flowers.csv", "--target", "species", *option, cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_model_files_and_missing_features(tmp_path):
+    write_classes_csv(tmp_path / "flowers.csv")
+    assert run("train", "flowers.csv", "--target", "species", "--epochs", "2", "--quiet",
+               cwd=tmp_path).returncode == 0
+    (tmp_path / "broken.npz").write_bytes((tmp_path / "model.npz").read_bytes()[:200])
+    for command in (["predict", "broken.npz", "flowers.csv"], ["info", "broken.npz"],
+                    ["gradcheck", "broken.npz"], ["info", "flowers.csv"], ["info", "absent.npz"]):
+        one_line_error(run(*command, cwd=tmp_path), command[1])
+    (tmp_path / "fewer.csv").write_text("width,species\n1,setosa\n")
+    one_line_error(run("predict", "model.npz", "fewer.csv", cwd=tmp_path), "fewer.csv")
+    result = run("info", "broken.npz", "--debug", cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_predict_into_a_pipe_that_closes_early(tmp_path):
+    write_classes_csv(tmp_path / "flowers.csv", rows=3000)
+    assert run("train", "flowers.csv", "--target", "species", "--epochs", "1", "--quiet",
+               cwd=tmp_path).returncode == 0
+    result = subprocess.run(f"'{sys.executable}' -m nnbp predict model.npz flowers.csv | head -1",
+                            shell=True, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.stdout == "species\n" and result.stderr == ""

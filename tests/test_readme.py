@@ -42,3 +42,39 @@ def test_readme_benchmark_tables_are_those_of_the_committed_run():
     text = README.read_text()
     for table in tables:
         assert table in text, table.splitlines()[0]
+
+
+SESSIONS = re.findall(r"```console\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def session_steps(block):
+    """[(command, expected output lines)] of a console block."""
+    steps = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        else:
+            steps[-1][1].append(line)
+    return steps
+
+
+def comparable(lines):
+    """Output lines less what differs from run to run: times and save dates."""
+    return [re.sub(r"\d+\.\d+ s\b", "<time> s", line) for line in lines
+            if not line.lstrip().startswith("saved:")]
+
+
+def test_readme_command_line_session_runs_as_written(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    assert SESSIONS
+    shutil.copytree(README.parent / "tests" / "data", tmp_path / "tests" / "data")
+    for block in SESSIONS:
+        for command, expected in session_steps(block):
+            python_command = re.sub(r"(^|&& )nnbp ", rf"\1'{sys.executable}' -m nnbp ", command)
+            result = subprocess.run(python_command, shell=True, capture_output=True, text=True,
+                                    cwd=tmp_path, timeout=300)
+            assert result.returncode == 0, (command, result.stderr)
+            assert comparable(result.stdout.splitlines()) == comparable(expected), command

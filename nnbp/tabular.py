@@ -1,0 +1,184 @@
+"""Tables for the command line: a CSV with a header row, an .npz of columns, or an .npy matrix.
+
+A table is a list of column names and, for each, a 1-D array: float64 for a
+numeric column, str for any other. Only a column that is allowed to hold
+labels (the target) may be non-numeric; elsewhere the first cell that is not
+a number is an error that names its row and column. Nothing is read with
+pickle.
+"""
+import csv
+import math
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """A data file that cannot be used, with a message naming the file and the problem."""
+
+
+@dataclass
+class Table:
+    path: str
+    columns: list
+    values: dict            # column name -> 1-D array (float64, or str for labels)
+
+    @property
+    def n_rows(self):
+        return len(next(iter(self.values.values())))
+
+    def column(self, name):
+        self.check_columns([name])
+        return self.values[name]
+
+    def check_columns(self, names):
+        _check_columns(self.path, self.columns, names)
+
+    def matrix(self, names):
+        """The named columns, which must be numeric, as an (n_rows, len(names)) float64 array."""
+        for name in names:
+            if self.column(name).dtype.kind != "f":
+                raise DataError(f"{self.path}: column {name!r} holds text, not numbers")
+        return np.column_stack([self.values[name] for name in names])
+
+
+def _check_columns(path, columns, names):
+    """Raise naming the first of names that is not among columns."""
+    for name in names:
+        if name not in columns:
+            raise DataError(f"{path}: no column {name!r}; its columns are "
+                            f"{', '.join(map(repr, columns))}")
+
+
+def read_table(path, label_columns=(), required=()):
+    """The table in path (.csv, .npz or .npy); columns in label_columns may hold text.
+
+    A column named in required that the table lacks is reported before any
+    cell is looked at.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise DataError(f"{path}: is a directory, not a data file")
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file")
+    extension = os.path.splitext(path)[1].lower()
+    try:
+        if extension == ".npy":
+            table = _read_npy(path)
+        elif extension == ".npz":
+            table = _read_npz(path)
+        else:
+            table = _read_csv(path, set(label_columns), required)
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"{path}: cannot be read: {error}") from None
+    if not table.columns:
+        raise DataError(f"{path}: has no columns")
+    for name in required:
+        table.column(name)
+    if table.n_rows == 0:
+        raise DataError(f"{path}: has a header but no rows")
+    return table
+
+
+def _read_csv(path, label_columns, required):
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = csv.reader(handle)
+        header = next(rows, None)
+        if header is None or not any(cell.strip() for cell in header):
+            raise DataError(f"{path}: is empty (a CSV needs a header row)")
+        header = [cell.strip() for cell in header]
+        duplicates = sorted({name for name in header if header.count(name) > 1})
+        if duplicates or "" in header:
+            what = f"repeats {', '.join(map(repr, duplicates))}" if duplicates else "has an unnamed column"
+            raise DataError(f"{path}: its header row {what}")
+        _check_columns(path, header, required)
+        cells = [[] for _ in header]
+        for number, row in enumerate(rows, start=2):
+            if not row or not any(cell.strip() for cell in row):
+                continue                                   # blank lines
+            if len(row) != len(header):
+                raise DataError(f"{path}: row {number} has {len(row)} cells, the header has "
+                                f"{len(header)}")
+            for column, cell in zip(cells, row):
+                column.append(cell.strip())
+    values = {}
+    for name, column in zip(header, cells):
+        values[name] = _column(path, name, column, name in label_columns)
+    return Table(path, header, values)
+
+
+def _column(path, name, cells, may_hold_labels):
+    """A CSV column as float64 if every cell is a finite number, else (labels only) as str."""
+    numbers = np.empty(len(cells))
+    for row, cell in enumerate(cells):
+        try:
+            numbers[row] = float(cell)
+        except ValueError:
+            if may_hold_labels and all(cell != "" for cell in cells):
+                return np.array(cells, dtype=str)
+            shown = "an empty cell" if cell == "" else f"{cell!r} is not a number"
+            raise DataError(f"{path}: row {row + 2}, column {name!r}: {shown}") from None
+        if not math.isfinite(numbers[row]):
+            raise DataError(f"{path}: row {row + 2}, column {name!r}: {cell!r} is not finite")
+    return numbers
+
+
+def _read_npy(path):
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as error:
+        raise DataError(f"{path}: not a numeric .npy array ({error})") from None
+    if array.ndim != 2 or array.dtype.kind not in "biuf":
+        raise DataError(f"{path}: an .npy file must hold a 2-D numeric array, got "
+                        f"{array.dtype} of shape {array.shape}")
+    columns = [str(k) for k in range(array.shape[1])]
+    table = Table(path, columns, {name: array[:, k].astype(np.float64)
+                                  for k, name in enumerate(columns)})
+    _check_finite_columns(table)
+    return table
+
+
+def _read_npz(path):
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except ValueError as error:
+        raise DataError(f"{path}: not an .npz archive ({error})") from None
+    with archive:
+        values, lengths = {}, set()
+        for name in archive.files:
+            try:
+                array = archive[name]
+            except ValueError as error:
+                raise DataError(f"{path}: column {name!r} cannot be read ({error})") from None
+            if array.ndim != 1 or array.dtype.kind not in "biufU":
+                raise DataError(f"{path}: column {name!r} must be a 1-D array of numbers or "
+                                f"text, got {array.dtype} of shape {array.shape}")
+            values[name] = array.astype(str if array.dtype.kind == "U" else np.float64)
+            lengths.add(array.shape[0])
+    if len(lengths) > 1:
+        raise DataError(f"{path}: its columns have different lengths {sorted(lengths)}")
+    table = Table(path, list(values), values)
+    _check_finite_columns(table)
+    return table
+
+
+def _check_finite_columns(table):
+    for name, column in table.values.items():
+        if column.dtype.kind == "f" and not np.isfinite(column).all():
+            row = int(np.flatnonzero(~np.isfinite(column))[0])
+            raise DataError(f"{table.path}: row {row}, column {name!r}: {column[row]} is not "
+                            "finite")
+
+
+def write_csv(path, header, rows):
+    """Write rows (sequences of cells) under a header, to path or, for None, to stdout."""
+    handle = sys.stdout if path is None else open(path, "w", newline="", encoding="utf-8")
+    try:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    finally:
+        if path is not None:
+            handle.close()
