@@ -174,8 +174,10 @@ def train(args):
              if "validation_score" in last else ""))
     if args.plot:
         from nnbp.plotting import plot_training
-        plot_training([entry["loss"] for entry in history], history if args.diagnostics
-                      else None, args.plot)
+        plot_training([entry["loss"] for entry in history],
+                      history if args.diagnostics else None, args.plot,
+                      validation_scores=[entry["validation_score"] for entry in history]
+                      if held_out.size else None)
         print(f"  plot: {args.plot}")
     print(f"  model: {args.out}")
     return 0
