@@ -210,14 +210,16 @@ def run_solver(args, net, X, y, after_epoch):
 
 # ---------------------------------------------------------------- predict, gradcheck, info
 
-def load_network(path):
-    """(network, metadata) of a model file written by nnbp train or Network.save."""
+def load_model(path):
+    """(model, its network, the network's metadata) of a model file.
+
+    The model is a Network (what nnbp train writes) or a fitted estimator
+    saved from Python.
+    """
     import nnbp
     model = nnbp.load(path)
-    if not isinstance(model, Network):
-        raise CommandError(f"{path}: holds a {type(model).__name__}; the command line "
-                           "takes the networks that nnbp train writes")
-    return model, dict(getattr(model, "metadata", {}))
+    net = model if isinstance(model, Network) else model.network_
+    return model, net, dict(getattr(net, "metadata", {}))
 
 
 def model_inputs(net, metadata, table):
@@ -235,7 +237,9 @@ def model_inputs(net, metadata, table):
 
 def predict(args):
     """Write the model's prediction for each row of a table, as CSV."""
-    net, metadata = load_network(args.model)
+    model, net, metadata = load_model(args.model)
+    if not isinstance(model, Network):
+        return predict_with_estimator(args, model)
     target = metadata.get("target")
     table = read_table(args.data, label_columns=[target] if target else [])
     outputs = net.forward(model_inputs(net, metadata, table))
@@ -245,12 +249,32 @@ def predict(args):
         chosen = ((outputs[:, 0] >= 0.5).astype(int) if outputs.shape[1] == 1
                   else outputs.argmax(axis=1))
         write_csv(args.out, [name], ([classes[k]] for k in chosen))
-    elif outputs.shape[1] == 1:
-        write_csv(args.out, [name], ([repr(float(v))] for v in outputs[:, 0]))
     else:
-        write_csv(args.out, [f"{name}_{k}" for k in range(outputs.shape[1])],
-                  ([repr(float(v)) for v in row] for row in outputs))
+        write_values(args.out, name, outputs)
     return 0
+
+
+def predict_with_estimator(args, estimator):
+    """predict of an estimator saved from Python: it knows no column names, so the
+    table must hold exactly its features, in its order."""
+    table = read_table(args.data)
+    if len(table.columns) != estimator.n_features_in_:
+        raise CommandError(
+            f"{args.data}: {len(table.columns)} columns, but the {type(estimator).__name__} "
+            f"in {args.model} takes {estimator.n_features_in_} features and records no "
+            "column names: give a table of exactly its features, in order")
+    predicted = estimator.predict(table.matrix(table.columns))
+    if predicted.ndim == 1 and predicted.dtype.kind != "f":
+        write_csv(args.out, ["prediction"], ([label] for label in predicted))
+    else:
+        write_values(args.out, "prediction", predicted.reshape(predicted.shape[0], -1))
+    return 0
+
+
+def write_values(path, name, values):
+    """Numbers, one row per example: a column of name, or name_0, name_1, ... for several."""
+    header = [name] if values.shape[1] == 1 else [f"{name}_{k}" for k in range(values.shape[1])]
+    write_csv(path, header, ([repr(float(v)) for v in row] for row in values))
 
 
 def gradient_check_data(net, metadata, path, rows, seed):
@@ -292,7 +316,11 @@ def gradcheck(args):
         net, metadata = Network((4, 6, 5, 3), activation="tanh", output="softmax",
                                 seed=args.seed), {}
     else:
-        net, metadata = load_network(args.model)
+        model, net, metadata = load_model(args.model)
+        if args.data is not None and not isinstance(model, Network):
+            raise CommandError(f"{args.model}: a {type(model).__name__} records no column "
+                               "names, so --data cannot be matched to it: leave --data out "
+                               "to check on random rows")
     X, y = gradient_check_data(net, metadata, args.data, args.rows, args.seed)
     report = check_gradients(net, X, y, sample=args.sample)
     print(report)
@@ -301,13 +329,16 @@ def gradcheck(args):
 
 def info(args):
     """Describe a saved model."""
-    net, metadata = load_network(args.model)
-    print(f"{args.model}: {net}")
+    model, net, metadata = load_model(args.model)
+    print(f"{args.model}: {net}" if model is net else f"{args.model}: a fitted {model!r}")
     print(f"  {net.n_params} parameters in {net.n_layers} layers, "
           f"{'-'.join(map(str, net.layer_sizes))}")
-    for key in ("task", "target", "classes", "features", "nnbp_version", "saved",
-                "format_version"):
-        if key in metadata:
+    if model is not net:
+        metadata = {"classes": list(getattr(model, "classes_", [])) or None,
+                    "iterations": model.n_iter_, **metadata}
+    for key in ("task", "target", "classes", "features", "iterations", "nnbp_version",
+                "saved", "format_version"):
+        if metadata.get(key) is not None:
             value = metadata[key]
             if isinstance(value, list) and len(value) > 12:
                 value = ", ".join(map(str, value[:12])) + f", ... ({len(value)} in all)"

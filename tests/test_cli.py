@@ -1,9 +1,12 @@
 """The command line, driven as a user would: in a subprocess."""
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
+
+import nnbp
 
 
 def run(*args, cwd):
@@ -203,3 +206,36 @@ def test_predict_into_a_pipe_that_closes_early(tmp_path):
     result = subprocess.run(f"'{sys.executable}' -m nnbp predict model.npz flowers.csv | head -1",
                             shell=True, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert result.stdout == "species\n" and result.stderr == ""
+
+
+def test_estimators_saved_from_python(tmp_path):
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((60, 2))
+    labels = np.where(X[:, 0] > 0, "right", "left")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        classifier = nnbp.MLPClassifier(hidden_layer_sizes=(6,), max_iter=50,
+                                        random_state=0).fit(X, labels)
+        regressor = nnbp.MLPRegressor(hidden_layer_sizes=(6,), max_iter=50,
+                                      random_state=0).fit(X, X[:, 0])
+    classifier.save(tmp_path / "classifier.npz")
+    regressor.save(tmp_path / "regressor.npz")
+    (tmp_path / "x.csv").write_text("a,b\n" + "\n".join(f"{a!r},{b!r}" for a, b in X.tolist()))
+    result = run("predict", "classifier.npz", "x.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == list(classifier.predict(X))
+    result = run("predict", "regressor.npz", "x.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal([float(v) for v in result.stdout.splitlines()[1:]],
+                                  regressor.predict(X))
+    result = run("info", "classifier.npz", cwd=tmp_path)
+    assert "MLPClassifier" in result.stdout and "classes: left, right" in result.stdout
+    result = run("gradcheck", "classifier.npz", cwd=tmp_path)
+    assert result.returncode == 0 and "PASSED" in result.stdout
+    one_line_error(run("gradcheck", "classifier.npz", "--data", "x.csv", cwd=tmp_path),
+                   "records no column names")
+    (tmp_path / "wide.csv").write_text("a,b,c\n1,2,3\n")
+    one_line_error(run("predict", "classifier.npz", "wide.csv", cwd=tmp_path),
+                   "3 columns", "takes 2 features")
