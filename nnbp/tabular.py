@@ -83,7 +83,8 @@ def read_table(path, label_columns=(), required=()):
 
 
 def _read_csv(path, label_columns, required):
-    with open(path, newline="", encoding="utf-8") as handle:
+    # utf-8-sig: spreadsheets often begin a CSV with a byte-order mark.
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         rows = csv.reader(handle)
         header = next(rows, None)
         if header is None or not any(cell.strip() for cell in header):
@@ -174,7 +175,7 @@ def _check_finite_columns(table):
 
 def write_csv(path, header, rows):
     """Write rows (sequences of cells) under a header, to path or, for None, to stdout."""
-    handle = sys.stdout if path is None else open(path, "w", newline="", encoding="utf-8")
+    handle = sys.stdout if path is None else open(path, "w", newline="", encoding="utf-8-sig")
     try:
         writer = csv.writer(handle)
         writer.writerow(header)

@@ -146,6 +146,21 @@ def test_diagnostics_and_plot(tmp_path):
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_csv_from_a_spreadsheet_with_a_byte_order_mark(tmp_path):
+    rows = (tmp_path / "flowers.csv")
+    write_classes_csv(rows)
+    rows.write_bytes(b"\xef\xbb\xbf" + rows.read_bytes().replace(b"\n", b"\r\n"))
+    result = run("train", "flowers.csv", "--target", "width", "--output", "squared",
+                 "--epochs", "2", "--quiet", cwd=tmp_path)
+    # The mark read as part of the first name would have hidden 'width'; found,
+    # training goes on to refuse the text of 'species' as a feature.
+    one_line_error(result, "row 2, column 'species': 'virginica' is not a number")
+    result = run("train", "flowers.csv", "--target", "species", "--epochs", "2", "--quiet",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "features: width, height, constant" in run("info", "model.npz", cwd=tmp_path).stdout
+
+
 def test_gradcheck_of_a_fresh_network(tmp_path):
     result = run("gradcheck", cwd=tmp_path)
     assert result.returncode == 0 and "PASSED" in result.stdout
