@@ -175,7 +175,7 @@ def _check_finite_columns(table):
 
 def write_csv(path, header, rows):
     """Write rows (sequences of cells) under a header, to path or, for None, to stdout."""
-    handle = sys.stdout if path is None else open(path, "w", newline="", encoding="utf-8-sig")
+    handle = sys.stdout if path is None else open(path, "w", newline="", encoding="utf-8")
     try:
         writer = csv.writer(handle)
         writer.writerow(header)
