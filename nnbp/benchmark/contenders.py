@@ -24,6 +24,11 @@ def numpy_threadings():
             "all threads": contextlib.nullcontext}
 
 
+def nnbp_threadings():
+    """nnbp's one setting: BLAS's threads as they are, which nnbp leaves to BLAS."""
+    return {"its own choice": contextlib.nullcontext}
+
+
 class GemmsAlone:
     """The floor: the matrix products of backpropagation alone, in a NumPy loop.
 
@@ -145,10 +150,7 @@ class Nnbp:
 
     name = "nnbp"
 
-    @staticmethod
-    def threadings():
-        # nnbp picks its own BLAS threads (nnbp.training.blas_threads_for).
-        return {"its own choice": contextlib.nullcontext}
+    threadings = staticmethod(nnbp_threadings)
 
     def __init__(self, workload, dtype):
         self.workload, self.dtype = workload, dtype
@@ -220,9 +222,7 @@ class NnbpEstimator(_Estimator):
 
     name = "nnbp estimator"
 
-    @staticmethod
-    def threadings():
-        return {"its own choice": contextlib.nullcontext}
+    threadings = staticmethod(nnbp_threadings)
 
     @staticmethod
     def module():

@@ -6,13 +6,12 @@ same number of epochs: the ratio is the cost of the same work. Data: the
 bundled UCI digits (1797 x 64, 10 classes) and a synthetic 8192 x 784
 problem of 10 classes, the shape of the benchmark network.
 """
-import contextlib
 import warnings
 
 import numpy as np
 
 import nnbp
-from nnbp.benchmark.contenders import numpy_threadings
+from nnbp.benchmark.contenders import nnbp_threadings, numpy_threadings
 from nnbp.benchmark.measure import best_median
 from nnbp.datasets import load_digits
 
@@ -48,13 +47,12 @@ def time_fits(cases, repeats, log):
         times = {}
         for label, estimator, threadings in (
                 ("scikit-learn", MLPClassifier, numpy_threadings()),
-                ("nnbp", nnbp.MLPClassifier, None)):
+                ("nnbp", nnbp.MLPClassifier, nnbp_threadings())):
             def fit():
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     return estimator(**options).fit(X, y)
-            times[label], _ = best_median(
-                fit, threadings or {"its own choice": contextlib.nullcontext}, repeats)
+            times[label], _ = best_median(fit, threadings, repeats)
         rows.append(dict(data=f"{name} {X.shape[0]}x{X.shape[1]}", hidden=list(hidden),
                          solver=solver, batch=batch_size, epochs=max_iter,
                          seconds=times, speedup=times["scikit-learn"] / times["nnbp"]))
