@@ -125,13 +125,10 @@ def train(args):
         mean, scale = X.mean(axis=0), X.std(axis=0)
         scale[scale == 0] = 1.0
     X = (X - mean) / scale
-    rng = np.random.default_rng(args.seed)
-    order = rng.permutation(X.shape[0])
-    n_held_out = int(round(args.validation_fraction * X.shape[0]))
-    if args.validation_fraction > 0 and not 0 < n_held_out < X.shape[0]:
+    train_rows, held_out = held_out_split(X.shape[0], args.validation_fraction, args.seed)
+    if args.validation_fraction > 0 and not (train_rows.size and held_out.size):
         raise CommandError(f"--validation-fraction {args.validation_fraction} of "
                            f"{X.shape[0]} rows leaves no rows to hold out or to train on")
-    train_rows, held_out = order[n_held_out:], order[:n_held_out]
     net = Network((X.shape[1], *args.hidden, n_outputs), activation=args.activation,
                   output=output, dtype=args.dtype, alpha=args.alpha, seed=args.seed)
     X_train, y_train = X[train_rows], y[train_rows]
