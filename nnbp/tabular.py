@@ -126,11 +126,16 @@ def _column(path, name, cells, may_hold_labels):
     return numbers
 
 
-def _read_npy(path):
+def _load_numpy(path, what):
+    """np.load without pickle; what it cannot read is a DataError naming what was expected."""
     try:
-        array = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except ValueError as error:
-        raise DataError(f"{path}: not a numeric .npy array ({error})") from None
+        raise DataError(f"{path}: not {what} ({error})") from None
+
+
+def _read_npy(path):
+    array = _load_numpy(path, "a numeric .npy array")
     if array.ndim != 2 or array.dtype.kind not in "biuf":
         raise DataError(f"{path}: an .npy file must hold a 2-D numeric array, got "
                         f"{array.dtype} of shape {array.shape}")
@@ -142,10 +147,7 @@ def _read_npy(path):
 
 
 def _read_npz(path):
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except ValueError as error:
-        raise DataError(f"{path}: not an .npz archive ({error})") from None
+    archive = _load_numpy(path, "an .npz archive")
     with archive:
         values, lengths = {}, set()
         for name in archive.files:
