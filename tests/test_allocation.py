@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from nnbp import SGD, Adam, Network, StochasticTrainer
+from nnbp.benchmark.measure import traced_peak_bytes
 
 from support import DTYPES, make_targets
 
@@ -102,16 +103,8 @@ def fit_peak_copies(optimizer):
                           random_state=np.random.RandomState(0)).fit(X, y, max_epochs=2)
         return net.params.nbytes
 
-    tracemalloc.start()
-    try:
-        params_bytes = fit()
-        tracemalloc.reset_peak()
-        before, _ = tracemalloc.get_traced_memory()
-        fit()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return (peak - before) / params_bytes
+    params_bytes = fit()                    # first use: imports and caches are not fit's
+    return traced_peak_bytes(fit) / params_bytes
 
 
 @pytest.mark.parametrize("optimizer, copies", [("sgd", 3), ("nesterov", 4), ("adam", 5)])
