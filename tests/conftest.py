@@ -1,7 +1,19 @@
+import os
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from nnbp import _core
+
+# Property tests and fuzzing: "ci" (the default) draws the same examples on
+# every run, so that a failure reproduces and a pass means the same thing
+# each time; "deep" (HYPOTHESIS_PROFILE=deep) draws fresh, many more, to hunt.
+settings.register_profile("ci", derandomize=True, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("deep", max_examples=5000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def available_instruction_sets():
