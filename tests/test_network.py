@@ -264,3 +264,17 @@ def test_forward_in_blocks_equals_forward_at_once(output, rng, monkeypatch):
     blocked.params = net.params
     assert np.array_equal(blocked.forward(X), whole)
     assert blocked._workspace.size == nnbp.network._core.workspace_size(blocked._sizes, 10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_l2_penalty_matches_the_reference_for_every_length_around_the_kernels_blocks(dtype, rng):
+    # The sum of squares runs in blocks of 16 with a scalar tail: every
+    # remainder, and a few whole blocks, against the oracle.
+    for n_weights in range(1, 50):
+        net = nnbp.Network([n_weights, 1], output="squared", dtype=dtype, alpha=0.7,
+                           bias=False, seed=n_weights)
+        X, y = rng.normal(size=(2, n_weights)), rng.normal(size=2)
+        loss, grad = net.loss_and_grad(X, y)
+        expected_loss, expected_grad = reference_loss_and_grad(net, X, y)
+        assert relative_error(loss, expected_loss) < REFERENCE_TOLERANCE[dtype]
+        assert relative_error(grad, expected_grad) < REFERENCE_TOLERANCE[dtype]
