@@ -13,6 +13,7 @@ from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from scipy.linalg.cython_blas cimport sgemm, dgemm, saxpy, daxpy
 
 from nnbp._kernels cimport *
@@ -443,6 +444,32 @@ cdef void gather_rows(const floating *source, Py_ssize_t width, const int64_t *r
         memcpy(target + k * width, source + rows[k] * width, width * sizeof(floating))
 
 
+cdef extern from "Python.h":
+    # Declared without "except -1": the KeyboardInterrupt it sets stays set
+    # for train_epoch to raise once it is out of its nogil loop.
+    int run_signal_handlers "PyErr_CheckSignals" ()
+
+
+# How often a compiled epoch lets Ctrl-C in: often enough to feel immediate,
+# rarely enough that taking the GIL (perhaps waiting for it) costs nothing.
+cdef double SIGNAL_CHECK_SECONDS = 0.1
+
+
+cdef double monotonic_seconds() noexcept nogil:
+    cdef timespec now
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return now.tv_sec + 1e-9 * now.tv_nsec
+
+
+cdef bint interrupted() noexcept with gil:
+    """True if a signal handler raised (Ctrl-C: KeyboardInterrupt), which is left set."""
+    return run_signal_handlers() != 0
+
+
+cdef int raise_pending() except -1:
+    return -1
+
+
 def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
                 int activation, double negative_slope, int output, double alpha,
                 const floating[:, ::1] X, object Y, object labels, object sample_weight,
@@ -459,6 +486,9 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     Returns (sum over batches of batch loss * batch rows, Adam's step t, the
     index of the batch whose loss was not finite or -1). That batch's update
     is not made: params are those that gave the non-finite loss.
+
+    Signal handlers run between batches (every SIGNAL_CHECK_SECONDS): Ctrl-C
+    raises KeyboardInterrupt there, with params part-way through the epoch.
     """
     cdef Py_ssize_t n = X.shape[0], m_in = X.shape[1], m_out = sizes[sizes.shape[0] - 1]
     cdef Py_ssize_t start = 0, rows, k, batch = 0, failed = -1
@@ -478,6 +508,8 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     cdef const int64_t *label_rows
     cdef const floating *sw_rows
     cdef double batch_loss, weight_total, accumulated = 0
+    cdef double next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
+    cdef bint stopped_by_signal = False
     if order is not None:
         rows_of = order
         row_ptr = &rows_of[0]
@@ -531,6 +563,13 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
                            nesterov, &grad[0], m_ptr, &params[0])
             start += rows
             batch += 1
+            if monotonic_seconds() >= next_signal_check:
+                if interrupted():
+                    stopped_by_signal = True
+                    break
+                next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
+    if stopped_by_signal:
+        raise_pending()
     return accumulated, step, failed
 
 

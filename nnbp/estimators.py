@@ -408,7 +408,10 @@ class _BaseMLP(BaseEstimator):
         finally:
             self._record(trainer)
         if ended == INTERRUPTED:
-            warnings.warn("Training interrupted by user.")
+            kept = ("the best validation score" if self.early_stopping
+                    else "the last finished epoch")
+            warnings.warn(f"Training interrupted by user after {trainer.n_iter} finished "
+                          f"epochs; the network keeps the parameters of {kept}.")
         elif ended == MAX_EPOCHS and not incremental:
             warnings.warn(
                 "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
@@ -465,7 +468,10 @@ class _BaseMLP(BaseEstimator):
         result = minimize_lbfgs(self.network_, X, targets, sample_weight,
                                 max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
                                 callback=record)
-        if stopped_by_callback or callback_error is not None:
+        if result.interrupted:
+            warnings.warn(f"Training interrupted by user after {result.nit} finished "
+                          "iterations; the network keeps the parameters of the last one.")
+        if stopped_by_callback or callback_error is not None or result.interrupted:
             # Not a failure to converge: no ConvergenceWarning.
             self.n_iter_ = min(result.nit, self.max_iter)
         else:

@@ -12,6 +12,7 @@ import threading
 import numpy as np
 
 from nnbp import _core
+from nnbp._memory import allocate
 from nnbp._validation import (
     MAX_DIMENSION,
     check_choice,
@@ -86,7 +87,10 @@ class Network:
         self._sizes = np.array(self.layer_sizes, dtype=np.intp)
         self._lock = threading.Lock()
         self._workspace = np.empty(0, dtype=self.dtype)
-        self._params = np.zeros(self.n_params, dtype=self.dtype)
+        # initialize() draws each weight matrix in float64 before copying it in.
+        largest_draw = 8 * max(W_size for W_size in self._weight_sizes())
+        self._params = allocate(self.n_params, self.dtype, f"a network of {self.n_params} "
+                                "parameters", zeroed=True, extra_bytes=largest_draw)
         self._make_views()
         self.initialize(seed)
         # JSON data about the model that save() writes and nnbp.load() restores
@@ -103,8 +107,11 @@ class Network:
     @property
     def n_weights(self):
         """Number of weights: params[:n_weights] holds W(1), ..., W(L)."""
+        return sum(self._weight_sizes())
+
+    def _weight_sizes(self):
         sizes = self.layer_sizes
-        return sum(sizes[l] * sizes[l - 1] for l in range(1, len(sizes)))
+        return [sizes[l] * sizes[l - 1] for l in range(1, len(sizes))]
 
     @property
     def n_params(self):
@@ -181,7 +188,8 @@ class Network:
         """The workspace for a batch of n rows; it grows once and is reused."""
         size = _core.workspace_size(self._sizes, n_examples)
         if self._workspace.size < size:
-            self._workspace = np.empty(size, dtype=self.dtype)
+            self._workspace = allocate(size, self.dtype,
+                                       f"the workspace for a batch of {n_examples} rows")
         return self._workspace
 
     def _check_data(self, X, y, sample_weight):
@@ -226,7 +234,7 @@ class Network:
         receives the gradient.
         """
         if out is None:
-            out = np.empty_like(self._params)
+            out = allocate(self.n_params, self.dtype, "the gradient")
         elif (not isinstance(out, np.ndarray) or out.shape != self._params.shape
               or out.dtype != self.dtype or not out.flags.c_contiguous or not out.flags.writeable):
             raise ValueError(

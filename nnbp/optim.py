@@ -18,6 +18,7 @@ import numpy as np
 import scipy.optimize
 
 from nnbp import _core
+from nnbp._memory import allocate
 from nnbp._validation import check_choice, check_real
 from nnbp.training import DivergenceError
 
@@ -159,7 +160,8 @@ def _zeroed_state(state, params):
     if _is_state_for(state, params):
         state.fill(0)
         return state
-    return np.zeros_like(params)
+    return allocate(params.size, params.dtype, f"the optimizer's state for {params.size} "
+                    "parameters", zeroed=True)
 
 
 def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000, tol=1e-4,
@@ -170,13 +172,16 @@ def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000
     iterate, with no copy; a float32 one has the iterate rounded into its
     params first. callback(iteration, loss) runs after each iteration, with
     the iteration's parameters in net.params.
-    Returns scipy's OptimizeResult; raises DivergenceError if it ends at a
+    Returns scipy's OptimizeResult, with interrupted=True if Ctrl-C
+    (KeyboardInterrupt) stopped it: then x, fun and nit are those of the last
+    finished iteration (or the start). Raises DivergenceError if it ends at a
     non-finite loss or parameters.
     """
     data = net._check_data(X, y, sample_weight)
     grad = np.empty_like(net.params)
     start = net.params.copy()
     evaluate_at_iterate = net.dtype == np.float64
+    last = scipy.optimize.OptimizeResult(x=start.astype(np.float64), fun=None, nit=0)
 
     def loss_and_grad(x):
         if not evaluate_at_iterate:
@@ -186,17 +191,26 @@ def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000
         return loss, grad.astype(np.float64)
 
     def report(intermediate_result):
-        report.iteration += 1
-        # The callback may look at the network: give it this iterate's parameters.
-        net.params[...] = intermediate_result.x
-        callback(report.iteration, float(intermediate_result.fun))
-    report.iteration = 0
+        # Kept for Ctrl-C, which may come in the middle of the next iteration.
+        last.x[...] = intermediate_result.x
+        last.fun, last.nit = float(intermediate_result.fun), last.nit + 1
+        if callback is not None:
+            # The callback may look at the network: give it this iterate's parameters.
+            net.params[...] = intermediate_result.x
+            callback(last.nit, last.fun)
 
-    result = scipy.optimize.minimize(
-        loss_and_grad, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
-        callback=report if callback is not None else None,
-        options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
-    )
+    try:
+        result = scipy.optimize.minimize(
+            loss_and_grad, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
+            callback=report, options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
+        )
+        result.interrupted = False
+    except KeyboardInterrupt:
+        result = last
+        if result.fun is None:
+            net.params[...] = start
+            result.fun = net._compiled_loss(*data, None)
+        result.interrupted, result.success = True, False
     if not _core.all_finite(result.x) or not np.isfinite(result.fun):
         net.params[...] = start
         raise DivergenceError(

@@ -18,10 +18,11 @@ scikit-learn's loss_curve_ records it.
 import numpy as np
 
 from nnbp import _core
+from nnbp._memory import allocate
 
 STOPPED = "stopped"            # no improvement: the optimizer chose to stop
 MAX_EPOCHS = "max_epochs"      # ran out of epochs before that
-INTERRUPTED = "interrupted"    # Ctrl-C between two epochs
+INTERRUPTED = "interrupted"    # Ctrl-C (KeyboardInterrupt)
 STOPPED_BY_CALLBACK = "stopped_by_callback"   # on_epoch returned True
 
 
@@ -68,8 +69,7 @@ class StochasticTrainer:
         self.t = 0
         self.n_iter = 0
         self.best_params = None        # kept only while a validation score is watched
-        self._backup = np.empty_like(net.params)
-        self._grad = np.empty_like(net.params)
+        self._backup, self._grad = _scratch_vectors(net)
         optimizer.start(net.params)
 
     def __getstate__(self):
@@ -80,8 +80,7 @@ class StochasticTrainer:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._backup = np.empty_like(self.net.params)
-        self._grad = np.empty_like(self.net.params)
+        self._backup, self._grad = _scratch_vectors(self.net)
 
     def fit(self, X, y, sample_weight=None, *, max_epochs, validation_score=None,
             incremental=False, restart_optimizer=True, on_epoch=None):
@@ -93,7 +92,10 @@ class StochasticTrainer:
         that scored best are restored at the end. on_epoch(trainer), if
         given, runs after each epoch has been recorded; if it returns True,
         training stops there. If it raises, the exception propagates and the
-        network keeps the parameters of the epoch just run. Returns STOPPED,
+        network keeps the parameters of the epoch just run. Ctrl-C
+        (KeyboardInterrupt), even in the middle of an epoch, stops training
+        with the parameters of the last finished epoch (or the best ones, with
+        a validation score) and returns INTERRUPTED. Returns STOPPED,
         MAX_EPOCHS, INTERRUPTED or STOPPED_BY_CALLBACK; raises DivergenceError
         if the loss becomes inf or nan.
         """
@@ -171,6 +173,12 @@ class StochasticTrainer:
                 self.best_loss = self.loss
 
 
+def _scratch_vectors(net):
+    """The epoch's backup of the parameters, and the gradient."""
+    return tuple(allocate(net.n_params, net.dtype, f"training a network of {net.n_params} "
+                          "parameters") for _ in range(2))
+
+
 class _Epoch:
     """One pass over checked data, with the buffers it needs allocated once."""
 
@@ -207,16 +215,22 @@ class _Epoch:
             self.order, self.next_order = self.next_order, self.order
         first_moment, second_moment, step, hyper = optimizer.epoch_arguments()
         np.copyto(backup, net.params)
-        with net._lock:
-            accumulated, self.steps, failed = _core.train_epoch(
-                optimizer.name, net.params, net._sizes, net.bias,
-                _core.ACTIVATIONS[net.activation], net.negative_slope,
-                _core.OUTPUTS[net.output], net.alpha, self.X, self.targets, self.labels,
-                self.sample_weight, self.order, self.batch_size, hyper["learning_rate"],
-                hyper["momentum"], hyper["nesterov"], hyper["beta_1"], hyper["beta_2"],
-                hyper["epsilon"], step, first_moment, second_moment, grad, self.workspace,
-                self.X_batch, self.targets_batch, self.labels_batch, self.weight_batch)
-        finite = _core.all_finite(net.params)
+        try:
+            with net._lock:
+                accumulated, self.steps, failed = _core.train_epoch(
+                    optimizer.name, net.params, net._sizes, net.bias,
+                    _core.ACTIVATIONS[net.activation], net.negative_slope,
+                    _core.OUTPUTS[net.output], net.alpha, self.X, self.targets, self.labels,
+                    self.sample_weight, self.order, self.batch_size, hyper["learning_rate"],
+                    hyper["momentum"], hyper["nesterov"], hyper["beta_1"], hyper["beta_2"],
+                    hyper["epsilon"], step, first_moment, second_moment, grad, self.workspace,
+                    self.X_batch, self.targets_batch, self.labels_batch, self.weight_batch)
+            finite = _core.all_finite(net.params)
+        except KeyboardInterrupt:
+            # Ctrl-C part-way through: back to the parameters this epoch began
+            # with, those of the last finished one.
+            np.copyto(net.params, backup)
+            raise
         if failed < 0 and finite:
             return accumulated / self.X.shape[0]
         # Keep the last finite parameters: those that gave the bad loss if

@@ -1,0 +1,97 @@
+"""Ctrl-C during fit stops cleanly: the last finished epoch's parameters, and a warning.
+
+Each case runs in a child process that sends itself a real SIGINT while it
+trains, so that the compiled epoch meets the signal as a user's Ctrl-C
+would; a KeyboardInterrupt that escaped would end the child, not pytest.
+The child prints what it saw as JSON.
+"""
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# An epoch of 8,000 single-row steps of a 256-1024-2 network takes a second
+# or more: a signal sent 0.1 s after an epoch begins lands inside it.
+PROLOGUE = """
+import json, os, signal, threading, warnings
+import numpy as np
+import nnbp
+
+def ctrl_c_soon():
+    threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((8000, 256)).astype(DTYPE)
+y = (X[:, 0] + X[:, 1] > 0).astype(int)
+"""
+
+ESTIMATOR = """
+snapshots = []
+
+def callback(epoch, losses, network):
+    snapshots.append(network.params.copy())
+    if epoch == 1:
+        ctrl_c_soon()
+
+est = nnbp.MLPClassifier((1024,), solver=SOLVER, batch_size=1, max_iter=50, max_fun=10**6,
+                         learning_rate_init=1e-4, random_state=0, tol=0.0,
+                         n_iter_no_change=1000, dtype=DTYPE)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    est.fit(X, y, callback=callback)
+kept = est.network_.params
+print(json.dumps({
+    "n_iter": est.n_iter_,
+    "loss_curve": len(est.loss_curve_),
+    "snapshots": len(snapshots),
+    "kept_is_last_snapshot": bool(np.array_equal(kept, snapshots[-1])),
+    "finite": bool(np.all(np.isfinite(kept))),
+    "predicts": est.predict(X[:5]).tolist(),
+    "warnings": [str(w.message) for w in caught],
+}))
+"""
+
+FIRST_EPOCH = """
+net = nnbp.Network([256, 1024, 2], activation="relu", output="softmax", dtype=DTYPE, seed=0)
+initial = net.params.copy()
+trainer = nnbp.StochasticTrainer(net, nnbp.SGD(learning_rate=1e-4), batch_size=1,
+                                 random_state=np.random.RandomState(0))
+ctrl_c_soon()
+ended = trainer.fit(X, y, max_epochs=1)
+print(json.dumps({"ended": ended, "n_iter": trainer.n_iter,
+                  "kept_initial": bool(np.array_equal(net.params, initial))}))
+"""
+
+
+def run_child(body, **constants):
+    script = "".join(f"{name} = {value!r}\n" for name, value in constants.items())
+    script += textwrap.dedent(PROLOGUE) + textwrap.dedent(body)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_ctrl_c_in_the_only_epoch_stops_it_and_keeps_the_initial_parameters(dtype):
+    # Had the epoch run to its end, fit would have returned "max_epochs" with
+    # n_iter 1: the compiled loop itself let the signal in.
+    seen = run_child(FIRST_EPOCH, DTYPE=dtype)
+    assert seen == {"ended": "interrupted", "n_iter": 0, "kept_initial": True}
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_ctrl_c_in_fit_keeps_the_last_finished_epoch_and_warns(solver, dtype):
+    seen = run_child(ESTIMATOR, SOLVER=solver, DTYPE=dtype)
+    # Stopped long before max_iter=50, in an epoch (or iteration) after the first.
+    assert 1 <= seen["n_iter"] < 50
+    assert seen["n_iter"] == seen["loss_curve"] == seen["snapshots"]
+    assert seen["kept_is_last_snapshot"] and seen["finite"]
+    assert len(seen["predicts"]) == 5
+    unit = "iterations" if solver == "lbfgs" else "epochs"
+    assert [w for w in seen["warnings"]
+            if w.startswith(f"Training interrupted by user after {seen['n_iter']} finished {unit}")]
+    assert not [w for w in seen["warnings"] if "converge" in w or "Maximum iterations" in w]
