@@ -148,9 +148,9 @@ int nnbp_select_isa(int requested)
         return NNBP_PICK(nnbp_output_loss, T)(output, n, m, Z, Y, labels,               \
                                               sample_weight, scale, D);                 \
     }                                                                                   \
-    double nnbp_sum_squares_##T(size_t size, const REAL_ *x)                            \
+    double nnbp_l2_penalty_##T(size_t size, REAL_ scale, const REAL_ *w, REAL_ *g)      \
     {                                                                                   \
-        return NNBP_PICK(nnbp_sum_squares, T)(size, x);                                 \
+        return NNBP_PICK(nnbp_l2_penalty, T)(size, scale, w, g);                        \
     }                                                                                   \
     void nnbp_sgd_update_##T(size_t size, REAL_ learning_rate, REAL_ momentum,         \
                              int nesterov, const REAL_ *grad, REAL_ *velocity,          \

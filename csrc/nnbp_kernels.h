@@ -58,7 +58,8 @@ int nnbp_select_isa(int requested);
     double nnbp_output_loss_##SUFFIX(int output, size_t n, size_t m,            \
         const REAL *Z, const REAL *Y, const int64_t *labels,                    \
         const REAL *sample_weight, double scale, REAL *D);                      \
-    double nnbp_sum_squares_##SUFFIX(size_t size, const REAL *x);              \
+    double nnbp_l2_penalty_##SUFFIX(size_t size, REAL scale, const REAL *w,   \
+        REAL *g);                                                               \
     void nnbp_sgd_update_##SUFFIX(size_t size, REAL learning_rate,              \
         REAL momentum, int nesterov, const REAL *grad, REAL *velocity,          \
         REAL *params);                                                          \

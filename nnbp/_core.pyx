@@ -14,7 +14,7 @@ from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
-from scipy.linalg.cython_blas cimport sgemm, dgemm, saxpy, daxpy
+from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 from nnbp._kernels cimport *
 
@@ -61,15 +61,6 @@ cdef inline void gemm(char transa, char transb, int m, int n, int k, floating al
     else:
         dgemm(&transb, &transa, &n, &m, &k, &alpha, <double *> B, &ldb, <double *> A, &lda,
               &beta, C, &ldc)
-
-
-cdef inline void axpy(int n, floating alpha, const floating *x, floating *y) noexcept nogil:
-    """y += alpha x"""
-    cdef int one = 1
-    if floating is float:
-        saxpy(&n, &alpha, <float *> x, &one, y, &one)
-    else:
-        daxpy(&n, &alpha, <double *> x, &one, y, &one)
 
 
 # ---------------------------------------------------------------- one dense layer
@@ -130,12 +121,13 @@ cdef void output_activation_ptr(int output, size_t n, size_t m, floating *Z) noe
         nnbp_output_activation_f64(output, n, m, Z)
 
 
-cdef double sum_squares(size_t size, const floating *x) noexcept nogil:
-    """sum_k x_k^2"""
+cdef double l2_penalty(size_t size, floating scale, const floating *W,
+                       floating *G) noexcept nogil:
+    """sum_k W_k^2; and G += scale W unless G is NULL"""
     if floating is float:
-        return nnbp_sum_squares_f32(size, x)
+        return nnbp_l2_penalty_f32(size, scale, W, G)
     else:
-        return nnbp_sum_squares_f64(size, x)
+        return nnbp_l2_penalty_f64(size, scale, W, G)
 
 
 cdef const floating *optional_ptr(object array, floating dtype_of) except? NULL:
@@ -323,9 +315,9 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, const f
     total = output_loss_ptr(output, n, sizes[L], Z, Y, labels, sample_weight,
                             1.0 / weight_total, D if G != NULL else NULL)
     total /= weight_total
-    if alpha != 0:
-        total += alpha / (2 * weight_total) * sum_squares(n_weights, P)
     if G == NULL:
+        if alpha != 0:
+            total += alpha / (2 * weight_total) * l2_penalty(n_weights, 0, P, NULL)
         return total
     for l in range(L, 0, -1):
         w_offset -= sizes[l] * sizes[l - 1]
@@ -343,7 +335,8 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, const f
         D = D_next
         D_next = swap
     if alpha != 0:
-        axpy(<int> n_weights, <floating> (alpha / weight_total), P, G)
+        total += alpha / (2 * weight_total) * l2_penalty(
+            n_weights, <floating> (alpha / weight_total), P, G)
     return total
 
 

@@ -43,8 +43,8 @@ cdef extern from "nnbp_kernels.h" nogil:
     double nnbp_output_loss_f64(int output, size_t n, size_t m, const double *Z, const double *Y,
                                 const int64_t *labels, const double *sample_weight, double scale,
                                 double *D)
-    double nnbp_sum_squares_f32(size_t size, const float *x)
-    double nnbp_sum_squares_f64(size_t size, const double *x)
+    double nnbp_l2_penalty_f32(size_t size, float scale, const float *w, float *g)
+    double nnbp_l2_penalty_f64(size_t size, double scale, const double *w, double *g)
     void nnbp_sgd_update_f32(size_t size, float learning_rate, float momentum, int nesterov,
                              const float *grad, float *velocity, float *params)
     void nnbp_sgd_update_f64(size_t size, double learning_rate, double momentum, int nesterov,

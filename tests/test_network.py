@@ -268,7 +268,7 @@ def test_forward_in_blocks_equals_forward_at_once(output, rng, monkeypatch):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_l2_penalty_matches_the_reference_for_every_length_around_the_kernels_blocks(dtype, rng):
-    # The sum of squares runs in blocks of 16 with a scalar tail: every
+    # The penalty kernel runs in blocks of 16 with a scalar tail: every
     # remainder, and a few whole blocks, against the oracle.
     for n_weights in range(1, 50):
         net = nnbp.Network([n_weights, 1], output="squared", dtype=dtype, alpha=0.7,
