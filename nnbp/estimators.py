@@ -14,7 +14,10 @@ softplus, and init.
 
 Needs scikit-learn (pip install 'nnbp[sklearn]'); the rest of nnbp does not.
 """
+import functools
+import threading
 import warnings
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -45,6 +48,33 @@ STOCHASTIC_SOLVERS = ("sgd", "adam")
 # scikit-learn's names for the output activations of nnbp's outputs.
 OUT_ACTIVATION_NAMES = {"softmax": "softmax", "logistic": "logistic", "squared": "identity",
                         "poisson": "exp"}
+
+
+# The estimators being fitted now, by any thread. A second fit of one of
+# them is refused: two fits would interleave their writes to its network,
+# optimizer and fitted attributes.
+_FITTING = weakref.WeakSet()
+_FITTING_LOCK = threading.Lock()
+
+
+def _one_fit_at_a_time(method):
+    """Refuse a fit or partial_fit of an estimator that is being fitted already."""
+    @functools.wraps(method)
+    def fit_alone(self, *args, **kwargs):
+        with _FITTING_LOCK:
+            if self in _FITTING:
+                raise RuntimeError(
+                    f"this {type(self).__name__} is being fitted already (in another thread, "
+                    "or by a callback of its own fit): fit a copy of it "
+                    "(sklearn.base.clone) instead"
+                )
+            _FITTING.add(self)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            with _FITTING_LOCK:
+                _FITTING.discard(self)
+    return fit_alone
 
 
 def _store_parameters(estimator, arguments):
@@ -481,6 +511,7 @@ class _BaseMLP(BaseEstimator):
         if callback_error is not None:
             raise callback_error
 
+    @_one_fit_at_a_time
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, callback=None):
         """Fit the model to data matrix X and target(s) y, optionally weighting the samples.
@@ -614,6 +645,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._score_with_function(X, y, sample_weight, accuracy_score)
 
     @available_if(lambda estimator: estimator._check_solver())
+    @_one_fit_at_a_time
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None, callback=None):
         """One epoch on (X, y); classes (all of them) is required on the first call.
@@ -755,6 +787,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             )
 
     @available_if(lambda estimator: estimator._check_solver())
+    @_one_fit_at_a_time
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, callback=None):
         """One epoch on (X, y); callback(epoch, losses, network) runs after it, as in fit.
