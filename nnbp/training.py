@@ -18,7 +18,7 @@ scikit-learn's loss_curve_ records it.
 import numpy as np
 
 from nnbp import _core
-from nnbp._memory import allocate
+from nnbp._memory import allocate, check_available
 
 STOPPED = "stopped"            # no improvement: the optimizer chose to stop
 MAX_EPOCHS = "max_epochs"      # ran out of epochs before that
@@ -175,8 +175,9 @@ class StochasticTrainer:
 
 def _scratch_vectors(net):
     """The epoch's backup of the parameters, and the gradient."""
-    return tuple(allocate(net.n_params, net.dtype, f"training a network of {net.n_params} "
-                          "parameters") for _ in range(2))
+    what = f"training a network of {net.n_params} parameters"
+    check_available(2 * net.params.nbytes, what)
+    return tuple(allocate(net.n_params, net.dtype, what) for _ in range(2))
 
 
 class _Epoch:
