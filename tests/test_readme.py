@@ -19,10 +19,17 @@ def test_readme_example_runs(number, capsys):
 
 
 def test_readme_gives_the_ci_commands():
-    """The README's install-and-test command is the one CI runs."""
-    ci = (README.parent / ".ci" / "run").read_text()
+    """CI runs the README's commands for building, installing and testing the wheel."""
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    section = README.read_text().split("### Building the wheel", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, flags=re.S).group(1)
+    commands = [part.strip() for line in block.splitlines()
+                for part in line.split("#", 1)[0].split(" && ") if part.strip()]
+    assert commands[-2:] == ['pip install "$(ls wheelhouse/nnbp-*.whl)[test]"', "pytest"]
+    positions = [ci.index(command) for command in commands]
+    assert positions == sorted(positions)
+    # And the README's source install with the tests stays as it was.
     assert "pip install '.[test]' && pytest" in README.read_text()
-    assert "pip install '.[test]'\npytest\n" in ci
 
 
 def markdown_tables(text):
