@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import nnbp
-from nnbp.benchmark import contenders, fits, main, report, run
+from nnbp.benchmark import contenders, fits, main, measure, report, run
 from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS, Workload
 
 TINY = (Workload("tiny-classes", (12, 16, 8, 3), "softmax", 48, (1, 16, 48)),
@@ -73,6 +73,19 @@ def test_fit_memory_is_measured_against_the_issue_budget(results):
         # moments; how close fit stays to that is tests/test_allocation.py's
         # to show, on a network whose parameters outweigh Python's objects.
         assert row["params_copies"] >= (3 if row["optimizer"] == "sgd" else 5)
+
+
+def test_two_trainings_are_timed_one_after_the_other_and_at_once(results):
+    rows = results["threads"]
+    assert {(row["dtype"], row["batch"]) for row in rows} == {
+        (dtype, min(batch, TINY[0].rows)) for dtype in ("float32", "float64")
+        for batch in (32, 256)}
+    for row in rows:
+        assert set(row["seconds"]) == {measure.ONE_AFTER_THE_OTHER,
+                                       measure.ONE_AFTER_THE_OTHER_ALL, measure.AT_ONCE}
+        assert row["speedup"] == (row["seconds"][measure.ONE_AFTER_THE_OTHER]
+                                  / row["seconds"][measure.AT_ONCE])
+    assert "Two networks trained at once" in report.markdown(results)
 
 
 def test_the_report_has_a_row_per_measurement_and_the_json_round_trips(results):

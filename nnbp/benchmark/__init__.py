@@ -11,6 +11,8 @@ data and in the same process:
 - the latency of predicting one row of the 784-256-128-10 network;
 - the loss and gradient with each hidden activation, over the GEMMs alone;
 - whole fits of nnbp's estimators against scikit-learn's (nnbp.benchmark.fits);
+- two networks trained at once in two Python threads, against one after the
+  other (the compiled epoch releases the GIL);
 - the peak memory of fit, against the data + 4x the parameters + the workspaces.
 
 Times are medians of --repeats timed calls after a warm-up, the contenders'
@@ -105,7 +107,7 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
                      numpy=np.__version__, scipy=scipy.__version__,
                      torch=_version("torch"), sklearn=_version("sklearn")),
         repeats=repeats, peak_gflops={}, epoch=[], gradient=[], predict=[], activations=[],
-        fits=[], memory=[])
+        fits=[], threads=[], memory=[])
     for dtype in dtypes:
         name = np.dtype(dtype).name
         results["peak_gflops"][name] = measure.gemm_peak_gflops(dtype, repeats, peak_size)
@@ -139,6 +141,13 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
     results["activations"] = activation_costs(workloads[0], dtypes, repeats, log)
     if contenders.sklearn_available():
         results["fits"] = fits.time_fits(fit_cases, repeats, log)
+    for dtype in dtypes:
+        for batch in (32, 256):
+            row = measure.training_in_threads(workloads[0], dtype,
+                                              min(batch, workloads[0].rows), repeats, settle)
+            results["threads"].append(row)
+            log(f"  two trainings, {row['dtype']} batch {row['batch']}: "
+                + ", ".join(f"{way} {1e3 * t:.1f} ms" for way, t in row["seconds"].items()))
     memory_workload = workloads[0]
     for dtype in dtypes:
         for batch in (32, 256):

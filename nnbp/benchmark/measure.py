@@ -1,4 +1,6 @@
 """How the benchmark measures: medians of timed blocks, GEMM peak, latency, peak memory."""
+import contextlib
+import threading
 import time
 import tracemalloc
 import warnings
@@ -7,7 +9,14 @@ import numpy as np
 
 import nnbp
 from nnbp import _core
-from nnbp.benchmark.contenders import estimator_targets, numpy_threadings, sklearn_options
+from threadpoolctl import threadpool_limits
+
+from nnbp.benchmark.contenders import (
+    Nnbp,
+    estimator_targets,
+    numpy_threadings,
+    sklearn_options,
+)
 from nnbp.benchmark.workloads import LEARNING_RATE
 
 PEAK_SIZE = 2048          # square GEMM that runs at the machine's peak
@@ -92,6 +101,45 @@ def median_call_seconds(function, calls=200, blocks=25):
             function()
         times.append((time.perf_counter() - start) / calls)
     return float(np.median(times))
+
+
+ONE_AFTER_THE_OTHER = "one after the other, 1 BLAS thread"
+ONE_AFTER_THE_OTHER_ALL = "one after the other, BLAS threads as they are"
+AT_ONCE = "at once in two Python threads, 1 BLAS thread each"
+
+
+def training_in_threads(workload, dtype, batch, repeats, settle=SETTLE_SECONDS):
+    """An epoch of each of two networks: one after the other, and at once in two threads.
+
+    The compiled epoch releases the GIL, so two Python threads train on two
+    cores at once. Returns the median seconds of each way, and the speed-up
+    of the threads over one after the other on one BLAS thread.
+    """
+    X, y = workload.data(dtype)
+    epochs = [Nnbp(workload, dtype).epoch(X, y, batch) for _ in range(2)]
+
+    def one_after_the_other():
+        for epoch in epochs:
+            epoch()
+
+    def at_once():
+        threads = [threading.Thread(target=epoch) for epoch in epochs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def one_blas_thread():
+        return threadpool_limits(limits=1, user_api="blas")
+
+    seconds = interleaved_medians({
+        ONE_AFTER_THE_OTHER: (one_after_the_other, one_blas_thread),
+        ONE_AFTER_THE_OTHER_ALL: (one_after_the_other, contextlib.nullcontext),
+        AT_ONCE: (at_once, one_blas_thread),
+    }, repeats, settle)
+    return dict(sizes=workload.label, dtype=np.dtype(dtype).name, rows=workload.rows,
+                batch=batch, seconds=seconds,
+                speedup=seconds[ONE_AFTER_THE_OTHER] / seconds[AT_ONCE])
 
 
 def traced_peak_bytes(function):

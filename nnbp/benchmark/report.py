@@ -85,6 +85,18 @@ def markdown(results):
                     f"{row['seconds']['nnbp']:.3f}", f"{row['speedup']:.1f}x"]
                    for row in results["fits"]]),
         ]
+    if results.get("threads"):
+        ways = list(results["threads"][0]["seconds"])
+        parts += [
+            "Two networks trained at once: one epoch of each, milliseconds. The compiled "
+            "epoch releases the GIL, so two Python threads train on the two cores together; "
+            "speed-up: one after the other (1 BLAS thread) over at once.",
+            table(["network", "dtype", "batch"] + ways + ["speed-up"],
+                  [[row["sizes"], row["dtype"], row["batch"]]
+                   + [f"{1e3 * row['seconds'][way]:.1f}" for way in ways]
+                   + [f"{row['speedup']:.2f}x"]
+                   for row in results["threads"]]),
+        ]
     if results["memory"]:
         mib = 2 ** 20
         parts += [
