@@ -214,8 +214,9 @@ def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000
     if not _core.all_finite(result.x) or not np.isfinite(result.fun):
         net.params[...] = start
         raise DivergenceError(
-            "L-BFGS produced a non-finite loss or parameters; the network keeps the ones it "
-            "started from. Scale the inputs (and the targets of a regression)."
+            f"L-BFGS produced a non-finite loss or parameters at iteration {result.nit}; the "
+            "network keeps the ones it started from. Scale the inputs (and the targets of a "
+            "regression)."
         )
     net.params[...] = result.x
     return result

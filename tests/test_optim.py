@@ -151,6 +151,7 @@ def test_lbfgs_that_ends_non_finite_raises_and_keeps_the_start(rng):
     y = rng.standard_normal(20) * 1e200
     net = Network([3, 4, 1], output="squared", seed=0)
     start = net.params.copy()
-    with pytest.raises(nnbp.DivergenceError, match="L-BFGS produced a non-finite loss"):
+    with pytest.raises(nnbp.DivergenceError,
+                       match="L-BFGS produced a non-finite loss or parameters at iteration 0;"):
         minimize_lbfgs(net, X, y)
     assert np.array_equal(net.params, start)
