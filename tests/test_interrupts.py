@@ -85,26 +85,27 @@ print(json.dumps({"ended": ended, "n_iter": interrupted.n_iter,
 """
 
 
-def run_child(body, **constants):
+def run_child(body, cwd, **constants):
     script = "".join(f"{name} = {value!r}\n" for name, value in constants.items())
     script += textwrap.dedent(PROLOGUE) + textwrap.dedent(body)
+    # cwd: not the checkout, whose nnbp/ would shadow the installed package.
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=600)
+                            timeout=600, cwd=cwd)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_ctrl_c_stops_a_compiled_epoch_part_way_and_keeps_the_initial_parameters(dtype):
-    seen = run_child(FIRST_EPOCH, DTYPE=dtype)
+def test_ctrl_c_stops_a_compiled_epoch_part_way_and_keeps_the_initial_parameters(dtype, tmp_path):
+    seen = run_child(FIRST_EPOCH, tmp_path, DTYPE=dtype)
     assert seen == {"ended": "interrupted", "n_iter": 0, "kept_initial": True,
                     "took_steps": True, "finished_the_epoch": False}
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_ctrl_c_in_fit_keeps_the_last_finished_epoch_and_warns(solver, dtype):
-    seen = run_child(ESTIMATOR, SOLVER=solver, DTYPE=dtype, MAX_ITER=1000)
+def test_ctrl_c_in_fit_keeps_the_last_finished_epoch_and_warns(solver, dtype, tmp_path):
+    seen = run_child(ESTIMATOR, tmp_path, SOLVER=solver, DTYPE=dtype, MAX_ITER=1000)
     # Stopped long before max_iter, after the first epoch (or iteration).
     assert 1 <= seen["n_iter"] < 1000
     assert seen["n_iter"] == seen["loss_curve"] == seen["snapshots"]

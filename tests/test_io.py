@@ -221,8 +221,9 @@ def test_a_network_loads_without_scikit_learn(tmp_path):
         assert "nnbp.estimators" not in sys.modules
         print(net)
     """)
+    # cwd: not the checkout, whose nnbp/ would shadow the installed package.
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+                            cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Network([4, 5, 3, 3]" in result.stdout
 

@@ -143,9 +143,10 @@ ALLOCATION_FAILS = textwrap.dedent("""
 @pytest.mark.skipif(sys.platform != "linux", reason="caps the address space with setrlimit")
 @pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
                     reason="AddressSanitizer reserves terabytes of address space")
-def test_an_allocation_the_system_refuses_is_a_clear_memory_error():
+def test_an_allocation_the_system_refuses_is_a_clear_memory_error(tmp_path):
+    # cwd: not the checkout, whose nnbp/ would shadow the installed package.
     result = subprocess.run([sys.executable, "-c", ALLOCATION_FAILS], capture_output=True,
-                            text=True, timeout=300)
+                            text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
     assert seen["type"] == "MemoryError"
