@@ -1,4 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, cdivision=True
+# boundscheck, wraparound and initializedcheck: setup.py (off; on in the NNBP_SANITIZE=1 debug build).
 """The compiled core: dense layers and whole networks, forward and backward.
 
 Every matrix is C-contiguous (row-major), in float32 or float64 (one fused
