@@ -428,6 +428,9 @@ def update(str solver, floating[::1] params, const floating[::1] grad, object fi
 def all_finite(const floating[::1] x):
     """True if no entry of x is inf or nan; allocates nothing."""
     cdef bint finite
+    if x.shape[0] == 0:
+        # Nothing to check, and no first element whose address to take.
+        return True
     with nogil:
         if floating is float:
             finite = nnbp_all_finite_f32(x.shape[0], &x[0])
