@@ -1,5 +1,13 @@
-"""Builds nnbp's compiled core: nnbp/_core.pyx with the C kernels of csrc/."""
+"""Builds nnbp's compiled core: nnbp/_core.pyx with the C kernels of csrc/.
+
+NNBP_SANITIZE=1 in the environment makes a debug build instead: Cython's
+bounds, wraparound and initialisation checks on, and the C compiled and
+linked with AddressSanitizer and UndefinedBehaviorSanitizer, at -O1 with
+debug information. Such a build imports only with the ASan runtime preloaded;
+.ci/sanitize builds one in a scratch copy and runs the test suite under it.
+"""
 import glob
+import os
 
 import numpy
 from Cython.Build import cythonize
@@ -15,11 +23,44 @@ class build_ext_and_copy_to_source(build_ext):
     compiled core there too, it works the same as the installed package.
     """
 
+    def finalize_options(self):
+        super().finalize_options()
+        if SANITIZE:
+            # Objects of the release build must not be taken as up to date.
+            self.force = True
+
     def run(self):
         super().run()
         if not self.inplace:
             self.copy_extensions_to_source()
 
+
+SANITIZE = os.environ.get("NNBP_SANITIZE", "") not in ("", "0")
+
+# The release build checks nothing: nnbp.network and nnbp.layers validate the
+# arguments once, at the Python boundary. These are here, not in _core.pyx's
+# header (which would override them), so that the debug build can turn them on.
+directives = {
+    "boundscheck": SANITIZE,
+    "wraparound": SANITIZE,
+    "initializedcheck": SANITIZE,
+}
+
+# -O3 and no -march=native: the wheel must run on any x86-64 machine.
+# -fno-trapping-math: nnbp never reads the floating-point exception flags,
+# and without it GCC will not if-convert a comparison such as z > 0 (it
+# may raise "invalid" on a NaN), so the leaky_relu loops stay scalar and
+# branchy: 10x slower on data of random sign. Results are unchanged.
+# -fno-math-errno: sqrt need not set errno (nnbp never reads it), so the
+# Adam update can use the vector square root.
+compile_args = ["-O3", "-std=c99", "-fno-trapping-math", "-fno-math-errno"]
+link_args = []
+if SANITIZE:
+    # Every UB finding is fatal (-fno-sanitize-recover), as every ASan one is.
+    sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
+    compile_args = ["-O1", "-g", "-fno-omit-frame-pointer", "-std=c99", "-fno-trapping-math",
+                    "-fno-math-errno"] + sanitizers
+    link_args = sanitizers
 
 core = Extension(
     "nnbp._core",
@@ -28,17 +69,15 @@ core = Extension(
     depends=sorted(glob.glob("csrc/*.h")) + ["nnbp/_kernels.pxd"],
     include_dirs=["csrc", numpy.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    # -O3 and no -march=native: the wheel must run on any x86-64 machine.
-    # -fno-trapping-math: nnbp never reads the floating-point exception flags,
-    # and without it GCC will not if-convert a comparison such as z > 0 (it
-    # may raise "invalid" on a NaN), so the leaky_relu loops stay scalar and
-    # branchy: 10x slower on data of random sign. Results are unchanged.
-    # -fno-math-errno: sqrt need not set errno (nnbp never reads it), so the
-    # Adam update can use the vector square root.
-    extra_compile_args=["-O3", "-std=c99", "-fno-trapping-math", "-fno-math-errno"],
+    extra_compile_args=compile_args,
+    extra_link_args=link_args,
 )
 
 setup(
-    ext_modules=cythonize([core], language_level=3),
+    # The debug build's C goes to a folder of its own, never nnbp/_core.c,
+    # which the release build would otherwise take as up to date (Cython
+    # compares times, not directives).
+    ext_modules=cythonize([core], language_level=3, compiler_directives=directives,
+                          build_dir="build/sanitize" if SANITIZE else None, force=SANITIZE),
     cmdclass={"build_ext": build_ext_and_copy_to_source},
 )

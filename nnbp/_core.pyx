@@ -1,4 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, cdivision=True
+# boundscheck, wraparound and initializedcheck: setup.py (off; on in the NNBP_SANITIZE=1 debug build).
 """The compiled core: dense layers and whole networks, forward and backward.
 
 Every matrix is C-contiguous (row-major), in float32 or float64 (one fused
@@ -421,6 +422,9 @@ def update(str solver, floating[::1] params, const floating[::1] grad, object fi
 def all_finite(const floating[::1] x):
     """True if no entry of x is inf or nan; allocates nothing."""
     cdef bint finite
+    if x.shape[0] == 0:
+        # Nothing to check, and no first element whose address to take.
+        return True
     with nogil:
         if floating is float:
             finite = nnbp_all_finite_f32(x.shape[0], &x[0])

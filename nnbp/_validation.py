@@ -79,6 +79,20 @@ def check_layer_sizes(layer_sizes):
     return tuple(int(size) for size in sizes)
 
 
+def _c_array(array, dtype):
+    """array as a C-contiguous, aligned array of dtype: a copy only where it must be.
+
+    np.ascontiguousarray keeps an unaligned array (one viewed at an odd byte
+    offset of a buffer) as it is, and the compiled core must not get one: C
+    says a misaligned load is undefined, and the vectorised kernels and BLAS
+    take every element to sit at a multiple of its size.
+    """
+    array = np.ascontiguousarray(array, dtype=dtype)
+    if not array.flags.aligned:
+        array = array.copy()
+    return array
+
+
 def _as_numeric_array(name, values):
     """np.asarray(values), refusing what is not real numbers."""
     if values is None:
@@ -128,7 +142,7 @@ def check_matrix(name, values, dtype, shape=None):
         raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
     if max(array.shape) > MAX_DIMENSION:
         raise ValueError(f"{name} has shape {array.shape}; at most {MAX_DIMENSION} on a side")
-    array = np.ascontiguousarray(array, dtype=dtype)
+    array = _c_array(array, dtype)
     _check_finite(name, array)
     return array
 
@@ -138,7 +152,7 @@ def check_vector(name, values, dtype, size):
     array = _as_numeric_array(name, values)
     if array.shape != (size,):
         raise ValueError(f"{name} must have shape ({size},), got {array.shape}")
-    array = np.ascontiguousarray(array, dtype=dtype)
+    array = _c_array(array, dtype)
     _check_finite(name, array)
     return array
 
@@ -177,7 +191,7 @@ def check_labels(y, n_examples, n_classes):
             f"class labels must lie in 0..{n_classes - 1} (the network has {n_classes} "
             f"outputs), got labels from {low} to {high}"
         )
-    return np.ascontiguousarray(array, dtype=np.int64)
+    return _c_array(array, np.int64)
 
 
 def check_targets(y, n_examples, n_outputs, dtype, output):
@@ -193,7 +207,7 @@ def check_targets(y, n_examples, n_outputs, dtype, output):
         )
     if array.shape[0] != n_examples:
         raise ValueError(f"y has {array.shape[0]} rows, but X has {n_examples} examples")
-    array = np.ascontiguousarray(array, dtype=dtype)
+    array = _c_array(array, dtype)
     _check_finite("y", array)
     if output == "logistic" and (array.min() < 0 or array.max() > 1):
         raise ValueError(
@@ -220,7 +234,7 @@ def check_sample_weight(sample_weight, n_examples, dtype):
             f"sample_weight must have shape ({n_examples},), one weight per example, "
             f"got shape {array.shape}"
         )
-    array = np.ascontiguousarray(array, dtype=dtype)
+    array = _c_array(array, dtype)
     _check_finite("sample_weight", array)
     if array.min() < 0:
         raise ValueError(f"sample_weight must be non-negative, got {array.min()}")

@@ -236,10 +236,11 @@ class Network:
         if out is None:
             out = allocate(self.n_params, self.dtype, "the gradient")
         elif (not isinstance(out, np.ndarray) or out.shape != self._params.shape
-              or out.dtype != self.dtype or not out.flags.c_contiguous or not out.flags.writeable):
+              or out.dtype != self.dtype or not out.flags.c_contiguous or not out.flags.writeable
+              or not out.flags.aligned):
             raise ValueError(
                 f"out must be a writeable C-contiguous {self.dtype} array of shape "
-                f"{self._params.shape}"
+                f"{self._params.shape}, aligned as NumPy allocates it"
             )
         elif np.shares_memory(out, self._params):
             # The backward pass reads the weights while it writes the gradient.

@@ -135,16 +135,20 @@ class Adam:
 
 
 def _check_step(params, grad):
-    """params: a writeable contiguous float vector; grad: one like it."""
+    """params: a writeable contiguous float vector; grad: one like it. Both aligned:
+    the compiled update must not load or store a misaligned element."""
     if (not isinstance(params, np.ndarray) or params.ndim != 1
             or params.dtype not in (np.float32, np.float64)
-            or not params.flags.c_contiguous or not params.flags.writeable):
+            or not params.flags.c_contiguous or not params.flags.writeable
+            or not params.flags.aligned):
         raise ValueError("params must be a writeable C-contiguous float32 or float64 vector, "
                          "such as Network.params")
     if (not isinstance(grad, np.ndarray) or grad.shape != params.shape
-            or grad.dtype != params.dtype or not grad.flags.c_contiguous):
+            or grad.dtype != params.dtype or not grad.flags.c_contiguous
+            or not grad.flags.aligned):
         raise ValueError(
-            f"grad must be a C-contiguous {params.dtype} vector of shape {params.shape}, "
+            f"grad must be a C-contiguous {params.dtype} vector of shape {params.shape} "
+            "(aligned, as NumPy allocates it), "
             f"got {type(grad).__name__} {getattr(grad, 'dtype', '')} of shape "
             f"{np.shape(grad)}"
         )

@@ -114,6 +114,12 @@ def test_step_refuses_parameters_and_gradients_it_cannot_update(rng):
         SGD().step(np.zeros((5, 2))[:, 0], np.zeros(5))
     with pytest.raises(ValueError, match="params must be a writeable C-contiguous"):
         Adam().step([0.0] * 5, np.zeros(5))
+    # Misaligned: a float64 vector at an odd byte offset of a buffer.
+    odd = np.zeros(5 * 8 + 1, np.uint8)[1:].view(np.float64)
+    with pytest.raises(ValueError, match="params must be a writeable C-contiguous"):
+        SGD().step(odd, np.zeros(5))
+    with pytest.raises(ValueError, match="grad must be a C-contiguous float64 vector of shape"):
+        Adam().step(params, odd)
 
 
 def test_invscaling_and_adaptive_schedules():

@@ -566,6 +566,7 @@ def test_bad_out(dtype):
         np.zeros((n, 1), dtype),
         np.zeros(2 * n, dtype)[::2],
         read_only,
+        unaligned(np.zeros(n, dtype)),
         [0.0] * n,
         np.zeros(n, dtype).tolist(),
         "out",
