@@ -15,6 +15,9 @@ Notation (layers l = 1..L, widths m_0 = d, ..., m_L):
 
     L(W) = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||_F^2,  S = sum_i s_i
 
+    (an example of weight s_i = 0 is left out of the sums, even where its
+    loss is infinite)
+
     delta(L)_i = s_i (f_i - target_i) / S
     dW(l)      = sum_i delta(l)_i x(l-1)_i^T + (alpha/S) W(l)
     db(l)      = sum_i delta(l)_i
@@ -295,6 +298,10 @@ def output_loss(output, Z, y, sample_weight=None):
     dZ = []
     for i in range(n):
         loss_i, dz_i = _loss_example(output, Z[i], y[i])
+        if s[i] == 0.0:
+            # Left out, not multiplied by 0: its loss may be inf (e^z overflows).
+            dZ.append([0.0] * len(dz_i))
+            continue
         total += s[i] * loss_i
         dZ.append([s[i] * dz_ik / S for dz_ik in dz_i])
     return total / S, dZ
@@ -324,6 +331,8 @@ def loss(weights, biases, X, y, activation, output, sample_weight=None,
     for i in range(n):
         zs, _ = _forward_example(weights, biases, X[i], activation, negative_slope)
         loss_i, _ = _loss_example(output, zs[L], y[i])
+        if s[i] == 0.0:
+            continue    # left out: 0 * inf would be NaN
         total += s[i] * loss_i
     return total / S + alpha / (2.0 * S) * _sum_of_squares(weights)
 
@@ -348,6 +357,8 @@ def loss_and_grad(weights, biases, X, y, activation, output, sample_weight=None,
     for i in range(n):
         zs, xs = _forward_example(weights, biases, X[i], activation, negative_slope)
         loss_i, dz_i = _loss_example(output, zs[L], y[i])
+        if s[i] == 0.0:
+            continue    # left out: 0 * inf would be NaN
         total += s[i] * loss_i
         _backward_example(weights, zs, xs, dz_i, s[i] / S, activation,
                           negative_slope, dweights, dbiases)

@@ -27,7 +27,7 @@ from hypothesis.extra import numpy as hnp
 from support import REFERENCE_TOLERANCE, reference_forward, reference_loss_and_grad
 
 import nnbp
-from nnbp import _core
+from nnbp import _core, reference
 from nnbp.network import ACTIVATIONS, OUTPUTS
 
 DTYPES = (np.float32, np.float64)
@@ -224,3 +224,26 @@ def test_compiled_paths_match_the_reference(problem, isa):
     if np.isfinite(ref_loss):
         for name, where in net.block_slices():
             assert_matches(grad[where], ref_grad[where], dtype, name)
+
+
+# ---------------------------------------------------------------- regressions found by the properties
+
+def overflowing_poisson_problem(dtype):
+    """A poisson network whose second example, of weight 0, has e^z = inf."""
+    net = nnbp.Network([2, 1], activation="identity", output="poisson", dtype=dtype, bias=False)
+    net.weights[0][...] = [[0.5, 0.5]]
+    X = np.array([[1.0, -1.0], [0.0, 1e4]])
+    y = np.array([[2.0], [0.0]])
+    return net, X, y, np.array([0.5, 0.0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_reference_leaves_out_examples_of_weight_zero_even_when_their_loss_overflows(dtype):
+    net, X, y, sample_weight = overflowing_poisson_problem(dtype)
+    loss, grad = reference_loss_and_grad(net, X, y, sample_weight)
+    kept_loss, kept_grad = reference_loss_and_grad(net, X[:1], y[:1], sample_weight[:1])
+    assert loss == kept_loss and np.array_equal(grad, kept_grad)
+    Z = [[0.0], [1e4]]
+    ref_loss, dZ = reference.output_loss("poisson", Z, y.tolist(), sample_weight.tolist())
+    assert ref_loss == reference.output_loss("poisson", Z[:1], y[:1].tolist(), [0.5])[0]
+    assert dZ[1] == [0.0]
