@@ -247,3 +247,13 @@ def test_reference_leaves_out_examples_of_weight_zero_even_when_their_loss_overf
     ref_loss, dZ = reference.output_loss("poisson", Z, y.tolist(), sample_weight.tolist())
     assert ref_loss == reference.output_loss("poisson", Z[:1], y[:1].tolist(), [0.5])[0]
     assert dZ[1] == [0.0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_network_leaves_out_examples_of_weight_zero_even_when_their_loss_overflows(dtype):
+    net, X, y, sample_weight = overflowing_poisson_problem(dtype)
+    loss, grad = net.loss_and_grad(X, y, sample_weight)
+    kept_loss, kept_grad = net.loss_and_grad(X[:1], y[:1], sample_weight[:1])
+    assert np.isfinite(loss) and loss == kept_loss and net.loss(X, y, sample_weight) == loss
+    assert np.array_equal(grad, kept_grad)
+    assert_matches(grad, reference_loss_and_grad(net, X, y, sample_weight)[1], dtype, "grad")
