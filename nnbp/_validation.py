@@ -163,19 +163,19 @@ def check_labels(y, n_examples, n_classes):
     array = _as_numeric_array("y", y)
     if array.ndim != 1:
         raise ValueError(
-            f"softmax targets must be a 1-D array of class labels, got shape {array.shape}"
+            f"softmax targets y must be a 1-D array of class labels, got shape {array.shape}"
         )
     if array.shape[0] != n_examples:
         raise ValueError(f"y has {array.shape[0]} labels, but X has {n_examples} examples")
     if array.dtype.kind == "f":
         _check_finite("y", array)
         if not np.array_equal(array, np.round(array)):
-            raise ValueError("softmax targets must be integer class labels, got fractions")
+            raise ValueError("softmax targets y must be integer class labels, got fractions")
     low, high = array.min(), array.max()
     if low < 0 or high >= n_classes:
         raise ValueError(
             f"class labels must lie in 0..{n_classes - 1} (the network has {n_classes} "
-            f"outputs), got labels from {low} to {high}"
+            f"outputs), got labels from {low} to {high} in y"
         )
     return np.ascontiguousarray(array, dtype=np.int64)
 
@@ -198,12 +198,12 @@ def check_targets(y, n_examples, n_outputs, dtype, output):
     if output == "logistic" and (array.min() < 0 or array.max() > 1):
         raise ValueError(
             "logistic targets must lie in [0, 1] (0/1 labels, or probabilities), "
-            f"got values from {array.min()} to {array.max()}"
+            f"got values from {array.min()} to {array.max()} in y"
         )
     if output == "poisson" and array.min() < 0:
         raise ValueError(
             "poisson targets must be non-negative (counts or rates), "
-            f"got values from {array.min()} to {array.max()}"
+            f"got values from {array.min()} to {array.max()} in y"
         )
     return array
 

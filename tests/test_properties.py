@@ -16,6 +16,7 @@ subnormal, constant columns, one class). Properties:
 HYPOTHESIS_PROFILE=deep to hunt.
 """
 import os
+import re
 import warnings
 
 import numpy as np
@@ -80,6 +81,18 @@ def assert_matches(computed, expected, dtype, what):
     if (~overflows).any():
         error = scaled_error(computed[~overflows], expected[~overflows], dtype)
         assert error <= REFERENCE_TOLERANCE[dtype], (what, error, computed, expected)
+
+
+def names(message, argument):
+    """Whether message names argument as a word (X, y, sample_weight, alpha, ...)."""
+    return re.search(rf"(?<![A-Za-z_]){re.escape(argument)}(?![A-Za-z_])", message) is not None
+
+
+def with_value_at(array, where, value):
+    """A float copy of array with value at the flat index where (modulo its size)."""
+    copy = np.array(array, dtype=np.float64)
+    copy.flat[where % copy.size] = value
+    return copy
 
 
 # ---------------------------------------------------------------- strategies
@@ -257,3 +270,14 @@ def test_network_leaves_out_examples_of_weight_zero_even_when_their_loss_overflo
     assert np.isfinite(loss) and loss == kept_loss and net.loss(X, y, sample_weight) == loss
     assert np.array_equal(grad, kept_grad)
     assert_matches(grad, reference_loss_and_grad(net, X, y, sample_weight)[1], dtype, "grad")
+
+
+@pytest.mark.parametrize("output, y", [
+    ("softmax", np.zeros((3, 1))), ("softmax", [0, 0.5, 1]), ("softmax", [0, 2, 1]),
+    ("logistic", [[0.0, 1.5]] * 3), ("poisson", [[0.0, -1.0]] * 3),
+])
+def test_refusals_of_targets_name_y(output, y):
+    net = nnbp.Network([2, 2], output=output)
+    with pytest.raises(ValueError) as raised:
+        net.loss(np.zeros((3, 2)), y)
+    assert names(str(raised.value), "y"), str(raised.value)
