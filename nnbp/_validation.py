@@ -119,6 +119,13 @@ def _check_finite(name, array):
         raise ValueError(f"{name} contains {what} at index {where}{hint}")
 
 
+def _contiguous(array, dtype):
+    """np.ascontiguousarray(array, dtype), without numpy's overflow warning: a value
+    too large for dtype becomes inf, which _check_finite then refuses by name."""
+    with np.errstate(over="ignore"):
+        return np.ascontiguousarray(array, dtype=dtype)
+
+
 def check_matrix(name, values, dtype, shape=None):
     """A finite, non-empty, C-contiguous 2-D array of dtype (of the given shape, if given)."""
     array = _as_numeric_array(name, values)
@@ -128,7 +135,7 @@ def check_matrix(name, values, dtype, shape=None):
         raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
     if max(array.shape) > MAX_DIMENSION:
         raise ValueError(f"{name} has shape {array.shape}; at most {MAX_DIMENSION} on a side")
-    array = np.ascontiguousarray(array, dtype=dtype)
+    array = _contiguous(array, dtype)
     _check_finite(name, array)
     return array
 
@@ -138,7 +145,7 @@ def check_vector(name, values, dtype, size):
     array = _as_numeric_array(name, values)
     if array.shape != (size,):
         raise ValueError(f"{name} must have shape ({size},), got {array.shape}")
-    array = np.ascontiguousarray(array, dtype=dtype)
+    array = _contiguous(array, dtype)
     _check_finite(name, array)
     return array
 
@@ -193,7 +200,7 @@ def check_targets(y, n_examples, n_outputs, dtype, output):
         )
     if array.shape[0] != n_examples:
         raise ValueError(f"y has {array.shape[0]} rows, but X has {n_examples} examples")
-    array = np.ascontiguousarray(array, dtype=dtype)
+    array = _contiguous(array, dtype)
     _check_finite("y", array)
     if output == "logistic" and (array.min() < 0 or array.max() > 1):
         raise ValueError(
@@ -214,13 +221,13 @@ def check_sample_weight(sample_weight, n_examples, dtype):
         return None, n_examples
     array = _as_numeric_array("sample_weight", sample_weight)
     if array.ndim == 0:
-        array = np.full(n_examples, array, dtype=dtype)
+        array = _contiguous(np.full(n_examples, array), dtype)
     if array.ndim != 1 or array.shape[0] != n_examples:
         raise ValueError(
             f"sample_weight must have shape ({n_examples},), one weight per example, "
             f"got shape {array.shape}"
         )
-    array = np.ascontiguousarray(array, dtype=dtype)
+    array = _contiguous(array, dtype)
     _check_finite("sample_weight", array)
     if array.min() < 0:
         raise ValueError(f"sample_weight must be non-negative, got {array.min()}")

@@ -281,3 +281,18 @@ def test_refusals_of_targets_name_y(output, y):
     with pytest.raises(ValueError) as raised:
         net.loss(np.zeros((3, 2)), y)
     assert names(str(raised.value), "y"), str(raised.value)
+
+
+@pytest.mark.parametrize("argument, value", [
+    ("X", with_value_at(np.zeros((3, 2)), 0, 1e300)), ("y", with_value_at(np.zeros(3), 0, 1e300)),
+    ("sample_weight", with_value_at(np.ones(3), 0, 1e300)), ("sample_weight", 1e300),
+])
+def test_values_too_large_for_float32_are_refused_without_a_warning(argument, value):
+    """numpy's cast warns of the overflow; the refusal that follows says it better."""
+    net = nnbp.Network([2, 1], output="squared", dtype=np.float32)
+    data = {"X": np.zeros((3, 2)), "y": np.zeros(3), "sample_weight": np.ones(3)}
+    data[argument] = value
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=f"{argument} contains infinity"):
+            net.loss(**data)
