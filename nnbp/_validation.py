@@ -75,7 +75,9 @@ def check_layer_sizes(layer_sizes):
         if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Integral):
             raise TypeError(f"layer_sizes must hold ints, got {size!r} in {sizes}")
         if not 0 < size <= MAX_DIMENSION:
-            raise ValueError(f"every layer size must be between 1 and {MAX_DIMENSION}, got {sizes}")
+            raise ValueError(
+                f"every layer size must be between 1 and {MAX_DIMENSION}, got layer_sizes {sizes}"
+            )
     return tuple(int(size) for size in sizes)
 
 

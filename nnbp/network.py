@@ -81,7 +81,8 @@ class Network:
         self.negative_slope = check_real("negative_slope", negative_slope)
         if self.n_params > MAX_DIMENSION:
             raise ValueError(
-                f"a network of {self.n_params} parameters is too large: at most {MAX_DIMENSION}"
+                f"layer_sizes {list(self.layer_sizes)} make a network of {self.n_params} "
+                f"parameters, too large: at most {MAX_DIMENSION}"
             )
         self._sizes = np.array(self.layer_sizes, dtype=np.intp)
         self._lock = threading.Lock()
@@ -159,7 +160,13 @@ class Network:
 
     def initialize(self, seed=None):
         """Draw new initial parameters by the network's init scheme (see the class)."""
-        rng = np.random.default_rng(seed)
+        try:
+            rng = np.random.default_rng(seed)
+        except (TypeError, ValueError) as error:
+            # numpy's own message ("expected non-negative integer") names no argument.
+            raise type(error)(
+                f"seed must be None, an int >= 0 or a numpy Generator, got {seed!r} ({error})"
+            ) from None
         for W, b in zip(self._weights, self._biases):
             fan_out, fan_in = W.shape
             if self.init == "glorot":

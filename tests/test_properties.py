@@ -296,3 +296,15 @@ def test_values_too_large_for_float32_are_refused_without_a_warning(argument, va
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match=f"{argument} contains infinity"):
             net.loss(**data)
+
+
+@pytest.mark.parametrize("argument, value", [
+    ("seed", -1), ("seed", "abc"), ("seed", 1.5),
+    ("layer_sizes", [3, 0]), ("layer_sizes", [60000, 60000]),
+])
+def test_refusals_of_network_arguments_name_them(argument, value):
+    arguments = dict(layer_sizes=[3, 4, 2])
+    arguments[argument] = value
+    with pytest.raises((ValueError, TypeError)) as raised:
+        nnbp.Network(**arguments)
+    assert names(str(raised.value), argument), str(raised.value)
