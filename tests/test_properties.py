@@ -25,6 +25,7 @@ from conftest import available_instruction_sets
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from sklearn.exceptions import ConvergenceWarning
 from support import REFERENCE_TOLERANCE, reference_forward, reference_loss_and_grad
 
 import nnbp
@@ -215,7 +216,7 @@ def select_isa(isa):
     assert _core.kernel_isa(isa) == isa
 
 
-@examples(150)
+@examples(300)
 @given(problem=problems(), isa=st.sampled_from(INSTRUCTION_SETS))
 def test_compiled_paths_match_the_reference(problem, isa):
     net, X, y, sample_weight, kind = problem
@@ -237,6 +238,276 @@ def test_compiled_paths_match_the_reference(problem, isa):
     if np.isfinite(ref_loss):
         for name, where in net.block_slices():
             assert_matches(grad[where], ref_grad[where], dtype, name)
+
+
+# ---------------------------------------------------------------- layouts and the caller's arrays
+
+def as_input(values, input_dtype, layout):
+    """values (float64) as input_dtype in layout, or None where that dtype cannot hold them."""
+    if np.dtype(input_dtype).kind in "iu":
+        if not (np.all(np.abs(values) < 2**31) and np.all(values == np.round(values))):
+            return None
+    else:
+        with np.errstate(over="ignore"):
+            if not np.all(np.isfinite(values.astype(input_dtype))):
+                return None     # too large for float16 (or float32)
+    return in_layout(values.astype(input_dtype), layout)
+
+
+def outcome(call):
+    """("value", result) of call, or ("error", type, message) if it raises."""
+    try:
+        return ("value", call())
+    except (ValueError, TypeError) as error:
+        return ("error", type(error), str(error))
+
+
+def identical(first, second):
+    """Bitwise equal results: arrays (NaN where NaN), floats, tuples of them, errors."""
+    if isinstance(first, tuple):
+        return (isinstance(second, tuple) and len(first) == len(second)
+                and all(identical(a, b) for a, b in zip(first, second)))
+    if isinstance(first, (np.ndarray, float, np.floating)):
+        first, second = np.asarray(first), np.asarray(second)
+        return (first.dtype == second.dtype and first.shape == second.shape
+                and first.tobytes() == second.tobytes())
+    return first == second
+
+
+INPUT_DTYPES = (np.float64, np.float32, np.float16, np.int64, np.int32)
+
+
+@examples(100)
+@given(problem=problems(),
+       X_layout=st.sampled_from(LAYOUTS), X_dtype=st.sampled_from(INPUT_DTYPES),
+       y_layout=st.sampled_from(LAYOUTS), y_dtype=st.sampled_from(INPUT_DTYPES),
+       y_as_vector=st.booleans(),
+       weight_layout=st.sampled_from(LAYOUTS), weight_dtype=st.sampled_from(INPUT_DTYPES))
+def test_layouts_and_input_dtypes_give_bitwise_the_same_results(
+        problem, X_layout, X_dtype, y_layout, y_dtype, y_as_vector, weight_layout, weight_dtype):
+    """Any layout or input dtype computes exactly what its C-contiguous copy in the
+    network's dtype does, and never writes into the caller's arrays or the parameters."""
+    net, X, y, sample_weight, _ = problem
+    if net.output != "softmax" and y_as_vector and y.shape[1] == 1:
+        y = y[:, 0]
+    X_in = as_input(X, X_dtype, X_layout)
+    y_in = as_input(y, y_dtype, y_layout)
+    weight_in = None if sample_weight is None else as_input(sample_weight, weight_dtype,
+                                                             weight_layout)
+    assume(X_in is not None and y_in is not None
+           and (sample_weight is None or weight_in is not None))
+    dtype = net.dtype
+
+    def contiguous(given, of_dtype):
+        return None if given is None else np.ascontiguousarray(given, dtype=of_dtype)
+
+    X_c = contiguous(X_in, dtype)
+    y_c = contiguous(y_in, np.int64 if net.output == "softmax" else dtype)
+    weight_c = contiguous(weight_in, dtype)
+    given_arrays = [a for a in (X_in, y_in, weight_in) if isinstance(a, np.ndarray)]
+    before = [a.copy() for a in given_arrays]
+    params_before = net.params.copy()
+
+    for method in ("forward", "loss", "loss_and_grad"):
+        def run(X_, y_, w_):
+            if method == "forward":
+                return net.forward(X_)
+            return getattr(net, method)(X_, y_, w_)
+        odd = outcome(lambda: run(X_in, y_in, weight_in))
+        plain = outcome(lambda: run(X_c, y_c, weight_c))
+        assert identical(odd, plain), (method, odd, plain)
+        if method == "loss_and_grad" and odd[0] == "value":
+            out = np.full(net.n_params, np.nan, dtype=dtype)
+            assert identical(net.loss_and_grad(X_in, y_in, weight_in, out=out), odd[1])
+
+    for array, copy in zip(given_arrays, before):
+        assert identical(array, copy)
+    assert identical(net.params, params_before)
+
+
+# ---------------------------------------------------------------- refusals
+
+# Each bad input: the argument it spoils, and how. A value of 1e300 is fine in
+# float64 but not in float32: it may give a result or a refusal.
+BAD_X = {
+    "nan": lambda X, where: with_value_at(X, where, np.nan),
+    "inf": lambda X, where: with_value_at(X, where, np.inf),
+    "minus_inf": lambda X, where: with_value_at(X, where, -np.inf),
+    "too_large_for_float32": lambda X, where: with_value_at(X, where, 1e300),
+    "extra_feature": lambda X, where: np.hstack([X, X[:, :1]]),
+    "missing_feature": lambda X, where: X[:, 1:],
+    "no_rows": lambda X, where: X[:0],
+    "3d": lambda X, where: X[None],
+    "1d": lambda X, where: X[0],
+    "scalar": lambda X, where: X[0, 0],
+    "object": lambda X, where: X.astype(object),
+    "strings": lambda X, where: X.astype(str),
+    "complex": lambda X, where: X + 1j,
+    "None": lambda X, where: None,
+    "ragged": lambda X, where: [list(row) for row in X] + [[1.0] * (X.shape[1] + 1)],
+    "bytes": lambda X, where: b"\x00\x01",
+}
+
+
+def bad_y(output, n_outputs):
+    """Bad targets for output: {case: function of (y, where)}."""
+    cases = {
+        "nan": lambda y, where: with_value_at(y, where, np.nan),
+        "inf": lambda y, where: with_value_at(y, where, np.inf),
+        "missing_row": lambda y, where: y[1:] if len(y) > 1 else y[:0],
+        "extra_row": lambda y, where: np.concatenate([y, y[:1]]),
+        "3d": lambda y, where: np.asarray(y)[None, None],
+        "strings": lambda y, where: np.asarray(y).astype(str),
+        "complex": lambda y, where: np.asarray(y) + 1j,
+        "None": lambda y, where: None,
+        "object": lambda y, where: np.asarray(y).astype(object),
+    }
+    if output == "softmax":
+        cases.update({
+            "label_minus_one": lambda y, where: with_value_at(y, where, -1).astype(np.int64),
+            "label_too_large": lambda y, where: with_value_at(y, where, n_outputs)
+            .astype(np.int64),
+            "fraction": lambda y, where: with_value_at(y, where, 0.5),
+            "column": lambda y, where: np.asarray(y).reshape(-1, 1),
+        })
+    else:
+        cases["wrong_columns"] = lambda y, where: np.hstack([y, y[:, :1]])
+    if output == "logistic":
+        cases["above_one"] = lambda y, where: with_value_at(y, where, 1.5)
+        cases["below_zero"] = lambda y, where: with_value_at(y, where, -0.5)
+    if output == "poisson":
+        cases["negative"] = lambda y, where: with_value_at(y, where, -1.0)
+    return cases
+
+
+BAD_SAMPLE_WEIGHT = {
+    "nan": lambda w, where: with_value_at(w, where, np.nan),
+    "inf": lambda w, where: with_value_at(w, where, np.inf),
+    "negative": lambda w, where: with_value_at(w, where, -1.0),
+    "all_zero": lambda w, where: np.zeros_like(w),
+    "missing": lambda w, where: w[1:],
+    "extra": lambda w, where: np.append(w, 1.0),
+    "2d": lambda w, where: w[:, None],
+    "strings": lambda w, where: w.astype(str),
+    "complex": lambda w, where: w + 1j,
+    "sum_overflows": lambda w, where: np.full_like(w, 1e308) if len(w) > 1 else w * np.inf,
+    "sum_too_small": lambda w, where: np.full_like(w, 5e-324),
+    "too_large_for_float32": lambda w, where: with_value_at(w, where, 1e300),
+}
+# Refusals that are no refusal in float64: the values are finite there.
+FINE_IN_FLOAT64 = {"too_large_for_float32"}
+
+
+@examples(200)
+@given(problem=problems(), data=st.data())
+def test_bad_data_is_refused_with_an_error_that_names_it(problem, data):
+    net, X, y, sample_weight, _ = problem
+    argument = data.draw(st.sampled_from(["X", "y", "sample_weight"]))
+    where = data.draw(st.integers(0, 10**6))
+    if argument == "X":
+        case = data.draw(st.sampled_from(sorted(BAD_X)))
+        X = BAD_X[case](X, where)
+    elif argument == "y":
+        cases = bad_y(net.output, net.layer_sizes[-1])
+        case = data.draw(st.sampled_from(sorted(cases)))
+        y = cases[case](y, where)
+    else:
+        case = data.draw(st.sampled_from(sorted(BAD_SAMPLE_WEIGHT)))
+        base = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+        sample_weight = BAD_SAMPLE_WEIGHT[case](base, where)
+    may_pass = case in FINE_IN_FLOAT64 and net.dtype == np.float64
+    calls = {"loss": lambda: net.loss(X, y, sample_weight),
+             "loss_and_grad": lambda: net.loss_and_grad(X, y, sample_weight)}
+    if argument == "X":
+        calls["forward"] = lambda: net.forward(X)
+    for method, call in calls.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")     # no warning instead of a refusal
+                call()
+        except (ValueError, TypeError) as error:
+            assert names(str(error), argument), (method, case, str(error))
+        else:
+            assert may_pass, (method, argument, case, "was accepted")
+
+
+# Bad constructor arguments: the argument and a value of it.
+BAD_ARGUMENTS = st.one_of(
+    st.tuples(st.just("layer_sizes"), st.sampled_from(
+        [[], [3], [0, 2], [3, -1], [2.5, 3], [True, 2], "abc", None, 5, [2**40, 2], [[2], [3]],
+         [np.float64(2), 3], [2, None], [60000, 60000]])),
+    st.tuples(st.just("activation"), st.sampled_from(["sigmoid", "", None, 3, "RELU", b"relu"])),
+    st.tuples(st.just("output"), st.sampled_from(["identity", "exp", None, 0, "Softmax"])),
+    st.tuples(st.just("dtype"), st.sampled_from(
+        [np.float16, np.int64, "float128", object, "x", 3, np.complex128, np.longdouble])),
+    st.tuples(st.just("alpha"), st.sampled_from(
+        [-1.0, -1e-300, np.nan, np.inf, "0.1", None, True, 10**400, 1j])),
+    st.tuples(st.just("bias"), st.sampled_from([1, 0, "yes", None, 1.0])),
+    st.tuples(st.just("init"), st.sampled_from(["xavier", None, 1])),
+    st.tuples(st.just("sigma"), st.sampled_from([0.0, -1.0, np.nan, np.inf, "1", None])),
+    st.tuples(st.just("negative_slope"), st.sampled_from([np.nan, -np.inf, "0.1", None, []])),
+    st.tuples(st.just("seed"), st.sampled_from([-1, 1.5, "abc", [1, -2], object()])),
+)
+
+
+@examples(100)
+@given(bad=BAD_ARGUMENTS)
+def test_bad_network_arguments_are_refused_with_an_error_that_names_them(bad):
+    argument, value = bad
+    arguments = dict(layer_sizes=[3, 4, 2])
+    arguments[argument] = value
+    with pytest.raises((ValueError, TypeError)) as raised:
+        nnbp.Network(**arguments)
+    assert names(str(raised.value), argument), str(raised.value)
+
+
+# ---------------------------------------------------------------- the estimators
+
+ESTIMATOR_KINDS = ("ordinary", "tiny", "constant_columns", "integers", "subnormal")
+
+
+@st.composite
+def estimator_problems(draw):
+    """(estimator, X in a layout, y) of a small drawn problem, with max_iter of 1-3."""
+    dtype = draw(st.sampled_from([None, np.float32, np.float64]))
+    n, d = draw(st.integers(2, 12)), draw(st.integers(1, 5))
+    data_dtype = np.float32 if dtype is None and draw(st.booleans()) else np.float64
+    X = draw(values((n, d), data_dtype, draw(st.sampled_from(ESTIMATOR_KINDS))))
+    arguments = dict(
+        hidden_layer_sizes=tuple(draw(st.lists(st.integers(1, 6), max_size=2))),
+        activation=draw(st.sampled_from(ACTIVATIONS)),
+        solver=draw(st.sampled_from(["sgd", "adam", "lbfgs"])),
+        max_iter=draw(st.integers(1, 3)), random_state=draw(st.integers(0, 100)),
+        batch_size=draw(st.sampled_from(["auto", 1, 3])), dtype=dtype,
+    )
+    if draw(st.booleans()):
+        n_classes = draw(st.integers(1, 3))
+        y = draw(hnp.arrays(np.int64, n, elements=st.integers(0, n_classes - 1)))
+        assume(len(np.unique(y)) >= 2)     # scikit-learn refuses one class
+        estimator = nnbp.MLPClassifier(**arguments)
+    else:
+        y = draw(values((n, draw(st.integers(1, 2))), np.float64, "ordinary"))
+        y = y[:, 0] if y.shape[1] == 1 else y
+        estimator = nnbp.MLPRegressor(**arguments)
+    return estimator, in_layout(X.astype(data_dtype), draw(st.sampled_from(LAYOUTS))), y
+
+
+@examples(40)
+@given(problem=estimator_problems())
+def test_estimators_fit_and_predict_finite_values_of_the_right_shape(problem):
+    estimator, X, y = problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)   # max_iter of 1-3 on purpose
+        estimator.fit(X, y)
+    predicted = estimator.predict(X)
+    assert predicted.shape == np.shape(y)
+    if isinstance(estimator, nnbp.MLPClassifier):
+        assert set(np.unique(predicted)) <= set(np.unique(y))
+        probabilities = estimator.predict_proba(X)
+        assert np.all(np.isfinite(probabilities))
+        assert np.allclose(probabilities.sum(axis=1), 1.0)
+    else:
+        assert np.all(np.isfinite(predicted))
 
 
 # ---------------------------------------------------------------- regressions found by the properties
@@ -308,3 +579,4 @@ def test_refusals_of_network_arguments_name_them(argument, value):
     with pytest.raises((ValueError, TypeError)) as raised:
         nnbp.Network(**arguments)
     assert names(str(raised.value), argument), str(raised.value)
+
