@@ -64,12 +64,15 @@ def _exp(z):
         return math.inf
 
 
-def _logsumexp(z):
-    """log sum_k e^{z_k} = max(z) + log sum_k e^{z_k - max(z)}."""
+def _softmax_loss(z, label):
+    """-log f_label = logsumexp(z) - z_label = log sum_k e^{z_k - max(z)} - (z_label - max(z))."""
     # Subtracting the max keeps every exponent <= 0: no overflow, and the
     # largest term is exactly 1, so the sum is >= 1 and its log is finite.
+    # The max is taken out of both terms, not added back to the log first:
+    # max(z) + log(...) rounds at the magnitude of z, and loses a loss that
+    # is small beside it (z = (1e15, 1e15) gave 0.75, not log 2).
     top = max(z)
-    return top + math.log(sum(math.exp(zk - top) for zk in z))
+    return math.log(sum(math.exp(zk - top) for zk in z)) - (z[label] - top)
 
 
 def _unknown(kind, name, valid):
@@ -172,7 +175,7 @@ def _loss_example(output, z, y_i):
     else:  # softmax (_output_example has rejected unknown outputs)
         label = _label(y_i, m)
         target = [1.0 if k == label else 0.0 for k in range(m)]
-        loss_i = _logsumexp(z) - z[label]
+        loss_i = _softmax_loss(z, label)
     dz = [f[k] - target[k] for k in range(m)]
     return loss_i, dz
 

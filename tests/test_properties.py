@@ -611,3 +611,8 @@ def test_poisson_output_just_below_the_overflow_threshold(dtype, z):
     X = np.zeros((1, 1))
     assert np.isfinite(reference_forward(net, X)).all()
     assert_matches(net.forward(X), reference_forward(net, X), dtype, "forward")
+
+
+def test_reference_softmax_loss_keeps_a_small_loss_beside_large_logits():
+    loss, _ = reference.output_loss("softmax", [[1e15, 1e15], [1e15, 1e15 - 1.0]], [0, 0])
+    assert loss == pytest.approx((np.log(2.0) + np.log1p(np.exp(-1.0))) / 2, rel=1e-15)
