@@ -755,3 +755,14 @@ def test_poisson_output_just_below_the_overflow_threshold(dtype, z):
     assert np.isfinite(reference_forward(net, X)).all()
     assert_matches(net.forward(X), reference_forward(net, X), dtype, "forward")
 
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "csrc/kernels_impl.h computes a confident, right prediction's loss with cancellation: "
+    "softplus(z) - y z (logistic) and log(sum_exp) - (z_y - max) (softmax) are 0 in float32 "
+    "for z = 20, where the loss is log1p(e^-20) = 2.1e-9"))
+@pytest.mark.parametrize("output, y", [("logistic", [[1.0]]), ("softmax", [0])])
+def test_float32_loss_of_a_confident_right_prediction(output, y):
+    Z = np.array([[20.0]]) if output == "logistic" else np.array([[20.0, 0.0]])
+    loss = nnbp.layers.output_loss(output, Z.astype(np.float32), y)[0]
+    assert_matches(loss, np.log1p(np.exp(-20.0)), np.float32, "loss")
