@@ -225,6 +225,8 @@ def layer_magnitudes(net, X):
     for W, b in zip(net.weights, net.biases):
         z = x @ np.abs(W.astype(np.float64)).T + (0.0 if b is None else np.abs(b))
         largest.append(z.max())
+        # A bound on |phi(z)|: 1 for tanh and logistic; for the others |z|, times
+        # the leaky slope if larger, plus softplus's log 2 at most.
         bounded = net.activation in ("tanh", "logistic")
         x = np.ones_like(z) if bounded else z * max(1.0, abs(net.negative_slope)) + 1.0
     return largest
