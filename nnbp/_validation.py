@@ -75,7 +75,9 @@ def check_layer_sizes(layer_sizes):
         if isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Integral):
             raise TypeError(f"layer_sizes must hold ints, got {size!r} in {sizes}")
         if not 0 < size <= MAX_DIMENSION:
-            raise ValueError(f"every layer size must be between 1 and {MAX_DIMENSION}, got {sizes}")
+            raise ValueError(
+                f"every layer size must be between 1 and {MAX_DIMENSION}, got layer_sizes {sizes}"
+            )
     return tuple(int(size) for size in sizes)
 
 
@@ -87,7 +89,10 @@ def _c_array(array, dtype):
     says a misaligned load is undefined, and the vectorised kernels and BLAS
     take every element to sit at a multiple of its size.
     """
-    array = np.ascontiguousarray(array, dtype=dtype)
+    # A value too large for dtype becomes inf, which _check_finite then
+    # refuses by name: numpy's overflow warning would only come first.
+    with np.errstate(over="ignore"):
+        array = np.ascontiguousarray(array, dtype=dtype)
     if not array.flags.aligned:
         array = array.copy()
     return array
@@ -177,19 +182,19 @@ def check_labels(y, n_examples, n_classes):
     array = _as_numeric_array("y", y)
     if array.ndim != 1:
         raise ValueError(
-            f"softmax targets must be a 1-D array of class labels, got shape {array.shape}"
+            f"softmax targets y must be a 1-D array of class labels, got shape {array.shape}"
         )
     if array.shape[0] != n_examples:
         raise ValueError(f"y has {array.shape[0]} labels, but X has {n_examples} examples")
     if array.dtype.kind == "f":
         _check_finite("y", array)
         if not np.array_equal(array, np.round(array)):
-            raise ValueError("softmax targets must be integer class labels, got fractions")
+            raise ValueError("softmax targets y must be integer class labels, got fractions")
     low, high = array.min(), array.max()
     if low < 0 or high >= n_classes:
         raise ValueError(
             f"class labels must lie in 0..{n_classes - 1} (the network has {n_classes} "
-            f"outputs), got labels from {low} to {high}"
+            f"outputs), got labels from {low} to {high} in y"
         )
     return _c_array(array, np.int64)
 
@@ -212,12 +217,12 @@ def check_targets(y, n_examples, n_outputs, dtype, output):
     if output == "logistic" and (array.min() < 0 or array.max() > 1):
         raise ValueError(
             "logistic targets must lie in [0, 1] (0/1 labels, or probabilities), "
-            f"got values from {array.min()} to {array.max()}"
+            f"got values from {array.min()} to {array.max()} in y"
         )
     if output == "poisson" and array.min() < 0:
         raise ValueError(
             "poisson targets must be non-negative (counts or rates), "
-            f"got values from {array.min()} to {array.max()}"
+            f"got values from {array.min()} to {array.max()} in y"
         )
     return array
 
@@ -228,7 +233,7 @@ def check_sample_weight(sample_weight, n_examples, dtype):
         return None, n_examples
     array = _as_numeric_array("sample_weight", sample_weight)
     if array.ndim == 0:
-        array = np.full(n_examples, array, dtype=dtype)
+        array = _contiguous(np.full(n_examples, array), dtype)
     if array.ndim != 1 or array.shape[0] != n_examples:
         raise ValueError(
             f"sample_weight must have shape ({n_examples},), one weight per example, "

@@ -82,7 +82,8 @@ class Network:
         self.negative_slope = check_real("negative_slope", negative_slope)
         if self.n_params > MAX_DIMENSION:
             raise ValueError(
-                f"a network of {self.n_params} parameters is too large: at most {MAX_DIMENSION}"
+                f"layer_sizes {list(self.layer_sizes)} make a network of {self.n_params} "
+                f"parameters, too large: at most {MAX_DIMENSION}"
             )
         self._sizes = np.array(self.layer_sizes, dtype=np.intp)
         self._lock = threading.Lock()
@@ -166,7 +167,13 @@ class Network:
 
     def initialize(self, seed=None):
         """Draw new initial parameters by the network's init scheme (see the class)."""
-        rng = np.random.default_rng(seed)
+        try:
+            rng = np.random.default_rng(seed)
+        except (TypeError, ValueError) as error:
+            # numpy's own message ("expected non-negative integer") names no argument.
+            raise type(error)(
+                f"seed must be None, an int >= 0 or a numpy Generator, got {seed!r} ({error})"
+            ) from None
         for W, b in zip(self._weights, self._biases):
             fan_out, fan_in = W.shape
             if self.init == "glorot":
@@ -198,6 +205,20 @@ class Network:
         return (X,) + check_loss_data(self.output, y, sample_weight, X.shape[0],
                                       self.layer_sizes[-1], self.dtype)
 
+    def _loss_data(self, X, y, sample_weight):
+        """_check_data, less the examples of weight 0.
+
+        They are left out rather than multiplied by 0: their loss or hidden
+        values may overflow to inf (poisson's e^z), and 0 * inf is NaN.
+        """
+        X, targets, labels, sample_weight, total = self._check_data(X, y, sample_weight)
+        if sample_weight is not None and not sample_weight.all():
+            kept = sample_weight != 0
+            X, sample_weight = X[kept], sample_weight[kept]
+            targets = None if targets is None else targets[kept]
+            labels = None if labels is None else labels[kept]
+        return X, targets, labels, sample_weight, total
+
     def forward(self, X):
         """f(X), of shape (n, m_L): probabilities for logistic and softmax, e^z for poisson."""
         X = check_features(X, self.layer_sizes[0], self.dtype)
@@ -225,7 +246,7 @@ class Network:
 
     def loss(self, X, y, sample_weight=None):
         """(1/S) sum_i s_i loss(y_i, f(x_i)) + alpha/(2S) sum_l ||W(l)||^2, S = sum_i s_i."""
-        return self._compiled_loss(*self._check_data(X, y, sample_weight), None)
+        return self._compiled_loss(*self._loss_data(X, y, sample_weight), None)
 
     def loss_and_grad(self, X, y, sample_weight=None, out=None):
         """The loss and its gradient with respect to params, in params' layout.
@@ -245,7 +266,7 @@ class Network:
         elif np.shares_memory(out, self._params):
             # The backward pass reads the weights while it writes the gradient.
             raise ValueError("out must not share memory with the network's parameters")
-        return self._compiled_loss(*self._check_data(X, y, sample_weight), out), out
+        return self._compiled_loss(*self._loss_data(X, y, sample_weight), out), out
 
     # ------------------------------------------------------------ Python protocol
 

@@ -15,6 +15,9 @@ Notation (layers l = 1..L, widths m_0 = d, ..., m_L):
 
     L(W) = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||_F^2,  S = sum_i s_i
 
+    (an example of weight s_i = 0 is left out of the sums, even where its
+    loss is infinite)
+
     delta(L)_i = s_i (f_i - target_i) / S
     dW(l)      = sum_i delta(l)_i x(l-1)_i^T + (alpha/S) W(l)
     db(l)      = sum_i delta(l)_i
@@ -61,12 +64,15 @@ def _exp(z):
         return math.inf
 
 
-def _logsumexp(z):
-    """log sum_k e^{z_k} = max(z) + log sum_k e^{z_k - max(z)}."""
+def _softmax_loss(z, label):
+    """-log f_label = logsumexp(z) - z_label = log sum_k e^{z_k - max(z)} - (z_label - max(z))."""
     # Subtracting the max keeps every exponent <= 0: no overflow, and the
     # largest term is exactly 1, so the sum is >= 1 and its log is finite.
+    # The max is taken out of both terms, not added back to the log first:
+    # max(z) + log(...) rounds at the magnitude of z, and loses a loss that
+    # is small beside it (z = (1e15, 1e15) gave 0.75, not log 2).
     top = max(z)
-    return top + math.log(sum(math.exp(zk - top) for zk in z))
+    return math.log(sum(math.exp(zk - top) for zk in z)) - (z[label] - top)
 
 
 def _unknown(kind, name, valid):
@@ -169,7 +175,7 @@ def _loss_example(output, z, y_i):
     else:  # softmax (_output_example has rejected unknown outputs)
         label = _label(y_i, m)
         target = [1.0 if k == label else 0.0 for k in range(m)]
-        loss_i = _logsumexp(z) - z[label]
+        loss_i = _softmax_loss(z, label)
     dz = [f[k] - target[k] for k in range(m)]
     return loss_i, dz
 
@@ -295,6 +301,10 @@ def output_loss(output, Z, y, sample_weight=None):
     dZ = []
     for i in range(n):
         loss_i, dz_i = _loss_example(output, Z[i], y[i])
+        if s[i] == 0.0:
+            # Left out, not multiplied by 0: its loss may be inf (e^z overflows).
+            dZ.append([0.0] * len(dz_i))
+            continue
         total += s[i] * loss_i
         dZ.append([s[i] * dz_ik / S for dz_ik in dz_i])
     return total / S, dZ
@@ -324,6 +334,8 @@ def loss(weights, biases, X, y, activation, output, sample_weight=None,
     for i in range(n):
         zs, _ = _forward_example(weights, biases, X[i], activation, negative_slope)
         loss_i, _ = _loss_example(output, zs[L], y[i])
+        if s[i] == 0.0:
+            continue    # left out: 0 * inf would be NaN
         total += s[i] * loss_i
     return total / S + alpha / (2.0 * S) * _sum_of_squares(weights)
 
@@ -348,6 +360,8 @@ def loss_and_grad(weights, biases, X, y, activation, output, sample_weight=None,
     for i in range(n):
         zs, xs = _forward_example(weights, biases, X[i], activation, negative_slope)
         loss_i, dz_i = _loss_example(output, zs[L], y[i])
+        if s[i] == 0.0:
+            continue    # left out: 0 * inf would be NaN
         total += s[i] * loss_i
         _backward_example(weights, zs, xs, dz_i, s[i] / S, activation,
                           negative_slope, dweights, dbiases)
