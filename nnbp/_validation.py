@@ -233,7 +233,7 @@ def check_sample_weight(sample_weight, n_examples, dtype):
         return None, n_examples
     array = _as_numeric_array("sample_weight", sample_weight)
     if array.ndim == 0:
-        array = _contiguous(np.full(n_examples, array), dtype)
+        array = _c_array(np.full(n_examples, array), dtype)
     if array.ndim != 1 or array.shape[0] != n_examples:
         raise ValueError(
             f"sample_weight must have shape ({n_examples},), one weight per example, "
