@@ -20,7 +20,6 @@
 
 #define REAL float
 #define EXP nnbp_exp_f32
-#define LOG logf
 #define SQRT sqrtf
 #define LOG1P nnbp_log1p_f32
 #define TANH nnbp_tanh_f32
@@ -37,14 +36,12 @@
 #endif
 #undef REAL
 #undef EXP
-#undef LOG
 #undef SQRT
 #undef LOG1P
 #undef TANH
 
 #define REAL double
 #define EXP nnbp_exp_f64
-#define LOG log
 #define SQRT sqrt
 #define LOG1P nnbp_log1p_f64
 #define TANH nnbp_tanh_f64
@@ -61,7 +58,6 @@
 #endif
 #undef REAL
 #undef EXP
-#undef LOG
 #undef SQRT
 #undef LOG1P
 #undef TANH

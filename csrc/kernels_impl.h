@@ -162,8 +162,13 @@ static double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL 
             const REAL *y = Y + i * m;
             for (size_t j = 0; j < m; ++j) {
                 /* -[y log sigma(z) + (1-y) log(1 - sigma(z))] = softplus(z) - y z:
-                 * from the logit, so no rounded sigma(z) = 0 or 1 gives log 0. */
-                row_loss += (double)(NNBP(softplus)(z[j]) - y[j] * z[j]);
+                 * from the logit, so no rounded sigma(z) = 0 or 1 gives log 0. As
+                 * (max(z, 0) - y z) + log1p(e^-|z|): softplus(z) - y z would
+                 * cancel to 0 for a confident right answer (z = 20, y = 1),
+                 * where the loss is log1p(e^-20) = 2e-9. */
+                const REAL abs_z = z[j] > 0 ? z[j] : -z[j];
+                row_loss += (double)((z[j] > 0 ? z[j] : (REAL)0) - y[j] * z[j])
+                            + (double)LOG1P(EXP(-abs_z));
                 if (d != NULL) d[j] = c * (NNBP(sigmoid)(z[j]) - y[j]);
             }
         } else if (output == NNBP_POISSON) {
@@ -184,21 +189,25 @@ static double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL 
             const int64_t label = labels[i];
             /* log-sum-exp with the row max taken out: no exponent is
              * positive, so nothing overflows, and the largest term is 1. */
-            REAL zmax = z[0];
-            for (size_t j = 1; j < m; ++j) zmax = z[j] > zmax ? z[j] : zmax;
-            REAL sum_exp = 0;
+            size_t jmax = 0;
+            for (size_t j = 1; j < m; ++j) jmax = z[j] > z[jmax] ? j : jmax;
+            const REAL zmax = z[jmax];
+            /* The sum of the terms other than the max's 1, kept apart: log(1 +
+             * rest) rounds a small rest away, log1p(rest) keeps it, so a
+             * confident right answer has its small loss, not 0. */
+            REAL rest = 0;
             if (d != NULL) {
                 for (size_t j = 0; j < m; ++j) {
                     d[j] = EXP(z[j] - zmax);
-                    sum_exp += d[j];
+                    rest += j == jmax ? (REAL)0 : d[j];
                 }
-                const REAL c_over_sum = c / sum_exp;
+                const REAL c_over_sum = c / (1 + rest);
                 for (size_t j = 0; j < m; ++j) d[j] *= c_over_sum;
                 d[label] -= c;
             } else {
-                for (size_t j = 0; j < m; ++j) sum_exp += EXP(z[j] - zmax);
+                for (size_t j = 0; j < m; ++j) rest += j == jmax ? (REAL)0 : EXP(z[j] - zmax);
             }
-            row_loss = (double)LOG(sum_exp) - (double)(z[label] - zmax);
+            row_loss = (double)LOG1P(rest) - (double)(z[label] - zmax);
         }
         total += s * row_loss;
     }

@@ -728,13 +728,14 @@ def test_reference_softmax_loss_keeps_a_small_loss_beside_large_logits():
     assert loss == pytest.approx((np.log(2.0) + np.log1p(np.exp(-1.0))) / 2, rel=1e-15)
 
 
-# ------------------------------------------------ defects of csrc/ the properties found
-# Not fixed here (csrc/ is edited elsewhere); strict, so that a fix shows as XPASS.
+# ------------------------------------------------ limits of csrc/ the properties found
+# Known and left as they are (see each reason); strict, so that a change shows as XPASS.
 
 @pytest.mark.xfail(strict=True, reason=(
-    "csrc/kernels_impl.h takes phi' from A = phi(Z): 1 - a^2 (tanh), a(1 - a) (logistic). "
-    "In float32, a rounds near +-1 (|z| >~ 5 for tanh, z >~ 9 for logistic) and phi' "
-    "loses its digits, down to 0 where the true value is ~1e-7"))
+    "csrc/kernels_impl.h takes phi' from A = phi(Z): 1 - a^2 (tanh), a(1 - a) (logistic), "
+    "as scikit-learn and PyTorch do; from Z it would cost an exp per unit. In float32, a "
+    "rounds near +-1 (|z| >~ 5 for tanh, z >~ 9 for logistic) and phi' keeps only its "
+    "absolute precision (~1e-7): down to 0 where the true value is ~1e-7"))
 @pytest.mark.parametrize("activation, z", [("tanh", 7.0), ("tanh", 12.0), ("logistic", 16.0)])
 def test_float32_gradient_through_a_saturated_hidden_unit(activation, z):
     net = nnbp.Network([1, 1, 1], activation=activation, output="squared", dtype=np.float32,
@@ -749,7 +750,8 @@ def test_float32_gradient_through_a_saturated_hidden_unit(activation, z):
 
 @pytest.mark.xfail(strict=True, reason=(
     "csrc/vecmath.h: nnbp_exp is inf from z > 88.37 (float32) and z > 709.08 (float64), "
-    "below the true overflow thresholds 88.72 and 709.78"))
+    "where its exponent n would reach 128 (1024), below the true overflow thresholds "
+    "88.72 and 709.78: a poisson output over 2e38 (float32) is already a diverged model"))
 @pytest.mark.parametrize("dtype, z", [(np.float32, 88.5), (np.float64, 709.5)])
 def test_poisson_output_just_below_the_overflow_threshold(dtype, z):
     net = nnbp.Network([1, 1], activation="identity", output="poisson", dtype=dtype)
@@ -761,12 +763,10 @@ def test_poisson_output_just_below_the_overflow_threshold(dtype, z):
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "csrc/kernels_impl.h computes a confident, right prediction's loss with cancellation: "
-    "softplus(z) - y z (logistic) and log(sum_exp) - (z_y - max) (softmax) are 0 in float32 "
-    "for z = 20, where the loss is log1p(e^-20) = 2.1e-9"))
 @pytest.mark.parametrize("output, y", [("logistic", [[1.0]]), ("softmax", [0])])
 def test_float32_loss_of_a_confident_right_prediction(output, y):
+    # softplus(z) - y z, or log(sum_exp) with the label the max, would cancel
+    # to 0 in float32 at z = 20, where the loss is log1p(e^-20) = 2.1e-9.
     Z = np.array([[20.0]]) if output == "logistic" else np.array([[20.0, 0.0]])
     loss = nnbp.layers.output_loss(output, Z.astype(np.float32), y)[0]
     assert_matches(loss, np.log1p(np.exp(-20.0)), np.float32, "loss")
