@@ -407,6 +407,15 @@ def _parse_json(text, member, allow_non_finite=False):
     def refuse_constant(token):
         raise _Invalid(f"the member {member} holds {token}, which is not JSON")
 
+    def finite_float(token):
+        # A literal such as 1e999 is valid JSON, but float() makes it infinite.
+        value = float(token)
+        if not math.isfinite(value):
+            shown = token if len(token) <= 40 else token[:37] + "..."
+            raise _Invalid(f"the member {member} holds the number {shown}, too large for a "
+                           "float")
+        return value
+
     def refuse_duplicates(pairs):
         keys = [key for key, _ in pairs]
         if len(set(keys)) != len(keys):
@@ -415,7 +424,8 @@ def _parse_json(text, member, allow_non_finite=False):
 
     try:
         value = json.loads(text, object_pairs_hook=refuse_duplicates,
-                           parse_constant=None if allow_non_finite else refuse_constant)
+                           parse_constant=None if allow_non_finite else refuse_constant,
+                           parse_float=None if allow_non_finite else finite_float)
     except (ValueError, RecursionError) as error:
         raise _Invalid(f"the member {member} is not valid JSON ({error})") from None
     if not isinstance(value, dict):

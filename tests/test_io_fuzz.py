@@ -342,3 +342,29 @@ def test_overwrites_insertions_deletions_and_flips(workdir, data):
     path.write_bytes(mutated)
     check_exact_or_refused(path, original)
 
+
+
+
+# ---------------------------------------------------------------- what fuzzing found
+
+def saved_members(name):
+    """{member: .npy bytes} of a saved model, to rewrite (test_io's read_members)."""
+    path = Path(tempfile.mkdtemp()) / "model"
+    path.write_bytes(saved_models()[name][0])
+    return read_members(path)
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "1" + "0" * 400 + ".0"],
+                         ids=["1e999", "-1e999", "401 digits"])
+@pytest.mark.parametrize("member, key", [("config", "alpha"), ("metadata", "n")])
+def test_a_number_too_large_for_a_float_in_strict_json(workdir, member, key, number):
+    # float() made such a literal infinite: metadata that save then refuses,
+    # or a config refused for its value instead of for the file.
+    members = saved_members("float64 tanh softmax")
+    text = json.dumps({**json_member(members, member), key: "number"})
+    members[member] = npy_bytes(np.array(text.replace('"number"', number)))
+    path = write_members(workdir / "large", members)
+    with pytest.raises(ModelFileError, match=f"the member {member} holds the number "
+                                             f"{number[:10]}.*, too large for a float"):
+        nnbp.load(path)
+    assert check_faithful_or_refused(path) == "refused"
