@@ -59,6 +59,7 @@ import math
 import os
 import struct
 import sys
+import tokenize
 import zipfile
 
 import numpy as np
@@ -343,13 +344,19 @@ class _Archive:
                            f"but the whole file holds {self._file_size}")
         with self._zip.open(info) as member:
             version = npy_format.read_magic(member)
-            if version == (1, 0):
-                shape, _, dtype = npy_format.read_array_header_1_0(member)
-            elif version == (2, 0):
-                shape, _, dtype = npy_format.read_array_header_2_0(member)
-            else:
+            if version not in ((1, 0), (2, 0)):
                 raise _Invalid(f"the member {name} is in .npy format {version}; "
                                "model files use 1.0 or 2.0")
+            try:
+                if version == (1, 0):
+                    shape, _, dtype = npy_format.read_array_header_1_0(member)
+                else:
+                    shape, _, dtype = npy_format.read_array_header_2_0(member)
+            except (SyntaxError, tokenize.TokenError) as error:
+                # numpy tokenizes the header before it parses it (and says
+                # ValueError when the parsing fails, not the tokenizing).
+                raise _Invalid(f"the member {name} has an unreadable .npy header "
+                               f"({type(error).__name__}: {error.args[0]})") from None
             if dtype.hasobject:
                 raise _Invalid(f"the member {name} holds Python objects (dtype {dtype}), "
                                "which would need pickle: refused")

@@ -553,6 +553,21 @@ def test_a_number_too_large_for_a_float_in_strict_json(workdir, member, key, num
 
 
 
+@pytest.mark.parametrize("header", ["{'descr': '<f8', 'fortran_order': False, 'shape': (55,)",
+                                    '"""', "1\n  2\n 3"],
+                         ids=["unclosed bracket", "unclosed string", "unindent"])
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_npy_header_that_python_cannot_tokenize(workdir, header, version):
+    # numpy's tokenize raised TokenError or IndentationError through load.
+    members = saved_members("float64 tanh softmax")
+    members["params"] = raw_npy_header(header, version) + b"\0" * 440
+    path = write_members(workdir / "header", members)
+    with pytest.raises(ModelFileError, match="the member params has an unreadable .npy header "
+                                             "\\((TokenError|IndentationError): "):
+        nnbp.load(path)
+    assert check_faithful_or_refused(path) == "refused"
+
+
 @pytest.mark.xfail(strict=True, reason="MLPClassifier._from_saved_state (estimators.py) takes a "
                                        "missing parameter's default; a fix belongs there")
 def test_an_estimator_parameter_missing_from_the_file(workdir):
