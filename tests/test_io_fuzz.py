@@ -29,12 +29,15 @@ import tempfile
 import tracemalloc
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes
+from hypothesis.extra.numpy import arrays as hypothesis_arrays
 
 import nnbp
 from nnbp.io import MEMBERS, SAVED_METADATA, ModelFileError
@@ -159,8 +162,8 @@ def member_contents(path):
     """{name: value} of a model file's members, the model's JSON parsed.
 
     The metadata's nnbp_version, saved and format_version are left out (save
-    writes them afresh), and the member format_version is its value (any
-    integer dtype reads the same).
+    writes them afresh); the member format_version and the strings are their
+    values (any integer dtype, any string length reads the same).
     """
     contents = {}
     with zipfile.ZipFile(path) as archive:
@@ -176,6 +179,8 @@ def member_contents(path):
                 contents[name] = value
             elif name == "format_version":
                 contents[name] = int(array[()])
+            elif array.dtype.kind == "U" and array.shape == ():
+                contents[name] = str(array[()])   # as load reads it: without trailing NULs
             else:
                 native = array.astype(array.dtype.newbyteorder("="))
                 contents[name] = (array.dtype.kind, array.dtype.itemsize, array.shape,
@@ -217,18 +222,30 @@ def guarded_load(path):
     return outcome, peak
 
 
-def check_refusal(error, path):
-    message = str(error)
-    assert "\n" not in message, message
-    assert repr(os.fspath(path)) in message, message
+def bounded_load(path):
+    """nnbp.load(path), or the ModelFileError it raised: one line naming the file, within the
+    time and memory bounds."""
+    outcome, peak = guarded_load(path)
+    file_size = path.stat().st_size
+    assert peak <= allocation_bound(file_size), (peak, file_size)
+    if isinstance(outcome, ModelFileError):
+        message = str(outcome)
+        assert "\n" not in message, message
+        assert repr(os.fspath(path)) in message, message
+    return outcome
+
+
+def check_refused(path):
+    """The ModelFileError nnbp.load(path) raises, bounded."""
+    outcome = bounded_load(path)
+    assert isinstance(outcome, ModelFileError), outcome
+    return outcome
 
 
 def check_exact_or_refused(path, original):
     """nnbp.load(path) is the original model, or a clear ModelFileError; in time and memory."""
-    outcome, peak = guarded_load(path)
-    assert peak <= allocation_bound(path.stat().st_size), (peak, path.stat().st_size)
+    outcome = bounded_load(path)
     if isinstance(outcome, ModelFileError):
-        check_refusal(outcome, path)
         return "refused"
     assert model_state(outcome) == model_state(original)
     return "same"
@@ -240,10 +257,8 @@ def check_faithful_or_refused(path):
     The loaded model, saved again, must give the file's members (but for the
     metadata that save writes afresh; the loaded metadata must be the file's).
     """
-    outcome, peak = guarded_load(path)
-    assert peak <= allocation_bound(path.stat().st_size), (peak, path.stat().st_size)
+    outcome = bounded_load(path)
     if isinstance(outcome, ModelFileError):
-        check_refusal(outcome, path)
         return "refused"
     network = outcome if isinstance(outcome, nnbp.Network) else outcome.network_
     resaved = path.with_name(path.name + ".resaved")
@@ -525,6 +540,183 @@ def test_json_members_with_hostile_values(workdir, data):
     entries[index] = (filename, npy_bytes(np.array(mutated)))
     check_faithful_or_refused(write_entries(workdir / "json", entries))
 
+
+
+
+ARRAY_DTYPES = [np.bool_, np.int8, np.uint64, ">i8", np.float16, np.float32, np.float64, ">f8",
+                np.complex64, "<U1", "<U6", ">U3", "|S4", "<M8[s]"]
+MODEL_STRINGS = ["nnbp", "nnbp\0", "", "Network", "MLPClassifier", "MLPRegressor", "network",
+                 "{}", "[]", "\ud800"]
+
+
+@st.composite
+def replacement_arrays(draw, original):
+    """An array to put in place of original: same length and dtype of other values, other
+    dtypes and shapes, or a 0-d string."""
+    choice = draw(st.sampled_from(["values", "any", "string"]))
+    if choice == "values" and original.dtype.kind == "f":
+        values = st.floats(width=8 * original.dtype.itemsize, allow_subnormal=True)
+        return draw(hypothesis_arrays(original.dtype, original.shape, elements=values))
+    if choice == "string":
+        return np.array(draw(st.sampled_from(MODEL_STRINGS) | st.text(max_size=12)))
+    return draw(hypothesis_arrays(st.sampled_from(ARRAY_DTYPES),
+                                  array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=6)))
+
+
+@settings(max_examples=150)
+@given(st.data())
+def test_members_replaced_by_other_arrays(workdir, data):
+    name = data.draw(model_names(), label="model")
+    entries = members_of(name)
+    index = data.draw(st.integers(0, len(entries) - 1), label="member")
+    filename, content = entries[index]
+    original = np.lib.format.read_array(io.BytesIO(content), allow_pickle=False)
+    entries[index] = (filename, npy_bytes(data.draw(replacement_arrays(original), label="array")))
+    check_faithful_or_refused(write_entries(workdir / "replaced", entries))
+
+
+EXTRA_NAMES = ["extra.npy", "params", "format", "format.npy/", "../params.npy", "/params.npy",
+               "PARAMS.npy", "params.npy.npy", "classes.npy", "estimator.npy", "x" * 300 + ".npy",
+               "dir/", "é.npy"]
+COMPRESSIONS = [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]
+
+
+@st.composite
+def member_mutations(draw, entries):
+    """entries, [(file name, bytes, compression)], after 1 to 4 changes of the archive's members:
+    duplicated, compressed, extra, removed, renamed, swapped or reordered."""
+    entries = list(entries)
+    for _ in range(draw(st.integers(1, 4))):
+        operation = draw(st.sampled_from(["duplicate", "compress", "extra", "remove", "rename",
+                                          "swap", "reorder"]))
+        index = draw(st.integers(0, len(entries) - 1)) if entries else None
+        if operation == "extra" or index is None:
+            content = draw(st.sampled_from([npy_bytes(np.zeros(2)), b""]) | st.binary(max_size=64))
+            entries.insert(draw(st.integers(0, len(entries))),
+                           (draw(st.sampled_from(EXTRA_NAMES)), content, zipfile.ZIP_STORED))
+        elif operation == "duplicate":
+            other = draw(st.integers(0, len(entries) - 1))
+            entries.insert(draw(st.integers(0, len(entries))),
+                           (entries[index][0], entries[other][1], entries[other][2]))
+        elif operation == "compress":
+            filename, content, _ = entries[index]
+            entries[index] = (filename, content, draw(st.sampled_from(COMPRESSIONS)))
+        elif operation == "remove":
+            del entries[index]
+        elif operation == "rename":
+            names = [entry[0] for entry in entries] + EXTRA_NAMES
+            entries[index] = (draw(st.sampled_from(names)),) + entries[index][1:]
+        elif operation == "swap":
+            other = draw(st.integers(0, len(entries) - 1))
+            (a, a_content, a_compression), (b, b_content, b_compression) = (entries[index],
+                                                                            entries[other])
+            entries[index], entries[other] = ((a, b_content, b_compression),
+                                              (b, a_content, a_compression))
+        else:
+            entries = draw(st.permutations(entries))
+    return entries
+
+
+@settings(max_examples=150)
+@given(st.data())
+def test_members_duplicated_compressed_extra_missing_renamed_or_reordered(workdir, data):
+    name = data.draw(model_names(), label="model")
+    entries = [(filename, content, zipfile.ZIP_STORED) for filename, content in members_of(name)]
+    mutated = data.draw(member_mutations(entries), label="entries")
+    path = workdir / "members"
+    path.write_bytes(zip_of(mutated))
+    check_faithful_or_refused(path)
+
+
+# (offset of the field in its header, its size) for the zip's local file
+# headers, central directory entries and end of central directory record.
+LOCAL_FIELDS = {"flags": (6, 2), "method": (8, 2), "crc": (14, 4), "compressed size": (18, 4),
+                "size": (22, 4), "name length": (26, 2), "extra length": (28, 2)}
+CENTRAL_FIELDS = {"flags": (8, 2), "method": (10, 2), "crc": (16, 4), "compressed size": (20, 4),
+                  "size": (24, 4), "name length": (28, 2), "extra length": (30, 2),
+                  "comment length": (32, 2), "disk": (34, 2), "offset": (42, 4)}
+END_FIELDS = {"disk": (4, 2), "entries on disk": (8, 2), "entries": (10, 2),
+              "directory size": (12, 4), "directory offset": (16, 4), "comment length": (20, 2)}
+HEADERS = {b"PK\x03\x04": LOCAL_FIELDS, b"PK\x01\x02": CENTRAL_FIELDS, b"PK\x05\x06": END_FIELDS}
+
+
+@st.composite
+def zip_field_patches(draw, data):
+    """data with 1 to 3 fields of its zip headers set to other values, and the patches."""
+    data = bytearray(data)
+    headers = [(start, fields) for signature, fields in HEADERS.items()
+               for start in iter_find(data, signature)]
+    patches = []
+    for _ in range(draw(st.integers(1, 3))):
+        start, fields = draw(st.sampled_from(headers))
+        field = draw(st.sampled_from(sorted(fields)))
+        offset, size = fields[field]
+        old = int.from_bytes(data[start + offset:start + offset + size], "little")
+        limit = 256 ** size - 1
+        value = draw(st.sampled_from([0, 1, 8, 12, 14, 99, 2**11, 2**15, 0xFFFF, 2**31, limit,
+                                      old - 1, old + 1, old ^ 1, old ^ 8, old * 2 ** 16])
+                     | st.integers(0, limit))
+        value = min(max(value, 0), limit)
+        data[start + offset:start + offset + size] = value.to_bytes(size, "little")
+        patches.append((start, field, old, value))
+    return bytes(data), patches
+
+
+def iter_find(data, signature):
+    start = data.find(signature)
+    while start != -1:
+        yield start
+        start = data.find(signature, start + 1)
+
+
+@settings(max_examples=150)
+@given(st.data())
+def test_zip_entries_declaring_other_sizes_methods_flags_and_offsets(workdir, data):
+    name = data.draw(model_names(), label="model")
+    original_bytes, _ = saved_models()[name]
+    mutated, _ = data.draw(zip_field_patches(original_bytes), label="patches")
+    path = workdir / "patched"
+    path.write_bytes(mutated)
+    check_faithful_or_refused(path)
+
+
+@functools.cache
+def deflated_zeros(n_mebibytes):
+    """(raw deflate stream, CRC-32) of n_mebibytes MiB of zero bytes (the stream is ~1000 x
+    smaller)."""
+    compressor, crc, chunk = zlib.compressobj(9, zlib.DEFLATED, -15), 0, bytes(MiB)
+    stream = []
+    for _ in range(n_mebibytes):
+        stream.append(compressor.compress(chunk))
+        crc = zlib.crc32(chunk, crc)
+    return b"".join(stream) + compressor.flush(), crc
+
+
+@pytest.mark.parametrize("method", ["deflated", "declared stored"])
+def test_a_zip_bomb(workdir, method):
+    # params.npy as a deflate stream of 64 MiB of zeros; the "stored" variant
+    # declares that size for a member stored as it is. Refused unread.
+    entries = members_of("float64 tanh softmax")
+    bomb, crc = deflated_zeros(64)
+    bomb_size = 64 * MiB
+    index = [filename for filename, _ in entries].index("params.npy")
+    entries[index] = ("params.npy", bomb)
+    path = write_entries(workdir / "bomb", entries)
+    data = bytearray(path.read_bytes())
+    for signature, fields in list(HEADERS.items())[:2]:
+        for start in iter_find(data, signature):
+            name_length = int.from_bytes(data[start + fields["name length"][0]:][:2], "little")
+            name_start = start + (30 if fields is LOCAL_FIELDS else 46)
+            if data[name_start:name_start + name_length] != b"params.npy":
+                continue
+            for field, value in [("size", bomb_size), ("crc", crc),
+                                 ("method", 8 if method == "deflated" else 0)]:
+                offset, size = fields[field]
+                data[start + offset:start + offset + size] = value.to_bytes(size, "little")
+    path.write_bytes(bytes(data))
+    message = str(check_refused(path))
+    assert ("params is compressed" in message if method == "deflated"
+            else f"params declares {bomb_size} bytes stored in" in message), message
 
 
 # ---------------------------------------------------------------- what fuzzing found
