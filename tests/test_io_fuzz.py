@@ -54,9 +54,27 @@ FITTED_ATTRIBUTES = ("n_features_in_", "n_outputs_", "n_layers_", "out_activatio
 MiB = 2**20
 
 
+def examples(n):
+    """n examples in the ci profile; another profile's own number (deep: 5000)."""
+    if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci":
+        return n
+    return settings.default.max_examples
+
+
 def allocation_bound(file_size):
-    """The most a load of a file of file_size bytes may allocate (tracemalloc's peak)."""
-    return 4 * file_size + MiB
+    """The most a load of a file of file_size bytes may allocate (tracemalloc's peak).
+
+    Every member is read once, after its header says how large it is. A
+    numeric array: the data read (1x), the network's copy (1x) and, for a
+    float32 network, the float64 draws of Network's initialisation that the
+    loaded parameters replace (2x): 4x. JSON text is 4 bytes a character
+    (UTF-32), and Python's json makes up to 6x the member's bytes of objects
+    (a list of empty dicts: 72 bytes for the 12 of "{},"). zipfile's objects
+    for the zip's directory: 6x its size. Hence 8x; 1 MiB for all that does
+    not grow with the file (headers, checks, the estimator object).
+    test_the_allocation_bound_holds_for_the_densest_files measures these.
+    """
+    return 8 * file_size + MiB
 
 
 # ---------------------------------------------------------------- the models
@@ -332,7 +350,7 @@ def byte_mutations(draw, data):
     return bytes(data), done
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(name=model_names(), fraction=st.floats(0, 1, exclude_max=True))
 def test_truncated_files(workdir, name, fraction):
     data, original = saved_models()[name]
@@ -341,7 +359,7 @@ def test_truncated_files(workdir, name, fraction):
     assert check_exact_or_refused(path, original) == "refused"
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(name=model_names(), flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True),
                                                      st.integers(0, 7)), min_size=1, max_size=6))
 def test_bit_flips_anywhere(workdir, name, flips):
@@ -354,7 +372,7 @@ def test_bit_flips_anywhere(workdir, name, flips):
     check_exact_or_refused(path, original)
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(st.data())
 def test_overwrites_insertions_deletions_and_flips(workdir, data):
     name = data.draw(model_names(), label="model")
@@ -454,7 +472,7 @@ def declared_size(header_text):
     return size if 0 <= size <= 2**16 else None
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(st.data())
 def test_npy_headers_declaring_other_dtypes_shapes_and_sizes(workdir, data):
     name = data.draw(model_names(), label="model")
@@ -526,7 +544,7 @@ def json_mutations(draw, text):
     return json.dumps(tree).replace(json.dumps(HOLE), draw(hostile_json), 1)
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(st.data())
 def test_json_members_with_hostile_values(workdir, data):
     name = data.draw(model_names(), label="model")
@@ -563,7 +581,7 @@ def replacement_arrays(draw, original):
                                   array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=6)))
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(st.data())
 def test_members_replaced_by_other_arrays(workdir, data):
     name = data.draw(model_names(), label="model")
@@ -617,7 +635,7 @@ def member_mutations(draw, entries):
     return entries
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(st.data())
 def test_members_duplicated_compressed_extra_missing_renamed_or_reordered(workdir, data):
     name = data.draw(model_names(), label="model")
@@ -669,7 +687,7 @@ def iter_find(data, signature):
         start = data.find(signature, start + 1)
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(st.data())
 def test_zip_entries_declaring_other_sizes_methods_flags_and_offsets(workdir, data):
     name = data.draw(model_names(), label="model")
@@ -717,6 +735,50 @@ def test_a_zip_bomb(workdir, method):
     message = str(check_refused(path))
     assert ("params is compressed" in message if method == "deflated"
             else f"params declares {bomb_size} bytes stored in" in message), message
+
+
+
+# ---------------------------------------------------------------- the allocation bound
+
+def dense_files(directory):
+    """{what: path} of files that make load allocate the most per byte (see allocation_bound)."""
+    files = {}
+    nnbp.Network([300, 3000, 10], dtype=np.float32).save(directory / "float32 network")
+    files["a float32 network of 900 000 parameters"] = directory / "float32 network"
+    empty_dicts = "[" + ",".join(["{}"] * 100_000) + "]"
+    for member in ("metadata", "config"):
+        members = saved_members("float64 tanh softmax")
+        text = json.dumps({**json_member(members, member), "extra": "dicts"})
+        members[member] = npy_bytes(np.array(text.replace('"dicts"', empty_dicts)))
+        files[f"{member} holding 100 000 empty dicts"] = write_members(directory / member, members)
+    entries = [(filename, content, zipfile.ZIP_STORED)
+               for filename, content in members_of("float64 tanh softmax")]
+    entries += [(f"{number}", b"", zipfile.ZIP_STORED) for number in range(12_000)]
+    files["a zip of 12 000 empty members"] = directory / "entries"
+    files["a zip of 12 000 empty members"].write_bytes(zip_of(entries))
+    return files
+
+
+def test_the_allocation_bound_holds_for_the_densest_files(workdir):
+    for what, path in dense_files(workdir).items():
+        outcome, peak = guarded_load(path)
+        file_size = path.stat().st_size
+        assert peak <= allocation_bound(file_size), (what, peak, file_size)
+        # dense indeed: the bound's factor, not its constant, is what is checked
+        assert peak > 2.5 * file_size > MiB, (what, peak, file_size)
+
+
+
+@pytest.mark.xfail(strict=True, reason="Network (network.py) costs ~16x such a file: a fix "
+                                       "belongs there")
+def test_the_allocation_bound_holds_for_a_network_of_many_narrow_layers(workdir):
+    # 12 000 layers of width 1: 20 bytes of file a layer (", 1" in UTF-32 and
+    # two float32), but Network makes two numpy views a layer (~120 traced
+    # bytes) and draws initial parameters that load replaces.
+    path = workdir / "narrow"
+    nnbp.Network([1] * 12_000, dtype=np.float32).save(path)
+    _, peak = guarded_load(path)
+    assert peak <= allocation_bound(path.stat().st_size), (peak, path.stat().st_size)
 
 
 # ---------------------------------------------------------------- what fuzzing found
