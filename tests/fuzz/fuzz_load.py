@@ -8,6 +8,10 @@ Any libFuzzer flag works (-atheris_runs=N, -jobs=N, a corpus directory to
 keep: `python tests/fuzz/fuzz_load.py corpus/`); the seeds, the saved models
 of tests/test_io_fuzz.py, are written to a temporary directory at start.
 
+Half the mutations are libFuzzer's of the raw bytes, half of one member's
+bytes inside the zip, which is then rewritten with the right CRCs (which
+would refuse nearly all of them otherwise).
+
 The property is test_io_fuzz's for structured mutations: nnbp.load raises
 ModelFileError (one line naming the file), or returns the model the file
 describes (saved again, it gives the same members); within the load time
@@ -15,10 +19,12 @@ and memory bounds. Any other exception, or a broken property, stops the run
 and writes the input to crash-<sha1>.
 """
 import inspect
+import io
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from random import Random
 
 import atheris
 
@@ -52,13 +58,34 @@ def test_one_input(data):
     test_io_fuzz.check_faithful_or_refused(input_path)
 
 
+def mutate(data, max_size, seed):
+    """libFuzzer's mutation of one member inside the zip, rewritten with its CRC (else the CRC
+    refuses nearly every mutation of a member), or of the raw bytes, half the time each."""
+    random = Random(seed)
+    if random.random() < 0.5:
+        return atheris.Mutate(data, max_size)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = [(info.filename, archive.read(info)) for info in archive.infolist()]
+    except Exception:   # not a zip libFuzzer can mutate member by member
+        return atheris.Mutate(data, max_size)
+    if not members:
+        return atheris.Mutate(data, max_size)
+    index = random.randrange(len(members))
+    filename, content = members[index]
+    slack = max(0, max_size - len(data))
+    members[index] = (filename, atheris.Mutate(content, len(content) + min(slack, 256)))
+    return test_io_fuzz.zip_of([(name, content, zipfile.ZIP_STORED)
+                                for name, content in members])[:max_size]
+
+
 def main():
     seeds = work / "seeds"
     seeds.mkdir()
     for number, (data, _) in enumerate(test_io_fuzz.saved_models().values()):
         (seeds / f"model-{number}").write_bytes(data)
     # libFuzzer reads the seeds too; new inputs go to the first corpus given, if any.
-    atheris.Setup(sys.argv + [str(seeds)], test_one_input)
+    atheris.Setup(sys.argv + [str(seeds)], test_one_input, custom_mutator=mutate)
     atheris.Fuzz()
 
 
