@@ -22,6 +22,7 @@ import inspect
 import io
 import sys
 import tempfile
+import tracemalloc
 import zipfile
 from pathlib import Path
 from random import Random
@@ -80,6 +81,7 @@ def mutate(data, max_size, seed):
 
 
 def main():
+    tracemalloc.start()   # once: test_io_fuzz.guarded_load measures each load's peak
     seeds = work / "seeds"
     seeds.mkdir()
     for number, (data, _) in enumerate(test_io_fuzz.saved_models().values()):
