@@ -85,6 +85,9 @@ CONFIG_KEYS = ("layer_sizes", "activation", "output", "dtype", "alpha", "bias", 
 SAVED_METADATA = {"nnbp_version": str, "saved": str, "format_version": int}
 # Deeper JSON nesting is refused (the caller's metadata could refer to itself).
 MAX_JSON_DEPTH = 100
+# The longest description of a file's problem in a ModelFileError (it may quote
+# a value of the file, of any length).
+MAX_PROBLEM_LENGTH = 500
 
 # What reading a damaged zip archive or .npy header can raise (zipfile's
 # BadZipFile, EOFError on short data, RuntimeError for an "encrypted" flag,
@@ -234,11 +237,18 @@ def load(path):
         try:
             return _load(file, os.fstat(file.fileno()).st_size)
         except _Invalid as problem:
-            raise ModelFileError(f"cannot load {name!r}: {problem}") from None
+            raise ModelFileError(f"cannot load {name!r}: {_shortened(str(problem))}") from None
         except _DAMAGE as error:
-            raise ModelFileError(
-                f"cannot load {name!r}: the file is damaged ({type(error).__name__}: {error})"
-            ) from None
+            raise ModelFileError(f"cannot load {name!r}: the file is damaged "
+                                 f"({_shortened(f'{type(error).__name__}: {error}')})") from None
+
+
+def _shortened(problem):
+    """problem, cut to MAX_PROBLEM_LENGTH characters: it may quote anything the file holds."""
+    if len(problem) <= MAX_PROBLEM_LENGTH:
+        return problem
+    cut = MAX_PROBLEM_LENGTH - 40
+    return f"{problem[:cut]}... ({len(problem) - cut} more characters)"
 
 
 def _load(file, file_size):

@@ -7,8 +7,8 @@ dtypes, shapes, huge sizes or fortran order; JSON members with wrong types or
 values, huge numbers or deep nesting; duplicated, compressed, extra, missing
 members; zip entries declaring other sizes, methods or flags.
 
-The property: nnbp.load raises ModelFileError, in one line naming the file,
-or returns a model. After a byte-level mutation, the model must be exactly
+The property: nnbp.load raises ModelFileError, in one short line naming
+the file, or returns a model. After a byte-level mutation, the model must be exactly
 the original (the members' CRCs make any other outcome a bug). After a
 structured one, the file may be a valid model file of another model: the
 loaded model must then be what the file says (saved again, it gives the same
@@ -40,7 +40,7 @@ from hypothesis.extra.numpy import array_shapes
 from hypothesis.extra.numpy import arrays as hypothesis_arrays
 
 import nnbp
-from nnbp.io import MEMBERS, SAVED_METADATA, ModelFileError
+from nnbp.io import MAX_PROBLEM_LENGTH, SAVED_METADATA, ModelFileError
 
 from test_io import (classification_problem, fit_quietly, json_member, make_network, npy_bytes,
                      read_members, write_members)
@@ -278,7 +278,9 @@ def bounded_load(path):
     if isinstance(outcome, ModelFileError):
         message = str(outcome)
         assert "\n" not in message, message
-        assert repr(os.fspath(path)) in message, message
+        assert message.startswith(f"cannot load {os.fspath(path)!r}: "), message
+        longest_prefix = f"cannot load {os.fspath(path)!r}: the file is damaged ()"
+        assert len(message) <= len(longest_prefix) + MAX_PROBLEM_LENGTH, message
     return outcome
 
 
@@ -860,6 +862,30 @@ def test_an_npy_header_that_python_cannot_tokenize(workdir, header, version):
                                              "\\((TokenError|IndentationError): "):
         nnbp.load(path)
     assert check_faithful_or_refused(path) == "refused"
+
+
+
+@pytest.mark.parametrize("member, change", [
+    ("config", {"layer_sizes": [0] * 100_000}),
+    ("config", {"activation": "x" * 100_000}),
+    ("metadata", {"saved": "y" * 100_000}),
+], ids=["layer sizes", "activation", "saved"])
+def test_a_message_quoting_a_long_value_is_cut_short(workdir, member, change):
+    # The message quoted the file's value whole: a line of 300 000 characters.
+    members = saved_members("float64 tanh softmax")
+    members[member] = npy_bytes(np.array(json.dumps({**json_member(members, member), **change})))
+    path = write_members(workdir / "long", members)
+    message = str(check_refused(path))
+    assert message.endswith("more characters)"), message
+    assert len(message) <= len(f"cannot load {os.fspath(path)!r}: ") + MAX_PROBLEM_LENGTH
+
+
+def test_a_damaged_files_long_message_is_cut_short(workdir):
+    members = saved_members("float64 tanh softmax")
+    members["params"] = raw_npy_header("'" + "x" * 9000 + "'")
+    message = str(check_refused(write_members(workdir / "long", members)))
+    assert "the file is damaged (ValueError: Header is not a dictionary" in message
+    assert message.endswith("more characters))"), message
 
 
 @pytest.mark.xfail(strict=True, reason="MLPClassifier._from_saved_state (estimators.py) takes a "
