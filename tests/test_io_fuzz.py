@@ -3,18 +3,19 @@
 Byte-level mutations (truncation at any length, several bit flips anywhere,
 multi-byte overwrites, insertions and deletions) and structured ones, which
 rewrite a member properly inside a valid zip: .npy headers declaring other
-dtypes, shapes, huge sizes or fortran order; JSON members with wrong types or
-values, huge numbers or deep nesting; duplicated, compressed, extra, missing
-members; zip entries declaring other sizes, methods or flags.
+dtypes, shapes, huge sizes or fortran order; members replaced by other
+arrays; JSON members with wrong types or values, huge numbers or deep
+nesting; duplicated, compressed, extra, missing, renamed members; zip
+headers declaring other sizes, methods, flags or offsets; a zip bomb.
 
-The property: nnbp.load raises ModelFileError, in one short line naming
-the file, or returns a model. After a byte-level mutation, the model must be exactly
-the original (the members' CRCs make any other outcome a bug). After a
-structured one, the file may be a valid model file of another model: the
-loaded model must then be what the file says (saved again, it gives the same
-members). Never another exception; every load returns within
-LOAD_TIME_LIMIT seconds and its tracemalloc peak stays within
-allocation_bound(file size).
+The property: nnbp.load raises ModelFileError, in one short line naming the
+file, or returns a model. After a byte-level mutation, the model must be
+exactly the original (the members' CRCs make any other outcome a bug).
+After a structured one, the file may be a valid model file of another
+model: the loaded model must then be what the file says (saved again, it
+gives the same members). Never another exception; every load returns
+within LOAD_TIME_LIMIT seconds and its tracemalloc peak stays within
+allocation_bound(file size), which the densest files check.
 
 tests/fuzz/fuzz_load.py applies the same property to atheris' mutations.
 """
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes
 from hypothesis.extra.numpy import arrays as hypothesis_arrays

@@ -1,8 +1,9 @@
 """atheris harness for nnbp.load: libFuzzer mutates saved model files.
 
-Run from the repository's root, with atheris installed (pip install atheris):
+Run from the repository's root, with nnbp built in place (python setup.py
+build_ext --inplace) and atheris installed (pip install atheris):
 
-    python tests/fuzz/fuzz_load.py -max_total_time=600
+    python tests/fuzz/fuzz_load.py -max_total_time=600 -max_len=16384
 
 Any libFuzzer flag works (-atheris_runs=N, -jobs=N, a corpus directory to
 keep: `python tests/fuzz/fuzz_load.py corpus/`); the seeds, the saved models
@@ -11,6 +12,8 @@ of tests/test_io_fuzz.py, are written to a temporary directory at start.
 Half the mutations are libFuzzer's of the raw bytes, half of one member's
 bytes inside the zip, which is then rewritten with the right CRCs (which
 would refuse nearly all of them otherwise).
+
+To replay an input (a crash file): python tests/fuzz/fuzz_load.py crash-<sha1>
 
 The property is test_io_fuzz's for structured mutations: nnbp.load raises
 ModelFileError (one line naming the file), or returns the model the file
@@ -67,6 +70,8 @@ def mutate(data, max_size, seed):
         return atheris.Mutate(data, max_size)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if any(info.file_size > max_size for info in archive.infolist()):
+                raise ValueError("a member larger than an input may be (a zip bomb?)")
             members = [(info.filename, archive.read(info)) for info in archive.infolist()]
     except Exception:   # not a zip libFuzzer can mutate member by member
         return atheris.Mutate(data, max_size)
@@ -86,8 +91,12 @@ def main():
     seeds.mkdir()
     for number, (data, _) in enumerate(test_io_fuzz.saved_models().values()):
         (seeds / f"model-{number}").write_bytes(data)
-    # libFuzzer reads the seeds too; new inputs go to the first corpus given, if any.
-    atheris.Setup(sys.argv + [str(seeds)], test_one_input, custom_mutator=mutate)
+    inputs = [argument for argument in sys.argv[1:] if not argument.startswith("-")]
+    replaying = inputs and all(Path(argument).is_file() for argument in inputs)
+    # Fuzzing, libFuzzer reads the seeds too; new inputs go to the first corpus
+    # given, if any. Replaying files, it runs them alone.
+    atheris.Setup(sys.argv + ([] if replaying else [str(seeds)]), test_one_input,
+                  custom_mutator=mutate)
     atheris.Fuzz()
 
 
