@@ -237,14 +237,17 @@ def load(path):
         try:
             return _load(file, os.fstat(file.fileno()).st_size)
         except _Invalid as problem:
-            raise ModelFileError(f"cannot load {name!r}: {_shortened(str(problem))}") from None
+            detail = _one_short_line(str(problem))
+            raise ModelFileError(f"cannot load {name!r}: {detail}") from None
         except _DAMAGE as error:
-            raise ModelFileError(f"cannot load {name!r}: the file is damaged "
-                                 f"({_shortened(f'{type(error).__name__}: {error}')})") from None
+            detail = _one_short_line(f"{type(error).__name__}: {error}")
+            raise ModelFileError(f"cannot load {name!r}: the file is damaged ({detail})") from None
 
 
-def _shortened(problem):
-    """problem, cut to MAX_PROBLEM_LENGTH characters: it may quote anything the file holds."""
+def _one_short_line(problem):
+    """problem on one line, cut to MAX_PROBLEM_LENGTH characters: it may quote anything the
+    file holds, and numpy's messages may span lines."""
+    problem = " ".join(problem.splitlines())
     if len(problem) <= MAX_PROBLEM_LENGTH:
         return problem
     cut = MAX_PROBLEM_LENGTH - 40
