@@ -59,6 +59,7 @@ import math
 import os
 import struct
 import sys
+import tokenize
 import zipfile
 
 import numpy as np
@@ -84,6 +85,9 @@ CONFIG_KEYS = ("layer_sizes", "activation", "output", "dtype", "alpha", "bias", 
 SAVED_METADATA = {"nnbp_version": str, "saved": str, "format_version": int}
 # Deeper JSON nesting is refused (the caller's metadata could refer to itself).
 MAX_JSON_DEPTH = 100
+# The longest description of a file's problem in a ModelFileError (it may quote
+# a value of the file, of any length).
+MAX_PROBLEM_LENGTH = 500
 
 # What reading a damaged zip archive or .npy header can raise (zipfile's
 # BadZipFile, EOFError on short data, RuntimeError for an "encrypted" flag,
@@ -233,11 +237,21 @@ def load(path):
         try:
             return _load(file, os.fstat(file.fileno()).st_size)
         except _Invalid as problem:
-            raise ModelFileError(f"cannot load {name!r}: {problem}") from None
+            detail = _one_short_line(str(problem))
+            raise ModelFileError(f"cannot load {name!r}: {detail}") from None
         except _DAMAGE as error:
-            raise ModelFileError(
-                f"cannot load {name!r}: the file is damaged ({type(error).__name__}: {error})"
-            ) from None
+            detail = _one_short_line(f"{type(error).__name__}: {error}")
+            raise ModelFileError(f"cannot load {name!r}: the file is damaged ({detail})") from None
+
+
+def _one_short_line(problem):
+    """problem on one line, cut to MAX_PROBLEM_LENGTH characters: it may quote anything the
+    file holds, and numpy's messages may span lines."""
+    problem = " ".join(problem.splitlines())
+    if len(problem) <= MAX_PROBLEM_LENGTH:
+        return problem
+    cut = MAX_PROBLEM_LENGTH - 40
+    return f"{problem[:cut]}... ({len(problem) - cut} more characters)"
 
 
 def _load(file, file_size):
@@ -343,13 +357,19 @@ class _Archive:
                            f"but the whole file holds {self._file_size}")
         with self._zip.open(info) as member:
             version = npy_format.read_magic(member)
-            if version == (1, 0):
-                shape, _, dtype = npy_format.read_array_header_1_0(member)
-            elif version == (2, 0):
-                shape, _, dtype = npy_format.read_array_header_2_0(member)
-            else:
+            if version not in ((1, 0), (2, 0)):
                 raise _Invalid(f"the member {name} is in .npy format {version}; "
                                "model files use 1.0 or 2.0")
+            try:
+                if version == (1, 0):
+                    shape, _, dtype = npy_format.read_array_header_1_0(member)
+                else:
+                    shape, _, dtype = npy_format.read_array_header_2_0(member)
+            except (SyntaxError, tokenize.TokenError) as error:
+                # numpy tokenizes the header before it parses it (and says
+                # ValueError when the parsing fails, not the tokenizing).
+                raise _Invalid(f"the member {name} has an unreadable .npy header "
+                               f"({type(error).__name__}: {error.args[0]})") from None
             if dtype.hasobject:
                 raise _Invalid(f"the member {name} holds Python objects (dtype {dtype}), "
                                "which would need pickle: refused")
@@ -407,6 +427,15 @@ def _parse_json(text, member, allow_non_finite=False):
     def refuse_constant(token):
         raise _Invalid(f"the member {member} holds {token}, which is not JSON")
 
+    def finite_float(token):
+        # A literal such as 1e999 is valid JSON, but float() makes it infinite.
+        value = float(token)
+        if not math.isfinite(value):
+            shown = token if len(token) <= 40 else token[:37] + "..."
+            raise _Invalid(f"the member {member} holds the number {shown}, too large for a "
+                           "float")
+        return value
+
     def refuse_duplicates(pairs):
         keys = [key for key, _ in pairs]
         if len(set(keys)) != len(keys):
@@ -415,7 +444,8 @@ def _parse_json(text, member, allow_non_finite=False):
 
     try:
         value = json.loads(text, object_pairs_hook=refuse_duplicates,
-                           parse_constant=None if allow_non_finite else refuse_constant)
+                           parse_constant=None if allow_non_finite else refuse_constant,
+                           parse_float=None if allow_non_finite else finite_float)
     except (ValueError, RecursionError) as error:
         raise _Invalid(f"the member {member} is not valid JSON ({error})") from None
     if not isinstance(value, dict):
