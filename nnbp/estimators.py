@@ -295,6 +295,10 @@ class _BaseMLP(BaseEstimator):
         unknown = sorted(set(params) - set(cls._get_param_names()))
         if unknown:
             raise ValueError(f"{cls.__name__} has no parameter {unknown[0]!r}")
+        # save writes every parameter: a missing one would silently take its default.
+        missing = sorted(set(cls._get_param_names()) - set(params))
+        if missing:
+            raise ValueError(f"the {cls.__name__} parameter {missing[0]!r} is missing")
         if isinstance(params.get("hidden_layer_sizes"), list):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         estimator = cls(**params)

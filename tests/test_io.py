@@ -901,8 +901,9 @@ def test_an_estimator_file_of_the_other_kind(saved_classifier, tmp_path):
     members["kind"] = npy_bytes(np.array("MLPRegressor"))
     load_error(write_members(tmp_path / "bad", members), "unexpected member 'classes.npy'")
     del members["classes"]
+    # A classifier's parameters lack the regressor's loss.
     load_error(write_members(tmp_path / "bad", members),
-               "estimator: unknown fitted attribute 'sparse_input_'")
+               "estimator: the MLPRegressor parameter 'loss' is missing")
     members["kind"] = npy_bytes(np.array("Network"))
     load_error(write_members(tmp_path / "bad", members), "unexpected member 'estimator.npy'")
 

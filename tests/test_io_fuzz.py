@@ -314,12 +314,6 @@ def check_faithful_or_refused(path):
     resaved = path.with_name(path.name + ".resaved")
     outcome.save(resaved)
     contents, resaved_contents = member_contents(path), member_contents(resaved)
-    if "estimator" in contents and isinstance(contents["estimator"].get("params"), dict):
-        # A known gap, test_an_estimator_parameter_missing_from_the_file: a
-        # parameter the file lacks gets its default.
-        resaved_contents["estimator"]["params"] = {
-            key: value for key, value in resaved_contents["estimator"]["params"].items()
-            if key in contents["estimator"]["params"]}
     assert same_data(resaved_contents, contents), (resaved_contents, contents)
     file_metadata = json_member(read_members(path), "metadata")
     assert normalized(network.metadata) == normalized(file_metadata)
@@ -902,11 +896,9 @@ def test_numpys_message_of_several_lines_is_put_on_one(workdir):
            "allow loading" in message, message
 
 
-@pytest.mark.xfail(strict=True, reason="MLPClassifier._from_saved_state (estimators.py) takes a "
-                                       "missing parameter's default; a fix belongs there")
 def test_an_estimator_parameter_missing_from_the_file(workdir):
     # Every file save writes holds all of get_params(); one without activation
-    # loads with the default, "relu", whatever the network's activation.
+    # would load with the default, "relu", whatever the network's activation.
     members = saved_members("classifier of strings")
     state = json_member(members, "estimator")
     del state["params"]["activation"]
