@@ -45,7 +45,7 @@ def test_readme_benchmark_tables_are_those_of_the_committed_run():
 
     results = json.loads((README.parent / "bench" / "results.json").read_text())
     tables = markdown_tables(report.markdown(results))
-    assert len(tables) == 6
+    assert len(tables) == 7
     text = README.read_text()
     for table in tables:
         assert table in text, table.splitlines()[0]
