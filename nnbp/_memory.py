@@ -7,6 +7,10 @@ the system reports as available before they are allocated.
 """
 import numpy as np
 
+# Smaller requests are not checked: they cannot matter to the machine, and
+# reading /proc/meminfo (tens of microseconds) would cost more than them.
+CHECKED_FROM_BYTES = 16 * 2**20
+
 
 def available_bytes():
     """The memory the system can still give (Linux: MemAvailable), or None if unknown."""
@@ -26,6 +30,8 @@ def _size(n_bytes):
 
 def check_available(n_bytes, what):
     """Raise MemoryError naming what if n_bytes is more than the system has available."""
+    if n_bytes < CHECKED_FROM_BYTES:
+        return
     available = available_bytes()
     if available is not None and n_bytes > available:
         raise MemoryError(f"{what} needs {_size(n_bytes)} of memory, but only "

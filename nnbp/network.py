@@ -89,7 +89,7 @@ class Network:
         self._lock = threading.Lock()
         self._workspace = np.empty(0, dtype=self.dtype)
         # initialize() draws each weight matrix in float64 before copying it in.
-        largest_draw = 8 * max(W_size for W_size in self._weight_sizes())
+        largest_draw = 8 * max(self._weight_sizes())
         self._params = allocate(self.n_params, self.dtype, f"a network of {self.n_params} "
                                 "parameters", zeroed=True, extra_bytes=largest_draw)
         self._make_views()

@@ -8,7 +8,9 @@ epochs, in Python, the loop records the loss and decides whether to stop:
   improved by tol for more than n_iter_no_change epochs in a row: stop, or
   with the adaptive schedule divide the learning rate by 5 and go on;
 - max_epochs is reached;
-- the on_epoch callback returns True.
+- the on_epoch callback returns True;
+- Ctrl-C (KeyboardInterrupt), which the compiled epoch lets in between
+  batches: the epoch it interrupts is undone.
 
 The loss of an epoch is the mean over its batches, each weighted by its
 number of rows, of the batch loss at the parameters it was computed at, as
