@@ -20,7 +20,7 @@ scikit-learn's loss_curve_ records it.
 import numpy as np
 
 from nnbp import _core
-from nnbp._memory import allocate, check_available
+from nnbp._memory import allocate
 
 STOPPED = "stopped"            # no improvement: the optimizer chose to stop
 MAX_EPOCHS = "max_epochs"      # ran out of epochs before that
@@ -178,8 +178,9 @@ class StochasticTrainer:
 def _scratch_vectors(net):
     """The epoch's backup of the parameters, and the gradient."""
     what = f"training a network of {net.n_params} parameters"
-    check_available(2 * net.params.nbytes, what)
-    return tuple(allocate(net.n_params, net.dtype, what) for _ in range(2))
+    # The first is checked for room for both: they are needed together.
+    backup = allocate(net.n_params, net.dtype, what, extra_bytes=net.params.nbytes)
+    return backup, allocate(net.n_params, net.dtype, what)
 
 
 class _Epoch:
