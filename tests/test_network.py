@@ -269,7 +269,7 @@ def test_forward_in_blocks_equals_forward_at_once(output, rng, monkeypatch):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_l2_penalty_matches_the_reference_for_every_length_around_the_kernels_blocks(dtype, rng):
     # The penalty kernel runs in blocks of 16 with a scalar tail: every
-    # remainder, and a few whole blocks, against the oracle.
+    # remainder, and a few whole blocks, against the oracle and finite differences.
     for n_weights in range(1, 50):
         net = nnbp.Network([n_weights, 1], output="squared", dtype=dtype, alpha=0.7,
                            bias=False, seed=n_weights)
@@ -278,3 +278,4 @@ def test_l2_penalty_matches_the_reference_for_every_length_around_the_kernels_bl
         expected_loss, expected_grad = reference_loss_and_grad(net, X, y)
         assert relative_error(loss, expected_loss) < REFERENCE_TOLERANCE[dtype]
         assert relative_error(grad, expected_grad) < REFERENCE_TOLERANCE[dtype]
+        assert nnbp.check_gradients(net, X, y).passed
