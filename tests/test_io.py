@@ -447,6 +447,11 @@ def json_member(members, name):
     return json.loads(np.load(io.BytesIO(members[name]), allow_pickle=False)[()])
 
 
+def set_json_member(members, name, value):
+    """Stores value as save does: JSON text in a 0-d unicode .npy."""
+    members[name] = npy_bytes(np.array(json.dumps(value)))
+
+
 @pytest.fixture
 def saved(tmp_path):
     """(path, members) of a saved float64 network with 4-5-3-3 layers: 55 parameters."""
@@ -581,7 +586,7 @@ def test_a_header_matching_a_huge_config_allocates_nothing(saved, tmp_path):
     config = json_member(members, "config")
     config["layer_sizes"] = [40000, 40000, 1]
     n_params = 40000 * 40000 + 40000 + 40000 + 1
-    members["config"] = npy_bytes(np.array(json.dumps(config)))
+    set_json_member(members, "config", config)
     for version in [(1, 0), (2, 0)]:
         members["params"] = npy_header(np.float64, (n_params,), version) + b"\0" * 64
         load_error(write_members(tmp_path / "huge", members),
@@ -735,7 +740,7 @@ def test_bad_configs(saved, tmp_path, case):
     _, members = saved
     config = {**json_member(members, "config"), **change}
     # json.dumps writes 1e400 (a float infinity) as Infinity
-    members["config"] = npy_bytes(np.array(json.dumps(config)))
+    set_json_member(members, "config", config)
     load_error(write_members(tmp_path / "bad", members), message)
 
 
@@ -743,7 +748,7 @@ def test_a_config_key_missing(saved, tmp_path):
     _, members = saved
     config = json_member(members, "config")
     del config["negative_slope"]
-    members["config"] = npy_bytes(np.array(json.dumps(config)))
+    set_json_member(members, "config", config)
     load_error(write_members(tmp_path / "bad", members), "missing: \\['negative_slope'\\]")
 
 
@@ -756,7 +761,7 @@ def test_a_config_key_missing(saved, tmp_path):
 def test_bad_metadata(saved, tmp_path, change, message):
     _, members = saved
     metadata = {**json_member(members, "metadata"), **change}
-    members["metadata"] = npy_bytes(np.array(json.dumps(metadata)))
+    set_json_member(members, "metadata", metadata)
     load_error(write_members(tmp_path / "bad", members), message)
 
 
@@ -829,7 +834,7 @@ def saved_classifier(sklearn, tmp_path, rng):
 def rewrite_state(members, change):
     state = json_member(members, "estimator")
     change(state)
-    members["estimator"] = npy_bytes(np.array(json.dumps(state)))
+    set_json_member(members, "estimator", state)
     return members
 
 

@@ -44,7 +44,7 @@ import nnbp
 from nnbp.io import MAX_PROBLEM_LENGTH, SAVED_METADATA, ModelFileError
 
 from test_io import (classification_problem, fit_quietly, json_member, make_network, npy_bytes,
-                     read_members, write_members)
+                     read_members, set_json_member, write_members)
 
 # A hang check, not a speed check: a model file of a few kilobytes loads in milliseconds.
 LOAD_TIME_LIMIT = 5
@@ -870,7 +870,7 @@ def test_an_npy_header_that_python_cannot_tokenize(workdir, header, version):
 def test_a_message_quoting_a_long_value_is_cut_short(workdir, member, change):
     # The message quoted the file's value whole: a line of 300 000 characters.
     members = saved_members("float64 tanh softmax")
-    members[member] = npy_bytes(np.array(json.dumps({**json_member(members, member), **change})))
+    set_json_member(members, member, {**json_member(members, member), **change})
     path = write_members(workdir / "long", members)
     message = str(check_refused(path))
     assert message.endswith("more characters)"), message
@@ -902,6 +902,6 @@ def test_an_estimator_parameter_missing_from_the_file(workdir):
     members = saved_members("classifier of strings")
     state = json_member(members, "estimator")
     del state["params"]["activation"]
-    members["estimator"] = npy_bytes(np.array(json.dumps(state)))
+    set_json_member(members, "estimator", state)
     with pytest.raises(ModelFileError, match="activation"):
         nnbp.load(write_members(workdir / "missing", members))
