@@ -9,6 +9,7 @@ from nnbp.gradcheck import (
 from nnbp.network import ACTIVATIONS, INITS, OUTPUTS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
 from nnbp.io import load
+from nnbp._versions import show_versions
 from nnbp.training import DivergenceError, StochasticTrainer
 
 __version__ = "0.1.0"
@@ -31,6 +32,7 @@ __all__ = [
     "layer_diagnostics",
     "load",
     "minimize_lbfgs",
+    "show_versions",
     "__version__",
 ]
 

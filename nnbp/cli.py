@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 
+from nnbp import __version__
+from nnbp._versions import show_versions
 from nnbp.datasets import load_digits
 from nnbp.gradcheck import check_gradients
 from nnbp.network import ACTIVATIONS, OUTPUTS, Network
@@ -325,7 +327,10 @@ def gradcheck(args):
 
 
 def info(args):
-    """Describe a saved model."""
+    """Describe a saved model; without one, what runs (nnbp.show_versions())."""
+    if args.model is None:
+        show_versions()
+        return 0
     model, net, metadata = load_model(args.model)
     print(f"{args.model}: {net}" if model is net else f"{args.model}: a fitted {model!r}")
     print(f"  {net.n_params} parameters in {net.n_layers} layers, "
@@ -380,6 +385,7 @@ def widths(text):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="nnbp", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"nnbp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -431,7 +437,7 @@ def build_parser():
 
     describing = commands.add_parser("info", parents=[common], help=info.__doc__,
                                      description=info.__doc__)
-    describing.add_argument("model")
+    describing.add_argument("model", nargs="?")
     describing.set_defaults(handler=info)
 
     demo_parser = commands.add_parser("demo", parents=[common], help=demo.__doc__)

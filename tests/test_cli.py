@@ -1,4 +1,5 @@
 """The command line, driven as a user would: in a subprocess."""
+import os
 import subprocess
 import sys
 import warnings
@@ -9,9 +10,18 @@ import pytest
 import nnbp
 
 
-def run(*args, cwd):
+def run(*args, cwd, **environment):
     return subprocess.run([sys.executable, "-m", "nnbp", *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
+                          timeout=300, cwd=cwd, env=dict(os.environ, **environment))
+
+
+def test_version_and_info_without_a_model_say_what_runs(tmp_path):
+    version = run("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout == f"nnbp {nnbp.__version__}\n"
+    info = run("info", cwd=tmp_path, NNBP_KERNEL_ISA="baseline")
+    assert info.returncode == 0, info.stderr
+    assert info.stdout.startswith(f"nnbp {nnbp.__version__}\n")
+    assert "nnbp kernels: baseline" in info.stdout and "NNBP_KERNEL_ISA=baseline" in info.stdout
 
 
 def test_demo_checks_gradients_and_learns_the_digits(tmp_path):
