@@ -42,9 +42,13 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from nnbp.network import ACTIVATIONS, INITS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
-from nnbp.training import INTERRUPTED, MAX_EPOCHS, StochasticTrainer
+from nnbp.training import (DIVERGED, DIVERGENCE_ADVICE, INTERRUPTED, MAX_EPOCHS, DivergenceError,
+                           StochasticTrainer)
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
+# scikit-learn's message for a fit that diverged, which its users match on.
+NON_FINITE_PARAMETERS = ("Solver produced non-finite parameter weights. The input data may "
+                         "contain large values and need to be preprocessed.")
 # scikit-learn's names for the output activations of nnbp's outputs.
 OUT_ACTIVATION_NAMES = {"softmax": "softmax", "logistic": "logistic", "squared": "identity",
                         "poisson": "exp"}
@@ -364,10 +368,16 @@ class _BaseMLP(BaseEstimator):
             )
         net = self.network_
         net.alpha, net.activation = float(self.alpha), self.activation
-        if self.solver in STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, targets, sample_weight, incremental, callback)
-        else:
-            self._fit_lbfgs(X, targets, sample_weight, callback)
+        try:
+            if self.solver in STOCHASTIC_SOLVERS:
+                self._fit_stochastic(X, targets, sample_weight, incremental, callback)
+            else:
+                self._fit_lbfgs(X, targets, sample_weight, callback)
+        except DivergenceError as error:
+            # scikit-learn's words first, which its users match on; then nnbp's.
+            detail = str(error)
+            raise DivergenceError(f"{NON_FINITE_PARAMETERS} {detail[:1].upper()}{detail[1:]}"
+                                  ) from None
         return self
 
     def _initialize(self, layer_units, dtype):
@@ -446,6 +456,11 @@ class _BaseMLP(BaseEstimator):
                     else "the last finished epoch")
             warnings.warn(f"Training interrupted by user after {trainer.n_iter} finished "
                           f"epochs; the network keeps the parameters of {kept}.")
+        elif ended == DIVERGED:
+            warnings.warn(
+                f"Training diverged: {trainer.divergence}. The network keeps the parameters "
+                "that scored best on the validation set (early_stopping), scoring "
+                f"{trainer.best_validation_score:.6g}. {DIVERGENCE_ADVICE}", ConvergenceWarning)
         elif ended == MAX_EPOCHS and not incremental:
             warnings.warn(
                 "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "

@@ -852,6 +852,10 @@ def test_divergence_raises_and_keeps_finite_parameters(dtype):
     with pytest.raises(nnbp.DivergenceError, match=r"inf or nan (at|in) .*epoch \d+") as raised:
         est.fit(X, y)
     assert isinstance(raised.value, ValueError)
+    # scikit-learn's words first, which its users match on.
+    assert re.match(r"Solver produced non-finite parameter weights\. The input data may contain "
+                    r"large values and need to be preprocessed\. The (training loss|parameters) "
+                    r"became inf or nan", str(raised.value))
     epoch = int(re.search(r"epoch (\d+)", str(raised.value)).group(1))
     assert np.all(np.isfinite(est.network_.params))
     # The epochs before the one named were recorded, and their parameters kept: one
@@ -861,6 +865,43 @@ def test_divergence_raises_and_keeps_finite_parameters(dtype):
     assert epoch > 1
     before = nnbp.MLPRegressor(**{**options, "max_iter": epoch - 1}).fit(X, y)
     assert_array_equal(est.network_.params, before.network_.params)
+
+
+# Before it diverges, r2_score squares huge errors, as scikit-learn's own fit does.
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_divergence_with_early_stopping_keeps_the_best_parameters():
+    """As scikit-learn does since its issue #29504: the fit ends with a warning, the
+    diverged epoch scoring nan, and the parameters that scored best are kept."""
+    X, y = regression(n_samples=40, n_features=4)
+    options = dict(hidden_layer_sizes=(5,), solver="sgd", learning_rate_init=0.6, max_iter=50,
+                   early_stopping=True, validation_fraction=0.25, random_state=0)
+    est = nnbp.MLPRegressor(**options)
+    with pytest.warns(ConvergenceWarning, match=r"Training diverged: the training loss became "
+                      r"inf or nan at batch 1 of epoch 14\. The network keeps the parameters "
+                      r"that scored best on the validation set"):
+        est.fit(X, y)
+    assert est.n_iter_ == len(est.loss_curve_) == len(est.validation_scores_) == 14
+    assert np.isnan(est.loss_curve_[-1]) and np.isnan(est.loss_)
+    assert np.isnan(est.validation_scores_[-1])
+    assert np.all(np.isfinite(est.loss_curve_[:-1]))
+    best_epoch = int(np.nanargmax(est.validation_scores_)) + 1
+    assert 1 < best_epoch < 13
+    assert est.best_validation_score_ == est.validation_scores_[best_epoch - 1]
+    # The parameters of that epoch: those a fit that stops there keeps.
+    best = nnbp.MLPRegressor(**{**options, "max_iter": best_epoch}).fit(X, y)
+    assert_array_equal(est.network_.params, best.network_.params)
+
+
+def test_divergence_with_early_stopping_but_no_best_raises():
+    """Diverging in the first epoch, before any validation score: nothing to keep."""
+    X, y = divergent_regression()
+    est = nnbp.MLPRegressor(hidden_layer_sizes=(5,), solver="sgd", momentum=0.0,
+                            learning_rate_init=1e10, batch_size=5, early_stopping=True,
+                            random_state=0)
+    with pytest.raises(nnbp.DivergenceError, match=r"^Solver produced non-finite parameter "
+                       r"weights\. .* The training loss became inf or nan at batch \d+ of epoch 1;"):
+        est.fit(X, y)
+    assert np.all(np.isfinite(est.network_.params))
 
 
 def test_divergence_of_the_trainer_keeps_finite_parameters():
