@@ -567,8 +567,100 @@ def test_assigning_coefs_of_wrong_shapes_raises():
                                                    "[(4,), (1,)], got [(4,), (2,)]")):
         est.intercepts_ = [np.zeros(4), np.zeros(2)]
     assert_array_equal(est.network_.params, saved)  # nothing was written
+    with pytest.raises(ValueError, match=re.escape("coefs_[1] must have the shapes [(4, 1)], "
+                                                   "got [(1, 4)]")):
+        est.coefs_[1] = np.zeros((1, 4))
+    with pytest.raises(TypeError, match=re.escape("assign coefs_ whole, or one at a time")):
+        est.coefs_[:] = [np.zeros((3, 4)), np.zeros((4, 1))]
+    assert_array_equal(est.network_.params, saved)
     with pytest.raises(AttributeError, match="before it is fitted"):
-        nnbp.MLPRegressor().coefs_ = [np.zeros((3, 4)), np.zeros((4, 1))]
+        nnbp.MLPRegressor().coefs_
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_assigning_one_block_writes_into_the_network(Estimator):
+    """estimator.coefs_[l] = W changes the model, as in scikit-learn."""
+    X, y = small_problem(Estimator, n_samples=40, n_features=5)
+    est = Estimator(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    before = network_outputs(est, X)
+    coef = np.full(est.coefs_[0].shape, 0.5)
+    est.coefs_[0] = coef
+    est.intercepts_[1] = np.zeros(est.intercepts_[1].shape)
+    assert_array_equal(est.network_.weights[0], coef.T)
+    assert np.all(est.network_.biases[1] == 0)
+    assert not np.array_equal(network_outputs(est, X), before)
+    coef[...] = 2.0  # the network holds a copy
+    assert np.all(est.coefs_[0] == 0.5)
+
+
+def full_batch_sgd_step(est, X, y, learning_rate):
+    """(the loss, the parameters) of one full-batch step of plain sgd from est's network."""
+    net = est.network_.copy()
+    targets = np.searchsorted(est.classes_, y) if net.output == "softmax" else y
+    loss, grad = net.loss_and_grad(X, targets)
+    return loss, net.params - learning_rate * grad
+
+
+@pytest.mark.parametrize("method", ["partial_fit", "warm_start"])
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_parameters_assigned_before_fitting_are_the_start(Estimator, method):
+    """Assigned to an unfitted estimator, coefs_ and intercepts_ are the initial parameters
+    of partial_fit and of a warm-start fit, as in scikit-learn (its test_fit)."""
+    X, y = small_problem(Estimator, n_samples=30, n_features=5)
+    options = dict(hidden_layer_sizes=(4,), solver="sgd", momentum=0.0, learning_rate_init=0.1,
+                   batch_size=len(X), max_iter=1, random_state=0)
+    reference = Estimator(**options).fit(X, y)  # only for the shapes and the targets' layout
+    rng = np.random.RandomState(1)
+    coefs = [rng.uniform(-1, 1, c.shape) for c in reference.coefs_]
+    intercepts = [rng.uniform(-1, 1, b.shape) for b in reference.intercepts_]
+    assigned = [block.copy() for block in coefs + intercepts]
+    est = Estimator(**options, warm_start=method == "warm_start")
+    est.coefs_ = [None, None]  # scikit-learn's test fills the list in afterwards
+    est.coefs_[0], est.coefs_[1] = coefs
+    est.intercepts_ = intercepts
+    assert est.coefs_[0] is coefs[0] and not hasattr(est, "network_")
+    if method == "partial_fit":
+        classes = {"classes": np.unique(y)} if Estimator is nnbp.MLPClassifier else {}
+        est.partial_fit(X, y, **classes)
+    else:
+        est.fit(X, y)
+    reference.coefs_, reference.intercepts_ = coefs, intercepts
+    loss, expected = full_batch_sgd_step(reference, X, y, learning_rate=0.1)
+    assert est.loss_curve_ == [pytest.approx(loss, rel=1e-12)]
+    assert_allclose(est.network_.params, expected, rtol=1e-12, atol=1e-15)
+    for given, before in zip(coefs + intercepts, assigned):
+        assert_array_equal(given, before)  # the caller's arrays are not modified
+    assert all(np.shares_memory(block, est.network_.params) for block in est.coefs_)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_a_fresh_fit_ignores_parameters_assigned_before(Estimator):
+    X, y = small_problem(Estimator, n_samples=30, n_features=5)
+    drawn = Estimator(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    est = Estimator(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    est.coefs_ = [np.zeros(c.shape) for c in drawn.coefs_]
+    est.intercepts_ = [np.zeros(b.shape) for b in drawn.intercepts_]
+    est.fit(X, y)  # warm_start=False: drawn as scikit-learn draws, as always
+    assert_array_equal(est.network_.params, drawn.network_.params)
+
+
+def test_parameters_assigned_before_fitting_are_checked():
+    X, y = regression(n_samples=30, n_features=3)
+    est = nnbp.MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", max_iter=1, warm_start=True)
+    est.coefs_ = [np.zeros((3, 4)), np.zeros((4, 1))]
+    with pytest.raises(ValueError, match="intercepts_ must be assigned too"):
+        est.fit(X, y)
+    est.intercepts_ = [np.zeros(4), np.zeros(2)]
+    with pytest.raises(ValueError, match=re.escape("intercepts_ must have the shapes [(4,), (1,)], "
+                                                   "got [(4,), (2,)]")):
+        est.fit(X, y)
+    est.intercepts_ = [np.zeros(4), np.array([np.nan])]
+    with pytest.raises(ValueError, match="assigned before fitting hold NaN or infinity"):
+        est.fit(X, y)
+    assert not hasattr(est, "network_")
+    est.intercepts_ = [np.zeros(4), np.zeros(1)]
+    est.fit(X, y)
+    assert est.n_layers_ == 3 and est.n_outputs_ == 1 and est.out_activation_ == "identity"
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
