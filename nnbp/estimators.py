@@ -268,6 +268,20 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("the coefs_ and intercepts_ assigned before fitting hold NaN or "
                              "infinity")
 
+    @property
+    def _optimizer(self):
+        """The optimizer of sgd or adam (nnbp.SGD or nnbp.Adam) that the next epoch uses.
+
+        scikit-learn's name: its learning_rate is the current rate, after the
+        schedule's changes. Each fit starts a new one, as scikit-learn's does;
+        partial_fit goes on with it.
+        """
+        trainer = self.__dict__.get("_trainer")
+        if trainer is None:
+            raise AttributeError(f"{type(self).__name__} has no optimizer before a fit with "
+                                 "solver 'sgd' or 'adam'")
+        return trainer.optimizer
+
     # ------------------------------------------------------------ saving
 
     # Fitted attributes that save keeps where present, each with its check on load.
@@ -455,7 +469,7 @@ class _BaseMLP(BaseEstimator):
         self.out_activation_ = OUT_ACTIVATION_NAMES[output]
         self._trainer = None
         for attribute in ("loss_curve_", "best_loss_", "validation_scores_",
-                          "best_validation_score_", "loss_"):
+                          "best_validation_score_", "loss_", "_no_improvement_count"):
             self.__dict__.pop(attribute, None)
 
     def _make_optimizer(self):
@@ -527,6 +541,8 @@ class _BaseMLP(BaseEstimator):
         self.best_loss_ = trainer.best_loss
         self.validation_scores_ = trainer.validation_scores
         self.best_validation_score_ = trainer.best_validation_score
+        # scikit-learn's name: the epochs in a row without improvement, at the end.
+        self._no_improvement_count = trainer.no_improvement_count
 
     def _split_validation(self, X, targets, sample_weight):
         """Training part of (X, targets, weights), and a score of the held-out part."""

@@ -327,6 +327,25 @@ def test_fitted_attributes_of_stochastic_solvers(solver, early_stopping):
         assert est.validation_scores_ is None and est.best_validation_score_ is None
 
 
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_optimizer_is_the_one_training_goes_on_with(Estimator):
+    """_optimizer, scikit-learn's name, is the optimizer of the next epoch, with its rate."""
+    X, y = small_problem(Estimator, n_samples=40)
+    est = Estimator(hidden_layer_sizes=(4,), solver="sgd", learning_rate="invscaling",
+                    max_iter=3, random_state=0)
+    with pytest.raises(AttributeError, match="no optimizer before a fit with solver 'sgd'"):
+        est._optimizer
+    est.fit(X, y)
+    optimizer = est._optimizer
+    assert isinstance(optimizer, nnbp.SGD) and est.t_ == 3 * 40
+    assert optimizer.learning_rate == 0.001 / (3 * 40 + 1) ** 0.5
+    est.partial_fit(X, y)  # goes on with the same optimizer and schedule
+    assert est._optimizer is optimizer and optimizer.learning_rate == 0.001 / (4 * 40 + 1) ** 0.5
+    est.set_params(solver="lbfgs").fit(X, y)
+    with pytest.raises(AttributeError, match="no optimizer"):
+        est._optimizer
+
+
 def test_fitted_attributes_of_lbfgs():
     X, y = regression(n_samples=80, n_targets=2, n_features=3)
     est = nnbp.MLPRegressor(hidden_layer_sizes=(6,), solver="lbfgs", max_iter=15,
