@@ -711,7 +711,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         # Stratify single-label problems (scikit-learn does only binary ones).
         if self._label_binarizer.y_type_ == "multiclass":
             return targets
-        return targets[:, 0] if targets.shape[1] == 1 else None
+        # Binary: by the column of booleans scikit-learn stratifies by, so that a class
+        # too small to split is named as in its message (['True'] or ['False']).
+        return targets.astype(bool) if targets.shape[1] == 1 else None
 
     def _decode(self, targets):
         if targets.ndim == 1:
