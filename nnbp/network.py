@@ -221,7 +221,10 @@ class Network:
 
     def forward(self, X):
         """f(X), of shape (n, m_L): probabilities for logistic and softmax, e^z for poisson."""
-        X = check_features(X, self.layer_sizes[0], self.dtype)
+        return self._forward_checked(check_features(X, self.layer_sizes[0], self.dtype))
+
+    def _forward_checked(self, X):
+        """forward of an X that check_features would take as it is."""
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
         block_rows = min(X.shape[0], FORWARD_BLOCK_ROWS)
         with self._lock:

@@ -1128,3 +1128,30 @@ def test_import_nnbp_without_sklearn(blocker, tmp_path):
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "OK"
+
+
+# ---------------------------------------------------------------- the plain input's path
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_plain_input_skips_validation_with_the_same_answers_and_refusals(Estimator, dtype):
+    # A finite C-contiguous array of the network's dtype and width goes
+    # straight to the network; any other input through scikit-learn's
+    # validation: the answers are the same, and so are the refusals.
+    X, y = classification() if Estimator is nnbp.MLPClassifier else regression()
+    model = Estimator(hidden_layer_sizes=(8,), max_iter=5, random_state=0,
+                      dtype=dtype).fit(X, y)
+    plain = X.astype(np.float32).astype(dtype)      # values that both dtypes hold exactly
+    for other in (plain.astype(np.float32 if dtype == np.float64 else np.float64),
+                  np.asfortranarray(plain), plain.tolist(), plain[::-1][::-1]):
+        np.testing.assert_array_equal(model.predict(other), model.predict(plain))
+    for rows in (plain[:1], plain):
+        assert np.array_equal(model._forward(rows), model.network_.forward(rows))
+    bad = plain[:2].copy()
+    bad[1, 3] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        model.predict(bad)
+    with pytest.raises(ValueError, match=f"X has {X.shape[1] - 1} features, but "
+                                         f"{Estimator.__name__} is expecting {X.shape[1]}"):
+        model.predict(plain[:, :-1].copy())
