@@ -223,10 +223,11 @@ int nnbp_select_isa(int requested)
     }                                                                                   \
     double nnbp_example_step_##T(size_t M, size_t K, const REAL_ *d, const REAL_ *x,   \
                                  REAL_ scale, const struct nnbp_rule *rule, REAL_ *W,   \
-                                 REAL_ *state_1, REAL_ *state_2, REAL_ *dx)             \
+                                 REAL_ *state_1, REAL_ *state_2, REAL_ *dx,             \
+                                 const REAL_ *x_next, REAL_ *z_next)                    \
     {                                                                                   \
         return NNBP_PICK(nnbp_example_step, T)(M, K, d, x, scale, rule, W, state_1,     \
-                                               state_2, dx);                            \
+                                               state_2, dx, x_next, z_next);            \
     }
 
 NNBP_DISPATCHERS(float, f32)

@@ -423,60 +423,86 @@ static void NNBP(nnbp_small_dtx)(size_t n, size_t M, size_t K, const REAL *D, co
     }
 }
 
+/* The rule's constants, rounded to REAL as the flat updates' arguments are
+ * (nnbp/_core.pyx). */
+struct NNBP(constants) {
+    REAL learning_rate, momentum, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon;
+};
+
+/* One row w of W stepped by the rule, from g = d_i x + scale w; and dx += d_i w
+ * with w as it was, unless dx is NULL. */
+static inline void NNBP(step_row)(size_t K, REAL d_i, const REAL *x, REAL scale,
+                                  const struct nnbp_rule *rule,
+                                  const struct NNBP(constants) *c, REAL *w, REAL *s1,
+                                  REAL *s2, REAL *dx)
+{
+    if (dx != NULL)
+        for (size_t j = 0; j < K; ++j)
+            dx[j] += d_i * w[j];
+    /* One loop per rule and penalty, each simple enough to vectorise. */
+    if (rule->adam) {
+        for (size_t j = 0; j < K; ++j) {
+            REAL g = d_i * x[j];
+            if (scale != 0)
+                g += scale * w[j];
+            NNBP(adam_rule)(g, c->learning_rate, c->beta_1, c->one_minus_beta_1, c->beta_2,
+                            c->one_minus_beta_2, c->epsilon, s1 + j, s2 + j, w + j);
+        }
+    } else if (s1 != NULL) {
+        for (size_t j = 0; j < K; ++j) {
+            REAL g = d_i * x[j];
+            if (scale != 0)
+                g += scale * w[j];
+            NNBP(sgd_rule)(g, c->learning_rate, c->momentum, rule->nesterov, s1 + j, w + j);
+        }
+    } else if (scale != 0) {
+        for (size_t j = 0; j < K; ++j)
+            w[j] -= c->learning_rate * (d_i * x[j] + scale * w[j]);
+    } else {
+        /* The lecture's rule: W <- W - eta d x^T */
+        for (size_t j = 0; j < K; ++j)
+            w[j] -= c->learning_rate * (d_i * x[j]);
+    }
+}
+
 /* One example's step on one layer, in one pass over W (M-by-K):
  * dx = W^T d with the weights before the step, unless dx is NULL;
  * g = d x^T + scale W (the L2 penalty's gradient; scale 0: none), and W
- * stepped by the rule, g never stored. Returns sum W^2 of the new weights
- * (in double; 0 when scale is 0): the next step's penalty. */
+ * stepped by the rule, g never stored; and, unless x_next is NULL, z_next =
+ * W x_next with the new weights, while they are in cache: the next example's
+ * product, the same bits as nnbp_small_xwt's. Returns sum W^2 of the new
+ * weights (in double; 0 when scale is 0): the next step's penalty. */
 static double NNBP(nnbp_example_step)(size_t M, size_t K, const REAL *d, const REAL *x,
                                       REAL scale, const struct nnbp_rule *rule, REAL *W,
-                                      REAL *state_1, REAL *state_2, REAL *dx)
+                                      REAL *state_1, REAL *state_2, REAL *dx,
+                                      const REAL *x_next, REAL *z_next)
 {
-    /* The rule's constants are rounded to REAL as the flat updates'
-     * arguments are (nnbp/_core.pyx). */
-    const REAL learning_rate = (REAL)rule->learning_rate, momentum = (REAL)rule->momentum;
-    const REAL beta_1 = (REAL)rule->beta_1, one_minus_beta_1 = (REAL)(1 - rule->beta_1);
-    const REAL beta_2 = (REAL)rule->beta_2, one_minus_beta_2 = (REAL)(1 - rule->beta_2);
-    const REAL epsilon = (REAL)rule->epsilon;
-    const int nesterov = rule->nesterov;
+    const struct NNBP(constants) c = {
+        (REAL)rule->learning_rate, (REAL)rule->momentum, (REAL)rule->beta_1,
+        (REAL)(1 - rule->beta_1), (REAL)rule->beta_2, (REAL)(1 - rule->beta_2),
+        (REAL)rule->epsilon};
     double partial[NNBP_PENALTY_LANES] = {0};
     if (dx != NULL)
         for (size_t j = 0; j < K; ++j)
             dx[j] = 0;
-    for (size_t i = 0; i < M; ++i) {
-        REAL *w = W + i * K;
-        REAL *s1 = state_1 == NULL ? NULL : state_1 + i * K;
-        REAL *s2 = state_2 == NULL ? NULL : state_2 + i * K;
-        const REAL d_i = d[i];
-        if (dx != NULL)
-            for (size_t j = 0; j < K; ++j)
-                dx[j] += d_i * w[j];
-        /* One loop per rule and penalty, each simple enough to vectorise. */
-        if (rule->adam) {
-            for (size_t j = 0; j < K; ++j) {
-                REAL g = d_i * x[j];
-                if (scale != 0)
-                    g += scale * w[j];
-                NNBP(adam_rule)(g, learning_rate, beta_1, one_minus_beta_1, beta_2,
-                                one_minus_beta_2, epsilon, s1 + j, s2 + j, w + j);
-            }
-        } else if (s1 != NULL) {
-            for (size_t j = 0; j < K; ++j) {
-                REAL g = d_i * x[j];
-                if (scale != 0)
-                    g += scale * w[j];
-                NNBP(sgd_rule)(g, learning_rate, momentum, nesterov, s1 + j, w + j);
-            }
-        } else if (scale != 0) {
-            for (size_t j = 0; j < K; ++j)
-                w[j] -= learning_rate * (d_i * x[j] + scale * w[j]);
-        } else {
-            /* The lecture's rule: W <- W - eta d x^T */
-            for (size_t j = 0; j < K; ++j)
-                w[j] -= learning_rate * (d_i * x[j]);
+    /* Blocks of rows, so that the next example's dot products run on as many
+     * rows at once as small_xwt's do. */
+    for (size_t i = 0; i < M; i += NNBP_ROW_BLOCK) {
+        const size_t rows = M - i < NNBP_ROW_BLOCK ? M - i : NNBP_ROW_BLOCK;
+        for (size_t r = i; r < i + rows; ++r) {
+            NNBP(step_row)(K, d[r], x, scale, rule, &c, W + r * K,
+                           state_1 == NULL ? NULL : state_1 + r * K,
+                           state_2 == NULL ? NULL : state_2 + r * K, dx);
+            if (scale != 0)
+                NNBP(add_squares)(K, W + r * K, partial);
         }
-        if (scale != 0)
-            NNBP(add_squares)(K, w, partial);
+        if (x_next == NULL)
+            continue;
+        if (rows == NNBP_ROW_BLOCK)
+            NNBP(dot_rows)(NNBP_ROW_BLOCK, K, W + i * K, x_next, z_next + i);
+        else
+            for (size_t r = i; r < i + rows; ++r)
+                NNBP(dot_rows)(1, K, W + r * K, x_next, z_next + r);
     }
     return NNBP(sum_lanes)(partial);
 }

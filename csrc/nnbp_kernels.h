@@ -85,7 +85,8 @@ int nnbp_select_isa(int requested);
         const REAL *X, REAL *dW);                                               \
     double nnbp_example_step_##SUFFIX(size_t M, size_t K, const REAL *d,        \
         const REAL *x, REAL scale, const struct nnbp_rule *rule, REAL *W,       \
-        REAL *state_1, REAL *state_2, REAL *dx);
+        REAL *state_1, REAL *state_2, REAL *dx, const REAL *x_next,             \
+        REAL *z_next);
 
 NNBP_DECLARE(float, f32)
 NNBP_DECLARE(double, f64)

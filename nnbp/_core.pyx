@@ -140,8 +140,10 @@ cdef inline void small_dtx(Py_ssize_t n, Py_ssize_t M, Py_ssize_t K, const float
 cdef void dense_forward_ptr(int n, int fan_in, int fan_out, const floating *X,
                             const floating *W, const floating *b, int activation,
                             floating negative_slope, floating *Z, floating *A) noexcept nogil:
-    """Z = X W^T + b; A = phi(Z) (A NULL: Z only)."""
-    if n <= small_rows:
+    """Z = X W^T + b; A = phi(Z) (A NULL: Z only; X NULL: Z holds X W^T already)."""
+    if X == NULL:
+        pass
+    elif n <= small_rows:
         small_xwt(n, fan_out, fan_in, X, W, Z)
     else:
         gemm(c'N', c'T', n, fan_out, fan_in, 1, X, fan_in, W, fan_in, 0, Z, fan_out)
@@ -339,15 +341,21 @@ cdef Py_ssize_t count_weights(const Py_ssize_t[::1] sizes) noexcept nogil:
 
 cdef void forward_pass(Py_ssize_t n, const Py_ssize_t[::1] sizes, const floating *P,
                        bint has_bias, int activation, floating negative_slope,
-                       const floating *X, floating *work, floating *Z_last) noexcept nogil:
-    """Z(l) and A(l) of each hidden layer into work, in turn; Z(L) into Z_last."""
+                       const floating *X, floating *work, floating *Z_last,
+                       bint first_product_done) noexcept nogil:
+    """Z(l) and A(l) of each hidden layer into work, in turn; Z(L) into Z_last.
+
+    first_product_done: Z(1) holds X W(1)^T already (the fused one-example
+    step computes it).
+    """
     cdef Py_ssize_t L = sizes.shape[0] - 1, l, w_offset = 0
     cdef Py_ssize_t b_offset = count_weights(sizes)
     cdef const floating *inputs = X
     cdef floating *Z
     for l in range(1, L + 1):
         Z = work if l < L else Z_last
-        dense_forward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset,
+        dense_forward_ptr(n, sizes[l - 1], sizes[l],
+                          NULL if l == 1 and first_product_done else inputs, P + w_offset,
                           P + b_offset if has_bias else NULL,
                           activation if l < L else NNBP_IDENTITY, negative_slope,
                           Z, Z + n * sizes[l] if l < L else NULL)
@@ -372,7 +380,8 @@ def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bin
         while start < X.shape[0]:
             rows = min(block_rows, X.shape[0] - start)
             forward_pass(rows, sizes, &params[0], has_bias, activation,
-                         <floating> negative_slope, &X[start, 0], &workspace[0], &out[start, 0])
+                         <floating> negative_slope, &X[start, 0], &workspace[0], &out[start, 0],
+                         False)
             output_activation_ptr(output, rows, out.shape[1], &out[start, 0])
             start += rows
 
@@ -383,7 +392,8 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floatin
                               const int64_t *labels, const floating *sample_weight,
                               double weight_total, double alpha, floating *work,
                               floating *G, const nnbp_rule *rule, floating *state_1,
-                              floating *state_2, double *penalty) noexcept nogil:
+                              floating *state_2, double *penalty, const floating *X_next,
+                              bint first_product_done) noexcept nogil:
     """Loss of the network on n rows; its gradient into G unless G is NULL.
 
     loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = weight_total.
@@ -392,7 +402,10 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floatin
     and written once, its gradient never stored: the lecture's W <- W - eta
     d x^T, by the rule, with the rule's state (velocity; Adam's moments) in
     state_1 and state_2. penalty holds sum_l ||W(l)||^2 of P, which the step
-    keeps up to date. A step whose loss is not finite is not taken.
+    keeps up to date. A step whose loss is not finite is not taken. Unless
+    X_next is NULL, the step also computes the next example's first product,
+    X_next W(1)^T with the new W(1), into Z(1), while W(1) is in cache: the
+    next call then says first_product_done, and reads W(1) once, not twice.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, l
     cdef Py_ssize_t n_weights = count_weights(sizes), widest = 0, z_offset = 0
@@ -413,7 +426,8 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floatin
     # Now z_offset is where Z(L) goes, after the hidden layers' Z and A;
     # w_offset and b_offset are one layer past the end, for the backward pass.
     Z = work + z_offset
-    forward_pass(n, sizes, P, has_bias, activation, negative_slope, X, work, Z)
+    forward_pass(n, sizes, P, has_bias, activation, negative_slope, X, work, Z,
+                 first_product_done)
     D = Z + n * sizes[L]
     D_next = D + n * widest
     total = output_loss_ptr(output, n, sizes[L], Z, Y, labels, sample_weight,
@@ -447,7 +461,8 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floatin
             new_penalty += example_step_ptr(
                 sizes[l], sizes[l - 1], D, inputs, penalty_scale if alpha != 0 else 0, rule,
                 P + w_offset, state_1 + w_offset if state_1 != NULL else NULL,
-                state_2 + w_offset if state_2 != NULL else NULL, D_next if l > 1 else NULL)
+                state_2 + w_offset if state_2 != NULL else NULL, D_next if l > 1 else NULL,
+                X_next if l == 1 else NULL, work)
             if has_bias:
                 # The bias's gradient is d itself.
                 rule_update(rule, sizes[l], D, state_1 + b_offset if state_1 != NULL else NULL,
@@ -481,7 +496,7 @@ def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
         total = loss_and_gradient(X.shape[0], sizes, <floating *> &params[0], has_bias,
                                   activation, <floating> negative_slope, output, &X[0, 0],
                                   Y_ptr, labels_p, sw_ptr, weight_total, alpha, &workspace[0],
-                                  G, NULL, NULL, NULL, NULL)
+                                  G, NULL, NULL, NULL, NULL, NULL, False)
     return total
 
 
@@ -527,12 +542,15 @@ cdef void rule_update(const nnbp_rule *rule, Py_ssize_t size, const floating *gr
 
 cdef double example_step_ptr(Py_ssize_t M, Py_ssize_t K, const floating *d, const floating *x,
                              floating scale, const nnbp_rule *rule, floating *W,
-                             floating *state_1, floating *state_2, floating *dx) noexcept nogil:
-    """dx = W^T d; W stepped by the rule from g = d x^T + scale W; returns sum of the new W^2"""
+                             floating *state_1, floating *state_2, floating *dx,
+                             const floating *x_next, floating *z_next) noexcept nogil:
+    """dx = W^T d; W stepped by the rule (g = d x^T + scale W); z_next = W x_next; -> sum W^2"""
     if floating is float:
-        return nnbp_example_step_f32(M, K, d, x, scale, rule, W, state_1, state_2, dx)
+        return nnbp_example_step_f32(M, K, d, x, scale, rule, W, state_1, state_2, dx, x_next,
+                                     z_next)
     else:
-        return nnbp_example_step_f64(M, K, d, x, scale, rule, W, state_1, state_2, dx)
+        return nnbp_example_step_f64(M, K, d, x, scale, rule, W, state_1, state_2, dx, x_next,
+                                     z_next)
 
 
 cdef double adam_step_size(double learning_rate, double beta_1, double beta_2,
@@ -639,6 +657,8 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     cdef nnbp_rule rule
     cdef nnbp_rule *example_rule = NULL
     cdef double penalty = 0
+    cdef const floating *X_next
+    cdef bint first_product_done = False
     cdef Py_ssize_t start = 0, rows, k, batch = 0, failed = -1
     cdef bint adam = solver == "adam"
     cdef const int64_t[::1] rows_of
@@ -700,15 +720,22 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
                     # A batch without weight says nothing about the loss: skip it.
                     start += rows
                     batch += 1
+                    first_product_done = False
                     continue
-            if example_rule != NULL and adam:
-                rule.learning_rate = adam_step_size(learning_rate, beta_1, beta_2, step + 1)
+            X_next = NULL
+            if example_rule != NULL:
+                if adam:
+                    rule.learning_rate = adam_step_size(learning_rate, beta_1, beta_2, step + 1)
+                if start + 1 < n:
+                    X_next = &X[row_ptr[start + 1] if row_ptr != NULL else start + 1, 0]
             batch_loss = loss_and_gradient(rows, sizes, &params[0], has_bias, activation,
                                            <floating> negative_slope, output, X_rows, Y_rows,
                                            label_rows, sw_rows, weight_total, alpha,
                                            &workspace[0],
                                            &grad[0] if example_rule == NULL else NULL,
-                                           example_rule, m_ptr, v_ptr, &penalty)
+                                           example_rule, m_ptr, v_ptr, &penalty, X_next,
+                                           first_product_done)
+            first_product_done = X_next != NULL
             if not isfinite(batch_loss):
                 failed = batch
                 break

@@ -78,10 +78,11 @@ cdef extern from "nnbp_kernels.h" nogil:
                             double *dW)
     double nnbp_example_step_f32(size_t M, size_t K, const float *d, const float *x,
                                  float scale, const nnbp_rule *rule, float *W, float *state_1,
-                                 float *state_2, float *dx)
+                                 float *state_2, float *dx, const float *x_next, float *z_next)
     double nnbp_example_step_f64(size_t M, size_t K, const double *d, const double *x,
                                  double scale, const nnbp_rule *rule, double *W,
-                                 double *state_1, double *state_2, double *dx)
+                                 double *state_1, double *state_2, double *dx,
+                                 const double *x_next, double *z_next)
 
 cdef extern from "vecmath.h" nogil:
     float nnbp_exp_f32(float x)
