@@ -87,6 +87,27 @@ def encode_target(target, output):
     return target, None, 1
 
 
+def infer_output(target):
+    """(output, what the target holds), by scikit-learn's convention (type_of_target):
+    text and integers are class labels, other numbers a regression target."""
+    if target.dtype.kind != "f":
+        return "softmax", "text"
+    if np.all(target == np.round(target)):
+        return "softmax", "integers"
+    return "squared", "numbers that are not all integers"
+
+
+def describe_task(args, output, classes, holds):
+    """One line: the task, and how it was chosen (--output, or inferred from the target)."""
+    task = f"classification of {len(classes)} classes" if classes is not None else "regression"
+    if args.output is not None:
+        return f"  {task} (--output {output})"
+    override = {"integers": " (--output squared for a regression)",
+                "numbers that are not all integers": " (--output softmax to take its values "
+                                                     "as class labels)"}.get(holds, "")
+    return f"  {task}: the target {args.target!r} holds {holds}{override}"
+
+
 def json_labels(classes):
     """Class labels as JSON values: text, or numbers (whole numbers as ints)."""
     if classes.dtype.kind == "f":
@@ -117,7 +138,8 @@ def train(args):
     if not features:
         raise CommandError(f"{args.data}: no columns besides the target {args.target!r}")
     X = table.matrix(features)
-    output = args.output or ("softmax" if target.dtype.kind != "f" else "squared")
+    output, holds = infer_output(target)
+    output = args.output or output
     y, classes, n_outputs = encode_target(target, output)
     mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
     if not args.no_scale:
@@ -132,9 +154,9 @@ def train(args):
     net = Network((X.shape[1], *args.hidden, n_outputs), activation=args.activation,
                   output=output, dtype=args.dtype, alpha=args.alpha, seed=args.seed)
     X_train, y_train = X[train_rows], y[train_rows]
-    print(f"nnbp train: {net}\n  {X_train.shape[0]} rows to train on, {held_out.size} held "
-          f"out; {len(features)} features; target {args.target!r}"
-          + (f" ({len(classes)} classes)" if classes is not None else ""))
+    print(f"nnbp train: {net}\n{describe_task(args, output, classes, holds)}\n"
+          f"  {X_train.shape[0]} rows to train on, {held_out.size} held out; "
+          f"{len(features)} features")
     history = []
 
     def after_epoch(epoch, loss, bar):
@@ -392,7 +414,8 @@ def build_parser():
                           help="hidden layer widths, such as 128,64 (default 100)")
     training.add_argument("--activation", choices=ACTIVATIONS, default="relu")
     training.add_argument("--output", choices=OUTPUTS,
-                          help="default: softmax for a target of text, else squared")
+                          help="default: softmax for a target of text or integers (class "
+                               "labels), else squared")
     training.add_argument("--solver", choices=SOLVERS, default="adam",
                           help="gd is full-batch gradient descent")
     training.add_argument("--epochs", type=positive(int), default=50,
