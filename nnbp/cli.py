@@ -1,4 +1,4 @@
-"""The command line: nnbp train, predict, gradcheck, info, bench and demo (also python -m nnbp).
+"""The command line: nnbp train, predict, gradcheck, info, export, bench and demo (python -m nnbp).
 
 Every command reports bad input (missing files, absent columns, cells that
 are not numbers, impossible options) in one line on stderr with a non-zero
@@ -119,7 +119,8 @@ def score(net, X, y, classes):
     """Accuracy for classes, R^2 for numbers: what scikit-learn's score() reports."""
     outputs = net.forward(X)
     if classes is not None:
-        predicted = (outputs[:, 0] >= 0.5) if outputs.shape[1] == 1 else outputs.argmax(axis=1)
+        # A logistic output's second class where p > 0.5: scikit-learn's threshold.
+        predicted = (outputs[:, 0] > 0.5) if outputs.shape[1] == 1 else outputs.argmax(axis=1)
         return float(np.mean(predicted == y))
     residual = np.sum((y.reshape(outputs.shape) - outputs) ** 2)
     total = np.sum((y.reshape(outputs.shape) - y.mean(axis=0)) ** 2)
@@ -265,7 +266,7 @@ def predict(args):
     classes = metadata.get("classes")
     name = target or "prediction"
     if classes is not None:
-        chosen = ((outputs[:, 0] >= 0.5).astype(int) if outputs.shape[1] == 1
+        chosen = ((outputs[:, 0] > 0.5).astype(int) if outputs.shape[1] == 1
                   else outputs.argmax(axis=1))
         write_csv(args.out, [name], ([classes[k]] for k in chosen))
     else:
@@ -359,11 +360,41 @@ def info(args):
                 "saved", "format_version"):
         if metadata.get(key) is not None:
             value = metadata[key]
-            if isinstance(value, list) and len(value) > 12:
-                value = ", ".join(map(str, value[:12])) + f", ... ({len(value)} in all)"
-            elif isinstance(value, list):
-                value = ", ".join(map(str, value))
-            print(f"  {key}: {value}")
+            print(f"  {key}: {listed(value) if isinstance(value, list) else value}")
+    return 0
+
+
+def listed(values):
+    """values separated by commas, the first 12 of a longer list."""
+    if len(values) > 12:
+        return ", ".join(map(str, values[:12])) + f", ... ({len(values)} in all)"
+    return ", ".join(map(str, values))
+
+
+def export(args):
+    """Write a saved model as an ONNX graph, to serve with onnxruntime (needs nnbp[onnx])."""
+    from nnbp import onnx as nnbp_onnx
+
+    model, net, metadata = load_model(args.model)
+    options = dict(dtype=args.dtype, zipmap=args.zipmap, target_opset=args.opset)
+    if isinstance(model, Network):
+        # As nnbp predict uses it: standardised inputs, and class labels for a classifier.
+        graph = nnbp_onnx.to_onnx(net, classes=metadata.get("classes"),
+                                  feature_mean=metadata.get("feature_mean"),
+                                  feature_scale=metadata.get("feature_scale"), **options)
+    else:
+        graph = nnbp_onnx.to_onnx(model, **options)
+    with open(args.out, "wb") as file:
+        file.write(graph.SerializeToString())
+    X, = graph.graph.input
+    dtype = args.dtype or net.dtype.name
+    features, n_features = metadata.get("features"), net.layer_sizes[0]
+    standardised = isinstance(model, Network) and "feature_mean" in metadata
+    print(f"nnbp export: {args.model} as ONNX (opset {graph.opset_import[0].version}, {dtype}): "
+          f"{args.out}\n  input {X.name}: {n_features} feature{'s' * (n_features > 1)}"
+          + (f" ({listed(features)})" if features else "")
+          + (", float64, standardised in the graph" if standardised else f", {dtype}")
+          + f"\n  outputs: {', '.join(output.name for output in graph.graph.output)}")
     return 0
 
 
@@ -398,6 +429,12 @@ def widths(text):
         raise argparse.ArgumentTypeError(
             f"hidden layer widths must be positive integers separated by commas, got {text!r}")
     return sizes
+
+
+def zipmap_form(text):
+    if text != "columns":
+        raise argparse.ArgumentTypeError(f"--zipmap takes no value or 'columns', got {text!r}")
+    return text
 
 
 def build_parser():
@@ -456,6 +493,20 @@ def build_parser():
                                      description=info.__doc__)
     describing.add_argument("model")
     describing.set_defaults(handler=info)
+
+    exporting = commands.add_parser("export", parents=[common], help=export.__doc__,
+                                    description=export.__doc__)
+    exporting.add_argument("model")
+    exporting.add_argument("--format", choices=["onnx"], default="onnx")
+    exporting.add_argument("out", help="the file to write, such as model.onnx")
+    exporting.add_argument("--dtype", choices=["float32", "float64"],
+                           help="of the input and the computation (default: the model's)")
+    exporting.add_argument("--zipmap", nargs="?", const=True, default=False, type=zipmap_form,
+                           help="classifiers: probabilities as a list of {class: probability} "
+                                "(float32), or with 'columns' one output per class; default: "
+                                "the tensors label and probabilities")
+    exporting.add_argument("--opset", type=positive(int), help="ONNX opset (default 17)")
+    exporting.set_defaults(handler=export)
 
     demo_parser = commands.add_parser("demo", parents=[common], help=demo.__doc__)
     demo_parser.add_argument("--epochs", type=positive(int), default=30)

@@ -205,14 +205,16 @@ def _forward(graph, network, X, output=None):
     return z if output is None else graph.node("Identity", [z], output=output)
 
 
-def _input(graph, X, n_features, mean, scale):
-    """The name of the network's input: X, standardised if mean and scale are given."""
-    if mean is None:
-        return X
-    # (X - mean) / scale, as nnbp predict computes it.
-    centred = graph.node("Sub", [X, graph.constant("feature_mean", mean.astype(graph.dtype))])
-    return graph.node("Div", [centred, graph.constant("feature_scale", scale.astype(graph.dtype))],
-                      "standardised")
+def _standardised(graph, X, mean, scale):
+    """The name of (X - mean) / scale, computed in float64 as nnbp predict computes it (a
+    float32 input would lose the digits that dividing by a small scale brings forward),
+    then in the graph's dtype."""
+    centred = graph.node("Sub", [X, graph.constant("feature_mean", mean)])
+    standardised = graph.node("Div", [centred, graph.constant("feature_scale", scale)],
+                              "standardised")
+    if graph.dtype == np.float64:
+        return standardised
+    return graph.node("Cast", [standardised], "standardised", to=TENSOR_TYPES[graph.dtype])
 
 
 # ---------------------------------------------------------------- classifiers
@@ -289,7 +291,8 @@ def to_onnx(model, dtype=None, *, zipmap=True, classes=None, feature_mean=None,
         labels, as ``nnbp predict`` uses a model of ``nnbp train``.
     feature_mean, feature_scale : sequences of n_features numbers, or None
         Standardise the input in the graph, (X - mean) / scale, as ``nnbp
-        train`` and ``nnbp predict`` do with the ones they keep.
+        train`` and ``nnbp predict`` do with the ones they keep: in float64,
+        as they do, so that the input X is float64 whatever dtype is.
     target_opset : int or None
         The opset of the ai.onnx domain (default 17; at least 13).
 
@@ -326,8 +329,10 @@ def to_onnx(model, dtype=None, *, zipmap=True, classes=None, feature_mean=None,
 
     graph = _ModelWriter(dtype)
     X = graph.name("X")
-    inputs = [helper.make_tensor_value_info(X, TENSOR_TYPES[dtype], [None, n_features])]
-    X = _input(graph, X, n_features, mean, scale)
+    input_type = TENSOR_TYPES[dtype if mean is None else np.dtype(np.float64)]
+    inputs = [helper.make_tensor_value_info(X, input_type, [None, n_features])]
+    if mean is not None:
+        X = _standardised(graph, X, mean, scale)
     if y_type is None:
         output = graph.name("variable" if estimators is not None and isinstance(
             model, estimators.MLPRegressor) else "output")
