@@ -317,7 +317,7 @@ def to_onnx(model, dtype=None, *, zipmap=True, classes=None, feature_mean=None,
         raise TypeError("to_onnx takes an nnbp.Network, MLPClassifier or MLPRegressor, "
                         f"got {type(model).__name__}")
     dtype = network.dtype if dtype is None else check_float_dtype(dtype)
-    if not (zipmap is True or zipmap is False or zipmap == "columns"):
+    if not (isinstance(zipmap, bool) or (isinstance(zipmap, str) and zipmap == "columns")):
         raise ValueError(f"zipmap must be True, False or 'columns', got {zipmap!r}")
     opset = DEFAULT_OPSET if target_opset is None else target_opset
     latest = defs.onnx_opset_version()
