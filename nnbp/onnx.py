@@ -188,13 +188,13 @@ def _activation(graph, network, z):
 def _forward(graph, network, X, output=None):
     """The name of f(X), Network.forward of the graph's input X (output, if given)."""
     for l, (W, b) in enumerate(zip(network.weights, network.biases), start=1):
-        if l > 1:
-            X = _activation(graph, network, z)
         # X W^T + b, as nnbp's layers compute it: the product, then the bias.
         z = graph.node("MatMul", [X, graph.constant(f"W{l}_transposed", W.T.astype(graph.dtype))],
                        f"z{l}")
         if b is not None:
             z = graph.node("Add", [z, graph.constant(f"b{l}", b.astype(graph.dtype))], f"z{l}")
+        if l < network.n_layers:
+            X = _activation(graph, network, z)
     if network.output == "logistic":
         return _sigmoid(graph, z, output)
     if network.output == "softmax":
