@@ -40,7 +40,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from nnbp import _core
+from nnbp import _core, io
 from nnbp.network import ACTIVATIONS, INITS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
 from nnbp.training import (DIVERGED, DIVERGENCE_ADVICE, INTERRUPTED, MAX_EPOCHS, DivergenceError,
@@ -308,12 +308,10 @@ class _BaseMLP(BaseEstimator):
         or a warm_start fit of the loaded estimator continue from its
         parameters with a fresh optimizer.
         """
-        from nnbp import io
         io.save(self, path, metadata)
 
     def _saved_state(self):
-        """(kind, network, JSON state, arrays): what nnbp.io.save writes of the estimator."""
-        from nnbp.io import _plain_json
+        """What nnbp.io.save writes of the estimator: its network, parameters and fitted state."""
         check_is_fitted(self)
         params = self.get_params(deep=False)
         random_state = params.get("random_state")
@@ -334,9 +332,9 @@ class _BaseMLP(BaseEstimator):
             if attribute in self.__dict__:
                 fitted[attribute] = getattr(self, attribute)
         fitted.update(self._saved_extra())
-        state = _plain_json({"params": params, "fitted": fitted}, "the estimator",
-                            allow_non_finite=True)
-        return type(self)._kind, self.network_, state, self._saved_arrays()
+        net = self.network_
+        return io.SavedModel(type(self)._kind, net.config(), net.params, net.metadata,
+                             {"params": params, "fitted": fitted}, self._saved_arrays())
 
     # What a subclass adds to the fitted state: the names, their values, arrays.
     _SAVED_EXTRA = ()
@@ -349,7 +347,7 @@ class _BaseMLP(BaseEstimator):
 
     @classmethod
     def _from_saved_state(cls, network, state, arrays):
-        """The fitted estimator of a model file's checked network and estimator state.
+        """The fitted estimator of a model file's network and estimator state (nnbp.load).
 
         Raises a ValueError or TypeError naming what is wrong or inconsistent.
         """

@@ -7,11 +7,11 @@ import numpy as np
 import scipy
 
 import nnbp
-from nnbp import _core, _versions
+from nnbp import _core, _show_versions
 
 
 def test_versions_name_the_libraries_the_blas_and_the_kernels():
-    info = _versions.versions()
+    info = _show_versions.versions()
     assert info["nnbp"] == nnbp.__version__
     assert info["numpy"] == np.__version__ and info["scipy"] == scipy.__version__
     assert info["kernel_isa"] == _core.kernel_isa()

@@ -47,11 +47,11 @@ def blas_libraries():
 
 def versions():
     """All of it, as a dict of JSON data (the benchmark records it)."""
-    import nnbp
     from nnbp import _core
+    from nnbp._version import __version__
 
     return dict(
-        nnbp=nnbp.__version__, python=sys.version.split()[0], platform=platform.platform(),
+        nnbp=__version__, python=sys.version.split()[0], platform=platform.platform(),
         numpy=_version("numpy"), scipy=_version("scipy"), sklearn=_version("sklearn"),
         threadpoolctl=_version("threadpoolctl"), processor=processor(),
         kernel_isa=_core.kernel_isa(), blas=blas_libraries(),
