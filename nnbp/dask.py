@@ -11,10 +11,11 @@ How a fit runs, on Dask's distributed scheduler:
   on the worker that holds it; the results stay in the workers' memory as
   futures. They are grouped into shards, one per worker thread that holds
   data. Every later task is a pure function of the parameters and a shard's
-  partitions, pinned nowhere: the scheduler runs it where its partitions
-  are. A partition lost with its worker is recomputed from its graph; data
-  scattered from the client's memory cannot be, and the fit stops with
-  LostDataError.
+  partitions, asked of the shard's worker but allowed on any other, so that
+  it never waits for a worker that is gone. A partition lost with its
+  worker is recomputed from its graph, and the tasks that needed it rerun;
+  data scattered from the client's memory cannot be recomputed, and the fit
+  stops with LostDataError.
 - **lbfgs, and full-batch sgd or adam** (batch_size at least the number of
   rows). Each iteration scatters the parameters (to one worker, from which
   the others fetch them: no broadcast), each shard sums its partitions'
@@ -45,7 +46,6 @@ import numpy as np
 try:
     import dask
     import dask.array as da
-    import distributed
     from dask.sizeof import sizeof
     from distributed import default_client
     from distributed.client import FutureCancelledError
@@ -132,13 +132,15 @@ _worker_networks = {}
 _worker_networks_lock = threading.Lock()
 
 
-def _worker_network(config):
+def _worker_network(config, alpha=0.0):
+    """This thread's network of config (less its alpha), with the penalty alpha."""
     key = threading.get_ident()
     net = _worker_networks.get(key)
-    if net is None or net.config() != config:
+    if net is None or {**net.config(), "alpha": config["alpha"]} != config:
         net = Network(**config)
         with _worker_networks_lock:
             _worker_networks[key] = net
+    net.alpha = alpha
     return net
 
 
@@ -232,7 +234,7 @@ def _blocks_of(rows):
 
 def _shard_loss_and_grad(params, config, weight_total, *partitions):
     """(loss, gradient) of the network at params on the shard's rows, both summed over
-    its rows and divided by weight_total, without the penalty (config's alpha is 0)."""
+    its rows and divided by weight_total, without the penalty."""
     net = _worker_network(config)
     grad, block_grad = np.zeros_like(params), np.empty_like(params)
     loss = 0.0
@@ -275,19 +277,19 @@ class _RoundSum(NamedTuple):
     diverged: int                 # how many met a non-finite loss
 
 
-def _local_steps(start, config, order_seed, n_rows, rows, batch_size, epoch_number,
+def _local_steps(start, config, alpha, order_seed, n_rows, rows, batch_size, epoch_number,
                  *partitions):
     """A shard's round of local steps: the compiled epoch over rows[0]:rows[1] of its order.
 
-    start: [parameters, optimizer] at the round's start. The shard's order of
-    its n_rows rows is drawn from order_seed (None: the rows as they are).
-    config's alpha is the penalty of the shard's batches.
+    start: [parameters, optimizer] at the round's start; alpha: the penalty of
+    the shard's batches. The shard's order of its n_rows rows is drawn from
+    order_seed (None: the rows as they are).
     """
     params, optimizer = start
     order = (np.arange(n_rows) if order_seed is None
              else np.random.default_rng(order_seed).permutation(n_rows))
     data = _gather_rows(partitions, order[rows[0]:rows[1]])
-    net = _worker_network(config)
+    net = _worker_network(config, alpha)
     net.params[...] = params
     optimizer = copy.deepcopy(optimizer)   # the scattered one is shared by this worker's tasks
     epoch = _Epoch(net, data.X, data.targets, data.labels, data.sample_weight, batch_size,
@@ -444,15 +446,16 @@ def _predict_partition(model, method, trailing_shape, dtype, X):
 
 def _partitions(name, value, ndims):
     """(the Delayed partitions of a dask array, DataFrame or Series, their rows or None)."""
-    if isinstance(value, da.Array):
+    is_array = isinstance(value, da.Array)
+    if is_array or hasattr(value, "npartitions") and hasattr(value, "divisions"):
         if value.ndim not in ndims:
             raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimensions, "
-                             f"got shape {value.shape}")
+                             f"got {value.ndim}")
+        if not is_array:
+            return list(value.to_delayed()), None
         if value.ndim == 2 and value.numblocks[1] > 1:
             value = value.rechunk({1: -1})   # a partition is whole rows
         return list(value.to_delayed().ravel()), value.chunks[0]
-    if hasattr(value, "npartitions") and hasattr(value, "divisions"):
-        return list(value.to_delayed()), None
     raise TypeError(
         f"{name} must be a dask array or a dask DataFrame or Series, partitioned by rows; got "
         f"{type(value).__name__}. In-memory data fit with nnbp.MLPClassifier or "
@@ -465,7 +468,7 @@ def _check_alike(partitions):
 
     partitions: {name: (Delayed partitions, their rows or None)}, X first.
     """
-    (x_name, (x_parts, x_rows)), *others = partitions.items()
+    (_, (x_parts, x_rows)), *others = partitions.items()
     for name, (parts, rows) in others:
         if len(parts) != len(x_parts):
             raise ValueError(
@@ -547,15 +550,14 @@ def _wait_for(client, futures, describe):
 
     The results stay on the workers.
     """
-    distributed.wait(futures)
     for index, future in enumerate(futures):
-        if future.status == "error":
-            error = future.exception()
-            client.cancel(futures)
-            raise error
+        error = future.exception()      # once the task has ended
         if future.status == "cancelled":
             client.cancel(futures)
             raise _lost_data_error([describe(index)])
+        if error is not None:
+            client.cancel(futures)
+            raise error
 
 
 def _labels_surrogate(labels, y_ndim, n_columns):
@@ -701,18 +703,22 @@ class _ClusterData:
         """The future of function(*args, *the shard's partitions), run where they are."""
         return _submit_to(self.client, shard.worker, function, *args, *shard.futures)
 
-    def _run(self, submit):
-        """submit() gives the future of a round's result: the result, once Dask has it.
+    def _run(self, value, submit):
+        """Scatter value, and submit(its future) the round's tasks: the result, once Dask has it.
 
-        If Dask lost the round's scattered parameters with a worker, the round
-        is submitted again; if it lost training rows it cannot recompute,
-        LostDataError.
+        value goes to one of the shards' workers, and the others fetch it from
+        there. If Dask lost it with a worker, the round is submitted again; if
+        it lost training rows it cannot recompute, LostDataError.
         """
+        workers = {shard.worker for shard in self.shards}
         for attempt in range(RETRIES + 1):
             try:
-                return submit().result()
-            except (FutureCancelledError, OSError):
-                # OSError: scattering to a worker that died before the scheduler knew.
+                # A retry lets Dask choose, in case the shards' workers are gone.
+                there = sorted(workers & set(self.client.nthreads())) if not attempt else None
+                scattered = self.client.scatter(value, hash=False, workers=there or None)
+                return submit(scattered).result()
+            except (FutureCancelledError, OSError, KeyError):
+                # OSError and KeyError: scattering to a worker that has just died.
                 # Partitions Dask will compute again are "lost"; those it cannot, cancelled.
                 lost = [self.describe(index) for shard in self.shards
                         for index, _, future in shard.partitions
@@ -732,15 +738,14 @@ class _ClusterData:
 
     def loss_and_grad(self, net, params):
         """The network's loss and gradient at params (its dtype) on all the rows."""
-        config = {**net.config(), "alpha": 0.0}
+        config = net.config()
 
-        def submit():
-            scattered = self.client.scatter(params, hash=False)
+        def submit(scattered):
             return self._tree_sum([
                 self._on(shard, _shard_loss_and_grad, scattered, config, self.weight_total)
                 for shard in self.shards])
 
-        loss, grad = self._run(submit)
+        loss, grad = self._run(params, submit)
         if net.alpha:
             # The penalty alpha/(2S) sum_l ||W(l)||^2, once: not per shard.
             weights = params[:net.n_weights]
@@ -755,22 +760,21 @@ class _ClusterData:
         steps: (first, last) step of the epoch; shard_plans: per shard, its
         (order seed, local batch). None if no shard has rows left.
         """
-        jobs = []
+        config, jobs = net.config(), []
         for shard, (seed, batch) in zip(self.shards, shard_plans):
             rows = (steps[0] * batch, min(steps[1] * batch, shard.rows))
             if rows[0] < rows[1]:
                 # The penalty of the shard's batches, scaled to their share of the global batch.
-                config = {**net.config(), "alpha": net.alpha * batch / global_batch}
-                jobs.append((shard, (config, seed, shard.rows, rows, batch, epoch_number)))
+                alpha = net.alpha * batch / global_batch
+                jobs.append((shard, (config, alpha, seed, shard.rows, rows, batch, epoch_number)))
         if not jobs:
             return None
 
-        def submit():
-            start = self.client.scatter([net.params, optimizer], hash=False)
+        def submit(start):
             return self._tree_sum([self._on(shard, _local_steps, start, *arguments)
                                    for shard, arguments in jobs])
 
-        return self._run(submit)
+        return self._run([net.params, optimizer], submit)
 
     def split(self, fraction, random_state, stratify):
         """(training data, held-out data): each partition split, for early stopping."""
@@ -806,16 +810,15 @@ class _ClusterData:
 
     def score(self, net, classifier):
         """The early-stopping score of the network on these (held-out) rows."""
-        config = {**net.config(), "alpha": 0.0}
+        config = net.config()
         params = net.params.copy()
 
-        def submit():
-            scattered = self.client.scatter(params, hash=False)
+        def submit(scattered):
             return self.client.submit(_merge_score_parts, [
                 self._on(shard, _validation_parts, scattered, config, classifier)
                 for shard in self.shards], pure=False)
 
-        return _combine_scores([self._run(submit)])
+        return _combine_scores([self._run(params, submit)])
 
     def epoch(self, net, batch_size, shuffle):
         return _ClusterEpoch(self, net, batch_size, shuffle)

@@ -85,3 +85,17 @@ def test_readme_command_line_session_runs_as_written(tmp_path):
                                     cwd=tmp_path, timeout=300)
             assert result.returncode == 0, (command, result.stderr)
             assert comparable(result.stdout.splitlines()) == comparable(expected), command
+
+
+def test_readme_dask_tables_are_those_of_the_committed_run():
+    """Every table nnbp bench --dask printed for bench/results-dask.json is in the README."""
+    import json
+
+    from nnbp.benchmark import cluster
+
+    results = json.loads((README.parent / "bench" / "results-dask.json").read_text())
+    tables = markdown_tables(cluster.markdown(results))
+    assert len(tables) == 9
+    text = README.read_text()
+    for table in tables:
+        assert table in text, table.splitlines()[0]
