@@ -1,11 +1,13 @@
 /* Instantiates csrc/kernels_impl.h for float and double, each for the x86-64
- * baseline and for AVX2, and exports dispatchers that call one or the other.
+ * baseline, for AVX2 and for AVX-512, and exports dispatchers that call one
+ * of them.
  *
  * Dispatch pays where the loops call the vectorised exp, tanh and log1p of
- * vecmath.h: AVX2 does 8 floats at once where the baseline (SSE2) does 4.
- * The loops have no reductions across lanes and no FMA contraction
- * (-std=c99 turns it off), so both variants give bitwise the same results;
- * the tests run under each.
+ * vecmath.h (AVX2 does 8 floats at once where the baseline, SSE2, does 4),
+ * and in the small products, which read the weights as fast as the
+ * registers are wide. The loops have no reductions across lanes but in a
+ * fixed lane order, and no FMA contraction (-std=c99 turns it off), so every
+ * variant gives bitwise the same results; the tests run under each.
  */
 #include <math.h>
 #include <string.h>
@@ -13,23 +15,40 @@
 #include "vecmath.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define NNBP_HAVE_AVX2_VARIANT 1
+#define NNBP_HAVE_X86_VARIANTS 1
 #else
-#define NNBP_HAVE_AVX2_VARIANT 0
+#define NNBP_HAVE_X86_VARIANTS 0
 #endif
 
+/* The small products' register width, NNBP_VECTOR_BYTES, and NNBP_ROW_BLOCK,
+ * the rows of W they take at once: as many as keep their partial sums (64
+ * bytes a row) and a line of x in the registers, 2 rows in SSE2's 16, 4 in
+ * AVX2's 16 twice as wide, 8 in AVX-512's 32. Neither changes a rounding,
+ * only the speed. kernels_impl.h undefines both. */
 #define REAL float
 #define EXP nnbp_exp_f32
 #define SQRT sqrtf
 #define LOG1P nnbp_log1p_f32
 #define TANH nnbp_tanh_f32
+#define NNBP_VECTOR_BYTES 16
+#define NNBP_ROW_BLOCK 2
 #define SUFFIX f32_baseline
 #include "kernels_impl.h"
 #undef SUFFIX
-#if NNBP_HAVE_AVX2_VARIANT
+#if NNBP_HAVE_X86_VARIANTS
 #pragma GCC push_options
 #pragma GCC target("avx2")
+#define NNBP_VECTOR_BYTES 32
+#define NNBP_ROW_BLOCK 4
 #define SUFFIX f32_avx2
+#include "kernels_impl.h"
+#undef SUFFIX
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+#define NNBP_VECTOR_BYTES 64
+#define NNBP_ROW_BLOCK 8
+#define SUFFIX f32_avx512
 #include "kernels_impl.h"
 #undef SUFFIX
 #pragma GCC pop_options
@@ -45,13 +64,25 @@
 #define SQRT sqrt
 #define LOG1P nnbp_log1p_f64
 #define TANH nnbp_tanh_f64
+#define NNBP_VECTOR_BYTES 16
+#define NNBP_ROW_BLOCK 2
 #define SUFFIX f64_baseline
 #include "kernels_impl.h"
 #undef SUFFIX
-#if NNBP_HAVE_AVX2_VARIANT
+#if NNBP_HAVE_X86_VARIANTS
 #pragma GCC push_options
 #pragma GCC target("avx2")
+#define NNBP_VECTOR_BYTES 32
+#define NNBP_ROW_BLOCK 4
 #define SUFFIX f64_avx2
+#include "kernels_impl.h"
+#undef SUFFIX
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+#define NNBP_VECTOR_BYTES 64
+#define NNBP_ROW_BLOCK 8
+#define SUFFIX f64_avx512
 #include "kernels_impl.h"
 #undef SUFFIX
 #pragma GCC pop_options
@@ -95,23 +126,33 @@ NNBP_ALL_FINITE(double, uint64_t, UINT64_C(0x7ff0000000000000), UINT64_C(0x00100
 
 static int nnbp_isa = NNBP_ISA_BASELINE;
 
+/* The best instruction set at most `ceiling` that this processor runs. */
+static int nnbp_best_isa(int ceiling)
+{
+#if NNBP_HAVE_X86_VARIANTS
+    __builtin_cpu_init();
+    if (ceiling >= NNBP_ISA_AVX512 && __builtin_cpu_supports("avx512f"))
+        return NNBP_ISA_AVX512;
+    if (ceiling >= NNBP_ISA_AVX2 && __builtin_cpu_supports("avx2"))
+        return NNBP_ISA_AVX2;
+#endif
+    (void)ceiling;
+    return NNBP_ISA_BASELINE;
+}
+
 int nnbp_select_isa(int requested)
 {
-#if NNBP_HAVE_AVX2_VARIANT
-    __builtin_cpu_init();
-    const int avx2 = __builtin_cpu_supports("avx2");
-#else
-    const int avx2 = 0;
-#endif
     if (requested == NNBP_ISA_BEST)
-        nnbp_isa = avx2 ? NNBP_ISA_AVX2 : NNBP_ISA_BASELINE;
-    else if (requested == NNBP_ISA_BASELINE || (requested == NNBP_ISA_AVX2 && avx2))
+        nnbp_isa = nnbp_best_isa(NNBP_ISA_AVX512);
+    else if (requested >= NNBP_ISA_BASELINE && nnbp_best_isa(requested) == requested)
         nnbp_isa = requested;
     return nnbp_isa;
 }
 
-#if NNBP_HAVE_AVX2_VARIANT
-#define NNBP_PICK(name, T) (nnbp_isa == NNBP_ISA_AVX2 ? name##_##T##_avx2 : name##_##T##_baseline)
+#if NNBP_HAVE_X86_VARIANTS
+#define NNBP_PICK(name, T)                                          \
+    (nnbp_isa == NNBP_ISA_AVX512 ? name##_##T##_avx512              \
+     : nnbp_isa == NNBP_ISA_AVX2 ? name##_##T##_avx2 : name##_##T##_baseline)
 #else
 #define NNBP_PICK(name, T) name##_##T##_baseline
 #endif
@@ -144,9 +185,10 @@ int nnbp_select_isa(int requested)
         return NNBP_PICK(nnbp_output_loss, T)(output, n, m, Z, Y, labels,               \
                                               sample_weight, scale, D);                 \
     }                                                                                   \
-    double nnbp_l2_penalty_##T(size_t size, REAL_ scale, const REAL_ *w, REAL_ *g)      \
+    double nnbp_l2_penalty_##T(size_t M, size_t K, REAL_ scale, const REAL_ *W,        \
+                               REAL_ *G)                                                \
     {                                                                                   \
-        return NNBP_PICK(nnbp_l2_penalty, T)(size, scale, w, g);                        \
+        return NNBP_PICK(nnbp_l2_penalty, T)(M, K, scale, W, G);                        \
     }                                                                                   \
     void nnbp_sgd_update_##T(size_t size, REAL_ learning_rate, REAL_ momentum,         \
                              int nesterov, const REAL_ *grad, REAL_ *velocity,          \
@@ -163,6 +205,29 @@ int nnbp_select_isa(int requested)
         NNBP_PICK(nnbp_adam_update, T)(size, learning_rate, beta_1, one_minus_beta_1,   \
                                        beta_2, one_minus_beta_2, epsilon, grad, m, v,   \
                                        params);                                         \
+    }                                                                                   \
+    void nnbp_small_xwt_##T(size_t n, size_t M, size_t K, const REAL_ *X,              \
+                            const REAL_ *W, REAL_ *Z)                                   \
+    {                                                                                   \
+        NNBP_PICK(nnbp_small_xwt, T)(n, M, K, X, W, Z);                                 \
+    }                                                                                   \
+    void nnbp_small_dw_##T(size_t n, size_t M, size_t K, const REAL_ *D,               \
+                           const REAL_ *W, REAL_ *dX)                                   \
+    {                                                                                   \
+        NNBP_PICK(nnbp_small_dw, T)(n, M, K, D, W, dX);                                 \
+    }                                                                                   \
+    void nnbp_small_dtx_##T(size_t n, size_t M, size_t K, const REAL_ *D,              \
+                            const REAL_ *X, REAL_ *dW)                                  \
+    {                                                                                   \
+        NNBP_PICK(nnbp_small_dtx, T)(n, M, K, D, X, dW);                                \
+    }                                                                                   \
+    double nnbp_example_step_##T(size_t M, size_t K, const REAL_ *d, const REAL_ *x,   \
+                                 REAL_ scale, const struct nnbp_rule *rule, REAL_ *W,   \
+                                 REAL_ *state_1, REAL_ *state_2, REAL_ *dx,             \
+                                 const REAL_ *x_next, REAL_ *z_next)                    \
+    {                                                                                   \
+        return NNBP_PICK(nnbp_example_step, T)(M, K, d, x, scale, rule, W, state_1,     \
+                                               state_2, dx, x_next, z_next);            \
     }
 
 NNBP_DISPATCHERS(float, f32)

@@ -214,43 +214,76 @@ static double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL 
     return total;
 }
 
-/* sum_k w_k^2 (in double), and g_k += scale w_k unless g is NULL: the L2
- * penalty's value and gradient in one pass over the weights. */
-static double NNBP(nnbp_l2_penalty)(size_t size, REAL scale, const REAL *w, REAL *g)
+/* Sixteen running sums (four vectors), not one: a single sum is a chain of
+ * dependent additions, one per 4 cycles, which the compiler may not reorder
+ * into vectors (that would change the rounding). It made the penalty cost 4x
+ * a whole batch-1 step of a 256-1024-2 network. */
+#define NNBP_PENALTY_LANES 16
+
+/* partial[j mod 16] += w_j^2 (in double) along one row of W: the order in
+ * which both the penalty below and the fused one-example step sum, so that
+ * they give the same bits. */
+static inline void NNBP(add_squares)(size_t K, const REAL *w, double *partial)
 {
-    /* Sixteen running sums (four vectors), not one: a single sum is a chain of
-     * dependent additions, one per 4 cycles, which the compiler may not
-     * reorder into vectors (that would change the rounding). It made the
-     * penalty cost 4x a whole batch-1 step of a 256-1024-2 network. */
-    enum { LANES = 16 };
-    double partial[LANES] = {0};
-    size_t k = 0;
-    if (g == NULL) {
-        for (; k + LANES <= size; k += LANES)
-            for (size_t j = 0; j < LANES; ++j)
-                partial[j] += (double)w[k + j] * (double)w[k + j];
-    } else {
-        for (; k + LANES <= size; k += LANES)
-            for (size_t j = 0; j < LANES; ++j) {
-                partial[j] += (double)w[k + j] * (double)w[k + j];
-                g[k + j] += scale * w[k + j];
-            }
-    }
+    size_t j = 0;
+    for (; j + NNBP_PENALTY_LANES <= K; j += NNBP_PENALTY_LANES)
+        for (size_t lane = 0; lane < NNBP_PENALTY_LANES; ++lane)
+            partial[lane] += (double)w[j + lane] * (double)w[j + lane];
+    for (size_t lane = 0; j + lane < K; ++lane)
+        partial[lane] += (double)w[j + lane] * (double)w[j + lane];
+}
+
+static inline double NNBP(sum_lanes)(const double *partial)
+{
     double total = 0;
-    for (; k < size; ++k) {
-        total += (double)w[k] * (double)w[k];
-        if (g != NULL)
-            g[k] += scale * w[k];
-    }
-    for (size_t j = 0; j < LANES; ++j)
-        total += partial[j];
+    for (size_t lane = 0; lane < NNBP_PENALTY_LANES; ++lane)
+        total += partial[lane];
     return total;
+}
+
+/* sum w^2 over the M-by-K weights of a layer (in double), and g += scale w
+ * unless g is NULL: the L2 penalty's value and gradient in one pass. */
+static double NNBP(nnbp_l2_penalty)(size_t M, size_t K, REAL scale, const REAL *W, REAL *G)
+{
+    double partial[NNBP_PENALTY_LANES] = {0};
+    for (size_t i = 0; i < M; ++i) {
+        const REAL *w = W + i * K;
+        if (G != NULL) {
+            REAL *g = G + i * K;
+            for (size_t j = 0; j < K; ++j)
+                g[j] += scale * w[j];
+        }
+        NNBP(add_squares)(K, w, partial);
+    }
+    return NNBP(sum_lanes)(partial);
 }
 
 /* ---------------------------------------------------------------- updates
  * One pass over the flat parameter vector. The arithmetic is scikit-learn's
  * (sklearn/neural_network/_stochastic_optimizers.py), operation for
- * operation, so that the two follow the same path to the last bit. */
+ * operation, so that the two follow the same path to the last bit. The rules
+ * for one parameter are shared with the fused one-example step below, so
+ * that both give the same bits. */
+
+/* v = mu v - lr g; p += nesterov ? mu v - lr g : v */
+static inline void NNBP(sgd_rule)(REAL g, REAL learning_rate, REAL momentum, int nesterov,
+                                  REAL *v, REAL *p)
+{
+    const REAL velocity = momentum * *v - learning_rate * g;
+    *v = velocity;
+    *p += nesterov ? momentum * velocity - learning_rate * g : velocity;
+}
+
+/* m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p += -lr m / (sqrt(v) + eps) */
+static inline void NNBP(adam_rule)(REAL g, REAL learning_rate, REAL beta_1,
+                                   REAL one_minus_beta_1, REAL beta_2,
+                                   REAL one_minus_beta_2, REAL epsilon, REAL *m, REAL *v,
+                                   REAL *p)
+{
+    *m = beta_1 * *m + one_minus_beta_1 * g;
+    *v = beta_2 * *v + one_minus_beta_2 * (g * g);
+    *p += -learning_rate * *m / (SQRT(*v) + epsilon);
+}
 
 /* v = mu v - lr g; p += nesterov ? mu v - lr g : v.  v NULL (mu = 0): p -= lr g */
 static void NNBP(nnbp_sgd_update)(size_t size, REAL learning_rate, REAL momentum,
@@ -262,11 +295,8 @@ static void NNBP(nnbp_sgd_update)(size_t size, REAL learning_rate, REAL momentum
             params[k] -= learning_rate * grad[k];
         return;
     }
-    for (size_t k = 0; k < size; ++k) {
-        const REAL v = momentum * velocity[k] - learning_rate * grad[k];
-        velocity[k] = v;
-        params[k] += nesterov ? momentum * v - learning_rate * grad[k] : v;
-    }
+    for (size_t k = 0; k < size; ++k)
+        NNBP(sgd_rule)(grad[k], learning_rate, momentum, nesterov, velocity + k, params + k);
 }
 
 /* m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p += -lr m / (sqrt(v) + eps) */
@@ -275,12 +305,214 @@ static void NNBP(nnbp_adam_update)(size_t size, REAL learning_rate, REAL beta_1,
                                    REAL one_minus_beta_2, REAL epsilon,
                                    const REAL *grad, REAL *m, REAL *v, REAL *params)
 {
-    for (size_t k = 0; k < size; ++k) {
-        m[k] = beta_1 * m[k] + one_minus_beta_1 * grad[k];
-        v[k] = beta_2 * v[k] + one_minus_beta_2 * (grad[k] * grad[k]);
-        params[k] += -learning_rate * m[k] / (SQRT(v[k]) + epsilon);
+    for (size_t k = 0; k < size; ++k)
+        NNBP(adam_rule)(grad[k], learning_rate, beta_1, one_minus_beta_1, beta_2,
+                        one_minus_beta_2, epsilon, m + k, v + k, params + k);
+}
+
+/* ---------------------------------------------------------------- small products
+ * For a few rows, BLAS costs more than the arithmetic: gemm packs the whole
+ * weight matrix (OpenBLAS's Haswell kernels do it even for one row), and a
+ * threaded BLAS wakes its threads, 150-250 us after an idle spell. These
+ * loops read each weight once, from where it lies, on the calling thread.
+ * Their sums run in a fixed order, whatever the instruction set: a dot
+ * product keeps NNBP_LANES partial sums (one 64-byte line of each operand
+ * per step) and adds them pairwise at the end; the vectoriser maps the lanes
+ * onto registers of any width without changing a rounding. */
+
+#define NNBP_LANES (64 / sizeof(REAL))
+
+/* z[r] = sum_k w_r[k] x[k] for the `rows` (at most NNBP_ROW_BLOCK) rows
+ * w_r = W + r K, lane by lane, then the lanes pairwise. Inlined with `rows` a
+ * constant, the sums stay in registers: written as arrays of scalars, GCC
+ * kept them in memory (three times slower), so they are vectors of the
+ * instruction set's width, NNBP_VECTOR_BYTES, which holds no rounding. The
+ * tail of a row goes through a zero-padded line: adding zeros changes no sum. */
+typedef REAL NNBP(vector) __attribute__((vector_size(NNBP_VECTOR_BYTES)));
+#define NNBP_VECTOR_LANES (NNBP_VECTOR_BYTES / sizeof(REAL))
+#define NNBP_VECTORS (NNBP_LANES / NNBP_VECTOR_LANES)
+
+static inline NNBP(vector) NNBP(load)(const REAL *p)
+{
+    NNBP(vector) v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline __attribute__((always_inline)) void NNBP(dot_rows)(size_t rows, size_t K,
+                                                                  const REAL *W,
+                                                                  const REAL *x, REAL *z)
+{
+    NNBP(vector) partial[NNBP_ROW_BLOCK][NNBP_VECTORS];
+    _Pragma("GCC unroll 16") for (size_t r = 0; r < rows; ++r)
+        _Pragma("GCC unroll 16") for (size_t v = 0; v < NNBP_VECTORS; ++v)
+            partial[r][v] = (NNBP(vector)){0};
+    const size_t whole = K - K % NNBP_LANES;
+    for (size_t k = 0; k < whole; k += NNBP_LANES)
+        _Pragma("GCC unroll 16") for (size_t r = 0; r < rows; ++r)
+            _Pragma("GCC unroll 16") for (size_t v = 0; v < NNBP_VECTORS; ++v)
+                partial[r][v] += NNBP(load)(W + r * K + k + v * NNBP_VECTOR_LANES)
+                                 * NNBP(load)(x + k + v * NNBP_VECTOR_LANES);
+    if (whole < K) {
+        REAL x_tail[NNBP_LANES] = {0}, w_tail[NNBP_LANES] = {0};
+        memcpy(x_tail, x + whole, (K - whole) * sizeof(REAL));
+        for (size_t r = 0; r < rows; ++r) {
+            memcpy(w_tail, W + r * K + whole, (K - whole) * sizeof(REAL));
+            for (size_t v = 0; v < NNBP_VECTORS; ++v)
+                partial[r][v] += NNBP(load)(w_tail + v * NNBP_VECTOR_LANES)
+                                 * NNBP(load)(x_tail + v * NNBP_VECTOR_LANES);
+        }
+    }
+    for (size_t r = 0; r < rows; ++r) {
+        REAL lanes[NNBP_LANES];
+        memcpy(lanes, partial[r], sizeof lanes);
+        for (size_t width = NNBP_LANES / 2; width > 0; width /= 2)
+            for (size_t j = 0; j < width; ++j)
+                lanes[j] += lanes[j + width];
+        z[r] = lanes[0];
     }
 }
+
+/* Z = X W^T: X n-by-K, W M-by-K, Z n-by-M */
+static void NNBP(nnbp_small_xwt)(size_t n, size_t M, size_t K, const REAL *X, const REAL *W,
+                                 REAL *Z)
+{
+    REAL z[NNBP_ROW_BLOCK];
+    size_t i = 0;
+    /* A block of rows of W serves every row of X while it is in L1. */
+    for (; i + NNBP_ROW_BLOCK <= M; i += NNBP_ROW_BLOCK)
+        for (size_t r = 0; r < n; ++r) {
+            NNBP(dot_rows)(NNBP_ROW_BLOCK, K, W + i * K, X + r * K, z);
+            for (size_t b = 0; b < NNBP_ROW_BLOCK; ++b)
+                Z[r * M + i + b] = z[b];
+        }
+    for (; i < M; ++i)
+        for (size_t r = 0; r < n; ++r)
+            NNBP(dot_rows)(1, K, W + i * K, X + r * K, Z + r * M + i);
+}
+
+/* dX = D W: D n-by-M, W M-by-K, dX n-by-K; sums over i in order */
+static void NNBP(nnbp_small_dw)(size_t n, size_t M, size_t K, const REAL *D, const REAL *W,
+                                REAL *dX)
+{
+    for (size_t k = 0; k < n * K; ++k)
+        dX[k] = 0;
+    for (size_t i = 0; i < M; ++i)
+        for (size_t r = 0; r < n; ++r) {
+            const REAL d = D[r * M + i];
+            REAL *dx = dX + r * K;
+            for (size_t j = 0; j < K; ++j)
+                dx[j] += d * W[i * K + j];
+        }
+}
+
+/* dW = D^T X: D n-by-M, X n-by-K, dW M-by-K; sums over r in order */
+static void NNBP(nnbp_small_dtx)(size_t n, size_t M, size_t K, const REAL *D, const REAL *X,
+                                 REAL *dW)
+{
+    for (size_t i = 0; i < M; ++i) {
+        REAL *dw = dW + i * K;
+        const REAL d = D[i];
+        for (size_t j = 0; j < K; ++j)
+            dw[j] = d * X[j];
+        for (size_t r = 1; r < n; ++r) {
+            const REAL d_r = D[r * M + i];
+            for (size_t j = 0; j < K; ++j)
+                dw[j] += d_r * X[r * K + j];
+        }
+    }
+}
+
+/* The rule's constants, rounded to REAL as the flat updates' arguments are
+ * (nnbp/_core.pyx). */
+struct NNBP(constants) {
+    REAL learning_rate, momentum, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon;
+};
+
+/* One row w of W stepped by the rule, from g = d_i x + scale w; and dx += d_i w
+ * with w as it was, unless dx is NULL. */
+static inline void NNBP(step_row)(size_t K, REAL d_i, const REAL *x, REAL scale,
+                                  const struct nnbp_rule *rule,
+                                  const struct NNBP(constants) *c, REAL *w, REAL *s1,
+                                  REAL *s2, REAL *dx)
+{
+    if (dx != NULL)
+        for (size_t j = 0; j < K; ++j)
+            dx[j] += d_i * w[j];
+    /* One loop per rule and penalty, each simple enough to vectorise. */
+    if (rule->adam) {
+        for (size_t j = 0; j < K; ++j) {
+            REAL g = d_i * x[j];
+            if (scale != 0)
+                g += scale * w[j];
+            NNBP(adam_rule)(g, c->learning_rate, c->beta_1, c->one_minus_beta_1, c->beta_2,
+                            c->one_minus_beta_2, c->epsilon, s1 + j, s2 + j, w + j);
+        }
+    } else if (s1 != NULL) {
+        for (size_t j = 0; j < K; ++j) {
+            REAL g = d_i * x[j];
+            if (scale != 0)
+                g += scale * w[j];
+            NNBP(sgd_rule)(g, c->learning_rate, c->momentum, rule->nesterov, s1 + j, w + j);
+        }
+    } else if (scale != 0) {
+        for (size_t j = 0; j < K; ++j)
+            w[j] -= c->learning_rate * (d_i * x[j] + scale * w[j]);
+    } else {
+        /* The lecture's rule: W <- W - eta d x^T */
+        for (size_t j = 0; j < K; ++j)
+            w[j] -= c->learning_rate * (d_i * x[j]);
+    }
+}
+
+/* One example's step on one layer, in one pass over W (M-by-K):
+ * dx = W^T d with the weights before the step, unless dx is NULL;
+ * g = d x^T + scale W (the L2 penalty's gradient; scale 0: none), and W
+ * stepped by the rule, g never stored; and, unless x_next is NULL, z_next =
+ * W x_next with the new weights, while they are in cache: the next example's
+ * product, the same bits as nnbp_small_xwt's. Returns sum W^2 of the new
+ * weights (in double; 0 when scale is 0): the next step's penalty. */
+static double NNBP(nnbp_example_step)(size_t M, size_t K, const REAL *d, const REAL *x,
+                                      REAL scale, const struct nnbp_rule *rule, REAL *W,
+                                      REAL *state_1, REAL *state_2, REAL *dx,
+                                      const REAL *x_next, REAL *z_next)
+{
+    const struct NNBP(constants) c = {
+        (REAL)rule->learning_rate, (REAL)rule->momentum, (REAL)rule->beta_1,
+        (REAL)(1 - rule->beta_1), (REAL)rule->beta_2, (REAL)(1 - rule->beta_2),
+        (REAL)rule->epsilon};
+    double partial[NNBP_PENALTY_LANES] = {0};
+    if (dx != NULL)
+        for (size_t j = 0; j < K; ++j)
+            dx[j] = 0;
+    /* Blocks of rows, so that the next example's dot products run on as many
+     * rows at once as small_xwt's do. */
+    for (size_t i = 0; i < M; i += NNBP_ROW_BLOCK) {
+        const size_t rows = M - i < NNBP_ROW_BLOCK ? M - i : NNBP_ROW_BLOCK;
+        for (size_t r = i; r < i + rows; ++r) {
+            NNBP(step_row)(K, d[r], x, scale, rule, &c, W + r * K,
+                           state_1 == NULL ? NULL : state_1 + r * K,
+                           state_2 == NULL ? NULL : state_2 + r * K, dx);
+            if (scale != 0)
+                NNBP(add_squares)(K, W + r * K, partial);
+        }
+        if (x_next == NULL)
+            continue;
+        if (rows == NNBP_ROW_BLOCK)
+            NNBP(dot_rows)(NNBP_ROW_BLOCK, K, W + i * K, x_next, z_next + i);
+        else
+            for (size_t r = i; r < i + rows; ++r)
+                NNBP(dot_rows)(1, K, W + r * K, x_next, z_next + r);
+    }
+    return NNBP(sum_lanes)(partial);
+}
+
+#undef NNBP_LANES
+#undef NNBP_VECTOR_LANES
+#undef NNBP_VECTORS
+#undef NNBP_ROW_BLOCK
+#undef NNBP_VECTOR_BYTES
+#undef NNBP_PENALTY_LANES
 
 #undef NNBP
 #undef NNBP_NAME1

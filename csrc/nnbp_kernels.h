@@ -34,15 +34,26 @@ enum nnbp_isa {
     NNBP_ISA_QUERY = -2,    /* a request: change nothing */
     NNBP_ISA_BEST = -1,     /* a request: the best this processor runs */
     NNBP_ISA_BASELINE = 0,  /* x86-64 (SSE2), or whatever the compiler targets */
-    NNBP_ISA_AVX2 = 1
+    NNBP_ISA_AVX2 = 1,
+    NNBP_ISA_AVX512 = 2     /* AVX-512 F */
+};
+
+/* An optimizer's rule for the fused one-example step, its constants in
+ * double (each kernel rounds them to its type, as the flat updates' callers do):
+ * sgd, v = mu v - lr g and p += nesterov ? mu v - lr g : v (no velocity:
+ * p -= lr g); or adam, with learning_rate its step size at this step. */
+struct nnbp_rule {
+    int adam;
+    double learning_rate, momentum, beta_1, beta_2, epsilon;
+    int nesterov;
 };
 
 /* 1 if none of x[0..n) is inf or nan, else 0; reads no further than the first. */
 int nnbp_all_finite_f32(size_t n, const float *x);
 int nnbp_all_finite_f64(size_t n, const double *x);
 
-/* Selects the kernels' instruction set (AVX2 only where the processor has
- * it); returns the one in use. Not thread-safe: call it before computing. */
+/* Selects the kernels' instruction set (AVX2 and AVX-512 only where the
+ * processor has them); returns the one in use. Not thread-safe: call it before computing. */
 int nnbp_select_isa(int requested);
 
 #define NNBP_DECLARE(REAL, SUFFIX)                                              \
@@ -58,14 +69,24 @@ int nnbp_select_isa(int requested);
     double nnbp_output_loss_##SUFFIX(int output, size_t n, size_t m,            \
         const REAL *Z, const REAL *Y, const int64_t *labels,                    \
         const REAL *sample_weight, double scale, REAL *D);                      \
-    double nnbp_l2_penalty_##SUFFIX(size_t size, REAL scale, const REAL *w,   \
-        REAL *g);                                                               \
+    double nnbp_l2_penalty_##SUFFIX(size_t M, size_t K, REAL scale,            \
+        const REAL *W, REAL *G);                                                \
     void nnbp_sgd_update_##SUFFIX(size_t size, REAL learning_rate,              \
         REAL momentum, int nesterov, const REAL *grad, REAL *velocity,          \
         REAL *params);                                                          \
     void nnbp_adam_update_##SUFFIX(size_t size, REAL learning_rate,             \
         REAL beta_1, REAL one_minus_beta_1, REAL beta_2, REAL one_minus_beta_2, \
-        REAL epsilon, const REAL *grad, REAL *m, REAL *v, REAL *params);
+        REAL epsilon, const REAL *grad, REAL *m, REAL *v, REAL *params);       \
+    void nnbp_small_xwt_##SUFFIX(size_t n, size_t M, size_t K, const REAL *X,   \
+        const REAL *W, REAL *Z);                                                \
+    void nnbp_small_dw_##SUFFIX(size_t n, size_t M, size_t K, const REAL *D,    \
+        const REAL *W, REAL *dX);                                               \
+    void nnbp_small_dtx_##SUFFIX(size_t n, size_t M, size_t K, const REAL *D,   \
+        const REAL *X, REAL *dW);                                               \
+    double nnbp_example_step_##SUFFIX(size_t M, size_t K, const REAL *d,        \
+        const REAL *x, REAL scale, const struct nnbp_rule *rule, REAL *W,       \
+        REAL *state_1, REAL *state_2, REAL *dx, const REAL *x_next,             \
+        REAL *z_next);
 
 NNBP_DECLARE(float, f32)
 NNBP_DECLARE(double, f64)

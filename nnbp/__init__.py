@@ -6,12 +6,12 @@ from nnbp.gradcheck import (
     check_layer_gradients,
     check_loss_gradients,
 )
+from nnbp import io
+from nnbp._version import __version__
 from nnbp.network import ACTIVATIONS, INITS, OUTPUTS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
-from nnbp.io import load
+from nnbp._show_versions import show_versions
 from nnbp.training import DivergenceError, StochasticTrainer
-
-__version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "INITS",
@@ -31,10 +31,34 @@ __all__ = [
     "layer_diagnostics",
     "load",
     "minimize_lbfgs",
+    "show_versions",
     "__version__",
 ]
 
 ESTIMATORS = ("MLPClassifier", "MLPRegressor")
+
+
+def load(path):
+    """The model saved at path: a Network, or a fitted MLPClassifier or MLPRegressor.
+
+    nnbp.io.read checks the file against the format, executing nothing in it;
+    then the model's class takes its state and checks it. A missing file
+    raises FileNotFoundError; a file that is not a valid nnbp model file,
+    nnbp.io.ModelFileError (a ValueError) naming the file and the problem.
+    Loading an estimator needs scikit-learn.
+
+    The loaded network's ``metadata`` is the saved metadata (the caller's and
+    what save added); an estimator's is ``estimator.network_.metadata``.
+    """
+    saved = io.read(path)
+    with io.restoring(path, "config"):
+        network = Network._from_saved_state(saved.config, saved.params, saved.metadata)
+    if saved.kind == "Network":
+        return network
+    from nnbp import estimators   # needs scikit-learn
+    with io.restoring(path, "estimator"):
+        return getattr(estimators, saved.kind)._from_saved_state(network, saved.estimator,
+                                                                 saved.arrays)
 
 
 def __getattr__(name):

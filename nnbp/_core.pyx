@@ -10,6 +10,9 @@ around all numerical work.
 Nothing here checks its arguments: nnbp.network and nnbp.layers validate
 them once, at the Python boundary.
 """
+import os
+import warnings
+
 from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport int64_t
@@ -29,23 +32,40 @@ ACTIVATIONS = {
 }
 OUTPUTS = {"squared": NNBP_SQUARED, "logistic": NNBP_BINARY, "softmax": NNBP_SOFTMAX,
            "poisson": NNBP_POISSON}
-INSTRUCTION_SETS = {"baseline": NNBP_ISA_BASELINE, "avx2": NNBP_ISA_AVX2}
+INSTRUCTION_SETS = {"baseline": NNBP_ISA_BASELINE, "avx2": NNBP_ISA_AVX2,
+                    "avx512": NNBP_ISA_AVX512}
 
 
 def kernel_isa(requested=None):
-    """The instruction set of the elementwise kernels: "baseline" or "avx2".
+    """The instruction set of nnbp's own kernels: "baseline", "avx2" or "avx512".
 
-    kernel_isa("baseline") or kernel_isa("avx2") selects one (AVX2 only where
-    the processor has it; both give the same results) and returns the one in
-    use. Not thread-safe: for tests and benchmarks.
+    kernel_isa(name) selects one (AVX2 and AVX-512 only where the processor
+    has them; all give the same results) and returns the one in use. Not
+    thread-safe: for tests and benchmarks.
     """
-    names = {code: name for name, code in INSTRUCTION_SETS.items()}
     if requested is None:
-        return names[nnbp_select_isa(NNBP_ISA_QUERY)]
-    return names[nnbp_select_isa(INSTRUCTION_SETS[requested])]
+        return isa_name(nnbp_select_isa(NNBP_ISA_QUERY))
+    return isa_name(nnbp_select_isa(INSTRUCTION_SETS[requested]))
 
 
-nnbp_select_isa(NNBP_ISA_BEST)
+def isa_name(code):
+    return {value: name for name, value in INSTRUCTION_SETS.items()}[code]
+
+
+def _select_isa(requested):
+    """The best instruction set, or the one requested (NNBP_KERNEL_ISA: .ci/kernels)."""
+    best = isa_name(nnbp_select_isa(NNBP_ISA_BEST))
+    if not requested:
+        return
+    if requested not in INSTRUCTION_SETS:
+        raise ValueError(f"NNBP_KERNEL_ISA must be one of {', '.join(INSTRUCTION_SETS)}, "
+                         f"got {requested!r}")
+    if kernel_isa(requested) != requested:
+        warnings.warn(f"NNBP_KERNEL_ISA={requested}, which this processor lacks: nnbp's "
+                      f"kernels use {best}", RuntimeWarning)
+
+
+_select_isa(os.environ.get("NNBP_KERNEL_ISA", ""))
 
 
 # ---------------------------------------------------------------- BLAS
@@ -64,13 +84,69 @@ cdef inline void gemm(char transa, char transb, int m, int n, int k, floating al
               &beta, C, &ldc)
 
 
+# ---------------------------------------------------------------- small products
+
+# Batches of up to this many rows take their products from nnbp's own loops
+# (csrc/kernels_impl.h, "small products") instead of BLAS: they read each
+# weight once on the calling thread, with no packing and no BLAS threads to
+# wake. One row, because that is where they win on every BLAS kernel: from
+# two rows on, OpenBLAS's SkylakeX gemm is faster than these loops, which
+# take the rows one at a time (its Haswell gemm is slower up to about 8).
+DEFAULT_SMALL_ROWS = 1
+cdef Py_ssize_t small_rows = DEFAULT_SMALL_ROWS
+
+
+def small_product_rows(requested=None):
+    """Batches of up to this many rows skip BLAS for their products.
+
+    small_product_rows(k) sets it (0: BLAS always) and returns the one in
+    use. Not thread-safe: for tests and benchmarks.
+    """
+    global small_rows
+    if requested is not None:
+        small_rows = requested
+    return small_rows
+
+
+cdef inline void small_xwt(Py_ssize_t n, Py_ssize_t M, Py_ssize_t K, const floating *X,
+                           const floating *W, floating *Z) noexcept nogil:
+    """Z = X W^T"""
+    if floating is float:
+        nnbp_small_xwt_f32(n, M, K, X, W, Z)
+    else:
+        nnbp_small_xwt_f64(n, M, K, X, W, Z)
+
+
+cdef inline void small_dw(Py_ssize_t n, Py_ssize_t M, Py_ssize_t K, const floating *D,
+                          const floating *W, floating *dX) noexcept nogil:
+    """dX = D W"""
+    if floating is float:
+        nnbp_small_dw_f32(n, M, K, D, W, dX)
+    else:
+        nnbp_small_dw_f64(n, M, K, D, W, dX)
+
+
+cdef inline void small_dtx(Py_ssize_t n, Py_ssize_t M, Py_ssize_t K, const floating *D,
+                           const floating *X, floating *dW) noexcept nogil:
+    """dW = D^T X"""
+    if floating is float:
+        nnbp_small_dtx_f32(n, M, K, D, X, dW)
+    else:
+        nnbp_small_dtx_f64(n, M, K, D, X, dW)
+
+
 # ---------------------------------------------------------------- one dense layer
 
 cdef void dense_forward_ptr(int n, int fan_in, int fan_out, const floating *X,
                             const floating *W, const floating *b, int activation,
                             floating negative_slope, floating *Z, floating *A) noexcept nogil:
-    """Z = X W^T + b; A = phi(Z) (A NULL: Z only)."""
-    gemm(c'N', c'T', n, fan_out, fan_in, 1, X, fan_in, W, fan_in, 0, Z, fan_out)
+    """Z = X W^T + b; A = phi(Z) (A NULL: Z only; X NULL: Z holds X W^T already)."""
+    if X == NULL:
+        pass
+    elif n <= small_rows:
+        small_xwt(n, fan_out, fan_in, X, W, Z)
+    else:
+        gemm(c'N', c'T', n, fan_out, fan_in, 1, X, fan_in, W, fan_in, 0, Z, fan_out)
     if floating is float:
         nnbp_bias_activation_f32(activation, negative_slope, n, fan_out, b, Z, A)
     else:
@@ -94,13 +170,25 @@ cdef void dense_backward_ptr(int n, int fan_in, int fan_out, const floating *X,
 
     db and dX are skipped when NULL.
     """
-    if floating is float:
-        nnbp_activation_backward_f32(activation, negative_slope, n, fan_out, Z, A, D, db)
-    else:
-        nnbp_activation_backward_f64(activation, negative_slope, n, fan_out, Z, A, D, db)
+    activation_backward_ptr(activation, negative_slope, n, fan_out, Z, A, D, db)
+    if n <= small_rows:
+        small_dtx(n, fan_out, fan_in, D, X, dW)
+        if dX != NULL:
+            small_dw(n, fan_out, fan_in, D, W, dX)
+        return
     gemm(c'T', c'N', fan_out, fan_in, n, 1, D, fan_out, X, fan_in, 0, dW, fan_in)
     if dX != NULL:
         gemm(c'N', c'N', n, fan_in, fan_out, 1, D, fan_out, W, fan_in, 0, dX, fan_in)
+
+
+cdef void activation_backward_ptr(int activation, floating negative_slope, size_t n, size_t m,
+                                  const floating *Z, const floating *A, floating *D,
+                                  floating *column_sums) noexcept nogil:
+    """D = dA * phi'(Z) in place; column_sums = column sums of D unless NULL"""
+    if floating is float:
+        nnbp_activation_backward_f32(activation, negative_slope, n, m, Z, A, D, column_sums)
+    else:
+        nnbp_activation_backward_f64(activation, negative_slope, n, m, Z, A, D, column_sums)
 
 
 cdef double output_loss_ptr(int output, size_t n, size_t m, const floating *Z,
@@ -122,13 +210,26 @@ cdef void output_activation_ptr(int output, size_t n, size_t m, floating *Z) noe
         nnbp_output_activation_f64(output, n, m, Z)
 
 
-cdef double l2_penalty(size_t size, floating scale, const floating *W,
+cdef double l2_penalty(const Py_ssize_t[::1] sizes, floating scale, const floating *P,
                        floating *G) noexcept nogil:
-    """sum_k W_k^2; and G += scale W unless G is NULL"""
-    if floating is float:
-        return nnbp_l2_penalty_f32(size, scale, W, G)
-    else:
-        return nnbp_l2_penalty_f64(size, scale, W, G)
+    """sum_l ||W(l)||^2 of the weights in P; and G += scale W unless G is NULL.
+
+    The layers are summed from the last to the first, as the backward pass
+    meets them, so that the fused one-example step's running sum of the
+    same is the same to the last bit.
+    """
+    cdef Py_ssize_t l, offset = count_weights(sizes)
+    cdef floating *G_l = NULL
+    cdef double total = 0
+    for l in range(sizes.shape[0] - 1, 0, -1):
+        offset -= sizes[l] * sizes[l - 1]
+        if G != NULL:
+            G_l = G + offset
+        if floating is float:
+            total += nnbp_l2_penalty_f32(sizes[l], sizes[l - 1], scale, P + offset, G_l)
+        else:
+            total += nnbp_l2_penalty_f64(sizes[l], sizes[l - 1], scale, P + offset, G_l)
+    return total
 
 
 cdef const floating *optional_ptr(object array, floating dtype_of) except? NULL:
@@ -189,12 +290,8 @@ def activation_backward(int activation, double negative_slope, const floating[:,
                         const floating[:, ::1] A, floating[:, ::1] D):
     """D = dA * phi'(Z) in place, from dA held in D."""
     with nogil:
-        if floating is float:
-            nnbp_activation_backward_f32(activation, negative_slope, Z.shape[0], Z.shape[1],
-                                         &Z[0, 0], &A[0, 0], &D[0, 0], NULL)
-        else:
-            nnbp_activation_backward_f64(activation, negative_slope, Z.shape[0], Z.shape[1],
-                                         &Z[0, 0], &A[0, 0], &D[0, 0], NULL)
+        activation_backward_ptr(activation, <floating> negative_slope, Z.shape[0], Z.shape[1],
+                                &Z[0, 0], &A[0, 0], &D[0, 0], NULL)
 
 
 def output_loss(int output, const floating[:, ::1] Z, object Y, object labels,
@@ -244,15 +341,21 @@ cdef Py_ssize_t count_weights(const Py_ssize_t[::1] sizes) noexcept nogil:
 
 cdef void forward_pass(Py_ssize_t n, const Py_ssize_t[::1] sizes, const floating *P,
                        bint has_bias, int activation, floating negative_slope,
-                       const floating *X, floating *work, floating *Z_last) noexcept nogil:
-    """Z(l) and A(l) of each hidden layer into work, in turn; Z(L) into Z_last."""
+                       const floating *X, floating *work, floating *Z_last,
+                       bint first_product_done) noexcept nogil:
+    """Z(l) and A(l) of each hidden layer into work, in turn; Z(L) into Z_last.
+
+    first_product_done: Z(1) holds X W(1)^T already (the fused one-example
+    step computes it).
+    """
     cdef Py_ssize_t L = sizes.shape[0] - 1, l, w_offset = 0
     cdef Py_ssize_t b_offset = count_weights(sizes)
     cdef const floating *inputs = X
     cdef floating *Z
     for l in range(1, L + 1):
         Z = work if l < L else Z_last
-        dense_forward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset,
+        dense_forward_ptr(n, sizes[l - 1], sizes[l],
+                          NULL if l == 1 and first_product_done else inputs, P + w_offset,
                           P + b_offset if has_bias else NULL,
                           activation if l < L else NNBP_IDENTITY, negative_slope,
                           Z, Z + n * sizes[l] if l < L else NULL)
@@ -277,20 +380,32 @@ def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bin
         while start < X.shape[0]:
             rows = min(block_rows, X.shape[0] - start)
             forward_pass(rows, sizes, &params[0], has_bias, activation,
-                         <floating> negative_slope, &X[start, 0], &workspace[0], &out[start, 0])
+                         <floating> negative_slope, &X[start, 0], &workspace[0], &out[start, 0],
+                         False)
             output_activation_ptr(output, rows, out.shape[1], &out[start, 0])
             start += rows
 
 
-cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, const floating *P,
+cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floating *P,
                               bint has_bias, int activation, floating negative_slope,
                               int output, const floating *X, const floating *Y,
                               const int64_t *labels, const floating *sample_weight,
                               double weight_total, double alpha, floating *work,
-                              floating *G) noexcept nogil:
+                              floating *G, const nnbp_rule *rule, floating *state_1,
+                              floating *state_2, double *penalty, const floating *X_next,
+                              bint first_product_done) noexcept nogil:
     """Loss of the network on n rows; its gradient into G unless G is NULL.
 
     loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = weight_total.
+
+    With a rule instead of G (one row): the example's step, each W(l) read
+    and written once, its gradient never stored: the lecture's W <- W - eta
+    d x^T, by the rule, with the rule's state (velocity; Adam's moments) in
+    state_1 and state_2. penalty holds sum_l ||W(l)||^2 of P, which the step
+    keeps up to date. A step whose loss is not finite is not taken. Unless
+    X_next is NULL, the step also computes the next example's first product,
+    X_next W(1)^T with the new W(1), into Z(1), while W(1) is in cache: the
+    next call then says first_product_done, and reads W(1) once, not twice.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, l
     cdef Py_ssize_t n_weights = count_weights(sizes), widest = 0, z_offset = 0
@@ -301,7 +416,8 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, const f
     cdef floating *D
     cdef floating *D_next
     cdef floating *swap
-    cdef double total
+    cdef floating penalty_scale = <floating> (alpha / weight_total)
+    cdef double total, new_penalty = 0
     for l in range(1, L + 1):
         widest = max(widest, sizes[l])
         b_offset += sizes[l]
@@ -310,15 +426,21 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, const f
     # Now z_offset is where Z(L) goes, after the hidden layers' Z and A;
     # w_offset and b_offset are one layer past the end, for the backward pass.
     Z = work + z_offset
-    forward_pass(n, sizes, P, has_bias, activation, negative_slope, X, work, Z)
+    forward_pass(n, sizes, P, has_bias, activation, negative_slope, X, work, Z,
+                 first_product_done)
     D = Z + n * sizes[L]
     D_next = D + n * widest
     total = output_loss_ptr(output, n, sizes[L], Z, Y, labels, sample_weight,
-                            1.0 / weight_total, D if G != NULL else NULL)
+                            1.0 / weight_total, D if G != NULL or rule != NULL else NULL)
     total /= weight_total
-    if G == NULL:
+    if rule != NULL:
         if alpha != 0:
-            total += alpha / (2 * weight_total) * l2_penalty(n_weights, 0, P, NULL)
+            total += alpha / (2 * weight_total) * penalty[0]
+        if not isfinite(total):
+            return total
+    elif G == NULL:
+        if alpha != 0:
+            total += alpha / (2 * weight_total) * l2_penalty(sizes, 0, P, NULL)
         return total
     for l in range(L, 0, -1):
         w_offset -= sizes[l] * sizes[l - 1]
@@ -328,16 +450,30 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, const f
         Z = work + z_offset
         A = Z + n * sizes[l] if l < L else Z
         inputs = X if l == 1 else work + z_offset - n * sizes[l - 1]
-        dense_backward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset, Z, A,
-                           activation if l < L else NNBP_IDENTITY, negative_slope, D,
-                           G + w_offset, G + b_offset if has_bias else NULL,
-                           D_next if l > 1 else NULL)
+        if rule == NULL:
+            dense_backward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset, Z, A,
+                               activation if l < L else NNBP_IDENTITY, negative_slope, D,
+                               G + w_offset, G + b_offset if has_bias else NULL,
+                               D_next if l > 1 else NULL)
+        else:
+            if l < L:
+                activation_backward_ptr(activation, negative_slope, 1, sizes[l], Z, A, D, NULL)
+            new_penalty += example_step_ptr(
+                sizes[l], sizes[l - 1], D, inputs, penalty_scale if alpha != 0 else 0, rule,
+                P + w_offset, state_1 + w_offset if state_1 != NULL else NULL,
+                state_2 + w_offset if state_2 != NULL else NULL, D_next if l > 1 else NULL,
+                X_next if l == 1 else NULL, work)
+            if has_bias:
+                # The bias's gradient is d itself.
+                rule_update(rule, sizes[l], D, state_1 + b_offset if state_1 != NULL else NULL,
+                            state_2 + b_offset if state_2 != NULL else NULL, P + b_offset)
         swap = D
         D = D_next
         D_next = swap
-    if alpha != 0:
-        total += alpha / (2 * weight_total) * l2_penalty(
-            n_weights, <floating> (alpha / weight_total), P, G)
+    if rule != NULL:
+        penalty[0] = new_penalty
+    elif alpha != 0:
+        total += alpha / (2 * weight_total) * l2_penalty(sizes, penalty_scale, P, G)
     return total
 
 
@@ -356,9 +492,11 @@ def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
     cdef const floating *sw_ptr = optional_ptr(sample_weight, workspace[0])
     cdef double total
     with nogil:
-        total = loss_and_gradient(X.shape[0], sizes, &params[0], has_bias, activation,
-                                  <floating> negative_slope, output, &X[0, 0], Y_ptr,
-                                  labels_p, sw_ptr, weight_total, alpha, &workspace[0], G)
+        # Without a rule, params are only read.
+        total = loss_and_gradient(X.shape[0], sizes, <floating *> &params[0], has_bias,
+                                  activation, <floating> negative_slope, output, &X[0, 0],
+                                  Y_ptr, labels_p, sw_ptr, weight_total, alpha, &workspace[0],
+                                  G, NULL, NULL, NULL, NULL, NULL, False)
     return total
 
 
@@ -389,6 +527,30 @@ cdef void adam_update(Py_ssize_t size, double learning_rate, double beta_1, doub
     else:
         nnbp_adam_update_f64(size, learning_rate, beta_1, 1 - beta_1, beta_2, 1 - beta_2,
                              epsilon, grad, m, v, params)
+
+
+cdef void rule_update(const nnbp_rule *rule, Py_ssize_t size, const floating *grad,
+                      floating *state_1, floating *state_2, floating *params) noexcept nogil:
+    """One update of params from grad by the rule, in place"""
+    if rule.adam:
+        adam_update(size, rule.learning_rate, rule.beta_1, rule.beta_2, rule.epsilon, grad,
+                    state_1, state_2, params)
+    else:
+        sgd_update(size, <floating> rule.learning_rate, <floating> rule.momentum,
+                   rule.nesterov, grad, state_1, params)
+
+
+cdef double example_step_ptr(Py_ssize_t M, Py_ssize_t K, const floating *d, const floating *x,
+                             floating scale, const nnbp_rule *rule, floating *W,
+                             floating *state_1, floating *state_2, floating *dx,
+                             const floating *x_next, floating *z_next) noexcept nogil:
+    """dx = W^T d; W stepped by the rule (g = d x^T + scale W); z_next = W x_next; -> sum W^2"""
+    if floating is float:
+        return nnbp_example_step_f32(M, K, d, x, scale, rule, W, state_1, state_2, dx, x_next,
+                                     z_next)
+    else:
+        return nnbp_example_step_f64(M, K, d, x, scale, rule, W, state_1, state_2, dx, x_next,
+                                     z_next)
 
 
 cdef double adam_step_size(double learning_rate, double beta_1, double beta_2,
@@ -484,10 +646,19 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     index of the batch whose loss was not finite or -1). That batch's update
     is not made: params are those that gave the non-finite loss.
 
+    Batches of one row (batch_size 1) step each layer in one pass over its
+    weights, without forming the gradient (loss_and_gradient with a rule):
+    the same updates, and grad is left as it was.
+
     Signal handlers run between batches (every SIGNAL_CHECK_SECONDS): Ctrl-C
     raises KeyboardInterrupt there, with params part-way through the epoch.
     """
     cdef Py_ssize_t n = X.shape[0], m_in = X.shape[1], m_out = sizes[sizes.shape[0] - 1]
+    cdef nnbp_rule rule
+    cdef nnbp_rule *example_rule = NULL
+    cdef double penalty = 0
+    cdef const floating *X_next
+    cdef bint first_product_done = False
     cdef Py_ssize_t start = 0, rows, k, batch = 0, failed = -1
     cdef bint adam = solver == "adam"
     cdef const int64_t[::1] rows_of
@@ -510,7 +681,15 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     if order is not None:
         rows_of = order
         row_ptr = &rows_of[0]
+    if batch_size == 1:
+        rule.adam, rule.nesterov = adam, nesterov
+        rule.learning_rate, rule.momentum = learning_rate, momentum
+        rule.beta_1, rule.beta_2, rule.epsilon = beta_1, beta_2, epsilon
+        example_rule = &rule
     with nogil:
+        if example_rule != NULL and alpha != 0:
+            # Each step then keeps it up to date as it writes the weights.
+            penalty = l2_penalty(sizes, 0, &params[0], NULL)
         while start < n:
             rows = min(batch_size, n - start)
             if row_ptr == NULL:
@@ -541,17 +720,31 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
                     # A batch without weight says nothing about the loss: skip it.
                     start += rows
                     batch += 1
+                    first_product_done = False
                     continue
+            X_next = NULL
+            if example_rule != NULL:
+                if adam:
+                    rule.learning_rate = adam_step_size(learning_rate, beta_1, beta_2, step + 1)
+                if start + 1 < n:
+                    X_next = &X[row_ptr[start + 1] if row_ptr != NULL else start + 1, 0]
             batch_loss = loss_and_gradient(rows, sizes, &params[0], has_bias, activation,
                                            <floating> negative_slope, output, X_rows, Y_rows,
                                            label_rows, sw_rows, weight_total, alpha,
-                                           &workspace[0], &grad[0])
+                                           &workspace[0],
+                                           &grad[0] if example_rule == NULL else NULL,
+                                           example_rule, m_ptr, v_ptr, &penalty, X_next,
+                                           first_product_done)
+            first_product_done = X_next != NULL
             if not isfinite(batch_loss):
                 failed = batch
                 break
             accumulated += batch_loss * rows
             if adam:
                 step += 1
+            if example_rule != NULL:
+                pass    # the step is taken
+            elif adam:
                 adam_update(params.shape[0],
                             adam_step_size(learning_rate, beta_1, beta_2, step),
                             beta_1, beta_2, epsilon, &grad[0], m_ptr, v_ptr, &params[0])

@@ -19,6 +19,12 @@ cdef extern from "nnbp_kernels.h" nogil:
         NNBP_ISA_BEST
         NNBP_ISA_BASELINE
         NNBP_ISA_AVX2
+        NNBP_ISA_AVX512
+
+    struct nnbp_rule:
+        int adam
+        double learning_rate, momentum, beta_1, beta_2, epsilon
+        int nesterov
 
     int nnbp_select_isa(int requested)
     int nnbp_all_finite_f32(size_t n, const float *x)
@@ -43,8 +49,8 @@ cdef extern from "nnbp_kernels.h" nogil:
     double nnbp_output_loss_f64(int output, size_t n, size_t m, const double *Z, const double *Y,
                                 const int64_t *labels, const double *sample_weight, double scale,
                                 double *D)
-    double nnbp_l2_penalty_f32(size_t size, float scale, const float *w, float *g)
-    double nnbp_l2_penalty_f64(size_t size, double scale, const double *w, double *g)
+    double nnbp_l2_penalty_f32(size_t M, size_t K, float scale, const float *W, float *G)
+    double nnbp_l2_penalty_f64(size_t M, size_t K, double scale, const double *W, double *G)
     void nnbp_sgd_update_f32(size_t size, float learning_rate, float momentum, int nesterov,
                              const float *grad, float *velocity, float *params)
     void nnbp_sgd_update_f64(size_t size, double learning_rate, double momentum, int nesterov,
@@ -57,6 +63,26 @@ cdef extern from "nnbp_kernels.h" nogil:
                               double one_minus_beta_1, double beta_2, double one_minus_beta_2,
                               double epsilon, const double *grad, double *m, double *v,
                               double *params)
+
+    void nnbp_small_xwt_f32(size_t n, size_t M, size_t K, const float *X, const float *W,
+                            float *Z)
+    void nnbp_small_xwt_f64(size_t n, size_t M, size_t K, const double *X, const double *W,
+                            double *Z)
+    void nnbp_small_dw_f32(size_t n, size_t M, size_t K, const float *D, const float *W,
+                           float *dX)
+    void nnbp_small_dw_f64(size_t n, size_t M, size_t K, const double *D, const double *W,
+                           double *dX)
+    void nnbp_small_dtx_f32(size_t n, size_t M, size_t K, const float *D, const float *X,
+                            float *dW)
+    void nnbp_small_dtx_f64(size_t n, size_t M, size_t K, const double *D, const double *X,
+                            double *dW)
+    double nnbp_example_step_f32(size_t M, size_t K, const float *d, const float *x,
+                                 float scale, const nnbp_rule *rule, float *W, float *state_1,
+                                 float *state_2, float *dx, const float *x_next, float *z_next)
+    double nnbp_example_step_f64(size_t M, size_t K, const double *d, const double *x,
+                                 double scale, const nnbp_rule *rule, double *W,
+                                 double *state_1, double *state_2, double *dx,
+                                 const double *x_next, double *z_next)
 
 cdef extern from "vecmath.h" nogil:
     float nnbp_exp_f32(float x)

@@ -1,4 +1,4 @@
-"""The command line: nnbp train, predict, gradcheck, info, bench and demo (also python -m nnbp).
+"""The command line: nnbp train, predict, gradcheck, info, export, bench and demo (python -m nnbp).
 
 Every command reports bad input (missing files, absent columns, cells that
 are not numbers, impossible options) in one line on stderr with a non-zero
@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 
+from nnbp._version import __version__
+from nnbp._show_versions import show_versions
 from nnbp.datasets import load_digits
 from nnbp.gradcheck import check_gradients
 from nnbp.network import ACTIVATIONS, OUTPUTS, Network
@@ -87,6 +89,27 @@ def encode_target(target, output):
     return target, None, 1
 
 
+def infer_output(target):
+    """(output, what the target holds), by scikit-learn's convention (type_of_target):
+    text and integers are class labels, other numbers a regression target."""
+    if target.dtype.kind != "f":
+        return "softmax", "text"
+    if np.all(target == np.round(target)):
+        return "softmax", "integers"
+    return "squared", "numbers that are not all integers"
+
+
+def describe_task(args, output, classes, holds):
+    """One line: the task, and how it was chosen (--output, or inferred from the target)."""
+    task = f"classification of {len(classes)} classes" if classes is not None else "regression"
+    if args.output is not None:
+        return f"  {task} (--output {output})"
+    override = {"integers": " (--output squared for a regression)",
+                "numbers that are not all integers": " (--output softmax to take its values "
+                                                     "as class labels)"}.get(holds, "")
+    return f"  {task}: the target {args.target!r} holds {holds}{override}"
+
+
 def json_labels(classes):
     """Class labels as JSON values: text, or numbers (whole numbers as ints)."""
     if classes.dtype.kind == "f":
@@ -98,7 +121,8 @@ def score(net, X, y, classes):
     """Accuracy for classes, R^2 for numbers: what scikit-learn's score() reports."""
     outputs = net.forward(X)
     if classes is not None:
-        predicted = (outputs[:, 0] >= 0.5) if outputs.shape[1] == 1 else outputs.argmax(axis=1)
+        # A logistic output's second class where p > 0.5: scikit-learn's threshold.
+        predicted = (outputs[:, 0] > 0.5) if outputs.shape[1] == 1 else outputs.argmax(axis=1)
         return float(np.mean(predicted == y))
     residual = np.sum((y.reshape(outputs.shape) - outputs) ** 2)
     total = np.sum((y.reshape(outputs.shape) - y.mean(axis=0)) ** 2)
@@ -117,7 +141,8 @@ def train(args):
     if not features:
         raise CommandError(f"{args.data}: no columns besides the target {args.target!r}")
     X = table.matrix(features)
-    output = args.output or ("softmax" if target.dtype.kind != "f" else "squared")
+    output, holds = infer_output(target)
+    output = args.output or output
     y, classes, n_outputs = encode_target(target, output)
     mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
     if not args.no_scale:
@@ -132,9 +157,9 @@ def train(args):
     net = Network((X.shape[1], *args.hidden, n_outputs), activation=args.activation,
                   output=output, dtype=args.dtype, alpha=args.alpha, seed=args.seed)
     X_train, y_train = X[train_rows], y[train_rows]
-    print(f"nnbp train: {net}\n  {X_train.shape[0]} rows to train on, {held_out.size} held "
-          f"out; {len(features)} features; target {args.target!r}"
-          + (f" ({len(classes)} classes)" if classes is not None else ""))
+    print(f"nnbp train: {net}\n{describe_task(args, output, classes, holds)}\n"
+          f"  {X_train.shape[0]} rows to train on, {held_out.size} held out; "
+          f"{len(features)} features")
     history = []
 
     def after_epoch(epoch, loss, bar):
@@ -243,7 +268,7 @@ def predict(args):
     classes = metadata.get("classes")
     name = target or "prediction"
     if classes is not None:
-        chosen = ((outputs[:, 0] >= 0.5).astype(int) if outputs.shape[1] == 1
+        chosen = ((outputs[:, 0] > 0.5).astype(int) if outputs.shape[1] == 1
                   else outputs.argmax(axis=1))
         write_csv(args.out, [name], ([classes[k]] for k in chosen))
     else:
@@ -325,7 +350,10 @@ def gradcheck(args):
 
 
 def info(args):
-    """Describe a saved model."""
+    """Describe a saved model; without one, what runs (nnbp.show_versions())."""
+    if args.model is None:
+        show_versions()
+        return 0
     model, net, metadata = load_model(args.model)
     print(f"{args.model}: {net}" if model is net else f"{args.model}: a fitted {model!r}")
     print(f"  {net.n_params} parameters in {net.n_layers} layers, "
@@ -337,11 +365,41 @@ def info(args):
                 "saved", "format_version"):
         if metadata.get(key) is not None:
             value = metadata[key]
-            if isinstance(value, list) and len(value) > 12:
-                value = ", ".join(map(str, value[:12])) + f", ... ({len(value)} in all)"
-            elif isinstance(value, list):
-                value = ", ".join(map(str, value))
-            print(f"  {key}: {value}")
+            print(f"  {key}: {listed(value) if isinstance(value, list) else value}")
+    return 0
+
+
+def listed(values):
+    """values separated by commas, the first 12 of a longer list."""
+    if len(values) > 12:
+        return ", ".join(map(str, values[:12])) + f", ... ({len(values)} in all)"
+    return ", ".join(map(str, values))
+
+
+def export(args):
+    """Write a saved model as an ONNX graph, to serve with onnxruntime (needs nnbp[onnx])."""
+    from nnbp import onnx as nnbp_onnx
+
+    model, net, metadata = load_model(args.model)
+    options = dict(dtype=args.dtype, zipmap=args.zipmap, target_opset=args.opset)
+    if isinstance(model, Network):
+        # As nnbp predict uses it: standardised inputs, and class labels for a classifier.
+        graph = nnbp_onnx.to_onnx(net, classes=metadata.get("classes"),
+                                  feature_mean=metadata.get("feature_mean"),
+                                  feature_scale=metadata.get("feature_scale"), **options)
+    else:
+        graph = nnbp_onnx.to_onnx(model, **options)
+    with open(args.out, "wb") as file:
+        file.write(graph.SerializeToString())
+    X, = graph.graph.input
+    dtype = args.dtype or net.dtype.name
+    features, n_features = metadata.get("features"), net.layer_sizes[0]
+    standardised = isinstance(model, Network) and "feature_mean" in metadata
+    print(f"nnbp export: {args.model} as ONNX (opset {graph.opset_import[0].version}, {dtype}): "
+          f"{args.out}\n  input {X.name}: {n_features} feature{'s' * (n_features > 1)}"
+          + (f" ({listed(features)})" if features else "")
+          + (", float64, standardised in the graph" if standardised else f", {dtype}")
+          + f"\n  outputs: {', '.join(output.name for output in graph.graph.output)}")
     return 0
 
 
@@ -378,8 +436,15 @@ def widths(text):
     return sizes
 
 
+def zipmap_form(text):
+    if text != "columns":
+        raise argparse.ArgumentTypeError(f"--zipmap takes no value or 'columns', got {text!r}")
+    return text
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="nnbp", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"nnbp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -392,7 +457,8 @@ def build_parser():
                           help="hidden layer widths, such as 128,64 (default 100)")
     training.add_argument("--activation", choices=ACTIVATIONS, default="relu")
     training.add_argument("--output", choices=OUTPUTS,
-                          help="default: softmax for a target of text, else squared")
+                          help="default: softmax for a target of text or integers (class "
+                               "labels), else squared")
     training.add_argument("--solver", choices=SOLVERS, default="adam",
                           help="gd is full-batch gradient descent")
     training.add_argument("--epochs", type=positive(int), default=50,
@@ -431,8 +497,22 @@ def build_parser():
 
     describing = commands.add_parser("info", parents=[common], help=info.__doc__,
                                      description=info.__doc__)
-    describing.add_argument("model")
+    describing.add_argument("model", nargs="?")
     describing.set_defaults(handler=info)
+
+    exporting = commands.add_parser("export", parents=[common], help=export.__doc__,
+                                    description=export.__doc__)
+    exporting.add_argument("model")
+    exporting.add_argument("--format", choices=["onnx"], default="onnx")
+    exporting.add_argument("out", help="the file to write, such as model.onnx")
+    exporting.add_argument("--dtype", choices=["float32", "float64"],
+                           help="of the input and the computation (default: the model's)")
+    exporting.add_argument("--zipmap", nargs="?", const=True, default=False, type=zipmap_form,
+                           help="classifiers: probabilities as a list of {class: probability} "
+                                "(float32), or with 'columns' one output per class; default: "
+                                "the tensors label and probabilities")
+    exporting.add_argument("--opset", type=positive(int), help="ONNX opset (default 17)")
+    exporting.set_defaults(handler=export)
 
     demo_parser = commands.add_parser("demo", parents=[common], help=demo.__doc__)
     demo_parser.add_argument("--epochs", type=positive(int), default=30)

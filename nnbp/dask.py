@@ -71,7 +71,7 @@ from nnbp._validation import _c_array, check_loss_data
 from nnbp.estimators import MLPClassifier, MLPRegressor, _class_targets, _regression_targets
 from nnbp.network import Network
 from nnbp.optim import SGD, Adam, minimize_objective_lbfgs
-from nnbp.training import DivergenceError, StochasticTrainer, _Epoch
+from nnbp.training import StochasticTrainer, _Epoch
 
 __all__ = ["DaskMLPClassifier", "DaskMLPRegressor", "LostDataError"]
 
@@ -294,10 +294,9 @@ def _local_steps(start, config, alpha, order_seed, n_rows, rows, batch_size, epo
     optimizer = copy.deepcopy(optimizer)   # the scattered one is shared by this worker's tasks
     epoch = _Epoch(net, data.X, data.targets, data.labels, data.sample_weight, batch_size,
                    shuffle=False)
-    try:
-        loss = epoch.run(optimizer, None, np.empty_like(params), np.empty_like(params),
-                         epoch_number)
-    except DivergenceError:
+    loss = epoch.run(optimizer, None, np.empty_like(params), np.empty_like(params),
+                     epoch_number)
+    if loss is None:
         return _RoundSum(np.zeros_like(params), None, None, 0.0, 0.0, 1)
     weight = (len(data.X) if data.sample_weight is None
               else float(data.sample_weight.sum(dtype=np.float64)))
@@ -835,9 +834,14 @@ class _ClusterEpoch:
     def __init__(self, data, net, batch_size, shuffle):
         self.X, self.net, self.batch_size, self.shuffle = data, net, batch_size, shuffle
         self.steps = 0               # Adam's t after the epoch, as the compiled epoch gives it
+        self.divergence = None
 
     def run(self, optimizer, random_state, grad, backup, epoch_number):
-        """One epoch; returns its loss. Raises DivergenceError, keeping finite params."""
+        """One epoch; returns its loss.
+
+        If the loss or the parameters become inf or nan, returns None with the
+        last finite parameters, and divergence says what and where.
+        """
         net = self.net
         np.copyto(backup, net.params)
         try:
@@ -848,22 +852,18 @@ class _ClusterEpoch:
         except KeyboardInterrupt:
             np.copyto(net.params, backup)     # back to the last finished epoch
             raise
-        if not _core.all_finite(net.params):
+        if loss is not None and not _core.all_finite(net.params):
             np.copyto(net.params, backup)
-            raise DivergenceError(
-                f"the parameters became inf or nan in epoch {epoch_number}; the network keeps "
-                "its last finite parameters. Lower the learning rate, or scale the inputs (and "
-                "the targets of a regression).")
+            self.divergence, loss = f"the parameters became inf or nan in epoch {epoch_number}", None
         self.steps = optimizer.epoch_arguments()[2]
         return loss
 
     def _full_batch(self, optimizer, grad, epoch_number):
         loss, gradient = self.X.loss_and_grad(self.net, self.net.params)
         if not np.isfinite(loss):
-            raise DivergenceError(
-                f"the training loss became inf or nan at batch 1 of epoch {epoch_number}; the "
-                "network keeps its last finite parameters. Lower the learning rate, or scale "
-                "the inputs (and the targets of a regression).")
+            self.divergence = (f"the training loss became inf or nan at batch 1 of epoch "
+                               f"{epoch_number}")
+            return None
         np.copyto(grad, gradient)
         optimizer.step(self.net.params, grad)
         return loss
@@ -884,11 +884,10 @@ class _ClusterEpoch:
             if total is None:
                 continue
             if total.diverged:
-                raise DivergenceError(
-                    f"the training loss became inf or nan in epoch {epoch_number}, between "
-                    f"batches {steps[0] + 1} and {steps[1]}; the network keeps the parameters "
-                    "it had before them. Lower the learning rate, or scale the inputs (and the "
-                    "targets of a regression).")
+                # The parameters stay those before the round, finite.
+                self.divergence = (f"the training loss became inf or nan between batches "
+                                   f"{steps[0] + 1} and {steps[1]} of epoch {epoch_number}")
+                return None
             if total.weight:
                 net.params[...] = total.params / total.weight
                 for state, summed in ((first, total.first), (second, total.second)):

@@ -40,11 +40,16 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from nnbp import _core, io
 from nnbp.network import ACTIVATIONS, INITS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
-from nnbp.training import INTERRUPTED, MAX_EPOCHS, StochasticTrainer
+from nnbp.training import (DIVERGED, DIVERGENCE_ADVICE, INTERRUPTED, MAX_EPOCHS, DivergenceError,
+                           StochasticTrainer)
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
+# scikit-learn's message for a fit that diverged, which its users match on.
+NON_FINITE_PARAMETERS = ("Solver produced non-finite parameter weights. The input data may "
+                         "contain large values and need to be preprocessed.")
 # scikit-learn's names for the output activations of nnbp's outputs.
 OUT_ACTIVATION_NAMES = {"softmax": "softmax", "logistic": "logistic", "squared": "identity",
                         "poisson": "exp"}
@@ -82,6 +87,34 @@ def _store_parameters(estimator, arguments):
     for name, value in arguments.items():
         if name != "self":
             setattr(estimator, name, value)
+
+
+def _write_blocks(name, views, values):
+    """Copy values into views of a network's blocks, once every shape is checked."""
+    shapes = [view.shape for view in views]
+    given = [np.shape(value) for value in values]
+    if given != shapes:
+        raise ValueError(f"{name} must have the shapes {shapes}, got {given}")
+    for view, value in zip(views, values):
+        view[...] = value
+
+
+class _BlockViews(list):
+    """coefs_ or intercepts_ of a fitted estimator: views into its network's parameters.
+
+    Assigning one (estimator.coefs_[l] = W) writes into the network, as
+    replacing the array does in scikit-learn.
+    """
+
+    def __init__(self, name, views):
+        super().__init__(views)
+        self.name = name
+
+    def __setitem__(self, index, value):
+        if isinstance(index, slice):
+            raise TypeError(f"assign {self.name} whole, or one at a time ({self.name}[l] = ...)")
+        view = list.__getitem__(self, index)
+        _write_blocks(f"{self.name}[{index}]", [view], [value])
 
 
 def _check_count(name, value):
@@ -193,41 +226,74 @@ class _BaseMLP(BaseEstimator):
     def __sklearn_is_fitted__(self):
         return "network_" in self.__dict__
 
-    def _fitted_network(self, attribute):
-        if "network_" not in self.__dict__:
-            raise AttributeError(
-                f"{type(self).__name__} has no attribute {attribute!r} before it is fitted"
-            )
-        return self.network_
-
     @property
     def coefs_(self):
-        """[W(l).T]: (fan_in, fan_out) views of the network's weights; write into them freely."""
-        return [W.T for W in self._fitted_network("coefs_").weights]
+        """[W(l).T]: (fan_in, fan_out) views of the network's weights.
+
+        Write into them, assign the list, or assign one (coefs_[l] = W): each
+        writes into the network. Before the first fit, assigning coefs_ and
+        intercepts_ gives the initial parameters (scikit-learn's way): a
+        partial_fit, or a fit with warm_start=True, starts from them.
+        """
+        return self._blocks("coefs_")
 
     @coefs_.setter
     def coefs_(self, values):
-        self._set_blocks("coefs_", self._fitted_network("coefs_").weights, values, transpose=True)
+        self._assign_blocks("coefs_", values)
 
     @property
     def intercepts_(self):
-        """[b(l)]: views of the network's biases."""
-        return list(self._fitted_network("intercepts_").biases)
+        """[b(l)]: views of the network's biases, as coefs_ are of its weights."""
+        return self._blocks("intercepts_")
 
     @intercepts_.setter
     def intercepts_(self, values):
-        self._set_blocks("intercepts_", self._fitted_network("intercepts_").biases, values,
-                         transpose=False)
+        self._assign_blocks("intercepts_", values)
 
-    @staticmethod
-    def _set_blocks(name, blocks, values, transpose):
-        values = list(values)
-        shapes = [block.T.shape if transpose else block.shape for block in blocks]
-        given = [np.shape(value) for value in values]
-        if given != shapes:
-            raise ValueError(f"{name} must have the shapes {shapes}, got {given}")
-        for block, value in zip(blocks, values):
-            block[...] = np.asarray(value).T if transpose else value
+    def _blocks(self, name):
+        if "network_" in self.__dict__:
+            net = self.network_
+            views = [W.T for W in net.weights] if name == "coefs_" else list(net.biases)
+            return _BlockViews(name, views)
+        assigned = self.__dict__.get("_assigned_before_fit", {})
+        if name in assigned:
+            # The very list: coefs_[l] = W fills it in, as in scikit-learn.
+            return assigned[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r} before it is "
+                             "fitted (or assigned)")
+
+    def _assign_blocks(self, name, values):
+        if "network_" in self.__dict__:
+            _write_blocks(name, self._blocks(name), list(values))
+        else:
+            self.__dict__.setdefault("_assigned_before_fit", {})[name] = list(values)
+
+    def _write_assigned_parameters(self, net):
+        """Copy coefs_ and intercepts_ assigned before the first fit into net, checked."""
+        assigned = self.__dict__["_assigned_before_fit"]
+        missing = sorted({"coefs_", "intercepts_"} - set(assigned))
+        if missing:
+            raise ValueError(f"{missing[0]} must be assigned too: the initial parameters are "
+                             "coefs_ and intercepts_ together")
+        _write_blocks("coefs_", [W.T for W in net.weights], assigned["coefs_"])
+        _write_blocks("intercepts_", list(net.biases), assigned["intercepts_"])
+        if not np.isfinite(net.params).all():
+            raise ValueError("the coefs_ and intercepts_ assigned before fitting hold NaN or "
+                             "infinity")
+
+    @property
+    def _optimizer(self):
+        """The optimizer of sgd or adam (nnbp.SGD or nnbp.Adam) that the next epoch uses.
+
+        scikit-learn's name: its learning_rate is the current rate, after the
+        schedule's changes. Each fit starts a new one, as scikit-learn's does;
+        partial_fit goes on with it.
+        """
+        trainer = self.__dict__.get("_trainer")
+        if trainer is None:
+            raise AttributeError(f"{type(self).__name__} has no optimizer before a fit with "
+                                 "solver 'sgd' or 'adam'")
+        return trainer.optimizer
 
     # ------------------------------------------------------------ saving
 
@@ -254,12 +320,10 @@ class _BaseMLP(BaseEstimator):
         or a warm_start fit of the loaded estimator continue from its
         parameters with a fresh optimizer.
         """
-        from nnbp import io
         io.save(self, path, metadata)
 
     def _saved_state(self):
-        """(kind, network, JSON state, arrays): what nnbp.io.save writes of the estimator."""
-        from nnbp.io import _plain_json
+        """What nnbp.io.save writes of the estimator: its network, parameters and fitted state."""
         check_is_fitted(self)
         params = self.get_params(deep=False)
         random_state = params.get("random_state")
@@ -280,9 +344,9 @@ class _BaseMLP(BaseEstimator):
             if attribute in self.__dict__:
                 fitted[attribute] = getattr(self, attribute)
         fitted.update(self._saved_extra())
-        state = _plain_json({"params": params, "fitted": fitted}, "the estimator",
-                            allow_non_finite=True)
-        return type(self)._kind, self.network_, state, self._saved_arrays()
+        net = self.network_
+        return io.SavedModel(type(self)._kind, net.config(), net.params, net.metadata,
+                             {"params": params, "fitted": fitted}, self._saved_arrays())
 
     # What a subclass adds to the fitted state: the names, their values, arrays.
     _SAVED_EXTRA = ()
@@ -295,7 +359,7 @@ class _BaseMLP(BaseEstimator):
 
     @classmethod
     def _from_saved_state(cls, network, state, arrays):
-        """The fitted estimator of a model file's checked network and estimator state.
+        """The fitted estimator of a model file's network and estimator state (nnbp.load).
 
         Raises a ValueError or TypeError naming what is wrong or inconsistent.
         """
@@ -359,13 +423,14 @@ class _BaseMLP(BaseEstimator):
         hidden_layer_sizes = list(hidden_layer_sizes)
         if any(size <= 0 for size in hidden_layer_sizes):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden_layer_sizes}.")
-        first_pass = "network_" not in self.__dict__ or (not self.warm_start
-                                                         and not incremental)
+        fresh = not self.warm_start and not incremental
+        first_pass = "network_" not in self.__dict__ or fresh
         X, targets, sample_weight, n_outputs = self._fit_data(X, y, sample_weight, incremental,
                                                               first_pass)
         self._random_state = check_random_state(self.random_state)
         if first_pass:
-            self._initialize([X.shape[1], *hidden_layer_sizes, n_outputs], X.dtype)
+            self._initialize([X.shape[1], *hidden_layer_sizes, n_outputs], X.dtype,
+                             from_assigned=not fresh and "_assigned_before_fit" in self.__dict__)
         elif n_outputs != self.network_.layer_sizes[-1]:
             raise ValueError(
                 f"y has {n_outputs} outputs, but the network was fitted with "
@@ -373,10 +438,16 @@ class _BaseMLP(BaseEstimator):
             )
         net = self.network_
         net.alpha, net.activation = float(self.alpha), self.activation
-        if self.solver in STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, targets, sample_weight, incremental, callback)
-        else:
-            self._fit_lbfgs(X, targets, sample_weight, callback)
+        try:
+            if self.solver in STOCHASTIC_SOLVERS:
+                self._fit_stochastic(X, targets, sample_weight, incremental, callback)
+            else:
+                self._fit_lbfgs(X, targets, sample_weight, callback)
+        except DivergenceError as error:
+            # scikit-learn's words first, which its users match on; then nnbp's.
+            detail = str(error)
+            raise DivergenceError(f"{NON_FINITE_PARAMETERS} {detail[:1].upper()}{detail[1:]}"
+                                  ) from None
         return self
 
     def _fit_data(self, X, y, sample_weight, incremental, first_pass):
@@ -388,19 +459,17 @@ class _BaseMLP(BaseEstimator):
         n_outputs = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
         return X, targets, sample_weight, n_outputs
 
-    def _initialize(self, layer_units, dtype):
-        self.n_iter_ = 0
-        self.t_ = 0
-        self.n_outputs_ = layer_units[-1]
-        self.n_layers_ = len(layer_units)
+    def _initialize(self, layer_units, dtype, from_assigned=False):
+        """A new network: drawn, or (from_assigned) the coefs_ and intercepts_ assigned."""
         output = self._output()
-        self.out_activation_ = OUT_ACTIVATION_NAMES[output]
         dtype = dtype if self.dtype is None else np.dtype(self.dtype)
-        self.network_ = net = Network(layer_units, activation=self.activation, output=output,
-                                      dtype=dtype, alpha=self.alpha, init=self.init,
-                                      seed=self._random_state.randint(np.iinfo(np.int32).max)
-                                      if self.init != "glorot" else 0)
-        if self.init == "glorot":
+        net = Network(layer_units, activation=self.activation, output=output, dtype=dtype,
+                      alpha=self.alpha, init=self.init,
+                      seed=self._random_state.randint(np.iinfo(np.int32).max)
+                      if self.init != "glorot" and not from_assigned else 0)
+        if from_assigned:
+            self._write_assigned_parameters(net)
+        elif self.init == "glorot":
             # scikit-learn's draws, in its order: W(l).T then b(l), layer by layer.
             factor = 2.0 if self.activation == "logistic" else 6.0
             for W, b in zip(net.weights, net.biases):
@@ -408,9 +477,16 @@ class _BaseMLP(BaseEstimator):
                 bound = np.sqrt(factor / (fan_in + fan_out))
                 W.T[...] = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
                 b[...] = self._random_state.uniform(-bound, bound, fan_out)
+        self.network_ = net
+        self.__dict__.pop("_assigned_before_fit", None)
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = layer_units[-1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = OUT_ACTIVATION_NAMES[output]
         self._trainer = None
         for attribute in ("loss_curve_", "best_loss_", "validation_scores_",
-                          "best_validation_score_", "loss_"):
+                          "best_validation_score_", "loss_", "_no_improvement_count"):
             self.__dict__.pop(attribute, None)
 
     _trainer_class = StochasticTrainer
@@ -466,6 +542,11 @@ class _BaseMLP(BaseEstimator):
                     else "the last finished epoch")
             warnings.warn(f"Training interrupted by user after {trainer.n_iter} finished "
                           f"epochs; the network keeps the parameters of {kept}.")
+        elif ended == DIVERGED:
+            warnings.warn(
+                f"Training diverged: {trainer.divergence}. The network keeps the parameters "
+                "that scored best on the validation set (early_stopping), scoring "
+                f"{trainer.best_validation_score:.6g}. {DIVERGENCE_ADVICE}", ConvergenceWarning)
         elif ended == MAX_EPOCHS and not incremental:
             warnings.warn(
                 "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
@@ -479,6 +560,8 @@ class _BaseMLP(BaseEstimator):
         self.best_loss_ = trainer.best_loss
         self.validation_scores_ = trainer.validation_scores
         self.best_validation_score_ = trainer.best_validation_score
+        # scikit-learn's name: the epochs in a row without improvement, at the end.
+        self._no_improvement_count = trainer.no_improvement_count
 
     def _split_validation(self, X, targets, sample_weight):
         """Training part of (X, targets, weights), and a score of the held-out part."""
@@ -569,9 +652,21 @@ class _BaseMLP(BaseEstimator):
     # ------------------------------------------------------------ predicting
 
     def _forward(self, X, check_input=True):
-        if check_input:
-            X = validate_data(self, X, reset=False, dtype=self.network_.dtype)
-        return self.network_.forward(X)
+        network = self.network_
+        if not check_input:
+            return network.forward(X)
+        if self._is_plain_input(X, network):
+            # validate_data would change nothing and find nothing wrong: it
+            # costs 4 times the network's own one-row forward pass.
+            return network._forward_checked(X)
+        return network.forward(validate_data(self, X, reset=False, dtype=network.dtype))
+
+    def _is_plain_input(self, X, network):
+        """Whether X is finite, C-contiguous, of the network's dtype and width, without names."""
+        return (type(X) is np.ndarray and X.ndim == 2 and X.dtype == network.dtype
+                and X.shape[1] == self.n_features_in_ and X.shape[0] > 0
+                and X.flags.c_contiguous and X.flags.aligned
+                and "feature_names_in_" not in self.__dict__ and _core.all_finite(X.reshape(-1)))
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(X, check_input=False)
@@ -650,7 +745,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         # Stratify single-label problems (scikit-learn does only binary ones).
         if self._label_binarizer.y_type_ == "multiclass":
             return targets
-        return targets[:, 0] if targets.shape[1] == 1 else None
+        # Binary: by the column of booleans scikit-learn stratifies by, so that a class
+        # too small to split is named as in its message (['True'] or ['False']).
+        return targets.astype(bool) if targets.shape[1] == 1 else None
 
     def _decode(self, targets):
         if targets.ndim == 1:

@@ -1,9 +1,14 @@
-"""Saving and loading models without pickle: ``save(model, path)`` and ``load(path)``.
+"""The model file format, without pickle: ``save(model, path)`` and ``read(path)``.
 
 A model file holds a ``Network``, a fitted ``MLPClassifier`` or a fitted
-``MLPRegressor``. Loading never executes code from the file and trusts nothing
-in it before checking it: a corrupted, truncated or hostile file raises
-``ModelFileError`` (a ValueError) naming the file and the problem.
+``MLPRegressor``. This module knows the format alone, not the model classes:
+each model gives its state to ``save`` as a ``SavedModel`` (its
+``_saved_state()``), ``read`` gives back the ``SavedModel`` of a file, checked
+against the format, and ``nnbp.load`` hands it to the model class, which takes
+its own state (``_from_saved_state``). Reading never executes code from the
+file and trusts nothing in it before checking it: a corrupted, truncated or
+hostile file raises ``ModelFileError`` (a ValueError) naming the file and the
+problem, and so does a state that its model class refuses.
 
 The file format, version 1
 --------------------------
@@ -46,13 +51,17 @@ allowed dtype (never an object dtype: nothing is unpickled) and the shape it
 must have, whose size is the member's size in the archive, before any data is
 read, so that a header declaring a huge shape allocates nothing; the format
 name, a known format version (a newer one says which nnbp wrote it) and kind;
-the JSON parses (no duplicate keys) into the expected types; the config is one
-``Network(...)`` accepts, and params has its dtype and n_params entries
-(counted from the layer sizes before the network is built), all finite; the
-zip's CRC of each member read; for estimators, the parameters are valid and
-the fitted state agrees with the network (number of features, of outputs, the
-output activation, the classes).
+the JSON parses (no duplicate keys) into the expected types; the config has
+the keys and simple types of a network's, and params has its dtype and
+n_params entries (counted from the layer sizes before any network is built),
+all finite; the zip's CRC of each member read. Then, in ``nnbp.load``, the
+model classes check their own state: the config is one ``Network(...)``
+accepts; for estimators, the parameters are valid and the fitted state agrees
+with the network (number of features, of outputs, the output activation, the
+classes).
 """
+import contextlib
+import dataclasses
 import datetime
 import json
 import math
@@ -66,7 +75,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from nnbp._validation import check_layer_sizes, check_vector
-from nnbp.network import Network
+from nnbp._version import __version__
 
 FORMAT_NAME = "nnbp"
 FORMAT_VERSION = 1
@@ -102,7 +111,25 @@ class ModelFileError(ValueError):
 
 
 class _Invalid(Exception):
-    """A problem with the file's contents; load() adds the file's name."""
+    """A problem with the file's contents; read() adds the file's name."""
+
+
+@dataclasses.dataclass
+class SavedModel:
+    """What a model file holds: the state a model gives to save, and read gives back.
+
+    kind: one of KINDS. config: the network's constructor arguments
+    (``Network.config()``). params: its flat parameter vector. metadata: JSON
+    data. estimator: the estimator's JSON state, None for a Network. arrays:
+    the estimator's arrays by member name (the classifier's ``classes``).
+    """
+
+    kind: str
+    config: dict
+    params: np.ndarray
+    metadata: dict
+    estimator: dict = None
+    arrays: dict = dataclasses.field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- saving
@@ -126,14 +153,19 @@ def save(model, path, metadata=None):
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    kind, network, estimator_state, arrays = _parts_of(model)
+    state = getattr(model, "_saved_state", None)
+    if isinstance(model, type) or not callable(state):
+        raise TypeError(
+            "save takes an nnbp.Network, MLPClassifier or MLPRegressor, "
+            f"got {type(model).__name__}"
+        )
+    saved = state()
     if metadata is None:
-        metadata = {key: value for key, value in network.metadata.items()
+        metadata = {key: value for key, value in saved.metadata.items()
                     if key not in SAVED_METADATA}
     if not isinstance(metadata, dict):
         raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
     metadata = _plain_json(metadata, "metadata", allow_non_finite=False)
-    from nnbp import __version__
     metadata.update(
         nnbp_version=__version__,
         saved=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -142,34 +174,20 @@ def save(model, path, metadata=None):
     members = {
         "format": np.array(FORMAT_NAME),
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
-        "kind": np.array(kind),
-        "config": np.array(_json_text(network.config(), allow_non_finite=False)),
-        "params": network.params,
+        "kind": np.array(saved.kind),
+        "config": np.array(_json_text(saved.config, allow_non_finite=False)),
+        "params": saved.params,
         "metadata": np.array(_json_text(metadata, allow_non_finite=False)),
     }
-    if estimator_state is not None:
-        members["estimator"] = np.array(_json_text(estimator_state, allow_non_finite=True))
-    members.update(arrays)
+    if saved.estimator is not None:
+        estimator = _plain_json(saved.estimator, "the estimator", allow_non_finite=True)
+        members["estimator"] = np.array(_json_text(estimator, allow_non_finite=True))
+    members.update(saved.arrays)
     # Through an open file: numpy.savez would append ".npz" to a path without it.
     with open(path, "wb") as file, zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
         for name, array in members.items():
             with archive.open(name + ".npy", "w", force_zip64=True) as member:
                 npy_format.write_array(member, array, allow_pickle=False)
-
-
-def _parts_of(model):
-    """(kind, network, estimator JSON or None, extra arrays) of a model to save."""
-    if isinstance(model, Network):
-        return "Network", model, None, {}
-    # The estimators are looked up only if they were imported: an object of
-    # theirs cannot exist otherwise, and nnbp does not need scikit-learn.
-    estimators = sys.modules.get("nnbp.estimators")
-    if estimators is not None and isinstance(model, estimators._BaseMLP):
-        return model._saved_state()
-    raise TypeError(
-        "save takes an nnbp.Network, MLPClassifier or MLPRegressor, "
-        f"got {type(model).__name__}"
-    )
 
 
 def _plain_json(value, where, allow_non_finite, depth=0):
@@ -217,16 +235,14 @@ def _json_text(value, allow_non_finite):
 
 # ---------------------------------------------------------------- loading
 
-def load(path):
-    """The model saved at path: a Network, or a fitted MLPClassifier or MLPRegressor.
+def read(path):
+    """The SavedModel in the file at path, checked against the format.
 
-    Nothing in the file is executed and everything is checked (see the
-    module's docstring). A missing file raises FileNotFoundError; a file that
-    is not a valid nnbp model file, ModelFileError (a ValueError) naming the
-    file and the problem. Loading an estimator needs scikit-learn.
-
-    The loaded network's ``metadata`` is the saved metadata (the caller's and
-    what save added); an estimator's is ``estimator.network_.metadata``.
+    Nothing in the file is executed and everything the format says is checked
+    (see the module's docstring); whether the model class accepts the state
+    is its own check (nnbp.load). A missing file raises FileNotFoundError; a
+    file that is not a valid nnbp model file, ModelFileError (a ValueError)
+    naming the file and the problem.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
@@ -235,13 +251,26 @@ def load(path):
         raise ModelFileError(f"cannot load {name!r}: it is a directory, not a model file")
     with open(name, "rb") as file:
         try:
-            return _load(file, os.fstat(file.fileno()).st_size)
+            return _read(file, os.fstat(file.fileno()).st_size)
         except _Invalid as problem:
-            detail = _one_short_line(str(problem))
-            raise ModelFileError(f"cannot load {name!r}: {detail}") from None
+            raise _file_error(name, _one_short_line(str(problem))) from None
         except _DAMAGE as error:
-            detail = _one_short_line(f"{type(error).__name__}: {error}")
-            raise ModelFileError(f"cannot load {name!r}: the file is damaged ({detail})") from None
+            detail = f"{type(error).__name__}: {error}"
+            raise _file_error(name, f"the file is damaged ({_one_short_line(detail)})") from None
+
+
+@contextlib.contextmanager
+def restoring(path, part):
+    """Within it, a model class refusing its saved state (a TypeError or ValueError) is a
+    ModelFileError naming the file and the part refused ("config", "estimator")."""
+    try:
+        yield
+    except (TypeError, ValueError) as error:
+        raise _file_error(os.fspath(path), _one_short_line(f"{part}: {error}")) from None
+
+
+def _file_error(name, problem):
+    return ModelFileError(f"cannot load {name!r}: {problem}")
 
 
 def _one_short_line(problem):
@@ -254,7 +283,7 @@ def _one_short_line(problem):
     return f"{problem[:cut]}... ({len(problem) - cut} more characters)"
 
 
-def _load(file, file_size):
+def _read(file, file_size):
     if file_size == 0:
         raise _Invalid("the file is empty")
     archive = _Archive(file, file_size)
@@ -283,28 +312,20 @@ def _load(file, file_size):
     params = archive.read_array("params", lambda d, shape: d == dtype and shape == (n_params,),
                                 f"a {dtype.name} vector of {n_params} parameters")
     try:
-        network = Network(**config)
-    except (TypeError, ValueError) as error:
-        raise _Invalid(f"config: {error}") from None
-    try:
-        network.params = check_vector("params", params, dtype, n_params)
+        params = check_vector("params", params, dtype, n_params)
     except ValueError as error:
         raise _Invalid(str(error)) from None
-    network.metadata = _check_metadata(_parse_json(archive.read_string("metadata"), "metadata"))
+    metadata = _check_metadata(_parse_json(archive.read_string("metadata"), "metadata"))
+    saved = SavedModel(kind, config, params, metadata)
     if kind == "Network":
-        return network
-
-    from nnbp import estimators   # needs scikit-learn
-    state = _parse_json(archive.read_string("estimator"), "estimator", allow_non_finite=True)
-    arrays = {}
+        return saved
+    saved.estimator = _parse_json(archive.read_string("estimator"), "estimator",
+                                  allow_non_finite=True)
     if kind == "MLPClassifier":
-        arrays["classes"] = archive.read_array(
+        saved.arrays["classes"] = archive.read_array(
             "classes", lambda d, shape: d.kind in "biufU" and len(shape) == 1 and shape[0] > 0,
             "a non-empty vector of numbers or strings")
-    try:
-        return getattr(estimators, kind)._from_saved_state(network, state, arrays)
-    except (TypeError, ValueError) as error:
-        raise _Invalid(f"estimator: {error}") from None
+    return saved
 
 
 class _Archive:

@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-from nnbp import _core
+from nnbp import _core, io
 from nnbp._memory import allocate
 from nnbp._validation import (
     MAX_DIMENSION,
@@ -221,7 +221,10 @@ class Network:
 
     def forward(self, X):
         """f(X), of shape (n, m_L): probabilities for logistic and softmax, e^z for poisson."""
-        X = check_features(X, self.layer_sizes[0], self.dtype)
+        return self._forward_checked(check_features(X, self.layer_sizes[0], self.dtype))
+
+    def _forward_checked(self, X):
+        """forward of an X that check_features would take as it is."""
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
         block_rows = min(X.shape[0], FORWARD_BLOCK_ROWS)
         with self._lock:
@@ -295,8 +298,20 @@ class Network:
         and dicts of them), such as {"classes": [...]}; None keeps
         self.metadata. See nnbp.io for the format.
         """
-        from nnbp import io
         io.save(self, path, metadata)
+
+    def _saved_state(self):
+        """What nnbp.io.save writes of the network."""
+        return io.SavedModel("Network", self.config(), self._params, self.metadata)
+
+    @classmethod
+    def _from_saved_state(cls, config, params, metadata):
+        """The network of a model file's config, parameters and metadata, as nnbp.io.read
+        checked them; a TypeError or ValueError if Network refuses the config."""
+        network = cls(**config)
+        network.params = params
+        network.metadata = metadata
+        return network
 
     def __getstate__(self):
         return {"config": self.config(), "params": self._params.copy(),

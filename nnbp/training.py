@@ -10,7 +10,10 @@ epochs, in Python, the loop records the loss and decides whether to stop:
 - max_epochs is reached;
 - the on_epoch callback returns True;
 - Ctrl-C (KeyboardInterrupt), which the compiled epoch lets in between
-  batches: the epoch it interrupts is undone.
+  batches: the epoch it interrupts is undone;
+- the loss becomes inf or nan: DivergenceError, or, with a validation score
+  that has a best, the end of training with the best parameters (as
+  scikit-learn does since its issue #29504).
 
 The loss of an epoch is the mean over its batches, each weighted by its
 number of rows, of the batch loss at the parameters it was computed at, as
@@ -26,6 +29,10 @@ STOPPED = "stopped"            # no improvement: the optimizer chose to stop
 MAX_EPOCHS = "max_epochs"      # ran out of epochs before that
 INTERRUPTED = "interrupted"    # Ctrl-C (KeyboardInterrupt)
 STOPPED_BY_CALLBACK = "stopped_by_callback"   # on_epoch returned True
+DIVERGED = "diverged"          # the loss became inf or nan; the best validated parameters kept
+
+DIVERGENCE_ADVICE = ("Lower the learning rate, or scale the inputs (and the targets of a "
+                     "regression).")
 
 
 class DivergenceError(ValueError):
@@ -71,6 +78,7 @@ class StochasticTrainer:
         self.t = 0
         self.n_iter = 0
         self.best_params = None        # kept only while a validation score is watched
+        self.divergence = None         # after DIVERGED: what became inf or nan, and where
         self._backup, self._grad = _scratch_vectors(net)
         optimizer.start(net.params)
 
@@ -98,8 +106,13 @@ class StochasticTrainer:
         (KeyboardInterrupt), even in the middle of an epoch, stops training
         with the parameters of the last finished epoch (or the best ones, with
         a validation score) and returns INTERRUPTED. Returns STOPPED,
-        MAX_EPOCHS, INTERRUPTED or STOPPED_BY_CALLBACK; raises DivergenceError
-        if the loss becomes inf or nan.
+        MAX_EPOCHS, INTERRUPTED or STOPPED_BY_CALLBACK.
+
+        If the loss becomes inf or nan, raises DivergenceError, the network
+        keeping its last finite parameters; but with a validation score that
+        has scored a best, returns DIVERGED with the best parameters restored
+        (divergence says what diverged): the diverged epoch is recorded with
+        loss and validation score nan.
         """
         if on_epoch is not None and not callable(on_epoch):
             raise TypeError(f"on_epoch must be callable, got {on_epoch!r}")
@@ -112,6 +125,7 @@ class StochasticTrainer:
             self.best_loss = None
             self.best_params = net.params.copy()
         self.n_iter = 0
+        self.divergence = None
         try:
             ended = self._epochs(epoch, max_epochs, validation_score, incremental, on_epoch)
         except KeyboardInterrupt:
@@ -130,8 +144,21 @@ class StochasticTrainer:
         """Up to max_epochs epochs, and the reason they ended."""
         optimizer = self.optimizer
         for _ in range(max_epochs):
-            self.loss = epoch.run(optimizer, self.random_state, self._grad, self._backup,
-                                  self.n_iter + 1)
+            loss = epoch.run(optimizer, self.random_state, self._grad, self._backup,
+                             self.n_iter + 1)
+            if loss is None:
+                if validation_score is None or self.best_validation_score == -np.inf:
+                    raise DivergenceError(f"{epoch.divergence}; the network keeps its last "
+                                          f"finite parameters. {DIVERGENCE_ADVICE}")
+                # There is a best model to return: scikit-learn's way (its issue
+                # #29504), the epoch recorded as scoring nan; fit restores the best.
+                self.divergence = epoch.divergence
+                self.n_iter += 1
+                self.loss = np.nan
+                self.loss_curve.append(self.loss)
+                self.validation_scores.append(np.nan)
+                return DIVERGED
+            self.loss = loss
             self.n_iter += 1
             self.t += epoch.X.shape[0]
             self.loss_curve.append(self.loss)
@@ -214,7 +241,11 @@ class _Epoch:
         self.workspace = net._workspace_for(batch_size)
 
     def run(self, optimizer, random_state, grad, backup, epoch_number):
-        """One epoch; returns its loss. Raises DivergenceError, keeping finite params."""
+        """One epoch; returns its loss.
+
+        If the loss or the parameters become inf or nan, returns None with the
+        last finite parameters, and divergence says what and where.
+        """
         net = self.net
         if self.order is not None:
             np.copyto(self.draw, self.identity)
@@ -247,7 +278,5 @@ class _Epoch:
             np.copyto(net.params, backup)
         what = (f"the training loss became inf or nan at batch {failed + 1} of "
                 if failed >= 0 else "the parameters became inf or nan in ")
-        raise DivergenceError(
-            f"{what}epoch {epoch_number}; the network keeps its last finite parameters. "
-            "Lower the learning rate, or scale the inputs (and the targets of a regression)."
-        )
+        self.divergence = f"{what}epoch {epoch_number}"
+        return None

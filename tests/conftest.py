@@ -17,7 +17,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def available_instruction_sets():
-    """The kernels' instruction sets this processor runs: "baseline", and "avx2" if it has it."""
+    """The kernels' instruction sets this processor runs: "baseline", and "avx2", "avx512"."""
     current = _core.kernel_isa()
     available = [isa for isa in _core.INSTRUCTION_SETS if _core.kernel_isa(isa) == isa]
     _core.kernel_isa(current)

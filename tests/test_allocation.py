@@ -5,6 +5,7 @@ epoch that allocated per step (a gradient, a batch, even a float) would
 allocate in proportion to its steps; these tests compare epochs of one step
 with epochs of hundreds.
 """
+import gc
 import tracemalloc
 
 import numpy as np
@@ -43,15 +44,23 @@ def steady_epoch_allocations(dtype, output, optimizer, batch_size, weights=False
     marks = []
 
     def mark(trainer):
+        # A full collection also empties CPython's free lists of floats and
+        # tuples: whether the loss curve's next float is new memory or a
+        # recycled one then no longer depends on what ran before the test.
+        gc.collect()
         current, peak = tracemalloc.get_traced_memory()
         marks.append((current, peak))
         tracemalloc.reset_peak()
 
+    # Frozen objects are left out of collections: mark's stays cheap however
+    # many objects the test session holds.
+    gc.freeze()
     tracemalloc.start()
     try:
         trainer.fit(X, y, sample_weight, max_epochs=4, on_epoch=mark)
     finally:
         tracemalloc.stop()
+        gc.unfreeze()
     # marks[k] closes epoch k + 1. Epoch 1 is left out: it grows lists and
     # caches once. Each later interval holds one epoch and its bookkeeping.
     peak = max(marks[k + 1][1] - marks[k][0] for k in range(len(marks) - 1))

@@ -1,4 +1,5 @@
 """The command line, driven as a user would: in a subprocess."""
+import os
 import subprocess
 import sys
 import warnings
@@ -9,9 +10,18 @@ import pytest
 import nnbp
 
 
-def run(*args, cwd):
+def run(*args, cwd, **environment):
     return subprocess.run([sys.executable, "-m", "nnbp", *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
+                          timeout=300, cwd=cwd, env=dict(os.environ, **environment))
+
+
+def test_version_and_info_without_a_model_say_what_runs(tmp_path):
+    version = run("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout == f"nnbp {nnbp.__version__}\n"
+    info = run("info", cwd=tmp_path, NNBP_KERNEL_ISA="baseline")
+    assert info.returncode == 0, info.stderr
+    assert info.stdout.startswith(f"nnbp {nnbp.__version__}\n")
+    assert "nnbp kernels: baseline" in info.stdout and "NNBP_KERNEL_ISA=baseline" in info.stdout
 
 
 def test_demo_checks_gradients_and_learns_the_digits(tmp_path):
@@ -117,6 +127,46 @@ def test_regression_by_every_solver(tmp_path, solver):
     assert result.returncode == 0, result.stderr
     predicted = np.array([float(v) for v in result.stdout.splitlines()[1:]])
     assert np.sqrt(np.mean((predicted - y) ** 2)) < 0.5 * np.std(y)
+
+
+def test_integer_targets_are_class_labels(tmp_path):
+    """scikit-learn's convention (type_of_target): a target of integers is class labels, as
+    one of text is; other numbers are a regression. The first lines say which, and how to
+    choose the other."""
+    labels = write_classes_csv(tmp_path / "flowers.csv")
+    codes = np.unique(labels, return_inverse=True)[1]
+    text = (tmp_path / "flowers.csv").read_text().splitlines()
+    # Whole numbers written as 7 or as 7.0 are integers alike.
+    cells = [f"{7 * k}" if row % 2 else f"{7 * k}.0" for row, k in enumerate(codes)]
+    (tmp_path / "coded.csv").write_text("\n".join(
+        [text[0]] + [line.rsplit(",", 1)[0] + "," + cell for line, cell in zip(text[1:], cells)]))
+    result = run("train", "coded.csv", "--target", "species", "--hidden", "16", "--epochs", "40",
+                 "--lr", "0.01", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1] == ("  classification of 3 classes: the target 'species' "
+                                             "holds integers (--output squared for a regression)")
+    assert "validation accuracy" in result.stdout
+    result = run("predict", "model.npz", "coded.csv", cwd=tmp_path)
+    predicted = result.stdout.splitlines()
+    assert predicted[0] == "species" and set(predicted[1:]) <= {"0", "7", "14"}
+    assert np.mean(np.array(predicted[1:], dtype=int) == 7 * codes) > 0.95
+
+    result = run("train", "coded.csv", "--target", "species", "--output", "squared", "--epochs",
+                 "2", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1] == "  regression (--output squared)"
+    assert "validation R^2" in result.stdout
+
+    write_numbers_csv(tmp_path / "line.csv")
+    result = run("train", "line.csv", "--target", "y", "--epochs", "2", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1] == (
+        "  regression: the target 'y' holds numbers that are not all integers (--output softmax "
+        "to take its values as class labels)")
+    result = run("train", "flowers.csv", "--target", "species", "--epochs", "2", "--quiet",
+                 cwd=tmp_path)
+    assert result.stdout.splitlines()[1] == ("  classification of 3 classes: the target "
+                                             "'species' holds text")
 
 
 def test_npz_and_npy_data(tmp_path):

@@ -327,6 +327,25 @@ def test_fitted_attributes_of_stochastic_solvers(solver, early_stopping):
         assert est.validation_scores_ is None and est.best_validation_score_ is None
 
 
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_optimizer_is_the_one_training_goes_on_with(Estimator):
+    """_optimizer, scikit-learn's name, is the optimizer of the next epoch, with its rate."""
+    X, y = small_problem(Estimator, n_samples=40)
+    est = Estimator(hidden_layer_sizes=(4,), solver="sgd", learning_rate="invscaling",
+                    max_iter=3, random_state=0)
+    with pytest.raises(AttributeError, match="no optimizer before a fit with solver 'sgd'"):
+        est._optimizer
+    est.fit(X, y)
+    optimizer = est._optimizer
+    assert isinstance(optimizer, nnbp.SGD) and est.t_ == 3 * 40
+    assert optimizer.learning_rate == 0.001 / (3 * 40 + 1) ** 0.5
+    est.partial_fit(X, y)  # goes on with the same optimizer and schedule
+    assert est._optimizer is optimizer and optimizer.learning_rate == 0.001 / (4 * 40 + 1) ** 0.5
+    est.set_params(solver="lbfgs").fit(X, y)
+    with pytest.raises(AttributeError, match="no optimizer"):
+        est._optimizer
+
+
 def test_fitted_attributes_of_lbfgs():
     X, y = regression(n_samples=80, n_targets=2, n_features=3)
     est = nnbp.MLPRegressor(hidden_layer_sizes=(6,), solver="lbfgs", max_iter=15,
@@ -567,8 +586,100 @@ def test_assigning_coefs_of_wrong_shapes_raises():
                                                    "[(4,), (1,)], got [(4,), (2,)]")):
         est.intercepts_ = [np.zeros(4), np.zeros(2)]
     assert_array_equal(est.network_.params, saved)  # nothing was written
+    with pytest.raises(ValueError, match=re.escape("coefs_[1] must have the shapes [(4, 1)], "
+                                                   "got [(1, 4)]")):
+        est.coefs_[1] = np.zeros((1, 4))
+    with pytest.raises(TypeError, match=re.escape("assign coefs_ whole, or one at a time")):
+        est.coefs_[:] = [np.zeros((3, 4)), np.zeros((4, 1))]
+    assert_array_equal(est.network_.params, saved)
     with pytest.raises(AttributeError, match="before it is fitted"):
-        nnbp.MLPRegressor().coefs_ = [np.zeros((3, 4)), np.zeros((4, 1))]
+        nnbp.MLPRegressor().coefs_
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_assigning_one_block_writes_into_the_network(Estimator):
+    """estimator.coefs_[l] = W changes the model, as in scikit-learn."""
+    X, y = small_problem(Estimator, n_samples=40, n_features=5)
+    est = Estimator(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    before = network_outputs(est, X)
+    coef = np.full(est.coefs_[0].shape, 0.5)
+    est.coefs_[0] = coef
+    est.intercepts_[1] = np.zeros(est.intercepts_[1].shape)
+    assert_array_equal(est.network_.weights[0], coef.T)
+    assert np.all(est.network_.biases[1] == 0)
+    assert not np.array_equal(network_outputs(est, X), before)
+    coef[...] = 2.0  # the network holds a copy
+    assert np.all(est.coefs_[0] == 0.5)
+
+
+def full_batch_sgd_step(est, X, y, learning_rate):
+    """(the loss, the parameters) of one full-batch step of plain sgd from est's network."""
+    net = est.network_.copy()
+    targets = np.searchsorted(est.classes_, y) if net.output == "softmax" else y
+    loss, grad = net.loss_and_grad(X, targets)
+    return loss, net.params - learning_rate * grad
+
+
+@pytest.mark.parametrize("method", ["partial_fit", "warm_start"])
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_parameters_assigned_before_fitting_are_the_start(Estimator, method):
+    """Assigned to an unfitted estimator, coefs_ and intercepts_ are the initial parameters
+    of partial_fit and of a warm-start fit, as in scikit-learn (its test_fit)."""
+    X, y = small_problem(Estimator, n_samples=30, n_features=5)
+    options = dict(hidden_layer_sizes=(4,), solver="sgd", momentum=0.0, learning_rate_init=0.1,
+                   batch_size=len(X), max_iter=1, random_state=0)
+    reference = Estimator(**options).fit(X, y)  # only for the shapes and the targets' layout
+    rng = np.random.RandomState(1)
+    coefs = [rng.uniform(-1, 1, c.shape) for c in reference.coefs_]
+    intercepts = [rng.uniform(-1, 1, b.shape) for b in reference.intercepts_]
+    assigned = [block.copy() for block in coefs + intercepts]
+    est = Estimator(**options, warm_start=method == "warm_start")
+    est.coefs_ = [None, None]  # scikit-learn's test fills the list in afterwards
+    est.coefs_[0], est.coefs_[1] = coefs
+    est.intercepts_ = intercepts
+    assert est.coefs_[0] is coefs[0] and not hasattr(est, "network_")
+    if method == "partial_fit":
+        classes = {"classes": np.unique(y)} if Estimator is nnbp.MLPClassifier else {}
+        est.partial_fit(X, y, **classes)
+    else:
+        est.fit(X, y)
+    reference.coefs_, reference.intercepts_ = coefs, intercepts
+    loss, expected = full_batch_sgd_step(reference, X, y, learning_rate=0.1)
+    assert est.loss_curve_ == [pytest.approx(loss, rel=1e-12)]
+    assert_allclose(est.network_.params, expected, rtol=1e-12, atol=1e-15)
+    for given, before in zip(coefs + intercepts, assigned):
+        assert_array_equal(given, before)  # the caller's arrays are not modified
+    assert all(np.shares_memory(block, est.network_.params) for block in est.coefs_)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_a_fresh_fit_ignores_parameters_assigned_before(Estimator):
+    X, y = small_problem(Estimator, n_samples=30, n_features=5)
+    drawn = Estimator(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    est = Estimator(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    est.coefs_ = [np.zeros(c.shape) for c in drawn.coefs_]
+    est.intercepts_ = [np.zeros(b.shape) for b in drawn.intercepts_]
+    est.fit(X, y)  # warm_start=False: drawn as scikit-learn draws, as always
+    assert_array_equal(est.network_.params, drawn.network_.params)
+
+
+def test_parameters_assigned_before_fitting_are_checked():
+    X, y = regression(n_samples=30, n_features=3)
+    est = nnbp.MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", max_iter=1, warm_start=True)
+    est.coefs_ = [np.zeros((3, 4)), np.zeros((4, 1))]
+    with pytest.raises(ValueError, match="intercepts_ must be assigned too"):
+        est.fit(X, y)
+    est.intercepts_ = [np.zeros(4), np.zeros(2)]
+    with pytest.raises(ValueError, match=re.escape("intercepts_ must have the shapes [(4,), (1,)], "
+                                                   "got [(4,), (2,)]")):
+        est.fit(X, y)
+    est.intercepts_ = [np.zeros(4), np.array([np.nan])]
+    with pytest.raises(ValueError, match="assigned before fitting hold NaN or infinity"):
+        est.fit(X, y)
+    assert not hasattr(est, "network_")
+    est.intercepts_ = [np.zeros(4), np.zeros(1)]
+    est.fit(X, y)
+    assert est.n_layers_ == 3 and est.n_outputs_ == 1 and est.out_activation_ == "identity"
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -852,6 +963,10 @@ def test_divergence_raises_and_keeps_finite_parameters(dtype):
     with pytest.raises(nnbp.DivergenceError, match=r"inf or nan (at|in) .*epoch \d+") as raised:
         est.fit(X, y)
     assert isinstance(raised.value, ValueError)
+    # scikit-learn's words first, which its users match on.
+    assert re.match(r"Solver produced non-finite parameter weights\. The input data may contain "
+                    r"large values and need to be preprocessed\. The (training loss|parameters) "
+                    r"became inf or nan", str(raised.value))
     epoch = int(re.search(r"epoch (\d+)", str(raised.value)).group(1))
     assert np.all(np.isfinite(est.network_.params))
     # The epochs before the one named were recorded, and their parameters kept: one
@@ -861,6 +976,43 @@ def test_divergence_raises_and_keeps_finite_parameters(dtype):
     assert epoch > 1
     before = nnbp.MLPRegressor(**{**options, "max_iter": epoch - 1}).fit(X, y)
     assert_array_equal(est.network_.params, before.network_.params)
+
+
+# Before it diverges, r2_score squares huge errors, as scikit-learn's own fit does.
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_divergence_with_early_stopping_keeps_the_best_parameters():
+    """As scikit-learn does since its issue #29504: the fit ends with a warning, the
+    diverged epoch scoring nan, and the parameters that scored best are kept."""
+    X, y = regression(n_samples=40, n_features=4)
+    options = dict(hidden_layer_sizes=(5,), solver="sgd", learning_rate_init=0.6, max_iter=50,
+                   early_stopping=True, validation_fraction=0.25, random_state=0)
+    est = nnbp.MLPRegressor(**options)
+    with pytest.warns(ConvergenceWarning, match=r"Training diverged: the training loss became "
+                      r"inf or nan at batch 1 of epoch 14\. The network keeps the parameters "
+                      r"that scored best on the validation set"):
+        est.fit(X, y)
+    assert est.n_iter_ == len(est.loss_curve_) == len(est.validation_scores_) == 14
+    assert np.isnan(est.loss_curve_[-1]) and np.isnan(est.loss_)
+    assert np.isnan(est.validation_scores_[-1])
+    assert np.all(np.isfinite(est.loss_curve_[:-1]))
+    best_epoch = int(np.nanargmax(est.validation_scores_)) + 1
+    assert 1 < best_epoch < 13
+    assert est.best_validation_score_ == est.validation_scores_[best_epoch - 1]
+    # The parameters of that epoch: those a fit that stops there keeps.
+    best = nnbp.MLPRegressor(**{**options, "max_iter": best_epoch}).fit(X, y)
+    assert_array_equal(est.network_.params, best.network_.params)
+
+
+def test_divergence_with_early_stopping_but_no_best_raises():
+    """Diverging in the first epoch, before any validation score: nothing to keep."""
+    X, y = divergent_regression()
+    est = nnbp.MLPRegressor(hidden_layer_sizes=(5,), solver="sgd", momentum=0.0,
+                            learning_rate_init=1e10, batch_size=5, early_stopping=True,
+                            random_state=0)
+    with pytest.raises(nnbp.DivergenceError, match=r"^Solver produced non-finite parameter "
+                       r"weights\. .* The training loss became inf or nan at batch \d+ of epoch 1;"):
+        est.fit(X, y)
+    assert np.all(np.isfinite(est.network_.params))
 
 
 def test_divergence_of_the_trainer_keeps_finite_parameters():
@@ -976,3 +1128,30 @@ def test_import_nnbp_without_sklearn(blocker, tmp_path):
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "OK"
+
+
+# ---------------------------------------------------------------- the plain input's path
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_plain_input_skips_validation_with_the_same_answers_and_refusals(Estimator, dtype):
+    # A finite C-contiguous array of the network's dtype and width goes
+    # straight to the network; any other input through scikit-learn's
+    # validation: the answers are the same, and so are the refusals.
+    X, y = classification() if Estimator is nnbp.MLPClassifier else regression()
+    model = Estimator(hidden_layer_sizes=(8,), max_iter=5, random_state=0,
+                      dtype=dtype).fit(X, y)
+    plain = X.astype(np.float32).astype(dtype)      # values that both dtypes hold exactly
+    for other in (plain.astype(np.float32 if dtype == np.float64 else np.float64),
+                  np.asfortranarray(plain), plain.tolist(), plain[::-1][::-1]):
+        np.testing.assert_array_equal(model.predict(other), model.predict(plain))
+    for rows in (plain[:1], plain):
+        assert np.array_equal(model._forward(rows), model.network_.forward(rows))
+    bad = plain[:2].copy()
+    bad[1, 3] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        model.predict(bad)
+    with pytest.raises(ValueError, match=f"X has {X.shape[1] - 1} features, but "
+                                         f"{Estimator.__name__} is expecting {X.shape[1]}"):
+        model.predict(plain[:, :-1].copy())

@@ -195,6 +195,10 @@ def assert_same_fit(ours, theirs, rtol=RTOL, *, X=None, loss_scale=1.0, history_
         assert_close(ours.loss_, loss_scale * theirs.loss_, rtol, "loss_")
     if theirs.solver in STOCHASTIC:
         assert len(ours.loss_curve_) == len(theirs.loss_curve_)
+        # The state scikit-learn keeps under these names, which its own tests read.
+        assert ours._no_improvement_count == theirs._no_improvement_count
+        assert_close(ours._optimizer.learning_rate, theirs._optimizer.learning_rate, rtol,
+                     "_optimizer.learning_rate")
         if loss_scale is not None:
             np.testing.assert_allclose(
                 ours.loss_curve_[history_from:],

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from nnbp import SGD, Adam, DivergenceError, Network, StochasticTrainer
-from nnbp.training import MAX_EPOCHS, STOPPED
+from nnbp.training import DIVERGED, MAX_EPOCHS, STOPPED
 
 from support import DTYPES, make_targets
 
@@ -164,6 +164,38 @@ def test_validation_score_restores_the_best_parameters(rng):
     assert trainer.validation_scores == [0.5, 0.9, 0.7, 0.6, 0.8, 0.4]
     assert trainer.best_validation_score == 0.9 and trainer.best_loss is None
     assert np.array_equal(net.params, snapshots[1])
+
+
+def test_divergence_with_a_validation_score_restores_the_best_parameters(rng):
+    net, X, y, _ = problem(rng, output="squared", sizes=(4, 6, 1))
+    scores = iter([0.5, 0.9, 0.7])
+    snapshots = []
+
+    def validation_score():
+        snapshots.append(net.params.copy())
+        return next(scores)
+
+    def on_epoch(trainer):
+        if trainer.n_iter == 3:
+            net.params[...] = 1e200  # the next epoch's squared error overflows
+
+    trainer = StochasticTrainer(net, SGD(0.1), batch_size=8, tol=0.0, n_iter_no_change=10)
+    ended = trainer.fit(X, y, max_epochs=10, validation_score=validation_score,
+                        on_epoch=on_epoch)
+    assert ended == DIVERGED
+    assert trainer.divergence == "the training loss became inf or nan at batch 1 of epoch 4"
+    # The diverged epoch is recorded, scoring nan, as scikit-learn records it.
+    assert trainer.n_iter == len(trainer.loss_curve) == len(trainer.validation_scores) == 4
+    assert np.isnan(trainer.loss) and np.isnan(trainer.loss_curve[-1])
+    assert trainer.validation_scores[:3] == [0.5, 0.9, 0.7]
+    assert np.isnan(trainer.validation_scores[3])
+    assert trainer.best_validation_score == 0.9
+    assert np.array_equal(net.params, snapshots[1])
+    # Diverging before any score, there is no best: DivergenceError, as without one.
+    net.params[...] = 1e200
+    trainer = StochasticTrainer(net, SGD(0.1), batch_size=8)
+    with pytest.raises(DivergenceError, match="at batch 1 of epoch 1; the network keeps"):
+        trainer.fit(X, y, max_epochs=10, validation_score=validation_score)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

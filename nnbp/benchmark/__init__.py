@@ -9,6 +9,9 @@ data and in the same process:
   PyTorch, scikit-learn, nnbp's StochasticTrainer and nnbp's estimator;
 - one loss and gradient on all the rows of each workload;
 - the latency of predicting one row of the 784-256-128-10 network;
+- one row and batch 1 against their floors (nnbp.benchmark.small): the
+  one-row forward pass, repeated and after 50 ms idle, and an epoch of
+  per-example SGD against the same products by gemv and ger;
 - the loss and gradient with each hidden activation, over the GEMMs alone;
 - whole fits of nnbp's estimators against scikit-learn's (nnbp.benchmark.fits);
 - two networks trained at once in two Python threads, against one after the
@@ -32,7 +35,8 @@ import numpy as np
 import scipy
 
 import nnbp
-from nnbp.benchmark import contenders, fits, measure, report
+from nnbp._show_versions import versions
+from nnbp.benchmark import contenders, fits, measure, report, small
 from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS
 
 DTYPES = (np.float32, np.float64)
@@ -108,9 +112,10 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
         machine=dict(processor=platform.processor() or platform.machine(),
                      python=platform.python_version(), nnbp=nnbp.__version__,
                      numpy=np.__version__, scipy=scipy.__version__,
-                     torch=_version("torch"), sklearn=_version("sklearn")),
-        repeats=repeats, peak_gflops={}, epoch=[], gradient=[], predict=[], activations=[],
-        fits=[], threads=[], memory=[])
+                     torch=_version("torch"), sklearn=_version("sklearn"),
+                     versions=versions()),
+        repeats=repeats, peak_gflops={}, epoch=[], gradient=[], predict=[], one_row=[],
+        batch_one=[], activations=[], fits=[], threads=[], memory=[])
     for dtype in dtypes:
         name = np.dtype(dtype).name
         results["peak_gflops"][name] = measure.gemm_peak_gflops(dtype, repeats, peak_size)
@@ -141,6 +146,15 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
                                        dtype=np.dtype(dtype).name, seconds=latencies))
         log(f"  predict one row, {np.dtype(dtype).name}: "
             + ", ".join(f"{k} {1e6 * v:.1f} us" for k, v in latencies.items()))
+    for dtype in dtypes:
+        row = small.one_row(predict_workload, dtype, repeats)
+        results["one_row"].append(row)
+        log(f"  one row, {row['dtype']}: " + ", ".join(
+            f"{name} {1e6 * seconds:.1f} us" for name, seconds in row["seconds"].items()))
+        row = small.batch_one(predict_workload, dtype, repeats)
+        results["batch_one"].append(row)
+        log(f"  batch 1, {row['dtype']}: " + ", ".join(
+            f"{name} {us:.1f} us" for name, us in row["microseconds_per_step"].items()))
     results["activations"] = activation_costs(workloads[0], dtypes, repeats, log)
     if contenders.sklearn_available():
         results["fits"] = fits.time_fits(fit_cases, repeats, log)
