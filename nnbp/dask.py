@@ -9,8 +9,9 @@ How a fit runs, on Dask's distributed scheduler:
 
 - **Ingest.** Each partition is checked, and its targets encoded, by a task
   on the worker that holds it; the results stay in the workers' memory as
-  futures. They are grouped into shards, one per worker thread that holds
-  data. Every later task is a pure function of the parameters and a shard's
+  futures. They are grouped into shards, one per worker that holds data,
+  whose tasks compute with as many BLAS threads as the worker has threads
+  (as xgboost's and LightGBM's do). Every later task is a pure function of the parameters and a shard's
   partitions, asked of the shard's worker but allowed on any other, so that
   it never waits for a worker that is gone. A partition lost with its
   worker is recomputed from its graph, and the tasks that needed it rerun;
@@ -46,6 +47,7 @@ import numpy as np
 try:
     import dask
     import dask.array as da
+    import distributed
     from dask.sizeof import sizeof
     from distributed import default_client
     from distributed.client import FutureCancelledError
@@ -54,6 +56,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         "nnbp.dask needs Dask's distributed scheduler: pip install 'nnbp[dask]'"
     ) from error
 from sklearn.base import clone
+from threadpoolctl import ThreadpoolController
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import unique_labels
@@ -142,6 +145,21 @@ def _worker_network(config, alpha=0.0):
             _worker_networks[key] = net
     net.alpha = alpha
     return net
+
+
+_threadpools = None
+
+
+def _all_the_workers_threads():
+    """A context in which BLAS computes with as many threads as the worker has.
+
+    Dask's nannies start workers with one BLAS thread, for tasks that run side
+    by side; a fit runs one task at a time on each worker, its shard's.
+    """
+    global _threadpools
+    if _threadpools is None:
+        _threadpools = ThreadpoolController()
+    return _threadpools.limit(limits=distributed.get_worker().state.nthreads)
 
 
 def _forget_worker_networks():
@@ -238,12 +256,13 @@ def _shard_loss_and_grad(params, config, weight_total, *partitions):
     net = _worker_network(config)
     grad, block_grad = np.zeros_like(params), np.empty_like(params)
     loss = 0.0
-    for rows in partitions:
-        for block in _blocks_of(rows):
-            loss += net._compiled_loss(block.X, block.targets, block.labels,
-                                       block.sample_weight, weight_total, block_grad,
-                                       params=params)
-            grad += block_grad
+    with _all_the_workers_threads():
+        for rows in partitions:
+            for block in _blocks_of(rows):
+                loss += net._compiled_loss(block.X, block.targets, block.labels,
+                                           block.sample_weight, weight_total, block_grad,
+                                           params=params)
+                grad += block_grad
     return loss, grad
 
 
@@ -294,8 +313,9 @@ def _local_steps(start, config, alpha, order_seed, n_rows, rows, batch_size, epo
     optimizer = copy.deepcopy(optimizer)   # the scattered one is shared by this worker's tasks
     epoch = _Epoch(net, data.X, data.targets, data.labels, data.sample_weight, batch_size,
                    shuffle=False)
-    loss = epoch.run(optimizer, None, np.empty_like(params), np.empty_like(params),
-                     epoch_number)
+    with _all_the_workers_threads():
+        loss = epoch.run(optimizer, None, np.empty_like(params), np.empty_like(params),
+                         epoch_number)
     if loss is None:
         return _RoundSum(np.zeros_like(params), None, None, 0.0, 0.0, 1)
     weight = (len(data.X) if data.sample_weight is None
@@ -324,7 +344,8 @@ def _validation_parts(params, config, classifier, *partitions):
     for rows in partitions:
         if not len(rows.X):
             continue
-        predicted = net.forward(rows.X)
+        with _all_the_workers_threads():
+            predicted = net.forward(rows.X)
         if classifier:
             # The class of highest probability (softmax), or the probabilities
             # above 1/2 (logistic), as the label binarizer decodes them.
@@ -631,18 +652,12 @@ def _ingest(estimator, client, X, y, sample_weight, first_pass, incremental):
     del checked
     _wait_for(client, encoded, lambda k: describe(kept[k]))
 
-    # One shard per worker thread holding data, of its partitions in order.
-    threads = client.nthreads()
+    # One shard per worker holding data, of its partitions in order.
     by_worker = {}
     for i, future in zip(kept, encoded):
         by_worker.setdefault(holders[i], []).append((i, summaries[i].rows, future))
-    shards = []
-    for worker, held in by_worker.items():
-        groups = [[] for _ in range(max(1, min(threads.get(worker, 1), len(held))))]
-        for entry in held:
-            min(groups, key=lambda group: sum(rows for _, rows, _ in group)).append(entry)
-        shards += [_Shard(worker, group) for group in groups]
-    shards.sort(key=lambda shard: shard.partitions[0][0])
+    shards = sorted((_Shard(worker, held) for worker, held in by_worker.items()),
+                    key=lambda shard: shard.partitions[0][0])
     data = _ClusterData(client, shards, estimator.n_features_in_, dtype, weight_total,
                         estimator.sync_every, describe)
     data.n_outputs = n_outputs
@@ -664,7 +679,7 @@ def _submit_to(client, worker, function, *args):
 # ---------------------------------------------------------------- the training data
 
 class _Shard(NamedTuple):
-    """Partitions held by one worker, which one task at a time computes on."""
+    """The partitions one worker holds, which one task at a time computes on."""
 
     worker: str                   # where they were put: their tasks go there while it lives
     partitions: list              # [(partition index, rows, future)], in order

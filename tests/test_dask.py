@@ -154,6 +154,29 @@ def test_full_batch_gradient_descent_equals_the_local_fit(client, rng, solver):
     assert relative_error(ours.loss_curve_, local.loss_curve_) < 1e-12
 
 
+def test_a_worker_of_two_threads_computes_its_shard_with_both(client, rng):
+    """One shard a worker, computed with as many BLAS threads as the worker has."""
+    from threadpoolctl import threadpool_info
+
+    from nnbp.dask import _all_the_workers_threads
+
+    def blas_threads():
+        with _all_the_workers_threads():
+            return max(pool["num_threads"] for pool in threadpool_info()
+                       if pool["user_api"] == "blas")
+
+    X, y = regression_problem(rng, n=300)
+    params = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=10, random_state=0)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=":0") as cluster, \
+            Client(cluster, set_as_default=False) as two_threads:
+        assert two_threads.submit(blas_threads, pure=False).result() == 2
+        ours = fit_quietly(DaskMLPRegressor(**params, client=two_threads),
+                           *as_dask(X, y, chunks=100))
+    local = fit_quietly(nnbp.MLPRegressor(**params), X, y)
+    assert relative_error(ours.network_.params, local.network_.params) < 1e-10
+
+
 # ---------------------------------------------------------------- sgd and adam: local SGD
 
 def test_local_sgd_with_sync_every_1_is_minibatch_sgd_on_the_global_batch(client, rng):

@@ -22,8 +22,8 @@ Times are medians of --repeats timed calls after a warm-up, the contenders'
 calls taken in turn; each ratio is taken between figures of the same run. PyTorch and scikit-learn are
 skipped, with a note, where they are not installed.
 
-``nnbp bench --dask`` measures nnbp.dask instead, on LocalClusters of worker
-processes against one process (nnbp.benchmark.cluster).
+``nnbp bench --dask`` measures nnbp.dask instead, on a LocalCluster of 2
+worker processes against one process (nnbp.benchmark.cluster).
 """
 import argparse
 import json
@@ -224,7 +224,7 @@ def main(argv=None):
                         choices=[w.name for w in WORKLOADS],
                         help="only this workload (repeatable)")
     parser.add_argument("--dask", action="store_true",
-                        help="instead, nnbp.dask on LocalClusters of 1 and 2 worker processes "
+                        help="instead, nnbp.dask on a LocalCluster of 2 worker processes "
                              "against one process (needs the [dask] extra; see "
                              "nnbp.benchmark.cluster)")
     args = parser.parse_args(argv)

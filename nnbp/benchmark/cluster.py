@@ -257,8 +257,8 @@ def model(row_seconds, params_bytes, fixed_seconds, task_seconds, machines=MACHI
           rows=ROWS, bandwidth=BANDWIDTH):
     """The time of an iteration on each number of machines: a model on paper.
 
-    compute: the rows shared out, at the measured seconds per row of one
-    worker thread; network: the parameters to the machines and the gradients
+    compute: the rows shared out, at the measured seconds per row of a worker
+    of one thread; network: the parameters to the machines and the gradients
     back, each along a binary tree, ceil(log2 W) hops of params_bytes at
     `bandwidth` each way; scheduler: 2W - 1 tasks (W shards, W - 1 additions)
     at the measured seconds per task, plus the measured fixed cost of a round
@@ -401,7 +401,8 @@ def markdown(results):
 
 
 def model_inputs(entry):
-    """(seconds per row of one worker thread, parameter bytes, fixed seconds, seconds per task)."""
+    """(seconds per row on a worker of one thread, parameter bytes, fixed seconds, seconds
+    per task)."""
     one = entry["workers_1"]
     return (one["compute_seconds"] / one["rows"], one["params_bytes"], one["overhead_seconds"],
             1.0 / entry["tasks_per_second"])
@@ -416,7 +417,7 @@ def model_tables(results):
         row_seconds, params_bytes, fixed, task = inputs
         parts.append(
             f"Model on paper, {entry['dtype']}, from the measured costs: compute "
-            f"{1e6 * row_seconds:.2f} us a row on a worker thread, parameters "
+            f"{1e6 * row_seconds:.2f} us a row on a worker of one thread, parameters "
             f"{_mib(params_bytes)} MiB, a round trip's fixed cost {_ms(fixed)} ms, "
             f"{1e3 * task:.2f} ms of scheduler a task; 10 Gb/s. One L-BFGS iteration, "
             "milliseconds:")
