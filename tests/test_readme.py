@@ -132,7 +132,7 @@ def test_readme_dask_tables_are_those_of_the_committed_run():
 
     results = json.loads((README.parent / "bench" / "results-dask.json").read_text())
     tables = markdown_tables(cluster.markdown(results))
-    assert len(tables) == 9
+    assert len(tables) == 7
     text = README.read_text()
     for table in tables:
         assert table in text, table.splitlines()[0]
