@@ -191,6 +191,16 @@ def _log(message):
     print(message, file=sys.stderr, flush=True)
 
 
+def _report(results, markdown, path, start):
+    """Print the tables, and write every figure to path."""
+    results["seconds"] = time.perf_counter() - start
+    print(markdown(results))
+    with open(path, "w") as handle:
+        json.dump(results, handle, indent=2)
+    _log(f"wrote {path} in {results['seconds']:.0f} s")
+    return 0
+
+
 def _main_dask(args):
     from nnbp.benchmark import cluster
 
@@ -200,12 +210,7 @@ def _main_dask(args):
                               digits_epochs=2)
     else:
         results = cluster.run(args.repeats, _log)
-    results["seconds"] = time.perf_counter() - start
-    print(cluster.markdown(results))
-    with open(args.json, "w") as handle:
-        json.dump(results, handle, indent=2)
-    _log(f"wrote {args.json} in {results['seconds']:.0f} s")
-    return 0
+    return _report(results, cluster.markdown, args.json, start)
 
 
 def main(argv=None):
@@ -243,9 +248,4 @@ def main(argv=None):
     start = time.perf_counter()
     results = run(workloads, DTYPES, repeats, _log, fit_cases, peak_size=peak_size,
                   settle=settle)
-    results["seconds"] = time.perf_counter() - start
-    print(report.markdown(results))
-    with open(args.json, "w") as handle:
-        json.dump(results, handle, indent=2)
-    _log(f"wrote {args.json} in {results['seconds']:.0f} s")
-    return 0
+    return _report(results, report.markdown, args.json, start)
