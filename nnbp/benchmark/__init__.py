@@ -21,6 +21,9 @@ data and in the same process:
 Times are medians of --repeats timed calls after a warm-up, the contenders'
 calls taken in turn; each ratio is taken between figures of the same run. PyTorch and scikit-learn are
 skipped, with a note, where they are not installed.
+
+``nnbp bench --dask`` measures nnbp.dask instead, on a LocalCluster of 2
+worker processes against one process (nnbp.benchmark.cluster).
 """
 import argparse
 import json
@@ -184,6 +187,32 @@ def _version(module):
         return None
 
 
+def _log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def _report(results, markdown, path, start):
+    """Print the tables, and write every figure to path."""
+    results["seconds"] = time.perf_counter() - start
+    print(markdown(results))
+    with open(path, "w") as handle:
+        json.dump(results, handle, indent=2)
+    _log(f"wrote {path} in {results['seconds']:.0f} s")
+    return 0
+
+
+def _main_dask(args):
+    from nnbp.benchmark import cluster
+
+    start = time.perf_counter()
+    if args.quick:
+        results = cluster.run(1, _log, rows=QUICK_ROWS * cluster.PARTITIONS, digits_seeds=1,
+                              digits_epochs=2)
+    else:
+        results = cluster.run(args.repeats, _log)
+    return _report(results, cluster.markdown, args.json, start)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="nnbp bench", description=__doc__.splitlines()[0],
@@ -199,9 +228,15 @@ def main(argv=None):
     parser.add_argument("--workload", action="append",
                         choices=[w.name for w in WORKLOADS],
                         help="only this workload (repeatable)")
+    parser.add_argument("--dask", action="store_true",
+                        help="instead, nnbp.dask on a LocalCluster of 2 worker processes "
+                             "against one process (needs the [dask] extra; see "
+                             "nnbp.benchmark.cluster)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.dask:
+        return _main_dask(args)
     workloads = [w for w in WORKLOADS if not args.workload or w.name in args.workload]
     repeats = args.repeats
     fit_cases, peak_size, settle = fits.CASES, measure.PEAK_SIZE, measure.SETTLE_SECONDS
@@ -210,15 +245,7 @@ def main(argv=None):
         fit_cases = [case for case in fits.CASES if case[0] == "digits"]
         peak_size, settle = QUICK_PEAK_SIZE, 0.0
 
-    def log(message):
-        print(message, file=sys.stderr, flush=True)
-
     start = time.perf_counter()
-    results = run(workloads, DTYPES, repeats, log, fit_cases, peak_size=peak_size,
+    results = run(workloads, DTYPES, repeats, _log, fit_cases, peak_size=peak_size,
                   settle=settle)
-    results["seconds"] = time.perf_counter() - start
-    print(report.markdown(results))
-    with open(args.json, "w") as handle:
-        json.dump(results, handle, indent=2)
-    log(f"wrote {args.json} in {results['seconds']:.0f} s")
-    return 0
+    return _report(results, report.markdown, args.json, start)
