@@ -36,7 +36,7 @@ import scipy
 
 import nnbp
 from nnbp._show_versions import versions
-from nnbp.benchmark import contenders, fits, measure, report, small
+from nnbp.benchmark import contenders, fits, measure, report, small, threads
 from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS
 
 DTYPES = (np.float32, np.float64)
@@ -105,7 +105,7 @@ def activation_costs(workload, dtypes, repeats, log):
 
 def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits.CASES,
         predict_workload=MNIST_SHAPED, peak_size=measure.PEAK_SIZE,
-        settle=measure.SETTLE_SECONDS):
+        settle=measure.SETTLE_SECONDS, torch_fit=True):
     """All the measurements, as a dict that report.markdown formats and json can write."""
     kinds = peers(log)
     results = dict(
@@ -115,7 +115,8 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
                      torch=_version("torch"), sklearn=_version("sklearn"),
                      versions=versions()),
         repeats=repeats, peak_gflops={}, epoch=[], gradient=[], predict=[], one_row=[],
-        batch_one=[], activations=[], fits=[], threads=[], memory=[])
+        batch_one=[], activations=[], fits=[], scaling=[], torch_fit=None, threads=[],
+        memory=[])
     for dtype in dtypes:
         name = np.dtype(dtype).name
         results["peak_gflops"][name] = measure.gemm_peak_gflops(dtype, repeats, peak_size)
@@ -158,6 +159,15 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
     results["activations"] = activation_costs(workloads[0], dtypes, repeats, log)
     if contenders.sklearn_available():
         results["fits"] = fits.time_fits(fit_cases, repeats, log)
+    for dtype in dtypes:
+        for row in threads.scaling(workloads[0], dtype, [b for b in (32, 256)
+                                                         if b <= workloads[0].rows], repeats):
+            results["scaling"].append(row)
+            log(f"  {row['dtype']} batch {row['batch']}: 1 thread "
+                f"{1e3 * row['seconds_one']:.1f} ms, {row['threads']} threads "
+                f"{1e3 * row['seconds_team']:.1f} ms")
+    if torch_fit:
+        results["torch_fit"] = threads.fit_against_torch(repeats, log)
     for dtype in dtypes:
         for batch in (32, 256):
             row = measure.training_in_threads(workloads[0], dtype,
@@ -223,8 +233,8 @@ def main(argv=None):
                         help="write the results here (default nnbp-bench.json)")
     parser.add_argument("--quick", action="store_true",
                         help=f"every workload on {QUICK_ROWS} rows, one repeat, no pauses, a small "
-                             "peak GEMM, digits fits only: checks that the benchmark runs, "
-                             "measures nothing")
+                             "peak GEMM, digits fits only, no fit against PyTorch: checks that "
+                             "the benchmark runs, measures nothing")
     parser.add_argument("--workload", action="append",
                         choices=[w.name for w in WORKLOADS],
                         help="only this workload (repeatable)")
@@ -247,5 +257,5 @@ def main(argv=None):
 
     start = time.perf_counter()
     results = run(workloads, DTYPES, repeats, _log, fit_cases, peak_size=peak_size,
-                  settle=settle)
+                  settle=settle, torch_fit=not args.quick)
     return _report(results, report.markdown, args.json, start)
