@@ -53,3 +53,21 @@ def reference_forward(net, X):
     return np.array(reference.forward(weights, biases, np.asarray(X, np.float64).tolist(),
                                       net.activation, net.output,
                                       negative_slope=net.negative_slope))
+
+
+# ---------------------------------------------------------------- tasks for Dask's workers
+
+
+def partition(index, rows, features):
+    """Rows of a regression problem; the same for the same index, wherever it is made."""
+    rng = np.random.default_rng(index)
+    X = rng.normal(size=(rows, features))
+    return X, np.sin(X.sum(axis=1)) + 0.1 * rng.normal(size=rows)
+
+
+def first(pair):
+    return pair[0]
+
+
+def second(pair):
+    return pair[1]
