@@ -67,3 +67,21 @@ def forget_attribute_names():
     over hundreds of calls, and none of it is the caller's.
     """
     getattr(sys, "_clear_internal_caches", sys._clear_type_cache)()   # the new name from 3.13
+
+
+# ---------------------------------------------------------------- tasks for Dask's workers
+
+
+def partition(index, rows, features):
+    """Rows of a regression problem; the same for the same index, wherever it is made."""
+    rng = np.random.default_rng(index)
+    X = rng.normal(size=(rows, features))
+    return X, np.sin(X.sum(axis=1)) + 0.1 * rng.normal(size=rows)
+
+
+def first(pair):
+    return pair[0]
+
+
+def second(pair):
+    return pair[1]

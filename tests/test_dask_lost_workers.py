@@ -19,7 +19,10 @@ from sklearn.exceptions import ConvergenceWarning
 
 import nnbp
 from nnbp.dask import DaskMLPClassifier, DaskMLPRegressor, LostDataError
-from support import relative_error
+# The workers run these: they import them from support, which they find as
+# this process does; not from this module, which pytest imports under a name
+# they cannot import (a worker that cannot unpickle a task hangs the fit).
+from support import first, partition, relative_error, second
 
 PARTITIONS, ROWS, FEATURES = 4, 150, 6
 
@@ -52,24 +55,9 @@ def two_workers(client):
     yield
 
 
-def partition(index):
-    """Rows of a regression problem; the same for the same index, wherever it is made."""
-    rng = np.random.default_rng(index)
-    X = rng.normal(size=(ROWS, FEATURES))
-    return X, np.sin(X.sum(axis=1)) + 0.1 * rng.normal(size=ROWS)
-
-
 def whole_data():
-    parts = [partition(i) for i in range(PARTITIONS)]
+    parts = [partition(i, ROWS, FEATURES) for i in range(PARTITIONS)]
     return np.concatenate([X for X, _ in parts]), np.concatenate([y for _, y in parts])
-
-
-def first(pair):
-    return pair[0]
-
-
-def second(pair):
-    return pair[1]
 
 
 def collections(futures):
@@ -84,8 +72,8 @@ def computed_from_a_graph(client):
     workers = sorted(client.scheduler_info()["workers"])
     futures = []
     for i in range(PARTITIONS):
-        pair = client.submit(partition, i, workers=[workers[i % 2]], allow_other_workers=True,
-                             pure=False)
+        pair = client.submit(partition, i, ROWS, FEATURES, workers=[workers[i % 2]],
+                             allow_other_workers=True, pure=False)
         futures.append([client.submit(part, pair, workers=[workers[i % 2]],
                                       allow_other_workers=True, pure=False)
                         for part in (first, second)])
@@ -95,7 +83,8 @@ def computed_from_a_graph(client):
 def scattered(client):
     """X and y scattered from this process's memory, half on each worker."""
     workers = sorted(client.scheduler_info()["workers"])
-    return collections([client.scatter(list(partition(i)), workers=[workers[i % 2]])
+    return collections([client.scatter(list(partition(i, ROWS, FEATURES)),
+                                       workers=[workers[i % 2]])
                         for i in range(PARTITIONS)])
 
 
