@@ -3,7 +3,9 @@
  *
  * Plain C99, no Python.h. Every kernel comes in float (_f32) and double (_f64);
  * matrices are C-contiguous (row-major), n rows of m columns. The matrix
- * products live in the Cython core (BLAS); everything here is O(n m).
+ * products live in the Cython core (BLAS); everything here is O(n m), but
+ * the small products and the first layer's on sparse (CSR) input, in
+ * csrc/sparse.c.
  */
 #ifndef NNBP_KERNELS_H
 #define NNBP_KERNELS_H
@@ -48,6 +50,18 @@ struct nnbp_rule {
     int nesterov;
 };
 
+/* Rows of a CSR matrix of K columns, the first layer's input when it is
+ * sparse: row r of a batch holds the entries start[r] .. end[r] - 1 of
+ * indices (its columns, int64 or int32 as index64 says) and data (float or
+ * double, the kernel's type). Columns come in any order; a repeated one
+ * adds up; explicit zeros are entries like any other. */
+struct nnbp_csr {
+    const int64_t *start, *end;
+    const void *indices;
+    const void *data;
+    int index64;
+};
+
 /* 1 if none of x[0..n) is inf or nan, else 0; reads no further than the first. */
 int nnbp_all_finite_f32(size_t n, const float *x);
 int nnbp_all_finite_f64(size_t n, const double *x);
@@ -88,9 +102,25 @@ int nnbp_select_isa(int requested);
         REAL *state_1, REAL *state_2, REAL *dx, const REAL *x_next,             \
         REAL *z_next);
 
+/* The sparse kernels (csrc/sparse.c), n CSR rows, W M-by-K:
+ * csr_xwt: Z = X W^T, Z[r, i] at Z + r ldz + i;
+ * csr_dtx: dW = D^T X (accumulate: dW += D^T X, at X's columns only),
+ *   D[r, i] at D + r ldd + i;
+ * csr_column_sgd: W -= learning_rate dW, then dW = 0, at X's columns only. */
+#define NNBP_DECLARE_SPARSE(REAL, SUFFIX)                                       \
+    void nnbp_csr_xwt_##SUFFIX(const struct nnbp_csr *X, size_t n, size_t M,    \
+        size_t K, const REAL *W, REAL *Z, size_t ldz);                          \
+    void nnbp_csr_dtx_##SUFFIX(const struct nnbp_csr *X, size_t n, size_t M,    \
+        size_t K, const REAL *D, size_t ldd, REAL *dW, int accumulate);         \
+    void nnbp_csr_column_sgd_##SUFFIX(const struct nnbp_csr *X, size_t n,       \
+        size_t M, size_t K, REAL learning_rate, REAL *dW, REAL *W);
+
 NNBP_DECLARE(float, f32)
 NNBP_DECLARE(double, f64)
+NNBP_DECLARE_SPARSE(float, f32)
+NNBP_DECLARE_SPARSE(double, f64)
 
 #undef NNBP_DECLARE
+#undef NNBP_DECLARE_SPARSE
 
 #endif

@@ -15,8 +15,9 @@ import warnings
 
 from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt
-from libc.stdint cimport int64_t
-from libc.string cimport memcpy
+from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -314,6 +315,142 @@ def output_activation(int output, floating[:, ::1] Z):
         output_activation_ptr(output, Z.shape[0], Z.shape[1], &Z[0, 0])
 
 
+# ---------------------------------------------------------------- sparse input
+#
+# A sparse X reaches the core as a CSR matrix (scipy's, as
+# nnbp._validation.check_features leaves it): data of the network's dtype,
+# indices and indptr both int32 or both int64, each contiguous. Only the
+# first layer reads X: its product X W(1)^T and its gradient D^T X come from
+# the kernels of csrc/sparse.c, and the other layers are as for dense X. A
+# batch of rows is their bounds in indptr, gathered as int64: no entry of X
+# is copied.
+
+cdef struct csr_matrix:
+    const void *data
+    const void *indices
+    const void *indptr
+    bint index64
+
+
+cdef struct csr_batch:
+    nnbp_csr rows
+    # The backward pass adds dW(1) at the batch's columns only, into a
+    # dW(1) of zeros: for plain sgd, which steps those columns alone and
+    # zeroes them again (csr_column_sgd).
+    bint columns_only
+
+
+cdef const void *array_address(object array) except NULL:
+    """Address of a NumPy array's first element."""
+    return <const void *> <size_t> array.__array_interface__["data"][0]
+
+
+cdef bint csr_matrix_of(object X, csr_matrix *matrix) except -1:
+    """True, and matrix filled in, if X is a CSR matrix; False for a dense array."""
+    if not hasattr(X, "indptr"):
+        return False
+    matrix.data = array_address(X.data)
+    matrix.indices = array_address(X.indices)
+    matrix.indptr = array_address(X.indptr)
+    matrix.index64 = X.indices.itemsize == 8
+    return True
+
+
+cdef int64_t *allocate_bounds(Py_ssize_t rows) except NULL:
+    """Room for the bounds of a batch of rows (csr_rows)."""
+    cdef int64_t *bounds = <int64_t *> malloc(2 * max(rows, 1) * sizeof(int64_t))
+    if bounds == NULL:
+        raise MemoryError(f"no memory for the bounds of {rows} rows of a sparse matrix")
+    return bounds
+
+
+cdef void csr_rows(const csr_matrix *X, const int64_t *order, Py_ssize_t first,
+                   Py_ssize_t count, int64_t *bounds, nnbp_csr *rows) noexcept nogil:
+    """rows = X[order[first:first + count]] (order NULL: X[first:first + count]);
+    their bounds go into bounds, 2 count int64."""
+    cdef Py_ssize_t k, row
+    cdef const int64_t *indptr64 = <const int64_t *> X.indptr
+    cdef const int32_t *indptr32 = <const int32_t *> X.indptr
+    for k in range(count):
+        row = order[first + k] if order != NULL else first + k
+        bounds[k] = indptr64[row] if X.index64 else indptr32[row]
+        bounds[count + k] = indptr64[row + 1] if X.index64 else indptr32[row + 1]
+    rows.start = bounds
+    rows.end = bounds + count
+    rows.indices = X.indices
+    rows.data = X.data
+    rows.index64 = X.index64
+
+
+cdef void csr_first_product(const nnbp_csr *X, Py_ssize_t n, Py_ssize_t fan_in,
+                            Py_ssize_t fan_out, const floating *W, floating *Z) noexcept nogil:
+    """Z = X W^T"""
+    if floating is float:
+        nnbp_csr_xwt_f32(X, n, fan_out, fan_in, W, Z, fan_out)
+    else:
+        nnbp_csr_xwt_f64(X, n, fan_out, fan_in, W, Z, fan_out)
+
+
+cdef void csr_first_layer_backward(const csr_batch *X, Py_ssize_t n, Py_ssize_t fan_in,
+                                   Py_ssize_t fan_out, const floating *Z, const floating *A,
+                                   int activation, floating negative_slope, floating *D,
+                                   floating *dW, floating *db) noexcept nogil:
+    """D = dA * phi'(Z) in place; dW = D^T X (see csr_batch); db = column sums of D
+    unless NULL. The input needs no dX."""
+    activation_backward_ptr(activation, negative_slope, n, fan_out, Z, A, D, db)
+    if floating is float:
+        nnbp_csr_dtx_f32(&X.rows, n, fan_out, fan_in, D, fan_out, dW, X.columns_only)
+    else:
+        nnbp_csr_dtx_f64(&X.rows, n, fan_out, fan_in, D, fan_out, dW, X.columns_only)
+
+
+cdef void csr_column_sgd(const nnbp_csr *X, Py_ssize_t n, Py_ssize_t fan_in,
+                         Py_ssize_t fan_out, floating learning_rate, floating *dW,
+                         floating *W) noexcept nogil:
+    """W -= lr dW, then dW = 0, at the columns of X's rows only"""
+    if floating is float:
+        nnbp_csr_column_sgd_f32(X, n, fan_out, fan_in, learning_rate, dW, W)
+    else:
+        nnbp_csr_column_sgd_f64(X, n, fan_out, fan_in, learning_rate, dW, W)
+
+
+def csr_layer_forward(object X, const floating[:, ::1] W, object b, int activation,
+                      double negative_slope, floating[:, ::1] Z, object A):
+    """Z = X W^T + b and A = phi(Z) for a CSR X, into the caller's Z and A (A may be None)."""
+    cdef const floating *b_ptr = optional_ptr(b, Z[0, 0])
+    cdef floating *A_ptr = <floating *> optional_ptr(A, Z[0, 0])
+    cdef csr_matrix X_csr
+    cdef nnbp_csr rows
+    cdef int64_t *bounds
+    csr_matrix_of(X, &X_csr)
+    bounds = allocate_bounds(Z.shape[0])
+    with nogil:
+        csr_rows(&X_csr, NULL, 0, Z.shape[0], bounds, &rows)
+        csr_first_product(&rows, Z.shape[0], W.shape[1], W.shape[0], &W[0, 0], &Z[0, 0])
+        dense_forward_ptr(Z.shape[0], W.shape[1], W.shape[0], NULL, &W[0, 0], b_ptr,
+                          activation, <floating> negative_slope, &Z[0, 0], A_ptr)
+    free(bounds)
+
+
+def csr_layer_backward(object X, const floating[:, ::1] Z, const floating[:, ::1] A,
+                       int activation, double negative_slope, floating[:, ::1] D,
+                       floating[:, ::1] dW, object db):
+    """From dA held in D, for a CSR X: D = dA * phi'(Z) in place, dW = D^T X and db."""
+    cdef floating *db_ptr = <floating *> optional_ptr(db, D[0, 0])
+    cdef csr_matrix X_csr
+    cdef csr_batch batch
+    cdef int64_t *bounds
+    csr_matrix_of(X, &X_csr)
+    batch.columns_only = False
+    bounds = allocate_bounds(D.shape[0])
+    with nogil:
+        csr_rows(&X_csr, NULL, 0, D.shape[0], bounds, &batch.rows)
+        csr_first_layer_backward(&batch, D.shape[0], dW.shape[1], dW.shape[0], &Z[0, 0],
+                                 &A[0, 0], activation, <floating> negative_slope, &D[0, 0],
+                                 &dW[0, 0], db_ptr)
+    free(bounds)
+
+
 # ---------------------------------------------------------------- whole networks
 #
 # Parameters (see nnbp.network): W(1) ... W(L), each row-major (m_l, m_{l-1}),
@@ -341,10 +478,11 @@ cdef Py_ssize_t count_weights(const Py_ssize_t[::1] sizes) noexcept nogil:
 
 cdef void forward_pass(Py_ssize_t n, const Py_ssize_t[::1] sizes, const floating *P,
                        bint has_bias, int activation, floating negative_slope,
-                       const floating *X, floating *work, floating *Z_last,
-                       bint first_product_done) noexcept nogil:
+                       const floating *X, const csr_batch *X_sparse, floating *work,
+                       floating *Z_last, bint first_product_done) noexcept nogil:
     """Z(l) and A(l) of each hidden layer into work, in turn; Z(L) into Z_last.
 
+    X_sparse, unless NULL, holds the rows instead of X.
     first_product_done: Z(1) holds X W(1)^T already (the fused one-example
     step computes it).
     """
@@ -352,6 +490,9 @@ cdef void forward_pass(Py_ssize_t n, const Py_ssize_t[::1] sizes, const floating
     cdef Py_ssize_t b_offset = count_weights(sizes)
     cdef const floating *inputs = X
     cdef floating *Z
+    if X_sparse != NULL and not first_product_done:
+        csr_first_product(&X_sparse.rows, n, sizes[0], sizes[1], P, work if L > 1 else Z_last)
+        first_product_done = True
     for l in range(1, L + 1):
         Z = work if l < L else Z_last
         dense_forward_ptr(n, sizes[l - 1], sizes[l],
@@ -368,28 +509,44 @@ cdef void forward_pass(Py_ssize_t n, const Py_ssize_t[::1] sizes, const floating
 
 def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
                     int activation, double negative_slope, int output,
-                    const floating[:, ::1] X, floating[::1] workspace, floating[:, ::1] out,
+                    object X, floating[::1] workspace, floating[:, ::1] out,
                     Py_ssize_t block_rows):
     """out = f(X): probabilities for the logistic and softmax outputs, e^z for poisson.
 
-    Rows are independent: they go through in blocks of block_rows, so that
-    the workspace is that of a block, however many rows X has.
+    X: a dense array or a CSR matrix. Rows are independent: they go through
+    in blocks of block_rows, so that the workspace is that of a block,
+    however many rows X has.
     """
     cdef Py_ssize_t start = 0, rows
+    cdef const floating[:, ::1] X_dense
+    cdef csr_matrix X_csr
+    cdef csr_batch block
+    cdef csr_batch *X_sparse = NULL
+    cdef int64_t *bounds = NULL
+    if csr_matrix_of(X, &X_csr):
+        X_sparse = &block
+        bounds = allocate_bounds(block_rows)
+    else:
+        X_dense = X
     with nogil:
-        while start < X.shape[0]:
-            rows = min(block_rows, X.shape[0] - start)
+        while start < out.shape[0]:
+            rows = min(block_rows, out.shape[0] - start)
+            if X_sparse != NULL:
+                csr_rows(&X_csr, NULL, start, rows, bounds, &block.rows)
             forward_pass(rows, sizes, &params[0], has_bias, activation,
-                         <floating> negative_slope, &X[start, 0], &workspace[0], &out[start, 0],
-                         False)
+                         <floating> negative_slope,
+                         &X_dense[start, 0] if X_sparse == NULL else NULL, X_sparse,
+                         &workspace[0], &out[start, 0], False)
             output_activation_ptr(output, rows, out.shape[1], &out[start, 0])
             start += rows
+    free(bounds)
 
 
 cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floating *P,
                               bint has_bias, int activation, floating negative_slope,
-                              int output, const floating *X, const floating *Y,
-                              const int64_t *labels, const floating *sample_weight,
+                              int output, const floating *X, const csr_batch *X_sparse,
+                              const floating *Y, const int64_t *labels,
+                              const floating *sample_weight,
                               double weight_total, double alpha, floating *work,
                               floating *G, const nnbp_rule *rule, floating *state_1,
                               floating *state_2, double *penalty, const floating *X_next,
@@ -397,6 +554,7 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floatin
     """Loss of the network on n rows; its gradient into G unless G is NULL.
 
     loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = weight_total.
+    X_sparse, unless NULL, holds the rows instead of X (and there is no rule).
 
     With a rule instead of G (one row): the example's step, each W(l) read
     and written once, its gradient never stored: the lecture's W <- W - eta
@@ -426,7 +584,7 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floatin
     # Now z_offset is where Z(L) goes, after the hidden layers' Z and A;
     # w_offset and b_offset are one layer past the end, for the backward pass.
     Z = work + z_offset
-    forward_pass(n, sizes, P, has_bias, activation, negative_slope, X, work, Z,
+    forward_pass(n, sizes, P, has_bias, activation, negative_slope, X, X_sparse, work, Z,
                  first_product_done)
     D = Z + n * sizes[L]
     D_next = D + n * widest
@@ -450,7 +608,11 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floatin
         Z = work + z_offset
         A = Z + n * sizes[l] if l < L else Z
         inputs = X if l == 1 else work + z_offset - n * sizes[l - 1]
-        if rule == NULL:
+        if rule == NULL and l == 1 and X_sparse != NULL:
+            csr_first_layer_backward(X_sparse, n, sizes[0], sizes[1], Z, A,
+                                     activation if l < L else NNBP_IDENTITY, negative_slope, D,
+                                     G + w_offset, G + b_offset if has_bias else NULL)
+        elif rule == NULL:
             dense_backward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset, Z, A,
                                activation if l < L else NNBP_IDENTITY, negative_slope, D,
                                G + w_offset, G + b_offset if has_bias else NULL,
@@ -479,24 +641,41 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floatin
 
 def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
                       bint has_bias, int activation, double negative_slope, int output,
-                      const floating[:, ::1] X, object Y, object labels, object sample_weight,
+                      object X, object Y, object labels, object sample_weight,
                       double weight_total, double alpha, floating[::1] workspace,
                       object grad):
     """Loss of the network on (X, targets); its gradient into grad unless grad is None.
 
     loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = weight_total.
+    X: a dense array or a CSR matrix.
     """
     cdef floating *G = <floating *> optional_ptr(grad, workspace[0])
     cdef const floating *Y_ptr = optional_ptr(Y, workspace[0])
     cdef const int64_t *labels_p = labels_ptr(labels)
     cdef const floating *sw_ptr = optional_ptr(sample_weight, workspace[0])
     cdef double total
+    cdef Py_ssize_t n = X.shape[0]
+    cdef const floating[:, ::1] X_dense
+    cdef csr_matrix X_csr
+    cdef csr_batch rows
+    cdef csr_batch *X_sparse = NULL
+    cdef int64_t *bounds = NULL
+    if csr_matrix_of(X, &X_csr):
+        X_sparse = &rows
+        rows.columns_only = False
+        bounds = allocate_bounds(n)
+    else:
+        X_dense = X
     with nogil:
+        if X_sparse != NULL:
+            csr_rows(&X_csr, NULL, 0, n, bounds, &rows.rows)
         # Without a rule, params are only read.
-        total = loss_and_gradient(X.shape[0], sizes, <floating *> &params[0], has_bias,
-                                  activation, <floating> negative_slope, output, &X[0, 0],
+        total = loss_and_gradient(n, sizes, <floating *> &params[0], has_bias,
+                                  activation, <floating> negative_slope, output,
+                                  &X_dense[0, 0] if X_sparse == NULL else NULL, X_sparse,
                                   Y_ptr, labels_p, sw_ptr, weight_total, alpha, &workspace[0],
                                   G, NULL, NULL, NULL, NULL, NULL, False)
+    free(bounds)
     return total
 
 
@@ -631,7 +810,7 @@ cdef int raise_pending() except -1:
 
 def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
                 int activation, double negative_slope, int output, double alpha,
-                const floating[:, ::1] X, object Y, object labels, object sample_weight,
+                object X, object Y, object labels, object sample_weight,
                 object order, Py_ssize_t batch_size, double learning_rate, double momentum,
                 bint nesterov, double beta_1, double beta_2, double epsilon,
                 Py_ssize_t step, object first_moment, object second_moment,
@@ -649,6 +828,11 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     Batches of one row (batch_size 1) step each layer in one pass over its
     weights, without forming the gradient (loss_and_gradient with a rule):
     the same updates, and grad is left as it was.
+
+    X is a dense array or a CSR matrix, whose batches are bounds of its rows
+    (X_batch is unused). With it, plain sgd (no momentum, alpha 0) steps
+    only the columns of W(1) of the features in the batch, the others'
+    gradient being 0; grad's W(1) is left at 0.
 
     Signal handlers run between batches (every SIGNAL_CHECK_SECONDS): Ctrl-C
     raises KeyboardInterrupt there, with params part-way through the epoch.
@@ -678,27 +862,45 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     cdef double batch_loss, weight_total, accumulated = 0
     cdef double next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
     cdef bint stopped_by_signal = False
+    cdef const floating[:, ::1] X_dense
+    cdef csr_matrix X_csr
+    cdef csr_batch batch_rows
+    cdef csr_batch *X_sparse = NULL
+    cdef int64_t *bounds = NULL
+    cdef Py_ssize_t first_weights = sizes[0] * sizes[1]
     if order is not None:
         rows_of = order
         row_ptr = &rows_of[0]
-    if batch_size == 1:
+    if csr_matrix_of(X, &X_csr):
+        X_sparse = &batch_rows
+        batch_rows.columns_only = not adam and m_ptr == NULL and alpha == 0
+    else:
+        X_dense = X
+    if batch_size == 1 and X_sparse == NULL:
         rule.adam, rule.nesterov = adam, nesterov
         rule.learning_rate, rule.momentum = learning_rate, momentum
         rule.beta_1, rule.beta_2, rule.epsilon = beta_1, beta_2, epsilon
         example_rule = &rule
+    if X_sparse != NULL:
+        bounds = allocate_bounds(batch_size)
     with nogil:
         if example_rule != NULL and alpha != 0:
             # Each step then keeps it up to date as it writes the weights.
             penalty = l2_penalty(sizes, 0, &params[0], NULL)
+        if X_sparse != NULL and batch_rows.columns_only:
+            memset(&grad[0], 0, first_weights * sizeof(floating))
         while start < n:
             rows = min(batch_size, n - start)
+            if X_sparse != NULL:
+                csr_rows(&X_csr, row_ptr, start, rows, bounds, &batch_rows.rows)
             if row_ptr == NULL:
-                X_rows = &X[start, 0]
+                X_rows = &X_dense[start, 0] if X_sparse == NULL else NULL
                 Y_rows = Y_ptr + start * m_out if Y_ptr != NULL else NULL
                 label_rows = labels_p + start if labels_p != NULL else NULL
                 sw_rows = sw_ptr + start if sw_ptr != NULL else NULL
             else:
-                gather_rows(&X[0, 0], m_in, row_ptr + start, rows, &X_batch[0, 0])
+                if X_sparse == NULL:
+                    gather_rows(&X_dense[0, 0], m_in, row_ptr + start, rows, &X_batch[0, 0])
                 X_rows = &X_batch[0, 0]
                 Y_rows = label_rows = sw_rows = NULL
                 if Y_ptr != NULL:
@@ -727,10 +929,10 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
                 if adam:
                     rule.learning_rate = adam_step_size(learning_rate, beta_1, beta_2, step + 1)
                 if start + 1 < n:
-                    X_next = &X[row_ptr[start + 1] if row_ptr != NULL else start + 1, 0]
+                    X_next = &X_dense[row_ptr[start + 1] if row_ptr != NULL else start + 1, 0]
             batch_loss = loss_and_gradient(rows, sizes, &params[0], has_bias, activation,
-                                           <floating> negative_slope, output, X_rows, Y_rows,
-                                           label_rows, sw_rows, weight_total, alpha,
+                                           <floating> negative_slope, output, X_rows, X_sparse,
+                                           Y_rows, label_rows, sw_rows, weight_total, alpha,
                                            &workspace[0],
                                            &grad[0] if example_rule == NULL else NULL,
                                            example_rule, m_ptr, v_ptr, &penalty, X_next,
@@ -748,6 +950,11 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
                 adam_update(params.shape[0],
                             adam_step_size(learning_rate, beta_1, beta_2, step),
                             beta_1, beta_2, epsilon, &grad[0], m_ptr, v_ptr, &params[0])
+            elif X_sparse != NULL and batch_rows.columns_only:
+                csr_column_sgd(&batch_rows.rows, rows, sizes[0], sizes[1],
+                               <floating> learning_rate, &grad[0], &params[0])
+                sgd_update(params.shape[0] - first_weights, <floating> learning_rate, 0, False,
+                           &grad[first_weights], NULL, &params[first_weights])
             else:
                 sgd_update(params.shape[0], <floating> learning_rate, <floating> momentum,
                            nesterov, &grad[0], m_ptr, &params[0])
@@ -758,6 +965,7 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
                     stopped_by_signal = True
                     break
                 next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
+    free(bounds)
     if stopped_by_signal:
         raise_pending()
     return accumulated, step, failed
