@@ -1,65 +1,78 @@
 /* The first layer's kernels on a sparse input (CSR rows): its product
- * X W^T and its gradient D^T X, and plain sgd on the columns of a batch.
+ * X W^T and its gradient D^T X, plain sgd on the batch's columns, and the
+ * layout by columns they work from (see sparse_impl.h).
  *
- * Instantiates csrc/sparse_impl.h for float and double, each with int32 and
- * int64 indices, and exports the functions of nnbp_kernels.h, which pick the
- * index type. One build for every processor: the loads are gathers and the
- * stores scatters, which wider registers would not speed up.
+ * One build for every processor: the loads are gathers and the stores
+ * scatters, which wider registers would not speed up.
  */
+#include <stdlib.h>
 #include <string.h>
 #include "nnbp_kernels.h"
 
+/* Units (rows of W) that the kernels take at once: independent sums per
+ * entry read, and as many ascending streams through W. */
+#define NNBP_SPARSE_UNITS 4
+
+/* The column of entry p. */
+static inline int64_t nnbp_csr_column(const struct nnbp_csr *X, int64_t p)
+{
+    return X->index64 ? ((const int64_t *)X->indices)[p] : ((const int32_t *)X->indices)[p];
+}
+
+static int nnbp_compare_int64(const void *a, const void *b)
+{
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 #define REAL float
-#define INDEX int32_t
-#define SUFFIX f32_i32
+#define SUFFIX f32
 #include "sparse_impl.h"
-#undef INDEX
-#undef SUFFIX
-#define INDEX int64_t
-#define SUFFIX f32_i64
-#include "sparse_impl.h"
-#undef INDEX
 #undef SUFFIX
 #undef REAL
 
 #define REAL double
-#define INDEX int32_t
-#define SUFFIX f64_i32
+#define SUFFIX f64
 #include "sparse_impl.h"
-#undef INDEX
-#undef SUFFIX
-#define INDEX int64_t
-#define SUFFIX f64_i64
-#include "sparse_impl.h"
-#undef INDEX
 #undef SUFFIX
 #undef REAL
 
-#define NNBP_SPARSE_DISPATCHERS(REAL_, T)                                               \
-    void nnbp_csr_xwt_##T(const struct nnbp_csr *X, size_t n, size_t M, size_t K,       \
-                          const REAL_ *W, REAL_ *Z, size_t ldz)                         \
-    {                                                                                   \
-        if (X->index64)                                                                 \
-            csr_xwt_##T##_i64(X, n, M, K, W, Z, ldz);                                   \
-        else                                                                            \
-            csr_xwt_##T##_i32(X, n, M, K, W, Z, ldz);                                   \
-    }                                                                                   \
-    void nnbp_csr_dtx_##T(const struct nnbp_csr *X, size_t n, size_t M, size_t K,       \
-                          const REAL_ *D, size_t ldd, REAL_ *dW, int accumulate)        \
-    {                                                                                   \
-        if (X->index64)                                                                 \
-            csr_dtx_##T##_i64(X, n, M, K, D, ldd, dW, accumulate);                      \
-        else                                                                            \
-            csr_dtx_##T##_i32(X, n, M, K, D, ldd, dW, accumulate);                      \
-    }                                                                                   \
-    void nnbp_csr_column_sgd_##T(const struct nnbp_csr *X, size_t n, size_t M,          \
-                                 size_t K, REAL_ learning_rate, REAL_ *dW, REAL_ *W)    \
-    {                                                                                   \
-        if (X->index64)                                                                 \
-            csr_column_sgd_##T##_i64(X, n, M, K, learning_rate, dW, W);                 \
-        else                                                                            \
-            csr_column_sgd_##T##_i32(X, n, M, K, learning_rate, dW, W);                 \
-    }
+void nnbp_csr_free(struct nnbp_csr *X)
+{
+    free(X->start);
+    free(X->columns);
+    free(X->slot);
+    free(X->first);
+    free(X->entry_row);
+    free(X->entry_value);
+    free(X->place);
+    free(X->scratch);
+    memset(X, 0, sizeof *X);
+}
 
-NNBP_SPARSE_DISPATCHERS(float, f32)
-NNBP_SPARSE_DISPATCHERS(double, f64)
+int nnbp_csr_allocate(struct nnbp_csr *X, size_t rows, size_t entries, size_t K,
+                      size_t real_size)
+{
+    const size_t columns = entries < K ? entries : K;
+    const size_t buffer = NNBP_SPARSE_UNITS * (columns > rows ? columns : rows);
+    memset(X, 0, sizeof *X);
+    /* One more of each than needed: malloc(0) may give NULL. */
+    X->start = malloc((2 * rows + 1) * sizeof(int64_t));
+    X->end = X->start == NULL ? NULL : X->start + rows;
+    X->columns = malloc((columns + 1) * sizeof(int64_t));
+    X->slot = malloc((entries + 1) * sizeof(int32_t));
+    X->first = malloc((columns + 1) * sizeof(int64_t));
+    X->entry_row = malloc((entries + 1) * sizeof(int32_t));
+    X->entry_value = malloc((entries + 1) * real_size);
+    X->place = malloc((K + 1) * sizeof(int32_t));
+    X->scratch = malloc((buffer + 1) * real_size);
+    if (X->start == NULL || X->columns == NULL || X->slot == NULL || X->first == NULL
+        || X->entry_row == NULL || X->entry_value == NULL || X->place == NULL
+        || X->scratch == NULL) {
+        nnbp_csr_free(X);
+        return 0;
+    }
+    for (size_t k = 0; k < K; ++k)
+        X->place[k] = -1;
+    return 1;
+}

@@ -322,8 +322,8 @@ def output_activation(int output, floating[:, ::1] Z):
 # indices and indptr both int32 or both int64, each contiguous. Only the
 # first layer reads X: its product X W(1)^T and its gradient D^T X come from
 # the kernels of csrc/sparse.c, and the other layers are as for dense X. A
-# batch of rows is their bounds in indptr, gathered as int64: no entry of X
-# is copied.
+# batch is its rows' bounds in indptr, laid out by columns (nnbp_csr): its
+# entries' indices, not a dense copy.
 
 cdef struct csr_matrix:
     const void *data
@@ -334,10 +334,10 @@ cdef struct csr_matrix:
 
 cdef struct csr_batch:
     nnbp_csr rows
-    # The backward pass adds dW(1) at the batch's columns only, into a
-    # dW(1) of zeros: for plain sgd, which steps those columns alone and
-    # zeroes them again (csr_column_sgd).
-    bint columns_only
+    # Unless NULL, where the backward pass writes dW(1), compact (at the
+    # batch's columns only), instead of into the gradient: for plain sgd,
+    # which steps those columns alone (csr_column_sgd).
+    void *compact_dW
 
 
 cdef const void *array_address(object array) except NULL:
@@ -356,30 +356,48 @@ cdef bint csr_matrix_of(object X, csr_matrix *matrix) except -1:
     return True
 
 
-cdef int64_t *allocate_bounds(Py_ssize_t rows) except NULL:
-    """Room for the bounds of a batch of rows (csr_rows)."""
-    cdef int64_t *bounds = <int64_t *> malloc(2 * max(rows, 1) * sizeof(int64_t))
-    if bounds == NULL:
-        raise MemoryError(f"no memory for the bounds of {rows} rows of a sparse matrix")
-    return bounds
+cdef inline int64_t row_start(const csr_matrix *X, Py_ssize_t row) noexcept nogil:
+    """indptr[row]: where row's entries start"""
+    return (<const int64_t *> X.indptr)[row] if X.index64 else (<const int32_t *> X.indptr)[row]
+
+
+cdef Py_ssize_t most_entries(const csr_matrix *X, Py_ssize_t n, Py_ssize_t rows,
+                             bint consecutive) noexcept nogil:
+    """The most entries of a batch of `rows` rows of X's n: of X[k rows:(k + 1) rows]
+    if consecutive, else (any rows) a bound, rows times the longest row."""
+    cdef Py_ssize_t step = rows if consecutive else 1, start = 0, most = 0
+    while start < n:
+        most = max(most, row_start(X, min(start + step, n)) - row_start(X, start))
+        start += step
+    return most if consecutive else min(most * rows, row_start(X, n))
+
+
+cdef int allocate_batch(csr_batch *batch, const csr_matrix *X, Py_ssize_t rows,
+                        Py_ssize_t entries, Py_ssize_t K, size_t real_size) except -1:
+    """Room in batch for up to `rows` rows of X holding up to `entries` entries."""
+    batch.compact_dW = NULL
+    if not nnbp_csr_allocate(&batch.rows, rows, entries, K, real_size):
+        raise MemoryError(f"no memory for the layout of {entries} entries of a sparse matrix")
+    batch.rows.indices = X.indices
+    batch.rows.data = X.data
+    batch.rows.index64 = X.index64
+    return 0
 
 
 cdef void csr_rows(const csr_matrix *X, const int64_t *order, Py_ssize_t first,
-                   Py_ssize_t count, int64_t *bounds, nnbp_csr *rows) noexcept nogil:
-    """rows = X[order[first:first + count]] (order NULL: X[first:first + count]);
-    their bounds go into bounds, 2 count int64."""
+                   Py_ssize_t count, Py_ssize_t K, floating dtype_of,
+                   nnbp_csr *rows) noexcept nogil:
+    """rows = X[order[first:first + count]] (order NULL: X[first:first + count]),
+    laid out by columns. dtype_of only picks the specialisation."""
     cdef Py_ssize_t k, row
-    cdef const int64_t *indptr64 = <const int64_t *> X.indptr
-    cdef const int32_t *indptr32 = <const int32_t *> X.indptr
     for k in range(count):
         row = order[first + k] if order != NULL else first + k
-        bounds[k] = indptr64[row] if X.index64 else indptr32[row]
-        bounds[count + k] = indptr64[row + 1] if X.index64 else indptr32[row + 1]
-    rows.start = bounds
-    rows.end = bounds + count
-    rows.indices = X.indices
-    rows.data = X.data
-    rows.index64 = X.index64
+        rows.start[k] = row_start(X, row)
+        rows.end[k] = row_start(X, row + 1)
+    if floating is float:
+        nnbp_csr_columns_f32(rows, count, K)
+    else:
+        nnbp_csr_columns_f64(rows, count, K)
 
 
 cdef void csr_first_product(const nnbp_csr *X, Py_ssize_t n, Py_ssize_t fan_in,
@@ -395,23 +413,27 @@ cdef void csr_first_layer_backward(const csr_batch *X, Py_ssize_t n, Py_ssize_t 
                                    Py_ssize_t fan_out, const floating *Z, const floating *A,
                                    int activation, floating negative_slope, floating *D,
                                    floating *dW, floating *db) noexcept nogil:
-    """D = dA * phi'(Z) in place; dW = D^T X (see csr_batch); db = column sums of D
-    unless NULL. The input needs no dX."""
+    """D = dA * phi'(Z) in place; dW = D^T X (or into X.compact_dW); db = column sums
+    of D unless NULL. The input needs no dX."""
+    cdef bint compact = X.compact_dW != NULL
     activation_backward_ptr(activation, negative_slope, n, fan_out, Z, A, D, db)
     if floating is float:
-        nnbp_csr_dtx_f32(&X.rows, n, fan_out, fan_in, D, fan_out, dW, X.columns_only)
+        nnbp_csr_dtx_f32(&X.rows, n, fan_out, fan_in, D, fan_out,
+                         <float *> X.compact_dW if compact else dW, compact)
     else:
-        nnbp_csr_dtx_f64(&X.rows, n, fan_out, fan_in, D, fan_out, dW, X.columns_only)
+        nnbp_csr_dtx_f64(&X.rows, n, fan_out, fan_in, D, fan_out,
+                         <double *> X.compact_dW if compact else dW, compact)
 
 
-cdef void csr_column_sgd(const nnbp_csr *X, Py_ssize_t n, Py_ssize_t fan_in,
-                         Py_ssize_t fan_out, floating learning_rate, floating *dW,
-                         floating *W) noexcept nogil:
-    """W -= lr dW, then dW = 0, at the columns of X's rows only"""
+cdef void csr_column_sgd(const csr_batch *X, Py_ssize_t fan_in, Py_ssize_t fan_out,
+                         floating learning_rate, floating *W) noexcept nogil:
+    """W -= lr dW at the batch's columns, from the compact dW"""
     if floating is float:
-        nnbp_csr_column_sgd_f32(X, n, fan_out, fan_in, learning_rate, dW, W)
+        nnbp_csr_column_sgd_f32(&X.rows, fan_out, fan_in, learning_rate,
+                                <const float *> X.compact_dW, W)
     else:
-        nnbp_csr_column_sgd_f64(X, n, fan_out, fan_in, learning_rate, dW, W)
+        nnbp_csr_column_sgd_f64(&X.rows, fan_out, fan_in, learning_rate,
+                                <const double *> X.compact_dW, W)
 
 
 def csr_layer_forward(object X, const floating[:, ::1] W, object b, int activation,
@@ -419,17 +441,17 @@ def csr_layer_forward(object X, const floating[:, ::1] W, object b, int activati
     """Z = X W^T + b and A = phi(Z) for a CSR X, into the caller's Z and A (A may be None)."""
     cdef const floating *b_ptr = optional_ptr(b, Z[0, 0])
     cdef floating *A_ptr = <floating *> optional_ptr(A, Z[0, 0])
+    cdef Py_ssize_t n = Z.shape[0], K = W.shape[1]
     cdef csr_matrix X_csr
-    cdef nnbp_csr rows
-    cdef int64_t *bounds
+    cdef csr_batch batch
     csr_matrix_of(X, &X_csr)
-    bounds = allocate_bounds(Z.shape[0])
+    allocate_batch(&batch, &X_csr, n, row_start(&X_csr, n), K, sizeof(floating))
     with nogil:
-        csr_rows(&X_csr, NULL, 0, Z.shape[0], bounds, &rows)
-        csr_first_product(&rows, Z.shape[0], W.shape[1], W.shape[0], &W[0, 0], &Z[0, 0])
-        dense_forward_ptr(Z.shape[0], W.shape[1], W.shape[0], NULL, &W[0, 0], b_ptr,
-                          activation, <floating> negative_slope, &Z[0, 0], A_ptr)
-    free(bounds)
+        csr_rows(&X_csr, NULL, 0, n, K, Z[0, 0], &batch.rows)
+        csr_first_product(&batch.rows, n, K, W.shape[0], &W[0, 0], &Z[0, 0])
+        dense_forward_ptr(n, K, W.shape[0], NULL, &W[0, 0], b_ptr, activation,
+                          <floating> negative_slope, &Z[0, 0], A_ptr)
+    nnbp_csr_free(&batch.rows)
 
 
 def csr_layer_backward(object X, const floating[:, ::1] Z, const floating[:, ::1] A,
@@ -437,18 +459,16 @@ def csr_layer_backward(object X, const floating[:, ::1] Z, const floating[:, ::1
                        floating[:, ::1] dW, object db):
     """From dA held in D, for a CSR X: D = dA * phi'(Z) in place, dW = D^T X and db."""
     cdef floating *db_ptr = <floating *> optional_ptr(db, D[0, 0])
+    cdef Py_ssize_t n = D.shape[0], K = dW.shape[1]
     cdef csr_matrix X_csr
     cdef csr_batch batch
-    cdef int64_t *bounds
     csr_matrix_of(X, &X_csr)
-    batch.columns_only = False
-    bounds = allocate_bounds(D.shape[0])
+    allocate_batch(&batch, &X_csr, n, row_start(&X_csr, n), K, sizeof(floating))
     with nogil:
-        csr_rows(&X_csr, NULL, 0, D.shape[0], bounds, &batch.rows)
-        csr_first_layer_backward(&batch, D.shape[0], dW.shape[1], dW.shape[0], &Z[0, 0],
-                                 &A[0, 0], activation, <floating> negative_slope, &D[0, 0],
-                                 &dW[0, 0], db_ptr)
-    free(bounds)
+        csr_rows(&X_csr, NULL, 0, n, K, D[0, 0], &batch.rows)
+        csr_first_layer_backward(&batch, n, K, dW.shape[0], &Z[0, 0], &A[0, 0], activation,
+                                 <floating> negative_slope, &D[0, 0], &dW[0, 0], db_ptr)
+    nnbp_csr_free(&batch.rows)
 
 
 # ---------------------------------------------------------------- whole networks
@@ -522,24 +542,26 @@ def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bin
     cdef csr_matrix X_csr
     cdef csr_batch block
     cdef csr_batch *X_sparse = NULL
-    cdef int64_t *bounds = NULL
     if csr_matrix_of(X, &X_csr):
         X_sparse = &block
-        bounds = allocate_bounds(block_rows)
+        allocate_batch(&block, &X_csr, block_rows,
+                       most_entries(&X_csr, out.shape[0], block_rows, True), sizes[0],
+                       sizeof(floating))
     else:
         X_dense = X
     with nogil:
         while start < out.shape[0]:
             rows = min(block_rows, out.shape[0] - start)
             if X_sparse != NULL:
-                csr_rows(&X_csr, NULL, start, rows, bounds, &block.rows)
+                csr_rows(&X_csr, NULL, start, rows, sizes[0], params[0], &block.rows)
             forward_pass(rows, sizes, &params[0], has_bias, activation,
                          <floating> negative_slope,
                          &X_dense[start, 0] if X_sparse == NULL else NULL, X_sparse,
                          &workspace[0], &out[start, 0], False)
             output_activation_ptr(output, rows, out.shape[1], &out[start, 0])
             start += rows
-    free(bounds)
+    if X_sparse != NULL:
+        nnbp_csr_free(&block.rows)
 
 
 cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floating *P,
@@ -659,23 +681,22 @@ def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
     cdef csr_matrix X_csr
     cdef csr_batch rows
     cdef csr_batch *X_sparse = NULL
-    cdef int64_t *bounds = NULL
     if csr_matrix_of(X, &X_csr):
         X_sparse = &rows
-        rows.columns_only = False
-        bounds = allocate_bounds(n)
+        allocate_batch(&rows, &X_csr, n, row_start(&X_csr, n), sizes[0], sizeof(floating))
     else:
         X_dense = X
     with nogil:
         if X_sparse != NULL:
-            csr_rows(&X_csr, NULL, 0, n, bounds, &rows.rows)
+            csr_rows(&X_csr, NULL, 0, n, sizes[0], params[0], &rows.rows)
         # Without a rule, params are only read.
         total = loss_and_gradient(n, sizes, <floating *> &params[0], has_bias,
                                   activation, <floating> negative_slope, output,
                                   &X_dense[0, 0] if X_sparse == NULL else NULL, X_sparse,
                                   Y_ptr, labels_p, sw_ptr, weight_total, alpha, &workspace[0],
                                   G, NULL, NULL, NULL, NULL, NULL, False)
-    free(bounds)
+    if X_sparse != NULL:
+        nnbp_csr_free(&rows.rows)
     return total
 
 
@@ -832,7 +853,8 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     X is a dense array or a CSR matrix, whose batches are bounds of its rows
     (X_batch is unused). With it, plain sgd (no momentum, alpha 0) steps
     only the columns of W(1) of the features in the batch, the others'
-    gradient being 0; grad's W(1) is left at 0.
+    gradient being 0: their gradient is kept apart, and grad's W(1) is left
+    as it was.
 
     Signal handlers run between batches (every SIGNAL_CHECK_SECONDS): Ctrl-C
     raises KeyboardInterrupt there, with params part-way through the epoch.
@@ -866,14 +888,12 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     cdef csr_matrix X_csr
     cdef csr_batch batch_rows
     cdef csr_batch *X_sparse = NULL
-    cdef int64_t *bounds = NULL
-    cdef Py_ssize_t first_weights = sizes[0] * sizes[1]
+    cdef Py_ssize_t first_weights = sizes[0] * sizes[1], entries
     if order is not None:
         rows_of = order
         row_ptr = &rows_of[0]
     if csr_matrix_of(X, &X_csr):
         X_sparse = &batch_rows
-        batch_rows.columns_only = not adam and m_ptr == NULL and alpha == 0
     else:
         X_dense = X
     if batch_size == 1 and X_sparse == NULL:
@@ -882,17 +902,22 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
         rule.beta_1, rule.beta_2, rule.epsilon = beta_1, beta_2, epsilon
         example_rule = &rule
     if X_sparse != NULL:
-        bounds = allocate_bounds(batch_size)
+        entries = most_entries(&X_csr, n, batch_size, row_ptr == NULL)
+        allocate_batch(&batch_rows, &X_csr, batch_size, entries, m_in, sizeof(floating))
+        if not adam and m_ptr == NULL and alpha == 0:
+            # Plain sgd: dW(1) is 0 but at the batch's columns, kept apart.
+            batch_rows.compact_dW = malloc(sizes[1] * min(entries, m_in) * sizeof(floating) + 1)
+            if batch_rows.compact_dW == NULL:
+                nnbp_csr_free(&batch_rows.rows)
+                raise MemoryError("no memory for the gradient of the first layer")
     with nogil:
         if example_rule != NULL and alpha != 0:
             # Each step then keeps it up to date as it writes the weights.
             penalty = l2_penalty(sizes, 0, &params[0], NULL)
-        if X_sparse != NULL and batch_rows.columns_only:
-            memset(&grad[0], 0, first_weights * sizeof(floating))
         while start < n:
             rows = min(batch_size, n - start)
             if X_sparse != NULL:
-                csr_rows(&X_csr, row_ptr, start, rows, bounds, &batch_rows.rows)
+                csr_rows(&X_csr, row_ptr, start, rows, m_in, params[0], &batch_rows.rows)
             if row_ptr == NULL:
                 X_rows = &X_dense[start, 0] if X_sparse == NULL else NULL
                 Y_rows = Y_ptr + start * m_out if Y_ptr != NULL else NULL
@@ -950,9 +975,9 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
                 adam_update(params.shape[0],
                             adam_step_size(learning_rate, beta_1, beta_2, step),
                             beta_1, beta_2, epsilon, &grad[0], m_ptr, v_ptr, &params[0])
-            elif X_sparse != NULL and batch_rows.columns_only:
-                csr_column_sgd(&batch_rows.rows, rows, sizes[0], sizes[1],
-                               <floating> learning_rate, &grad[0], &params[0])
+            elif X_sparse != NULL and batch_rows.compact_dW != NULL:
+                csr_column_sgd(&batch_rows, sizes[0], sizes[1], <floating> learning_rate,
+                               &params[0])
                 sgd_update(params.shape[0] - first_weights, <floating> learning_rate, 0, False,
                            &grad[first_weights], NULL, &params[first_weights])
             else:
@@ -965,7 +990,9 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
                     stopped_by_signal = True
                     break
                 next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
-    free(bounds)
+    if X_sparse != NULL:
+        free(batch_rows.compact_dW)
+        nnbp_csr_free(&batch_rows.rows)
     if stopped_by_signal:
         raise_pending()
     return accumulated, step, failed

@@ -27,11 +27,15 @@ cdef extern from "nnbp_kernels.h" nogil:
         int nesterov
 
     struct nnbp_csr:
-        const int64_t *start
-        const int64_t *end
+        int64_t *start
+        int64_t *end
         const void *indices
         const void *data
         int index64
+        size_t n_columns
+
+    int nnbp_csr_allocate(nnbp_csr *X, size_t rows, size_t entries, size_t K, size_t real_size)
+    void nnbp_csr_free(nnbp_csr *X)
 
     int nnbp_select_isa(int requested)
     int nnbp_all_finite_f32(size_t n, const float *x)
@@ -91,18 +95,20 @@ cdef extern from "nnbp_kernels.h" nogil:
                                  double *state_1, double *state_2, double *dx,
                                  const double *x_next, double *z_next)
 
+    void nnbp_csr_columns_f32(nnbp_csr *X, size_t n, size_t K)
+    void nnbp_csr_columns_f64(nnbp_csr *X, size_t n, size_t K)
     void nnbp_csr_xwt_f32(const nnbp_csr *X, size_t n, size_t M, size_t K, const float *W,
                           float *Z, size_t ldz)
     void nnbp_csr_xwt_f64(const nnbp_csr *X, size_t n, size_t M, size_t K, const double *W,
                           double *Z, size_t ldz)
     void nnbp_csr_dtx_f32(const nnbp_csr *X, size_t n, size_t M, size_t K, const float *D,
-                          size_t ldd, float *dW, int accumulate)
+                          size_t ldd, float *dW, int compact)
     void nnbp_csr_dtx_f64(const nnbp_csr *X, size_t n, size_t M, size_t K, const double *D,
-                          size_t ldd, double *dW, int accumulate)
-    void nnbp_csr_column_sgd_f32(const nnbp_csr *X, size_t n, size_t M, size_t K,
-                                 float learning_rate, float *dW, float *W)
-    void nnbp_csr_column_sgd_f64(const nnbp_csr *X, size_t n, size_t M, size_t K,
-                                 double learning_rate, double *dW, double *W)
+                          size_t ldd, double *dW, int compact)
+    void nnbp_csr_column_sgd_f32(const nnbp_csr *X, size_t M, size_t K, float learning_rate,
+                                 const float *dW, float *W)
+    void nnbp_csr_column_sgd_f64(const nnbp_csr *X, size_t M, size_t K, double learning_rate,
+                                 const double *dW, double *W)
 
 cdef extern from "vecmath.h" nogil:
     float nnbp_exp_f32(float x)
