@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import nnbp
-from nnbp.benchmark import contenders, fits, main, measure, report, run
+from nnbp.benchmark import contenders, fits, main, measure, report, run, sparse
 from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS, Workload
 
 TINY = (Workload("tiny-classes", (12, 16, 8, 3), "softmax", 48, (1, 16, 48)),
@@ -127,3 +127,40 @@ def test_nnbp_bench_is_the_benchmark_command(capsys):
         nnbp_command(["bench", "--help"])
     assert exit_.value.code == 0
     assert "usage: nnbp bench" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- the sparse benchmark
+
+
+def test_the_sparse_problem_is_tf_idf_like():
+    X, y = sparse.tfidf_like()      # the issue's: 8192 rows, 20,000 features, 0.5%
+    assert X.format == "csr" and X.shape == (8192, 20_000)
+    assert X.nnz / (8192 * 20_000) == pytest.approx(0.005, rel=0.05)
+    np.testing.assert_allclose(np.sqrt(X.multiply(X).sum(axis=1)).A1, 1.0)
+    # Zipf: the commonest term is in most documents, the median one in few
+    document_frequency = np.sort(np.bincount(X.indices, minlength=20_000))[::-1]
+    assert document_frequency[0] > 0.5 * 8192 > 100 * document_frequency[10_000]
+    assert set(np.unique(y)) == set(range(sparse.CLASSES))
+
+
+def test_the_sparse_benchmark_times_every_contender_and_adams_update(monkeypatch):
+    results = sparse.run(rows=64, features=500, repeats=1, settle=0.0, log=lambda m: None,
+                         memory=False)
+    expected = {sparse.NNBP_SPARSE, sparse.NNBP_DENSE, sparse.SKLEARN_SPARSE}
+    assert {(row["solver"], row["dtype"]) for row in results["epoch"]} == {
+        (solver, dtype) for solver in sparse.SOLVERS for dtype in ("float32", "float64")}
+    for row in results["epoch"]:
+        assert set(row["times"]) == expected
+        assert row["steps"] == 2
+        assert ("adam_update_seconds" in row) is (row["solver"] == "adam")
+    text = sparse.markdown(results)
+    assert text.count("| adam |") == 2 and "its share of the step" in text
+    assert json.loads(json.dumps(results)) == results
+
+
+@pytest.mark.skipif(measure.peak_resident_bytes() is None, reason="needs /proc/self/status")
+def test_the_sparse_benchmark_measures_a_fresh_process():
+    row = sparse.peak_memory(sparse.NNBP_SPARSE, 64, 500, 0.01, "float64")
+    assert row["rows"] == 64 and 0 < row["nonzeros"] < 64 * 500
+    assert row["data_bytes"] == 12 * row["nonzeros"] + 4 * 65
+    assert 20 * 2**20 < row["peak_bytes"] < 2**30

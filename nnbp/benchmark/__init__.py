@@ -15,6 +15,10 @@ data and in the same process:
   other (the compiled epoch releases the GIL);
 - the peak memory of fit, against the data + 4x the parameters + the workspaces.
 
+``nnbp bench --sparse`` runs the sparse benchmark instead
+(nnbp.benchmark.sparse): nnbp on a TF-IDF-like sparse matrix against nnbp
+on it densified and scikit-learn on it sparse.
+
 Times are medians of --repeats timed calls after a warm-up, the contenders'
 calls taken in turn; each ratio is taken between figures of the same run. PyTorch and scikit-learn are
 skipped, with a note, where they are not installed.
@@ -29,7 +33,7 @@ import numpy as np
 import scipy
 
 import nnbp
-from nnbp.benchmark import contenders, fits, measure, report
+from nnbp.benchmark import contenders, fits, measure, report, sparse
 from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS
 
 DTYPES = (np.float32, np.float64)
@@ -163,6 +167,24 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
     return results
 
 
+def _log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def _sparse_main(args):
+    options = dict(repeats=args.repeats)
+    if args.quick:
+        options = dict(rows=QUICK_ROWS, features=2000, repeats=1, settle=0.0)
+    start = time.perf_counter()
+    results = sparse.run(log=_log, **options)
+    results["seconds"] = time.perf_counter() - start
+    print(sparse.markdown(results))
+    with open(args.json, "w") as handle:
+        json.dump(results, handle, indent=2)
+    _log(f"wrote {args.json} in {results['seconds']:.0f} s")
+    return 0
+
+
 def _version(module):
     try:
         return __import__(module).__version__
@@ -185,9 +207,14 @@ def main(argv=None):
     parser.add_argument("--workload", action="append",
                         choices=[w.name for w in WORKLOADS],
                         help="only this workload (repeatable)")
+    parser.add_argument("--sparse", action="store_true",
+                        help="the sparse benchmark instead (nnbp.benchmark.sparse): a TF-IDF-like "
+                             "problem, nnbp sparse, nnbp densified, scikit-learn sparse")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.sparse:
+        return _sparse_main(args)
     workloads = [w for w in WORKLOADS if not args.workload or w.name in args.workload]
     repeats = args.repeats
     fit_cases, peak_size, settle = fits.CASES, measure.PEAK_SIZE, measure.SETTLE_SECONDS
@@ -196,15 +223,12 @@ def main(argv=None):
         fit_cases = [case for case in fits.CASES if case[0] == "digits"]
         peak_size, settle = QUICK_PEAK_SIZE, 0.0
 
-    def log(message):
-        print(message, file=sys.stderr, flush=True)
-
     start = time.perf_counter()
-    results = run(workloads, DTYPES, repeats, log, fit_cases, peak_size=peak_size,
+    results = run(workloads, DTYPES, repeats, _log, fit_cases, peak_size=peak_size,
                   settle=settle)
     results["seconds"] = time.perf_counter() - start
     print(report.markdown(results))
     with open(args.json, "w") as handle:
         json.dump(results, handle, indent=2)
-    log(f"wrote {args.json} in {results['seconds']:.0f} s")
+    _log(f"wrote {args.json} in {results['seconds']:.0f} s")
     return 0

@@ -142,6 +142,22 @@ def training_in_threads(workload, dtype, batch, repeats, settle=SETTLE_SECONDS):
                 speedup=seconds[ONE_AFTER_THE_OTHER] / seconds[AT_ONCE])
 
 
+def peak_resident_bytes():
+    """The most memory this process has held resident, or None where unknown.
+
+    Linux's VmHWM: ru_maxrss would do, but a process started by another keeps
+    the starter's peak there, across exec.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def traced_peak_bytes(function):
     """The most memory that function held at once beyond what existed before, by tracemalloc.
 
