@@ -126,7 +126,8 @@ int nnbp_select_isa(int requested);
  * csr_xwt: Z = X W^T, Z[r, i] at Z + r ldz + i;
  * csr_dtx: dW = D^T X, D[r, i] at D + r ldd + i (compact: dW M-by-n_columns,
  *   at the batch's columns only);
- * csr_column_sgd: W -= learning_rate dW at the batch's columns, dW compact. */
+ * csr_column_sgd: W -= learning_rate dW at the batch's columns, dW compact;
+ *   then, unless next is NULL, Z_next = next W^T (n_next rows) with the new W. */
 #define NNBP_DECLARE_SPARSE(REAL, SUFFIX)                                       \
     void nnbp_csr_columns_##SUFFIX(struct nnbp_csr *X, size_t n, size_t K);     \
     void nnbp_csr_xwt_##SUFFIX(const struct nnbp_csr *X, size_t n, size_t M,    \
@@ -134,7 +135,8 @@ int nnbp_select_isa(int requested);
     void nnbp_csr_dtx_##SUFFIX(const struct nnbp_csr *X, size_t n, size_t M,    \
         size_t K, const REAL *D, size_t ldd, REAL *dW, int compact);            \
     void nnbp_csr_column_sgd_##SUFFIX(const struct nnbp_csr *X, size_t M,       \
-        size_t K, REAL learning_rate, const REAL *dW, REAL *W);
+        size_t K, REAL learning_rate, const REAL *dW, REAL *W,                  \
+        const struct nnbp_csr *next, size_t n_next, REAL *Z_next);
 
 NNBP_DECLARE(float, f32)
 NNBP_DECLARE(double, f64)

@@ -11,7 +11,7 @@
 
 /* Units (rows of W) that the kernels take at once: independent sums per
  * entry read, and as many ascending streams through W. */
-#define NNBP_SPARSE_UNITS 4
+#define NNBP_SPARSE_UNITS 8
 
 /* The column of entry p. */
 static inline int64_t nnbp_csr_column(const struct nnbp_csr *X, int64_t p)

@@ -158,16 +158,41 @@ void NNBP(nnbp_csr_dtx)(const struct nnbp_csr *X, size_t n, size_t M, size_t K,
     }
 }
 
-/* W[i, k_j] -= learning_rate dW[i, j] at the batch's columns k_j, from the
- * compact gradient of csr_dtx: plain sgd on the only columns whose gradient
- * is not 0, the arithmetic of the update of every column. */
-void NNBP(nnbp_csr_column_sgd)(const struct nnbp_csr *X, size_t M, size_t K,
-                                 REAL learning_rate, const REAL *dW, REAL *W)
+/* W[u, k_j] -= learning_rate dW[u, j] at the batch's columns k_j, for
+ * u < units, dW compact; then, unless next is NULL, Z_next = next W^T for
+ * those units, with the new weights. */
+static inline __attribute__((always_inline)) void NNBP(nnbp_csr_column_sgd_units)(
+    const struct nnbp_csr *X, size_t units, size_t K, REAL learning_rate, const REAL *dW,
+    REAL *W, const struct nnbp_csr *next, size_t n_next, REAL *Z_next, size_t ldz)
 {
     const size_t count = X->n_columns;
-    for (size_t i = 0; i < M; ++i)
-        for (size_t j = 0; j < count; ++j)
-            W[i * K + (size_t)X->columns[j]] -= learning_rate * dW[i * count + j];
+    for (size_t j = 0; j < count; ++j)
+        for (size_t u = 0; u < units; ++u)
+            W[u * K + (size_t)X->columns[j]] -= learning_rate * dW[u * count + j];
+    if (next != NULL)
+        NNBP(nnbp_csr_xwt_units)(next, n_next, units, K, W, Z_next, ldz);
+}
+
+/* W[i, k_j] -= learning_rate dW[i, j] at the batch's columns k_j, from the
+ * compact gradient of csr_dtx: plain sgd on the only columns whose gradient
+ * is not 0, the arithmetic of the update of every column. Unless next is
+ * NULL, also Z_next = next W^T (Z_next[r, i] at Z_next + r M + i) with the
+ * new weights, a few rows of W at a time while they are in cache: the next
+ * batch's first product, the same bits as csr_xwt's after the update, and
+ * W read once a step instead of twice. */
+void NNBP(nnbp_csr_column_sgd)(const struct nnbp_csr *X, size_t M, size_t K,
+                               REAL learning_rate, const REAL *dW, REAL *W,
+                               const struct nnbp_csr *next, size_t n_next, REAL *Z_next)
+{
+    const size_t count = X->n_columns;
+    size_t i = 0;
+    for (; i + NNBP_SPARSE_UNITS <= M; i += NNBP_SPARSE_UNITS)
+        NNBP(nnbp_csr_column_sgd_units)(X, NNBP_SPARSE_UNITS, K, learning_rate,
+                                        dW + i * count, W + i * K, next, n_next,
+                                        Z_next + i, M);
+    for (; i < M; ++i)
+        NNBP(nnbp_csr_column_sgd_units)(X, 1, K, learning_rate, dW + i * count, W + i * K,
+                                        next, n_next, Z_next + i, M);
 }
 
 #undef NNBP

@@ -17,7 +17,7 @@ from cython cimport floating
 from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -425,15 +425,32 @@ cdef void csr_first_layer_backward(const csr_batch *X, Py_ssize_t n, Py_ssize_t 
                          <double *> X.compact_dW if compact else dW, compact)
 
 
-cdef void csr_column_sgd(const csr_batch *X, Py_ssize_t fan_in, Py_ssize_t fan_out,
-                         floating learning_rate, floating *W) noexcept nogil:
-    """W -= lr dW at the batch's columns, from the compact dW"""
+cdef bint csr_column_sgd(const csr_matrix *X, csr_batch *batch, nnbp_csr *next,
+                         const int64_t *order, Py_ssize_t next_start, Py_ssize_t n,
+                         Py_ssize_t batch_size, Py_ssize_t fan_in, Py_ssize_t fan_out,
+                         floating learning_rate, floating *W, floating *Z_next) noexcept nogil:
+    """W -= lr dW at the batch's columns, from the compact dW. If rows of X remain
+    from next_start on, the next batch too: laid out (into batch, which then
+    holds it; next is scratch) and its first product into Z_next, with the new
+    W, in the same pass over W. Returns whether it made that product."""
+    cdef nnbp_csr done
+    cdef Py_ssize_t rows = min(batch_size, n - next_start)
+    if rows > 0:
+        csr_rows(X, order, next_start, rows, fan_in, learning_rate, next)
     if floating is float:
-        nnbp_csr_column_sgd_f32(&X.rows, fan_out, fan_in, learning_rate,
-                                <const float *> X.compact_dW, W)
+        nnbp_csr_column_sgd_f32(&batch.rows, fan_out, fan_in, learning_rate,
+                                <const float *> batch.compact_dW, W,
+                                next if rows > 0 else NULL, max(rows, 0), Z_next)
     else:
-        nnbp_csr_column_sgd_f64(&X.rows, fan_out, fan_in, learning_rate,
-                                <const double *> X.compact_dW, W)
+        nnbp_csr_column_sgd_f64(&batch.rows, fan_out, fan_in, learning_rate,
+                                <const double *> batch.compact_dW, W,
+                                next if rows > 0 else NULL, max(rows, 0), Z_next)
+    if rows <= 0:
+        return False
+    done = batch.rows
+    batch.rows = next[0]
+    next[0] = done
+    return True
 
 
 def csr_layer_forward(object X, const floating[:, ::1] W, object b, int activation,
@@ -850,11 +867,12 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     weights, without forming the gradient (loss_and_gradient with a rule):
     the same updates, and grad is left as it was.
 
-    X is a dense array or a CSR matrix, whose batches are bounds of its rows
-    (X_batch is unused). With it, plain sgd (no momentum, alpha 0) steps
-    only the columns of W(1) of the features in the batch, the others'
-    gradient being 0: their gradient is kept apart, and grad's W(1) is left
-    as it was.
+    X is a dense array or a CSR matrix, whose batches are laid out from its
+    rows where they lie (X_batch is unused). With it, plain sgd (no
+    momentum, alpha 0) steps only the columns of W(1) of the features in the
+    batch, the others' gradient being 0: their gradient is kept apart, and
+    grad's W(1) is left as it was. That step also computes the next batch's
+    first product with the new W(1), in the same pass over it.
 
     Signal handlers run between batches (every SIGNAL_CHECK_SECONDS): Ctrl-C
     raises KeyboardInterrupt there, with params part-way through the epoch.
@@ -886,7 +904,7 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     cdef bint stopped_by_signal = False
     cdef const floating[:, ::1] X_dense
     cdef csr_matrix X_csr
-    cdef csr_batch batch_rows
+    cdef csr_batch batch_rows, next_rows
     cdef csr_batch *X_sparse = NULL
     cdef Py_ssize_t first_weights = sizes[0] * sizes[1], entries
     if order is not None:
@@ -905,18 +923,23 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
         entries = most_entries(&X_csr, n, batch_size, row_ptr == NULL)
         allocate_batch(&batch_rows, &X_csr, batch_size, entries, m_in, sizeof(floating))
         if not adam and m_ptr == NULL and alpha == 0:
-            # Plain sgd: dW(1) is 0 but at the batch's columns, kept apart.
+            # Plain sgd: dW(1) is 0 but at the batch's columns, kept apart;
+            # the next batch is laid out while this one steps W(1).
             batch_rows.compact_dW = malloc(sizes[1] * min(entries, m_in) * sizeof(floating) + 1)
-            if batch_rows.compact_dW == NULL:
+            if batch_rows.compact_dW == NULL or not nnbp_csr_allocate(
+                    &next_rows.rows, batch_size, entries, m_in, sizeof(floating)):
+                free(batch_rows.compact_dW)
                 nnbp_csr_free(&batch_rows.rows)
                 raise MemoryError("no memory for the gradient of the first layer")
+            next_rows.rows.indices, next_rows.rows.data = X_csr.indices, X_csr.data
+            next_rows.rows.index64 = X_csr.index64
     with nogil:
         if example_rule != NULL and alpha != 0:
             # Each step then keeps it up to date as it writes the weights.
             penalty = l2_penalty(sizes, 0, &params[0], NULL)
         while start < n:
             rows = min(batch_size, n - start)
-            if X_sparse != NULL:
+            if X_sparse != NULL and not first_product_done:
                 csr_rows(&X_csr, row_ptr, start, rows, m_in, params[0], &batch_rows.rows)
             if row_ptr == NULL:
                 X_rows = &X_dense[start, 0] if X_sparse == NULL else NULL
@@ -976,8 +999,9 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
                             adam_step_size(learning_rate, beta_1, beta_2, step),
                             beta_1, beta_2, epsilon, &grad[0], m_ptr, v_ptr, &params[0])
             elif X_sparse != NULL and batch_rows.compact_dW != NULL:
-                csr_column_sgd(&batch_rows, sizes[0], sizes[1], <floating> learning_rate,
-                               &params[0])
+                first_product_done = csr_column_sgd(
+                    &X_csr, &batch_rows, &next_rows.rows, row_ptr, start + rows, n, batch_size,
+                    m_in, sizes[1], <floating> learning_rate, &params[0], &workspace[0])
                 sgd_update(params.shape[0] - first_weights, <floating> learning_rate, 0, False,
                            &grad[first_weights], NULL, &params[first_weights])
             else:
@@ -990,8 +1014,10 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
                     stopped_by_signal = True
                     break
                 next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
-    if X_sparse != NULL:
+    if X_sparse != NULL and batch_rows.compact_dW != NULL:
         free(batch_rows.compact_dW)
+        nnbp_csr_free(&next_rows.rows)
+    if X_sparse != NULL:
         nnbp_csr_free(&batch_rows.rows)
     if stopped_by_signal:
         raise_pending()

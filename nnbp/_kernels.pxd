@@ -106,9 +106,11 @@ cdef extern from "nnbp_kernels.h" nogil:
     void nnbp_csr_dtx_f64(const nnbp_csr *X, size_t n, size_t M, size_t K, const double *D,
                           size_t ldd, double *dW, int compact)
     void nnbp_csr_column_sgd_f32(const nnbp_csr *X, size_t M, size_t K, float learning_rate,
-                                 const float *dW, float *W)
+                                 const float *dW, float *W, const nnbp_csr *next,
+                                 size_t n_next, float *Z_next)
     void nnbp_csr_column_sgd_f64(const nnbp_csr *X, size_t M, size_t K, double learning_rate,
-                                 const double *dW, double *W)
+                                 const double *dW, double *W, const nnbp_csr *next,
+                                 size_t n_next, double *Z_next)
 
 cdef extern from "vecmath.h" nogil:
     float nnbp_exp_f32(float x)

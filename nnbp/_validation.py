@@ -217,11 +217,9 @@ def check_sparse_matrix(name, values, dtype):
             or indices.dtype.kind not in "iu" or indptr.dtype.kind not in "iu"):
         raise ValueError(f"{name} is not a valid CSR matrix: its data, indices and indptr "
                          "must be 1-D integer index arrays of consistent lengths")
-    if indices.dtype != indptr.dtype or indices.dtype not in INDEX_DTYPES:
-        index_dtype = (indices.dtype if indices.dtype == indptr.dtype
-                       and indices.dtype in INDEX_DTYPES else np.dtype(np.int64))
-    else:
-        index_dtype = indices.dtype
+    # Both int32 or both int64, as the compiled core reads them; else both int64.
+    alike = indices.dtype == indptr.dtype and indices.dtype in INDEX_DTYPES
+    index_dtype = indices.dtype if alike else np.dtype(np.int64)
     new_indices, new_indptr = _c_array(indices, index_dtype), _c_array(indptr, index_dtype)
     steps = np.diff(new_indptr)
     n_entries = int(new_indptr[-1])

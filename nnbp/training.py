@@ -228,7 +228,7 @@ class _Epoch:
                                                          np.empty(n, np.int64),
                                                          np.empty(n, np.int64))
             if isinstance(X, np.ndarray):
-                # A sparse X's batches are bounds of its rows, not copies.
+                # A sparse X's batches are read where its rows lie, not copied.
                 self.X_batch = np.empty((batch_size, X.shape[1]), dtype=net.dtype)
             if targets is not None:
                 self.targets_batch = np.empty((batch_size, targets.shape[1]), dtype=net.dtype)
