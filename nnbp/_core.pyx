@@ -400,6 +400,19 @@ cdef void csr_rows(const csr_matrix *X, const int64_t *order, Py_ssize_t first,
         nnbp_csr_columns_f64(rows, count, K)
 
 
+cdef bint csr_all_rows(object X, Py_ssize_t K, csr_batch *batch, floating dtype_of) except -1:
+    """True, and batch all of X's rows laid out (free it with nnbp_csr_free), if X is a
+    CSR matrix; False for a dense array. dtype_of only picks the specialisation."""
+    cdef csr_matrix X_csr
+    cdef Py_ssize_t n = X.shape[0]
+    if not csr_matrix_of(X, &X_csr):
+        return False
+    allocate_batch(batch, &X_csr, n, row_start(&X_csr, n), K, sizeof(floating))
+    with nogil:
+        csr_rows(&X_csr, NULL, 0, n, K, dtype_of, &batch.rows)
+    return True
+
+
 cdef void csr_first_product(const nnbp_csr *X, Py_ssize_t n, Py_ssize_t fan_in,
                             Py_ssize_t fan_out, const floating *W, floating *Z) noexcept nogil:
     """Z = X W^T"""
@@ -459,12 +472,9 @@ def csr_layer_forward(object X, const floating[:, ::1] W, object b, int activati
     cdef const floating *b_ptr = optional_ptr(b, Z[0, 0])
     cdef floating *A_ptr = <floating *> optional_ptr(A, Z[0, 0])
     cdef Py_ssize_t n = Z.shape[0], K = W.shape[1]
-    cdef csr_matrix X_csr
     cdef csr_batch batch
-    csr_matrix_of(X, &X_csr)
-    allocate_batch(&batch, &X_csr, n, row_start(&X_csr, n), K, sizeof(floating))
+    csr_all_rows(X, K, &batch, Z[0, 0])
     with nogil:
-        csr_rows(&X_csr, NULL, 0, n, K, Z[0, 0], &batch.rows)
         csr_first_product(&batch.rows, n, K, W.shape[0], &W[0, 0], &Z[0, 0])
         dense_forward_ptr(n, K, W.shape[0], NULL, &W[0, 0], b_ptr, activation,
                           <floating> negative_slope, &Z[0, 0], A_ptr)
@@ -477,12 +487,9 @@ def csr_layer_backward(object X, const floating[:, ::1] Z, const floating[:, ::1
     """From dA held in D, for a CSR X: D = dA * phi'(Z) in place, dW = D^T X and db."""
     cdef floating *db_ptr = <floating *> optional_ptr(db, D[0, 0])
     cdef Py_ssize_t n = D.shape[0], K = dW.shape[1]
-    cdef csr_matrix X_csr
     cdef csr_batch batch
-    csr_matrix_of(X, &X_csr)
-    allocate_batch(&batch, &X_csr, n, row_start(&X_csr, n), K, sizeof(floating))
+    csr_all_rows(X, K, &batch, D[0, 0])
     with nogil:
-        csr_rows(&X_csr, NULL, 0, n, K, D[0, 0], &batch.rows)
         csr_first_layer_backward(&batch, n, K, dW.shape[0], &Z[0, 0], &A[0, 0], activation,
                                  <floating> negative_slope, &D[0, 0], &dW[0, 0], db_ptr)
     nnbp_csr_free(&batch.rows)
@@ -695,17 +702,13 @@ def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
     cdef double total
     cdef Py_ssize_t n = X.shape[0]
     cdef const floating[:, ::1] X_dense
-    cdef csr_matrix X_csr
     cdef csr_batch rows
     cdef csr_batch *X_sparse = NULL
-    if csr_matrix_of(X, &X_csr):
+    if csr_all_rows(X, sizes[0], &rows, params[0]):
         X_sparse = &rows
-        allocate_batch(&rows, &X_csr, n, row_start(&X_csr, n), sizes[0], sizeof(floating))
     else:
         X_dense = X
     with nogil:
-        if X_sparse != NULL:
-            csr_rows(&X_csr, NULL, 0, n, sizes[0], params[0], &rows.rows)
         # Without a rule, params are only read.
         total = loss_and_gradient(n, sizes, <floating *> &params[0], has_bias,
                                   activation, <floating> negative_slope, output,

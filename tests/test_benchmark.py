@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import scipy.sparse
 
 import nnbp
 from nnbp.benchmark import contenders, fits, main, measure, report, run, sparse
@@ -159,8 +160,22 @@ def test_the_sparse_benchmark_times_every_contender_and_adams_update(monkeypatch
 
 
 @pytest.mark.skipif(measure.peak_resident_bytes() is None, reason="needs /proc/self/status")
-def test_the_sparse_benchmark_measures_a_fresh_process():
-    row = sparse.peak_memory(sparse.NNBP_SPARSE, 64, 500, 0.01, "float64")
-    assert row["rows"] == 64 and 0 < row["nonzeros"] < 64 * 500
-    assert row["data_bytes"] == 12 * row["nonzeros"] + 4 * 65
-    assert 20 * 2**20 < row["peak_bytes"] < 2**30
+def test_the_sparse_benchmark_measures_a_fresh_process(tmp_path):
+    X, y = sparse.tfidf_like(rows=64, features=500, density=0.01)
+    scipy.sparse.save_npz(tmp_path / "X.npz", X)
+    np.save(tmp_path / "y.npy", y)
+    row = sparse.peak_memory(sparse.NNBP_SPARSE, tmp_path / "X.npz", tmp_path / "y.npy")
+    assert row["rows"] == 64 and row["nonzeros"] == X.nnz
+    assert row["data_bytes"] == 12 * X.nnz + 4 * 65
+    assert 20 * 2**20 < row["before_bytes"] <= row["peak_bytes"] < 2**30
+
+
+def test_the_sparse_command_writes_its_json(tmp_path, monkeypatch, capsys):
+    run_sparse = sparse.run
+    monkeypatch.setattr(sparse, "run", lambda **options: run_sparse(
+        **dict(options, rows=64, features=300, dtypes=(np.float64,), memory=False)))
+    target = tmp_path / "sparse.json"
+    assert main(["--sparse", "--quick", "--json", str(target)]) == 0
+    written = json.loads(target.read_text())
+    assert {row["solver"] for row in written["epoch"]} == set(sparse.SOLVERS)
+    assert "TF-IDF-like problem" in capsys.readouterr().out

@@ -171,17 +171,15 @@ def _log(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def _sparse_main(args):
-    options = dict(repeats=args.repeats)
-    if args.quick:
-        options = dict(rows=QUICK_ROWS, features=2000, repeats=1, settle=0.0)
+def _measure_and_report(measure_all, markdown, path):
+    """Run the measurements, print their report, write them to path as JSON."""
     start = time.perf_counter()
-    results = sparse.run(log=_log, **options)
+    results = measure_all()
     results["seconds"] = time.perf_counter() - start
-    print(sparse.markdown(results))
-    with open(args.json, "w") as handle:
+    print(markdown(results))
+    with open(path, "w") as handle:
         json.dump(results, handle, indent=2)
-    _log(f"wrote {args.json} in {results['seconds']:.0f} s")
+    _log(f"wrote {path} in {results['seconds']:.0f} s")
     return 0
 
 
@@ -214,7 +212,11 @@ def main(argv=None):
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     if args.sparse:
-        return _sparse_main(args)
+        options = dict(repeats=args.repeats)
+        if args.quick:
+            options = dict(rows=QUICK_ROWS, features=2000, repeats=1, settle=0.0)
+        return _measure_and_report(lambda: sparse.run(log=_log, **options), sparse.markdown,
+                                   args.json)
     workloads = [w for w in WORKLOADS if not args.workload or w.name in args.workload]
     repeats = args.repeats
     fit_cases, peak_size, settle = fits.CASES, measure.PEAK_SIZE, measure.SETTLE_SECONDS
@@ -222,13 +224,6 @@ def main(argv=None):
         workloads, repeats = [w.shrunk(QUICK_ROWS) for w in workloads], 1
         fit_cases = [case for case in fits.CASES if case[0] == "digits"]
         peak_size, settle = QUICK_PEAK_SIZE, 0.0
-
-    start = time.perf_counter()
-    results = run(workloads, DTYPES, repeats, _log, fit_cases, peak_size=peak_size,
-                  settle=settle)
-    results["seconds"] = time.perf_counter() - start
-    print(report.markdown(results))
-    with open(args.json, "w") as handle:
-        json.dump(results, handle, indent=2)
-    _log(f"wrote {args.json} in {results['seconds']:.0f} s")
-    return 0
+    return _measure_and_report(lambda: run(workloads, DTYPES, repeats, _log, fit_cases,
+                                           peak_size=peak_size, settle=settle),
+                               report.markdown, args.json)
