@@ -51,6 +51,20 @@ def test_readme_benchmark_tables_are_those_of_the_committed_run():
         assert table in text, table.splitlines()[0]
 
 
+def test_readme_sparse_benchmark_tables_are_those_of_the_committed_run():
+    """The tables of nnbp bench --sparse for bench/results-sparse.json are in the README."""
+    import json
+
+    from nnbp.benchmark import sparse
+
+    results = json.loads((README.parent / "bench" / "results-sparse.json").read_text())
+    tables = markdown_tables(sparse.markdown(results))
+    assert len(tables) == 2
+    text = README.read_text()
+    for table in tables:
+        assert table in text, table.splitlines()[0]
+
+
 SESSIONS = re.findall(r"```console\n(.*?)```", README.read_text(), flags=re.S)
 
 
