@@ -182,6 +182,18 @@ def _classes_to_save(classes):
     return classes
 
 
+def _class_targets(label_binarizer, y):
+    """Class indices (multiclass: softmax) or 0/1 columns (binary, multilabel)."""
+    if label_binarizer.y_type_ == "multiclass":
+        return np.searchsorted(label_binarizer.classes_, y).astype(np.int64)
+    return label_binarizer.transform(y).astype(np.float64)
+
+
+def _regression_targets(y):
+    """y as a float64 matrix, one column per output."""
+    return np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1)
+
+
 class _BaseMLP(BaseEstimator):
     """What MLPClassifier and MLPRegressor share; not for direct use."""
 
@@ -424,11 +436,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden_layer_sizes}.")
         fresh = not self.warm_start and not incremental
         first_pass = "network_" not in self.__dict__ or fresh
-        X, y = self._validate_input(X, y, incremental, reset=first_pass)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
-        targets = self._targets(y)
-        n_outputs = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
+        X, targets, sample_weight, n_outputs = self._fit_data(X, y, sample_weight, incremental,
+                                                              first_pass)
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize([X.shape[1], *hidden_layer_sizes, n_outputs], X.dtype,
@@ -451,6 +460,15 @@ class _BaseMLP(BaseEstimator):
             raise DivergenceError(f"{NON_FINITE_PARAMETERS} {detail[:1].upper()}{detail[1:]}"
                                   ) from None
         return self
+
+    def _fit_data(self, X, y, sample_weight, incremental, first_pass):
+        """(X, targets, sample_weight, n_outputs): the data fit trains on, checked."""
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        targets = self._targets(y)
+        n_outputs = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
+        return X, targets, sample_weight, n_outputs
 
     def _initialize(self, layer_units, dtype, from_assigned=False):
         """A new network: drawn, or (from_assigned) the coefs_ and intercepts_ assigned."""
@@ -482,6 +500,8 @@ class _BaseMLP(BaseEstimator):
                           "best_validation_score_", "loss_", "_no_improvement_count"):
             self.__dict__.pop(attribute, None)
 
+    _trainer_class = StochasticTrainer
+
     def _make_optimizer(self):
         if self.solver == "sgd":
             return SGD(self.learning_rate_init, self.momentum, self.nesterovs_momentum,
@@ -506,7 +526,7 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         trainer = self._trainer
         if trainer is None:
-            trainer = self._trainer = StochasticTrainer(
+            trainer = self._trainer = self._trainer_class(
                 net, self._make_optimizer(), batch_size=batch_size, shuffle=self.shuffle,
                 random_state=self._random_state, tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change, verbose=self.verbose)
@@ -593,9 +613,7 @@ class _BaseMLP(BaseEstimator):
             if stopped_by_callback or callback_error is not None:
                 raise StopIteration   # scipy >= 1.11 ends the minimization there
 
-        result = minimize_lbfgs(self.network_, X, targets, sample_weight,
-                                max_iter=self.max_iter, max_fun=self.max_fun, tol=self.tol,
-                                callback=record)
+        result = self._minimize_lbfgs(X, targets, sample_weight, callback=record)
         if result.interrupted:
             warnings.warn(f"Training interrupted by user after {result.nit} finished "
                           "iterations; the network keeps the parameters of the last one.")
@@ -608,6 +626,10 @@ class _BaseMLP(BaseEstimator):
         self.best_loss_ = min(self.loss_curve_, default=self.loss_)
         if callback_error is not None:
             raise callback_error
+
+    def _minimize_lbfgs(self, X, targets, sample_weight, callback):
+        return minimize_lbfgs(self.network_, X, targets, sample_weight, max_iter=self.max_iter,
+                              max_fun=self.max_fun, tol=self.tol, callback=callback)
 
     @_one_fit_at_a_time
     @_fit_context(prefer_skip_nested_validation=True)
@@ -702,6 +724,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = self._validate_X_y(X, y, reset)
+        self._check_classes(y, incremental)
+        return X, y
+
+    def _check_classes(self, y, incremental):
+        """Fit the label binarizer to y's classes, or check them against classes_."""
         if "classes_" not in self.__dict__ or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
@@ -720,16 +747,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                     f"`y` has classes not in `self.classes_`. `self.classes_` has "
                     f"{self.classes_}. 'y' has {classes}."
                 )
-        return X, y
 
     def _output(self):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
     def _targets(self, y):
-        """Class indices (multiclass: softmax) or 0/1 columns (binary, multilabel)."""
-        if self._label_binarizer.y_type_ == "multiclass":
-            return np.searchsorted(self.classes_, y).astype(np.int64)
-        return self._label_binarizer.transform(y).astype(np.float64)
+        return _class_targets(self._label_binarizer, y)
 
     def _stratify_by(self, targets):
         # Stratify single-label problems (scikit-learn does only binary ones).
@@ -872,7 +895,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return "poisson" if self.loss == "poisson" else "squared"
 
     def _targets(self, y):
-        return np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1)
+        return _regression_targets(y)
 
     def _stratify_by(self, targets):
         return None

@@ -183,9 +183,7 @@ def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000
     """
     data = net._check_data(X, y, sample_weight)
     grad = np.empty_like(net.params)
-    start = net.params.copy()
     evaluate_at_iterate = net.dtype == np.float64
-    last = scipy.optimize.OptimizeResult(x=start.astype(np.float64), fun=None, nit=0)
 
     def loss_and_grad(x):
         if not evaluate_at_iterate:
@@ -193,6 +191,23 @@ def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000
         loss = net._compiled_loss(*data, grad, params=x if evaluate_at_iterate else None)
         # scipy keeps the gradient it is given: hand it a copy of ours.
         return loss, grad.astype(np.float64)
+
+    return minimize_objective_lbfgs(net, loss_and_grad, max_iter=max_iter, max_fun=max_fun,
+                                    tol=tol, callback=callback)
+
+
+def minimize_objective_lbfgs(net, loss_and_grad, *, max_iter=200, max_fun=15000, tol=1e-4,
+                             callback=None):
+    """minimize_lbfgs with the loss given as a function: loss_and_grad(x) -> (loss, gradient).
+
+    x is a float64 vector in the layout of net.params, and the gradient a
+    float64 vector that scipy may keep. The minimization starts from
+    net.params and its result ends there; callback, the result and the
+    errors are those of minimize_lbfgs. nnbp.dask passes a loss summed
+    across a cluster.
+    """
+    start = net.params.copy()
+    last = scipy.optimize.OptimizeResult(x=start.astype(np.float64), fun=None, nit=0)
 
     def report(intermediate_result):
         # Kept for Ctrl-C, which may come in the middle of the next iteration.
@@ -213,7 +228,7 @@ def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000
         result = last
         if result.fun is None:
             net.params[...] = start
-            result.fun = net._compiled_loss(*data, None)
+            result.fun = loss_and_grad(start.astype(np.float64))[0]
         result.interrupted, result.success = True, False
     if not _core.all_finite(result.x) or not np.isfinite(result.fun):
         net.params[...] = start

@@ -117,15 +117,13 @@ class StochasticTrainer:
         if on_epoch is not None and not callable(on_epoch):
             raise TypeError(f"on_epoch must be callable, got {on_epoch!r}")
         net, optimizer = self.net, self.optimizer
-        X, targets, labels, sample_weight, _ = net._check_data(X, y, sample_weight)
+        epoch = self._epoch(X, y, sample_weight)
         if restart_optimizer:
             optimizer.start(net.params)
         if validation_score is not None and self.validation_scores is None:
             self.validation_scores, self.best_validation_score = [], -np.inf
             self.best_loss = None
             self.best_params = net.params.copy()
-        epoch = _Epoch(net, X, targets, labels, sample_weight, min(self.batch_size, X.shape[0]),
-                       self.shuffle)
         self.n_iter = 0
         self.divergence = None
         try:
@@ -135,6 +133,12 @@ class StochasticTrainer:
         if validation_score is not None:
             net.params[...] = self.best_params
         return ended
+
+    def _epoch(self, X, y, sample_weight):
+        """The epoch to run, over the data checked."""
+        X, targets, labels, sample_weight, _ = self.net._check_data(X, y, sample_weight)
+        return _Epoch(self.net, X, targets, labels, sample_weight,
+                      min(self.batch_size, X.shape[0]), self.shuffle)
 
     def _epochs(self, epoch, max_epochs, validation_score, incremental, on_epoch):
         """Up to max_epochs epochs, and the reason they ended."""

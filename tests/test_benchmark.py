@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse
 
 import nnbp
-from nnbp.benchmark import contenders, fits, main, measure, report, run, sparse
+from nnbp.benchmark import contenders, fits, main, measure, report, run, small, sparse
 from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS, Workload
 
 TINY = (Workload("tiny-classes", (12, 16, 8, 3), "softmax", 48, (1, 16, 48)),
@@ -128,6 +128,39 @@ def test_nnbp_bench_is_the_benchmark_command(capsys):
         nnbp_command(["bench", "--help"])
     assert exit_.value.code == 0
     assert "usage: nnbp bench" in capsys.readouterr().out
+
+
+def test_one_row_and_batch_one_are_measured(results):
+    for row in results["one_row"]:
+        assert set(row["seconds"]) == {"floor", "forward", "forward after idle", "predict_proba",
+                                       "forward by BLAS", "forward by BLAS after idle"}
+        assert all(seconds > 0 for seconds in row["seconds"].values())
+        assert row["forward_over_floor"] == row["seconds"]["forward"] / row["seconds"]["floor"]
+    for row in results["batch_one"]:
+        assert row["rows"] == small.BATCH_ONE_ROWS
+        assert all(us > 0 for us in row["microseconds_per_step"].values())
+        # 12-16-8-3: 192 + 128 + 24 weights, 152 of them after the first layer.
+        assert row["passes_per_step"] == {"nnbp": 1 + 152 / 344, "floor": 2 + 152 / 344}
+    assert results["machine"]["versions"]["kernel_isa"] == nnbp._core.kernel_isa()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_batch_one_floor_does_the_products_of_a_step(dtype):
+    from nnbp.benchmark.small import blas_floor_epoch
+
+    rng = np.random.default_rng(0)
+    weights = [rng.standard_normal((5, 4)).astype(dtype), rng.standard_normal((3, 5)).astype(dtype)]
+    X = rng.standard_normal((2, 4)).astype(dtype)
+    expected = [W.astype(np.float64) for W in weights]
+    for x in X.astype(np.float64):
+        inputs = [x, expected[0] @ x]
+        d1 = np.ones(3)
+        d0 = expected[1].T @ d1
+        expected[1] -= 0.5 * np.outer(d1, inputs[1])
+        expected[0] -= 0.5 * np.outer(d0, inputs[0])
+    blas_floor_epoch(weights, X, 0.5)()
+    for W, W_expected in zip(weights, expected):
+        np.testing.assert_allclose(W, W_expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
 # ---------------------------------------------------------------- the sparse benchmark

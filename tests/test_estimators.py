@@ -108,10 +108,44 @@ def expected_failed_checks(estimator):
     return {}
 
 
+# Checks whose tolerance is finer than the rounding BLAS promises for float32:
+# they pass on some BLAS kernels and fail on others (OpenBLAS's Nehalem
+# kernels round a row by its place in the batch), so they can be neither run
+# nor a strict xfail there. The test named checks the same at float32's round-off.
+BLAS_ROUNDING_CHECKS = {
+    "check_methods_sample_order_invariance": (
+        "its atol=1e-9 and rtol=1e-7 are below the float32 rounding of a product "
+        "whose rows BLAS may take in another order: see "
+        "test_float32_predictions_do_not_depend_on_the_order_of_the_rows"),
+}
+
+
 @parametrize_with_checks(checked_estimators(), expected_failed_checks=expected_failed_checks,
                          xfail_strict=True)
 def test_sklearn_estimator_checks(estimator, check):
+    name = getattr(check, "func", check).__name__
+    if name in BLAS_ROUNDING_CHECKS and np.dtype(estimator.dtype or np.float64) == np.float32:
+        pytest.skip(BLAS_ROUNDING_CHECKS[name])
     check(estimator)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_float32_predictions_do_not_depend_on_the_order_of_the_rows(Estimator):
+    """check_methods_sample_order_invariance's data, at float32's round-off."""
+    rng = np.random.RandomState(0)
+    X = 3 * rng.uniform(size=(20, 3))
+    y = X[:, 0].astype(np.int64)
+    model = Estimator(max_iter=100, random_state=1, dtype="float32").fit(X, y)
+    methods = ["predict"] + (["predict_proba"] if hasattr(model, "predict_proba") else [])
+    for seed in range(5):
+        order = np.random.RandomState(seed).permutation(X.shape[0])
+        for method in methods:
+            in_order, reordered = getattr(model, method)(X)[order], getattr(model, method)(X[order])
+            if method == "predict" and Estimator is nnbp.MLPClassifier:
+                assert np.array_equal(in_order, reordered)
+            else:
+                assert_allclose(reordered, in_order, rtol=16 * np.finfo(np.float32).eps,
+                                atol=1e-7)
 
 
 @pytest.mark.parametrize("container", [np.asarray, sparse.csr_array])

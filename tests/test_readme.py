@@ -37,29 +37,20 @@ def markdown_tables(text):
     return re.findall(r"(?:^\|.*\|\n)+", text, flags=re.M)
 
 
-def test_readme_benchmark_tables_are_those_of_the_committed_run():
-    """Every table the benchmark printed for bench/results.json is in the README as printed."""
+@pytest.mark.parametrize("results_file, report, n_tables", [
+    ("results.json", "report", 7),        # nnbp bench
+    ("results-dask.json", "cluster", 7),  # nnbp bench --dask
+    ("results-sparse.json", "sparse", 2),  # nnbp bench --sparse
+])
+def test_readme_benchmark_tables_are_those_of_the_committed_run(results_file, report, n_tables):
+    """Every table the benchmark printed for its committed results is in the README as printed."""
+    import importlib
     import json
 
-    from nnbp.benchmark import report
-
-    results = json.loads((README.parent / "bench" / "results.json").read_text())
-    tables = markdown_tables(report.markdown(results))
-    assert len(tables) == 7
-    text = README.read_text()
-    for table in tables:
-        assert table in text, table.splitlines()[0]
-
-
-def test_readme_sparse_benchmark_tables_are_those_of_the_committed_run():
-    """The tables of nnbp bench --sparse for bench/results-sparse.json are in the README."""
-    import json
-
-    from nnbp.benchmark import sparse
-
-    results = json.loads((README.parent / "bench" / "results-sparse.json").read_text())
-    tables = markdown_tables(sparse.markdown(results))
-    assert len(tables) == 2
+    markdown = importlib.import_module(f"nnbp.benchmark.{report}").markdown
+    results = json.loads((README.parent / "bench" / results_file).read_text())
+    tables = markdown_tables(markdown(results))
+    assert len(tables) == n_tables
     text = README.read_text()
     for table in tables:
         assert table in text, table.splitlines()[0]
@@ -136,3 +127,4 @@ def test_the_session_comparison_allows_rounding_and_nothing_else():
                   [expected[0], "  training loss 0.02201, accuracy 100.0 %"]):  # the layout
         with pytest.raises(AssertionError):
             assert_same_output(wrong, expected, "wrong")
+

@@ -9,19 +9,25 @@ data and in the same process:
   PyTorch, scikit-learn, nnbp's StochasticTrainer and nnbp's estimator;
 - one loss and gradient on all the rows of each workload;
 - the latency of predicting one row of the 784-256-128-10 network;
+- one row and batch 1 against their floors (nnbp.benchmark.small): the
+  one-row forward pass, repeated and after 50 ms idle, and an epoch of
+  per-example SGD against the same products by gemv and ger;
 - the loss and gradient with each hidden activation, over the GEMMs alone;
 - whole fits of nnbp's estimators against scikit-learn's (nnbp.benchmark.fits);
 - two networks trained at once in two Python threads, against one after the
   other (the compiled epoch releases the GIL);
 - the peak memory of fit, against the data + 4x the parameters + the workspaces.
 
-``nnbp bench --sparse`` runs the sparse benchmark instead
-(nnbp.benchmark.sparse): nnbp on a TF-IDF-like sparse matrix against nnbp
-on it densified and scikit-learn on it sparse.
-
 Times are medians of --repeats timed calls after a warm-up, the contenders'
 calls taken in turn; each ratio is taken between figures of the same run. PyTorch and scikit-learn are
 skipped, with a note, where they are not installed.
+
+``nnbp bench --dask`` measures nnbp.dask instead, on a LocalCluster of 2
+worker processes against one process (nnbp.benchmark.cluster).
+
+``nnbp bench --sparse`` runs the sparse benchmark instead
+(nnbp.benchmark.sparse): nnbp on a TF-IDF-like sparse matrix against nnbp
+on it densified and scikit-learn on it sparse.
 """
 import argparse
 import json
@@ -33,7 +39,8 @@ import numpy as np
 import scipy
 
 import nnbp
-from nnbp.benchmark import contenders, fits, measure, report, sparse
+from nnbp._show_versions import versions
+from nnbp.benchmark import contenders, fits, measure, report, small, sparse
 from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS
 
 DTYPES = (np.float32, np.float64)
@@ -109,9 +116,10 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
         machine=dict(processor=platform.processor() or platform.machine(),
                      python=platform.python_version(), nnbp=nnbp.__version__,
                      numpy=np.__version__, scipy=scipy.__version__,
-                     torch=_version("torch"), sklearn=_version("sklearn")),
-        repeats=repeats, peak_gflops={}, epoch=[], gradient=[], predict=[], activations=[],
-        fits=[], threads=[], memory=[])
+                     torch=_version("torch"), sklearn=_version("sklearn"),
+                     versions=versions()),
+        repeats=repeats, peak_gflops={}, epoch=[], gradient=[], predict=[], one_row=[],
+        batch_one=[], activations=[], fits=[], threads=[], memory=[])
     for dtype in dtypes:
         name = np.dtype(dtype).name
         results["peak_gflops"][name] = measure.gemm_peak_gflops(dtype, repeats, peak_size)
@@ -142,6 +150,15 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
                                        dtype=np.dtype(dtype).name, seconds=latencies))
         log(f"  predict one row, {np.dtype(dtype).name}: "
             + ", ".join(f"{k} {1e6 * v:.1f} us" for k, v in latencies.items()))
+    for dtype in dtypes:
+        row = small.one_row(predict_workload, dtype, repeats)
+        results["one_row"].append(row)
+        log(f"  one row, {row['dtype']}: " + ", ".join(
+            f"{name} {1e6 * seconds:.1f} us" for name, seconds in row["seconds"].items()))
+        row = small.batch_one(predict_workload, dtype, repeats)
+        results["batch_one"].append(row)
+        log(f"  batch 1, {row['dtype']}: " + ", ".join(
+            f"{name} {us:.1f} us" for name, us in row["microseconds_per_step"].items()))
     results["activations"] = activation_costs(workloads[0], dtypes, repeats, log)
     if contenders.sklearn_available():
         results["fits"] = fits.time_fits(fit_cases, repeats, log)
@@ -167,14 +184,19 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
     return results
 
 
+def _version(module):
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return None
+
+
 def _log(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def _measure_and_report(measure_all, markdown, path):
-    """Run the measurements, print their report, write them to path as JSON."""
-    start = time.perf_counter()
-    results = measure_all()
+def _report(results, markdown, path, start):
+    """Print the tables, and write every figure to path."""
     results["seconds"] = time.perf_counter() - start
     print(markdown(results))
     with open(path, "w") as handle:
@@ -183,11 +205,25 @@ def _measure_and_report(measure_all, markdown, path):
     return 0
 
 
-def _version(module):
-    try:
-        return __import__(module).__version__
-    except ImportError:
-        return None
+def _main_dask(args):
+    from nnbp.benchmark import cluster
+
+    start = time.perf_counter()
+    if args.quick:
+        results = cluster.run(1, _log, rows=QUICK_ROWS * cluster.PARTITIONS, digits_seeds=1,
+                              digits_epochs=2)
+    else:
+        results = cluster.run(args.repeats, _log)
+    return _report(results, cluster.markdown, args.json, start)
+
+
+def _main_sparse(args):
+    start = time.perf_counter()
+    if args.quick:
+        results = sparse.run(rows=QUICK_ROWS, features=2000, repeats=1, settle=0.0, log=_log)
+    else:
+        results = sparse.run(repeats=args.repeats, log=_log)
+    return _report(results, sparse.markdown, args.json, start)
 
 
 def main(argv=None):
@@ -205,18 +241,21 @@ def main(argv=None):
     parser.add_argument("--workload", action="append",
                         choices=[w.name for w in WORKLOADS],
                         help="only this workload (repeatable)")
+    parser.add_argument("--dask", action="store_true",
+                        help="instead, nnbp.dask on a LocalCluster of 2 worker processes "
+                             "against one process (needs the [dask] extra; see "
+                             "nnbp.benchmark.cluster)")
     parser.add_argument("--sparse", action="store_true",
-                        help="the sparse benchmark instead (nnbp.benchmark.sparse): a TF-IDF-like "
-                             "problem, nnbp sparse, nnbp densified, scikit-learn sparse")
+                        help="instead, nnbp on a TF-IDF-like sparse matrix against nnbp on it "
+                             "densified and scikit-learn on it sparse (see "
+                             "nnbp.benchmark.sparse)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.dask:
+        return _main_dask(args)
     if args.sparse:
-        options = dict(repeats=args.repeats)
-        if args.quick:
-            options = dict(rows=QUICK_ROWS, features=2000, repeats=1, settle=0.0)
-        return _measure_and_report(lambda: sparse.run(log=_log, **options), sparse.markdown,
-                                   args.json)
+        return _main_sparse(args)
     workloads = [w for w in WORKLOADS if not args.workload or w.name in args.workload]
     repeats = args.repeats
     fit_cases, peak_size, settle = fits.CASES, measure.PEAK_SIZE, measure.SETTLE_SECONDS
@@ -224,6 +263,8 @@ def main(argv=None):
         workloads, repeats = [w.shrunk(QUICK_ROWS) for w in workloads], 1
         fit_cases = [case for case in fits.CASES if case[0] == "digits"]
         peak_size, settle = QUICK_PEAK_SIZE, 0.0
-    return _measure_and_report(lambda: run(workloads, DTYPES, repeats, _log, fit_cases,
-                                           peak_size=peak_size, settle=settle),
-                               report.markdown, args.json)
+
+    start = time.perf_counter()
+    results = run(workloads, DTYPES, repeats, _log, fit_cases, peak_size=peak_size,
+                  settle=settle)
+    return _report(results, report.markdown, args.json, start)

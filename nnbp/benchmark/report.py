@@ -64,6 +64,34 @@ def markdown(results):
                   [[row["dtype"]] + [f"{1e6 * row['seconds'][name]:.1f}" for name in names]
                    for row in results["predict"]]),
         ]
+    if results.get("one_row"):
+        names = list(results["one_row"][0]["seconds"])
+        parts += [
+            f"One row of {results['one_row'][0]['sizes']}, microseconds: the floor (NumPy's "
+            "chain of one-row products, x @ W.T + b and the activation, on one BLAS thread), "
+            "Network.forward, repeated and after 50 ms idle, the same through BLAS's gemm, "
+            "and the estimator's predict_proba.",
+            table(["dtype"] + names + ["forward / floor", "after idle / repeated",
+                                       "predict_proba / forward"],
+                  [[row["dtype"]] + [f"{1e6 * row['seconds'][name]:.1f}" for name in names]
+                   + [f"{row['forward_over_floor']:.2f}", f"{row['idle_over_repeated']:.2f}",
+                      f"{row['predict_over_forward']:.2f}"]
+                   for row in results["one_row"]]),
+        ]
+    if results.get("batch_one"):
+        names = list(results["batch_one"][0]["microseconds_per_step"])
+        first = results["batch_one"][0]
+        parts += [
+            f"An epoch of per-example SGD (batch 1) of {first['sizes']} on {first['rows']} "
+            "rows, microseconds per step: the floor (the same products by scipy.linalg.blas "
+            "gemv and ger in a loop) and nnbp; passes over the parameters per step.",
+            table(["dtype"] + names + ["nnbp / floor", "passes: nnbp", "passes: floor"],
+                  [[row["dtype"]]
+                   + [f"{row['microseconds_per_step'][name]:.1f}" for name in names]
+                   + [f"{row['nnbp_over_floor']:.2f}", f"{row['passes_per_step']['nnbp']:.2f}",
+                      f"{row['passes_per_step']['floor']:.2f}"]
+                   for row in results["batch_one"]]),
+        ]
     if results["activations"]:
         names = list(results["activations"][0]["ratio_to_floor"])
         parts += [
