@@ -340,7 +340,7 @@ cdef struct csr_batch:
     void *compact_dW
 
 
-cdef const void *array_address(object array) except NULL:
+cdef const void *array_address(object array) except? NULL:
     """Address of a NumPy array's first element."""
     return <const void *> <size_t> array.__array_interface__["data"][0]
 

@@ -38,6 +38,7 @@ import scipy.sparse
 import nnbp
 from nnbp import _core
 from nnbp.benchmark import contenders, measure
+from nnbp.benchmark.report import table
 
 ROWS, FEATURES, DENSITY, CLASSES = 8192, 20_000, 0.005, 20
 HIDDEN, BATCH = (256,), 32
@@ -185,9 +186,9 @@ def run(rows=ROWS, features=FEATURES, density=DENSITY, dtypes=(np.float64, np.fl
         sizes = (features, *HIDDEN, CLASSES)
         n_params = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))    # weights, biases
         for solver in SOLVERS:
-            row = dict(dtype=np.dtype(dtype).name, solver=solver, density=X.nnz / np.prod(
-                X.shape), nonzeros=int(X.nnz), steps=steps,
-                times=epoch_times(X, y, solver, repeats, settle, log))
+            row = dict(dtype=np.dtype(dtype).name, solver=solver,
+                       density=X.nnz / (X.shape[0] * X.shape[1]), nonzeros=int(X.nnz),
+                       steps=steps, times=epoch_times(X, y, solver, repeats, settle, log))
             if solver == "adam":
                 row["adam_update_seconds"] = adam_update_seconds(n_params, dtype, repeats)
             results["epoch"].append(row)
@@ -202,8 +203,16 @@ def _ratio(times, slower, faster):
     return f"{times[slower]['seconds'] / times[faster]['seconds']:.1f}x"
 
 
+def _adam_update(row):
+    """[Adam's update in ms, its share of nnbp's sparse step], or dashes."""
+    if "adam_update_seconds" not in row:
+        return ["-", "-"]
+    seconds = row["adam_update_seconds"]
+    share = seconds * row["steps"] / row["times"][NNBP_SPARSE]["seconds"]
+    return [f"{1e3 * seconds:.1f}", f"{100 * share:.0f}%"]
+
+
 def markdown(results):
-    from nnbp.benchmark.report import table
     names = (NNBP_SPARSE, NNBP_DENSE, SKLEARN_SPARSE)
     parts = [
         f"One epoch of MLPClassifier.partial_fit on a TF-IDF-like problem: {results['rows']} "
@@ -217,10 +226,7 @@ def markdown(results):
                + [f"{row['times'][name]['seconds']:.2f}" if name in row["times"] else "-"
                   for name in names]
                + [_ratio(row["times"], NNBP_DENSE, NNBP_SPARSE),
-                  _ratio(row["times"], SKLEARN_SPARSE, NNBP_SPARSE)]
-               + ([f"{1e3 * row['adam_update_seconds']:.1f}",
-                   f"{100 * row['adam_update_seconds'] * row['steps'] / row['times'][NNBP_SPARSE]['seconds']:.0f}%"]
-                  if "adam_update_seconds" in row else ["-", "-"])
+                  _ratio(row["times"], SKLEARN_SPARSE, NNBP_SPARSE)] + _adam_update(row)
                for row in results["epoch"]]),
     ]
     if results["memory"]:
