@@ -9,6 +9,7 @@ boundary; and memory that grows with the nonzeros. The estimators against
 scikit-learn on sparse data: tests/test_estimators_follow_sklearn.py.
 """
 import itertools
+import os
 import subprocess
 import sys
 import textwrap
@@ -353,6 +354,8 @@ def test_lbfgs_on_sparse_X_is_lbfgs_on_dense_X(dtype, rng):
 
 
 @pytest.mark.skipif(peak_resident_bytes() is None, reason="needs Linux's /proc/self/status")
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer's shadow memory is resident memory too")
 def test_training_memory_grows_with_the_nonzeros():
     # 40,000 rows of a million features: dense, 320 GB, and a batch of 32
     # rows 256 MB. Sparse, 1.2 MB of entries; the network, 8 MB of
