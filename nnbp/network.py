@@ -220,7 +220,11 @@ class Network:
         return X, targets, labels, sample_weight, total
 
     def forward(self, X):
-        """f(X), of shape (n, m_L): probabilities for logistic and softmax, e^z for poisson."""
+        """f(X), of shape (n, m_L): probabilities for logistic and softmax, e^z for poisson.
+
+        X, here as in loss and loss_and_grad: an (n, m_0) array, or a scipy
+        sparse matrix or array (taken as CSR; only the first layer reads it).
+        """
         return self._forward_checked(check_features(X, self.layer_sizes[0], self.dtype))
 
     def _forward_checked(self, X):

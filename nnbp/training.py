@@ -231,7 +231,9 @@ class _Epoch:
             self.identity, self.next_order, self.draw = (np.arange(n, dtype=np.int64),
                                                          np.empty(n, np.int64),
                                                          np.empty(n, np.int64))
-            self.X_batch = np.empty((batch_size, X.shape[1]), dtype=net.dtype)
+            if isinstance(X, np.ndarray):
+                # A sparse X's batches are read where its rows lie, not copied.
+                self.X_batch = np.empty((batch_size, X.shape[1]), dtype=net.dtype)
             if targets is not None:
                 self.targets_batch = np.empty((batch_size, targets.shape[1]), dtype=net.dtype)
             if labels is not None:
