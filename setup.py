@@ -119,7 +119,7 @@ if SANITIZE:
 
 core = Extension(
     "nnbp._core",
-    sources=["nnbp/_core.pyx", "csrc/kernels.c"],
+    sources=["nnbp/_core.pyx", "csrc/kernels.c", "csrc/sparse.c"],
     # A change to a header alone must rebuild the core too.
     depends=sorted(glob.glob("csrc/*.h")) + ["nnbp/_kernels.pxd"],
     include_dirs=["csrc", numpy.get_include()],

@@ -16,7 +16,8 @@ import warnings
 from cython cimport floating
 from cython.parallel cimport parallel
 from libc.math cimport isfinite, pow, sqrt
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from scipy.linalg.cython_blas cimport sgemm, dgemm
@@ -430,6 +431,188 @@ def output_activation(int output, floating[:, ::1] Z):
         output_activation_ptr(output, Z.shape[0], Z.shape[1], &Z[0, 0])
 
 
+# ---------------------------------------------------------------- sparse input
+#
+# A sparse X reaches the core as a CSR matrix (scipy's, as
+# nnbp._validation.check_features leaves it): data of the network's dtype,
+# indices and indptr both int32 or both int64, each contiguous. Only the
+# first layer reads X: its product X W(1)^T and its gradient D^T X come from
+# the kernels of csrc/sparse.c, and the other layers are as for dense X. A
+# batch is its rows' bounds in indptr, laid out by columns (nnbp_csr): its
+# entries' indices, not a dense copy.
+
+cdef struct csr_matrix:
+    const void *data
+    const void *indices
+    const void *indptr
+    bint index64
+
+
+cdef struct csr_batch:
+    nnbp_csr rows
+    # Unless NULL, where the backward pass writes dW(1), compact (at the
+    # batch's columns only), instead of into the gradient: for plain sgd,
+    # which steps those columns alone (csr_column_sgd).
+    void *compact_dW
+
+
+cdef const void *array_address(object array) except? NULL:
+    """Address of a NumPy array's first element."""
+    return <const void *> <size_t> array.__array_interface__["data"][0]
+
+
+cdef bint csr_matrix_of(object X, csr_matrix *matrix) except -1:
+    """True, and matrix filled in, if X is a CSR matrix; False for a dense array."""
+    if not hasattr(X, "indptr"):
+        return False
+    matrix.data = array_address(X.data)
+    matrix.indices = array_address(X.indices)
+    matrix.indptr = array_address(X.indptr)
+    matrix.index64 = X.indices.itemsize == 8
+    return True
+
+
+cdef inline int64_t row_start(const csr_matrix *X, Py_ssize_t row) noexcept nogil:
+    """indptr[row]: where row's entries start"""
+    return (<const int64_t *> X.indptr)[row] if X.index64 else (<const int32_t *> X.indptr)[row]
+
+
+cdef Py_ssize_t most_entries(const csr_matrix *X, Py_ssize_t n, Py_ssize_t rows,
+                             bint consecutive) noexcept nogil:
+    """The most entries of a batch of `rows` rows of X's n: of X[k rows:(k + 1) rows]
+    if consecutive, else (any rows) a bound, rows times the longest row."""
+    cdef Py_ssize_t step = rows if consecutive else 1, start = 0, most = 0
+    while start < n:
+        most = max(most, row_start(X, min(start + step, n)) - row_start(X, start))
+        start += step
+    return most if consecutive else min(most * rows, row_start(X, n))
+
+
+cdef int allocate_batch(csr_batch *batch, const csr_matrix *X, Py_ssize_t rows,
+                        Py_ssize_t entries, Py_ssize_t K, size_t real_size) except -1:
+    """Room in batch for up to `rows` rows of X holding up to `entries` entries."""
+    batch.compact_dW = NULL
+    if not nnbp_csr_allocate(&batch.rows, rows, entries, K, real_size):
+        raise MemoryError(f"no memory for the layout of {entries} entries of a sparse matrix")
+    batch.rows.indices = X.indices
+    batch.rows.data = X.data
+    batch.rows.index64 = X.index64
+    return 0
+
+
+cdef void csr_rows(const csr_matrix *X, const int64_t *order, Py_ssize_t first,
+                   Py_ssize_t count, Py_ssize_t K, floating dtype_of,
+                   nnbp_csr *rows) noexcept nogil:
+    """rows = X[order[first:first + count]] (order NULL: X[first:first + count]),
+    laid out by columns. dtype_of only picks the specialisation."""
+    cdef Py_ssize_t k, row
+    for k in range(count):
+        row = order[first + k] if order != NULL else first + k
+        rows.start[k] = row_start(X, row)
+        rows.end[k] = row_start(X, row + 1)
+    if floating is float:
+        nnbp_csr_columns_f32(rows, count, K)
+    else:
+        nnbp_csr_columns_f64(rows, count, K)
+
+
+cdef bint csr_all_rows(object X, Py_ssize_t K, csr_batch *batch, floating dtype_of) except -1:
+    """True, and batch all of X's rows laid out (free it with nnbp_csr_free), if X is a
+    CSR matrix; False for a dense array. dtype_of only picks the specialisation."""
+    cdef csr_matrix X_csr
+    cdef Py_ssize_t n = X.shape[0]
+    if not csr_matrix_of(X, &X_csr):
+        return False
+    allocate_batch(batch, &X_csr, n, row_start(&X_csr, n), K, sizeof(floating))
+    with nogil:
+        csr_rows(&X_csr, NULL, 0, n, K, dtype_of, &batch.rows)
+    return True
+
+
+cdef void csr_first_product(const nnbp_csr *X, Py_ssize_t n, Py_ssize_t fan_in,
+                            Py_ssize_t fan_out, const floating *W, floating *Z) noexcept nogil:
+    """Z = X W^T"""
+    if floating is float:
+        nnbp_csr_xwt_f32(X, n, fan_out, fan_in, W, Z, fan_out)
+    else:
+        nnbp_csr_xwt_f64(X, n, fan_out, fan_in, W, Z, fan_out)
+
+
+cdef void csr_first_layer_backward(const csr_batch *X, Py_ssize_t n, Py_ssize_t fan_in,
+                                   Py_ssize_t fan_out, const floating *Z, const floating *A,
+                                   int activation, floating negative_slope, floating *D,
+                                   floating *dW, floating *db) noexcept nogil:
+    """D = dA * phi'(Z) in place; dW = D^T X (or into X.compact_dW); db = column sums
+    of D unless NULL. The input needs no dX."""
+    cdef bint compact = X.compact_dW != NULL
+    activation_backward_ptr(activation, negative_slope, n, fan_out, fan_out, Z, A, D, db)
+    if floating is float:
+        nnbp_csr_dtx_f32(&X.rows, n, fan_out, fan_in, D, fan_out,
+                         <float *> X.compact_dW if compact else dW, compact)
+    else:
+        nnbp_csr_dtx_f64(&X.rows, n, fan_out, fan_in, D, fan_out,
+                         <double *> X.compact_dW if compact else dW, compact)
+
+
+cdef bint csr_column_sgd(const csr_matrix *X, csr_batch *batch, nnbp_csr *next,
+                         const int64_t *order, Py_ssize_t next_start, Py_ssize_t n,
+                         Py_ssize_t batch_size, Py_ssize_t fan_in, Py_ssize_t fan_out,
+                         floating learning_rate, floating *W, floating *Z_next) noexcept nogil:
+    """W -= lr dW at the batch's columns, from the compact dW. If rows of X remain
+    from next_start on, the next batch too: laid out (into batch, which then
+    holds it; next is scratch) and its first product into Z_next, with the new
+    W, in the same pass over W. Returns whether it made that product."""
+    cdef nnbp_csr done
+    cdef Py_ssize_t rows = min(batch_size, n - next_start)
+    if rows > 0:
+        csr_rows(X, order, next_start, rows, fan_in, learning_rate, next)
+    if floating is float:
+        nnbp_csr_column_sgd_f32(&batch.rows, fan_out, fan_in, learning_rate,
+                                <const float *> batch.compact_dW, W,
+                                next if rows > 0 else NULL, max(rows, 0), Z_next)
+    else:
+        nnbp_csr_column_sgd_f64(&batch.rows, fan_out, fan_in, learning_rate,
+                                <const double *> batch.compact_dW, W,
+                                next if rows > 0 else NULL, max(rows, 0), Z_next)
+    if rows <= 0:
+        return False
+    done = batch.rows
+    batch.rows = next[0]
+    next[0] = done
+    return True
+
+
+def csr_layer_forward(object X, const floating[:, ::1] W, object b, int activation,
+                      double negative_slope, floating[:, ::1] Z, object A):
+    """Z = X W^T + b and A = phi(Z) for a CSR X, into the caller's Z and A (A may be None)."""
+    cdef const floating *b_ptr = optional_ptr(b, Z[0, 0])
+    cdef floating *A_ptr = <floating *> optional_ptr(A, Z[0, 0])
+    cdef Py_ssize_t n = Z.shape[0], K = W.shape[1]
+    cdef csr_batch batch
+    cdef double shared[1]
+    cdef team alone = one_thread(shared)
+    csr_all_rows(X, K, &batch, Z[0, 0])
+    with nogil:
+        csr_first_product(&batch.rows, n, K, W.shape[0], &W[0, 0], &Z[0, 0])
+        dense_forward_ptr(&alone, n, K, W.shape[0], NULL, &W[0, 0], b_ptr, activation,
+                          <floating> negative_slope, &Z[0, 0], A_ptr)
+    nnbp_csr_free(&batch.rows)
+
+
+def csr_layer_backward(object X, const floating[:, ::1] Z, const floating[:, ::1] A,
+                       int activation, double negative_slope, floating[:, ::1] D,
+                       floating[:, ::1] dW, object db):
+    """From dA held in D, for a CSR X: D = dA * phi'(Z) in place, dW = D^T X and db."""
+    cdef floating *db_ptr = <floating *> optional_ptr(db, D[0, 0])
+    cdef Py_ssize_t n = D.shape[0], K = dW.shape[1]
+    cdef csr_batch batch
+    csr_all_rows(X, K, &batch, D[0, 0])
+    with nogil:
+        csr_first_layer_backward(&batch, n, K, dW.shape[0], &Z[0, 0], &A[0, 0], activation,
+                                 <floating> negative_slope, &D[0, 0], &dW[0, 0], db_ptr)
+    nnbp_csr_free(&batch.rows)
+
+
 # ---------------------------------------------------------------- whole networks
 #
 # Parameters (see nnbp.network): W(1) ... W(L), each row-major (m_l, m_{l-1}),
@@ -461,10 +644,12 @@ cdef Py_ssize_t count_weights(const Py_ssize_t[::1] sizes) noexcept nogil:
 
 cdef void forward_pass(const team *t, Py_ssize_t n, const Py_ssize_t[::1] sizes,
                        const floating *P, bint has_bias, int activation,
-                       floating negative_slope, const floating *X, floating *work,
+                       floating negative_slope, const floating *X, const csr_batch *X_sparse,
+                       floating *work,
                        floating *Z_last, bint first_product_done) noexcept nogil:
     """Z(l) and A(l) of each hidden layer into work, in turn; Z(L) into Z_last.
 
+    X_sparse, unless NULL, holds the rows instead of X.
     first_product_done: Z(1) holds X W(1)^T already (the fused one-example
     step computes it). The team meets after each layer: the next needs all
     of its inputs.
@@ -473,6 +658,13 @@ cdef void forward_pass(const team *t, Py_ssize_t n, const Py_ssize_t[::1] sizes,
     cdef Py_ssize_t b_offset = count_weights(sizes)
     cdef const floating *inputs = X
     cdef floating *Z
+    if X_sparse != NULL and not first_product_done:
+        # The sparse kernels are one thread's: the first member's.
+        if t.member == 0:
+            csr_first_product(&X_sparse.rows, n, sizes[0], sizes[1], P,
+                              work if L > 1 else Z_last)
+        barrier(t)
+        first_product_done = True
     if first_product_done:
         inputs = NULL
     for l in range(1, L + 1):
@@ -491,27 +683,49 @@ cdef void forward_pass(const team *t, Py_ssize_t n, const Py_ssize_t[::1] sizes,
 
 def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
                     int activation, double negative_slope, int output,
-                    const floating[:, ::1] X, floating[::1] workspace, floating[:, ::1] out,
+                    object X, floating[::1] workspace, floating[:, ::1] out,
                     Py_ssize_t block_rows, int threads):
     """out = f(X): probabilities for the logistic and softmax outputs, e^z for poisson.
 
-    Rows are independent: each of `threads` threads takes its share of them,
-    in blocks of block_rows, with its own part of the workspace (a block's),
-    so that the workspace is threads blocks', however many rows X has.
+    X: a dense array or a CSR matrix. Rows are independent: each of
+    `threads` threads takes its share of them (a CSR X: one thread), in
+    blocks of block_rows, with its own part of the workspace (a block's), so
+    that the workspace is threads blocks', however many rows X has.
     """
     cdef Py_ssize_t block_workspace = workspace_elements(sizes, block_rows)
+    cdef Py_ssize_t start = 0, rows
     cdef double shared[1]
-    cdef team member
+    cdef team member = one_thread(shared)
+    cdef const floating[:, ::1] X_dense
+    cdef csr_matrix X_csr
+    cdef csr_batch block
+    if csr_matrix_of(X, &X_csr):
+        allocate_batch(&block, &X_csr, block_rows,
+                       most_entries(&X_csr, out.shape[0], block_rows, True), sizes[0],
+                       sizeof(floating))
+        with nogil:
+            while start < out.shape[0]:
+                rows = min(block_rows, out.shape[0] - start)
+                csr_rows(&X_csr, NULL, start, rows, sizes[0], params[0], &block.rows)
+                forward_pass(&member, rows, sizes, &params[0], has_bias, activation,
+                             <floating> negative_slope, NULL, &block, &workspace[0],
+                             &out[start, 0], False)
+                output_activation_ptr(output, rows, out.shape[1], &out[start, 0])
+                start += rows
+        nnbp_csr_free(&block.rows)
+        return
+    X_dense = X
     if threads == 1:
         with nogil:
-            forward_rows(0, X.shape[0], sizes, &params[0], has_bias, activation,
-                         <floating> negative_slope, output, X, &workspace[0], out, block_rows)
+            forward_rows(0, X_dense.shape[0], sizes, &params[0], has_bias, activation,
+                         <floating> negative_slope, output, X_dense, &workspace[0], out,
+                         block_rows)
         return
     with nogil, parallel(num_threads=threads):
         member = this_thread_of_the_team(shared)
-        forward_rows(X.shape[0] * member.member // member.size,
-                     X.shape[0] * (member.member + 1) // member.size, sizes, &params[0],
-                     has_bias, activation, <floating> negative_slope, output, X,
+        forward_rows(X_dense.shape[0] * member.member // member.size,
+                     X_dense.shape[0] * (member.member + 1) // member.size, sizes, &params[0],
+                     has_bias, activation, <floating> negative_slope, output, X_dense,
                      &workspace[0] + member.member * block_workspace, out, block_rows)
 
 
@@ -526,7 +740,7 @@ cdef void forward_rows(Py_ssize_t start, Py_ssize_t stop, const Py_ssize_t[::1] 
     while start < stop:
         rows = min(block_rows, stop - start)
         forward_pass(&alone, rows, sizes, P, has_bias, activation, negative_slope,
-                     &X[start, 0], work, &out[start, 0], False)
+                     &X[start, 0], NULL, work, &out[start, 0], False)
         output_activation_ptr(output, rows, out.shape[1], &out[start, 0])
         start += rows
 
@@ -544,7 +758,8 @@ cdef double layer_penalty(Py_ssize_t M, Py_ssize_t K, floating scale, const floa
 cdef double loss_and_gradient(const team *t, Py_ssize_t n, const Py_ssize_t[::1] sizes,
                               floating *P, bint has_bias, int activation,
                               floating negative_slope, int output, const floating *X,
-                              const floating *Y, const int64_t *labels,
+                              const csr_batch *X_sparse, const floating *Y,
+                              const int64_t *labels,
                               const floating *sample_weight, double weight_total, double alpha,
                               floating *work, floating *G, const nnbp_rule *rule,
                               floating *state_1, floating *state_2, double *penalty,
@@ -555,7 +770,8 @@ cdef double loss_and_gradient(const team *t, Py_ssize_t n, const Py_ssize_t[::1]
     loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = weight_total.
     Every member of the team calls it, and returns the loss; the gradient is
     whole when they return. row_sums (a double for each unit of the network)
-    holds the members' rows' sums of squares for the penalty.
+    holds the members' rows' sums of squares for the penalty. X_sparse,
+    unless NULL, holds the rows instead of X (and there is no rule).
 
     With a rule instead of G (one row, a team of one): the example's step,
     each W(l) read and written once, its gradient never stored: the
@@ -587,7 +803,7 @@ cdef double loss_and_gradient(const team *t, Py_ssize_t n, const Py_ssize_t[::1]
     # Now z_offset is where Z(L) goes, after the hidden layers' Z and A;
     # w_offset and b_offset are one layer past the end, for the backward pass.
     Z = work + z_offset
-    forward_pass(t, n, sizes, P, has_bias, activation, negative_slope, X, work, Z,
+    forward_pass(t, n, sizes, P, has_bias, activation, negative_slope, X, X_sparse, work, Z,
                  first_product_done)
     D = Z + n * sizes[L]
     D_next = D + n * widest
@@ -612,7 +828,25 @@ cdef double loss_and_gradient(const team *t, Py_ssize_t n, const Py_ssize_t[::1]
         Z = work + z_offset
         A = Z + n * sizes[l] if l < L else Z
         inputs = X if l == 1 else work + z_offset - n * sizes[l - 1]
-        if rule == NULL:
+        if rule == NULL and l == 1 and X_sparse != NULL:
+            # The sparse kernels are one thread's, the first member's, on the
+            # whole of D(1): the others' columns of it first, and the
+            # penalty's share of dW(1) after.
+            barrier(t)
+            if t.member == 0:
+                csr_first_layer_backward(X_sparse, n, sizes[0], sizes[1], Z, A,
+                                         activation if l < L else NNBP_IDENTITY,
+                                         negative_slope, D, G + w_offset,
+                                         G + b_offset if has_bias else NULL)
+            barrier(t)
+            if alpha != 0:
+                share_of(t, sizes[l], &lo, &hi)
+                share += layer_penalty(hi - lo, sizes[l - 1], penalty_scale,
+                                       P + w_offset + lo * sizes[l - 1],
+                                       G + w_offset + lo * sizes[l - 1],
+                                       row_sums + (b_offset - n_weights) + lo
+                                       if t.size > 1 else NULL)
+        elif rule == NULL:
             dense_backward_ptr(t, n, sizes[l - 1], sizes[l], inputs, P + w_offset, Z, A,
                                activation if l < L else NNBP_IDENTITY, negative_slope, D,
                                G + w_offset, G + b_offset if has_bias else NULL,
@@ -667,13 +901,14 @@ cdef double loss_and_gradient(const team *t, Py_ssize_t n, const Py_ssize_t[::1]
 
 def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
                       bint has_bias, int activation, double negative_slope, int output,
-                      const floating[:, ::1] X, object Y, object labels, object sample_weight,
+                      object X, object Y, object labels, object sample_weight,
                       double weight_total, double alpha, floating[::1] workspace,
                       object grad, double[::1] row_sums, int threads):
     """Loss of the network on (X, targets); its gradient into grad unless grad is None.
 
     loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = weight_total.
-    A team of `threads` threads computes it (see "teams of threads").
+    X: a dense array or a CSR matrix. A team of `threads` threads computes it
+    (see "teams of threads").
     """
     cdef floating *G = <floating *> optional_ptr(grad, workspace[0])
     cdef const floating *Y_ptr = optional_ptr(Y, workspace[0])
@@ -681,21 +916,33 @@ def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
     cdef const floating *sw_ptr = optional_ptr(sample_weight, workspace[0])
     cdef double shared[1]
     cdef team member
+    cdef const floating[:, ::1] X_dense
+    cdef const floating *X_ptr = NULL
+    cdef csr_batch rows
+    cdef csr_batch *X_sparse = NULL
+    cdef Py_ssize_t n = X.shape[0]
+    if csr_all_rows(X, sizes[0], &rows, params[0]):
+        X_sparse = &rows
+    else:
+        X_dense = X
+        X_ptr = &X_dense[0, 0]
     # Without a rule, params are only read.
     if threads == 1:
         member = one_thread(shared)
         with nogil:
-            loss_and_gradient(&member, X.shape[0], sizes, <floating *> &params[0], has_bias,
-                              activation, <floating> negative_slope, output, &X[0, 0], Y_ptr,
+            loss_and_gradient(&member, n, sizes, <floating *> &params[0], has_bias, activation,
+                              <floating> negative_slope, output, X_ptr, X_sparse, Y_ptr,
                               labels_p, sw_ptr, weight_total, alpha, &workspace[0], G, NULL,
                               NULL, NULL, NULL, NULL, False, &row_sums[0])
-        return shared[0]
-    with nogil, parallel(num_threads=threads):
-        member = this_thread_of_the_team(shared)
-        loss_and_gradient(&member, X.shape[0], sizes, <floating *> &params[0], has_bias,
-                          activation, <floating> negative_slope, output, &X[0, 0], Y_ptr,
-                          labels_p, sw_ptr, weight_total, alpha, &workspace[0], G, NULL,
-                          NULL, NULL, NULL, NULL, False, &row_sums[0])
+    else:
+        with nogil, parallel(num_threads=threads):
+            member = this_thread_of_the_team(shared)
+            loss_and_gradient(&member, n, sizes, <floating *> &params[0], has_bias, activation,
+                              <floating> negative_slope, output, X_ptr, X_sparse, Y_ptr,
+                              labels_p, sw_ptr, weight_total, alpha, &workspace[0], G, NULL,
+                              NULL, NULL, NULL, NULL, False, &row_sums[0])
+    if X_sparse != NULL:
+        nnbp_csr_free(&rows.rows)
     return shared[0]
 
 
@@ -830,28 +1077,33 @@ cdef int raise_pending() except -1:
 
 cdef void batch_step(const team *t, Py_ssize_t rows, const Py_ssize_t[::1] sizes,
                      floating *params, bint has_bias, int activation, floating negative_slope,
-                     int output, const floating *X, const floating *Y, const int64_t *labels,
-                     const floating *sample_weight, double weight_total, double alpha,
-                     floating *work, floating *grad, const nnbp_rule *rule, floating *state_1,
-                     floating *state_2, double *penalty, const floating *X_next,
-                     bint first_product_done, double *row_sums, Py_ssize_t n_params, bint adam,
+                     int output, const floating *X, const csr_batch *X_sparse,
+                     const floating *Y, const int64_t *labels, const floating *sample_weight,
+                     double weight_total, double alpha, floating *work, floating *grad,
+                     const nnbp_rule *rule, floating *state_1, floating *state_2,
+                     double *penalty, const floating *X_next, bint first_product_done,
+                     double *row_sums, Py_ssize_t update_from, Py_ssize_t n_params, bint adam,
                      double step_size, double momentum, bint nesterov, double beta_1,
                      double beta_2, double epsilon) noexcept nogil:
     """A batch's loss into t.shared[0] and, if it is finite, its step: this member's share.
 
     With a rule, the one-example step (see loss_and_gradient); else the
-    gradient into grad, then the update of this member's part of params by
-    sgd (state_1 the velocity, or NULL) or adam (state_1 and state_2 the
-    moments, step_size Adam's at this step).
+    gradient into grad, then the update of this member's part of
+    params[update_from:] by sgd (state_1 the velocity, or NULL) or adam
+    (state_1 and state_2 the moments, step_size Adam's at this step).
     """
     cdef Py_ssize_t lo, hi
-    cdef double total = loss_and_gradient(t, rows, sizes, params, has_bias, activation, negative_slope,
-                              output, X, Y, labels, sample_weight, weight_total, alpha, work,
-                              grad if rule == NULL else NULL, rule, state_1, state_2, penalty,
-                              X_next, first_product_done, row_sums)
+    cdef double total = loss_and_gradient(t, rows, sizes, params, has_bias, activation,
+                                          negative_slope, output, X, X_sparse, Y, labels,
+                                          sample_weight, weight_total, alpha, work,
+                                          grad if rule == NULL else NULL, rule, state_1,
+                                          state_2, penalty, X_next, first_product_done,
+                                          row_sums)
     if rule != NULL or not isfinite(total):
         return
-    share_of(t, n_params, &lo, &hi)
+    share_of(t, n_params - update_from, &lo, &hi)
+    lo += update_from
+    hi += update_from
     if adam:
         adam_update(hi - lo, step_size, beta_1, beta_2, epsilon, grad + lo, state_1 + lo,
                     state_2 + lo, params + lo)
@@ -862,7 +1114,7 @@ cdef void batch_step(const team *t, Py_ssize_t rows, const Py_ssize_t[::1] sizes
 
 def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
                 int activation, double negative_slope, int output, double alpha,
-                const floating[:, ::1] X, object Y, object labels, object sample_weight,
+                object X, object Y, object labels, object sample_weight,
                 object order, Py_ssize_t batch_size, double learning_rate, double momentum,
                 bint nesterov, double beta_1, double beta_2, double epsilon,
                 Py_ssize_t step, object first_moment, object second_moment,
@@ -883,6 +1135,13 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     layer in one pass over its weights, without forming the gradient
     (loss_and_gradient with a rule), on one thread: the same updates, and
     grad is left as it was.
+
+    X is a dense array or a CSR matrix, whose batches are laid out from its
+    rows where they lie (X_batch is unused). With it, plain sgd (no
+    momentum, alpha 0) steps only the columns of W(1) of the features in the
+    batch, the others' gradient being 0: their gradient is kept apart, and
+    grad's W(1) is left as it was. That step also computes the next batch's
+    first product with the new W(1), in the same pass over it.
 
     Signal handlers run between batches (every SIGNAL_CHECK_SECONDS): Ctrl-C
     raises KeyboardInterrupt there, with params part-way through the epoch.
@@ -914,27 +1173,56 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     cdef team alone = one_thread(shared), member
     cdef double next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
     cdef bint stopped_by_signal = False
+    cdef const floating[:, ::1] X_dense
+    cdef csr_matrix X_csr
+    cdef csr_batch batch_rows, next_rows
+    cdef csr_batch *X_sparse = NULL
+    cdef Py_ssize_t first_weights = sizes[0] * sizes[1], entries
+    cdef bint compact
     if order is not None:
         rows_of = order
         row_ptr = &rows_of[0]
-    if batch_size == 1:
+    if csr_matrix_of(X, &X_csr):
+        X_sparse = &batch_rows
+        # The sparse kernels and the column step are one thread's.
+        threads = 1
+    else:
+        X_dense = X
+    if batch_size == 1 and X_sparse == NULL:
         rule.adam, rule.nesterov = adam, nesterov
         rule.learning_rate, rule.momentum = learning_rate, momentum
         rule.beta_1, rule.beta_2, rule.epsilon = beta_1, beta_2, epsilon
         example_rule = &rule
+    if X_sparse != NULL:
+        entries = most_entries(&X_csr, n, batch_size, row_ptr == NULL)
+        allocate_batch(&batch_rows, &X_csr, batch_size, entries, m_in, sizeof(floating))
+        if not adam and m_ptr == NULL and alpha == 0:
+            # Plain sgd: dW(1) is 0 but at the batch's columns, kept apart;
+            # the next batch is laid out while this one steps W(1).
+            batch_rows.compact_dW = malloc(sizes[1] * min(entries, m_in) * sizeof(floating) + 1)
+            if batch_rows.compact_dW == NULL or not nnbp_csr_allocate(
+                    &next_rows.rows, batch_size, entries, m_in, sizeof(floating)):
+                free(batch_rows.compact_dW)
+                nnbp_csr_free(&batch_rows.rows)
+                raise MemoryError("no memory for the gradient of the first layer")
+            next_rows.rows.indices, next_rows.rows.data = X_csr.indices, X_csr.data
+            next_rows.rows.index64 = X_csr.index64
     with nogil:
         if example_rule != NULL and alpha != 0:
             # Each step then keeps it up to date as it writes the weights.
             penalty = l2_penalty(sizes, 0, &params[0], NULL)
         while start < n:
             rows = min(batch_size, n - start)
+            if X_sparse != NULL and not first_product_done:
+                csr_rows(&X_csr, row_ptr, start, rows, m_in, params[0], &batch_rows.rows)
             if row_ptr == NULL:
-                X_rows = &X[start, 0]
+                X_rows = &X_dense[start, 0] if X_sparse == NULL else NULL
                 Y_rows = Y_ptr + start * m_out if Y_ptr != NULL else NULL
                 label_rows = labels_p + start if labels_p != NULL else NULL
                 sw_rows = sw_ptr + start if sw_ptr != NULL else NULL
             else:
-                gather_rows(&X[0, 0], m_in, row_ptr + start, rows, &X_batch[0, 0])
+                if X_sparse == NULL:
+                    gather_rows(&X_dense[0, 0], m_in, row_ptr + start, rows, &X_batch[0, 0])
                 X_rows = &X_batch[0, 0]
                 Y_rows = label_rows = sw_rows = NULL
                 if Y_ptr != NULL:
@@ -964,22 +1252,23 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
             if example_rule != NULL:
                 rule.learning_rate = step_size
                 if start + 1 < n:
-                    X_next = &X[row_ptr[start + 1] if row_ptr != NULL else start + 1, 0]
+                    X_next = &X_dense[row_ptr[start + 1] if row_ptr != NULL else start + 1, 0]
+            compact = X_sparse != NULL and batch_rows.compact_dW != NULL
             if threads > 1 and example_rule == NULL:
                 with parallel(num_threads=threads):
                     member = this_thread_of_the_team(shared)
                     batch_step(&member, rows, sizes, &params[0], has_bias, activation,
-                               <floating> negative_slope, output, X_rows, Y_rows, label_rows,
-                               sw_rows, weight_total, alpha, &workspace[0], &grad[0], NULL,
-                               m_ptr, v_ptr, &penalty, NULL, False, &row_sums[0],
-                               params.shape[0], adam,
-                               step_size, momentum, nesterov, beta_1, beta_2, epsilon)
+                               <floating> negative_slope, output, X_rows, NULL, Y_rows,
+                               label_rows, sw_rows, weight_total, alpha, &workspace[0],
+                               &grad[0], NULL, m_ptr, v_ptr, &penalty, NULL, False,
+                               &row_sums[0], 0, params.shape[0], adam, step_size, momentum,
+                               nesterov, beta_1, beta_2, epsilon)
             else:
                 batch_step(&alone, rows, sizes, &params[0], has_bias, activation,
-                           <floating> negative_slope, output, X_rows, Y_rows, label_rows,
-                           sw_rows, weight_total, alpha, &workspace[0], &grad[0], example_rule,
-                           m_ptr, v_ptr, &penalty, X_next, first_product_done, &row_sums[0],
-                           params.shape[0],
+                           <floating> negative_slope, output, X_rows, X_sparse, Y_rows,
+                           label_rows, sw_rows, weight_total, alpha, &workspace[0], &grad[0],
+                           example_rule, m_ptr, v_ptr, &penalty, X_next, first_product_done,
+                           &row_sums[0], first_weights if compact else 0, params.shape[0],
                            adam, step_size, momentum, nesterov, beta_1, beta_2, epsilon)
             batch_loss = shared[0]
             first_product_done = X_next != NULL
@@ -989,6 +1278,12 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
             accumulated += batch_loss * rows
             if adam:
                 step += 1
+            if compact:
+                # Plain sgd on sparse X: W(1) at the batch's columns only, with
+                # the next batch's first product in the same pass.
+                first_product_done = csr_column_sgd(
+                    &X_csr, &batch_rows, &next_rows.rows, row_ptr, start + rows, n, batch_size,
+                    m_in, sizes[1], <floating> learning_rate, &params[0], &workspace[0])
             start += rows
             batch += 1
             if monotonic_seconds() >= next_signal_check:
@@ -996,6 +1291,11 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
                     stopped_by_signal = True
                     break
                 next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
+    if X_sparse != NULL and batch_rows.compact_dW != NULL:
+        free(batch_rows.compact_dW)
+        nnbp_csr_free(&next_rows.rows)
+    if X_sparse != NULL:
+        nnbp_csr_free(&batch_rows.rows)
     if stopped_by_signal:
         raise_pending()
     return accumulated, step, failed

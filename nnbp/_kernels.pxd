@@ -26,6 +26,17 @@ cdef extern from "nnbp_kernels.h" nogil:
         double learning_rate, momentum, beta_1, beta_2, epsilon
         int nesterov
 
+    struct nnbp_csr:
+        int64_t *start
+        int64_t *end
+        const void *indices
+        const void *data
+        int index64
+        size_t n_columns
+
+    int nnbp_csr_allocate(nnbp_csr *X, size_t rows, size_t entries, size_t K, size_t real_size)
+    void nnbp_csr_free(nnbp_csr *X)
+
     int nnbp_select_isa(int requested)
     int nnbp_all_finite_f32(size_t n, const float *x)
     int nnbp_all_finite_f64(size_t n, const double *x)
@@ -87,6 +98,23 @@ cdef extern from "nnbp_kernels.h" nogil:
                                  double scale, const nnbp_rule *rule, double *W,
                                  double *state_1, double *state_2, double *dx,
                                  const double *x_next, double *z_next)
+
+    void nnbp_csr_columns_f32(nnbp_csr *X, size_t n, size_t K)
+    void nnbp_csr_columns_f64(nnbp_csr *X, size_t n, size_t K)
+    void nnbp_csr_xwt_f32(const nnbp_csr *X, size_t n, size_t M, size_t K, const float *W,
+                          float *Z, size_t ldz)
+    void nnbp_csr_xwt_f64(const nnbp_csr *X, size_t n, size_t M, size_t K, const double *W,
+                          double *Z, size_t ldz)
+    void nnbp_csr_dtx_f32(const nnbp_csr *X, size_t n, size_t M, size_t K, const float *D,
+                          size_t ldd, float *dW, int compact)
+    void nnbp_csr_dtx_f64(const nnbp_csr *X, size_t n, size_t M, size_t K, const double *D,
+                          size_t ldd, double *dW, int compact)
+    void nnbp_csr_column_sgd_f32(const nnbp_csr *X, size_t M, size_t K, float learning_rate,
+                                 const float *dW, float *W, const nnbp_csr *next,
+                                 size_t n_next, float *Z_next)
+    void nnbp_csr_column_sgd_f64(const nnbp_csr *X, size_t M, size_t K, double learning_rate,
+                                 const double *dW, double *W, const nnbp_csr *next,
+                                 size_t n_next, double *Z_next)
 
 cdef extern from "vecmath.h" nogil:
     float nnbp_exp_f32(float x)

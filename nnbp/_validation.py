@@ -7,6 +7,7 @@ Bad input raises a ValueError or TypeError that names the problem.
 import numbers
 
 import numpy as np
+import scipy.sparse
 
 from nnbp import _core
 
@@ -163,7 +164,11 @@ def check_vector(name, values, dtype, size):
 
 
 def check_features(X, n_features, dtype):
-    """X as a C-contiguous (n, n_features) array of dtype, finite, n >= 1."""
+    """X as a C-contiguous (n, n_features) array of dtype, finite, n >= 1.
+
+    A scipy sparse X (matrix or array) comes back as a CSR one instead
+    (check_sparse_matrix).
+    """
     if (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2
             and X.shape[1] == n_features and 0 < X.shape[0] <= MAX_DIMENSION
             and X.flags.c_contiguous and X.flags.aligned):
@@ -172,7 +177,8 @@ def check_features(X, n_features, dtype):
         # as the products of a small network on one row.
         _check_finite("X", X)
         return X
-    array = _as_numeric_array("X", X)
+    sparse = scipy.sparse.issparse(X)
+    array = X if sparse else _as_numeric_array("X", X)
     if array.ndim != 2:
         raise ValueError(
             f"X must be 2-D, of shape (n_examples, n_features), got shape {array.shape}"
@@ -182,7 +188,61 @@ def check_features(X, n_features, dtype):
         raise ValueError("X is empty: it has 0 examples")
     if array.shape[1] != n_features:
         raise ValueError(f"X has {array.shape[1]} features, but the network takes {n_features}")
-    return check_matrix("X", array, dtype)
+    return check_sparse_matrix("X", X, dtype) if sparse else check_matrix("X", array, dtype)
+
+
+INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
+
+
+def check_sparse_matrix(name, values, dtype):
+    """A scipy sparse matrix or array as a CSR one of the same kind, for the compiled core.
+
+    Its data are finite, of dtype; its indices and indptr are both int32 or
+    both int64 (scipy's own choice), valid, each contiguous. CSC, COO and the
+    other formats are converted to CSR here, once. A CSR input that is all
+    that already is returned as it is, not copied; otherwise only the arrays
+    that must change are. Columns in any order within a row, a column
+    repeated (its entries add up) and explicit zeros are taken as they are.
+    """
+    if values.ndim != 2 or 0 in values.shape:
+        raise ValueError(f"{name} must be a non-empty 2-D matrix, got shape {values.shape}")
+    if max(values.shape) > MAX_DIMENSION:
+        raise ValueError(f"{name} has shape {values.shape}; at most {MAX_DIMENSION} on a side")
+    matrix = values if values.format == "csr" else values.tocsr()
+    data, indices, indptr = matrix.data, matrix.indices, matrix.indptr
+    if data.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {data.dtype}")
+    n_rows, n_columns = matrix.shape
+    if (indices.ndim != 1 or indptr.shape != (n_rows + 1,) or data.shape != indices.shape
+            or indices.dtype.kind not in "iu" or indptr.dtype.kind not in "iu"):
+        raise ValueError(f"{name} is not a valid CSR matrix: its data, indices and indptr "
+                         "must be 1-D integer index arrays of consistent lengths")
+    # Both int32 or both int64, as the compiled core reads them; else both int64.
+    alike = indices.dtype == indptr.dtype and indices.dtype in INDEX_DTYPES
+    index_dtype = indices.dtype if alike else np.dtype(np.int64)
+    new_indices, new_indptr = _c_array(indices, index_dtype), _c_array(indptr, index_dtype)
+    steps = np.diff(new_indptr)
+    n_entries = int(new_indptr[-1])
+    if new_indptr[0] != 0 or (steps.size and steps.min() < 0) or n_entries > indices.size:
+        raise ValueError(f"{name} is not a valid CSR matrix: its indptr must rise from 0 to "
+                         f"at most the {indices.size} entries")
+    stored = new_indices[:n_entries]
+    if stored.size and (stored.min() < 0 or stored.max() >= n_columns):
+        raise ValueError(f"{name} is not a valid CSR matrix: its column indices must lie in "
+                         f"0..{n_columns - 1}, got {stored.min()} to {stored.max()}")
+    new_data = _c_array(data, dtype)
+    stored = new_data[:n_entries]
+    if not _core.all_finite(stored):
+        entry = int(np.flatnonzero(~np.isfinite(stored))[0])
+        row = int(np.searchsorted(new_indptr, entry, side="right")) - 1
+        what = "NaN" if np.isnan(stored[entry]) else "infinity"
+        hint = (" (a value too large for float32?)"
+                if what == "infinity" and new_data.dtype == np.float32 else "")
+        raise ValueError(f"{name} contains {what} at index ({row}, {new_indices[entry]}){hint}")
+    if new_data is data and new_indices is indices and new_indptr is indptr:
+        return matrix
+    # scipy may narrow int64 indices to int32 where they fit: both stay alike.
+    return type(matrix)((new_data, new_indices, new_indptr), shape=matrix.shape)
 
 
 def check_labels(y, n_examples, n_classes):

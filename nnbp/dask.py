@@ -43,6 +43,7 @@ from numbers import Integral
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse
 
 try:
     import dask
@@ -171,6 +172,9 @@ def _forget_worker_networks():
 def _check_partition(where, X, y, sample_weight, dtype, classifier):
     """One partition's _Rows, checked as fit checks X, y and sample_weight."""
     try:
+        if scipy.sparse.issparse(X):
+            raise TypeError("X is sparse: the partitions must be dense (nnbp.MLPClassifier and "
+                            "MLPRegressor take sparse X in memory)")
         lengths = {"X": len(X), "y": len(y)}
         if sample_weight is not None:
             lengths["sample_weight"] = len(sample_weight)
@@ -958,6 +962,11 @@ class _DaskMLP:
     def client_(self):
         """The client fit uses: client, or the current default client."""
         return _resolve_client(self.client)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False     # a partition is dense: a sparse one is refused
+        return tags
 
     def _check_solver(self):
         # partial_fit is for data that come block by block: dask_ml.wrappers.Incremental

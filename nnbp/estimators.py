@@ -12,6 +12,10 @@ nnbp's own parameters, after scikit-learn's: dtype (float32 or float64;
 None follows X as scikit-learn does), the activations leaky_relu and
 softplus, and init.
 
+X may be sparse, as in scikit-learn: a scipy sparse matrix or array of any
+format, converted to CSR once (CSC, COO, ...), on which the first layer's
+products run without densifying it.
+
 Needs scikit-learn (pip install 'nnbp[sklearn]'); the rest of nnbp does not.
 """
 import functools
@@ -47,6 +51,8 @@ from nnbp.training import (DIVERGED, DIVERGENCE_ADVICE, INTERRUPTED, MAX_EPOCHS,
                            StochasticTrainer)
 
 STOCHASTIC_SOLVERS = ("sgd", "adam")
+# The sparse format the network takes; validate_data converts the others to it.
+SPARSE_FORMAT = "csr"
 # scikit-learn's message for a fit that diverged, which its users match on.
 NON_FINITE_PARAMETERS = ("Solver produced non-finite parameter weights. The input data may "
                          "contain large values and need to be preprocessed.")
@@ -225,6 +231,11 @@ class _BaseMLP(BaseEstimator):
 
     def __sklearn_is_fitted__(self):
         return "network_" in self.__dict__
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     @property
     def coefs_(self):
@@ -659,7 +670,8 @@ class _BaseMLP(BaseEstimator):
             # validate_data would change nothing and find nothing wrong: it
             # costs 4 times the network's own one-row forward pass.
             return network._forward_checked(X)
-        return network.forward(validate_data(self, X, reset=False, dtype=network.dtype))
+        return network.forward(validate_data(self, X, reset=False, dtype=network.dtype,
+                                             accept_sparse=SPARSE_FORMAT))
 
     def _is_plain_input(self, X, network):
         """Whether X is finite, C-contiguous, of the network's dtype and width, without names."""
@@ -676,6 +688,7 @@ class _BaseMLP(BaseEstimator):
 
     def _validate_X_y(self, X, y, reset, **options):
         X, y = validate_data(self, X, y, multi_output=True, reset=reset,
+                             accept_sparse=SPARSE_FORMAT,
                              dtype=(np.float64, np.float32) if self.dtype is None
                              else np.dtype(self.dtype), **options)
         if y.ndim == 2 and y.shape[1] == 1:

@@ -21,6 +21,7 @@ rounded at about 1e-7, a float64 one at about 1e-16.
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse
 from scipy.optimize import approx_fprime
 
 from nnbp import layers
@@ -208,7 +209,8 @@ def check_gradients(net, X, y, sample_weight=None, *, step=None, tolerance=None,
     network, ``sample=k`` differences at most k parameters of each block,
     drawn at random (from ``seed``). Returns a GradientReport;
     ``report.passed`` is the verdict and ``str(report)`` the per-block table.
-    The network is not modified.
+    The network is not modified. X may be sparse, as for the network: the
+    loss is differenced on the sparse path, and the reference gets X dense.
     """
     _reference_mode(reference)
     coordinates = _sample_coordinates(
@@ -230,7 +232,7 @@ def check_gradients(net, X, y, sample_weight=None, *, step=None, tolerance=None,
     if _run_reference(reference, X64.shape[0] * net.n_params):
         biases = None if not net.bias else [b.tolist() for b in twin.biases]
         ref_loss, dweights, dbiases = oracle.loss_and_grad(
-            [W.tolist() for W in twin.weights], biases, X64.tolist(),
+            [W.tolist() for W in twin.weights], biases, _dense(X64).tolist(),
             (labels if labels is not None else targets).tolist(), net.activation, net.output,
             sample_weight=None if weights64 is None else weights64.tolist(),
             alpha=net.alpha, negative_slope=net.negative_slope,
@@ -240,29 +242,41 @@ def check_gradients(net, X, y, sample_weight=None, *, step=None, tolerance=None,
                    tolerance, coordinates)
 
 
+def _dense(X):
+    """X as a dense array (the reference's loops index it)."""
+    return X.toarray() if scipy.sparse.issparse(X) else X
+
+
 def check_layer_gradients(X, W, b=None, activation="relu", negative_slope=0.01, *, seed=0,
                           step=None, tolerance=None, reference="auto"):
     """Verify one dense layer's backward pass (dW, db, dX) for A = phi(X W^T + b).
 
     The scalar differentiated is sum(R * A) for a fixed random R (drawn from
-    seed), so that dL/dA = R exercises every entry. dtype follows W.
+    seed), so that dL/dA = R exercises every entry. dtype follows W. A sparse
+    X (the first layer's kernels on CSR rows) is an input, not a variable:
+    there is no dX to check.
     """
     _reference_mode(reference)
     Z, A = layers.dense_forward(X, W, b, activation, negative_slope)
     R = np.random.default_rng(seed).standard_normal(A.shape).astype(A.dtype)
     dW, db, dX = layers.dense_backward(X, W, Z, R, activation, negative_slope)
-    shapes = [("W", dW), ("b", db), ("X", dX)] if b is not None else [("W", dW), ("X", dX)]
+    sparse = dX is None
+    if sparse:
+        X_fixed = layers._layer_inputs(X, W, None)[0]
+    shapes = [("W", dW)] + ([("b", db)] if b is not None else []) + (
+        [] if sparse else [("X", dX)])
     sizes = np.cumsum([0] + [g.size for _, g in shapes])
     blocks = [(name, slice(sizes[k], sizes[k + 1]), g) for k, (name, g) in enumerate(shapes)]
     # Difference at the values the layer computed with: rounded to its dtype.
-    inputs = [W, b, X] if b is not None else [W, X]
+    inputs = [array for array in (W, b, None if sparse else X) if array is not None]
     theta = np.concatenate([np.asarray(array).astype(A.dtype).ravel() for array in inputs])
     theta = theta.astype(np.float64)
     R64 = R.astype(np.float64)
 
     def split(params):
-        parts = [params[where].reshape(g.shape) for _, where, g in blocks]
-        return (parts[0], parts[1], parts[2]) if b is not None else (parts[0], None, parts[1])
+        parts = {name: params[where].reshape(g.shape) for name, where, g in blocks}
+        return (parts["W"], parts.get("b"),
+                X_fixed.astype(np.float64) if sparse else parts["X"])
 
     def scalar(params):
         W_, b_, X_ = split(params)
@@ -270,17 +284,18 @@ def check_layer_gradients(X, W, b=None, activation="relu", negative_slope=0.01, 
 
     loss = float(np.sum(R64 * A))
     reference_result = None
-    if _run_reference(reference, Z.size * dX.shape[1]):
+    if _run_reference(reference, Z.size * dW.shape[1]):
         W_, b_, X_ = split(theta)
+        X_ = _dense(X_)
         Zr, Ar = oracle.dense_forward(W_.tolist(), None if b_ is None else b_.tolist(),
                                       X_.tolist(), activation, negative_slope)
         dWr, dbr, dXr = oracle.dense_backward(W_.tolist(), X_.tolist(), Zr, R64.tolist(),
                                               activation, negative_slope)
-        grads = [np.ravel(dWr), np.ravel(dbr), np.ravel(dXr)] if b is not None else [
-            np.ravel(dWr), np.ravel(dXr)]
+        grads = {"W": np.ravel(dWr), "b": np.ravel(dbr), "X": np.ravel(dXr)}
         ref_loss = sum(r * a for row_r, row_a in zip(R64.tolist(), Ar) for r, a in zip(row_r, row_a))
-        reference_result = (ref_loss, grads)
-    subject = f"dense layer {dW.shape[1]} -> {dW.shape[0]}, {activation}"
+        reference_result = (ref_loss, [grads[name] for name, _, _ in blocks])
+    subject = (f"dense layer {dW.shape[1]} -> {dW.shape[0]}, {activation}"
+               + (", sparse input" if sparse else ""))
     return _verify(subject, A.dtype, loss, theta, scalar, blocks, reference_result, step, tolerance)
 
 

@@ -3,12 +3,16 @@
 These are the pieces that ``Network`` chains together, exposed for testing
 and for ``check_layer_gradients`` / ``check_loss_gradients``. The dtype
 follows the layer's weights (``W``) or the logits (``Z``): float32 stays
-float32; anything else that is not float32 is computed in float64.
+float32; anything else that is not float32 is computed in float64. A
+layer's X may be a scipy sparse matrix: the first layer's kernels on CSR
+rows then compute it, and it has no dX.
 """
 import numpy as np
+import scipy.sparse
 
 from nnbp import _core
-from nnbp._validation import check_choice, check_loss_data, check_matrix, check_real
+from nnbp._validation import (check_choice, check_loss_data, check_matrix, check_real,
+                              check_sparse_matrix)
 
 ACTIVATIONS = tuple(_core.ACTIVATIONS)
 OUTPUTS = tuple(_core.OUTPUTS)
@@ -45,7 +49,8 @@ def activation_backward(name, Z, dA, negative_slope=0.01):
 def _layer_inputs(X, W, b):
     dtype = _dtype_of(W)
     W = check_matrix("W", W, dtype)
-    X = check_matrix("X", X, dtype)
+    X = check_sparse_matrix("X", X, dtype) if scipy.sparse.issparse(X) else check_matrix(
+        "X", X, dtype)
     if X.shape[1] != W.shape[1]:
         raise ValueError(f"X has {X.shape[1]} features, but W has {W.shape[1]} columns")
     if b is not None:
@@ -62,13 +67,17 @@ def dense_forward(X, W, b=None, activation="relu", negative_slope=0.01):
     X, W, b = _layer_inputs(X, W, b)
     Z = np.empty((X.shape[0], W.shape[0]), dtype=W.dtype)
     A = np.empty_like(Z)
-    _core.dense_forward(X, W, b, _core.ACTIVATIONS[activation],
-                        check_real("negative_slope", negative_slope), Z, A)
+    forward = _core.dense_forward if isinstance(X, np.ndarray) else _core.csr_layer_forward
+    forward(X, W, b, _core.ACTIVATIONS[activation], check_real("negative_slope", negative_slope),
+            Z, A)
     return Z, A
 
 
 def dense_backward(X, W, Z, dA, activation="relu", negative_slope=0.01):
-    """(dW, db, dX) from dA = dL/dA: D = dA * phi'(Z), dW = D^T X, db = sum_i D_i, dX = D W."""
+    """(dW, db, dX) from dA = dL/dA: D = dA * phi'(Z), dW = D^T X, db = sum_i D_i, dX = D W.
+
+    dX is None for a sparse X.
+    """
     check_choice("activation", activation, ACTIVATIONS)
     negative_slope = check_real("negative_slope", negative_slope)
     X, W, _ = _layer_inputs(X, W, None)
@@ -77,7 +86,12 @@ def dense_backward(X, W, Z, dA, activation="relu", negative_slope=0.01):
     D = check_matrix("dA", dA, W.dtype, shape).copy()
     A = np.empty_like(Z)
     _core.activation_forward(_core.ACTIVATIONS[activation], negative_slope, Z, A)
-    dW, db, dX = np.empty_like(W), np.empty(W.shape[0], W.dtype), np.empty_like(X)
+    dW, db = np.empty_like(W), np.empty(W.shape[0], W.dtype)
+    if not isinstance(X, np.ndarray):
+        _core.csr_layer_backward(X, Z, A, _core.ACTIVATIONS[activation], negative_slope, D, dW,
+                                 db)
+        return dW, db, None
+    dX = np.empty_like(X)
     _core.dense_backward(X, W, Z, A, _core.ACTIVATIONS[activation], negative_slope, D, dW, db, dX)
     return dW, db, dX
 

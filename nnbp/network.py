@@ -223,14 +223,20 @@ class Network:
         return X, targets, labels, sample_weight, total
 
     def forward(self, X):
-        """f(X), of shape (n, m_L): probabilities for logistic and softmax, e^z for poisson."""
+        """f(X), of shape (n, m_L): probabilities for logistic and softmax, e^z for poisson.
+
+        X, here as in loss and loss_and_grad: an (n, m_0) array, or a scipy
+        sparse matrix or array (taken as CSR; only the first layer reads it).
+        """
         return self._forward_checked(check_features(X, self.layer_sizes[0], self.dtype))
 
     def _forward_checked(self, X):
         """forward of an X that check_features would take as it is."""
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
         rows = X.shape[0]
-        with self._lock, _threads.team(self._flops(rows, backward=False)) as threads:
+        # A sparse X's rows go through on one thread (see _core.network_forward).
+        flops = self._flops(rows, backward=False) if isinstance(X, np.ndarray) else 0
+        with self._lock, _threads.team(flops) as threads:
             # Each thread takes its share of the rows, a block at a time.
             threads = min(threads, rows)
             block_rows = min(-(-rows // threads), FORWARD_BLOCK_ROWS)

@@ -146,9 +146,21 @@ def _read_npy(path):
     return table
 
 
+# The arrays of a matrix that scipy.sparse.save_npz writes, beside "format" and "shape".
+SPARSE_NPZ_ARRAYS = ({"data", "indices", "indptr"}, {"data", "row", "col"}, {"data", "offsets"})
+
+
 def _read_npz(path):
     archive = _load_numpy(path, "an .npz archive")
     with archive:
+        files = set(archive.files)
+        if {"format", "shape"} <= files and any(arrays <= files for arrays in SPARSE_NPZ_ARRAYS):
+            raise DataError(
+                f"{path}: holds a scipy sparse matrix, not a table: a table's columns have "
+                "names, the target among them, and the features are standardised by their "
+                "mean, which would fill in every entry. Train on a sparse matrix from Python: "
+                "nnbp.MLPClassifier, nnbp.MLPRegressor and nnbp.Network take sparse X"
+            )
         values, lengths = {}, set()
         for name in archive.files:
             try:

@@ -231,7 +231,9 @@ class _Epoch:
             self.identity, self.next_order, self.draw = (np.arange(n, dtype=np.int64),
                                                          np.empty(n, np.int64),
                                                          np.empty(n, np.int64))
-            self.X_batch = np.empty((batch_size, X.shape[1]), dtype=net.dtype)
+            if isinstance(X, np.ndarray):
+                # A sparse X's batches are read where its rows lie, not copied.
+                self.X_batch = np.empty((batch_size, X.shape[1]), dtype=net.dtype)
             if targets is not None:
                 self.targets_batch = np.empty((batch_size, targets.shape[1]), dtype=net.dtype)
             if labels is not None:
@@ -255,7 +257,9 @@ class _Epoch:
         first_moment, second_moment, step, hyper = optimizer.epoch_arguments()
         np.copyto(backup, net.params)
         try:
-            with net._lock, _threads.team(net._flops(self.batch_size)) as threads:
+            # A sparse X's epoch runs on one thread (see _core.train_epoch).
+            flops = net._flops(self.batch_size) if isinstance(self.X, np.ndarray) else 0
+            with net._lock, _threads.team(flops) as threads:
                 accumulated, self.steps, failed = _core.train_epoch(
                     optimizer.name, net.params, net._sizes, net.bias,
                     _core.ACTIVATIONS[net.activation], net.negative_slope,

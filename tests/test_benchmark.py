@@ -7,9 +7,10 @@ import json
 
 import numpy as np
 import pytest
+import scipy.sparse
 
 import nnbp
-from nnbp.benchmark import contenders, fits, main, measure, report, run, small
+from nnbp.benchmark import contenders, fits, main, measure, report, run, small, sparse
 from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS, Workload
 
 TINY = (Workload("tiny-classes", (12, 16, 8, 3), "softmax", 48, (1, 16, 48)),
@@ -181,3 +182,54 @@ def test_the_fit_against_pytorch_trains_both_to_the_same_kind_of_accuracy():
     # Both learn the 10 classes of the noisy centres far above chance.
     assert fit["nnbp"]["accuracy"] > 0.5 and fit["PyTorch"]["accuracy"] > 0.5
     assert fit["ratio"] == fit["nnbp"]["seconds"] / fit["PyTorch"]["seconds"]
+
+
+# ---------------------------------------------------------------- the sparse benchmark
+
+
+def test_the_sparse_problem_is_tf_idf_like():
+    X, y = sparse.tfidf_like()      # the issue's: 8192 rows, 20,000 features, 0.5%
+    assert X.format == "csr" and X.shape == (8192, 20_000)
+    assert X.nnz / (8192 * 20_000) == pytest.approx(0.005, rel=0.05)
+    np.testing.assert_allclose(np.sqrt(X.multiply(X).sum(axis=1)).A1, 1.0)
+    # Zipf: the commonest term is in most documents, the median one in few
+    document_frequency = np.sort(np.bincount(X.indices, minlength=20_000))[::-1]
+    assert document_frequency[0] > 0.5 * 8192 > 100 * document_frequency[10_000]
+    assert set(np.unique(y)) == set(range(sparse.CLASSES))
+
+
+def test_the_sparse_benchmark_times_every_contender_and_adams_update(monkeypatch):
+    results = sparse.run(rows=64, features=500, repeats=1, settle=0.0, log=lambda m: None,
+                         memory=False)
+    expected = {sparse.NNBP_SPARSE, sparse.NNBP_DENSE, sparse.SKLEARN_SPARSE}
+    assert {(row["solver"], row["dtype"]) for row in results["epoch"]} == {
+        (solver, dtype) for solver in sparse.SOLVERS for dtype in ("float32", "float64")}
+    for row in results["epoch"]:
+        assert set(row["times"]) == expected
+        assert row["steps"] == 2
+        assert ("adam_update_seconds" in row) is (row["solver"] == "adam")
+    text = sparse.markdown(results)
+    assert text.count("| adam |") == 2 and "its share of the step" in text
+    assert json.loads(json.dumps(results)) == results
+
+
+@pytest.mark.skipif(measure.peak_resident_bytes() is None, reason="needs /proc/self/status")
+def test_the_sparse_benchmark_measures_a_fresh_process(tmp_path):
+    X, y = sparse.tfidf_like(rows=64, features=500, density=0.01)
+    scipy.sparse.save_npz(tmp_path / "X.npz", X)
+    np.save(tmp_path / "y.npy", y)
+    row = sparse.peak_memory(sparse.NNBP_SPARSE, tmp_path / "X.npz", tmp_path / "y.npy")
+    assert row["rows"] == 64 and row["nonzeros"] == X.nnz
+    assert row["data_bytes"] == 12 * X.nnz + 4 * 65
+    assert 20 * 2**20 < row["before_bytes"] <= row["peak_bytes"] < 2**30
+
+
+def test_the_sparse_command_writes_its_json(tmp_path, monkeypatch, capsys):
+    run_sparse = sparse.run
+    monkeypatch.setattr(sparse, "run", lambda **options: run_sparse(
+        **dict(options, rows=64, features=300, dtypes=(np.float64,), memory=False)))
+    target = tmp_path / "sparse.json"
+    assert main(["--sparse", "--quick", "--json", str(target)]) == 0
+    written = json.loads(target.read_text())
+    assert {row["solver"] for row in written["epoch"]} == set(sparse.SOLVERS)
+    assert "TF-IDF-like problem" in capsys.readouterr().out

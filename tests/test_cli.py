@@ -185,6 +185,18 @@ def test_npz_and_npy_data(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize("kind", ["csr", "coo"])
+def test_a_sparse_matrix_is_not_a_table(tmp_path, kind):
+    # scipy.sparse.save_npz's file names no columns and no target; the note
+    # says why, and where sparse X is taken.
+    import scipy.sparse
+    X = scipy.sparse.random(20, 5, density=0.3, format=kind, random_state=0)
+    scipy.sparse.save_npz(tmp_path / "features.npz", X)
+    one_line_error(run("train", "features.npz", "--target", "0", cwd=tmp_path),
+                   "features.npz: holds a scipy sparse matrix, not a table",
+                   "nnbp.MLPClassifier, nnbp.MLPRegressor and nnbp.Network take sparse X")
+
+
 def test_diagnostics_and_plot(tmp_path):
     pytest.importorskip("matplotlib")
     write_classes_csv(tmp_path / "flowers.csv")

@@ -457,6 +457,16 @@ def test_a_partition_with_nan_is_named(client, digits):
         DaskMLPClassifier().fit(*as_dask(np.nan_to_num(X), y), sample_weight=as_dask(weight)[0])
 
 
+def test_sparse_partitions_are_refused_with_a_pointer(client):
+    import scipy.sparse
+    X = scipy.sparse.random(40, 5, density=0.5, format="csr", random_state=0)
+    y = da.from_array(np.arange(40) % 2, chunks=20)
+    with pytest.raises(TypeError, match=r"partition 0 \(rows 0 to 19\): X is sparse: the "
+                                        "partitions must be dense"):
+        DaskMLPClassifier().fit(da.from_array(X, chunks=(20, 5), asarray=False), y)
+    assert not DaskMLPClassifier().__sklearn_tags__().input_tags.sparse
+
+
 def test_object_columns_are_named(client):
     frame = pd.DataFrame({"size": [1.0, 2.0, 3.0, 4.0], "colour": ["red", "blue", "red", "red"],
                           "count": [1, 2, 3, 4]})

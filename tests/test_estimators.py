@@ -95,16 +95,16 @@ def checked_estimators():
 
 def expected_failed_checks(estimator):
     if estimator.dtype is not None and np.dtype(estimator.dtype) == np.float32:
-        return {
-            "check_sample_weight_equivalence_on_dense_data": (
-                "dtype='float32' trains in float32: a weight of k and k repeated rows are "
-                "summed in a different order, so the predictions differ by a few float32 "
-                "ulps (about 5e-7 relative), above the check's fixed rtol=1e-7. "
-                "scikit-learn's own MLP fit on float32 X differs by as much (6e-7). "
-                "test_float32_sample_weight_equivalence_to_float32_round_off shows the "
-                "equivalence holds to float32 round-off."
-            ),
-        }
+        reason = (
+            "dtype='float32' trains in float32: a weight of k and k repeated rows are "
+            "summed in a different order, so the predictions differ by a few float32 "
+            "ulps (about 5e-7 relative), above the check's fixed rtol=1e-7. "
+            "scikit-learn's own MLP fit on float32 X differs by as much (6e-7 dense, "
+            "5e-7 sparse). test_float32_sample_weight_equivalence_to_float32_round_off shows the "
+            "equivalence holds to float32 round-off."
+        )
+        return {f"check_sample_weight_equivalence_on_{kind}_data": reason
+                for kind in ("dense", "sparse")}
     return {}
 
 
@@ -148,9 +148,11 @@ def test_float32_predictions_do_not_depend_on_the_order_of_the_rows(Estimator):
                                 atol=1e-7)
 
 
+@pytest.mark.parametrize("container", [np.asarray, sparse.csr_array])
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_float32_sample_weight_equivalence_to_float32_round_off(Estimator):
-    """The data of check_sample_weight_equivalence_on_dense_data, at float32's tolerance."""
+def test_float32_sample_weight_equivalence_to_float32_round_off(Estimator, container):
+    """The data of check_sample_weight_equivalence_on_dense_data (and _sparse_data, the
+    same as CSR), at float32's tolerance."""
     rng = np.random.RandomState(42)
     n_samples = 15
     X = rng.rand(n_samples, n_samples * 2)
@@ -158,6 +160,7 @@ def test_float32_sample_weight_equivalence_to_float32_round_off(Estimator):
     sample_weight = rng.randint(0, 5, size=n_samples)
     X_repeated, y_repeated = X.repeat(sample_weight, axis=0), y.repeat(sample_weight)
     X_weighted, y_weighted, sample_weight = shuffle_arrays(X, y, sample_weight, random_state=0)
+    X_repeated, X_weighted = container(X_repeated), container(X_weighted)
     options = dict(max_iter=100, random_state=0, dtype="float32")
     repeated = Estimator(**options).fit(X_repeated, y_repeated)
     weighted = Estimator(**options).fit(X_weighted, y_weighted, sample_weight=sample_weight)
@@ -907,14 +910,18 @@ def test_predict_before_fit(Estimator):
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_sparse_input_is_refused(Estimator):
+def test_sparse_input_is_taken_as_scikit_learn_takes_it(Estimator):
+    # Any scipy format, converted to CSR once; predictions on sparse X are
+    # those on the same rows dense. (tests/test_sparse.py and the sparse
+    # section of tests/test_estimators_follow_sklearn.py go further.)
     X, y = small_problem(Estimator, n_samples=30)
-    message = "Sparse data was passed .* dense data is required"
-    with pytest.raises(TypeError, match=message):
-        Estimator(max_iter=2).fit(sparse.csr_matrix(X), y)
-    est = Estimator(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, y)
-    with pytest.raises(TypeError, match=message):
-        est.predict(sparse.csr_matrix(X))
+    X[X < 0.5] = 0.0
+    assert Estimator().__sklearn_tags__().input_tags.sparse
+    est = Estimator(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
+    est.fit(sparse.lil_matrix(X), y)
+    np.testing.assert_allclose(est.predict(sparse.coo_array(X)), est.predict(X), rtol=1e-12)
+    with pytest.raises(ValueError, match="X has 4 features, but"):
+        est.predict(sparse.csr_matrix(X[:, :4]))
 
 
 def test_warm_start_with_another_number_of_outputs():

@@ -31,12 +31,13 @@ whose outputs saturate on the wrong side (see
 test_loss_with_saturated_outputs_is_exact_where_sklearn_clips): on "multiclass"
 its 25th function evaluation, in iteration ~22; hence 15 iterations here.
 The other tolerances (RTOL_LBFGS_LOGISTIC, RTOL32) are justified where
-they are defined.
+they are defined. The same comparisons on sparse X close the file.
 """
 import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 pytest.importorskip("sklearn")
 
@@ -704,3 +705,97 @@ def test_adaptive_max_iter_warns_like_sklearn():
     ours, theirs, warned = fit_both("multiclass", **dict(params, max_iter=stop - 4))
     assert_same_fit(ours, theirs)
     assert [category for category, _ in warned] == [ConvergenceWarning]
+
+
+# ---------------------------------------------------------------- sparse X
+#
+# Each problem's X with 70% of its entries zeroed, as a CSR matrix (or a
+# CSC or COO one, which both libraries convert), fitted by both. nnbp's
+# first layer then runs its CSR kernels, which sum X W^T and D^T X in
+# scipy's order; the rest is as for dense X, to the same RTOL.
+
+
+def sparse_X(problem, container=sp.csr_matrix):
+    X = X_of(problem).copy()
+    X[np.random.default_rng(9).random(X.shape) < 0.7] = 0.0
+    return container(X)
+
+
+SPARSE_PROBLEMS = ["binary", "multiclass", "multilabel", "regression"]
+
+
+@pytest.mark.parametrize("problem, solver", solver_cases(SPARSE_PROBLEMS))
+def test_sparse_solver_follows_sklearn(problem, solver):
+    X = sparse_X(problem)
+    ours, theirs, _ = fit_both(problem, X=X, **SOLVER_PARAMS[solver])
+    assert_same_fit(ours, theirs, rtol_for(problem, solver), X=X)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("problem", ["multiclass", "regression"])
+def test_sparse_plain_sgd_follows_sklearn(problem, shuffle):
+    # No momentum, no penalty: nnbp steps only the batch's columns of W(1).
+    X = sparse_X(problem)
+    ours, theirs, _ = fit_both(problem, X=X, **SOLVER_PARAMS["sgd"], momentum=0.0, alpha=0.0,
+                               shuffle=shuffle)
+    assert_same_fit(ours, theirs, X=X)
+
+
+@pytest.mark.parametrize("container", [sp.csr_array, sp.csc_matrix, sp.csc_array,
+                                       sp.coo_matrix, sp.coo_array])
+def test_sparse_formats_follow_sklearn(container):
+    X = sparse_X("multiclass", container)
+    ours, theirs, _ = fit_both("multiclass", X=X, **SOLVER_PARAMS["adam"], shuffle=True)
+    assert_same_fit(ours, theirs, X=X)
+
+
+@pytest.mark.parametrize("problem, solver", [("multiclass", "sgd"), ("multiclass", "adam"),
+                                             ("regression", "lbfgs")])
+def test_sparse_sample_weight(problem, solver):
+    X = sparse_X(problem)
+    weights = np.random.default_rng(5).uniform(0.2, 3.0, N)
+    weights[::7] = 0.0
+    ours, theirs, _ = fit_both(problem, X=X, sample_weight=weights, **SOLVER_PARAMS[solver])
+    assert_same_fit(ours, theirs, X=X)
+
+
+@pytest.mark.parametrize("solver", STOCHASTIC)
+@pytest.mark.parametrize("problem, weighted", [("binary", True), ("regression", False)])
+def test_sparse_early_stopping(problem, weighted, solver):
+    X = sparse_X(problem)
+    params = dict(SOLVER_PARAMS[solver], early_stopping=True, validation_fraction=0.25,
+                  tol=0.01, n_iter_no_change=3, max_iter=40, shuffle=True,
+                  learning_rate_init={"sgd": 0.1, "adam": 0.05}[solver])
+    weights = np.random.default_rng(6).uniform(0.2, 3.0, N) if weighted else None
+    ours, theirs, _ = fit_both(problem, X=X, sample_weight=weights, **params)
+    assert_same_fit(ours, theirs, X=X)
+    assert len(theirs.validation_scores_) == theirs.n_iter_ < 40  # stopped early
+
+
+@pytest.mark.parametrize("solver", STOCHASTIC)
+def test_sparse_partial_fit_sequence(solver):
+    X, y = sparse_X("multiclass"), PROBLEMS["multiclass"][2]
+    ours, theirs = make_both("multiclass", **SOLVER_PARAMS[solver], shuffle=True)
+    for chunk in np.array_split(np.argsort(y, kind="stable"), 3) * 2:
+        for estimator in (ours, theirs):
+            estimator.partial_fit(X[chunk], y[chunk], classes=np.unique(y))
+        assert_same_fit(ours, theirs, X=X)
+
+
+@pytest.mark.parametrize("solver", STOCHASTIC)
+def test_sparse_batch_size_one(solver):
+    # See test_batch_size for the learning rate.
+    X = sparse_X("multiclass")
+    params = dict(SOLVER_PARAMS[solver], batch_size=1, max_iter=8)
+    params["learning_rate_init"] /= 10
+    ours, theirs, _ = fit_both("multiclass", X=X, **params)
+    assert_same_fit(ours, theirs, X=X)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_sparse_float32_follows_sklearn(solver):
+    X = sparse_X("multiclass").astype(np.float32)
+    ours, theirs, _ = fit_both("multiclass", X=X, **dict(SOLVER_PARAMS[solver], max_iter=10))
+    assert {a.dtype for a in ours.coefs_ + ours.intercepts_} == {np.dtype(np.float32)}
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        assert_close(a, b, RTOL32, "float32 parameters")

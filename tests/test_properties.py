@@ -6,7 +6,7 @@ integer and float16 arrays); values of every kind (ordinary, tiny, huge,
 subnormal, constant columns, one class). Properties:
 
 * forward, loss and gradient, and the per-layer functions of nnbp.layers,
-  equal the oracle's within REFERENCE_TOLERANCE;
+  equal the oracle's within REFERENCE_TOLERANCE, on dense X and on sparse X;
 * a layout or input dtype gives bitwise the result of the C-contiguous array
   of the network's dtype, and the caller's arrays are never modified;
 * bad input is refused with a ValueError or TypeError naming the argument,
@@ -22,6 +22,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse
 from conftest import available_instruction_sets
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -260,9 +261,10 @@ def check_against_reference(net, X, y, sample_weight, isa):
     dtype: where moving the inputs by the dtype's eps moves the oracle's
     result by less than a tenth of the tolerance. Elsewhere (large terms
     cancelling, e^z of a z with large terms) a float32 network's float64
-    twin is compared instead.
+    twin is compared instead. X may be sparse: the oracle gets it dense.
     """
     dtype = net.dtype.type
+    X_dense = X.toarray() if scipy.sparse.issparse(X) else X
     tolerance, largest = REFERENCE_TOLERANCE[dtype], np.finfo(dtype).max
     previous = _core.kernel_isa()
     select_isa(isa)
@@ -275,9 +277,9 @@ def check_against_reference(net, X, y, sample_weight, isa):
     assert forward.dtype == net.dtype and grad.dtype == net.dtype
     assert forward.shape == (X.shape[0], net.layer_sizes[-1]) and grad.shape == net.params.shape
     assert np.array_equal(loss_with_grad, loss, equal_nan=True)
-    if max(layer_magnitudes(net, X)) > largest:
+    if max(layer_magnitudes(net, X_dense)) > largest:
         return      # z may overflow the dtype on the way: inf or NaN there is honest
-    ref_forward = reference_forward(net, X)
+    ref_forward = reference_forward(net, X_dense)
     if net.output == "poisson" and np.any(
             (ref_forward > np.exp(EXP_IS_INF_FROM[dtype])) & (ref_forward <= largest)):
         # csrc/'s e^z is inf there: test_poisson_output_just_below_the_overflow_threshold
@@ -290,15 +292,15 @@ def check_against_reference(net, X, y, sample_weight, isa):
         assert_matches(forward, ref_forward, dtype, "forward")
         assert loss == np.inf
         return
-    ref_loss, ref_grad = reference_loss_and_grad(net, X, y, sw)
-    moved_forward, moved_loss, moved_grad = moved_reference(net, X, y, sw, np.finfo(dtype).eps)
+    ref_loss, ref_grad = reference_loss_and_grad(net, X_dense, y, sw)
+    moved_forward, moved_loss, moved_grad = moved_reference(net, X_dense, y, sw, np.finfo(dtype).eps)
     results = [("forward", forward, ref_forward, moved_forward),
                ("loss", loss, ref_loss, moved_loss)]     # the loss is summed in float64
     blocks = net.block_slices()
     if np.abs(ref_grad).max() * X.shape[0] * max(net.layer_sizes) > largest:
         blocks = []     # the gradient's products may overflow the dtype
     if dtype == np.float32 and net.activation in ("tanh", "logistic") and any(
-            np.abs(Z).max() > 3 for Z in hidden_preactivations(net, X)):
+            np.abs(Z).max() > 3 for Z in hidden_preactivations(net, X_dense)):
         # Only the last layer's blocks: the others go through phi' of saturated
         # units, a defect of csrc/ (test_float32_gradient_through_a_saturated_hidden_unit).
         blocks = [(name, where) for name, where in blocks if name.endswith(f"({net.n_layers})")]
@@ -318,6 +320,24 @@ def check_against_reference(net, X, y, sample_weight, isa):
 def test_compiled_paths_match_the_reference(problem, isa):
     net, X, y, sample_weight, _ = problem
     check_against_reference(net, X, y, sample_weight, isa)
+
+
+SPARSE_FORMATS = {"csr": scipy.sparse.csr_matrix, "csr_array": scipy.sparse.csr_array,
+                  "csc": scipy.sparse.csc_matrix, "coo": scipy.sparse.coo_array}
+
+
+@examples(150)
+@given(problem=problems(), data=st.data(), form=st.sampled_from(sorted(SPARSE_FORMATS)),
+       index_dtype=st.sampled_from([np.int32, np.int64]))
+def test_sparse_X_matches_the_reference(problem, data, form, index_dtype):
+    """The same problems with a drawn share of X's entries zeroed, X sparse."""
+    net, X, y, sample_weight, _ = problem
+    X = np.array(X)
+    X[data.draw(hnp.arrays(bool, X.shape))] = 0.0
+    X = SPARSE_FORMATS[form](X)
+    if form.startswith("csr"):
+        X.indices, X.indptr = X.indices.astype(index_dtype), X.indptr.astype(index_dtype)
+    check_against_reference(net, X, y, sample_weight, INSTRUCTION_SETS[0])
 
 
 # The per-layer functions of nnbp.layers, each against the oracle's.

@@ -40,6 +40,7 @@ def markdown_tables(text):
 @pytest.mark.parametrize("results_file, report, n_tables", [
     ("results.json", "report", 7),        # nnbp bench
     ("results-dask.json", "cluster", 7),  # nnbp bench --dask
+    ("results-sparse.json", "sparse", 2),  # nnbp bench --sparse
 ])
 def test_readme_benchmark_tables_are_those_of_the_committed_run(results_file, report, n_tables):
     """Every table the benchmark printed for its committed results is in the README as printed."""

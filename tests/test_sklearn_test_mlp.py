@@ -60,9 +60,6 @@ EXPECTED_FAILURES = {
         "own packing of the parameters and its own work arrays; nnbp's lbfgs minimises "
         "Network.loss_and_grad on the flat parameter vector, which "
         "test_lbfgs_gradient_by_finite_differences checks on the same problems")),
-    "test_sparse_matrices": pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-        "sparse X waits on nnbp's sparse input (issue 15, part 1); until then it is refused "
-        "with a TypeError")),
 }
 
 # Collected here, under their own names.

@@ -24,6 +24,10 @@ skipped, with a note, where they are not installed.
 
 ``nnbp bench --dask`` measures nnbp.dask instead, on a LocalCluster of 2
 worker processes against one process (nnbp.benchmark.cluster).
+
+``nnbp bench --sparse`` runs the sparse benchmark instead
+(nnbp.benchmark.sparse): nnbp on a TF-IDF-like sparse matrix against nnbp
+on it densified and scikit-learn on it sparse.
 """
 import argparse
 import json
@@ -36,7 +40,7 @@ import scipy
 
 import nnbp
 from nnbp._show_versions import versions
-from nnbp.benchmark import contenders, fits, measure, report, small, threads
+from nnbp.benchmark import contenders, fits, measure, report, small, sparse, threads
 from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS
 
 DTYPES = (np.float32, np.float64)
@@ -223,6 +227,15 @@ def _main_dask(args):
     return _report(results, cluster.markdown, args.json, start)
 
 
+def _main_sparse(args):
+    start = time.perf_counter()
+    if args.quick:
+        results = sparse.run(rows=QUICK_ROWS, features=2000, repeats=1, settle=0.0, log=_log)
+    else:
+        results = sparse.run(repeats=args.repeats, log=_log)
+    return _report(results, sparse.markdown, args.json, start)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="nnbp bench", description=__doc__.splitlines()[0],
@@ -242,11 +255,17 @@ def main(argv=None):
                         help="instead, nnbp.dask on a LocalCluster of 2 worker processes "
                              "against one process (needs the [dask] extra; see "
                              "nnbp.benchmark.cluster)")
+    parser.add_argument("--sparse", action="store_true",
+                        help="instead, nnbp on a TF-IDF-like sparse matrix against nnbp on it "
+                             "densified and scikit-learn on it sparse (see "
+                             "nnbp.benchmark.sparse)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
     if args.dask:
         return _main_dask(args)
+    if args.sparse:
+        return _main_sparse(args)
     workloads = [w for w in WORKLOADS if not args.workload or w.name in args.workload]
     repeats = args.repeats
     fit_cases, peak_size, settle = fits.CASES, measure.PEAK_SIZE, measure.SETTLE_SECONDS

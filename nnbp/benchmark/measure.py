@@ -142,6 +142,39 @@ def training_in_threads(workload, dtype, batch, repeats, settle=SETTLE_SECONDS):
                 speedup=seconds[ONE_AFTER_THE_OTHER] / seconds[AT_ONCE])
 
 
+def _status_bytes(field):
+    """A memory figure of Linux's /proc/self/status, in bytes, or None where unknown."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def peak_resident_bytes():
+    """The most memory this process has held resident (since reset_peak_resident), or None
+    where unknown.
+
+    Linux's VmHWM: ru_maxrss would do, but a process started by another keeps
+    the starter's peak there, across exec.
+    """
+    return _status_bytes("VmHWM")
+
+
+def resident_bytes():
+    """The memory this process holds resident now, or None where unknown."""
+    return _status_bytes("VmRSS")
+
+
+def reset_peak_resident():
+    """Start peak_resident_bytes over from the memory resident now (Linux 4.0 on)."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+
+
 def traced_peak_bytes(function):
     """The most memory that function held at once beyond what existed before, by tracemalloc.
 
