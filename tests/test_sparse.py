@@ -356,7 +356,7 @@ def test_lbfgs_on_sparse_X_is_lbfgs_on_dense_X(dtype, rng):
 @pytest.mark.skipif(peak_resident_bytes() is None, reason="needs Linux's /proc/self/status")
 @pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
                     reason="AddressSanitizer's shadow memory is resident memory too")
-def test_training_memory_grows_with_the_nonzeros():
+def test_training_memory_grows_with_the_nonzeros(tmp_path):
     # 40,000 rows of a million features: dense, 320 GB, and a batch of 32
     # rows 256 MB. Sparse, 1.2 MB of entries; the network, 8 MB of
     # parameters. The peak resident memory of a process that imports nnbp
@@ -376,8 +376,9 @@ def test_training_memory_grows_with_the_nonzeros():
         net.loss_and_grad(X, y)
         print(peak_resident_bytes())
     """)
+    # cwd: not the checkout, whose nnbp/ would shadow the installed package.
     peak = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              check=True).stdout)
+                              check=True, cwd=tmp_path).stdout)
     assert peak < 200e6, f"peak resident memory {peak / 1e6:.0f} MB"
 
 

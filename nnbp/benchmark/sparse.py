@@ -26,6 +26,7 @@ grows with the nonzeros.
 """
 import gc
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -127,8 +128,14 @@ def peak_memory(contender, X_path, y_path):
     X, NumPy's .npy of y), and its peak during one epoch of fit with Adam."""
     script = (f"from nnbp.benchmark.sparse import _fit_and_report; "
               f"_fit_and_report({contender!r}, {str(X_path)!r}, {str(y_path)!r})")
+    # The child imports this very nnbp: run from the data's folder, since python -c puts
+    # the working directory first on its path, and a checkout's nnbp/ there has no
+    # extension built (CI runs from one, with nnbp installed).
+    package_parent = str(pathlib.Path(nnbp.__file__).resolve().parents[1])
+    search_path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            check=True).stdout
+                            check=True, cwd=pathlib.Path(X_path).resolve().parent,
+                            env=dict(os.environ, PYTHONPATH=search_path)).stdout
     return json.loads(output.splitlines()[-1])
 
 
