@@ -50,10 +50,11 @@ _blas_saved = None              # [(BLAS library, its threads)] while they run
 _blas_controllers = None
 
 
-# A call splits its work across threads only if it has at least this many
-# flops (of its matrix products, per batch): below it, the threads' meetings
-# cost more than they save (measured in bench/threads.py). The tests set it
-# to 0, through NNBP_PARALLEL_FLOPS, to run the teams on small networks.
+# A call splits its work across threads only if its layers have at least
+# this many flops on average (of their matrix products, per batch): the
+# threads meet at least once a layer, and below it the meetings cost more
+# than the split saves (nnbp bench's scaling table). The tests set it to 0,
+# through NNBP_PARALLEL_FLOPS, to run the teams on small networks.
 PARALLEL_FLOPS = float(os.environ.get("NNBP_PARALLEL_FLOPS", 2e6))
 
 
@@ -84,14 +85,14 @@ def wanted_threads():
 
 
 @contextlib.contextmanager
-def team(flops):
-    """The number of threads a compiled call of `flops` may use, held until it returns.
+def team(flops_per_layer):
+    """The number of threads a compiled call may use, held until it returns.
 
-    A call too small to split (fewer than PARALLEL_FLOPS) takes one thread,
+    A call too small to split (fewer than PARALLEL_FLOPS a layer) takes one thread,
     and leaves BLAS as it is.
     """
     global _in_use
-    wanted = wanted_threads() if flops >= PARALLEL_FLOPS else 1
+    wanted = wanted_threads() if flops_per_layer >= PARALLEL_FLOPS else 1
     with _lock:
         granted = max(1, min(wanted, max(CPUS, wanted) - _in_use))
         _in_use += granted

@@ -235,7 +235,7 @@ class Network:
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
         rows = X.shape[0]
         # A sparse X's rows go through on one thread (see _core.network_forward).
-        flops = self._flops(rows, backward=False) if isinstance(X, np.ndarray) else 0
+        flops = self._flops_per_layer(rows, backward=False) if isinstance(X, np.ndarray) else 0
         with self._lock, _threads.team(flops) as threads:
             # Each thread takes its share of the rows, a block at a time.
             threads = min(threads, rows)
@@ -247,18 +247,21 @@ class Network:
             )
         return out
 
-    def _flops(self, rows, backward=True):
-        """Flops of the matrix products of a forward pass (and backward) on `rows` rows."""
+    def _flops_per_layer(self, rows, backward=True):
+        """Flops of the matrix products of a forward pass (and backward) on `rows` rows,
+        per layer: the work between two of a team's meetings, which decides whether
+        a team pays (nnbp._threads.team)."""
         products = 3 * self.n_weights - self.layer_sizes[0] * self.layer_sizes[1] \
             if backward else self.n_weights
-        return 2.0 * rows * products
+        return 2.0 * rows * products / (len(self.layer_sizes) - 1)
 
     def _compiled_loss(self, X, targets, labels, sample_weight, total, grad, params=None):
         """The loss, and the gradient into grad unless it is None, of checked data.
 
         params: a vector like self.params to evaluate at instead (scipy's iterate).
         """
-        with self._lock, _threads.team(self._flops(X.shape[0], grad is not None)) as threads:
+        flops = self._flops_per_layer(X.shape[0], grad is not None)
+        with self._lock, _threads.team(flops) as threads:
             return _core.network_loss_grad(
                 self._params if params is None else params, self._sizes, self.bias,
                 _core.ACTIVATIONS[self.activation], self.negative_slope,

@@ -258,7 +258,7 @@ class _Epoch:
         np.copyto(backup, net.params)
         try:
             # A sparse X's epoch runs on one thread (see _core.train_epoch).
-            flops = net._flops(self.batch_size) if isinstance(self.X, np.ndarray) else 0
+            flops = net._flops_per_layer(self.batch_size) if isinstance(self.X, np.ndarray) else 0
             with net._lock, _threads.team(flops) as threads:
                 accumulated, self.steps, failed = _core.train_epoch(
                     optimizer.name, net.params, net._sizes, net.bias,

@@ -165,13 +165,23 @@ def test_the_batch_one_floor_does_the_products_of_a_step(dtype):
 
 
 def test_threads_scale_and_the_fit_against_pytorch_is_measured(results):
-    assert {(row["dtype"], row["batch"]) for row in results["scaling"]} == {
-        (dtype, batch) for dtype in ("float32", "float64") for batch in (32,)}
+    assert {(row["sizes"], row["dtype"], row["batch"]) for row in results["scaling"]} == {
+        (workload.label, dtype, batch) for workload in TINY
+        for dtype in ("float32", "float64") for batch in workload.batches}
     for row in results["scaling"]:
         assert row["seconds_one"] > 0 and row["seconds_team"] > 0
         assert row["speedup"] == row["seconds_one"] / row["seconds_team"]
     # The fixture runs, as --quick does, without the fit against PyTorch.
     assert results["torch_fit"] is None
+
+
+def test_the_forward_layouts_are_timed_in_each_dtype_and_batch(results):
+    assert [(row["dtype"], row["batch"]) for row in results["layout"]] == [
+        (dtype, batch) for dtype in ("float32", "float64") for batch in (32, 256)]
+    for row in results["layout"]:
+        assert len(row["microseconds"]) == 3 and all(
+            us > 0 for us in row["microseconds"].values())
+    assert "transposed copy" in report.markdown(results)
 
 
 @pytest.mark.skipif(not contenders.torch_available(), reason="PyTorch is not installed")

@@ -14,6 +14,10 @@ data and in the same process:
   per-example SGD against the same products by gemv and ger;
 - the loss and gradient with each hidden activation, over the GEMMs alone;
 - whole fits of nnbp's estimators against scikit-learn's (nnbp.benchmark.fits);
+- an epoch on one thread against a team of nnbp's threads, on each workload,
+  and a whole MLPClassifier fit against PyTorch's (nnbp.benchmark.threads);
+- the first layer's forward product with W as kept and as a transposed copy
+  (nnbp.benchmark.layout);
 - two networks trained at once in two Python threads, against one after the
   other (the compiled epoch releases the GIL);
 - the peak memory of fit, against the data + 4x the parameters + the workspaces.
@@ -40,7 +44,7 @@ import scipy
 
 import nnbp
 from nnbp._show_versions import versions
-from nnbp.benchmark import contenders, fits, measure, report, small, sparse, threads
+from nnbp.benchmark import contenders, fits, layout, measure, report, small, sparse, threads
 from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS
 
 DTYPES = (np.float32, np.float64)
@@ -119,7 +123,7 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
                      torch=_version("torch"), sklearn=_version("sklearn"),
                      versions=versions()),
         repeats=repeats, peak_gflops={}, epoch=[], gradient=[], predict=[], one_row=[],
-        batch_one=[], activations=[], fits=[], scaling=[], torch_fit=None, threads=[],
+        batch_one=[], activations=[], fits=[], scaling=[], layout=[], torch_fit=None, threads=[],
         memory=[])
     for dtype in dtypes:
         name = np.dtype(dtype).name
@@ -163,13 +167,18 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
     results["activations"] = activation_costs(workloads[0], dtypes, repeats, log)
     if contenders.sklearn_available():
         results["fits"] = fits.time_fits(fit_cases, repeats, log)
+    for workload in workloads:
+        for dtype in dtypes:
+            for row in threads.scaling(workload, dtype, workload.batches, repeats):
+                results["scaling"].append(row)
+                log(f"  {row['sizes']}, {row['dtype']} batch {row['batch']}: 1 thread "
+                    f"{1e3 * row['seconds_one']:.1f} ms, {row['threads']} threads "
+                    f"{1e3 * row['seconds_team']:.1f} ms")
     for dtype in dtypes:
-        for row in threads.scaling(workloads[0], dtype, [b for b in (32, 256)
-                                                         if b <= workloads[0].rows], repeats):
-            results["scaling"].append(row)
-            log(f"  {row['dtype']} batch {row['batch']}: 1 thread "
-                f"{1e3 * row['seconds_one']:.1f} ms, {row['threads']} threads "
-                f"{1e3 * row['seconds_team']:.1f} ms")
+        for row in layout.forward_layouts(dtype, (32, 256), repeats):
+            results["layout"].append(row)
+            log(f"  forward layouts, {row['dtype']} batch {row['batch']}: " + ", ".join(
+                f"{name} {us:.1f} us" for name, us in row["microseconds"].items()))
     if torch_fit:
         results["torch_fit"] = threads.fit_against_torch(repeats, log)
     for dtype in dtypes:

@@ -123,6 +123,17 @@ def markdown(results):
                     f"{row['speedup']:.2f}x"]
                    for row in results["scaling"]]),
         ]
+    if results.get("layout"):
+        names = list(results["layout"][0]["microseconds"])
+        parts += [
+            "The first layer's forward product (256 x 784) on one BLAS thread, microseconds: "
+            "W as nnbp keeps it, a transposed copy, and the transposition that would keep "
+            "the copy in step each step.",
+            table(["dtype", "batch"] + names,
+                  [[row["dtype"], row["batch"]]
+                   + [f"{row['microseconds'][name]:.1f}" for name in names]
+                   for row in results["layout"]]),
+        ]
     if results.get("torch_fit"):
         fit = results["torch_fit"]
         parts += [

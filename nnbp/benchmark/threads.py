@@ -1,9 +1,9 @@
 """nnbp's own threads: an epoch on one thread against a team, and a whole fit against PyTorch.
 
 - ``scaling``: one epoch of plain SGD at each batch size on 1 thread and on
-  all of them (threadpoolctl's OpenMP limit), their speed-up, and the smallest
-  batch whose products reach PARALLEL_FLOPS, below which nnbp stays on one
-  thread (nnbp._threads).
+  all of them (threadpoolctl's OpenMP limit), and their speed-up; a batch
+  whose layers average fewer flops than PARALLEL_FLOPS stays on one thread
+  (nnbp._threads), and its speed-up is 1 within noise.
 - ``fit_against_torch``: MLPClassifier on 8,000 rows of 784 float32 features
   (10 classes; 256 and 128 hidden units; SGD with Nesterov momentum 0.9,
   batch 64, 10 epochs, no penalty) against PyTorch doing the same recipe
