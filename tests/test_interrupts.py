@@ -20,6 +20,11 @@ import numpy as np
 import nnbp
 from threadpoolctl import threadpool_limits
 
+# Python's own Ctrl-C handler, as an interactive user has it: a process
+# started in the background by a shell without job control (nohup ... &)
+# inherits SIGINT ignored, and Python leaves it so.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 # One BLAS thread: on a busy machine (CI), a second thread's wake-ups can
 # make batch-1 epochs many times slower, and this is a test of Ctrl-C.
 threadpool_limits(1)
