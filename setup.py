@@ -8,6 +8,9 @@ debug information. Such a build imports only with the ASan runtime preloaded;
 """
 import glob
 import os
+import subprocess
+import tempfile
+import warnings
 
 import numpy
 from Cython.Build import cythonize
@@ -15,8 +18,53 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 
+OPENMP_TEST = r"""
+#include <omp.h>
+#include <stdio.h>
+int main(void)
+{
+    int threads = 0;
+    #pragma omp parallel reduction(+:threads)
+    threads += 1;
+    printf("%d\n", threads == omp_get_max_threads());
+    return 0;
+}
+"""
+
+
+def openmp_flags(compiler):
+    """["-fopenmp"] if the compiler builds and runs an OpenMP program, else [].
+
+    As scikit-learn's build does (sklearn/_build_utils/openmp_helpers.py):
+    without OpenMP the core builds serially, with a warning, unless
+    NNBP_FAIL_NO_OPENMP is set (the wheel's CI sets it), which makes it an error.
+    """
+    flags = ["-fopenmp"]
+    with tempfile.TemporaryDirectory() as folder:
+        source = os.path.join(folder, "openmp_test.c")
+        with open(source, "w") as handle:
+            handle.write(OPENMP_TEST)
+        try:
+            objects = compiler.compile([source], output_dir=folder, extra_postargs=flags)
+            program = os.path.join(folder, "openmp_test")
+            compiler.link_executable(objects, program, extra_postargs=flags)
+            works = subprocess.run([program], capture_output=True, text=True,
+                                   check=True).stdout.strip() == "1"
+        except Exception as error:     # a compile, link or run error: no OpenMP
+            works, reason = False, error
+        else:
+            reason = "its test program ran wrong"
+    if works:
+        return flags
+    message = f"nnbp builds without OpenMP, on one thread: the compiler's OpenMP failed ({reason})"
+    if os.environ.get("NNBP_FAIL_NO_OPENMP", "") not in ("", "0"):
+        raise RuntimeError(message)
+    warnings.warn(message)
+    return []
+
+
 class build_ext_and_copy_to_source(build_ext):
-    """Build as usual, then also place the compiled core beside the sources.
+    """Build as usual, with OpenMP where the compiler has it, then place the core beside the sources.
 
     ``python -m nnbp`` run at the top of a checkout imports the checkout's
     nnbp/ folder (the current directory comes first on sys.path); with the
@@ -28,6 +76,13 @@ class build_ext_and_copy_to_source(build_ext):
         if SANITIZE:
             # Objects of the release build must not be taken as up to date.
             self.force = True
+
+    def build_extensions(self):
+        flags = openmp_flags(self.compiler)
+        for extension in self.extensions:
+            extension.extra_compile_args += flags
+            extension.extra_link_args += flags
+        super().build_extensions()
 
     def run(self):
         super().run()

@@ -159,20 +159,23 @@ int nnbp_select_isa(int requested)
 
 #define NNBP_DISPATCHERS(REAL_, T)                                                      \
     void nnbp_bias_activation_##T(int activation, REAL_ negative_slope, size_t n,       \
-                                  size_t m, const REAL_ *bias, REAL_ *Z, REAL_ *A)      \
+                                  size_t m, size_t ld, const REAL_ *bias, REAL_ *Z,     \
+                                  REAL_ *A)                                             \
     {                                                                                   \
-        NNBP_PICK(nnbp_bias_activation, T)(activation, negative_slope, n, m, bias, Z, A); \
+        NNBP_PICK(nnbp_bias_activation, T)(activation, negative_slope, n, m, ld, bias,  \
+                                           Z, A);                                       \
     }                                                                                   \
     void nnbp_activation_backward_##T(int activation, REAL_ negative_slope, size_t n,   \
-                                      size_t m, const REAL_ *Z, const REAL_ *A,         \
-                                      REAL_ *D, REAL_ *column_sums)                     \
+                                      size_t m, size_t ld, const REAL_ *Z,              \
+                                      const REAL_ *A, REAL_ *D, REAL_ *column_sums)     \
     {                                                                                   \
-        NNBP_PICK(nnbp_activation_backward, T)(activation, negative_slope, n, m, Z, A,  \
-                                               D, column_sums);                         \
+        NNBP_PICK(nnbp_activation_backward, T)(activation, negative_slope, n, m, ld, Z, \
+                                               A, D, column_sums);                      \
     }                                                                                   \
-    void nnbp_column_sums_##T(size_t n, size_t m, const REAL_ *D, REAL_ *column_sums)   \
+    void nnbp_column_sums_##T(size_t n, size_t m, size_t ld, const REAL_ *D,            \
+                              REAL_ *column_sums)                                       \
     {                                                                                   \
-        NNBP_PICK(nnbp_column_sums, T)(n, m, D, column_sums);                           \
+        NNBP_PICK(nnbp_column_sums, T)(n, m, ld, D, column_sums);                       \
     }                                                                                   \
     void nnbp_output_activation_##T(int output, size_t n, size_t m, REAL_ *Z)           \
     {                                                                                   \
@@ -186,9 +189,9 @@ int nnbp_select_isa(int requested)
                                               sample_weight, scale, D);                 \
     }                                                                                   \
     double nnbp_l2_penalty_##T(size_t M, size_t K, REAL_ scale, const REAL_ *W,        \
-                               REAL_ *G)                                                \
+                               REAL_ *G, double *row_sums)                              \
     {                                                                                   \
-        return NNBP_PICK(nnbp_l2_penalty, T)(M, K, scale, W, G);                        \
+        return NNBP_PICK(nnbp_l2_penalty, T)(M, K, scale, W, G, row_sums);              \
     }                                                                                   \
     void nnbp_sgd_update_##T(size_t size, REAL_ learning_rate, REAL_ momentum,         \
                              int nesterov, const REAL_ *grad, REAL_ *velocity,          \
@@ -206,20 +209,20 @@ int nnbp_select_isa(int requested)
                                        beta_2, one_minus_beta_2, epsilon, grad, m, v,   \
                                        params);                                         \
     }                                                                                   \
-    void nnbp_small_xwt_##T(size_t n, size_t M, size_t K, const REAL_ *X,              \
-                            const REAL_ *W, REAL_ *Z)                                   \
+    void nnbp_small_xwt_##T(size_t n, size_t M, size_t K, const REAL_ *X, size_t ldx,  \
+                            const REAL_ *W, size_t ldw, REAL_ *Z, size_t ldz)           \
     {                                                                                   \
-        NNBP_PICK(nnbp_small_xwt, T)(n, M, K, X, W, Z);                                 \
+        NNBP_PICK(nnbp_small_xwt, T)(n, M, K, X, ldx, W, ldw, Z, ldz);                  \
     }                                                                                   \
-    void nnbp_small_dw_##T(size_t n, size_t M, size_t K, const REAL_ *D,               \
-                           const REAL_ *W, REAL_ *dX)                                   \
+    void nnbp_small_dw_##T(size_t n, size_t M, size_t K, const REAL_ *D, size_t ldd,   \
+                           const REAL_ *W, size_t ldw, REAL_ *dX, size_t ldx)           \
     {                                                                                   \
-        NNBP_PICK(nnbp_small_dw, T)(n, M, K, D, W, dX);                                 \
+        NNBP_PICK(nnbp_small_dw, T)(n, M, K, D, ldd, W, ldw, dX, ldx);                  \
     }                                                                                   \
-    void nnbp_small_dtx_##T(size_t n, size_t M, size_t K, const REAL_ *D,              \
-                            const REAL_ *X, REAL_ *dW)                                  \
+    void nnbp_small_dtx_##T(size_t n, size_t M, size_t K, const REAL_ *D, size_t ldd,  \
+                            const REAL_ *X, size_t ldx, REAL_ *dW, size_t ldw)          \
     {                                                                                   \
-        NNBP_PICK(nnbp_small_dtx, T)(n, M, K, D, X, dW);                                \
+        NNBP_PICK(nnbp_small_dtx, T)(n, M, K, D, ldd, X, ldx, dW, ldw);                 \
     }                                                                                   \
     double nnbp_example_step_##T(size_t M, size_t K, const REAL_ *d, const REAL_ *x,   \
                                  REAL_ scale, const struct nnbp_rule *rule, REAL_ *W,   \

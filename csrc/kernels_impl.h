@@ -23,19 +23,20 @@ static inline REAL NNBP(softplus)(REAL z)
     return (z > 0 ? z : (REAL)0) + LOG1P(EXP(-(z > 0 ? z : -z)));
 }
 
-/* Z[i, :] += bias; A = phi(Z).  A == NULL: bias only. */
+/* Z[i, :] += bias; A = phi(Z).  A == NULL: bias only.  Z and A: n rows of m
+ * columns, ld apart (a block of columns of wider matrices). */
 static void NNBP(nnbp_bias_activation)(int activation, REAL negative_slope,
-                                       size_t n, size_t m, const REAL *bias,
+                                       size_t n, size_t m, size_t ld, const REAL *bias,
                                        REAL *Z, REAL *A)
 {
     for (size_t i = 0; i < n; ++i) {
-        REAL *z = Z + i * m;
+        REAL *z = Z + i * ld;
         if (bias != NULL)
             for (size_t j = 0; j < m; ++j)
                 z[j] += bias[j];
         if (A == NULL)
             continue;
-        REAL *a = A + i * m;
+        REAL *a = A + i * ld;
         switch (activation) {
         case NNBP_IDENTITY:
             for (size_t j = 0; j < m; ++j) a[j] = z[j];
@@ -60,14 +61,14 @@ static void NNBP(nnbp_bias_activation)(int activation, REAL negative_slope,
     }
 }
 
-/* column_sums[j] = sum_i D[i, j] */
-static void NNBP(nnbp_column_sums)(size_t n, size_t m, const REAL *D,
+/* column_sums[j] = sum_i D[i, j], D's rows ld apart */
+static void NNBP(nnbp_column_sums)(size_t n, size_t m, size_t ld, const REAL *D,
                                    REAL *column_sums)
 {
     for (size_t j = 0; j < m; ++j)
         column_sums[j] = 0;
     for (size_t i = 0; i < n; ++i) {
-        const REAL *d = D + i * m;
+        const REAL *d = D + i * ld;
         for (size_t j = 0; j < m; ++j)
             column_sums[j] += d[j];
     }
@@ -76,15 +77,15 @@ static void NNBP(nnbp_column_sums)(size_t n, size_t m, const REAL *D,
 /* D *= phi'(Z), phi' taken from A = phi(Z) where that is cheaper (logistic
  * a(1-a), tanh 1-a^2, as PyTorch does): it saves an exp per unit, and its
  * error is the rounding of A, eps |D|;
- * column_sums[j] = sum_i D[i, j] (skipped when NULL). */
+ * column_sums[j] = sum_i D[i, j] (skipped when NULL). Rows ld apart. */
 static void NNBP(nnbp_activation_backward)(int activation, REAL negative_slope,
-                                           size_t n, size_t m, const REAL *Z,
+                                           size_t n, size_t m, size_t ld, const REAL *Z,
                                            const REAL *A, REAL *D, REAL *column_sums)
 {
     for (size_t i = 0; i < n; ++i) {
-        const REAL *z = Z + i * m;
-        const REAL *a = A + i * m;
-        REAL *d = D + i * m;
+        const REAL *z = Z + i * ld;
+        const REAL *a = A + i * ld;
+        REAL *d = D + i * ld;
         switch (activation) {
         case NNBP_IDENTITY:
             break;
@@ -107,7 +108,7 @@ static void NNBP(nnbp_activation_backward)(int activation, REAL negative_slope,
         }
     }
     if (column_sums != NULL)
-        NNBP(nnbp_column_sums)(n, m, D, column_sums);
+        NNBP(nnbp_column_sums)(n, m, ld, D, column_sums);
 }
 
 /* Z = phi_out(Z) in place: identity, sigmoid, row-wise softmax, or exp. */
@@ -220,32 +221,38 @@ static double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL 
  * a whole batch-1 step of a 256-1024-2 network. */
 #define NNBP_PENALTY_LANES 16
 
-/* partial[j mod 16] += w_j^2 (in double) along one row of W: the order in
- * which both the penalty below and the fused one-example step sum, so that
- * they give the same bits. */
-static inline void NNBP(add_squares)(size_t K, const REAL *w, double *partial)
+/* sum_j w_j^2 (in double) of one row of W, in 16 lanes then the lanes in
+ * order: the penalty's sum of a row, whoever computes it (the penalty below,
+ * a thread of a team, the fused one-example step), so that all give the
+ * same bits. A layer's sum is its rows' sums, added in order from 0. */
+static inline double NNBP(row_squares)(size_t K, const REAL *w)
 {
+    double partial[NNBP_PENALTY_LANES] = {0};
     size_t j = 0;
     for (; j + NNBP_PENALTY_LANES <= K; j += NNBP_PENALTY_LANES)
         for (size_t lane = 0; lane < NNBP_PENALTY_LANES; ++lane)
             partial[lane] += (double)w[j + lane] * (double)w[j + lane];
-    for (size_t lane = 0; j + lane < K; ++lane)
-        partial[lane] += (double)w[j + lane] * (double)w[j + lane];
-}
-
-static inline double NNBP(sum_lanes)(const double *partial)
-{
+    if (j < K) {
+        /* The tail through a zero-padded line, as in dot_rows: a variable
+         * index into partial would keep the sums in memory. */
+        REAL tail[NNBP_PENALTY_LANES] = {0};
+        memcpy(tail, w + j, (K - j) * sizeof(REAL));
+        for (size_t lane = 0; lane < NNBP_PENALTY_LANES; ++lane)
+            partial[lane] += (double)tail[lane] * (double)tail[lane];
+    }
     double total = 0;
     for (size_t lane = 0; lane < NNBP_PENALTY_LANES; ++lane)
         total += partial[lane];
     return total;
 }
 
-/* sum w^2 over the M-by-K weights of a layer (in double), and g += scale w
- * unless g is NULL: the L2 penalty's value and gradient in one pass. */
-static double NNBP(nnbp_l2_penalty)(size_t M, size_t K, REAL scale, const REAL *W, REAL *G)
+/* sum w^2 over M rows of K weights (in double), each row's sum also into
+ * row_sums unless it is NULL, and g += scale w unless G is NULL: the L2
+ * penalty's value and gradient in one pass. */
+static double NNBP(nnbp_l2_penalty)(size_t M, size_t K, REAL scale, const REAL *W, REAL *G,
+                                    double *row_sums)
 {
-    double partial[NNBP_PENALTY_LANES] = {0};
+    double total = 0;
     for (size_t i = 0; i < M; ++i) {
         const REAL *w = W + i * K;
         if (G != NULL) {
@@ -253,9 +260,12 @@ static double NNBP(nnbp_l2_penalty)(size_t M, size_t K, REAL scale, const REAL *
             for (size_t j = 0; j < K; ++j)
                 g[j] += scale * w[j];
         }
-        NNBP(add_squares)(K, w, partial);
+        const double row = NNBP(row_squares)(K, w);
+        if (row_sums != NULL)
+            row_sums[i] = row;
+        total += row;
     }
-    return NNBP(sum_lanes)(partial);
+    return total;
 }
 
 /* ---------------------------------------------------------------- updates
@@ -340,7 +350,7 @@ static inline NNBP(vector) NNBP(load)(const REAL *p)
 }
 
 static inline __attribute__((always_inline)) void NNBP(dot_rows)(size_t rows, size_t K,
-                                                                  const REAL *W,
+                                                                  const REAL *W, size_t ldw,
                                                                   const REAL *x, REAL *z)
 {
     NNBP(vector) partial[NNBP_ROW_BLOCK][NNBP_VECTORS];
@@ -351,13 +361,13 @@ static inline __attribute__((always_inline)) void NNBP(dot_rows)(size_t rows, si
     for (size_t k = 0; k < whole; k += NNBP_LANES)
         _Pragma("GCC unroll 16") for (size_t r = 0; r < rows; ++r)
             _Pragma("GCC unroll 16") for (size_t v = 0; v < NNBP_VECTORS; ++v)
-                partial[r][v] += NNBP(load)(W + r * K + k + v * NNBP_VECTOR_LANES)
+                partial[r][v] += NNBP(load)(W + r * ldw + k + v * NNBP_VECTOR_LANES)
                                  * NNBP(load)(x + k + v * NNBP_VECTOR_LANES);
     if (whole < K) {
         REAL x_tail[NNBP_LANES] = {0}, w_tail[NNBP_LANES] = {0};
         memcpy(x_tail, x + whole, (K - whole) * sizeof(REAL));
         for (size_t r = 0; r < rows; ++r) {
-            memcpy(w_tail, W + r * K + whole, (K - whole) * sizeof(REAL));
+            memcpy(w_tail, W + r * ldw + whole, (K - whole) * sizeof(REAL));
             for (size_t v = 0; v < NNBP_VECTORS; ++v)
                 partial[r][v] += NNBP(load)(w_tail + v * NNBP_VECTOR_LANES)
                                  * NNBP(load)(x_tail + v * NNBP_VECTOR_LANES);
@@ -373,52 +383,56 @@ static inline __attribute__((always_inline)) void NNBP(dot_rows)(size_t rows, si
     }
 }
 
+/* The three small products take their matrices as BLAS does: each a block
+ * of a wider row-major matrix, its rows ld apart. */
+
 /* Z = X W^T: X n-by-K, W M-by-K, Z n-by-M */
-static void NNBP(nnbp_small_xwt)(size_t n, size_t M, size_t K, const REAL *X, const REAL *W,
-                                 REAL *Z)
+static void NNBP(nnbp_small_xwt)(size_t n, size_t M, size_t K, const REAL *X, size_t ldx,
+                                 const REAL *W, size_t ldw, REAL *Z, size_t ldz)
 {
     REAL z[NNBP_ROW_BLOCK];
     size_t i = 0;
     /* A block of rows of W serves every row of X while it is in L1. */
     for (; i + NNBP_ROW_BLOCK <= M; i += NNBP_ROW_BLOCK)
         for (size_t r = 0; r < n; ++r) {
-            NNBP(dot_rows)(NNBP_ROW_BLOCK, K, W + i * K, X + r * K, z);
+            NNBP(dot_rows)(NNBP_ROW_BLOCK, K, W + i * ldw, ldw, X + r * ldx, z);
             for (size_t b = 0; b < NNBP_ROW_BLOCK; ++b)
-                Z[r * M + i + b] = z[b];
+                Z[r * ldz + i + b] = z[b];
         }
     for (; i < M; ++i)
         for (size_t r = 0; r < n; ++r)
-            NNBP(dot_rows)(1, K, W + i * K, X + r * K, Z + r * M + i);
+            NNBP(dot_rows)(1, K, W + i * ldw, ldw, X + r * ldx, Z + r * ldz + i);
 }
 
 /* dX = D W: D n-by-M, W M-by-K, dX n-by-K; sums over i in order */
-static void NNBP(nnbp_small_dw)(size_t n, size_t M, size_t K, const REAL *D, const REAL *W,
-                                REAL *dX)
+static void NNBP(nnbp_small_dw)(size_t n, size_t M, size_t K, const REAL *D, size_t ldd,
+                                const REAL *W, size_t ldw, REAL *dX, size_t ldx)
 {
-    for (size_t k = 0; k < n * K; ++k)
-        dX[k] = 0;
+    for (size_t r = 0; r < n; ++r)
+        for (size_t j = 0; j < K; ++j)
+            dX[r * ldx + j] = 0;
     for (size_t i = 0; i < M; ++i)
         for (size_t r = 0; r < n; ++r) {
-            const REAL d = D[r * M + i];
-            REAL *dx = dX + r * K;
+            const REAL d = D[r * ldd + i];
+            REAL *dx = dX + r * ldx;
             for (size_t j = 0; j < K; ++j)
-                dx[j] += d * W[i * K + j];
+                dx[j] += d * W[i * ldw + j];
         }
 }
 
 /* dW = D^T X: D n-by-M, X n-by-K, dW M-by-K; sums over r in order */
-static void NNBP(nnbp_small_dtx)(size_t n, size_t M, size_t K, const REAL *D, const REAL *X,
-                                 REAL *dW)
+static void NNBP(nnbp_small_dtx)(size_t n, size_t M, size_t K, const REAL *D, size_t ldd,
+                                 const REAL *X, size_t ldx, REAL *dW, size_t ldw)
 {
     for (size_t i = 0; i < M; ++i) {
-        REAL *dw = dW + i * K;
+        REAL *dw = dW + i * ldw;
         const REAL d = D[i];
         for (size_t j = 0; j < K; ++j)
             dw[j] = d * X[j];
         for (size_t r = 1; r < n; ++r) {
-            const REAL d_r = D[r * M + i];
+            const REAL d_r = D[r * ldd + i];
             for (size_t j = 0; j < K; ++j)
-                dw[j] += d_r * X[r * K + j];
+                dw[j] += d_r * X[r * ldx + j];
         }
     }
 }
@@ -481,7 +495,7 @@ static double NNBP(nnbp_example_step)(size_t M, size_t K, const REAL *d, const R
         (REAL)rule->learning_rate, (REAL)rule->momentum, (REAL)rule->beta_1,
         (REAL)(1 - rule->beta_1), (REAL)rule->beta_2, (REAL)(1 - rule->beta_2),
         (REAL)rule->epsilon};
-    double partial[NNBP_PENALTY_LANES] = {0};
+    double squares = 0;
     if (dx != NULL)
         for (size_t j = 0; j < K; ++j)
             dx[j] = 0;
@@ -494,17 +508,17 @@ static double NNBP(nnbp_example_step)(size_t M, size_t K, const REAL *d, const R
                            state_1 == NULL ? NULL : state_1 + r * K,
                            state_2 == NULL ? NULL : state_2 + r * K, dx);
             if (scale != 0)
-                NNBP(add_squares)(K, W + r * K, partial);
+                squares += NNBP(row_squares)(K, W + r * K);
         }
         if (x_next == NULL)
             continue;
         if (rows == NNBP_ROW_BLOCK)
-            NNBP(dot_rows)(NNBP_ROW_BLOCK, K, W + i * K, x_next, z_next + i);
+            NNBP(dot_rows)(NNBP_ROW_BLOCK, K, W + i * K, K, x_next, z_next + i);
         else
             for (size_t r = i; r < i + rows; ++r)
-                NNBP(dot_rows)(1, K, W + r * K, x_next, z_next + r);
+                NNBP(dot_rows)(1, K, W + r * K, K, x_next, z_next + r);
     }
-    return NNBP(sum_lanes)(partial);
+    return squares;
 }
 
 #undef NNBP_LANES

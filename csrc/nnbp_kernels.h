@@ -91,11 +91,11 @@ int nnbp_select_isa(int requested);
 
 #define NNBP_DECLARE(REAL, SUFFIX)                                              \
     void nnbp_bias_activation_##SUFFIX(int activation, REAL negative_slope,     \
-        size_t n, size_t m, const REAL *bias, REAL *Z, REAL *A);                \
+        size_t n, size_t m, size_t ld, const REAL *bias, REAL *Z, REAL *A);     \
     void nnbp_activation_backward_##SUFFIX(int activation, REAL negative_slope, \
-        size_t n, size_t m, const REAL *Z, const REAL *A, REAL *D,              \
+        size_t n, size_t m, size_t ld, const REAL *Z, const REAL *A, REAL *D,   \
         REAL *column_sums);                                                     \
-    void nnbp_column_sums_##SUFFIX(size_t n, size_t m, const REAL *D,           \
+    void nnbp_column_sums_##SUFFIX(size_t n, size_t m, size_t ld, const REAL *D, \
         REAL *column_sums);                                                     \
     void nnbp_output_activation_##SUFFIX(int output, size_t n, size_t m,        \
         REAL *Z);                                                               \
@@ -103,7 +103,7 @@ int nnbp_select_isa(int requested);
         const REAL *Z, const REAL *Y, const int64_t *labels,                    \
         const REAL *sample_weight, double scale, REAL *D);                      \
     double nnbp_l2_penalty_##SUFFIX(size_t M, size_t K, REAL scale,            \
-        const REAL *W, REAL *G);                                                \
+        const REAL *W, REAL *G, double *row_sums);                              \
     void nnbp_sgd_update_##SUFFIX(size_t size, REAL learning_rate,              \
         REAL momentum, int nesterov, const REAL *grad, REAL *velocity,          \
         REAL *params);                                                          \
@@ -111,11 +111,11 @@ int nnbp_select_isa(int requested);
         REAL beta_1, REAL one_minus_beta_1, REAL beta_2, REAL one_minus_beta_2, \
         REAL epsilon, const REAL *grad, REAL *m, REAL *v, REAL *params);       \
     void nnbp_small_xwt_##SUFFIX(size_t n, size_t M, size_t K, const REAL *X,   \
-        const REAL *W, REAL *Z);                                                \
+        size_t ldx, const REAL *W, size_t ldw, REAL *Z, size_t ldz);            \
     void nnbp_small_dw_##SUFFIX(size_t n, size_t M, size_t K, const REAL *D,    \
-        const REAL *W, REAL *dX);                                               \
+        size_t ldd, const REAL *W, size_t ldw, REAL *dX, size_t ldx);           \
     void nnbp_small_dtx_##SUFFIX(size_t n, size_t M, size_t K, const REAL *D,   \
-        const REAL *X, REAL *dW);                                               \
+        size_t ldd, const REAL *X, size_t ldx, REAL *dW, size_t ldw);           \
     double nnbp_example_step_##SUFFIX(size_t M, size_t K, const REAL *d,        \
         const REAL *x, REAL scale, const struct nnbp_rule *rule, REAL *W,       \
         REAL *state_1, REAL *state_2, REAL *dx, const REAL *x_next,             \

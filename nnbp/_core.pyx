@@ -14,6 +14,7 @@ import os
 import warnings
 
 from cython cimport floating
+from cython.parallel cimport parallel
 from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
@@ -110,86 +111,200 @@ def small_product_rows(requested=None):
 
 
 cdef inline void small_xwt(Py_ssize_t n, Py_ssize_t M, Py_ssize_t K, const floating *X,
-                           const floating *W, floating *Z) noexcept nogil:
+                           Py_ssize_t ldx, const floating *W, Py_ssize_t ldw, floating *Z,
+                           Py_ssize_t ldz) noexcept nogil:
     """Z = X W^T"""
     if floating is float:
-        nnbp_small_xwt_f32(n, M, K, X, W, Z)
+        nnbp_small_xwt_f32(n, M, K, X, ldx, W, ldw, Z, ldz)
     else:
-        nnbp_small_xwt_f64(n, M, K, X, W, Z)
+        nnbp_small_xwt_f64(n, M, K, X, ldx, W, ldw, Z, ldz)
 
 
 cdef inline void small_dw(Py_ssize_t n, Py_ssize_t M, Py_ssize_t K, const floating *D,
-                          const floating *W, floating *dX) noexcept nogil:
+                          Py_ssize_t ldd, const floating *W, Py_ssize_t ldw, floating *dX,
+                          Py_ssize_t ldx) noexcept nogil:
     """dX = D W"""
     if floating is float:
-        nnbp_small_dw_f32(n, M, K, D, W, dX)
+        nnbp_small_dw_f32(n, M, K, D, ldd, W, ldw, dX, ldx)
     else:
-        nnbp_small_dw_f64(n, M, K, D, W, dX)
+        nnbp_small_dw_f64(n, M, K, D, ldd, W, ldw, dX, ldx)
 
 
 cdef inline void small_dtx(Py_ssize_t n, Py_ssize_t M, Py_ssize_t K, const floating *D,
-                           const floating *X, floating *dW) noexcept nogil:
+                           Py_ssize_t ldd, const floating *X, Py_ssize_t ldx, floating *dW,
+                           Py_ssize_t ldw) noexcept nogil:
     """dW = D^T X"""
     if floating is float:
-        nnbp_small_dtx_f32(n, M, K, D, X, dW)
+        nnbp_small_dtx_f32(n, M, K, D, ldd, X, ldx, dW, ldw)
     else:
-        nnbp_small_dtx_f64(n, M, K, D, X, dW)
+        nnbp_small_dtx_f64(n, M, K, D, ldd, X, ldx, dW, ldw)
+
+
+# ---------------------------------------------------------------- teams of threads
+#
+# A team's members split each layer's units (rows of W(l), columns of Z(l),
+# A(l) and D(l)) into contiguous blocks, one each, and call single-threaded
+# BLAS and the kernels on their blocks; they meet at a barrier once a layer
+# forward, and once a layer backward (dX needs the whole of D). No sum spans
+# two members' blocks but the L2 penalty's, which one member adds up from the
+# rows' sums in their order: the results are bitwise the same for a given
+# team size, a team of one does exactly what one thread did before teams,
+# and the loss is the same whatever the team.
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define nnbp_openmp 1
+    #define nnbp_team_barrier() _Pragma("omp barrier")
+    #else
+    #define nnbp_openmp 0
+    #define omp_get_max_threads() 1
+    #define omp_get_thread_num() 0
+    #define omp_get_num_threads() 1
+    #define nnbp_team_barrier()
+    #endif
+    """
+    const bint OPENMP "nnbp_openmp"
+    int omp_get_max_threads() noexcept nogil
+    int omp_get_thread_num() noexcept nogil
+    int omp_get_num_threads() noexcept nogil
+    void omp_barrier "nnbp_team_barrier"() noexcept nogil
+
+# Teams are capped here, as scikit-learn caps its own.
+MAX_THREADS = 64
+
+
+cdef struct team:
+    int member            # 0 .. size - 1
+    int size
+    double *shared        # what the members share: the loss
+
+
+cdef inline team one_thread(double *shared) noexcept nogil:
+    """A team of one: the calling thread alone, no barriers."""
+    cdef team alone
+    alone.member, alone.size, alone.shared = 0, 1, shared
+    return alone
+
+
+cdef inline team this_thread_of_the_team(double *shared) noexcept nogil:
+    """Inside a parallel region: the calling thread's place in its team."""
+    global largest_team_seen
+    cdef team member
+    member.member, member.size = omp_get_thread_num(), omp_get_num_threads()
+    member.shared = shared
+    if member.member == 0 and member.size > largest_team_seen:
+        largest_team_seen = member.size
+    return member
+
+
+cdef inline void barrier(const team *t) noexcept nogil:
+    """Every member waits for the others here (a team of one never waits)."""
+    if t.size > 1:
+        omp_barrier()
+
+
+cdef inline void share_of(const team *t, Py_ssize_t size, Py_ssize_t *lo,
+                          Py_ssize_t *hi) noexcept nogil:
+    """This member's block lo..hi of 0..size: contiguous, as even as can be."""
+    lo[0] = size * t.member // t.size
+    hi[0] = size * (t.member + 1) // t.size
+
+
+cdef int largest_team_seen = 1
+
+
+def largest_team(reset=False):
+    """The most threads a team of this process has had (reset: start again at 1). For tests."""
+    global largest_team_seen
+    seen = largest_team_seen
+    if reset:
+        largest_team_seen = 1
+    return seen
+
+
+def openmp_enabled():
+    """Whether the core was built with OpenMP: if not, every team has one thread."""
+    return OPENMP
+
+
+def max_threads():
+    """OpenMP's thread count for the calling thread's next parallel region."""
+    return omp_get_max_threads()
 
 
 # ---------------------------------------------------------------- one dense layer
 
-cdef void dense_forward_ptr(int n, int fan_in, int fan_out, const floating *X,
+cdef void dense_forward_ptr(const team *t, int n, int fan_in, int fan_out, const floating *X,
                             const floating *W, const floating *b, int activation,
                             floating negative_slope, floating *Z, floating *A) noexcept nogil:
-    """Z = X W^T + b; A = phi(Z) (A NULL: Z only; X NULL: Z holds X W^T already)."""
+    """Z = X W^T + b; A = phi(Z), this member's units (A NULL: Z only; X NULL: Z holds X W^T)."""
+    cdef Py_ssize_t lo, hi
+    share_of(t, fan_out, &lo, &hi)
+    if lo == hi:
+        return
     if X == NULL:
         pass
     elif n <= small_rows:
-        small_xwt(n, fan_out, fan_in, X, W, Z)
+        small_xwt(n, hi - lo, fan_in, X, fan_in, W + lo * fan_in, fan_in, Z + lo, fan_out)
     else:
-        gemm(c'N', c'T', n, fan_out, fan_in, 1, X, fan_in, W, fan_in, 0, Z, fan_out)
+        gemm(c'N', c'T', n, hi - lo, fan_in, 1, X, fan_in, W + lo * fan_in, fan_in, 0, Z + lo,
+             fan_out)
+    bias_activation_ptr(activation, negative_slope, n, hi - lo, fan_out,
+                        b + lo if b != NULL else NULL, Z + lo, A + lo if A != NULL else NULL)
+
+
+cdef void bias_activation_ptr(int activation, floating negative_slope, size_t n, size_t m,
+                              size_t ld, const floating *b, floating *Z,
+                              floating *A) noexcept nogil:
+    """Z += b; A = phi(Z): n rows of m columns, ld apart (b or A NULL: skipped)"""
     if floating is float:
-        nnbp_bias_activation_f32(activation, negative_slope, n, fan_out, b, Z, A)
+        nnbp_bias_activation_f32(activation, negative_slope, n, m, ld, b, Z, A)
     else:
-        nnbp_bias_activation_f64(activation, negative_slope, n, fan_out, b, Z, A)
+        nnbp_bias_activation_f64(activation, negative_slope, n, m, ld, b, Z, A)
 
 
-cdef void dense_activation_ptr(int activation, floating negative_slope, size_t n, size_t m,
-                               floating *Z, floating *A) noexcept nogil:
-    """A = phi(Z)"""
-    if floating is float:
-        nnbp_bias_activation_f32(activation, negative_slope, n, m, NULL, Z, A)
-    else:
-        nnbp_bias_activation_f64(activation, negative_slope, n, m, NULL, Z, A)
-
-
-cdef void dense_backward_ptr(int n, int fan_in, int fan_out, const floating *X,
+cdef void dense_backward_ptr(const team *t, int n, int fan_in, int fan_out, const floating *X,
                              const floating *W, const floating *Z, const floating *A,
                              int activation, floating negative_slope, floating *D,
                              floating *dW, floating *db, floating *dX) noexcept nogil:
     """D = dA * phi'(Z) in place; dW = D^T X; db = column sums of D; dX = D W.
 
-    db and dX are skipped when NULL.
+    db and dX are skipped when NULL. Each member takes its units for D, dW
+    and db, then, once the whole of D is there, its columns of dX: the units
+    of the layer below, whose D it will then take in place.
     """
-    activation_backward_ptr(activation, negative_slope, n, fan_out, Z, A, D, db)
-    if n <= small_rows:
-        small_dtx(n, fan_out, fan_in, D, X, dW)
-        if dX != NULL:
-            small_dw(n, fan_out, fan_in, D, W, dX)
+    cdef Py_ssize_t lo, hi
+    share_of(t, fan_out, &lo, &hi)
+    if lo < hi:
+        activation_backward_ptr(activation, negative_slope, n, hi - lo, fan_out, Z + lo, A + lo,
+                                D + lo, db + lo if db != NULL else NULL)
+        if n <= small_rows:
+            small_dtx(n, hi - lo, fan_in, D + lo, fan_out, X, fan_in, dW + lo * fan_in, fan_in)
+        else:
+            gemm(c'T', c'N', hi - lo, fan_in, n, 1, D + lo, fan_out, X, fan_in, 0,
+                 dW + lo * fan_in, fan_in)
+    if dX == NULL:
         return
-    gemm(c'T', c'N', fan_out, fan_in, n, 1, D, fan_out, X, fan_in, 0, dW, fan_in)
-    if dX != NULL:
-        gemm(c'N', c'N', n, fan_in, fan_out, 1, D, fan_out, W, fan_in, 0, dX, fan_in)
+    barrier(t)
+    share_of(t, fan_in, &lo, &hi)
+    if lo == hi:
+        return
+    if n <= small_rows:
+        small_dw(n, fan_out, hi - lo, D, fan_out, W + lo, fan_in, dX + lo, fan_in)
+    else:
+        gemm(c'N', c'N', n, hi - lo, fan_out, 1, D, fan_out, W + lo, fan_in, 0, dX + lo, fan_in)
 
 
 cdef void activation_backward_ptr(int activation, floating negative_slope, size_t n, size_t m,
-                                  const floating *Z, const floating *A, floating *D,
+                                  size_t ld, const floating *Z, const floating *A, floating *D,
                                   floating *column_sums) noexcept nogil:
-    """D = dA * phi'(Z) in place; column_sums = column sums of D unless NULL"""
+    """D = dA * phi'(Z) in place; column_sums = column sums of D unless NULL; rows ld apart"""
     if floating is float:
-        nnbp_activation_backward_f32(activation, negative_slope, n, m, Z, A, D, column_sums)
+        nnbp_activation_backward_f32(activation, negative_slope, n, m, ld, Z, A, D, column_sums)
     else:
-        nnbp_activation_backward_f64(activation, negative_slope, n, m, Z, A, D, column_sums)
+        nnbp_activation_backward_f64(activation, negative_slope, n, m, ld, Z, A, D, column_sums)
 
 
 cdef double output_loss_ptr(int output, size_t n, size_t m, const floating *Z,
@@ -226,10 +341,7 @@ cdef double l2_penalty(const Py_ssize_t[::1] sizes, floating scale, const floati
         offset -= sizes[l] * sizes[l - 1]
         if G != NULL:
             G_l = G + offset
-        if floating is float:
-            total += nnbp_l2_penalty_f32(sizes[l], sizes[l - 1], scale, P + offset, G_l)
-        else:
-            total += nnbp_l2_penalty_f64(sizes[l], sizes[l - 1], scale, P + offset, G_l)
+        total += layer_penalty(sizes[l], sizes[l - 1], scale, P + offset, G_l, NULL)
     return total
 
 
@@ -260,9 +372,11 @@ def dense_forward(const floating[:, ::1] X, const floating[:, ::1] W, object b,
     """Z = X W^T + b and A = phi(Z), into the caller's Z and A (A may be None)."""
     cdef const floating *b_ptr = optional_ptr(b, Z[0, 0])
     cdef floating *A_ptr = <floating *> optional_ptr(A, Z[0, 0])
+    cdef double shared[2]
+    cdef team alone = one_thread(shared)
     with nogil:
-        dense_forward_ptr(X.shape[0], X.shape[1], W.shape[0], &X[0, 0], &W[0, 0], b_ptr,
-                          activation, <floating> negative_slope, &Z[0, 0], A_ptr)
+        dense_forward_ptr(&alone, X.shape[0], X.shape[1], W.shape[0], &X[0, 0], &W[0, 0],
+                          b_ptr, activation, <floating> negative_slope, &Z[0, 0], A_ptr)
 
 
 def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
@@ -272,10 +386,12 @@ def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
     """From dA held in D: D = dA * phi'(Z) in place, dW, db, dX into the caller's arrays."""
     cdef floating *db_ptr = <floating *> optional_ptr(db, D[0, 0])
     cdef floating *dX_ptr = <floating *> optional_ptr(dX, D[0, 0])
+    cdef double shared[2]
+    cdef team alone = one_thread(shared)
     with nogil:
-        dense_backward_ptr(X.shape[0], X.shape[1], W.shape[0], &X[0, 0], &W[0, 0], &Z[0, 0],
-                           &A[0, 0], activation, <floating> negative_slope, &D[0, 0], &dW[0, 0],
-                           db_ptr, dX_ptr)
+        dense_backward_ptr(&alone, X.shape[0], X.shape[1], W.shape[0], &X[0, 0], &W[0, 0],
+                           &Z[0, 0], &A[0, 0], activation, <floating> negative_slope, &D[0, 0],
+                           &dW[0, 0], db_ptr, dX_ptr)
 
 
 def activation_forward(int activation, double negative_slope, const floating[:, ::1] Z,
@@ -283,8 +399,8 @@ def activation_forward(int activation, double negative_slope, const floating[:, 
     """A = phi(Z), into the caller's A."""
     with nogil:
         # Z is only read: the kernel adds no bias.
-        dense_activation_ptr(activation, <floating> negative_slope, Z.shape[0], Z.shape[1],
-                             <floating *> &Z[0, 0], &A[0, 0])
+        bias_activation_ptr(activation, <floating> negative_slope, Z.shape[0], Z.shape[1],
+                            Z.shape[1], NULL, <floating *> &Z[0, 0], &A[0, 0])
 
 
 def activation_backward(int activation, double negative_slope, const floating[:, ::1] Z,
@@ -292,7 +408,7 @@ def activation_backward(int activation, double negative_slope, const floating[:,
     """D = dA * phi'(Z) in place, from dA held in D."""
     with nogil:
         activation_backward_ptr(activation, <floating> negative_slope, Z.shape[0], Z.shape[1],
-                                &Z[0, 0], &A[0, 0], &D[0, 0], NULL)
+                                Z.shape[1], &Z[0, 0], &A[0, 0], &D[0, 0], NULL)
 
 
 def output_loss(int output, const floating[:, ::1] Z, object Y, object labels,
@@ -429,7 +545,7 @@ cdef void csr_first_layer_backward(const csr_batch *X, Py_ssize_t n, Py_ssize_t 
     """D = dA * phi'(Z) in place; dW = D^T X (or into X.compact_dW); db = column sums
     of D unless NULL. The input needs no dX."""
     cdef bint compact = X.compact_dW != NULL
-    activation_backward_ptr(activation, negative_slope, n, fan_out, Z, A, D, db)
+    activation_backward_ptr(activation, negative_slope, n, fan_out, fan_out, Z, A, D, db)
     if floating is float:
         nnbp_csr_dtx_f32(&X.rows, n, fan_out, fan_in, D, fan_out,
                          <float *> X.compact_dW if compact else dW, compact)
@@ -473,10 +589,12 @@ def csr_layer_forward(object X, const floating[:, ::1] W, object b, int activati
     cdef floating *A_ptr = <floating *> optional_ptr(A, Z[0, 0])
     cdef Py_ssize_t n = Z.shape[0], K = W.shape[1]
     cdef csr_batch batch
+    cdef double shared[1]
+    cdef team alone = one_thread(shared)
     csr_all_rows(X, K, &batch, Z[0, 0])
     with nogil:
         csr_first_product(&batch.rows, n, K, W.shape[0], &W[0, 0], &Z[0, 0])
-        dense_forward_ptr(n, K, W.shape[0], NULL, &W[0, 0], b_ptr, activation,
+        dense_forward_ptr(&alone, n, K, W.shape[0], NULL, &W[0, 0], b_ptr, activation,
                           <floating> negative_slope, &Z[0, 0], A_ptr)
     nnbp_csr_free(&batch.rows)
 
@@ -505,6 +623,10 @@ def csr_layer_backward(object X, const floating[:, ::1] Z, const floating[:, ::1
 
 def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t n):
     """Number of elements of the workspace for a batch of n rows."""
+    return workspace_elements(sizes, n)
+
+
+cdef Py_ssize_t workspace_elements(const Py_ssize_t[::1] sizes, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t L = sizes.shape[0] - 1, widest = 0, total = 0, l
     for l in range(1, L + 1):
         total += (2 if l < L else 1) * n * sizes[l]
@@ -520,30 +642,38 @@ cdef Py_ssize_t count_weights(const Py_ssize_t[::1] sizes) noexcept nogil:
     return total
 
 
-cdef void forward_pass(Py_ssize_t n, const Py_ssize_t[::1] sizes, const floating *P,
-                       bint has_bias, int activation, floating negative_slope,
-                       const floating *X, const csr_batch *X_sparse, floating *work,
+cdef void forward_pass(const team *t, Py_ssize_t n, const Py_ssize_t[::1] sizes,
+                       const floating *P, bint has_bias, int activation,
+                       floating negative_slope, const floating *X, const csr_batch *X_sparse,
+                       floating *work,
                        floating *Z_last, bint first_product_done) noexcept nogil:
     """Z(l) and A(l) of each hidden layer into work, in turn; Z(L) into Z_last.
 
     X_sparse, unless NULL, holds the rows instead of X.
     first_product_done: Z(1) holds X W(1)^T already (the fused one-example
-    step computes it).
+    step computes it). The team meets after each layer: the next needs all
+    of its inputs.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, l, w_offset = 0
     cdef Py_ssize_t b_offset = count_weights(sizes)
     cdef const floating *inputs = X
     cdef floating *Z
     if X_sparse != NULL and not first_product_done:
-        csr_first_product(&X_sparse.rows, n, sizes[0], sizes[1], P, work if L > 1 else Z_last)
+        # The sparse kernels are one thread's: the first member's.
+        if t.member == 0:
+            csr_first_product(&X_sparse.rows, n, sizes[0], sizes[1], P,
+                              work if L > 1 else Z_last)
+        barrier(t)
         first_product_done = True
+    if first_product_done:
+        inputs = NULL
     for l in range(1, L + 1):
         Z = work if l < L else Z_last
-        dense_forward_ptr(n, sizes[l - 1], sizes[l],
-                          NULL if l == 1 and first_product_done else inputs, P + w_offset,
+        dense_forward_ptr(t, n, sizes[l - 1], sizes[l], inputs, P + w_offset,
                           P + b_offset if has_bias else NULL,
                           activation if l < L else NNBP_IDENTITY, negative_slope,
                           Z, Z + n * sizes[l] if l < L else NULL)
+        barrier(t)
         if l < L:
             inputs = Z + n * sizes[l]
             work += 2 * n * sizes[l]
@@ -554,65 +684,108 @@ cdef void forward_pass(Py_ssize_t n, const Py_ssize_t[::1] sizes, const floating
 def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
                     int activation, double negative_slope, int output,
                     object X, floating[::1] workspace, floating[:, ::1] out,
-                    Py_ssize_t block_rows):
+                    Py_ssize_t block_rows, int threads):
     """out = f(X): probabilities for the logistic and softmax outputs, e^z for poisson.
 
-    X: a dense array or a CSR matrix. Rows are independent: they go through
-    in blocks of block_rows, so that the workspace is that of a block,
-    however many rows X has.
+    X: a dense array or a CSR matrix. Rows are independent: each of
+    `threads` threads takes its share of them (a CSR X: one thread), in
+    blocks of block_rows, with its own part of the workspace (a block's), so
+    that the workspace is threads blocks', however many rows X has.
     """
+    cdef Py_ssize_t block_workspace = workspace_elements(sizes, block_rows)
     cdef Py_ssize_t start = 0, rows
+    cdef double shared[1]
+    cdef team member = one_thread(shared)
     cdef const floating[:, ::1] X_dense
     cdef csr_matrix X_csr
     cdef csr_batch block
-    cdef csr_batch *X_sparse = NULL
     if csr_matrix_of(X, &X_csr):
-        X_sparse = &block
         allocate_batch(&block, &X_csr, block_rows,
                        most_entries(&X_csr, out.shape[0], block_rows, True), sizes[0],
                        sizeof(floating))
-    else:
-        X_dense = X
-    with nogil:
-        while start < out.shape[0]:
-            rows = min(block_rows, out.shape[0] - start)
-            if X_sparse != NULL:
+        with nogil:
+            while start < out.shape[0]:
+                rows = min(block_rows, out.shape[0] - start)
                 csr_rows(&X_csr, NULL, start, rows, sizes[0], params[0], &block.rows)
-            forward_pass(rows, sizes, &params[0], has_bias, activation,
-                         <floating> negative_slope,
-                         &X_dense[start, 0] if X_sparse == NULL else NULL, X_sparse,
-                         &workspace[0], &out[start, 0], False)
-            output_activation_ptr(output, rows, out.shape[1], &out[start, 0])
-            start += rows
-    if X_sparse != NULL:
+                forward_pass(&member, rows, sizes, &params[0], has_bias, activation,
+                             <floating> negative_slope, NULL, &block, &workspace[0],
+                             &out[start, 0], False)
+                output_activation_ptr(output, rows, out.shape[1], &out[start, 0])
+                start += rows
         nnbp_csr_free(&block.rows)
+        return
+    X_dense = X
+    if threads == 1:
+        with nogil:
+            forward_rows(0, X_dense.shape[0], sizes, &params[0], has_bias, activation,
+                         <floating> negative_slope, output, X_dense, &workspace[0], out,
+                         block_rows)
+        return
+    with nogil, parallel(num_threads=threads):
+        member = this_thread_of_the_team(shared)
+        forward_rows(X_dense.shape[0] * member.member // member.size,
+                     X_dense.shape[0] * (member.member + 1) // member.size, sizes, &params[0],
+                     has_bias, activation, <floating> negative_slope, output, X_dense,
+                     &workspace[0] + member.member * block_workspace, out, block_rows)
 
 
-cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floating *P,
-                              bint has_bias, int activation, floating negative_slope,
-                              int output, const floating *X, const csr_batch *X_sparse,
-                              const floating *Y, const int64_t *labels,
-                              const floating *sample_weight,
-                              double weight_total, double alpha, floating *work,
-                              floating *G, const nnbp_rule *rule, floating *state_1,
-                              floating *state_2, double *penalty, const floating *X_next,
-                              bint first_product_done) noexcept nogil:
+cdef void forward_rows(Py_ssize_t start, Py_ssize_t stop, const Py_ssize_t[::1] sizes,
+                       const floating *P, bint has_bias, int activation,
+                       floating negative_slope, int output, const floating[:, ::1] X,
+                       floating *work, floating[:, ::1] out, Py_ssize_t block_rows) noexcept nogil:
+    """out[start:stop] = f(X[start:stop]), block_rows at a time, by the calling thread alone."""
+    cdef Py_ssize_t rows
+    cdef double shared[2]
+    cdef team alone = one_thread(shared)
+    while start < stop:
+        rows = min(block_rows, stop - start)
+        forward_pass(&alone, rows, sizes, P, has_bias, activation, negative_slope,
+                     &X[start, 0], NULL, work, &out[start, 0], False)
+        output_activation_ptr(output, rows, out.shape[1], &out[start, 0])
+        start += rows
+
+
+cdef double layer_penalty(Py_ssize_t M, Py_ssize_t K, floating scale, const floating *W,
+                          floating *G, double *row_sums) noexcept nogil:
+    """sum W^2 over M rows of K weights (each row's into row_sums too unless NULL);
+    G += scale W unless G is NULL"""
+    if floating is float:
+        return nnbp_l2_penalty_f32(M, K, scale, W, G, row_sums)
+    else:
+        return nnbp_l2_penalty_f64(M, K, scale, W, G, row_sums)
+
+
+cdef double loss_and_gradient(const team *t, Py_ssize_t n, const Py_ssize_t[::1] sizes,
+                              floating *P, bint has_bias, int activation,
+                              floating negative_slope, int output, const floating *X,
+                              const csr_batch *X_sparse, const floating *Y,
+                              const int64_t *labels,
+                              const floating *sample_weight, double weight_total, double alpha,
+                              floating *work, floating *G, const nnbp_rule *rule,
+                              floating *state_1, floating *state_2, double *penalty,
+                              const floating *X_next, bint first_product_done,
+                              double *row_sums) noexcept nogil:
     """Loss of the network on n rows; its gradient into G unless G is NULL.
 
     loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = weight_total.
-    X_sparse, unless NULL, holds the rows instead of X (and there is no rule).
+    Every member of the team calls it, and returns the loss; the gradient is
+    whole when they return. row_sums (a double for each unit of the network)
+    holds the members' rows' sums of squares for the penalty. X_sparse,
+    unless NULL, holds the rows instead of X (and there is no rule).
 
-    With a rule instead of G (one row): the example's step, each W(l) read
-    and written once, its gradient never stored: the lecture's W <- W - eta
-    d x^T, by the rule, with the rule's state (velocity; Adam's moments) in
-    state_1 and state_2. penalty holds sum_l ||W(l)||^2 of P, which the step
-    keeps up to date. A step whose loss is not finite is not taken. Unless
-    X_next is NULL, the step also computes the next example's first product,
-    X_next W(1)^T with the new W(1), into Z(1), while W(1) is in cache: the
-    next call then says first_product_done, and reads W(1) once, not twice.
+    With a rule instead of G (one row, a team of one): the example's step,
+    each W(l) read and written once, its gradient never stored: the
+    lecture's W <- W - eta d x^T, by the rule, with the rule's state
+    (velocity; Adam's moments) in state_1 and state_2. penalty holds
+    sum_l ||W(l)||^2 of P, which the step keeps up to date. A step whose loss
+    is not finite is not taken. Unless X_next is NULL, the step also
+    computes the next example's first product, X_next W(1)^T with the new
+    W(1), into Z(1), while W(1) is in cache: the next call then says
+    first_product_done, and reads W(1) once, not twice.
     """
-    cdef Py_ssize_t L = sizes.shape[0] - 1, l
-    cdef Py_ssize_t n_weights = count_weights(sizes), widest = 0, z_offset = 0
+    cdef Py_ssize_t L = sizes.shape[0] - 1, l, lo, hi, k
+    cdef Py_ssize_t n_weights = count_weights(sizes), widest = 0, z_offset = 0, rows_before
+    cdef double layer_sum
     cdef Py_ssize_t w_offset = n_weights, b_offset = n_weights
     cdef const floating *inputs
     cdef floating *Z
@@ -621,7 +794,7 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floatin
     cdef floating *D_next
     cdef floating *swap
     cdef floating penalty_scale = <floating> (alpha / weight_total)
-    cdef double total, new_penalty = 0
+    cdef double total, share = 0
     for l in range(1, L + 1):
         widest = max(widest, sizes[l])
         b_offset += sizes[l]
@@ -630,21 +803,22 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floatin
     # Now z_offset is where Z(L) goes, after the hidden layers' Z and A;
     # w_offset and b_offset are one layer past the end, for the backward pass.
     Z = work + z_offset
-    forward_pass(n, sizes, P, has_bias, activation, negative_slope, X, X_sparse, work, Z,
+    forward_pass(t, n, sizes, P, has_bias, activation, negative_slope, X, X_sparse, work, Z,
                  first_product_done)
     D = Z + n * sizes[L]
     D_next = D + n * widest
-    total = output_loss_ptr(output, n, sizes[L], Z, Y, labels, sample_weight,
-                            1.0 / weight_total, D if G != NULL or rule != NULL else NULL)
-    total /= weight_total
-    if rule != NULL:
-        if alpha != 0:
+    if t.member == 0:
+        total = output_loss_ptr(output, n, sizes[L], Z, Y, labels, sample_weight,
+                                1.0 / weight_total, D if G != NULL or rule != NULL else NULL)
+        total /= weight_total
+        if alpha != 0 and rule != NULL:
             total += alpha / (2 * weight_total) * penalty[0]
-        if not isfinite(total):
-            return total
-    elif G == NULL:
-        if alpha != 0:
+        elif alpha != 0 and G == NULL:
             total += alpha / (2 * weight_total) * l2_penalty(sizes, 0, P, NULL)
+        t.shared[0] = total
+    barrier(t)
+    total = t.shared[0]
+    if G == NULL and (rule == NULL or not isfinite(total)):
         return total
     for l in range(L, 0, -1):
         w_offset -= sizes[l] * sizes[l - 1]
@@ -655,18 +829,41 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floatin
         A = Z + n * sizes[l] if l < L else Z
         inputs = X if l == 1 else work + z_offset - n * sizes[l - 1]
         if rule == NULL and l == 1 and X_sparse != NULL:
-            csr_first_layer_backward(X_sparse, n, sizes[0], sizes[1], Z, A,
-                                     activation if l < L else NNBP_IDENTITY, negative_slope, D,
-                                     G + w_offset, G + b_offset if has_bias else NULL)
+            # The sparse kernels are one thread's, the first member's, on the
+            # whole of D(1): the others' columns of it first, and the
+            # penalty's share of dW(1) after.
+            barrier(t)
+            if t.member == 0:
+                csr_first_layer_backward(X_sparse, n, sizes[0], sizes[1], Z, A,
+                                         activation if l < L else NNBP_IDENTITY,
+                                         negative_slope, D, G + w_offset,
+                                         G + b_offset if has_bias else NULL)
+            barrier(t)
+            if alpha != 0:
+                share_of(t, sizes[l], &lo, &hi)
+                share += layer_penalty(hi - lo, sizes[l - 1], penalty_scale,
+                                       P + w_offset + lo * sizes[l - 1],
+                                       G + w_offset + lo * sizes[l - 1],
+                                       row_sums + (b_offset - n_weights) + lo
+                                       if t.size > 1 else NULL)
         elif rule == NULL:
-            dense_backward_ptr(n, sizes[l - 1], sizes[l], inputs, P + w_offset, Z, A,
+            dense_backward_ptr(t, n, sizes[l - 1], sizes[l], inputs, P + w_offset, Z, A,
                                activation if l < L else NNBP_IDENTITY, negative_slope, D,
                                G + w_offset, G + b_offset if has_bias else NULL,
                                D_next if l > 1 else NULL)
+            if alpha != 0:
+                # The penalty's gradient, and its rows' sums, on this member's rows.
+                share_of(t, sizes[l], &lo, &hi)
+                share += layer_penalty(hi - lo, sizes[l - 1], penalty_scale,
+                                       P + w_offset + lo * sizes[l - 1],
+                                       G + w_offset + lo * sizes[l - 1],
+                                       row_sums + (b_offset - n_weights) + lo
+                                       if t.size > 1 else NULL)
         else:
             if l < L:
-                activation_backward_ptr(activation, negative_slope, 1, sizes[l], Z, A, D, NULL)
-            new_penalty += example_step_ptr(
+                activation_backward_ptr(activation, negative_slope, 1, sizes[l], sizes[l], Z, A,
+                                        D, NULL)
+            share += example_step_ptr(
                 sizes[l], sizes[l - 1], D, inputs, penalty_scale if alpha != 0 else 0, rule,
                 P + w_offset, state_1 + w_offset if state_1 != NULL else NULL,
                 state_2 + w_offset if state_2 != NULL else NULL, D_next if l > 1 else NULL,
@@ -679,9 +876,26 @@ cdef double loss_and_gradient(Py_ssize_t n, const Py_ssize_t[::1] sizes, floatin
         D = D_next
         D_next = swap
     if rule != NULL:
-        penalty[0] = new_penalty
-    elif alpha != 0:
-        total += alpha / (2 * weight_total) * l2_penalty(sizes, penalty_scale, P, G)
+        penalty[0] = share
+        return total
+    barrier(t)
+    if alpha != 0:
+        if t.member == 0:
+            if t.size > 1:
+                # The rows' sums in the order one thread adds them: layer by
+                # layer from the last, each from 0.
+                share = rows_before = 0
+                for l in range(1, L + 1):
+                    rows_before += sizes[l]
+                for l in range(L, 0, -1):
+                    rows_before -= sizes[l]
+                    layer_sum = 0
+                    for k in range(sizes[l]):
+                        layer_sum += row_sums[rows_before + k]
+                    share += layer_sum
+            t.shared[0] = total + alpha / (2 * weight_total) * share
+        barrier(t)
+        total = t.shared[0]
     return total
 
 
@@ -689,35 +903,47 @@ def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
                       bint has_bias, int activation, double negative_slope, int output,
                       object X, object Y, object labels, object sample_weight,
                       double weight_total, double alpha, floating[::1] workspace,
-                      object grad):
+                      object grad, double[::1] row_sums, int threads):
     """Loss of the network on (X, targets); its gradient into grad unless grad is None.
 
     loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = weight_total.
-    X: a dense array or a CSR matrix.
+    X: a dense array or a CSR matrix. A team of `threads` threads computes it
+    (see "teams of threads").
     """
     cdef floating *G = <floating *> optional_ptr(grad, workspace[0])
     cdef const floating *Y_ptr = optional_ptr(Y, workspace[0])
     cdef const int64_t *labels_p = labels_ptr(labels)
     cdef const floating *sw_ptr = optional_ptr(sample_weight, workspace[0])
-    cdef double total
-    cdef Py_ssize_t n = X.shape[0]
+    cdef double shared[1]
+    cdef team member
     cdef const floating[:, ::1] X_dense
+    cdef const floating *X_ptr = NULL
     cdef csr_batch rows
     cdef csr_batch *X_sparse = NULL
+    cdef Py_ssize_t n = X.shape[0]
     if csr_all_rows(X, sizes[0], &rows, params[0]):
         X_sparse = &rows
     else:
         X_dense = X
-    with nogil:
-        # Without a rule, params are only read.
-        total = loss_and_gradient(n, sizes, <floating *> &params[0], has_bias,
-                                  activation, <floating> negative_slope, output,
-                                  &X_dense[0, 0] if X_sparse == NULL else NULL, X_sparse,
-                                  Y_ptr, labels_p, sw_ptr, weight_total, alpha, &workspace[0],
-                                  G, NULL, NULL, NULL, NULL, NULL, False)
+        X_ptr = &X_dense[0, 0]
+    # Without a rule, params are only read.
+    if threads == 1:
+        member = one_thread(shared)
+        with nogil:
+            loss_and_gradient(&member, n, sizes, <floating *> &params[0], has_bias, activation,
+                              <floating> negative_slope, output, X_ptr, X_sparse, Y_ptr,
+                              labels_p, sw_ptr, weight_total, alpha, &workspace[0], G, NULL,
+                              NULL, NULL, NULL, NULL, False, &row_sums[0])
+    else:
+        with nogil, parallel(num_threads=threads):
+            member = this_thread_of_the_team(shared)
+            loss_and_gradient(&member, n, sizes, <floating *> &params[0], has_bias, activation,
+                              <floating> negative_slope, output, X_ptr, X_sparse, Y_ptr,
+                              labels_p, sw_ptr, weight_total, alpha, &workspace[0], G, NULL,
+                              NULL, NULL, NULL, NULL, False, &row_sums[0])
     if X_sparse != NULL:
         nnbp_csr_free(&rows.rows)
-    return total
+    return shared[0]
 
 
 # ---------------------------------------------------------------- training
@@ -849,6 +1075,43 @@ cdef int raise_pending() except -1:
     return -1
 
 
+cdef void batch_step(const team *t, Py_ssize_t rows, const Py_ssize_t[::1] sizes,
+                     floating *params, bint has_bias, int activation, floating negative_slope,
+                     int output, const floating *X, const csr_batch *X_sparse,
+                     const floating *Y, const int64_t *labels, const floating *sample_weight,
+                     double weight_total, double alpha, floating *work, floating *grad,
+                     const nnbp_rule *rule, floating *state_1, floating *state_2,
+                     double *penalty, const floating *X_next, bint first_product_done,
+                     double *row_sums, Py_ssize_t update_from, Py_ssize_t n_params, bint adam,
+                     double step_size, double momentum, bint nesterov, double beta_1,
+                     double beta_2, double epsilon) noexcept nogil:
+    """A batch's loss into t.shared[0] and, if it is finite, its step: this member's share.
+
+    With a rule, the one-example step (see loss_and_gradient); else the
+    gradient into grad, then the update of this member's part of
+    params[update_from:] by sgd (state_1 the velocity, or NULL) or adam
+    (state_1 and state_2 the moments, step_size Adam's at this step).
+    """
+    cdef Py_ssize_t lo, hi
+    cdef double total = loss_and_gradient(t, rows, sizes, params, has_bias, activation,
+                                          negative_slope, output, X, X_sparse, Y, labels,
+                                          sample_weight, weight_total, alpha, work,
+                                          grad if rule == NULL else NULL, rule, state_1,
+                                          state_2, penalty, X_next, first_product_done,
+                                          row_sums)
+    if rule != NULL or not isfinite(total):
+        return
+    share_of(t, n_params - update_from, &lo, &hi)
+    lo += update_from
+    hi += update_from
+    if adam:
+        adam_update(hi - lo, step_size, beta_1, beta_2, epsilon, grad + lo, state_1 + lo,
+                    state_2 + lo, params + lo)
+    else:
+        sgd_update(hi - lo, <floating> step_size, <floating> momentum, nesterov, grad + lo,
+                   state_1 + lo if state_1 != NULL else NULL, params + lo)
+
+
 def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
                 int activation, double negative_slope, int output, double alpha,
                 object X, object Y, object labels, object sample_weight,
@@ -856,7 +1119,8 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
                 bint nesterov, double beta_1, double beta_2, double epsilon,
                 Py_ssize_t step, object first_moment, object second_moment,
                 floating[::1] grad, floating[::1] workspace, floating[:, ::1] X_batch,
-                object Y_batch, object labels_batch, object sample_weight_batch):
+                object Y_batch, object labels_batch, object sample_weight_batch,
+                double[::1] row_sums, int threads):
     """One epoch of minibatch sgd or adam over X in the given order, compiled.
 
     Batches are the rows order[k:k + batch_size] (order None: X's own order,
@@ -866,9 +1130,11 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     index of the batch whose loss was not finite or -1). That batch's update
     is not made: params are those that gave the non-finite loss.
 
-    Batches of one row (batch_size 1) step each layer in one pass over its
-    weights, without forming the gradient (loss_and_gradient with a rule):
-    the same updates, and grad is left as it was.
+    A team of `threads` threads takes each batch (see "teams of threads"),
+    loss, gradient and update. Batches of one row (batch_size 1) step each
+    layer in one pass over its weights, without forming the gradient
+    (loss_and_gradient with a rule), on one thread: the same updates, and
+    grad is left as it was.
 
     X is a dense array or a CSR matrix, whose batches are laid out from its
     rows where they lie (X_batch is unused). With it, plain sgd (no
@@ -902,7 +1168,9 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     cdef const floating *Y_rows
     cdef const int64_t *label_rows
     cdef const floating *sw_rows
-    cdef double batch_loss, weight_total, accumulated = 0
+    cdef double batch_loss, weight_total, step_size, accumulated = 0
+    cdef double shared[1]
+    cdef team alone = one_thread(shared), member
     cdef double next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
     cdef bint stopped_by_signal = False
     cdef const floating[:, ::1] X_dense
@@ -910,11 +1178,14 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     cdef csr_batch batch_rows, next_rows
     cdef csr_batch *X_sparse = NULL
     cdef Py_ssize_t first_weights = sizes[0] * sizes[1], entries
+    cdef bint compact
     if order is not None:
         rows_of = order
         row_ptr = &rows_of[0]
     if csr_matrix_of(X, &X_csr):
         X_sparse = &batch_rows
+        # The sparse kernels and the column step are one thread's.
+        threads = 1
     else:
         X_dense = X
     if batch_size == 1 and X_sparse == NULL:
@@ -975,19 +1246,31 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
                     batch += 1
                     first_product_done = False
                     continue
+            step_size = adam_step_size(learning_rate, beta_1, beta_2, step + 1) if adam \
+                else learning_rate
             X_next = NULL
             if example_rule != NULL:
-                if adam:
-                    rule.learning_rate = adam_step_size(learning_rate, beta_1, beta_2, step + 1)
+                rule.learning_rate = step_size
                 if start + 1 < n:
                     X_next = &X_dense[row_ptr[start + 1] if row_ptr != NULL else start + 1, 0]
-            batch_loss = loss_and_gradient(rows, sizes, &params[0], has_bias, activation,
-                                           <floating> negative_slope, output, X_rows, X_sparse,
-                                           Y_rows, label_rows, sw_rows, weight_total, alpha,
-                                           &workspace[0],
-                                           &grad[0] if example_rule == NULL else NULL,
-                                           example_rule, m_ptr, v_ptr, &penalty, X_next,
-                                           first_product_done)
+            compact = X_sparse != NULL and batch_rows.compact_dW != NULL
+            if threads > 1 and example_rule == NULL:
+                with parallel(num_threads=threads):
+                    member = this_thread_of_the_team(shared)
+                    batch_step(&member, rows, sizes, &params[0], has_bias, activation,
+                               <floating> negative_slope, output, X_rows, NULL, Y_rows,
+                               label_rows, sw_rows, weight_total, alpha, &workspace[0],
+                               &grad[0], NULL, m_ptr, v_ptr, &penalty, NULL, False,
+                               &row_sums[0], 0, params.shape[0], adam, step_size, momentum,
+                               nesterov, beta_1, beta_2, epsilon)
+            else:
+                batch_step(&alone, rows, sizes, &params[0], has_bias, activation,
+                           <floating> negative_slope, output, X_rows, X_sparse, Y_rows,
+                           label_rows, sw_rows, weight_total, alpha, &workspace[0], &grad[0],
+                           example_rule, m_ptr, v_ptr, &penalty, X_next, first_product_done,
+                           &row_sums[0], first_weights if compact else 0, params.shape[0],
+                           adam, step_size, momentum, nesterov, beta_1, beta_2, epsilon)
+            batch_loss = shared[0]
             first_product_done = X_next != NULL
             if not isfinite(batch_loss):
                 failed = batch
@@ -995,21 +1278,12 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
             accumulated += batch_loss * rows
             if adam:
                 step += 1
-            if example_rule != NULL:
-                pass    # the step is taken
-            elif adam:
-                adam_update(params.shape[0],
-                            adam_step_size(learning_rate, beta_1, beta_2, step),
-                            beta_1, beta_2, epsilon, &grad[0], m_ptr, v_ptr, &params[0])
-            elif X_sparse != NULL and batch_rows.compact_dW != NULL:
+            if compact:
+                # Plain sgd on sparse X: W(1) at the batch's columns only, with
+                # the next batch's first product in the same pass.
                 first_product_done = csr_column_sgd(
                     &X_csr, &batch_rows, &next_rows.rows, row_ptr, start + rows, n, batch_size,
                     m_in, sizes[1], <floating> learning_rate, &params[0], &workspace[0])
-                sgd_update(params.shape[0] - first_weights, <floating> learning_rate, 0, False,
-                           &grad[first_weights], NULL, &params[first_weights])
-            else:
-                sgd_update(params.shape[0], <floating> learning_rate, <floating> momentum,
-                           nesterov, &grad[0], m_ptr, &params[0])
             start += rows
             batch += 1
             if monotonic_seconds() >= next_signal_check:

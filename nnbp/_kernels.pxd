@@ -42,16 +42,18 @@ cdef extern from "nnbp_kernels.h" nogil:
     int nnbp_all_finite_f64(size_t n, const double *x)
 
     void nnbp_bias_activation_f32(int activation, float negative_slope, size_t n, size_t m,
-                                  const float *bias, float *Z, float *A)
+                                  size_t ld, const float *bias, float *Z, float *A)
     void nnbp_bias_activation_f64(int activation, double negative_slope, size_t n, size_t m,
-                                  const double *bias, double *Z, double *A)
+                                  size_t ld, const double *bias, double *Z, double *A)
     void nnbp_activation_backward_f32(int activation, float negative_slope, size_t n, size_t m,
-                                      const float *Z, const float *A, float *D, float *column_sums)
+                                      size_t ld, const float *Z, const float *A, float *D,
+                                      float *column_sums)
     void nnbp_activation_backward_f64(int activation, double negative_slope, size_t n, size_t m,
-                                      const double *Z, const double *A, double *D,
+                                      size_t ld, const double *Z, const double *A, double *D,
                                       double *column_sums)
-    void nnbp_column_sums_f32(size_t n, size_t m, const float *D, float *column_sums)
-    void nnbp_column_sums_f64(size_t n, size_t m, const double *D, double *column_sums)
+    void nnbp_column_sums_f32(size_t n, size_t m, size_t ld, const float *D, float *column_sums)
+    void nnbp_column_sums_f64(size_t n, size_t m, size_t ld, const double *D,
+                              double *column_sums)
     void nnbp_output_activation_f32(int output, size_t n, size_t m, float *Z)
     void nnbp_output_activation_f64(int output, size_t n, size_t m, double *Z)
     double nnbp_output_loss_f32(int output, size_t n, size_t m, const float *Z, const float *Y,
@@ -60,8 +62,10 @@ cdef extern from "nnbp_kernels.h" nogil:
     double nnbp_output_loss_f64(int output, size_t n, size_t m, const double *Z, const double *Y,
                                 const int64_t *labels, const double *sample_weight, double scale,
                                 double *D)
-    double nnbp_l2_penalty_f32(size_t M, size_t K, float scale, const float *W, float *G)
-    double nnbp_l2_penalty_f64(size_t M, size_t K, double scale, const double *W, double *G)
+    double nnbp_l2_penalty_f32(size_t M, size_t K, float scale, const float *W, float *G,
+                               double *row_sums)
+    double nnbp_l2_penalty_f64(size_t M, size_t K, double scale, const double *W, double *G,
+                               double *row_sums)
     void nnbp_sgd_update_f32(size_t size, float learning_rate, float momentum, int nesterov,
                              const float *grad, float *velocity, float *params)
     void nnbp_sgd_update_f64(size_t size, double learning_rate, double momentum, int nesterov,
@@ -75,18 +79,18 @@ cdef extern from "nnbp_kernels.h" nogil:
                               double epsilon, const double *grad, double *m, double *v,
                               double *params)
 
-    void nnbp_small_xwt_f32(size_t n, size_t M, size_t K, const float *X, const float *W,
-                            float *Z)
-    void nnbp_small_xwt_f64(size_t n, size_t M, size_t K, const double *X, const double *W,
-                            double *Z)
-    void nnbp_small_dw_f32(size_t n, size_t M, size_t K, const float *D, const float *W,
-                           float *dX)
-    void nnbp_small_dw_f64(size_t n, size_t M, size_t K, const double *D, const double *W,
-                           double *dX)
-    void nnbp_small_dtx_f32(size_t n, size_t M, size_t K, const float *D, const float *X,
-                            float *dW)
-    void nnbp_small_dtx_f64(size_t n, size_t M, size_t K, const double *D, const double *X,
-                            double *dW)
+    void nnbp_small_xwt_f32(size_t n, size_t M, size_t K, const float *X, size_t ldx,
+                            const float *W, size_t ldw, float *Z, size_t ldz)
+    void nnbp_small_xwt_f64(size_t n, size_t M, size_t K, const double *X, size_t ldx,
+                            const double *W, size_t ldw, double *Z, size_t ldz)
+    void nnbp_small_dw_f32(size_t n, size_t M, size_t K, const float *D, size_t ldd,
+                           const float *W, size_t ldw, float *dX, size_t ldx)
+    void nnbp_small_dw_f64(size_t n, size_t M, size_t K, const double *D, size_t ldd,
+                           const double *W, size_t ldw, double *dX, size_t ldx)
+    void nnbp_small_dtx_f32(size_t n, size_t M, size_t K, const float *D, size_t ldd,
+                            const float *X, size_t ldx, float *dW, size_t ldw)
+    void nnbp_small_dtx_f64(size_t n, size_t M, size_t K, const double *D, size_t ldd,
+                            const double *X, size_t ldx, double *dW, size_t ldw)
     double nnbp_example_step_f32(size_t M, size_t K, const float *d, const float *x,
                                  float scale, const nnbp_rule *rule, float *W, float *state_1,
                                  float *state_2, float *dx, const float *x_next, float *z_next)

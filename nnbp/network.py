@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-from nnbp import _core, io
+from nnbp import _core, _threads, io
 from nnbp._memory import allocate
 from nnbp._validation import (
     MAX_DIMENSION,
@@ -88,6 +88,8 @@ class Network:
         self._sizes = np.array(self.layer_sizes, dtype=np.intp)
         self._lock = threading.Lock()
         self._workspace = np.empty(0, dtype=self.dtype)
+        # Each unit's row of W(l): its sum of squares, for a team's L2 penalty.
+        self._row_sums = np.empty(sum(self.layer_sizes[1:]), dtype=np.float64)
         # initialize() draws each weight matrix in float64 before copying it in.
         largest_draw = 8 * max(self._weight_sizes())
         self._params = allocate(self.n_params, self.dtype, f"a network of {self.n_params} "
@@ -191,12 +193,13 @@ class Network:
 
     # ------------------------------------------------------------ computing
 
-    def _workspace_for(self, n_examples):
-        """The workspace for a batch of n rows; it grows once and is reused."""
-        size = _core.workspace_size(self._sizes, n_examples)
+    def _workspace_for(self, n_examples, copies=1):
+        """The workspace for a batch of n rows (copies of it: one a thread); grown once, reused."""
+        size = copies * _core.workspace_size(self._sizes, n_examples)
         if self._workspace.size < size:
             self._workspace = allocate(size, self.dtype,
-                                       f"the workspace for a batch of {n_examples} rows")
+                                       f"the workspace for a batch of {n_examples} rows"
+                                       + (f" on {copies} threads" if copies > 1 else ""))
         return self._workspace
 
     def _check_data(self, X, y, sample_weight):
@@ -230,25 +233,40 @@ class Network:
     def _forward_checked(self, X):
         """forward of an X that check_features would take as it is."""
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
-        block_rows = min(X.shape[0], FORWARD_BLOCK_ROWS)
-        with self._lock:
+        rows = X.shape[0]
+        # A sparse X's rows go through on one thread (see _core.network_forward).
+        flops = self._flops_per_layer(rows, backward=False) if isinstance(X, np.ndarray) else 0
+        with self._lock, _threads.team(flops) as threads:
+            # Each thread takes its share of the rows, a block at a time.
+            threads = min(threads, rows)
+            block_rows = min(-(-rows // threads), FORWARD_BLOCK_ROWS)
             _core.network_forward(
                 self._params, self._sizes, self.bias, _core.ACTIVATIONS[self.activation],
                 self.negative_slope, _core.OUTPUTS[self.output], X,
-                self._workspace_for(block_rows), out, block_rows,
+                self._workspace_for(block_rows, threads), out, block_rows, threads,
             )
         return out
+
+    def _flops_per_layer(self, rows, backward=True):
+        """Flops of the matrix products of a forward pass (and backward) on `rows` rows,
+        per layer: the work between two of a team's meetings, which decides whether
+        a team pays (nnbp._threads.team)."""
+        products = 3 * self.n_weights - self.layer_sizes[0] * self.layer_sizes[1] \
+            if backward else self.n_weights
+        return 2.0 * rows * products / (len(self.layer_sizes) - 1)
 
     def _compiled_loss(self, X, targets, labels, sample_weight, total, grad, params=None):
         """The loss, and the gradient into grad unless it is None, of checked data.
 
         params: a vector like self.params to evaluate at instead (scipy's iterate).
         """
-        with self._lock:
+        flops = self._flops_per_layer(X.shape[0], grad is not None)
+        with self._lock, _threads.team(flops) as threads:
             return _core.network_loss_grad(
-                self._params if params is None else params, self._sizes, self.bias, _core.ACTIVATIONS[self.activation],
-                self.negative_slope, _core.OUTPUTS[self.output], X, targets, labels,
-                sample_weight, total, self.alpha, self._workspace_for(X.shape[0]), grad,
+                self._params if params is None else params, self._sizes, self.bias,
+                _core.ACTIVATIONS[self.activation], self.negative_slope,
+                _core.OUTPUTS[self.output], X, targets, labels, sample_weight, total,
+                self.alpha, self._workspace_for(X.shape[0]), grad, self._row_sums, threads,
             )
 
     def loss(self, X, y, sample_weight=None):

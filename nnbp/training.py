@@ -22,7 +22,7 @@ scikit-learn's loss_curve_ records it.
 
 import numpy as np
 
-from nnbp import _core
+from nnbp import _core, _threads
 from nnbp._memory import allocate
 
 STOPPED = "stopped"            # no improvement: the optimizer chose to stop
@@ -257,7 +257,9 @@ class _Epoch:
         first_moment, second_moment, step, hyper = optimizer.epoch_arguments()
         np.copyto(backup, net.params)
         try:
-            with net._lock:
+            # A sparse X's epoch runs on one thread (see _core.train_epoch).
+            flops = net._flops_per_layer(self.batch_size) if isinstance(self.X, np.ndarray) else 0
+            with net._lock, _threads.team(flops) as threads:
                 accumulated, self.steps, failed = _core.train_epoch(
                     optimizer.name, net.params, net._sizes, net.bias,
                     _core.ACTIVATIONS[net.activation], net.negative_slope,
@@ -265,7 +267,8 @@ class _Epoch:
                     self.sample_weight, self.order, self.batch_size, hyper["learning_rate"],
                     hyper["momentum"], hyper["nesterov"], hyper["beta_1"], hyper["beta_2"],
                     hyper["epsilon"], step, first_moment, second_moment, grad, self.workspace,
-                    self.X_batch, self.targets_batch, self.labels_batch, self.weight_batch)
+                    self.X_batch, self.targets_batch, self.labels_batch, self.weight_batch,
+                    net._row_sums, threads)
             finite = _core.all_finite(net.params)
         except KeyboardInterrupt:
             # Ctrl-C part-way through: back to the parameters this epoch began

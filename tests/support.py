@@ -1,4 +1,6 @@
 """Shared helpers: problems of every output kind, and the relative error the tests use."""
+import sys
+
 import numpy as np
 
 from nnbp import reference
@@ -53,6 +55,18 @@ def reference_forward(net, X):
     return np.array(reference.forward(weights, biases, np.asarray(X, np.float64).tolist(),
                                       net.activation, net.output,
                                       negative_slope=net.negative_slope))
+
+
+def forget_attribute_names():
+    """Empty CPython's attribute cache, which holds a reference to each name it caches.
+
+    C code such as datetime's looks a method up by a name string made anew
+    for each call (tzinfo.utcoffset, for the save date), and so does
+    threadpoolctl (each BLAS function it calls), and the cache's 4096 slots
+    keep such names alive until the slot is reused: bounded, but it grows
+    over hundreds of calls, and none of it is the caller's.
+    """
+    getattr(sys, "_clear_internal_caches", sys._clear_type_cache)()   # the new name from 3.13
 
 
 # ---------------------------------------------------------------- tasks for Dask's workers

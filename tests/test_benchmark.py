@@ -20,7 +20,8 @@ TINY = (Workload("tiny-classes", (12, 16, 8, 3), "softmax", 48, (1, 16, 48)),
 @pytest.fixture(scope="module")
 def results():
     return run(TINY, (np.float32, np.float64), repeats=1, log=lambda message: None,
-               fit_cases=fits.CASES[:1], predict_workload=TINY[0], peak_size=128, settle=0.0)
+               fit_cases=fits.CASES[:1], predict_workload=TINY[0], peak_size=128, settle=0.0,
+               torch_fit=False)
 
 
 def test_flops_count_the_products_of_one_gradient():
@@ -161,6 +162,36 @@ def test_the_batch_one_floor_does_the_products_of_a_step(dtype):
     blas_floor_epoch(weights, X, 0.5)()
     for W, W_expected in zip(weights, expected):
         np.testing.assert_allclose(W, W_expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_threads_scale_and_the_fit_against_pytorch_is_measured(results):
+    assert {(row["sizes"], row["dtype"], row["batch"]) for row in results["scaling"]} == {
+        (workload.label, dtype, batch) for workload in TINY
+        for dtype in ("float32", "float64") for batch in workload.batches}
+    for row in results["scaling"]:
+        assert row["seconds_one"] > 0 and row["seconds_team"] > 0
+        assert row["speedup"] == row["seconds_one"] / row["seconds_team"]
+    # The fixture runs, as --quick does, without the fit against PyTorch.
+    assert results["torch_fit"] is None
+
+
+def test_the_forward_layouts_are_timed_in_each_dtype_and_batch(results):
+    assert [(row["dtype"], row["batch"]) for row in results["layout"]] == [
+        (dtype, batch) for dtype in ("float32", "float64") for batch in (32, 256)]
+    for row in results["layout"]:
+        assert len(row["microseconds"]) == 3 and all(
+            us > 0 for us in row["microseconds"].values())
+    assert "transposed copy" in report.markdown(results)
+
+
+@pytest.mark.skipif(not contenders.torch_available(), reason="PyTorch is not installed")
+def test_the_fit_against_pytorch_trains_both_to_the_same_kind_of_accuracy():
+    from nnbp.benchmark import threads
+
+    fit = threads.fit_against_torch(1, log=lambda message: None)
+    # Both learn the 10 classes of the noisy centres far above chance.
+    assert fit["nnbp"]["accuracy"] > 0.5 and fit["PyTorch"]["accuracy"] > 0.5
+    assert fit["ratio"] == fit["nnbp"]["seconds"] / fit["PyTorch"]["seconds"]
 
 
 # ---------------------------------------------------------------- the sparse benchmark

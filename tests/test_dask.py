@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
 from sklearn.base import clone
+from threadpoolctl import threadpool_limits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
@@ -503,9 +504,13 @@ def test_nnbp_estimators_train_block_by_block_in_dask_ml_incremental(client, dig
     params = dict(hidden_layer_sizes=(32,), learning_rate_init=0.01, random_state=0)
     incremental = Incremental(nnbp.MLPClassifier(**params), shuffle_blocks=False)
     incremental.fit(Xd, yd, classes=np.arange(10))
-    # The same as partial_fit on each block in turn, in this process.
+    # The same as partial_fit on each block in turn, in this process, on one
+    # thread as Dask's workers run (their nannies set OMP_NUM_THREADS=1): the
+    # same thread count, so the same bits.
     local = nnbp.MLPClassifier(**params)
-    for start in range(0, len(X), 300):
-        local.partial_fit(X[start:start + 300], y[start:start + 300], classes=np.arange(10))
+    with threadpool_limits(1, user_api="openmp"):
+        for start in range(0, len(X), 300):
+            local.partial_fit(X[start:start + 300], y[start:start + 300],
+                              classes=np.arange(10))
     assert np.array_equal(incremental.estimator_.network_.params, local.network_.params)
     assert incremental.score(*as_dask(X_test, y_test)) == local.score(X_test, y_test)

@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 import pytest
+from support import forget_attribute_names
 
 import nnbp
 from nnbp import _memory
@@ -64,17 +65,6 @@ def test_a_thousand_fit_predict_save_load_cycles_leave_the_resident_size_flat(cy
         growth = resident_bytes() - before
     # One leaked parameter vector (370 parameters) per cycle would be 3 MB.
     assert growth < 2 * MiB, f"resident size grew by {growth / MiB:.1f} MiB"
-
-
-def forget_attribute_names():
-    """Empty CPython's attribute cache, which holds a reference to each name it caches.
-
-    C code such as datetime's looks a method up by a name string made anew
-    for each call (tzinfo.utcoffset, for the save date), and the cache's
-    4096 slots keep such names alive until the slot is reused: bounded, but
-    it grows over hundreds of cycles, and none of it is the cycle's.
-    """
-    getattr(sys, "_clear_internal_caches", sys._clear_type_cache)()   # the new name from 3.13
 
 
 def test_fit_predict_save_load_cycles_retain_nothing_that_tracemalloc_sees(cycle_data):

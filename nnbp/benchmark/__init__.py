@@ -14,6 +14,10 @@ data and in the same process:
   per-example SGD against the same products by gemv and ger;
 - the loss and gradient with each hidden activation, over the GEMMs alone;
 - whole fits of nnbp's estimators against scikit-learn's (nnbp.benchmark.fits);
+- an epoch on one thread against a team of nnbp's threads, on each workload,
+  and a whole MLPClassifier fit against PyTorch's (nnbp.benchmark.threads);
+- the first layer's forward product with W as kept and as a transposed copy
+  (nnbp.benchmark.layout);
 - two networks trained at once in two Python threads, against one after the
   other (the compiled epoch releases the GIL);
 - the peak memory of fit, against the data + 4x the parameters + the workspaces.
@@ -40,7 +44,7 @@ import scipy
 
 import nnbp
 from nnbp._show_versions import versions
-from nnbp.benchmark import contenders, fits, measure, report, small, sparse
+from nnbp.benchmark import contenders, fits, layout, measure, report, small, sparse, threads
 from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS
 
 DTYPES = (np.float32, np.float64)
@@ -109,7 +113,7 @@ def activation_costs(workload, dtypes, repeats, log):
 
 def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits.CASES,
         predict_workload=MNIST_SHAPED, peak_size=measure.PEAK_SIZE,
-        settle=measure.SETTLE_SECONDS):
+        settle=measure.SETTLE_SECONDS, torch_fit=True):
     """All the measurements, as a dict that report.markdown formats and json can write."""
     kinds = peers(log)
     results = dict(
@@ -119,7 +123,8 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
                      torch=_version("torch"), sklearn=_version("sklearn"),
                      versions=versions()),
         repeats=repeats, peak_gflops={}, epoch=[], gradient=[], predict=[], one_row=[],
-        batch_one=[], activations=[], fits=[], threads=[], memory=[])
+        batch_one=[], activations=[], fits=[], scaling=[], layout=[], torch_fit=None, threads=[],
+        memory=[])
     for dtype in dtypes:
         name = np.dtype(dtype).name
         results["peak_gflops"][name] = measure.gemm_peak_gflops(dtype, repeats, peak_size)
@@ -162,6 +167,20 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
     results["activations"] = activation_costs(workloads[0], dtypes, repeats, log)
     if contenders.sklearn_available():
         results["fits"] = fits.time_fits(fit_cases, repeats, log)
+    for workload in workloads:
+        for dtype in dtypes:
+            for row in threads.scaling(workload, dtype, workload.batches, repeats):
+                results["scaling"].append(row)
+                log(f"  {row['sizes']}, {row['dtype']} batch {row['batch']}: 1 thread "
+                    f"{1e3 * row['seconds_one']:.1f} ms, {row['threads']} threads "
+                    f"{1e3 * row['seconds_team']:.1f} ms")
+    for dtype in dtypes:
+        for row in layout.forward_layouts(dtype, (32, 256), repeats):
+            results["layout"].append(row)
+            log(f"  forward layouts, {row['dtype']} batch {row['batch']}: " + ", ".join(
+                f"{name} {us:.1f} us" for name, us in row["microseconds"].items()))
+    if torch_fit:
+        results["torch_fit"] = threads.fit_against_torch(repeats, log)
     for dtype in dtypes:
         for batch in (32, 256):
             row = measure.training_in_threads(workloads[0], dtype,
@@ -236,8 +255,8 @@ def main(argv=None):
                         help="write the results here (default nnbp-bench.json)")
     parser.add_argument("--quick", action="store_true",
                         help=f"every workload on {QUICK_ROWS} rows, one repeat, no pauses, a small "
-                             "peak GEMM, digits fits only: checks that the benchmark runs, "
-                             "measures nothing")
+                             "peak GEMM, digits fits only, no fit against PyTorch: checks that "
+                             "the benchmark runs, measures nothing")
     parser.add_argument("--workload", action="append",
                         choices=[w.name for w in WORKLOADS],
                         help="only this workload (repeatable)")
@@ -266,5 +285,5 @@ def main(argv=None):
 
     start = time.perf_counter()
     results = run(workloads, DTYPES, repeats, _log, fit_cases, peak_size=peak_size,
-                  settle=settle)
+                  settle=settle, torch_fit=not args.quick)
     return _report(results, report.markdown, args.json, start)

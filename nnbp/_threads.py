@@ -1,0 +1,137 @@
+"""How many threads a compiled call takes, and BLAS on one thread while a team runs.
+
+nnbp's parallelism is its own (nnbp._core, "teams of threads"): OpenMP
+threads split each layer's units and call single-threaded BLAS. A call asks
+for scikit-learn's count (its ``_openmp_effective_n_threads``): OpenMP's for
+the calling thread, which ``OMP_NUM_THREADS`` and
+``threadpoolctl.threadpool_limits(n, user_api="openmp")`` set, at most the
+CPUs the process may use (its affinity and its cgroup's CPU quota), at most
+64. Then:
+
+- the process's CPUs are a budget that concurrent calls share: a call takes
+  what the others running leave, at least one thread, so that two networks
+  trained in two Python threads do not oversubscribe the cores;
+- while a team of more than one thread runs, BLAS runs on one thread (the
+  members call it at once: a threaded BLAS would put its threads on the
+  same cores, and OpenBLAS's threaded gemm serialises concurrent callers).
+  The limit is process-wide (threadpoolctl's controllers of the BLAS
+  libraries loaded), so it is counted: the first call to need it sets it,
+  the last to finish restores BLAS's own count.
+"""
+import contextlib
+import math
+import os
+import threading
+
+from nnbp import _core
+
+
+def available_cpus():
+    """The CPUs this process may run on: its affinity, less what a cgroup's quota allows."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:      # not on Linux
+        cpus = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as handle:        # cgroup v2: "quota period"
+            quota, period = handle.read().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
+
+
+CPUS = available_cpus()
+_lock = threading.Lock()
+_in_use = 0                     # threads that running calls hold
+_blas_holders = 0               # running teams that need BLAS on one thread
+_blas_saved = None              # [(BLAS library, its threads)] while they run
+_blas_controllers = None
+
+
+# A call splits its work across threads only if its layers have at least
+# this many flops on average (of their matrix products, per batch): the
+# threads meet at least once a layer, and below it the meetings cost more
+# than the split saves (nnbp bench's scaling table). The tests set it to 0,
+# through NNBP_PARALLEL_FLOPS, to run the teams on small networks.
+PARALLEL_FLOPS = float(os.environ.get("NNBP_PARALLEL_FLOPS", 2e6))
+
+
+# libgomp's threads do not survive fork(): a child that started a parallel
+# region would hang (GCC bug 60035). A forked child runs on one thread.
+_forked = False
+
+
+def _after_fork_in_child():
+    global _forked, _in_use, _blas_holders
+    _forked = True
+    _in_use = _blas_holders = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def wanted_threads():
+    """The threads a call asks for: OpenMP's count for this thread, at most 64, and at
+    most the CPUs unless OMP_NUM_THREADS asks for more (as scikit-learn's count does)."""
+    if not _core.openmp_enabled() or _forked:
+        return 1
+    wanted = _core.max_threads()
+    if not os.environ.get("OMP_NUM_THREADS"):
+        wanted = min(wanted, CPUS)
+    return max(1, min(wanted, _core.MAX_THREADS))
+
+
+@contextlib.contextmanager
+def team(flops_per_layer):
+    """The number of threads a compiled call may use, held until it returns.
+
+    A call too small to split (fewer than PARALLEL_FLOPS a layer) takes one thread,
+    and leaves BLAS as it is.
+    """
+    global _in_use
+    wanted = wanted_threads() if flops_per_layer >= PARALLEL_FLOPS else 1
+    with _lock:
+        granted = max(1, min(wanted, max(CPUS, wanted) - _in_use))
+        _in_use += granted
+    try:
+        if granted == 1:
+            yield 1
+        else:
+            with _blas_on_one_thread():
+                yield granted
+    finally:
+        with _lock:
+            _in_use -= granted
+
+
+@contextlib.contextmanager
+def _blas_on_one_thread():
+    global _blas_holders, _blas_saved
+    with _lock:
+        if _blas_holders == 0:
+            _blas_saved = [(library, library.num_threads) for library in _blas_libraries()]
+            for library, _ in _blas_saved:
+                library.set_num_threads(1)
+        _blas_holders += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _blas_holders -= 1
+            if _blas_holders == 0:
+                for library, threads in _blas_saved:
+                    library.set_num_threads(threads)
+
+
+def _blas_libraries():
+    """threadpoolctl's controllers of the BLAS libraries loaded, found once."""
+    global _blas_controllers
+    if _blas_controllers is None:
+        # Found on first use, not at import: it is slow, and at import it has
+        # deadlocked scikit-learn (its issue #29145).
+        from threadpoolctl import ThreadpoolController
+        _blas_controllers = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _blas_controllers
