@@ -57,6 +57,13 @@ _blas_controllers = None
 # through NNBP_PARALLEL_FLOPS, to run the teams on small networks.
 PARALLEL_FLOPS = float(os.environ.get("NNBP_PARALLEL_FLOPS", 2e6))
 
+# Nor if it has more rows than this: there BLAS's own threads, which share
+# the operands they pack, are as fast as a team or faster, whose members
+# each pack all of X (an epoch of 784-256-128-10 in nnbp bench's scaling
+# table: a team 1.16-1.27x faster at batch 32, 0.99-1.04x at 256, 0.86-0.99x
+# on all 8192 rows). The tests set it to inf (NNBP_PARALLEL_ROWS).
+PARALLEL_ROWS = float(os.environ.get("NNBP_PARALLEL_ROWS", 256))
+
 
 # libgomp's threads do not survive fork(): a child that started a parallel
 # region would hang (GCC bug 60035). A forked child runs on one thread.
@@ -84,15 +91,20 @@ def wanted_threads():
     return max(1, min(wanted, _core.MAX_THREADS))
 
 
+def splits(flops_per_layer, rows):
+    """Whether a compiled call of `rows` rows asks for a team (of wanted_threads())."""
+    return flops_per_layer >= PARALLEL_FLOPS and rows <= PARALLEL_ROWS
+
+
 @contextlib.contextmanager
-def team(flops_per_layer):
+def team(flops_per_layer, rows):
     """The number of threads a compiled call may use, held until it returns.
 
-    A call too small to split (fewer than PARALLEL_FLOPS a layer) takes one thread,
-    and leaves BLAS as it is.
+    A call that does not split (`splits`) takes one thread, and leaves BLAS
+    as it is.
     """
     global _in_use
-    wanted = wanted_threads() if flops_per_layer >= PARALLEL_FLOPS else 1
+    wanted = wanted_threads() if splits(flops_per_layer, rows) else 1
     with _lock:
         granted = max(1, min(wanted, max(CPUS, wanted) - _in_use))
         _in_use += granted
@@ -105,6 +117,22 @@ def team(flops_per_layer):
     finally:
         with _lock:
             _in_use -= granted
+
+
+@contextlib.contextmanager
+def blas_held_for(flops_per_layer, rows):
+    """BLAS on one thread for a run of calls that form teams, set once for all of them.
+
+    Each team sets BLAS to one thread and gives it back its threads when it
+    returns. Between the calls of a run (L-BFGS's), whatever calls BLAS then
+    wakes its threads, which spin on the cores the next team needs: an L-BFGS
+    fit of a small network was 5 times slower so.
+    """
+    if splits(flops_per_layer, rows) and wanted_threads() > 1:
+        with _blas_on_one_thread():
+            yield
+    else:
+        yield
 
 
 @contextlib.contextmanager

@@ -236,7 +236,7 @@ class Network:
         rows = X.shape[0]
         # A sparse X's rows go through on one thread (see _core.network_forward).
         flops = self._flops_per_layer(rows, backward=False) if isinstance(X, np.ndarray) else 0
-        with self._lock, _threads.team(flops) as threads:
+        with self._lock, _threads.team(flops, rows) as threads:
             # Each thread takes its share of the rows, a block at a time.
             threads = min(threads, rows)
             block_rows = min(-(-rows // threads), FORWARD_BLOCK_ROWS)
@@ -261,7 +261,7 @@ class Network:
         params: a vector like self.params to evaluate at instead (scipy's iterate).
         """
         flops = self._flops_per_layer(X.shape[0], grad is not None)
-        with self._lock, _threads.team(flops) as threads:
+        with self._lock, _threads.team(flops, X.shape[0]) as threads:
             return _core.network_loss_grad(
                 self._params if params is None else params, self._sizes, self.bias,
                 _core.ACTIVATIONS[self.activation], self.negative_slope,

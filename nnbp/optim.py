@@ -17,7 +17,7 @@ network's own loss_and_grad.
 import numpy as np
 import scipy.optimize
 
-from nnbp import _core
+from nnbp import _core, _threads
 from nnbp._memory import allocate
 from nnbp._validation import check_choice, check_real
 from nnbp.training import DivergenceError
@@ -192,8 +192,10 @@ def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000
         # scipy keeps the gradient it is given: hand it a copy of ours.
         return loss, grad.astype(np.float64)
 
-    return minimize_objective_lbfgs(net, loss_and_grad, max_iter=max_iter, max_fun=max_fun,
-                                    tol=tol, callback=callback)
+    rows = data[0].shape[0]
+    with _threads.blas_held_for(net._flops_per_layer(rows), rows):
+        return minimize_objective_lbfgs(net, loss_and_grad, max_iter=max_iter,
+                                        max_fun=max_fun, tol=tol, callback=callback)
 
 
 def minimize_objective_lbfgs(net, loss_and_grad, *, max_iter=200, max_fun=15000, tol=1e-4,

@@ -259,7 +259,7 @@ class _Epoch:
         try:
             # A sparse X's epoch runs on one thread (see _core.train_epoch).
             flops = net._flops_per_layer(self.batch_size) if isinstance(self.X, np.ndarray) else 0
-            with net._lock, _threads.team(flops) as threads:
+            with net._lock, _threads.team(flops, self.batch_size) as threads:
                 accumulated, self.steps, failed = _core.train_epoch(
                     optimizer.name, net.params, net._sizes, net.bias,
                     _core.ACTIVATIONS[net.activation], net.negative_slope,

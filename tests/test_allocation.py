@@ -75,6 +75,7 @@ def steady_epoch_allocations(dtype, output, optimizer, batch_size, weights=False
 def threads(request, monkeypatch):
     """Every epoch on one thread, or on a team (whose BLAS limit an epoch makes once)."""
     monkeypatch.setattr(_threads, "PARALLEL_FLOPS", 0 if request.param == "teams" else np.inf)
+    monkeypatch.setattr(_threads, "PARALLEL_ROWS", np.inf)
     return request.param
 
 

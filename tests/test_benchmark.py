@@ -133,7 +133,8 @@ def test_nnbp_bench_is_the_benchmark_command(capsys):
 
 def test_one_row_and_batch_one_are_measured(results):
     for row in results["one_row"]:
-        assert set(row["seconds"]) == {"floor", "forward", "forward after idle", "predict_proba",
+        assert set(row["seconds"]) == {"floor", "floor after idle", "forward",
+                                       "forward after idle", "predict_proba",
                                        "forward by BLAS", "forward by BLAS after idle"}
         assert all(seconds > 0 for seconds in row["seconds"].values())
         assert row["forward_over_floor"] == row["seconds"]["forward"] / row["seconds"]["floor"]

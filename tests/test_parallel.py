@@ -5,8 +5,9 @@ differences, are bitwise the same from run to run for a given number, and
 agree with one thread's within round-off; a team of one is the serial code.
 Teams really form (``_core.largest_team``), BLAS runs on one thread while
 they do, and concurrent calls share the CPUs instead of oversubscribing them.
-The tests force teams on small networks: NNBP_PARALLEL_FLOPS's threshold,
-which keeps small calls on one thread, is set to 0 here.
+The tests force teams on small networks and on many rows: the thresholds
+that keep such calls on one thread (NNBP_PARALLEL_FLOPS, NNBP_PARALLEL_ROWS)
+are set to 0 and inf here.
 """
 import os
 import subprocess
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.skipif(not _core.openmp_enabled(), reason="built withou
 def threads(monkeypatch):
     """A context that runs nnbp's calls on teams of n threads, more than the CPUs too."""
     monkeypatch.setattr(_threads, "PARALLEL_FLOPS", 0)
+    monkeypatch.setattr(_threads, "PARALLEL_ROWS", float("inf"))
 
     def on(n):
         # OMP_NUM_THREADS set: asked for, n threads are given even past the CPUs.
@@ -125,12 +127,12 @@ def test_blas_runs_on_one_thread_while_a_team_runs_and_as_before_after():
         return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
 
     before = blas_threads()
-    with threadpool_limits(2, user_api="openmp"), _threads.team(float("inf")) as granted:
+    with threadpool_limits(2, user_api="openmp"), _threads.team(float("inf"), 1) as granted:
         if granted == 1:
             pytest.skip("one CPU: no team forms")
         assert set(blas_threads()) == {1}
         # Another team at once (another Python thread's) keeps the limit ...
-        with _threads.team(float("inf")):
+        with _threads.team(float("inf"), 1):
             assert set(blas_threads()) == {1}
         # ... and its end does not lift it while the first still runs.
         assert set(blas_threads()) == {1}
@@ -143,7 +145,7 @@ def test_concurrent_calls_share_the_cpus(monkeypatch):
     granted, entered, release = [], threading.Barrier(4), threading.Event()
 
     def call():
-        with threadpool_limits(4, user_api="openmp"), _threads.team(float("inf")) as n:
+        with threadpool_limits(4, user_api="openmp"), _threads.team(float("inf"), 1) as n:
             granted.append(n)
             entered.wait()
             release.wait()
@@ -160,6 +162,35 @@ def test_concurrent_calls_share_the_cpus(monkeypatch):
     # next, takes what the others leave).
     assert sorted(granted) == [1, 1, 4]
     assert _threads._in_use == 0
+
+
+def test_a_team_forms_for_small_batches_of_large_layers_only(monkeypatch):
+    monkeypatch.setattr(_threads, "PARALLEL_FLOPS", 2e6)
+    monkeypatch.setattr(_threads, "PARALLEL_ROWS", 256)
+    assert _threads.splits(2e6, 256)
+    assert not _threads.splits(2e6 - 1, 256)        # meetings cost more than they save
+    assert not _threads.splits(2e6, 257)            # BLAS's own threads do as well
+    net = nnbp.Network([784, 256, 128, 10])
+    assert _threads.splits(net._flops_per_layer(32), 32)
+    assert not _threads.splits(net._flops_per_layer(8192), 8192)
+    assert not _threads.splits(nnbp.Network([64] * 9 + [10])._flops_per_layer(32), 32)
+
+
+def test_lbfgs_holds_blas_on_one_thread_for_its_whole_run(threads, monkeypatch):
+    net, X, Y = problem(np.float64)
+    seen = []
+    original = _threads._blas_on_one_thread
+
+    def counted():
+        seen.append(_threads._blas_holders)     # 0: this entry sets BLAS's threads
+        return original()
+    monkeypatch.setattr(_threads, "_blas_on_one_thread", counted)
+    with threads(2):
+        result = nnbp.minimize_lbfgs(net, X, Y, max_iter=5)
+    assert result.nfev > 1
+    if _threads.wanted_threads() > 1:
+        # Set once, for the run: the teams of its calls find BLAS held.
+        assert len(seen) == result.nfev + 1 and seen.count(0) == 1
 
 
 def test_the_thread_count_follows_omp_num_threads(tmp_path):

@@ -69,7 +69,8 @@ def markdown(results):
         parts += [
             f"One row of {results['one_row'][0]['sizes']}, microseconds: the floor (NumPy's "
             "chain of one-row products, x @ W.T + b and the activation, on one BLAS thread), "
-            "Network.forward, repeated and after 50 ms idle, the same through BLAS's gemm, "
+            "repeated and after 50 ms idle; Network.forward, repeated and after 50 ms idle, "
+            "the same through BLAS's gemm, "
             "and the estimator's predict_proba.",
             table(["dtype"] + names + ["forward / floor", "after idle / repeated",
                                        "predict_proba / forward"],

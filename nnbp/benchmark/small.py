@@ -74,7 +74,9 @@ def one_row(workload, dtype, repeats):
     blocks, calls = 5 * repeats, 20 * repeats
     with threadpool_limits(limits=1, user_api="blas"):
         floor_seconds = median_call_seconds(floor, blocks=blocks)
-    seconds = {"floor": floor_seconds,
+        # The floor idles too: what idleness costs any code on this machine.
+        floor_after_idle = after_idle_seconds(floor, calls)
+    seconds = {"floor": floor_seconds, "floor after idle": floor_after_idle,
                "forward": median_call_seconds(forward, blocks=blocks),
                "forward after idle": after_idle_seconds(forward, calls),
                "predict_proba": median_call_seconds(predict, blocks=blocks)}
