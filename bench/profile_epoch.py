@@ -6,7 +6,7 @@ For 784-256-128-10 (relu, softmax) on 8192 rows, medians of R, the calls
 taken in turn as in nnbp bench:
 - the floor: the GEMMs alone in a NumPy loop (as in nnbp bench);
 - the compiled epoch (nnbp._core.train_epoch: every batch's forward,
-  backward and SGD update, no Python);
+  backward and SGD update, no Python), on the team nnbp would take;
 - the same batches' loss and gradient alone, without the updates;
 - the forward pass and loss alone;
 - the updates alone: one pass over the parameter vector per batch;
@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 import nnbp
-from nnbp import _core
+from nnbp import _core, _threads
 from nnbp.benchmark.contenders import GemmsAlone, numpy_threadings
 from nnbp.benchmark.measure import fastest_threading, interleaved_medians, median_call_seconds
 from nnbp.benchmark.workloads import LEARNING_RATE, MNIST_SHAPED
@@ -43,10 +43,12 @@ def main(argv=None):
     code = dict(activation=_core.ACTIVATIONS["relu"], output=_core.OUTPUTS["softmax"])
 
     def epoch():
-        _core.train_epoch("sgd", net.params, net._sizes, True, code["activation"], 0.01,
-                          code["output"], 0.0, X, None, labels, None, None, batch,
-                          LEARNING_RATE, 0.0, False, 0.0, 0.0, 0.0, 0, None, None, grad,
-                          workspace, X_batch, None, None, None)
+        # On the team that StochasticTrainer would take (nnbp._threads).
+        with _threads.team(net._flops_per_layer(batch), batch) as threads:
+            _core.train_epoch("sgd", net.params, net._sizes, True, code["activation"], 0.01,
+                              code["output"], 0.0, X, None, labels, None, None, batch,
+                              LEARNING_RATE, 0.0, False, 0.0, 0.0, 0.0, 0, None, None, grad,
+                              workspace, X_batch, None, None, None, net._row_sums, threads)
 
     def gradients():
         for data in batches:

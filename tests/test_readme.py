@@ -38,7 +38,7 @@ def markdown_tables(text):
 
 
 @pytest.mark.parametrize("results_file, report, n_tables", [
-    ("results.json", "report", 7),        # nnbp bench
+    ("results.json", "report", 12),       # nnbp bench
     ("results-dask.json", "cluster", 7),  # nnbp bench --dask
     ("results-sparse.json", "sparse", 2),  # nnbp bench --sparse
 ])
