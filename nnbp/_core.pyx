@@ -828,29 +828,23 @@ cdef double loss_and_gradient(const team *t, Py_ssize_t n, const Py_ssize_t[::1]
         Z = work + z_offset
         A = Z + n * sizes[l] if l < L else Z
         inputs = X if l == 1 else work + z_offset - n * sizes[l - 1]
-        if rule == NULL and l == 1 and X_sparse != NULL:
-            # The sparse kernels are one thread's, the first member's, on the
-            # whole of D(1): the others' columns of it first, and the
-            # penalty's share of dW(1) after.
-            barrier(t)
-            if t.member == 0:
-                csr_first_layer_backward(X_sparse, n, sizes[0], sizes[1], Z, A,
-                                         activation if l < L else NNBP_IDENTITY,
-                                         negative_slope, D, G + w_offset,
-                                         G + b_offset if has_bias else NULL)
-            barrier(t)
-            if alpha != 0:
-                share_of(t, sizes[l], &lo, &hi)
-                share += layer_penalty(hi - lo, sizes[l - 1], penalty_scale,
-                                       P + w_offset + lo * sizes[l - 1],
-                                       G + w_offset + lo * sizes[l - 1],
-                                       row_sums + (b_offset - n_weights) + lo
-                                       if t.size > 1 else NULL)
-        elif rule == NULL:
-            dense_backward_ptr(t, n, sizes[l - 1], sizes[l], inputs, P + w_offset, Z, A,
-                               activation if l < L else NNBP_IDENTITY, negative_slope, D,
-                               G + w_offset, G + b_offset if has_bias else NULL,
-                               D_next if l > 1 else NULL)
+        if rule == NULL:
+            if l == 1 and X_sparse != NULL:
+                # The sparse kernels are one thread's, the first member's, on the
+                # whole of D(1): the others' columns of it first, and the
+                # penalty's share of dW(1) after.
+                barrier(t)
+                if t.member == 0:
+                    csr_first_layer_backward(X_sparse, n, sizes[0], sizes[1], Z, A,
+                                             activation if l < L else NNBP_IDENTITY,
+                                             negative_slope, D, G + w_offset,
+                                             G + b_offset if has_bias else NULL)
+                barrier(t)
+            else:
+                dense_backward_ptr(t, n, sizes[l - 1], sizes[l], inputs, P + w_offset, Z, A,
+                                   activation if l < L else NNBP_IDENTITY, negative_slope, D,
+                                   G + w_offset, G + b_offset if has_bias else NULL,
+                                   D_next if l > 1 else NULL)
             if alpha != 0:
                 # The penalty's gradient, and its rows' sums, on this member's rows.
                 share_of(t, sizes[l], &lo, &hi)
