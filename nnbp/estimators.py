@@ -23,6 +23,7 @@ import threading
 import warnings
 import weakref
 from numbers import Integral, Real
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -86,6 +87,21 @@ def _one_fit_at_a_time(method):
             with _FITTING_LOCK:
                 _FITTING.discard(self)
     return fit_alone
+
+
+class _FittedState(NamedTuple):
+    """What predict, predict_proba and score read of a fitted estimator, taken together.
+
+    Taken whole each time network_ is set, and replaced in one assignment: a
+    method that reads it once answers from one fit, even while another
+    thread refits the estimator (on data of another width, or other classes).
+    """
+
+    network: Network
+    # The classifier's label binarizer (its classes_); None for the regressor.
+    label_binarizer: Optional[LabelBinarizer]
+    # Whether the fit saw feature names (then X goes through validate_data's checks).
+    has_feature_names: bool
 
 
 def _store_parameters(estimator, arguments):
@@ -231,6 +247,28 @@ class _BaseMLP(BaseEstimator):
 
     def __sklearn_is_fitted__(self):
         return "network_" in self.__dict__
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        if name == "network_":
+            # A fit, a load or a copy sets network_ once the rest of the fitted
+            # state is in place: the state predict reads is taken then.
+            super().__setattr__("_fitted_state", self._take_fitted_state())
+
+    def _take_fitted_state(self):
+        return _FittedState(self.__dict__["network_"], self.__dict__.get("_label_binarizer"),
+                            "feature_names_in_" in self.__dict__)
+
+    def _fitted(self):
+        """The fitted state predict and the other methods read: one fit's, whole.
+
+        Raises NotFittedError before the first fit.
+        """
+        check_is_fitted(self)
+        state = self.__dict__.get("_fitted_state")
+        if state is None:   # unpickled from a version without it
+            state = self._fitted_state = self._take_fitted_state()
+        return state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -662,26 +700,23 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------ predicting
 
-    def _forward(self, X, check_input=True):
-        network = self.network_
+    def _forward(self, state, X, check_input=True):
+        """The network of state (a _FittedState) on X; X is checked against that network."""
+        network = state.network
         if not check_input:
             return network.forward(X)
-        if self._is_plain_input(X, network):
+        if _is_plain_input(X, state):
             # validate_data would change nothing and find nothing wrong: it
             # costs 4 times the network's own one-row forward pass.
             return network._forward_checked(X)
+        # validate_data checks against n_features_in_, which a refit in another
+        # thread may have changed already: network.forward checks X again
+        # against the network it runs.
         return network.forward(validate_data(self, X, reset=False, dtype=network.dtype,
                                              accept_sparse=SPARSE_FORMAT))
 
-    def _is_plain_input(self, X, network):
-        """Whether X is finite, C-contiguous, of the network's dtype and width, without names."""
-        return (type(X) is np.ndarray and X.ndim == 2 and X.dtype == network.dtype
-                and X.shape[1] == self.n_features_in_ and X.shape[0] > 0
-                and X.flags.c_contiguous and X.flags.aligned
-                and "feature_names_in_" not in self.__dict__ and _core.all_finite(X.reshape(-1)))
-
     def _score_with_function(self, X, y, sample_weight, score_function):
-        y_pred = self._predict(X, check_input=False)
+        y_pred = self._predict(self._fitted(), X, check_input=False)
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
         return score_function(y, y_pred, sample_weight=sample_weight)
@@ -694,6 +729,15 @@ class _BaseMLP(BaseEstimator):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
+
+
+def _is_plain_input(X, state):
+    """Whether X is finite, C-contiguous, of the network's dtype and width, without names."""
+    network = state.network
+    return (type(X) is np.ndarray and X.ndim == 2 and X.dtype == network.dtype
+            and X.shape[1] == network.layer_sizes[0] and X.shape[0] > 0
+            and X.flags.c_contiguous and X.flags.aligned
+            and not state.has_feature_names and _core.all_finite(X.reshape(-1)))
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -769,14 +813,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict(self, X):
         """The predicted classes, as classes_ names them."""
-        check_is_fitted(self)
-        return self._predict(X)
+        return self._predict(self._fitted(), X)
 
-    def _predict(self, X, check_input=True):
-        y_pred = self._forward(X, check_input=check_input)
-        if self.n_outputs_ == 1:
+    def _predict(self, state, X, check_input=True):
+        y_pred = self._forward(state, X, check_input=check_input)
+        if y_pred.shape[1] == 1:
             y_pred = y_pred.ravel()
-        return self._label_binarizer.inverse_transform(y_pred)
+        return state.label_binarizer.inverse_transform(y_pred)
 
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, accuracy_score)
@@ -801,9 +844,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict_proba(self, X):
         """Probability of each class: shape (n, n_classes), in the order of classes_."""
-        check_is_fitted(self)
-        y_pred = self._forward(X)
-        if self.n_outputs_ == 1:
+        y_pred = self._forward(self._fitted(), X)
+        if y_pred.shape[1] == 1:
             y_pred = y_pred.ravel()
         if y_pred.ndim == 1:
             return np.vstack([1 - y_pred, y_pred]).T
@@ -905,11 +947,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def predict(self, X):
         """The predicted targets: shape (n,) for one output, (n, n_outputs) for several."""
-        check_is_fitted(self)
-        return self._predict(X)
+        return self._predict(self._fitted(), X)
 
-    def _predict(self, X, check_input=True):
-        y_pred = self._forward(X, check_input=check_input)
+    def _predict(self, state, X, check_input=True):
+        y_pred = self._forward(state, X, check_input=check_input)
         return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
 
     def _score(self, X, y, sample_weight=None):

@@ -6,6 +6,7 @@ against scikit-learn's MLP; the methods; coefs_ and intercepts_ as writable
 views of the network's parameters; dtypes; errors for bad input; divergence;
 reproducibility; and `import nnbp` without scikit-learn.
 """
+import json
 import numbers
 import pathlib
 import pickle
@@ -1188,7 +1189,7 @@ def test_plain_input_skips_validation_with_the_same_answers_and_refusals(Estimat
                   np.asfortranarray(plain), plain.tolist(), plain[::-1][::-1]):
         np.testing.assert_array_equal(model.predict(other), model.predict(plain))
     for rows in (plain[:1], plain):
-        assert np.array_equal(model._forward(rows), model.network_.forward(rows))
+        assert np.array_equal(model._forward(model._fitted(), rows), model.network_.forward(rows))
     bad = plain[:2].copy()
     bad[1, 3] = np.nan
     with pytest.raises(ValueError, match="Input X contains NaN"):
@@ -1196,3 +1197,120 @@ def test_plain_input_skips_validation_with_the_same_answers_and_refusals(Estimat
     with pytest.raises(ValueError, match=f"X has {X.shape[1] - 1} features, but "
                                          f"{Estimator.__name__} is expecting {X.shape[1]}"):
         model.predict(plain[:, :-1].copy())
+
+
+# ---------------------------------------------------------------- predicting while refitted
+
+
+class _PausedRefit:
+    """A refit of est in another thread, paused where its new data are checked but its
+    network is not yet built: the moment a predict in another thread used to mix the two."""
+
+    def __init__(self, est, X, y):
+        import threading
+        self.checked, self.go_on = threading.Event(), threading.Event()
+        initialize = est._initialize
+
+        def paused_initialize(*args, **kwargs):
+            self.checked.set()
+            assert self.go_on.wait(60)
+            return initialize(*args, **kwargs)
+
+        est._initialize = paused_initialize
+        self.thread = threading.Thread(target=est.fit, args=(X, y))
+        self.est = est
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.checked.wait(60)
+        return self
+
+    def __exit__(self, *exc):
+        self.go_on.set()
+        self.thread.join(60)
+        del self.est._initialize
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_predict_during_a_refit_on_another_width_checks_x_against_the_network_it_uses(Estimator):
+    X, y = small_problem(Estimator, n_samples=60, n_features=40)
+    narrow = np.ascontiguousarray(X[:, :3])
+    est = Estimator(hidden_layer_sizes=(5,), max_iter=2, random_state=0).fit(X, y)
+    predict = est.predict_proba if Estimator is nnbp.MLPClassifier else est.predict
+    with _PausedRefit(est, narrow, y):
+        # The 40-wide network is still the one fitted: a 3-wide X is refused by
+        # name, whatever n_features_in_ says meanwhile, and never read past its end.
+        for X_new in (narrow, narrow.astype(np.float32), narrow.tolist()):
+            with pytest.raises(ValueError, match="X has 3 features, but"):
+                predict(X_new)
+    assert est.n_features_in_ == 3 and est.network_.layer_sizes[0] == 3
+    assert predict(narrow).shape[0] == 60
+
+
+def test_predict_during_a_refit_with_other_classes_reads_one_fitted_state():
+    X, y = classification(n_samples=60, n_classes=3)
+    est = nnbp.MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0)
+    est.fit(X, np.minimum(y, 1))     # binary: one logistic output
+    before = est.predict(X), est.predict_proba(X), est.score(X, np.minimum(y, 1))
+    with _PausedRefit(est, X, y):
+        # classes_ are the new three already; the network and the classes
+        # predict reads are the binary model's, together.
+        assert_array_equal(est.predict(X), before[0])
+        assert_array_equal(est.predict_proba(X), before[1])
+        assert est.score(X, np.minimum(y, 1)) == before[2]
+    assert est.predict_proba(X).shape == (60, 3)
+
+
+REFIT_WHILE_PREDICTING = """
+import json, threading, time, warnings
+import numpy as np
+import nnbp
+
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+wide, narrow = rng.standard_normal((2000, 300)), rng.standard_normal((2000, 3))
+y = (wide[:, 0] > 0).astype(int)
+est = nnbp.MLPClassifier(hidden_layer_sizes=(20,), max_iter=1, random_state=0).fit(wide, y)
+stop = threading.Event()
+
+def refit():
+    while not stop.is_set():
+        for X in (narrow, wide):
+            est.fit(X, y)
+
+thread = threading.Thread(target=refit, daemon=True)
+thread.start()
+outcomes = {"answers": 0, "refused": 0, "bad": []}
+deadline = time.monotonic() + 3
+while time.monotonic() < deadline:
+    for method in (est.predict_proba, est.predict):
+        try:
+            answer = method(narrow)
+        except ValueError as error:
+            if "features" not in str(error):
+                outcomes["bad"].append(repr(error))
+            outcomes["refused"] += 1
+            continue
+        except Exception as error:
+            outcomes["bad"].append(repr(error))
+            continue
+        if method is est.predict_proba and not (
+                answer.shape == (2000, 2) and np.isfinite(answer).all()
+                and np.allclose(answer.sum(axis=1), 1)):
+            outcomes["bad"].append("not probabilities")
+        outcomes["answers"] += 1
+stop.set()
+thread.join(60)
+print(json.dumps(outcomes))
+"""
+
+
+def test_predicting_while_another_thread_refits_on_other_widths_is_memory_safe(tmp_path):
+    # In a child process: reading past X's end may crash it.
+    result = subprocess.run([sys.executable, "-c", REFIT_WHILE_PREDICTING], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "PYTHONPATH": str(README.parent)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    outcomes = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not outcomes["bad"], outcomes["bad"][:3]
+    assert outcomes["answers"] > 0 and outcomes["refused"] > 0
