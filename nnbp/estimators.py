@@ -39,13 +39,14 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from nnbp import _core, io
+from nnbp._validation import MAX_DIMENSION
 from nnbp.network import ACTIVATIONS, INITS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
 from nnbp.training import (DIVERGED, DIVERGENCE_ADVICE, INTERRUPTED, MAX_EPOCHS, DivergenceError,
@@ -60,6 +61,8 @@ NON_FINITE_PARAMETERS = ("Solver produced non-finite parameter weights. The inpu
 # scikit-learn's names for the output activations of nnbp's outputs.
 OUT_ACTIVATION_NAMES = {"softmax": "softmax", "logistic": "logistic", "squared": "identity",
                         "poisson": "exp"}
+# The regressor's loss parameter that gives each of its network's outputs.
+REGRESSION_LOSSES = {"squared": "squared_error", "poisson": "poisson"}
 
 
 # The estimators being fitted now, by any thread. A second fit of one of
@@ -109,6 +112,41 @@ def _store_parameters(estimator, arguments):
     for name, value in arguments.items():
         if name != "self":
             setattr(estimator, name, value)
+
+
+def _check_hidden_layer_sizes(estimator: "_BaseMLP") -> tuple:
+    """The hidden_layer_sizes parameter as a tuple of ints (one int is one layer).
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+
+    Returns
+    -------
+    tuple of int
+        The sizes, each between 1 and 2**31 - 1.
+
+    Raises
+    ------
+    InvalidParameterError
+        (a ValueError and a TypeError) naming hidden_layer_sizes, for a size
+        that is not an int, or is out of range.
+    """
+    value = estimator.hidden_layer_sizes
+    sizes = list(value) if hasattr(value, "__iter__") else [value]
+    for size in sizes:
+        if isinstance(size, (bool, np.bool_)) or not isinstance(size, Integral):
+            raise InvalidParameterError(
+                f"The 'hidden_layer_sizes' parameter of {type(estimator).__name__} must hold "
+                f"ints, got {size!r} in {value!r}"
+            )
+    if any(size <= 0 for size in sizes):
+        raise InvalidParameterError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+    if any(size > MAX_DIMENSION for size in sizes):
+        raise InvalidParameterError(
+            f"hidden_layer_sizes must be at most {MAX_DIMENSION}, got {sizes}."
+        )
+    return tuple(int(size) for size in sizes)
 
 
 def _write_blocks(name, views, values):
@@ -466,14 +504,11 @@ class _BaseMLP(BaseEstimator):
             raise TypeError(
                 f"callback must be callable as callback(epoch, losses, network), got {callback!r}"
             )
-        hidden_layer_sizes = self.hidden_layer_sizes
-        if not hasattr(hidden_layer_sizes, "__iter__"):
-            hidden_layer_sizes = [hidden_layer_sizes]
-        hidden_layer_sizes = list(hidden_layer_sizes)
-        if any(size <= 0 for size in hidden_layer_sizes):
-            raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden_layer_sizes}.")
+        hidden_layer_sizes = _check_hidden_layer_sizes(self)
         fresh = not self.warm_start and not incremental
         first_pass = "network_" not in self.__dict__ or fresh
+        if not first_pass:
+            self._check_network_matches(hidden_layer_sizes, incremental)
         X, targets, sample_weight, n_outputs = self._fit_data(X, y, sample_weight, incremental,
                                                               first_pass)
         self._random_state = check_random_state(self.random_state)
@@ -498,6 +533,29 @@ class _BaseMLP(BaseEstimator):
             raise DivergenceError(f"{NON_FINITE_PARAMETERS} {detail[:1].upper()}{detail[1:]}"
                                   ) from None
         return self
+
+    def _check_network_matches(self, hidden_layer_sizes, incremental):
+        """Refuse to go on training a network that the parameters no longer describe.
+
+        A warm start or partial_fit after set_params changed hidden_layer_sizes,
+        dtype or (regressor) loss would train, and save, the old network with
+        the new parameters. activation and alpha are the network's to follow.
+        """
+        for name, (asked, fitted) in self._network_parameters(hidden_layer_sizes).items():
+            if asked != fitted:
+                how = "partial_fit" if incremental else "warm_start=True"
+                raise ValueError(
+                    f"{name}={asked!r}, but the network was fitted with {name}={fitted!r}: "
+                    f"{how} goes on training the fitted network. Fit with "
+                    f"warm_start=False for a new one, or set {name} back."
+                )
+
+    def _network_parameters(self, hidden_layer_sizes):
+        """{name: (the parameter's value, the fitted network's)} of the parameters fixing it."""
+        net = self.network_
+        dtype = net.dtype.name if self.dtype is None else np.dtype(self.dtype).name
+        return {"hidden_layer_sizes": (hidden_layer_sizes, net.layer_sizes[1:-1]),
+                "dtype": (dtype, net.dtype.name)}
 
     def _fit_data(self, X, y, sample_weight, incremental, first_pass):
         """(X, targets, sample_weight, n_outputs): the data fit trains on, checked."""
@@ -935,6 +993,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _output(self):
         return "poisson" if self.loss == "poisson" else "squared"
+
+    def _network_parameters(self, hidden_layer_sizes):
+        return {**super()._network_parameters(hidden_layer_sizes),
+                "loss": (self.loss, REGRESSION_LOSSES[self.network_.output])}
 
     def _targets(self, y):
         return _regression_targets(y)

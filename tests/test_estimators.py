@@ -20,7 +20,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 from sklearn import neural_network
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
 from sklearn.datasets import make_classification, make_multilabel_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import accuracy_score, r2_score
@@ -1314,3 +1314,95 @@ def test_predicting_while_another_thread_refits_on_other_widths_is_memory_safe(t
     outcomes = json.loads(result.stdout.strip().splitlines()[-1])
     assert not outcomes["bad"], outcomes["bad"][:3]
     assert outcomes["answers"] > 0 and outcomes["refused"] > 0
+
+
+# ---------------------------------------------------------------- the parameters that fix the network
+
+
+@pytest.mark.parametrize("hidden_layer_sizes", [(4.0,), (4, 2.5), (True,), ("4",), [[4]],
+                                                (2**31,)])
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_bad_hidden_layer_sizes_are_named_as_passed(Estimator, hidden_layer_sizes):
+    X, y = small_problem(Estimator, n_samples=20)
+    est = Estimator(hidden_layer_sizes=hidden_layer_sizes, max_iter=2)
+    with pytest.raises((TypeError, ValueError), match="hidden_layer_sizes") as raised:
+        est.fit(X, y)
+    assert "layer_sizes must" not in str(raised.value).replace("hidden_layer_sizes", "")
+    assert not check_is_fitted_or_false(est)
+
+
+def check_is_fitted_or_false(est):
+    try:
+        check_is_fitted(est)
+    except NotFittedError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("hidden_layer_sizes", [(4,), [4, 3], np.array([4, 3]), 4,
+                                                (np.int32(4),), ()])
+def test_hidden_layer_sizes_as_scikit_learn_takes_them(hidden_layer_sizes):
+    X, y = classification(n_samples=30)
+    est = nnbp.MLPClassifier(hidden_layer_sizes=hidden_layer_sizes, max_iter=2).fit(X, y)
+    sizes = list(np.atleast_1d(hidden_layer_sizes))
+    assert list(est.network_.layer_sizes) == [X.shape[1], *sizes, 3]
+
+
+# Each parameter that fixes the network's shape, output or dtype, with a
+# value other than the fitted network's.
+CHANGED_NETWORK_PARAMETERS = [
+    (nnbp.MLPClassifier, dict(hidden_layer_sizes=(7,))),
+    (nnbp.MLPClassifier, dict(hidden_layer_sizes=(5, 5))),
+    (nnbp.MLPClassifier, dict(dtype="float32")),
+    (nnbp.MLPRegressor, dict(hidden_layer_sizes=(7,))),
+    (nnbp.MLPRegressor, dict(loss="poisson")),
+    (nnbp.MLPRegressor, dict(dtype=np.float32)),
+]
+
+
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+@pytest.mark.parametrize("Estimator, changed", CHANGED_NETWORK_PARAMETERS)
+def test_continuing_with_a_changed_network_parameter_is_refused_by_name(Estimator, changed, how):
+    X, y = small_problem(Estimator, n_samples=40)
+    y = np.abs(y)   # poisson targets
+    est = Estimator(hidden_layer_sizes=(5,), max_iter=3, random_state=0, solver="sgd",
+                    warm_start=how == "warm_start")
+    if how == "warm_start":
+        est.fit(X, y)
+    else:
+        est.partial_fit(X, y, **({"classes": np.unique(y)} if is_classifier(est) else {}))
+    fitted = est.network_, est.network_.params.copy(), est.n_iter_
+    est.set_params(**changed)
+    name = next(iter(changed))
+    continue_fit = est.fit if how == "warm_start" else est.partial_fit
+    with pytest.raises(ValueError, match=f"{name}=.*but the network .*fitted .*warm_start=False"):
+        continue_fit(X, y)
+    # Nothing changed: the network, its parameters and the fitted attributes.
+    assert est.network_ is fitted[0] and est.n_iter_ == fitted[2]
+    assert_array_equal(est.network_.params, fitted[1])
+    # A fresh fit builds the network the parameters ask for.
+    est.set_params(warm_start=False).fit(X, y)
+    if name == "hidden_layer_sizes":
+        assert est.network_.layer_sizes[1:-1] == tuple(changed[name])
+    elif name == "loss":
+        assert est.network_.output == "poisson" and est.out_activation_ == "exp"
+    else:
+        assert est.network_.dtype == np.dtype(changed[name])
+
+
+@pytest.mark.parametrize("changed", [dict(activation="tanh"), dict(alpha=0.5),
+                                     dict(hidden_layer_sizes=[5]), dict(dtype=None)])
+def test_warm_start_goes_on_where_the_network_still_matches(changed, tmp_path):
+    # activation and alpha are the network's to follow (as scikit-learn's
+    # warm start follows them); [5] is (5,); dtype=None follows the network.
+    X, y = classification(n_samples=40)
+    est = nnbp.MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0,
+                             warm_start=True, dtype="float64").fit(X, y)
+    net = est.network_
+    est.set_params(**changed).fit(X.astype(np.float32), y)
+    assert est.network_ is net and est.n_iter_ == 3
+    assert (net.activation, net.alpha) == (est.activation, est.alpha)
+    est.save(tmp_path / "model.npz")
+    loaded = nnbp.load(tmp_path / "model.npz")
+    assert loaded.network_.activation == loaded.activation
+    assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
