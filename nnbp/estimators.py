@@ -37,6 +37,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
+from sklearn.model_selection._split import _validate_shuffle_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, InvalidParameterError, Options, StrOptions
@@ -859,10 +860,24 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _stratify_by(self, targets):
         # Stratify single-label problems (scikit-learn does only binary ones).
         if self._label_binarizer.y_type_ == "multiclass":
-            return targets
+            # Where no stratified split exists, scikit-learn's split: it
+            # stratifies no multiclass problem.
+            return targets if self._can_stratify(targets) else None
         # Binary: by the column of booleans scikit-learn stratifies by, so that a class
         # too small to split is named as in its message (['True'] or ['False']).
         return targets.astype(bool) if targets.shape[1] == 1 else None
+
+    def _can_stratify(self, labels):
+        """Whether the validation split can be stratified by labels (class indices).
+
+        train_test_split refuses where a class has one member, or where the
+        training or the held-out part has fewer rows than there are classes.
+        """
+        n_train, n_test = _validate_shuffle_split(labels.shape[0], self.validation_fraction,
+                                                  None)
+        counts = np.bincount(labels)
+        counts = counts[counts > 0]
+        return counts.min() >= 2 and min(n_train, n_test) >= counts.size
 
     def _decode(self, targets):
         if targets.ndim == 1:

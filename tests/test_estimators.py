@@ -85,6 +85,7 @@ CHECKED_CONFIGURATIONS = [
     dict(activation="softplus"),
     dict(activation="leaky_relu"),
     dict(init="he"),
+    dict(early_stopping=True),
 ]
 
 
@@ -94,7 +95,32 @@ def checked_estimators():
             for Estimator in ESTIMATORS for configuration in CHECKED_CONFIGURATIONS]
 
 
+# What scikit-learn's own MLPClassifier and MLPRegressor(early_stopping=True)
+# fail as well, for the same reasons, in scikit-learn 1.9.
+EARLY_STOPPING_FAILURES = {
+    **{check: "partial_fit does not support early_stopping=True (scikit-learn's neither)"
+       for check in ("check_fit_score_takes_y", "check_n_features_in_after_fitting",
+                     "check_estimators_partial_fit_n_features")},
+    **{f"check_sample_weight_equivalence_on_{kind}_data": (
+        "the held-out rows are drawn from the rows as given, so a row of weight 2 and two "
+        "copies of it are split differently (scikit-learn's MLP too)")
+       for kind in ("dense", "sparse")},
+    **{check: ("the check's data are too few to hold out a validation set: refused by "
+               "name, as scikit-learn's MLP refuses them")
+       for check in ("check_estimators_nan_inf", "check_fit2d_1feature")},
+}
+EARLY_STOPPING_FAILURES_OF = {
+    nnbp.MLPClassifier: {"check_classifiers_one_label": (
+        "a validation split of one class cannot be stratified (scikit-learn's MLP: the same)")},
+    nnbp.MLPRegressor: {"check_regressors_no_decision_function": (
+        "the check's data are too few to hold out a validation set (scikit-learn's MLP: "
+        "the same)")},
+}
+
+
 def expected_failed_checks(estimator):
+    if estimator.early_stopping:
+        return {**EARLY_STOPPING_FAILURES, **EARLY_STOPPING_FAILURES_OF[type(estimator)]}
     if estimator.dtype is not None and np.dtype(estimator.dtype) == np.float32:
         reason = (
             "dtype='float32' trains in float32: a weight of k and k repeated rows are "
@@ -1406,3 +1432,43 @@ def test_warm_start_goes_on_where_the_network_still_matches(changed, tmp_path):
     loaded = nnbp.load(tmp_path / "model.npz")
     assert loaded.network_.activation == loaded.activation
     assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+
+
+# ---------------------------------------------------------------- early stopping's split
+
+
+def test_early_stopping_fits_classes_too_small_to_stratify():
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    # 60 rows of 10 classes: 6 held-out rows cannot hold every class.
+    est = nnbp.MLPClassifier(hidden_layer_sizes=(8,), early_stopping=True, max_iter=5,
+                             random_state=0).fit(X[:60], y[:60])
+    assert len(est.validation_scores_) == est.n_iter_ == 5
+    # A class of one member.
+    X, y = classification(n_samples=60, n_classes=3)
+    y[0] = 3
+    est.fit(X, y)
+    assert_array_equal(est.classes_, [0, 1, 2, 3])
+    assert len(est.validation_scores_) == est.n_iter_
+
+
+def test_cross_val_score_with_a_rare_class_scores_every_fold():
+    X, y = classification(n_samples=100, n_classes=3)
+    y[:2] = 3   # two members: a training fold may hold one of them, or none
+    params = dict(hidden_layer_sizes=(8,), early_stopping=True, max_iter=50,
+                  learning_rate_init=0.01, random_state=0)
+    with pytest.warns(UserWarning, match="least populated class"):
+        # error_score=nan, where a fit fails: as scikit-learn's, none does.
+        scores = cross_val_score(nnbp.MLPClassifier(**params), X, y, cv=5)
+        sklearns = cross_val_score(neural_network.MLPClassifier(**params), X, y, cv=5)
+    assert np.isfinite(sklearns).all()
+    assert np.isfinite(scores).all()
+
+
+def test_early_stopping_still_refuses_a_binary_class_of_one_member():
+    # scikit-learn stratifies binary splits, and refuses this one: so does nnbp.
+    X, y = classification(n_samples=40, n_classes=2)
+    y[:] = 0
+    y[0] = 1
+    with pytest.raises(ValueError, match="The least populated class"):
+        nnbp.MLPClassifier(early_stopping=True, max_iter=2).fit(X, y)

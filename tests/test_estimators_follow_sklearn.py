@@ -547,6 +547,31 @@ def test_early_stopping(problem, weighted, solver, shuffle):
             assert_close(a, b, RTOL, "restored best parameters")
 
 
+def one_member_class():
+    """The multiclass problem with its first row's class made a fourth, of one member."""
+    y = PROBLEMS["multiclass"][2].copy()
+    y[0] = "d"
+    return y
+
+
+@pytest.mark.parametrize("solver", STOCHASTIC)
+@pytest.mark.parametrize("case, y, validation_fraction", [
+    ("one_member_class", one_member_class(), 0.25),
+    # 2 held-out rows for 3 classes
+    ("fewer_held_out_rows_than_classes", PROBLEMS["multiclass"][2], 0.03),
+])
+def test_early_stopping_without_a_stratified_split_is_sklearns(case, y, validation_fraction,
+                                                               solver):
+    # nnbp stratifies a multiclass problem's split where it can; where no
+    # stratified split exists it makes scikit-learn's (which never stratifies
+    # multiclass problems), from the same draws: the fits are the same.
+    params = dict(SOLVER_PARAMS[solver], early_stopping=True,
+                  validation_fraction=validation_fraction, max_iter=10)
+    ours, theirs, _ = fit_both("multiclass", y=y, **params)
+    assert_same_fit(ours, theirs, X=X_of("multiclass"))
+    assert len(ours.validation_scores_) == ours.n_iter_ == 10
+
+
 @pytest.mark.parametrize("solver", STOCHASTIC)
 @pytest.mark.parametrize("problem", ["binary", "multiclass", "multilabel", "regression",
                                      "regression_multi"])
