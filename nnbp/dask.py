@@ -1022,10 +1022,14 @@ class _DaskMLP:
         _check_numeric(X)
         validate_data(self, _empty_like(X), reset=False, skip_check_array=True)
         local = self.to_local()
+        # One row of zeros of X's type gives the shape and dtype of the result
+        # (a float32 network's is float64 for float64 X, float32 for float32 X).
+        row = _empty_like(X)
+        row = (np.zeros((1, row.shape[1]), row.dtype) if isinstance(row, np.ndarray)
+               else row.reindex([0], fill_value=0))
         with warnings.catch_warnings():
-            # One row of zeros gives the shape and dtype of the result; it has no column names.
             warnings.simplefilter("ignore")
-            example = getattr(local, method)(np.zeros((1, self.n_features_in_)))
+            example = getattr(local, method)(row)
         trailing, dtype = example.shape[1:], example.dtype
         model = dask.delayed(local)     # in the graph once, not once per partition
         predict = dask.delayed(_predict_partition, pure=True)

@@ -770,9 +770,13 @@ class _BaseMLP(BaseEstimator):
             return network._forward_checked(X)
         # validate_data checks against n_features_in_, which a refit in another
         # thread may have changed already: network.forward checks X again
-        # against the network it runs.
-        return network.forward(validate_data(self, X, reset=False, dtype=network.dtype,
-                                             accept_sparse=SPARSE_FORMAT))
+        # against the network it runs. X keeps its dtype here ("numeric").
+        X = validate_data(self, X, reset=False, accept_sparse=SPARSE_FORMAT)
+        out = network.forward(X)
+        # scikit-learn's output has numpy's type of X's values times the
+        # weights (float64 from a float32 network on float64 or int32 X):
+        # the network computes in its dtype, and the answer takes that type.
+        return out.astype(np.result_type(X.dtype, out.dtype), copy=False)
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         y_pred = self._predict(self._fitted(), X, check_input=False)

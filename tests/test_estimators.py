@@ -193,7 +193,8 @@ def test_float32_sample_weight_equivalence_to_float32_round_off(Estimator, conta
     weighted = Estimator(**options).fit(X_weighted, y_weighted, sample_weight=sample_weight)
     method = "predict_proba" if Estimator is nnbp.MLPClassifier else "predict"
     expected, got = getattr(repeated, method)(X), getattr(weighted, method)(X)
-    assert got.dtype == np.float32
+    # Computed in float32; returned as float64 for float64 X, as scikit-learn's.
+    assert weighted.network_.dtype == np.float32 and got.dtype == np.float64
     assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
 
 
@@ -802,15 +803,15 @@ def test_dtype(Estimator, X_dtype, dtype, expected):
     est = Estimator(hidden_layer_sizes=(4,), max_iter=3, random_state=0, dtype=dtype).fit(X, y)
     assert est.network_.dtype == expected and est.network_.params.dtype == expected
     assert all(block.dtype == expected for block in est.coefs_ + est.intercepts_)
-    if Estimator is nnbp.MLPClassifier:
-        assert est.predict_proba(X).dtype == expected
-        assert est.predict_log_proba(X).dtype == expected
-    else:
-        assert est.predict(X).dtype == expected
-    # Predicting from the other float type gives the network's dtype too.
-    other = np.float64 if expected == np.float32 else np.float32
+    # The outputs have scikit-learn's dtype: numpy's type of X's values times
+    # the weights (float64 from a float32 network on float64 or int64 X).
+    # tests/test_estimators_follow_sklearn.py compares every pair with it.
     predict = est.predict_proba if Estimator is nnbp.MLPClassifier else est.predict
-    assert predict(X.astype(other)).dtype == expected
+    for X_in in (X, X.astype(np.float32), X.astype(np.float64)):
+        output = np.result_type(X_in.dtype, expected)
+        assert predict(X_in).dtype == output
+        if Estimator is nnbp.MLPClassifier:
+            assert est.predict_log_proba(X_in).dtype == output
 
 
 # ---------------------------------------------------------------- 7. bad input

@@ -680,6 +680,34 @@ def test_dtype_float64_on_float32_X_is_sklearn_in_float64(solver):
     assert_same_fit(ours, theirs, X=X32.astype(np.float64))
 
 
+X_DTYPES = (np.float16, np.float32, np.float64, np.int8, np.uint8, np.int16, np.int32,
+            np.int64, np.bool_)
+
+
+@pytest.mark.parametrize("fitted_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("problem", ["multiclass", "binary", "regression"])
+def test_output_dtype_is_sklearns_for_every_dtype_of_X(problem, fitted_dtype):
+    # scikit-learn's outputs have numpy's type of X's values times the
+    # weights: float64 from a float32 model on float64 (or int32) X. nnbp
+    # computes in its network's dtype and returns that type.
+    X = X_of(problem).astype(fitted_dtype)
+    ours, theirs, _ = fit_both(problem, X=X, **dict(SOLVER_PARAMS["adam"], max_iter=3))
+    method = "predict_proba" if PROBLEMS[problem][0] == "classifier" else "predict"
+    X_test = X_of(problem)[:10]
+    rtol = RTOL32 if fitted_dtype == np.float32 else RTOL
+    for X_dtype in X_DTYPES:
+        for container in (np.asarray, sp.csr_matrix, list):
+            if container is sp.csr_matrix and X_dtype == np.float16:
+                continue   # scipy has no float16 sparse matrices
+            X_in = X_test.astype(X_dtype)
+            X_in = X_in.tolist() if container is list else container(X_in)
+            expected = getattr(theirs, method)(X_in)
+            got = getattr(ours, method)(X_in)
+            what = f"{method} of {np.dtype(X_dtype).name} X in a {container.__name__}"
+            assert got.dtype == expected.dtype, what
+            assert_close(got, expected, 100 * rtol if X_dtype == np.float16 else rtol, what)
+
+
 # ---------------------------------------------------------------- stopping decisions
 
 
