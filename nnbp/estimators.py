@@ -696,6 +696,7 @@ class _BaseMLP(BaseEstimator):
 
         def record(iteration, loss):
             nonlocal stopped_by_callback, callback_error
+            loss = np.float64(loss)   # numpy's float, as scikit-learn's loss_
             self.loss_curve_.append(loss)
             if self.verbose:
                 print("Iteration %d, loss = %.8f" % (iteration, loss))
@@ -719,7 +720,7 @@ class _BaseMLP(BaseEstimator):
             self.n_iter_ = min(result.nit, self.max_iter)
         else:
             self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
-        self.loss_ = float(result.fun)
+        self.loss_ = np.float64(result.fun)
         self.best_loss_ = min(self.loss_curve_, default=self.loss_)
         if callback_error is not None:
             raise callback_error

@@ -154,11 +154,11 @@ class StochasticTrainer:
                 # #29504), the epoch recorded as scoring nan; fit restores the best.
                 self.divergence = epoch.divergence
                 self.n_iter += 1
-                self.loss = np.nan
+                self.loss = np.float64(np.nan)
                 self.loss_curve.append(self.loss)
                 self.validation_scores.append(np.nan)
                 return DIVERGED
-            self.loss = loss
+            self.loss = np.float64(loss)   # numpy's float, as scikit-learn's loss_curve_ holds
             self.n_iter += 1
             self.t += epoch.X.shape[0]
             self.loss_curve.append(self.loss)

@@ -349,6 +349,41 @@ def test_fitted_attributes_match_sklearn(name, solver, early_stopping):
     assert isinstance(ours.network_, nnbp.Network)
 
 
+def exact_types(value):
+    """The Python type of a fitted scalar, or of each item of a list of them."""
+    if isinstance(value, list):
+        return ("list", [type(item) for item in value])
+    return type(value)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("early_stopping", [False, True], ids=["no_early_stopping", "early_stopping"])
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("name", ["MLPClassifier", "MLPRegressor"])
+def test_fitted_scalars_have_sklearns_exact_types(name, solver, early_stopping, dtype):
+    # numpy.float64 losses, Python float validation scores, Python int counts.
+    Estimator = getattr(nnbp, name)
+    X, y = small_problem(Estimator, n_samples=100)
+    X = X.astype(dtype)
+    options = dict(hidden_layer_sizes=(7,), solver=solver, early_stopping=early_stopping,
+                   max_iter=4, random_state=0)
+    ours = Estimator(**options).fit(X, y)
+    theirs = getattr(neural_network, name)(**options).fit(X, y)
+    for attribute in ("loss_", "best_loss_", "loss_curve_", "validation_scores_",
+                      "best_validation_score_", "n_iter_", "t_", "n_layers_", "n_outputs_",
+                      "n_features_in_"):
+        if attribute in vars(theirs):
+            assert exact_types(getattr(ours, attribute)) == exact_types(
+                getattr(theirs, attribute)), attribute
+    if solver == "lbfgs":   # nnbp's own, as its loss_
+        assert type(ours.best_loss_) is np.float64
+        assert {type(loss) for loss in ours.loss_curve_} == {np.float64}
+    elif not early_stopping:
+        ours.partial_fit(X, y)
+        assert type(ours.loss_) is type(ours.best_loss_) is type(ours.loss_curve_[-1]) \
+            is np.float64
+
+
 def test_extra_attributes_are_documented():
     """Each attribute nnbp has beyond scikit-learn's is in the README's estimator section."""
     text = README.read_text()
@@ -419,7 +454,7 @@ def test_fitted_attributes_of_lbfgs():
     assert [b.shape for b in est.intercepts_] == [(6,), (2,)]
     assert est.n_layers_ == 3 and est.n_outputs_ == 2 and est.out_activation_ == "identity"
     assert isinstance(est.n_iter_, int) and 1 <= est.n_iter_ <= 15
-    assert isinstance(est.loss_, float) and np.isfinite(est.loss_)
+    assert type(est.loss_) is np.float64 and np.isfinite(est.loss_)
     assert len(est.loss_curve_) == est.n_iter_ and est.loss_curve_[-1] == est.loss_
     assert est.best_loss_ == min(est.loss_curve_)
     assert est.t_ == 0
