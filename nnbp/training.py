@@ -158,13 +158,20 @@ class StochasticTrainer:
                 self.loss_curve.append(self.loss)
                 self.validation_scores.append(np.nan)
                 return DIVERGED
+            # Scored before anything of the epoch is recorded, and recorded in
+            # one run of statements: a Ctrl-C while scoring leaves the epoch
+            # unrecorded, as one inside it does, and n_iter, loss_curve and
+            # validation_scores agree (fit then restores the best parameters).
+            score = None if validation_score is None else validation_score()
             self.loss = np.float64(loss)   # numpy's float, as scikit-learn's loss_curve_ holds
             self.n_iter += 1
             self.t += epoch.X.shape[0]
             self.loss_curve.append(self.loss)
+            if score is not None:
+                self.validation_scores.append(score)
             if self.verbose:
                 print("Iteration %d, loss = %.8f" % (self.n_iter, self.loss))
-            self._count_no_improvement(validation_score)
+            self._count_no_improvement(score)
             optimizer.epoch_done(epoch.steps, self.t)
             if on_epoch is not None and on_epoch(self):
                 return STOPPED_BY_CALLBACK
@@ -184,10 +191,9 @@ class StochasticTrainer:
                 break
         return MAX_EPOCHS
 
-    def _count_no_improvement(self, validation_score):
-        if validation_score is not None:
-            score = validation_score()
-            self.validation_scores.append(score)
+    def _count_no_improvement(self, score):
+        """Count the epoch just recorded: by its validation score, or (None) its loss."""
+        if score is not None:
             if self.verbose:
                 print("Validation score: %f" % score)
             if score < self.best_validation_score + self.tol:

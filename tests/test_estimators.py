@@ -1508,3 +1508,33 @@ def test_early_stopping_still_refuses_a_binary_class_of_one_member():
     y[0] = 1
     with pytest.raises(ValueError, match="The least populated class"):
         nnbp.MLPClassifier(early_stopping=True, max_iter=2).fit(X, y)
+
+
+# ---------------------------------------------------------------- Ctrl-C while scoring
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_ctrl_c_while_early_stopping_scores_an_epoch_leaves_it_unrecorded(Estimator):
+    # tests/test_interrupts.py sends real signals; Ctrl-C is a KeyboardInterrupt
+    # raised wherever Python is, here in the third epoch's validation score.
+    X, y = small_problem(Estimator, n_samples=100)
+    est = Estimator(hidden_layer_sizes=(5,), early_stopping=True, max_iter=20, tol=0.0,
+                    n_iter_no_change=20, random_state=0)
+    score, calls = est._score, []
+
+    def score_until_ctrl_c(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return score(*args)
+
+    est._score = score_until_ctrl_c
+    with pytest.warns(UserWarning, match="interrupted by user after 2 finished epochs"):
+        est.fit(X, y)
+    del est._score
+    assert est.n_iter_ == len(est.loss_curve_) == len(est.validation_scores_) == 2
+    assert est.best_validation_score_ == max(est.validation_scores_)
+    # The parameters kept are those that scored best: the same run cut there.
+    best = int(np.argmax(est.validation_scores_)) + 1
+    cut = clone(est).set_params(max_iter=best).fit(X, y)
+    assert_array_equal(est.network_.params, cut.network_.params)
