@@ -150,6 +150,29 @@ def _check_hidden_layer_sizes(estimator: "_BaseMLP") -> tuple:
     return tuple(int(size) for size in sizes)
 
 
+def _check_network_size(layer_units: list) -> None:
+    """Refuse, naming hidden_layer_sizes, a network of more parameters than nnbp indexes.
+
+    Parameters
+    ----------
+    layer_units : list of int
+        The inputs, hidden_layer_sizes' layers and the outputs.
+
+    Raises
+    ------
+    ValueError
+        If its weights and biases number more than 2**31 - 1.
+    """
+    n_params = sum((fan_in + 1) * fan_out
+                   for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]))
+    if n_params > MAX_DIMENSION:
+        raise ValueError(
+            f"hidden_layer_sizes={tuple(layer_units[1:-1])} make, with {layer_units[0]} "
+            f"features and {layer_units[-1]} outputs, a network of {n_params} parameters: "
+            f"at most {MAX_DIMENSION}"
+        )
+
+
 def _write_blocks(name, views, values):
     """Copy values into views of a network's blocks, once every shape is checked."""
     shapes = [view.shape for view in views]
@@ -514,6 +537,7 @@ class _BaseMLP(BaseEstimator):
                                                               first_pass)
         self._random_state = check_random_state(self.random_state)
         if first_pass:
+            _check_network_size([X.shape[1], *hidden_layer_sizes, n_outputs])
             self._initialize([X.shape[1], *hidden_layer_sizes, n_outputs], X.dtype,
                              from_assigned=not fresh and "_assigned_before_fit" in self.__dict__)
         elif n_outputs != self.network_.layer_sizes[-1]:

@@ -1382,7 +1382,7 @@ def test_predicting_while_another_thread_refits_on_other_widths_is_memory_safe(t
 
 
 @pytest.mark.parametrize("hidden_layer_sizes", [(4.0,), (4, 2.5), (True,), ("4",), [[4]],
-                                                (2**31,)])
+                                                (2**31,), (2**16, 2**16)])
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_bad_hidden_layer_sizes_are_named_as_passed(Estimator, hidden_layer_sizes):
     X, y = small_problem(Estimator, n_samples=20)
