@@ -8,12 +8,14 @@ reproducibility; and `import nnbp` without scikit-learn.
 """
 import json
 import numbers
+import os
 import pathlib
 import pickle
 import re
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -1269,7 +1271,6 @@ class _PausedRefit:
     network is not yet built: the moment a predict in another thread used to mix the two."""
 
     def __init__(self, est, X, y):
-        import threading
         self.checked, self.go_on = threading.Event(), threading.Event()
         initialize = est._initialize
 
@@ -1368,10 +1369,12 @@ print(json.dumps(outcomes))
 
 
 def test_predicting_while_another_thread_refits_on_other_widths_is_memory_safe(tmp_path):
-    # In a child process: reading past X's end may crash it.
+    # In a child process: reading past X's end may crash it. It imports the
+    # nnbp this process imports (the checkout's top may hold one unbuilt).
+    where = pathlib.Path(nnbp.__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", REFIT_WHILE_PREDICTING], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300,
-                            env={**__import__("os").environ, "PYTHONPATH": str(README.parent)})
+                            env={**os.environ, "PYTHONPATH": str(where)})
     assert result.returncode == 0, result.stderr[-2000:]
     outcomes = json.loads(result.stdout.strip().splitlines()[-1])
     assert not outcomes["bad"], outcomes["bad"][:3]
