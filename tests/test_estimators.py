@@ -1541,3 +1541,20 @@ def test_ctrl_c_while_early_stopping_scores_an_epoch_leaves_it_unrecorded(Estima
     best = int(np.argmax(est.validation_scores_)) + 1
     cut = clone(est).set_params(max_iter=best).fit(X, y)
     assert_array_equal(est.network_.params, cut.network_.params)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_float32_x_on_a_float32_network_stays_on_the_plain_path(Estimator, monkeypatch):
+    # Output dtypes follow scikit-learn's without costing float32 X a check or a copy.
+    X, y = small_problem(Estimator)
+    X = X.astype(np.float32)
+    est = Estimator(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(X, y)
+    expected = est.predict_proba(X) if Estimator is nnbp.MLPClassifier else est.predict(X)
+
+    def no_validation(*args, **kwargs):
+        raise AssertionError("validate_data called")
+
+    monkeypatch.setattr(nnbp.estimators, "validate_data", no_validation)
+    got = est.predict_proba(X) if Estimator is nnbp.MLPClassifier else est.predict(X)
+    assert got.dtype == np.float32
+    assert_array_equal(got, expected)
