@@ -118,11 +118,11 @@ def busy_processes(count):
             spinner.wait()
 
 
-def time_cases(rounds, fits, log, cases=tuple(CASES)):
+def time_cases(rounds, fits, log):
     """{case: median seconds}: each case's children in turn, `rounds` times over."""
-    seconds = {case: [] for case in cases}
+    seconds = {case: [] for case in CASES}
     for _ in range(rounds):
-        for case in cases:
+        for case in seconds:
             seconds[case].append(_time_in_child(case, fits))
     medians = {case: float(np.median(times)) for case, times in seconds.items()}
     for case, value in medians.items():
@@ -161,6 +161,8 @@ def markdown(results):
     quiet, busy = results["quiet"], results["busy"]
 
     def ratio(times, numerator, denominator):
+        if numerator not in times or denominator not in times:
+            return "-"
         return f"{times[numerator] / times[denominator]:.2f}"
 
     parts = [
