@@ -1040,8 +1040,14 @@ class _DaskMLP:
         return self._map_partitions("predict", X)
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy (classifier) or R^2 (regressor), as a lazy 0-d dask array."""
+        """Accuracy (classifier) or R^2 (regressor), a float, as dask-ml's ParallelPostFit.score.
+
+        Each partition is scored where it lives, with the fitted local model;
+        only the parts of the score come back. A number, not a lazy array:
+        scikit-learn's model selection (GridSearchCV, cross_val_score) needs one.
+        """
         check_is_fitted(self)
+        client = _resolve_client(self.client)
         partitions = {"X": _partitions("X", X, (2,)), "y": _partitions("y", y, (1, 2))}
         if sample_weight is not None:
             partitions["sample_weight"] = _partitions("sample_weight", sample_weight, (1,))
@@ -1054,8 +1060,7 @@ class _DaskMLP:
         score = dask.delayed(_score_partition, pure=True)
         parts = [score(model, x_part, y_part, w_part) for x_part, y_part, w_part
                  in zip(partitions["X"][0], partitions["y"][0], weights)]
-        return da.from_delayed(dask.delayed(_combine_scores)(parts, "raise"), shape=(),
-                               dtype=np.float64)
+        return float(client.compute(dask.delayed(_combine_scores)(parts, "raise")).result())
 
     # ------------------------------------------------------------ the local estimator
 
@@ -1099,9 +1104,9 @@ class DaskMLPClassifier(_DaskMLP, MLPClassifier):
         The cluster's client; None: the current default client, when fit runs.
 
     fit(X, y, sample_weight=None, callback=None) takes dask arrays or dask
-    DataFrames and Series partitioned by rows alike. predict, predict_proba,
-    predict_log_proba and score return lazy dask arrays, partition by
-    partition. to_local() gives the fitted nnbp.MLPClassifier. See nnbp.dask.
+    DataFrames and Series partitioned by rows alike. predict, predict_proba
+    and predict_log_proba return lazy dask arrays, partition by partition;
+    score, a number. to_local() gives the fitted nnbp.MLPClassifier. See nnbp.dask.
     """
 
     _local_class = MLPClassifier
