@@ -569,6 +569,14 @@ def _lost_data_error(descriptions):
     )
 
 
+def _client_closed_error(client):
+    return RuntimeError(
+        f"the Dask client {client!r} was closed in the middle of the fit, and its tasks with "
+        "it (no training data were lost). The network keeps the parameters it had reached: "
+        "keep the client open until fit returns."
+    )
+
+
 def _wait_for(client, futures, describe):
     """Wait for futures; raise the first error of their tasks, by partition where lost.
 
@@ -981,13 +989,22 @@ class _DaskMLP:
     def _fit(self, X, y, sample_weight=None, incremental=False, callback=None):
         try:
             return super()._fit(X, y, sample_weight, incremental, callback)
+        except Exception as error:
+            client = self.__dict__.get("_fit_client")
+            if client is not None and client.status != "running":
+                # Dask then cancels every task and future (which reads as partitions lost
+                # with a worker) and has no scheduler to ask: whatever it raised, the
+                # cause is the closed client.
+                raise _client_closed_error(client) from error
+            raise
         finally:
+            self.__dict__.pop("_fit_client", None)
             data = self.__dict__.pop("_training_data", None)
             if data is not None:
                 data.release()
 
     def _fit_data(self, X, y, sample_weight, incremental, first_pass):
-        client = _resolve_client(self.client)
+        client = self._fit_client = _resolve_client(self.client)
         data = self._training_data = _ingest(self, client, X, y, sample_weight, first_pass,
                                              incremental)
         return data, None, None, data.n_outputs
