@@ -153,8 +153,8 @@ class GradientReport:
             notes.append(f"  differenced: at most {self.sample} parameters of each block, drawn "
                          f"at random (seed {self.seed}); report.blocks[k].indices lists them")
         reasons = (("at_kinks", "their step moves a hidden unit across its kink at z = 0"),
-                   ("too_curved", "the loss is too curved for the step (the truncation error, "
-                                  "from steps h and h/2, explains the difference)"))
+                   ("too_curved", "the loss is too curved for the step (the differences at "
+                                  "steps h and h/2 differ as much as from the gradient)"))
         for attribute, why in reasons:
             counts = [(block.name, getattr(block, attribute)) for block in self.blocks
                       if getattr(block, attribute)]
@@ -281,6 +281,21 @@ def _distrust(problem, coordinates, numeric, analytic, step):
     return reasons
 
 
+def _suspects(blocks, coordinates, analytic, numeric, smallest_scale, tolerance):
+    """Which differences disagree with the gradient beyond the tolerance.
+
+    Relative to the analytic block's scale (at least smallest_scale), which is
+    at most block_error's: a difference that is not a suspect passes there too.
+    """
+    suspect = np.zeros(coordinates.size, dtype=bool)
+    for _, where, _ in blocks:
+        in_block = (coordinates >= where.start) & (coordinates < where.stop)
+        if in_block.any():
+            scale = max(np.max(np.abs(analytic[in_block])), smallest_scale)
+            suspect[in_block] = np.abs(analytic[in_block] - numeric[in_block]) > tolerance * scale
+    return suspect
+
+
 def _verify(problem, step, tolerance, coordinates=None):
     """The report comparing the problem's analytic blocks with finite differences and the
     reference; coordinates: the indices of theta to difference (None: all)."""
@@ -295,15 +310,8 @@ def _verify(problem, step, tolerance, coordinates=None):
     analytic = problem.analytic()[coordinates]
     noise = _EPS64 ** (2 / 3) * max(1.0, abs(problem.loss))
     fd_tolerance = tolerance["finite_difference"]
-    # The differences that disagree beyond the tolerance relative to the analytic block's
-    # scale, which is at most block_error's: any other one is within it there too.
-    suspect = np.zeros(coordinates.size, dtype=bool)
-    for _, where, _ in problem.blocks:
-        in_block = (coordinates >= where.start) & (coordinates < where.stop)
-        if in_block.any():
-            scale = max(np.max(np.abs(analytic[in_block])), noise / fd_tolerance)
-            suspect[in_block] = np.abs(analytic[in_block] - numeric[in_block]) > (
-                fd_tolerance * scale)
+    suspect = _suspects(problem.blocks, coordinates, analytic, numeric, noise / fd_tolerance,
+                        fd_tolerance)
     reasons = np.full(coordinates.size, "", dtype=object)
     reasons[suspect] = _distrust(problem, coordinates[suspect], numeric[suspect],
                                  analytic[suspect], step)

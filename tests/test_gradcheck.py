@@ -109,11 +109,15 @@ def kinked_problem(init, activation, rng, network_class=nnbp.Network, **kwargs):
     return net, X, y
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
 @pytest.mark.parametrize("init", ["he", "normal"])
-def test_units_at_a_kink_are_reported_not_failed(init, activation, rng):
-    net, X, y = kinked_problem(init, activation, rng)
-    report = nnbp.check_gradients(net, X, y)
+def test_units_at_a_kink_are_reported_not_failed(init, activation, sparse, dtype, rng):
+    import scipy.sparse
+
+    net, X, y = kinked_problem(init, activation, rng, dtype=dtype)
+    report = nnbp.check_gradients(net, scipy.sparse.csr_matrix(X) if sparse else X, y)
     assert report.passed, str(report)
     kinked = {block.name: block.at_kinks for block in report.blocks}
     # Moving a first- or second-layer bias moves the zero row's units across 0.
