@@ -571,9 +571,9 @@ def _lost_data_error(descriptions):
 
 def _client_closed_error(client):
     return RuntimeError(
-        f"the Dask client {client!r} was closed in the middle of the fit, and its tasks with "
-        "it (no training data were lost). The network keeps the parameters it had reached: "
-        "keep the client open until fit returns."
+        f"the Dask client {client!r} was closed in the middle of the fit: Dask cancelled the "
+        "fit's tasks and released its data with it. The network keeps the parameters it had "
+        "reached: keep the client open until fit returns."
     )
 
 
