@@ -120,3 +120,36 @@ def test_ctrl_c_in_fit_keeps_the_last_finished_epoch_and_warns(solver, dtype, tm
     assert [w for w in seen["warnings"]
             if w.startswith(f"Training interrupted by user after {seen['n_iter']} finished {unit}")]
     assert not [w for w in seen["warnings"] if "converge" in w or "Maximum iterations" in w]
+
+
+SCORING = """
+# Early stopping holds out 99% of the rows: each epoch trains on 80 rows in
+# a moment, then scores 7,920 through a 1024-wide layer, so the signal lands
+# while an epoch is being scored, almost always.
+def callback(epoch, losses, network):
+    if epoch == 1:
+        ctrl_c_soon()
+
+est = nnbp.MLPClassifier((1024,), early_stopping=True, validation_fraction=0.99, max_iter=1000,
+                         tol=0.0, n_iter_no_change=1000, random_state=0, dtype=DTYPE)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    est.fit(X, y, callback=callback)
+print(json.dumps({
+    "n_iter": est.n_iter_,
+    "loss_curve": len(est.loss_curve_),
+    "validation_scores": len(est.validation_scores_),
+    "best_is_max": est.best_validation_score_ == max(est.validation_scores_),
+    "warnings": [str(w.message) for w in caught],
+}))
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_ctrl_c_while_early_stopping_scores_keeps_the_history_consistent(dtype, tmp_path):
+    seen = run_child(SCORING, tmp_path, DTYPE=dtype)
+    assert 1 <= seen["n_iter"] < 1000
+    assert seen["n_iter"] == seen["loss_curve"] == seen["validation_scores"]
+    assert seen["best_is_max"]
+    assert [w for w in seen["warnings"] if w.startswith(
+        f"Training interrupted by user after {seen['n_iter']} finished epochs")]
