@@ -525,7 +525,9 @@ def test_batch_size(problem, batch_size, solver):
 def test_early_stopping(problem, weighted, solver, shuffle):
     # Binary problems only among the classifiers: scikit-learn stratifies the
     # validation split of binary problems only, nnbp of every single-label
-    # problem, so multiclass splits differ by design. Larger learning rates
+    # problem where a stratified split exists, so multiclass splits differ by
+    # design (where none exists, they agree: see
+    # test_early_stopping_without_a_stratified_split_is_sklearns). Larger learning rates
     # and tol=0.01 with n_iter_no_change=3 stop every run early (asserted:
     # after 5 to 17 epochs), and the parameters compared are the restored
     # best ones. The split and then the shuffles draw from the same
