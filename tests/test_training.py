@@ -209,3 +209,57 @@ def test_divergence_stops_with_the_epoch_and_finite_parameters(dtype, rng):
         trainer.fit(X, y, max_epochs=100)
     assert np.isfinite(net.params).all()
     assert isinstance(DivergenceError("x"), ValueError)
+
+
+# ---------------------------------------------------------------- off the happy path
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, "4", None, True])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_batch_size_that_cannot_make_progress_is_refused_by_name(batch_size, sparse, rng):
+    # -1 crashed the compiled epoch; 0 looped forever on sparse X and raised a
+    # misleading DivergenceError on dense X.
+    import scipy.sparse
+    net, X, y, _ = problem(rng)
+    if sparse:
+        X = scipy.sparse.csr_matrix(X)
+    with pytest.raises((ValueError, TypeError), match="batch_size"):
+        StochasticTrainer(net, SGD(0.1), batch_size=batch_size).fit(X, y, max_epochs=1)
+
+
+def test_the_compiled_epoch_refuses_a_batch_size_below_one(rng):
+    # The compiled loop's own guard, below the Python boundary: a batch of 0
+    # rows never advances (it looped forever on sparse X, uninterruptibly).
+    net, X, y, _ = problem(rng, n=8)
+    trainer = StochasticTrainer(net, SGD(0.1), batch_size=4, shuffle=False)
+    epoch = trainer._epoch(X, y, None)
+    for bad in (0, -1):
+        epoch.batch_size = bad
+        with pytest.raises(ValueError, match="batch_size"):
+            epoch.run(trainer.optimizer, trainer.random_state, trainer._grad, trainer._backup, 1)
+
+
+@pytest.mark.parametrize("random_state", [0, 7, np.int64(7)])
+def test_random_state_may_be_an_int_as_in_scikit_learn(random_state, rng):
+    # An int seeds a RandomState, as sklearn.utils.check_random_state does: the
+    # same orders as RandomState(int) itself.
+    net, X, y, _ = problem(rng)
+    twin = net.copy()
+    train(net, Adam(0.01), X, y, batch_size=4, random_state=random_state)
+    train(twin, Adam(0.01), X, y, batch_size=4,
+          random_state=np.random.RandomState(int(random_state)))
+    assert np.array_equal(net.params, twin.params)
+
+
+@pytest.mark.parametrize("random_state", [None, np.random.default_rng(3),
+                                          np.random.RandomState(3)])
+def test_random_state_may_be_none_a_generator_or_a_randomstate(random_state, rng):
+    net, X, y, _ = problem(rng)
+    trainer, ended = train(net, Adam(0.01), X, y, batch_size=4, random_state=random_state)
+    assert ended == MAX_EPOCHS and np.isfinite(net.params).all()
+
+
+@pytest.mark.parametrize("random_state", ["0", 1.5, -1, 2**70, True, object()])
+def test_a_bad_random_state_is_refused_by_name(random_state, rng):
+    net, *_ = problem(rng)
+    with pytest.raises((TypeError, ValueError), match="random_state"):
+        StochasticTrainer(net, SGD(0.1), batch_size=4, random_state=random_state)
