@@ -681,6 +681,14 @@ cdef void forward_pass(const team *t, Py_ssize_t n, const Py_ssize_t[::1] sizes,
         b_offset += sizes[l]
 
 
+cdef int check_rows_per_step(str name, Py_ssize_t rows) except -1:
+    """Refuse a number of rows per step below 1, with which a loop over the rows
+    would never end (0) or would run off its arrays (negative)."""
+    if rows < 1:
+        raise ValueError(f"{name} must be >= 1, got {rows}")
+    return 0
+
+
 def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
                     int activation, double negative_slope, int output,
                     object X, floating[::1] workspace, floating[:, ::1] out,
@@ -699,6 +707,7 @@ def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bin
     cdef const floating[:, ::1] X_dense
     cdef csr_matrix X_csr
     cdef csr_batch block
+    check_rows_per_step("block_rows", block_rows)
     if csr_matrix_of(X, &X_csr):
         allocate_batch(&block, &X_csr, block_rows,
                        most_entries(&X_csr, out.shape[0], block_rows, True), sizes[0],
@@ -1173,6 +1182,7 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     cdef csr_batch *X_sparse = NULL
     cdef Py_ssize_t first_weights = sizes[0] * sizes[1], entries
     cdef bint compact
+    check_rows_per_step("batch_size", batch_size)
     if order is not None:
         rows_of = order
         row_ptr = &rows_of[0]
