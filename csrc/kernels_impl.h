@@ -138,7 +138,8 @@ static void NNBP(nnbp_output_activation)(int output, size_t n, size_t m, REAL *Z
 }
 
 /* Returns sum_i s_i loss(y_i, phi_out(Z_i)), computed from the logits Z;
- * D = scale * s_i * (phi_out(Z_i) - target_i) unless D is NULL.
+ * D = scale * s_i * (phi_out(Z_i) - target_i) unless D is NULL. A row with
+ * s_i = 0 is left out: it adds 0 and its row of D is 0, whatever its values.
  * Y: n-by-m targets (squared, binary, poisson); labels: n class indices (softmax);
  * sample_weight NULL means s_i = 1. */
 static double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL *Z,
@@ -150,6 +151,13 @@ static double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL 
         const REAL *z = Z + i * m;
         REAL *d = D == NULL ? NULL : D + i * m;
         const double s = sample_weight == NULL ? 1.0 : (double)sample_weight[i];
+        if (s == 0) {
+            /* A row of weight 0 contributes nothing: not s * loss, whose 0 * inf
+             * is NaN where its loss overflows (a y of 1e300, poisson's e^z). */
+            if (d != NULL)
+                for (size_t j = 0; j < m; ++j) d[j] = 0;
+            continue;
+        }
         const REAL c = (REAL)(scale * s);
         double row_loss = 0;
         if (output == NNBP_SQUARED) {

@@ -300,11 +300,12 @@ def output_loss(output, Z, y, sample_weight=None):
     total = 0.0
     dZ = []
     for i in range(n):
-        loss_i, dz_i = _loss_example(output, Z[i], y[i])
         if s[i] == 0.0:
-            # Left out, not multiplied by 0: its loss may be inf (e^z overflows).
-            dZ.append([0.0] * len(dz_i))
+            # Left out, not multiplied by 0: its loss may be inf (e^z overflows),
+            # and Python's float arithmetic may raise OverflowError computing it.
+            dZ.append([0.0] * len(Z[i]))
             continue
+        loss_i, dz_i = _loss_example(output, Z[i], y[i])
         total += s[i] * loss_i
         dZ.append([s[i] * dz_ik / S for dz_ik in dz_i])
     return total / S, dZ
@@ -332,10 +333,12 @@ def loss(weights, biases, X, y, activation, output, sample_weight=None,
     s, S = _sample_weights(sample_weight, n)
     total = 0.0
     for i in range(n):
+        if s[i] == 0.0:
+            # Left out before anything is computed: 0 * inf would be NaN, and
+            # Python's float arithmetic may raise OverflowError on its way.
+            continue
         zs, _ = _forward_example(weights, biases, X[i], activation, negative_slope)
         loss_i, _ = _loss_example(output, zs[L], y[i])
-        if s[i] == 0.0:
-            continue    # left out: 0 * inf would be NaN
         total += s[i] * loss_i
     return total / S + alpha / (2.0 * S) * _sum_of_squares(weights)
 
@@ -358,10 +361,10 @@ def loss_and_grad(weights, biases, X, y, activation, output, sample_weight=None,
     dbiases = None if biases is None else [[0.0] * len(W) for W in weights]
     total = 0.0
     for i in range(n):
+        if s[i] == 0.0:
+            continue    # left out, before anything is computed (as in loss)
         zs, xs = _forward_example(weights, biases, X[i], activation, negative_slope)
         loss_i, dz_i = _loss_example(output, zs[L], y[i])
-        if s[i] == 0.0:
-            continue    # left out: 0 * inf would be NaN
         total += s[i] * loss_i
         _backward_example(weights, zs, xs, dz_i, s[i] / S, activation,
                           negative_slope, dweights, dbiases)

@@ -163,3 +163,23 @@ def test_probabilities_are_probabilities(dtype, rng, isa):
     np.testing.assert_allclose(softmax.sum(axis=1), 1.0, rtol=4 * np.finfo(dtype).eps)
     assert np.all((sigmoid >= 0) & (sigmoid <= 1)) and np.all(softmax >= 0)
     assert np.array_equal(layers.output_function("squared", Z), Z)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output", nnbp.OUTPUTS)
+def test_a_row_of_weight_zero_contributes_nothing_to_the_loss_kernel(output, dtype, rng, isa):
+    # s * loss was 0 * inf = NaN for a row whose loss overflowed: now the row
+    # is left out, as the reference leaves it out.
+    n, m = 5, 3
+    Z = rng.normal(size=(n, m)).astype(dtype)
+    y = make_targets(output, n, m, rng)
+    weights = rng.uniform(0.5, 2.0, n).astype(dtype)
+    weights[2] = 0.0
+    Z[2] = np.finfo(dtype).max / 2           # its loss overflows: (z - y)^2, e^z, ...
+    loss, dZ = layers.output_loss(output, Z, y, weights)
+    kept = np.arange(n) != 2
+    loss_kept, dZ_kept = layers.output_loss(output, Z[kept], y[kept], weights[kept])
+    assert np.isfinite(loss) and np.isfinite(dZ).all()
+    assert loss == loss_kept and np.array_equal(dZ[kept], dZ_kept) and not dZ[2].any()
+    ref_loss, ref_dZ = reference.output_loss(output, Z.tolist(), y.tolist(), weights.tolist())
+    assert relative_error(loss, ref_loss) <= REFERENCE_TOLERANCE[dtype]

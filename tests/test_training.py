@@ -263,3 +263,47 @@ def test_a_bad_random_state_is_refused_by_name(random_state, rng):
     net, *_ = problem(rng)
     with pytest.raises((TypeError, ValueError), match="random_state"):
         StochasticTrainer(net, SGD(0.1), batch_size=4, random_state=random_state)
+
+
+ZERO_WEIGHT_OUTLIERS = [
+    # (output, dtype, what the weight-0 row holds): a y of 1e300 (its squared
+    # error overflows), and an x whose e^z overflows the poisson output.
+    ("squared", np.float64, "y"),
+    ("poisson", np.float64, "x"),
+    ("poisson", np.float32, "x"),
+]
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("batch_size", [1, 4, 12])
+@pytest.mark.parametrize("output, dtype, outlier", ZERO_WEIGHT_OUTLIERS)
+def test_a_row_of_weight_zero_contributes_nothing_to_training(output, dtype, outlier,
+                                                              batch_size, sparse, rng):
+    # Training kept such rows and raised DivergenceError: 0 x inf is NaN. A row
+    # of weight 0 now changes nothing, whatever its values: training equals
+    # training with the same row holding ordinary values.
+    import scipy.sparse
+    n = 12
+    X = rng.standard_normal((n, 3))
+    y = rng.poisson(2.0, (n, 1)).astype(float) if output == "poisson" \
+        else rng.standard_normal((n, 1))
+    weights = rng.uniform(0.5, 2.0, n)
+    weights[5] = 0.0
+    net = Network([3, 1], output=output, dtype=dtype, seed=0)
+    X_bad, y_bad = X.copy(), y.copy()
+    if outlier == "y":
+        y_bad[5] = 1e300
+    else:
+        # z = W x is far past where e^z overflows
+        X_bad[5] = 1e4 * np.sign(net.weights[0][0])
+    twin = net.copy()
+    if sparse:
+        X, X_bad = scipy.sparse.csr_matrix(X), scipy.sparse.csr_matrix(X_bad)
+    options = dict(batch_size=batch_size, epochs=2)
+    trainer, _ = train(net, SGD(0.01), X_bad, y_bad, weights,
+                       random_state=np.random.RandomState(0), **options)
+    twin_trainer, _ = train(twin, SGD(0.01), X, y, weights,
+                            random_state=np.random.RandomState(0), **options)
+    assert np.isfinite(net.params).all()
+    assert np.array_equal(net.params, twin.params)
+    assert trainer.loss_curve == twin_trainer.loss_curve
