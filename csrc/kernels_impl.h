@@ -48,7 +48,10 @@ static void NNBP(nnbp_bias_activation)(int activation, REAL negative_slope,
             for (size_t j = 0; j < m; ++j) a[j] = TANH(z[j]);
             break;
         case NNBP_RELU:
-            for (size_t j = 0; j < m; ++j) a[j] = z[j] > 0 ? z[j] : (REAL)0;
+            /* "z <= 0 ? 0 : z", not "z > 0 ? z : 0": NaN fails every
+             * comparison, and must come out NaN, not 0. Finite z give the
+             * same bits either way (-0 gives +0). */
+            for (size_t j = 0; j < m; ++j) a[j] = z[j] <= 0 ? (REAL)0 : z[j];
             break;
         case NNBP_LEAKY_RELU:
             for (size_t j = 0; j < m; ++j)
@@ -95,12 +98,17 @@ static void NNBP(nnbp_activation_backward)(int activation, REAL negative_slope,
         case NNBP_TANH:
             for (size_t j = 0; j < m; ++j) d[j] *= (REAL)1 - a[j] * a[j];
             break;
+        /* relu and leaky_relu: phi'(NaN) is NaN, so d * phi'(z) is z itself
+         * where z is NaN (neither z > 0 nor z <= 0). relu passes back 0
+         * where z <= 0 whatever d, inf or NaN (PyTorch's rule: the unit is
+         * off; an overflowed d times 0 would only make a NaN of a 0). */
         case NNBP_RELU:
-            for (size_t j = 0; j < m; ++j) d[j] = z[j] > 0 ? d[j] : (REAL)0;
+            for (size_t j = 0; j < m; ++j)
+                d[j] = z[j] > 0 ? d[j] : (z[j] <= 0 ? (REAL)0 : z[j]);
             break;
         case NNBP_LEAKY_RELU:
             for (size_t j = 0; j < m; ++j)
-                d[j] = z[j] > 0 ? d[j] : negative_slope * d[j];
+                d[j] = z[j] > 0 ? d[j] : (z[j] <= 0 ? negative_slope * d[j] : z[j]);
             break;
         case NNBP_SOFTPLUS:
             for (size_t j = 0; j < m; ++j) d[j] *= NNBP(sigmoid)(z[j]);

@@ -84,7 +84,8 @@ def _unknown(kind, name, valid):
 def _phi_and_dphi(name, z, negative_slope):
     """(phi(z), phi'(z)) for one scalar z: the function and its derivative
     side by side. At the kink z = 0 of relu / leaky_relu, phi' takes the
-    z <= 0 branch."""
+    z <= 0 branch. NaN gives NaN, for both (identity' = 1 whatever z);
+    z = +-inf gives the limits (relu(-inf) = 0, tanh(inf) = 1, ...)."""
     z = float(z)
     if name == "identity":
         return z, 1.0
@@ -94,6 +95,10 @@ def _phi_and_dphi(name, z, negative_slope):
     if name == "tanh":
         t = math.tanh(z)
         return t, 1.0 - t * t
+    if math.isnan(z) and name in ("relu", "leaky_relu"):
+        # Neither branch below: phi(NaN) and phi'(NaN) are NaN. (The other
+        # activations' formulas give NaN by themselves.)
+        return z, z
     if name == "relu":
         return (z, 1.0) if z > 0 else (0.0, 0.0)
     if name == "leaky_relu":
@@ -113,10 +118,22 @@ def activation_derivative(name, z, negative_slope=0.01):
     return _phi_and_dphi(name, z, negative_slope)[1]
 
 
+def activation_backward(name, z, d, negative_slope=0.01):
+    """d * phi'(z) for one scalar z and the derivative d = dloss/dx flowing back.
+
+    As IEEE multiplies (NaN or inf times 0 is NaN), except that relu passes
+    back exactly 0 where z <= 0, whatever d: the unit is off, and nothing
+    flows through it (PyTorch's and JAX's rule). relu at z = NaN passes NaN.
+    """
+    if name == "relu" and float(z) <= 0:
+        return 0.0
+    return float(d) * activation_derivative(name, z, negative_slope)
+
+
 # The batch functions take a parameter named ``activation``; these aliases
 # keep the scalar functions reachable inside them.
 _phi = activation
-_dphi = activation_derivative
+_backward_through = activation_backward
 
 
 # ---------------------------------------------- output layer, one example
@@ -214,6 +231,8 @@ def _backward_example(weights, zs, xs, dz, scale, activation, negative_slope,
         dW(l)     += delta(l) x(l-1)^T
         db(l)     += delta(l)
         delta(l-1) = (W(l)^T delta(l)) * phi'(z(l-1))      l = L..2
+
+    (the product as activation_backward takes it)
     """
     L = len(weights)
     delta = [scale * dz_k for dz_k in dz]
@@ -226,8 +245,9 @@ def _backward_example(weights, zs, xs, dz, scale, activation, negative_slope,
             if dbiases is not None:
                 dbiases[l - 1][u] += delta[u]
         if l > 1:
-            delta = [sum(W[u][j] * delta[u] for u in range(len(W)))
-                     * _dphi(activation, zs[l - 1][j], negative_slope)
+            delta = [_backward_through(activation, zs[l - 1][j],
+                                       sum(W[u][j] * delta[u] for u in range(len(W))),
+                                       negative_slope)
                      for j in range(len(x_prev))]
 
 
@@ -266,7 +286,7 @@ def dense_backward(W, X, Z, dA, activation, negative_slope=0.01):
     Z = _matrix(Z, "Z", rows=n, columns=m)
     dA = _matrix(dA, "dA", rows=n, columns=m)
     _check_name(activation, ACTIVATIONS, "activation")
-    D = [[dA[i][u] * _dphi(activation, Z[i][u], negative_slope) for u in range(m)]
+    D = [[_backward_through(activation, Z[i][u], dA[i][u], negative_slope) for u in range(m)]
          for i in range(n)]
     dW = [[sum(D[i][u] * X[i][j] for i in range(n)) for j in range(m_prev)]
           for u in range(m)]
