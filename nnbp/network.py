@@ -78,8 +78,12 @@ class Network:
             raise TypeError(f"bias must be True or False, got {bias!r}")
         self.bias = bool(bias)
         self.init = check_choice("init", init, INITS)
-        self.sigma = check_real("sigma", sigma, strictly_above=0.0)
-        self.negative_slope = check_real("negative_slope", negative_slope)
+        # Both must be numbers of the dtype: a float32 slope of 1e39 is inf,
+        # and inf * 0 made the outputs NaN.
+        largest = float(np.finfo(self.dtype).max)
+        self.sigma = check_real("sigma", sigma, strictly_above=0.0, maximum=largest)
+        self.negative_slope = check_real("negative_slope", negative_slope, minimum=-largest,
+                                         maximum=largest)
         if self.n_params > MAX_DIMENSION:
             raise ValueError(
                 f"layer_sizes {list(self.layer_sizes)} make a network of {self.n_params} "
@@ -186,9 +190,14 @@ class Network:
                     b[...] = rng.uniform(-bound, bound, size=b.shape)
             else:
                 scale = self.sigma if self.init == "normal" else np.sqrt(2.0)
-                W[...] = rng.normal(0.0, scale / np.sqrt(fan_in), size=W.shape)
+                # A draw too large for the dtype becomes inf, refused below.
+                with np.errstate(over="ignore"):
+                    W[...] = rng.normal(0.0, scale / np.sqrt(fan_in), size=W.shape)
                 if b is not None:
                     b[...] = 0.0
+        if not _core.all_finite(self._params):
+            raise ValueError(f"sigma={self.sigma} draws initial weights too large for "
+                             f"{self.dtype.name}: choose a smaller sigma")
         return self
 
     # ------------------------------------------------------------ computing

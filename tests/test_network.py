@@ -286,3 +286,27 @@ def test_l2_penalty_matches_the_reference_for_every_length_around_the_kernels_bl
         assert relative_error(loss, expected_loss) < REFERENCE_TOLERANCE[dtype]
         assert relative_error(grad, expected_grad) < REFERENCE_TOLERANCE[dtype]
         assert nnbp.check_gradients(net, X, y).passed
+
+
+# ---------------------------------------------------------------- off the happy path
+
+@pytest.mark.parametrize("dtype, name, value", [
+    (np.float32, "sigma", 1e39),                 # not a float32: inf
+    (np.float32, "negative_slope", 1e39),
+    (np.float32, "negative_slope", -1e39),
+    (np.float32, "sigma", 3e38),                 # a float32, but its draws overflow
+    (np.float64, "sigma", 1.7e308),
+])
+def test_a_hyperparameter_that_overflows_the_dtype_is_refused(dtype, name, value):
+    # sigma=1e39 made a float32 network's parameters inf; negative_slope=1e39
+    # made its outputs NaN.
+    options = {"init": "normal"} if name == "sigma" else {"activation": "leaky_relu"}
+    with pytest.raises(ValueError, match=name):
+        nnbp.Network([3, 4, 2], dtype=dtype, seed=0, **{name: value}, **options)
+
+
+@pytest.mark.parametrize("name, value", [("sigma", 1e30), ("negative_slope", 1e30),
+                                         ("negative_slope", -1e30)])
+def test_a_large_hyperparameter_within_float32_is_taken(name, value):
+    net = nnbp.Network([3, 4, 2], dtype=np.float32, init="normal", seed=0, **{name: value})
+    assert getattr(net, name) == value
