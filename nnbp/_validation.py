@@ -122,6 +122,46 @@ def check_random_state(random_state: object) -> "np.random.Generator | np.random
     return np.random.RandomState(int(random_state))
 
 
+def check_out_alone(out: np.ndarray, **inputs: object) -> None:
+    """Refuse an output array that shares memory with any of the inputs.
+
+    A kernel that writes out while it still reads an input it overlaps reads
+    what it has just written: a wrong answer, and no error.
+
+    Parameters
+    ----------
+    out : numpy.ndarray
+        The array the caller passed to receive a result.
+    **inputs : object
+        The caller's other arguments, by name: numpy arrays, scipy sparse
+        matrices (their data, indices and indptr) or anything else (which
+        holds no memory of out's, and is skipped).
+
+    Raises
+    ------
+    ValueError
+        Naming the first input that shares memory with out.
+    """
+    for name, value in inputs.items():
+        if scipy.sparse.issparse(value):
+            parts = [getattr(value, part, None) for part in ("data", "indices", "indptr")]
+        else:
+            parts = [value]
+        for part in parts:
+            if isinstance(part, np.ndarray) and _overlap(out, part):
+                raise ValueError(f"out must not share memory with {name}: the result "
+                                 f"would overwrite {name} while it is read")
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether a and b share memory; when that is too hard to decide, whether
+    their bounds overlap (the safe answer)."""
+    try:
+        return bool(np.shares_memory(a, b, max_work=10**4))
+    except np.exceptions.TooHardError:
+        return bool(np.may_share_memory(a, b))
+
+
 def check_layer_sizes(layer_sizes):
     """A tuple of at least two positive ints."""
     try:

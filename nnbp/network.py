@@ -20,6 +20,7 @@ from nnbp._validation import (
     check_float_dtype,
     check_layer_sizes,
     check_loss_data,
+    check_out_alone,
     check_real,
     check_vector,
 )
@@ -286,7 +287,8 @@ class Network:
         """The loss and its gradient with respect to params, in params' layout.
 
         out, if given, is a C-contiguous array of params' shape and dtype that
-        receives the gradient.
+        receives the gradient; it must share no memory with params, X, y or
+        sample_weight (a ValueError names the one it does).
         """
         if out is None:
             out = allocate(self.n_params, self.dtype, "the gradient")
@@ -300,6 +302,9 @@ class Network:
         elif np.shares_memory(out, self._params):
             # The backward pass reads the weights while it writes the gradient.
             raise ValueError("out must not share memory with the network's parameters")
+        else:
+            # ... and the data: a gradient written over X, y or the weights is wrong.
+            check_out_alone(out, X=X, y=y, sample_weight=sample_weight)
         return self._compiled_loss(*self._loss_data(X, y, sample_weight), out), out
 
     # ------------------------------------------------------------ Python protocol
