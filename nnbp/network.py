@@ -7,7 +7,9 @@ weights come first so that the L2 penalty and its gradient are one pass over
 ``params[:n_weights]``. ``weights[l]`` and ``biases[l]`` are views into it.
 """
 import copy
+import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -31,6 +33,25 @@ INITS = ("glorot", "normal", "he")
 # forward() takes the rows of X in blocks of this many: its workspace stays
 # small however large X is, and a block is still large enough for BLAS.
 FORWARD_BLOCK_ROWS = 4096
+
+
+# Every live network, for the after-fork hook below.
+_networks = weakref.WeakSet()
+
+
+def _new_locks_after_fork():
+    """In a forked child, a fresh lock for every network.
+
+    fork copies a lock in whatever state it is, but not the thread that held
+    it: a network another thread was training when the process forked had a
+    lock in the child that nobody would ever release.
+    """
+    for network in list(_networks):
+        network._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
 class Network:
@@ -92,6 +113,7 @@ class Network:
             )
         self._sizes = np.array(self.layer_sizes, dtype=np.intp)
         self._lock = threading.Lock()
+        _networks.add(self)
         self._workspace = np.empty(0, dtype=self.dtype)
         # Each unit's row of W(l): its sum of squares, for a team's L2 penalty.
         self._row_sums = np.empty(sum(self.layer_sizes[1:]), dtype=np.float64)
