@@ -18,7 +18,7 @@ from cython.parallel cimport parallel
 from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -764,6 +764,26 @@ cdef double layer_penalty(Py_ssize_t M, Py_ssize_t K, floating scale, const floa
         return nnbp_l2_penalty_f64(M, K, scale, W, G, row_sums)
 
 
+cdef void forget_rows_of_weight_zero(Py_ssize_t n, const Py_ssize_t[::1] sizes,
+                                     const floating *sample_weight,
+                                     floating *work) noexcept nogil:
+    """Zero the hidden layers' Z and A (laid out in work as forward_pass lays
+    them) in each row of weight 0.
+
+    Such a row's output delta is 0 (nnbp_output_loss), but the backward pass
+    multiplies it by the row's hidden values: where one overflowed to inf,
+    0 * inf would be a NaN in the weights' gradient. Zeroed, the row adds
+    exactly 0, whatever its values.
+    """
+    cdef Py_ssize_t L = sizes.shape[0] - 1, l, i
+    for l in range(1, L):
+        for i in range(n):
+            if sample_weight[i] == 0:
+                memset(work + i * sizes[l], 0, sizes[l] * sizeof(floating))
+                memset(work + (n + i) * sizes[l], 0, sizes[l] * sizeof(floating))
+        work += 2 * n * sizes[l]
+
+
 cdef double loss_and_gradient(const team *t, Py_ssize_t n, const Py_ssize_t[::1] sizes,
                               floating *P, bint has_bias, int activation,
                               floating negative_slope, int output, const floating *X,
@@ -819,6 +839,8 @@ cdef double loss_and_gradient(const team *t, Py_ssize_t n, const Py_ssize_t[::1]
     if t.member == 0:
         total = output_loss_ptr(output, n, sizes[L], Z, Y, labels, sample_weight,
                                 1.0 / weight_total, D if G != NULL or rule != NULL else NULL)
+        if G != NULL and sample_weight != NULL and L > 1:
+            forget_rows_of_weight_zero(n, sizes, sample_weight, work)
         total /= weight_total
         if alpha != 0 and rule != NULL:
             total += alpha / (2 * weight_total) * penalty[0]

@@ -271,6 +271,8 @@ ZERO_WEIGHT_OUTLIERS = [
     ("squared", np.float64, "y"),
     ("poisson", np.float64, "x"),
     ("poisson", np.float32, "x"),
+    # an x that overflows a hidden layer: 0 x inf in the weights' gradient
+    ("squared", np.float64, "hidden"),
 ]
 
 
@@ -289,13 +291,17 @@ def test_a_row_of_weight_zero_contributes_nothing_to_training(output, dtype, out
         else rng.standard_normal((n, 1))
     weights = rng.uniform(0.5, 2.0, n)
     weights[5] = 0.0
-    net = Network([3, 1], output=output, dtype=dtype, seed=0)
+    net = Network([3, 4, 1] if outlier == "hidden" else [3, 1], activation="relu",
+                  output=output, dtype=dtype, seed=0)
     X_bad, y_bad = X.copy(), y.copy()
     if outlier == "y":
         y_bad[5] = 1e300
-    else:
+    elif outlier == "x":
         # z = W x is far past where e^z overflows
         X_bad[5] = 1e4 * np.sign(net.weights[0][0])
+    else:
+        # the first hidden unit's z = W x overflows to inf, and relu keeps it
+        X_bad[5] = 1.5e308 * np.sign(net.weights[0][0])
     twin = net.copy()
     if sparse:
         X, X_bad = scipy.sparse.csr_matrix(X), scipy.sparse.csr_matrix(X_bad)
