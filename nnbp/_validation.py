@@ -122,7 +122,7 @@ def check_random_state(random_state: object) -> "np.random.Generator | np.random
     return np.random.RandomState(int(random_state))
 
 
-def check_out_alone(out: np.ndarray, **inputs: object) -> None:
+def check_out_alone(out_name: str, out: np.ndarray, **inputs: object) -> None:
     """Refuse an output array that shares memory with any of the inputs.
 
     A kernel that writes out while it still reads an input it overlaps reads
@@ -130,6 +130,8 @@ def check_out_alone(out: np.ndarray, **inputs: object) -> None:
 
     Parameters
     ----------
+    out_name : str
+        The output's parameter name, for the message.
     out : numpy.ndarray
         The array the caller passed to receive a result.
     **inputs : object
@@ -149,8 +151,8 @@ def check_out_alone(out: np.ndarray, **inputs: object) -> None:
             parts = [value]
         for part in parts:
             if isinstance(part, np.ndarray) and _overlap(out, part):
-                raise ValueError(f"out must not share memory with {name}: the result "
-                                 f"would overwrite {name} while it is read")
+                raise ValueError(f"{out_name} must not share memory with {name}: the "
+                                 f"result would overwrite {name} while it is read")
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> bool:

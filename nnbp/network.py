@@ -326,7 +326,7 @@ class Network:
             raise ValueError("out must not share memory with the network's parameters")
         else:
             # ... and the data: a gradient written over X, y or the weights is wrong.
-            check_out_alone(out, X=X, y=y, sample_weight=sample_weight)
+            check_out_alone("out", out, X=X, y=y, sample_weight=sample_weight)
         return self._compiled_loss(*self._loss_data(X, y, sample_weight), out), out
 
     # ------------------------------------------------------------ Python protocol
