@@ -95,14 +95,14 @@ class Network:
         self.activation = check_choice("activation", activation, ACTIVATIONS)
         self.output = check_choice("output", output, OUTPUTS)
         self.dtype = check_float_dtype(dtype)
-        self.alpha = check_real("alpha", alpha, minimum=0.0)
+        # alpha, sigma and negative_slope must be numbers of the dtype: a
+        # float32 slope of 1e39 is inf, and inf * 0 made the outputs NaN.
+        largest = float(np.finfo(self.dtype).max)
+        self.alpha = check_real("alpha", alpha, minimum=0.0, maximum=largest)
         if not isinstance(bias, (bool, np.bool_)):
             raise TypeError(f"bias must be True or False, got {bias!r}")
         self.bias = bool(bias)
         self.init = check_choice("init", init, INITS)
-        # Both must be numbers of the dtype: a float32 slope of 1e39 is inf,
-        # and inf * 0 made the outputs NaN.
-        largest = float(np.finfo(self.dtype).max)
         self.sigma = check_real("sigma", sigma, strictly_above=0.0, maximum=largest)
         self.negative_slope = check_real("negative_slope", negative_slope, minimum=-largest,
                                          maximum=largest)

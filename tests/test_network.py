@@ -335,11 +335,13 @@ def test_out_sharing_memory_with_a_sparse_X_is_refused(rng):
     (np.float32, "negative_slope", -1e39),
     (np.float32, "sigma", 3e38),                 # a float32, but its draws overflow
     (np.float64, "sigma", 1.7e308),
+    (np.float32, "alpha", 1e39),                 # its penalty's gradient: inf * w
 ])
 def test_a_hyperparameter_that_overflows_the_dtype_is_refused(dtype, name, value):
     # sigma=1e39 made a float32 network's parameters inf; negative_slope=1e39
     # made its outputs NaN.
-    options = {"init": "normal"} if name == "sigma" else {"activation": "leaky_relu"}
+    options = {"sigma": {"init": "normal"}, "negative_slope": {"activation": "leaky_relu"},
+               "alpha": {}}[name]
     with pytest.raises(ValueError, match=name):
         nnbp.Network([3, 4, 2], dtype=dtype, seed=0, **{name: value}, **options)
 
