@@ -72,7 +72,32 @@ def _softmax_loss(z, label):
     # max(z) + log(...) rounds at the magnitude of z, and loses a loss that
     # is small beside it (z = (1e15, 1e15) gave 0.75, not log 2).
     top = max(z)
-    return math.log(sum(math.exp(zk - top) for zk in z)) - (z[label] - top)
+    return math.log(sum(_shifted_exp(zk, top) for zk in z)) - _shifted(z[label], top)
+
+
+def _shifted(zk, top):
+    """zk - top, with the max's own 0 also where the max is +inf: the limit
+    (inf - inf would be NaN)."""
+    return 0.0 if zk == top else zk - top
+
+
+def _shifted_exp(zk, top):
+    """e^(zk - top): 1 for the max itself, also where it is +inf (one logit of
+    +inf makes the softmax one-hot, its limit)."""
+    return math.exp(_shifted(zk, top))
+
+
+def _logistic_loss(z, t):
+    """softplus(z) - t z, the binary cross-entropy of a logit z against t in [0, 1].
+
+    At z = +-inf its limit: 0 for a sure right answer (z = inf, t = 1; z =
+    -inf, t = 0), else inf; inf - inf and 0 * inf would be NaN.
+    """
+    if z == math.inf:
+        return 0.0 if t == 1 else math.inf
+    if z == -math.inf:
+        return 0.0 if t == 0 else math.inf
+    return _softplus(z) - t * z
 
 
 def _unknown(kind, name, valid):
@@ -148,7 +173,7 @@ def _output_example(output, z):
         # f_k = e^{z_k} / sum_j e^{z_j}; shifting z by max(z) changes nothing
         # but keeps every e^t <= 1 (no overflow) and the sum >= 1.
         top = max(z)
-        e = [math.exp(zk - top) for zk in z]
+        e = [_shifted_exp(zk, top) for zk in z]
         total = sum(e)
         return [ek / total for ek in e]
     if output == "poisson":
@@ -176,7 +201,7 @@ def _loss_example(output, z, y_i):
         target = _target_vector(y_i, m, output)
         # Not log(f): f rounds to exactly 1 for z > ~37 (log(1-f) = -inf)
         # and to 0 below ~-745. log f = -softplus(-z), log(1-f) = -softplus(z).
-        loss_i = sum(_softplus(z[k]) - target[k] * z[k] for k in range(m))
+        loss_i = sum(_logistic_loss(z[k], target[k]) for k in range(m))
     elif output == "poisson":
         target = _target_vector(y_i, m, output)
         loss_i = 0.0
@@ -188,7 +213,9 @@ def _loss_example(output, z, y_i):
             # xlogy): at y = 0 the term is 0, and log 0 (it raises) is
             # never evaluated.
             y_log_y_over_f = y_k * (math.log(y_k) - z[k]) if y_k > 0 else 0.0
-            loss_i += y_log_y_over_f - y_k + f[k]
+            # At z = inf, f = inf outgrows y z: the loss is inf (-inf + inf
+            # would be NaN).
+            loss_i += math.inf if z[k] == math.inf else y_log_y_over_f - y_k + f[k]
     else:  # softmax (_output_example has rejected unknown outputs)
         label = _label(y_i, m)
         target = [1.0 if k == label else 0.0 for k in range(m)]

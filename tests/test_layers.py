@@ -321,3 +321,50 @@ def test_a_row_of_weight_zero_contributes_nothing_to_the_loss_kernel(output, dty
     assert loss == loss_kept and np.array_equal(dZ[kept], dZ_kept) and not dZ[2].any()
     ref_loss, ref_dZ = reference.output_loss(output, Z.tolist(), y.tolist(), weights.tolist())
     assert relative_error(loss, ref_loss) <= REFERENCE_TOLERANCE[dtype]
+
+
+INFINITE_LOGITS = [[np.inf, 0.0, 1.0], [-np.inf, 0.0, 1.0], [np.inf, -np.inf, 0.0],
+                   [-np.inf, -np.inf, -np.inf], [np.nan, np.inf, 0.0]]
+
+
+def _targets_for(output, label):
+    """Every kind of target beside infinite logits: each class, or all 0, 1 or 1/2."""
+    if output == "softmax":
+        return np.full(len(INFINITE_LOGITS), label, dtype=np.int64)
+    value = (0.0, 1.0, 0.5)[label] if output == "logistic" else (0.0, 1.0, 3.0)[label]
+    return np.full((len(INFINITE_LOGITS), 3), value)
+
+
+@pytest.mark.parametrize("label", [0, 1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output", nnbp.OUTPUTS)
+def test_output_kernels_take_infinite_logits_to_their_limits(output, dtype, label, isa):
+    # An overflowed logit: the output, loss and gradient are the limits the
+    # reference gives (a sure right answer's loss is 0, a sure wrong one's
+    # inf), not a NaN made of inf - inf.
+    from nnbp import _core
+    Z = np.array(INFINITE_LOGITS, dtype=dtype)
+    y = _targets_for(output, label)
+    F = Z.copy()
+    _core.output_activation(_core.OUTPUTS[output], F)
+    _assert_same_specials(F, reference.output_function(output, Z.tolist()), dtype)
+    for i in range(len(INFINITE_LOGITS)):
+        targets = None if output == "softmax" else y[i:i + 1].astype(dtype)
+        labels = y[i:i + 1] if output == "softmax" else None
+        dZ = np.empty((1, 3), dtype)
+        loss = _core.output_loss(_core.OUTPUTS[output], Z[i:i + 1], targets, labels, None, 1.0,
+                                 dZ)
+        ref_loss, ref_dZ = reference.output_loss(output, Z[i:i + 1].tolist(), y[i:i + 1].tolist())
+        _assert_same_specials([loss], [ref_loss], dtype)
+        _assert_same_specials(dZ[0], ref_dZ[0], dtype)
+
+
+def test_the_reference_takes_infinite_logits_to_their_limits():
+    inf = math.inf
+    assert reference.output_loss("logistic", [[inf, -inf]], [[1.0, 0.0]]) == (0.0, [[0.0, 0.0]])
+    assert reference.output_loss("logistic", [[inf]], [[0.5]])[0] == inf
+    assert reference.output_loss("poisson", [[inf]], [[2.0]])[0] == inf
+    assert reference.output_function("softmax", [[inf, 0.0]]) == [[1.0, 0.0]]
+    assert reference.output_loss("softmax", [[inf, 0.0]], [0]) == (0.0, [[0.0, 0.0]])
+    assert reference.output_loss("softmax", [[inf, 0.0]], [1])[0] == inf
+    assert math.isnan(reference.output_loss("softmax", [[math.nan, 0.0]], [1])[0])
