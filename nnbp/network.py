@@ -325,7 +325,8 @@ class Network:
             # The backward pass reads the weights while it writes the gradient.
             raise ValueError("out must not share memory with the network's parameters")
         else:
-            # ... and the data: a gradient written over X, y or the weights is wrong.
+            # ... nor with the data: a gradient written over X, y or sample_weight
+            # while the passes read them is wrong.
             check_out_alone("out", out, X=X, y=y, sample_weight=sample_weight)
         return self._compiled_loss(*self._loss_data(X, y, sample_weight), out), out
 
