@@ -143,12 +143,33 @@ def activation_derivative(name, z, negative_slope=0.01):
     return _phi_and_dphi(name, z, negative_slope)[1]
 
 
-def activation_backward(name, z, d, negative_slope=0.01):
+def activation_backward(name: str, z: float, d: float, negative_slope: float = 0.01) -> float:
     """d * phi'(z) for one scalar z and the derivative d = dloss/dx flowing back.
 
     As IEEE multiplies (NaN or inf times 0 is NaN), except that relu passes
     back exactly 0 where z <= 0, whatever d: the unit is off, and nothing
     flows through it (PyTorch's and JAX's rule). relu at z = NaN passes NaN.
+
+    Parameters
+    ----------
+    name : str
+        The activation, one of ACTIVATIONS.
+    z : float
+        The unit's input.
+    d : float
+        dloss/dx at the unit's output x = phi(z).
+    negative_slope : float
+        leaky_relu's slope for z <= 0.
+
+    Returns
+    -------
+    float
+        dloss/dz.
+
+    Raises
+    ------
+    ValueError
+        If name is not an activation.
     """
     if name == "relu" and float(z) <= 0:
         return 0.0
