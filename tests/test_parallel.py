@@ -128,7 +128,9 @@ def test_a_team_of_one_is_the_serial_code(threads):
     assert np.array_equal(split, serial) and split_curve == serial_curve
 
 
-def test_blas_runs_on_one_thread_while_a_team_runs_and_as_before_after():
+def test_blas_runs_on_one_thread_while_a_team_runs_and_as_before_after(monkeypatch):
+    monkeypatch.setattr(_threads, "free_cpus", lambda: float(_threads.CPUS))  # a quiet machine
+
     def blas_threads():
         return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
 
@@ -148,6 +150,7 @@ def test_blas_runs_on_one_thread_while_a_team_runs_and_as_before_after():
 def test_concurrent_calls_share_the_cpus(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(_threads, "CPUS", 4)
+    monkeypatch.setattr(_threads, "free_cpus", lambda: 4.0)      # a quiet machine
     granted, entered, release = [], threading.Barrier(4), threading.Event()
 
     def call():
