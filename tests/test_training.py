@@ -213,17 +213,21 @@ def test_divergence_stops_with_the_epoch_and_finite_parameters(dtype, rng):
 
 # ---------------------------------------------------------------- off the happy path
 
+@pytest.mark.parametrize("shuffle", [True, False])
 @pytest.mark.parametrize("batch_size", [0, -1, 2.5, "4", None, True])
 @pytest.mark.parametrize("sparse", [False, True])
-def test_a_batch_size_that_cannot_make_progress_is_refused_by_name(batch_size, sparse, rng):
-    # -1 crashed the compiled epoch; 0 looped forever on sparse X and raised a
-    # misleading DivergenceError on dense X.
+def test_a_batch_size_that_cannot_make_progress_is_refused_by_name(batch_size, sparse, shuffle,
+                                                                   rng):
+    # -1 crashed the compiled epoch (unshuffled) or failed in NumPy (shuffled);
+    # 0 looped forever on sparse X and raised a misleading DivergenceError on
+    # dense X.
     import scipy.sparse
     net, X, y, _ = problem(rng)
     if sparse:
         X = scipy.sparse.csr_matrix(X)
     with pytest.raises((ValueError, TypeError), match="batch_size"):
-        StochasticTrainer(net, SGD(0.1), batch_size=batch_size).fit(X, y, max_epochs=1)
+        StochasticTrainer(net, SGD(0.1), batch_size=batch_size,
+                          shuffle=shuffle).fit(X, y, max_epochs=1)
 
 
 def test_the_compiled_epoch_refuses_a_batch_size_below_one(rng):
