@@ -19,7 +19,7 @@ import scipy.optimize
 
 from nnbp import _core, _threads
 from nnbp._memory import allocate, check_available
-from nnbp._validation import check_choice, check_real
+from nnbp._validation import check_choice, check_out_alone, check_real
 from nnbp.training import DivergenceError
 
 SCHEDULES = ("constant", "invscaling", "adaptive")
@@ -152,6 +152,7 @@ def _check_step(params, grad):
             f"got {type(grad).__name__} {getattr(grad, 'dtype', '')} of shape "
             f"{np.shape(grad)}"
         )
+    check_out_alone("params", params, grad=grad)
 
 
 def _is_state_for(state, params):

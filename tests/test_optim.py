@@ -197,3 +197,18 @@ def test_lbfgs_that_cannot_allocate_says_so(monkeypatch, rng):
                                           "allocate"):
         minimize_lbfgs(net, rng.standard_normal((5, 3)), rng.integers(0, 2, size=5))
     assert np.array_equal(net.params, start)
+
+
+@pytest.mark.parametrize("make", [lambda: SGD(0.1, momentum=0.9), lambda: SGD(0.1, momentum=0.0),
+                                  lambda: Adam(0.1)])
+def test_step_refuses_a_grad_that_shares_memory_with_params(make):
+    # The update writes params while it reads grad: a grad overlapping them
+    # would be read after it was written.
+    buffer = np.arange(12, dtype=np.float64)
+    params, grad = buffer[2:10], buffer[:8]
+    before = buffer.copy()
+    with pytest.raises(ValueError, match="params must not share memory with grad"):
+        make().step(params, grad)
+    with pytest.raises(ValueError, match="params must not share memory with grad"):
+        make().step(params, params)
+    assert np.array_equal(buffer, before)
