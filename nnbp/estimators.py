@@ -804,7 +804,10 @@ class _BaseMLP(BaseEstimator):
         return out.astype(np.result_type(X.dtype, out.dtype), copy=False)
 
     def _score_with_function(self, X, y, sample_weight, score_function):
-        y_pred = self._predict(self._fitted(), X, check_input=False)
+        try:
+            y_pred = self._predict(self._fitted(), X, check_input=False)
+        except NonFiniteOutputError:
+            return np.nan
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
         return score_function(y, y_pred, sample_weight=sample_weight)
@@ -817,6 +820,27 @@ class _BaseMLP(BaseEstimator):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
+
+
+class NonFiniteOutputError(ValueError):
+    """A classifier's network gave NaN or inf outputs, from which no class can be told."""
+
+
+def _check_finite_outputs(outputs):
+    """outputs, unless a row of them is not finite: argmax would make a class of NaN.
+
+    A NaN weight (a diverged fit, or one assigned through coefs_) or rows that
+    overflow the hidden units make NaN probabilities, and predict would give
+    them the first class as if nothing were wrong.
+    """
+    if _core.all_finite(outputs.reshape(-1)):
+        return outputs
+    rows = np.flatnonzero(~np.isfinite(outputs).all(axis=1))
+    raise NonFiniteOutputError(
+        f"the network's outputs are not finite (NaN or inf) for {rows.size} of the "
+        f"{outputs.shape[0]} rows (the first: row {rows[0]}), so they have no class: its "
+        "parameters (coefs_, intercepts_) are not finite, or these rows overflow it"
+    )
 
 
 def _is_plain_input(X, state):
@@ -918,7 +942,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._predict(self._fitted(), X)
 
     def _predict(self, state, X, check_input=True):
-        y_pred = self._forward(state, X, check_input=check_input)
+        y_pred = _check_finite_outputs(self._forward(state, X, check_input=check_input))
         if y_pred.shape[1] == 1:
             y_pred = y_pred.ravel()
         return state.label_binarizer.inverse_transform(y_pred)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -1558,3 +1559,25 @@ def test_float32_x_on_a_float32_network_stays_on_the_plain_path(Estimator, monke
     got = est.predict_proba(X) if Estimator is nnbp.MLPClassifier else est.predict(X)
     assert got.dtype == np.float32
     assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel"])
+def test_a_classifier_whose_outputs_are_nan_predicts_no_class(target):
+    # A NaN weight assigned after fit: the probabilities are NaN (the network
+    # propagates it), and predict refuses to make a class of them, where argmax
+    # gave the first class as if nothing were wrong; score (predict's) too.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = {"binary": rng.integers(0, 2, 60), "multiclass": rng.integers(0, 3, 60),
+         "multilabel": rng.integers(0, 2, (60, 3))}[target]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = nnbp.MLPClassifier((5,), max_iter=5, random_state=0).fit(X, y)
+    coefs = model.coefs_
+    coefs[0][0, 0] = np.nan
+    assert np.isnan(model.predict_proba(X)).all()
+    with pytest.raises(ValueError, match=r"outputs are not finite \(NaN or inf\) for 60 of the "
+                                         r"60 rows \(the first: row 0\).*coefs_"):
+        model.predict(X)
+    with pytest.raises(ValueError, match="outputs are not finite"):
+        model.score(X, y)
