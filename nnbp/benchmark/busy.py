@@ -85,14 +85,9 @@ def _fitter(library, how):
 
 def _child(library, how, fits):
     """Prints the median seconds of `fits` fits, after one to warm up (in the child)."""
-    fit = _fitter(library, how)
-    fit()
-    times = []
-    for _ in range(fits):
-        start = time.perf_counter()
-        fit()
-        times.append(time.perf_counter() - start)
-    print(json.dumps(float(np.median(times))))
+    from nnbp.benchmark.measure import median_seconds
+
+    print(json.dumps(median_seconds(_fitter(library, how), fits)))
 
 
 def _time_in_child(case, fits):

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 import nnbp
 from nnbp import _core
 from nnbp.benchmark.contenders import NumpyMLP
-from nnbp.benchmark.measure import median_call_seconds
+from nnbp.benchmark.measure import median_call_seconds, median_seconds
 from nnbp.benchmark.workloads import LEARNING_RATE
 
 IDLE_SECONDS = 0.05
@@ -139,13 +139,7 @@ def batch_one(workload, dtype, repeats):
                                     ("floor, BLAS threads as they are", floor, None),
                                     ("nnbp", lambda: trainer.fit(X, y, max_epochs=1), None)):
         with threadpool_limits(limits=threads, user_api="blas"):
-            function()
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                function()
-                times.append(time.perf_counter() - start)
-        seconds[name] = float(np.median(times))
+            seconds[name] = median_seconds(function, repeats)
     floor_seconds = min(seconds["floor, 1 BLAS thread"],
                         seconds["floor, BLAS threads as they are"])
     nnbp_passes, floor_passes = passes_over_the_parameters(workload.sizes)

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 import nnbp
 from nnbp import _threads
 from nnbp.benchmark.contenders import Nnbp, torch_available
+from nnbp.benchmark.measure import median_seconds
 
 FIT_ROWS, HELD_OUT, FIT_FEATURES, FIT_EPOCHS, FIT_BATCH = 8000, 2000, 784, 10, 64
 FIT_LEARNING_RATE = 0.01
@@ -34,13 +35,7 @@ def scaling(workload, dtype, batches, repeats):
         for threads in (1, _threads.wanted_threads()):
             epoch = Nnbp(workload, dtype).epoch(X, y, batch)
             with threadpool_limits(threads, user_api="openmp"):
-                epoch()
-                times = []
-                for _ in range(repeats):
-                    start = time.perf_counter()
-                    epoch()
-                    times.append(time.perf_counter() - start)
-            seconds[threads] = float(np.median(times))
+                seconds[threads] = median_seconds(epoch, repeats)
         threads = max(seconds)
         rows.append(dict(sizes=workload.label, dtype=np.dtype(dtype).name, batch=batch,
                          threads=threads, seconds_one=seconds[1], seconds_team=seconds[threads],
