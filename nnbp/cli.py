@@ -5,6 +5,8 @@ are not numbers, impossible options) in one line on stderr with a non-zero
 exit code; --debug shows the traceback instead.
 """
 import argparse
+import contextlib
+import decimal
 import os
 import sys
 import time
@@ -71,30 +73,81 @@ def demo(args):
 
 # ---------------------------------------------------------------- nnbp train
 
-def encode_target(target, output):
-    """(y for the network, classes or None, number of outputs) from the target column."""
+def label_key(cell, numeric):
+    """What makes a class of a label cell: in a column of numbers, the exact value (7, 7.0
+    and 07 are one class; 12345678901234567890 and ...891 are two, as float64 would not
+    tell them apart); else the text."""
+    if numeric:
+        with contextlib.suppress(decimal.InvalidOperation):
+            value = decimal.Decimal(cell)
+            if value.is_finite():
+                return value
+    return cell
+
+
+def class_labels(spelled, numeric):
+    """(the classes' labels, each row's class index) of a target column's cells.
+
+    Classes are sorted (by value in a column of numbers); each is labelled as the
+    training file spells it (its shortest spelling, the first of equal ones), so that
+    predictions come out as written: "02139", not 2139.
+    """
+    keys = [label_key(cell, numeric) for cell in spelled.tolist()]
+    if not all(isinstance(key, decimal.Decimal) for key in keys):
+        keys = spelled.tolist()             # text: each spelling its own class
+    spelling = {}
+    for key, cell in zip(keys, spelled.tolist()):
+        if key not in spelling or len(cell) < len(spelling[key]):
+            spelling[key] = cell
+    order = sorted(spelling)
+    index = {key: k for k, key in enumerate(order)}
+    return [spelling[key] for key in order], np.array([index[key] for key in keys])
+
+
+def saved_labels(labels):
+    """Labels for the metadata: JSON integers where every label is an integer's plain
+    spelling within int64 (nnbp export's label tensor is then int64), else the text."""
+    integers = []
+    for label in labels:
+        value = label_key(label, True)
+        if not (isinstance(value, decimal.Decimal) and value == value.to_integral_value()
+                and str(int(value)) == label and -2**63 <= int(value) < 2**63):
+            return labels
+        integers.append(int(value))
+    return integers
+
+
+def encode_target(target, spelled, output, inferred):
+    """(output, y for the network, class labels or None, number of outputs) of the target.
+
+    A classification of two classes whose output was inferred has one logistic unit, as
+    MLPClassifier and scikit-learn's have.
+    """
     if output in CLASS_OUTPUTS:
-        classes, y = np.unique(target, return_inverse=True)
-        if classes.size < 2:
+        classes, y = class_labels(spelled, numeric=target.dtype.kind == "f")
+        if len(classes) < 2:
             raise CommandError(f"the target has a single class ({classes[0]}): nothing to learn")
+        if inferred and len(classes) == 2:
+            output = "logistic"
         if output == "logistic":
-            if classes.size != 2:
+            if len(classes) != 2:
                 raise CommandError(f"--output logistic takes two classes, the target has "
-                                   f"{classes.size}: use --output softmax")
-            return y.astype(np.float64), classes, 1
-        return y, classes, classes.size
+                                   f"{len(classes)}: use --output softmax")
+            return output, y.astype(np.float64), classes, 1
+        return output, y, classes, len(classes)
     if target.dtype.kind != "f":
         raise CommandError(f"the target holds text (such as {target[0]!r}), which --output "
                            f"{output} cannot fit: use --output softmax for classes")
-    return target, None, 1
+    return output, target, None, 1
 
 
-def infer_output(target):
+def infer_output(target, spelled):
     """(output, what the target holds), by scikit-learn's convention (type_of_target):
     text and integers are class labels, other numbers a regression target."""
     if target.dtype.kind != "f":
         return "softmax", "text"
-    if np.all(target == np.round(target)):
+    values = {label_key(cell, True) for cell in spelled.tolist()}
+    if all(value == value.to_integral_value() for value in values):
         return "softmax", "integers"
     return "squared", "numbers that are not all integers"
 
@@ -108,13 +161,6 @@ def describe_task(args, output, classes, holds):
                 "numbers that are not all integers": " (--output softmax to take its values "
                                                      "as class labels)"}.get(holds, "")
     return f"  {task}: the target {args.target!r} holds {holds}{override}"
-
-
-def json_labels(classes):
-    """Class labels as JSON values: text, or numbers (whole numbers as ints)."""
-    if classes.dtype.kind == "f":
-        return [int(c) if float(c).is_integer() else float(c) for c in classes]
-    return [str(c) for c in classes]
 
 
 def score(net, X, y, classes):
@@ -136,14 +182,14 @@ def describe_score(value, classes):
 def train(args):
     """Train a network on a table and save it."""
     table = read_table(args.data, label_columns=[args.target], required=[args.target])
-    target = table.column(args.target)
+    target, spelled = table.column(args.target), table.spelling(args.target)
     features = [name for name in table.columns if name != args.target]
     if not features:
         raise CommandError(f"{args.data}: no columns besides the target {args.target!r}")
     X = table.matrix(features)
-    output, holds = infer_output(target)
-    output = args.output or output
-    y, classes, n_outputs = encode_target(target, output)
+    output, holds = infer_output(target, spelled)
+    output, y, classes, n_outputs = encode_target(target, spelled, args.output or output,
+                                                  inferred=args.output is None)
     mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
     if not args.no_scale:
         # Inputs of unit scale keep the default learning rates and init sensible.
@@ -186,7 +232,7 @@ def train(args):
                 "target": args.target, "features": features,
                 "feature_mean": mean.tolist(), "feature_scale": scale.tolist()}
     if classes is not None:
-        metadata["classes"] = json_labels(classes)
+        metadata["classes"] = saved_labels(classes)
     net.save(args.out, metadata=metadata)
     last = history[-1] if history else {"loss": float("nan")}
     print(f"  {len(history)} {'iterations' if args.solver == 'lbfgs' else 'epochs'} of "
@@ -210,7 +256,8 @@ def run_solver(args, net, X, y, after_epoch):
     from tqdm import tqdm
 
     unit = "iteration" if args.solver == "lbfgs" else "epoch"
-    with tqdm(total=args.epochs, unit=unit, disable=args.quiet, file=sys.stderr,
+    # disable=None: a bar on a terminal only, not thousands of updates in a log file.
+    with tqdm(total=args.epochs, unit=unit, disable=True if args.quiet else None, file=sys.stderr,
               dynamic_ncols=True, leave=False) as bar:
         try:
             if args.solver == "lbfgs":
@@ -263,9 +310,9 @@ def predict(args):
     if not isinstance(model, Network):
         return predict_with_estimator(args, model)
     target = metadata.get("target")
+    classes = model_classes(net, metadata, args.model)
     table = read_table(args.data, label_columns=[target] if target else [])
     outputs = net.forward(model_inputs(net, metadata, table))
-    classes = metadata.get("classes")
     name = target or "prediction"
     if classes is not None:
         chosen = ((outputs[:, 0] > 0.5).astype(int) if outputs.shape[1] == 1
@@ -274,6 +321,32 @@ def predict(args):
     else:
         write_values(args.out, name, outputs)
     return 0
+
+
+def model_classes(net, metadata, path):
+    """The class labels of a network's metadata as text, checked against the network (two
+    for one logistic output, else one per output); None for a regression.
+
+    Raises CommandError naming the model file and what does not fit.
+    """
+    classes = metadata.get("classes")
+    if classes is None:
+        return None
+    n_outputs = net.layer_sizes[-1]
+    expected = 2 if n_outputs == 1 else n_outputs
+    if not isinstance(classes, list):
+        problem = f"classes must be a list of labels, got {type(classes).__name__}"
+    elif any(isinstance(c, bool) or not isinstance(c, (str, int, float)) for c in classes):
+        k, label = next((k, c) for k, c in enumerate(classes)
+                        if isinstance(c, bool) or not isinstance(c, (str, int, float)))
+        problem = f"classes[{k}] must be a label (text or a number), got {type(label).__name__}"
+    elif len(classes) != expected:
+        problem = (f"classes has {len(classes)} labels, but the network has {n_outputs} "
+                   f"output{'s' * (n_outputs > 1)}"
+                   + (" (one logistic unit: two classes)" if n_outputs == 1 else ""))
+    else:
+        return [label if isinstance(label, str) else str(label) for label in classes]
+    raise CommandError(f"{path}: its metadata does not fit its network: {problem}")
 
 
 def predict_with_estimator(args, estimator):
@@ -317,16 +390,17 @@ def gradient_check_data(net, metadata, path, rows, seed):
                            f"{target!r} beside the features")
     X = model_inputs(net, metadata, table)[:rows]
     labels = table.values[target][:rows]
-    classes = metadata.get("classes")
+    classes = model_classes(net, metadata, "the model")
     if classes is None:
         return X, labels
-    index = {str(c): k for k, c in enumerate(classes)}
-    as_text = [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in labels]
-    unknown = sorted({v for v in as_text if v not in index})
+    numeric = labels.dtype.kind == "f"
+    index = {label_key(c, numeric): k for k, c in enumerate(classes)}
+    cells = table.spelling(target)[:rows].tolist()
+    unknown = sorted({cell for cell in cells if label_key(cell, numeric) not in index})
     if unknown:
         raise CommandError(f"{path}: target values {unknown[:5]} are not among the model's "
                            "classes")
-    y = np.array([index[v] for v in as_text])
+    y = np.array([index[label_key(cell, numeric)] for cell in cells])
     return X, (y.astype(float)[:, None] if net.output == "logistic" else y)
 
 

@@ -10,7 +10,7 @@ import csv
 import math
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,9 @@ class Table:
     path: str
     columns: list
     values: dict            # column name -> 1-D array (float64, or str for labels)
+    # label column name -> its cells as the file spells them (str), such as "02139" for a
+    # value of 2139.0: class labels come back out as written.
+    spellings: dict = field(default_factory=dict)
 
     @property
     def n_rows(self):
@@ -32,6 +35,17 @@ class Table:
     def column(self, name):
         self.check_columns([name])
         return self.values[name]
+
+    def spelling(self, name):
+        """The cells of column name as the file spells them: a 1-D str array.
+
+        A CSV's cells as written; an .npz's or .npy's values, whole numbers
+        without a decimal point (7, not 7.0) and others as Python writes them.
+        """
+        self.check_columns([name])
+        if name not in self.spellings:
+            self.spellings[name] = _spelled(self.values[name])
+        return self.spellings[name]
 
     def check_columns(self, names):
         _check_columns(self.path, self.columns, names)
@@ -68,7 +82,7 @@ def read_table(path, label_columns=(), required=()):
         if extension == ".npy":
             table = _read_npy(path)
         elif extension == ".npz":
-            table = _read_npz(path)
+            table = _read_npz(path, set(label_columns))
         else:
             table = _read_csv(path, set(label_columns), required)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
@@ -107,7 +121,17 @@ def _read_csv(path, label_columns, required):
     values = {}
     for name, column in zip(header, cells):
         values[name] = _column(path, name, column, name in label_columns)
-    return Table(path, header, values)
+    spellings = {name: np.array(column, dtype=str)
+                 for name, column in zip(header, cells) if name in label_columns}
+    return Table(path, header, values, spellings)
+
+
+def _spelled(values):
+    """The values of an array as text: whole numbers without a decimal point."""
+    if values.dtype.kind in "US":
+        return values.astype(str)
+    return np.array([str(int(v)) if float(v).is_integer() else repr(float(v))
+                     for v in values.tolist()], dtype=str)
 
 
 def _column(path, name, cells, may_hold_labels):
@@ -122,6 +146,8 @@ def _column(path, name, cells, may_hold_labels):
             shown = "an empty cell" if cell == "" else f"{cell!r} is not a number"
             raise DataError(f"{path}: row {row + 2}, column {name!r}: {shown}") from None
         if not math.isfinite(numbers[row]):
+            if may_hold_labels and all(cell != "" for cell in cells):
+                return np.array(cells, dtype=str)          # a label such as "NaN"
             raise DataError(f"{path}: row {row + 2}, column {name!r}: {cell!r} is not finite")
     return numbers
 
@@ -150,7 +176,7 @@ def _read_npy(path):
 SPARSE_NPZ_ARRAYS = ({"data", "indices", "indptr"}, {"data", "row", "col"}, {"data", "offsets"})
 
 
-def _read_npz(path):
+def _read_npz(path, label_columns):
     archive = _load_numpy(path, "an .npz archive")
     with archive:
         files = set(archive.files)
@@ -161,7 +187,7 @@ def _read_npz(path):
                 "mean, which would fill in every entry. Train on a sparse matrix from Python: "
                 "nnbp.MLPClassifier, nnbp.MLPRegressor and nnbp.Network take sparse X"
             )
-        values, lengths = {}, set()
+        values, lengths, spellings = {}, set(), {}
         for name in archive.files:
             try:
                 array = archive[name]
@@ -171,10 +197,14 @@ def _read_npz(path):
                 raise DataError(f"{path}: column {name!r} must be a 1-D array of numbers or "
                                 f"text, got {array.dtype} of shape {array.shape}")
             values[name] = array.astype(str if array.dtype.kind == "U" else np.float64)
+            if name in label_columns and array.dtype.kind in "biu":
+                # Exactly: float64 would round integers beyond 2**53.
+                spellings[name] = array.astype(np.int64 if array.dtype.kind == "b"
+                                               else array.dtype).astype(str)
             lengths.add(array.shape[0])
     if len(lengths) > 1:
         raise DataError(f"{path}: its columns have different lengths {sorted(lengths)}")
-    table = Table(path, list(values), values)
+    table = Table(path, list(values), values, spellings)
     _check_finite_columns(table)
     return table
 

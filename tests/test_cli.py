@@ -10,9 +10,9 @@ import pytest
 import nnbp
 
 
-def run(*args, cwd, **environment):
+def run(*args, cwd, timeout=300, **environment):
     return subprocess.run([sys.executable, "-m", "nnbp", *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd, env=dict(os.environ, **environment))
+                          timeout=timeout, cwd=cwd, env=dict(os.environ, **environment))
 
 
 def test_version_and_info_without_a_model_say_what_runs(tmp_path):
@@ -85,8 +85,8 @@ def test_a_session_train_predict_gradcheck_info(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "3 classes" in result.stdout and "validation accuracy" in result.stdout
     assert (tmp_path / "flowers.npz").exists()
-    # The progress bar goes to stderr, with the loss and the validation score.
-    assert "loss" in result.stderr and "validation" in result.stderr
+    # stderr is not a terminal here: no progress bar (test_progress_bar_on_a_terminal_only).
+    assert result.stderr == ""
 
     result = run("predict", "flowers.npz", "flowers.csv", "--out", "predicted.csv",
                  cwd=tmp_path)
@@ -316,3 +316,107 @@ def test_estimators_saved_from_python(tmp_path):
     (tmp_path / "wide.csv").write_text("a,b,c\n1,2,3\n")
     one_line_error(run("predict", "classifier.npz", "wide.csv", cwd=tmp_path),
                    "3 columns", "takes 2 features")
+
+
+# ---------------------------------------------------------------- off the happy path
+
+def test_progress_bar_on_a_terminal_only(tmp_path):
+    """As tqdm's disable=None: a bar on a terminal, none in a file stderr is redirected to."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    write_classes_csv(tmp_path / "flowers.csv")
+    command = ["train", "flowers.csv", "--target", "species", "--epochs", "200"]
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        result = subprocess.run([sys.executable, "-m", "nnbp", *command], stdout=subprocess.PIPE,
+                                stderr=stderr, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0
+    assert (tmp_path / "stderr.txt").read_text() == ""
+
+    leader, follower = pty.openpty()
+    # A terminal of 80 columns: a new one has none, where tqdm draws nothing.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "nnbp", *command],
+                                   stdout=subprocess.DEVNULL, stderr=follower, cwd=tmp_path)
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:          # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert process.wait(timeout=300) == 0
+    finally:
+        os.close(leader)
+    assert b"epoch" in shown and b"loss" in shown and b"validation" in shown
+
+
+def retrained_with_metadata(tmp_path, **changes):
+    """A model of nnbp train saved again with its metadata changed."""
+    net = nnbp.load(tmp_path / "model.npz")
+    metadata = {key: value for key, value in net.metadata.items()}
+    metadata.update(changes)
+    net.save(tmp_path / "changed.npz", metadata=metadata)
+    return "changed.npz"
+
+
+@pytest.mark.parametrize("classes, fragment", [
+    (["setosa", "versicolor"], "classes has 2 labels, but the network has 3 outputs"),
+    (["a", "b", "c", "d"], "classes has 4 labels, but the network has 3 outputs"),
+    ("setosa", "classes must be a list of labels, got str"),
+    ({"0": "setosa"}, "classes must be a list of labels, got dict"),
+    ([["a"], ["b"], ["c"]], "classes[0] must be a label (text or a number), got list"),
+])
+def test_predict_with_classes_of_the_wrong_length_or_type(tmp_path, classes, fragment):
+    write_classes_csv(tmp_path / "flowers.csv")
+    assert run("train", "flowers.csv", "--target", "species", "--epochs", "2", "--quiet",
+               cwd=tmp_path).returncode == 0
+    model = retrained_with_metadata(tmp_path, classes=classes)
+    one_line_error(run("predict", model, "flowers.csv", cwd=tmp_path),
+                   "changed.npz", "metadata", fragment)
+
+
+def write_labelled_csv(path, labels, rows=120, seed=0):
+    """Well-separated classes, one per label, spelled exactly as given."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, len(labels), rows)
+    X = 4.0 * codes[:, None] + 0.3 * rng.standard_normal((rows, 2))
+    lines = ["a,b,label"] + [f"{x0:.6f},{x1:.6f},{labels[k]}" for (x0, x1), k in zip(X, codes)]
+    path.write_text("\n".join(lines) + "\n")
+    return [labels[k] for k in codes]
+
+
+@pytest.mark.parametrize("labels", [
+    ["02139", "12345678901234567890", "7"],
+    ["12345678901234567890", "12345678901234567891"],
+    ["0.50", "1e3", "-00"],
+])
+def test_predict_spells_labels_as_the_training_file(tmp_path, labels):
+    expected = write_labelled_csv(tmp_path / "data.csv", labels)
+    options = ["--output", "softmax"] if "0.50" in labels else []
+    result = run("train", "data.csv", "--target", "label", "--hidden", "8", "--epochs", "60",
+                 "--lr", "0.02", "--quiet", *options, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"classification of {len(labels)} classes" in result.stdout
+    result = run("predict", "model.npz", "data.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    predicted = result.stdout.splitlines()[1:]
+    assert set(predicted) <= set(labels)
+    assert np.mean(np.array(predicted) == np.array(expected)) > 0.95
+
+
+def test_a_binary_target_gets_one_logistic_output(tmp_path):
+    """As MLPClassifier and scikit-learn: two classes, one logistic unit."""
+    expected = write_labelled_csv(tmp_path / "data.csv", ["no", "yes"])
+    result = run("train", "data.csv", "--target", "label", "--hidden", "8", "--epochs", "60",
+                 "--lr", "0.02", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    net = nnbp.load(tmp_path / "model.npz")
+    assert net.output == "logistic" and net.layer_sizes == (2, 8, 1)
+    predicted = run("predict", "model.npz", "data.csv", cwd=tmp_path).stdout.splitlines()[1:]
+    assert np.mean(np.array(predicted) == np.array(expected)) > 0.95
