@@ -19,7 +19,8 @@ from nnbp.datasets import load_digits
 from nnbp.gradcheck import check_gradients
 from nnbp.network import ACTIVATIONS, OUTPUTS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
-from nnbp.tabular import read_table, write_csv
+from nnbp.io import fold_standardisation, write_atomically
+from nnbp.tabular import read_table, standardisation, write_csv
 from nnbp.training import DivergenceError, INTERRUPTED, StochasticTrainer
 
 SOLVERS = ("adam", "sgd", "lbfgs", "gd")
@@ -190,12 +191,12 @@ def train(args):
     output, holds = infer_output(target, spelled)
     output, y, classes, n_outputs = encode_target(target, spelled, args.output or output,
                                                   inferred=args.output is None)
-    mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
     if not args.no_scale:
-        # Inputs of unit scale keep the default learning rates and init sensible.
-        mean, scale = X.mean(axis=0), X.std(axis=0)
-        scale[scale == 0] = 1.0
-    X = (X - mean) / scale
+        # Inputs of unit scale keep the default learning rates and init sensible. The
+        # network is trained on standardised rows; the standardisation is then folded
+        # into its first layer, so that the saved network itself takes raw rows.
+        mean, scale = standardisation(args.data, features, X, np.dtype(args.dtype))
+        X = (X - mean) / scale
     train_rows, held_out = held_out_split(X.shape[0], args.validation_fraction, args.seed)
     if args.validation_fraction > 0 and not (train_rows.size and held_out.size):
         raise CommandError(f"--validation-fraction {args.validation_fraction} of "
@@ -229,10 +230,14 @@ def train(args):
     ended = run_solver(args, net, X_train, y_train, after_epoch)
     seconds = time.perf_counter() - start
     metadata = {"task": "classification" if classes is not None else "regression",
-                "target": args.target, "features": features,
-                "feature_mean": mean.tolist(), "feature_scale": scale.tolist()}
+                "target": args.target, "features": features}
     if classes is not None:
         metadata["classes"] = saved_labels(classes)
+    if not args.no_scale:
+        try:
+            metadata["folded_standardisation"] = fold_standardisation(net, mean, scale)
+        except ValueError as error:
+            raise CommandError(f"the trained network cannot take raw rows: {error}") from None
     net.save(args.out, metadata=metadata)
     last = history[-1] if history else {"loss": float("nan")}
     print(f"  {len(history)} {'iterations' if args.solver == 'lbfgs' else 'epochs'} of "
@@ -292,16 +297,14 @@ def load_model(path):
 
 
 def model_inputs(net, metadata, table):
-    """The model's features from the table, scaled as in training."""
+    """The model's features from the table: raw, as the network takes them (nnbp train
+    folds its standardisation into the network, and nnbp.load that of older files)."""
     features = metadata.get("features") or [
         name for name in table.columns if name != metadata.get("target")]
     if len(features) != net.layer_sizes[0]:
         raise CommandError(f"{table.path}: {len(features)} feature columns, but the model "
                            f"takes {net.layer_sizes[0]}")
-    X = table.matrix(features)
-    mean = np.asarray(metadata.get("feature_mean", np.zeros(X.shape[1])))
-    scale = np.asarray(metadata.get("feature_scale", np.ones(X.shape[1])))
-    return (X - mean) / scale
+    return table.matrix(features)
 
 
 def predict(args):
@@ -457,22 +460,21 @@ def export(args):
     model, net, metadata = load_model(args.model)
     options = dict(dtype=args.dtype, zipmap=args.zipmap, target_opset=args.opset)
     if isinstance(model, Network):
-        # As nnbp predict uses it: standardised inputs, and class labels for a classifier.
-        graph = nnbp_onnx.to_onnx(net, classes=metadata.get("classes"),
-                                  feature_mean=metadata.get("feature_mean"),
-                                  feature_scale=metadata.get("feature_scale"), **options)
+        # As nnbp predict uses it: raw rows (the network takes the standardisation in),
+        # and class labels for a classifier.
+        model_classes(net, metadata, args.model)
+        graph = nnbp_onnx.to_onnx(net, classes=metadata.get("classes"), **options)
     else:
         graph = nnbp_onnx.to_onnx(model, **options)
-    with open(args.out, "wb") as file:
-        file.write(graph.SerializeToString())
+    write_atomically(args.out, graph.SerializeToString())
     X, = graph.graph.input
     dtype = args.dtype or net.dtype.name
     features, n_features = metadata.get("features"), net.layer_sizes[0]
-    standardised = isinstance(model, Network) and "feature_mean" in metadata
+    folded = isinstance(model, Network) and "folded_standardisation" in metadata
     print(f"nnbp export: {args.model} as ONNX (opset {graph.opset_import[0].version}, {dtype}): "
           f"{args.out}\n  input {X.name}: {n_features} feature{'s' * (n_features > 1)}"
-          + (f" ({listed(features)})" if features else "")
-          + (", float64, standardised in the graph" if standardised else f", {dtype}")
+          + (f" ({listed(features)})" if features else "") + f", {dtype}"
+          + (", standardised in the graph" if folded else "")
           + f"\n  outputs: {', '.join(output.name for output in graph.graph.output)}")
     return 0
 

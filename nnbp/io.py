@@ -44,7 +44,8 @@ classes         MLPClassifier only. 1-D array: ``classes_`` (integers, floats,
                 booleans or unicode strings)
 ==============  ==============================================================
 
-What loading checks, in order: the path is a file and a zip archive; no member
+What loading checks, in order: the path is a regular file (a directory, FIFO
+or device is refused without waiting on it) and a zip archive; no member
 is named twice, every member is stored uncompressed and is one of the kind's
 members (all of them present, no other); each member's .npy header declares an
 allowed dtype (never an object dtype: nothing is unpickled) and the shape it
@@ -58,7 +59,16 @@ all finite; the zip's CRC of each member read. Then, in ``nnbp.load``, the
 model classes check their own state: the config is one ``Network(...)``
 accepts; for estimators, the parameters are valid and the fitted state agrees
 with the network (number of features, of outputs, the output activation, the
-classes).
+classes). Saving makes the file in memory and runs these same checks on it
+(``load``'s), and the model they give back must be the model saved: what
+save writes, load reads back as it was.
+
+The files ``nnbp train`` wrote before it folded the standardisation of the
+features into the network's first layer hold it in the metadata
+(``feature_mean``, ``feature_scale``: n_features finite numbers, the scales
+nonzero), for ``nnbp predict`` to apply. Loading such a Network folds them in
+(``fold_standardisation``) and keeps them as ``folded_standardisation``, so
+that the loaded network takes raw rows as every newer file's does.
 """
 import contextlib
 import dataclasses
@@ -181,6 +191,11 @@ def save(model, path, metadata=None):
         saved=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         format_version=FORMAT_VERSION,
     )
+    if saved.kind == "Network" and _legacy_standardisation(saved.config, metadata):
+        raise ValueError(
+            "metadata holds feature_mean and feature_scale: loading would fold them into the "
+            "first layer, as it does for the files nnbp train wrote before it folded them in "
+            "itself (fold them with nnbp.io.fold_standardisation, or give them other names)")
     members = _members(saved, metadata)
     data = _archive(members)
     _check_loads_back(data, members, saved.kind)
@@ -442,6 +457,9 @@ def _restore(saved):
     except (TypeError, ValueError) as error:
         raise _Invalid(f"config: {error}") from None
     if saved.kind == "Network":
+        legacy = _legacy_standardisation(saved.config, saved.metadata)
+        if legacy is not None:
+            _fold_legacy_standardisation(network, *legacy)
         return network
     from nnbp import estimators   # needs scikit-learn
     try:
@@ -449,6 +467,84 @@ def _restore(saved):
                                                                  saved.arrays)
     except (TypeError, ValueError) as error:
         raise _Invalid(f"estimator: {error}") from None
+
+
+def fold_standardisation(network, mean, scale):
+    """Make network take raw rows x where it took standardised ones, (x - mean) / scale.
+
+    Parameters
+    ----------
+    network : Network
+        With biases; its first layer's weights and biases are changed in place.
+    mean, scale : array_like of shape (n_features,)
+        Finite; scale nonzero.
+
+    Returns
+    -------
+    dict
+        ``{"mean": [...], "scale": [...]}``, for the metadata: what was folded in.
+
+    Raises
+    ------
+    ValueError
+        If the network has no biases, mean or scale are not n_features finite
+        numbers (scale nonzero), or the folded parameters overflow the
+        network's dtype.
+
+    W (x - m) / s + b = (W / s) x + (b - (W / s) m): the first layer's W
+    becomes W / s, column by column, and b becomes b - (W / s) m, both computed
+    in float64 and rounded once to the network's dtype.
+    """
+    n_features = network.layer_sizes[0]
+    mean = np.asarray(mean, dtype=np.float64)
+    scale = np.asarray(scale, dtype=np.float64)
+    for name, values in (("mean", mean), ("scale", scale)):
+        if values.shape != (n_features,) or not np.isfinite(values).all():
+            raise ValueError(f"{name} must be {n_features} finite numbers, got {values!r}")
+    if not scale.all():
+        raise ValueError("scale must not hold 0")
+    if not network.bias:
+        raise ValueError("a network without biases cannot take a mean in")
+    weights = network.weights[0].astype(np.float64) / scale
+    biases = network.biases[0].astype(np.float64) - weights @ mean
+    with np.errstate(over="ignore"):
+        weights, biases = weights.astype(network.dtype), biases.astype(network.dtype)
+    if not (np.isfinite(weights).all() and np.isfinite(biases).all()):
+        raise ValueError(f"the folded first layer overflows {network.dtype.name}")
+    network.weights[0][...] = weights
+    network.biases[0][...] = biases
+    return {"mean": mean.tolist(), "scale": scale.tolist()}
+
+
+# The metadata of a file of nnbp train before the standardisation was folded into the
+# network: nnbp predict standardised the rows with these, and loading folds them in.
+LEGACY_STANDARDISATION = ("feature_mean", "feature_scale")
+
+
+def _legacy_standardisation(config, metadata):
+    """(mean, scale) of such a file's metadata, or None if it holds no valid ones."""
+    mean, scale = (metadata.get(key) for key in LEGACY_STANDARDISATION)
+    n_features = config["layer_sizes"][0]
+    for values in (mean, scale):
+        if not (isinstance(values, list) and len(values) == n_features and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in values)):
+            return None
+    if not (config["bias"] and all(scale)):
+        return None
+    return mean, scale
+
+
+def _fold_legacy_standardisation(network, mean, scale):
+    """Fold a legacy file's standardisation into network; its metadata then says so."""
+    try:
+        folded = fold_standardisation(network, mean, scale)
+    except ValueError as error:
+        raise _Invalid(f"metadata: feature_mean and feature_scale: {error}") from None
+    metadata = {key: value for key, value in network.metadata.items()
+                if key not in LEGACY_STANDARDISATION}
+    metadata["folded_standardisation"] = folded
+    network.metadata = metadata
 
 
 def _file_error(name, problem):

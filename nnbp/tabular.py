@@ -227,3 +227,62 @@ def write_csv(path, header, rows):
     finally:
         if path is not None:
             handle.close()
+
+
+def standardisation(path, names, X, dtype):
+    """(mean, scale) of each column of X, for a network of dtype that takes raw rows.
+
+    Parameters
+    ----------
+    path : str
+        The table's file, for messages.
+    names : list of str
+        The columns' names, for messages.
+    X : ndarray of shape (n_rows, n_columns), float64
+        The columns, finite.
+    dtype : numpy dtype
+        The network's: its first layer takes the standardisation in (W / scale,
+        b - W mean / scale), so each column must be one that layer can take raw.
+
+    Returns
+    -------
+    mean, scale : ndarray of shape (n_columns,), float64
+        The columns' means and standard deviations, 1 for a constant column.
+
+    Raises
+    ------
+    DataError
+        Naming the first column that a network of dtype cannot take raw: values
+        beyond the square root of the dtype's largest number (their squares,
+        and the folded weights' products, would overflow), a spread below the
+        square root of its smallest normal number (the folded weights would),
+        or a spread so small beside the mean that the dtype cannot represent it
+        in the raw values (fewer than 10 bits of it would remain).
+    """
+    info = np.finfo(dtype)
+    # Each column divided by its largest magnitude first: the mean and the sum of
+    # squares of values near 1e308 would overflow; of values in [-1, 1] they cannot.
+    peak = np.max(np.abs(X), axis=0)
+    unit = np.where(peak > 0, peak, 1.0)
+    mean = (X / unit).mean(axis=0) * unit
+    scale = (X / unit).std(axis=0) * unit
+    limit, floor = math.sqrt(info.max), math.sqrt(info.tiny)
+    for name, largest, middle, spread in zip(names, peak, mean, scale):
+        where = f"{path}: column {name!r}"
+        if largest > limit:
+            raise DataError(f"{where} holds values up to {largest:.3g}: standardising them "
+                            f"for a {info.dtype} network overflows (it takes values up to "
+                            f"{limit:.3g}): rescale it, such as in other units")
+        if spread == 0:
+            continue
+        if spread < floor:
+            raise DataError(f"{where} varies by only {spread:.3g}: too little for a "
+                            f"{info.dtype} network to take (at least {floor:.3g}): rescale it")
+        if abs(middle) / spread * info.eps > 2.0**-10:
+            raise DataError(f"{where} varies by {spread:.3g} around {middle:.3g}: a "
+                            f"{info.dtype} network taking its raw values would lose that "
+                            "variation" + (": train with --dtype float64, or subtract an "
+                                           "offset from the column" if info.dtype == np.float32
+                                           else ": subtract an offset from the column"))
+    scale[scale == 0] = 1.0
+    return mean, scale

@@ -420,3 +420,104 @@ def test_a_binary_target_gets_one_logistic_output(tmp_path):
     assert net.output == "logistic" and net.layer_sizes == (2, 8, 1)
     predicted = run("predict", "model.npz", "data.csv", cwd=tmp_path).stdout.splitlines()[1:]
     assert np.mean(np.array(predicted) == np.array(expected)) > 0.95
+
+
+def write_wine_like_csv(path, rows=240, seed=4):
+    """Three classes told apart by features of very different scales and offsets (as the
+    wine data's: proline in the hundreds, hue near 1): unstandardised, a network fails."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 3, rows)
+    X = np.column_stack([750.0 + 300.0 * codes + 40.0 * rng.standard_normal(rows),
+                         1.0 + 0.2 * (codes == 1) + 0.03 * rng.standard_normal(rows),
+                         13.0 + 0.2 * rng.standard_normal(rows)])
+    names = np.array(["barolo", "grignolino", "barbera"])
+    lines = ["proline,hue,alcohol,cultivar"]
+    lines += [f"{a!r},{b!r},{c!r},{names[k]}" for (a, b, c), k in zip(X.tolist(), codes)]
+    path.write_text("\n".join(lines) + "\n")
+    return X, names[codes]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_model_of_nnbp_train_takes_raw_rows(tmp_path, dtype):
+    """nnbp.load gives a network that predicts the table's raw rows as nnbp predict does."""
+    X, labels = write_wine_like_csv(tmp_path / "wine.csv")
+    result = run("train", "wine.csv", "--target", "cultivar", "--hidden", "16", "--epochs",
+                 "60", "--lr", "0.01", "--dtype", dtype, "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    predicted = run("predict", "model.npz", "wine.csv", cwd=tmp_path).stdout.splitlines()[1:]
+    assert np.mean(np.array(predicted) == labels) > 0.95
+    net = nnbp.load(tmp_path / "model.npz")
+    classes = np.array(net.metadata["classes"])
+    assert list(classes[net.forward(X).argmax(axis=1)]) == predicted
+    assert "feature_mean" not in net.metadata and "feature_scale" not in net.metadata
+
+
+def write_legacy_model(path, net, metadata):
+    """A model file as nnbp train wrote it before the standardisation was folded into the
+    network: the feature_mean and feature_scale of the metadata applied by nnbp predict."""
+    import io
+    import json
+    import zipfile
+
+    def npy(array):
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, np.asarray(array))
+        return buffer.getvalue()
+
+    metadata = dict(metadata, nnbp_version="0.1.0", saved="2026-11-28T09:33:25+00:00",
+                    format_version=1)
+    members = {"format": np.array("nnbp"), "format_version": np.array(1, dtype=np.int64),
+               "kind": np.array("Network"), "config": np.array(json.dumps(net.config())),
+               "params": net.params, "metadata": np.array(json.dumps(metadata))}
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, array in members.items():
+            archive.writestr(name + ".npy", npy(array))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_model_file_of_the_previous_nnbp_train_loads_taking_raw_rows(tmp_path, dtype):
+    X, _ = write_wine_like_csv(tmp_path / "wine.csv")
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    net = nnbp.Network([3, 5, 3], activation="tanh", dtype=dtype, seed=0)
+    write_legacy_model(tmp_path / "old.npz", net, {
+        "task": "classification", "target": "cultivar", "features": ["proline", "hue", "alcohol"],
+        "feature_mean": mean.tolist(), "feature_scale": scale.tolist(),
+        "classes": ["barbera", "barolo", "grignolino"]})
+    standardised = ((X - mean) / scale).astype(dtype)
+    loaded = nnbp.load(tmp_path / "old.npz")
+    tolerance = {"float32": 1e-5, "float64": 1e-12}[dtype]
+    np.testing.assert_allclose(loaded.forward(X), net.forward(standardised), rtol=0,
+                               atol=tolerance)
+    assert "feature_mean" not in loaded.metadata
+    assert loaded.metadata["folded_standardisation"] == {"mean": mean.tolist(),
+                                                         "scale": scale.tolist()}
+    predicted = run("predict", "old.npz", "wine.csv", cwd=tmp_path).stdout.splitlines()[1:]
+    expected = np.array(["barbera", "barolo", "grignolino"])[
+        net.forward(standardised).argmax(axis=1)]
+    assert np.mean(np.array(predicted) == expected) > 0.99
+
+
+@pytest.mark.parametrize("column, fragment", [
+    (["1e200", "-1e200"], "column 'big' holds values up to 1e+200"),
+    (["1e308", "1e308", "-5e307"], "column 'big' holds values up to 1e+308"),
+])
+def test_features_too_large_to_standardise_are_one_early_error(tmp_path, column, fragment):
+    rows = [f"{column[k % len(column)]},{k % 7},{'ab'[k % 2]}" for k in range(40)]
+    (tmp_path / "data.csv").write_text("big,small,label\n" + "\n".join(rows) + "\n")
+    result = run("train", "data.csv", "--target", "label", "--epochs", "3", "--quiet",
+                 cwd=tmp_path)
+    one_line_error(result, "data.csv", fragment, "rescale it")
+    assert result.stdout == "" and not (tmp_path / "model.npz").exists()
+
+
+def test_a_feature_float32_cannot_take_raw_is_one_early_error(tmp_path):
+    """A float32 network taking raw rows of 1e9 + noise of 1 would see no noise at all."""
+    rng = np.random.default_rng(0)
+    rows = [f"{1e9 + rng.normal()!r},{k % 7},{'ab'[k % 2]}" for k in range(40)]
+    (tmp_path / "data.csv").write_text("stamp,small,label\n" + "\n".join(rows) + "\n")
+    result = run("train", "data.csv", "--target", "label", "--epochs", "3", "--quiet",
+                 "--dtype", "float32", cwd=tmp_path)
+    one_line_error(result, "column 'stamp'", "--dtype float64")
+    result = run("train", "data.csv", "--target", "label", "--epochs", "3", "--quiet",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr

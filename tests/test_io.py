@@ -1120,3 +1120,42 @@ def test_save_refuses_classes_ending_in_nul(sklearn, tmp_path, rng):
     with pytest.raises(ValueError, match="classes_ holds 'a\\\\x00', which ends in a NUL"):
         clf.save(tmp_path / "model")
     assert files_in(tmp_path) == []
+
+
+# ---------------------------------------------------------------- the standardisation of nnbp train
+
+def test_fold_standardisation_makes_a_network_take_raw_rows(rng):
+    net = make_network()
+    before = net.copy()
+    mean, scale = np.array([1e3, -2.0, 0.0, 5.0]), np.array([300.0, 0.01, 1.0, 2.0])
+    X = mean + scale * rng.normal(size=(9, 4))
+    folded = nnbp.io.fold_standardisation(net, mean, scale)
+    assert folded == {"mean": mean.tolist(), "scale": scale.tolist()}
+    np.testing.assert_allclose(net.forward(X), before.forward((X - mean) / scale), rtol=1e-12)
+
+
+@pytest.mark.parametrize("mean, scale, message", [
+    ([0, 0, 0], [1, 1, 1, 1], "mean must be 4 finite numbers"),
+    ([0, 0, 0, np.nan], [1, 1, 1, 1], "mean must be 4 finite numbers"),
+    ([0, 0, 0, 0], [1, 0, 1, 1], "scale must not hold 0"),
+    ([0, 0, 0, 0], [1, 1e-300, 1, 1], "the folded first layer overflows float32"),
+])
+def test_fold_standardisation_refuses(mean, scale, message):
+    net = make_network(dtype=np.float32)
+    params = net.params.copy()
+    with pytest.raises(ValueError, match=message):
+        nnbp.io.fold_standardisation(net, mean, scale)
+    assert net.params.tobytes() == params.tobytes()
+
+
+def test_save_refuses_metadata_that_loading_would_fold_in(tmp_path):
+    """Such metadata is what nnbp train wrote before it folded the standardisation in: a
+    file of it loads folded, so it would not load as the network saved."""
+    with pytest.raises(ValueError, match="metadata holds feature_mean and feature_scale"):
+        make_network().save(tmp_path / "model", metadata={"feature_mean": [0, 0, 0, 1],
+                                                          "feature_scale": [1, 1, 1, 2]})
+    assert files_in(tmp_path) == []
+    # Other values under those names are the caller's own: saved and loaded as they are.
+    metadata = {"feature_mean": "none", "feature_scale": [1, 2]}
+    make_network().save(tmp_path / "model", metadata=metadata)
+    assert nnbp.load(tmp_path / "model").metadata["feature_mean"] == "none"
