@@ -73,6 +73,7 @@ that the loaded network takes raw rows as every newer file's does.
 import contextlib
 import dataclasses
 import datetime
+import errno
 import io
 import json
 import math
@@ -284,8 +285,15 @@ def write_atomically(path, data):
     if kind is not None:
         error = IsADirectoryError if stat.S_ISDIR(mode) else OSError
         raise error(f"cannot save to {os.fspath(path)!r}: it is {kind}, not a regular file")
+    if mode is not None and not os.access(target, os.W_OK):
+        # open(path, "w") would fail; the rename would not, and must not replace it either.
+        raise PermissionError(errno.EACCES, "the file is not writable", os.fspath(path))
     directory, name = os.path.split(target)
-    fd, temporary = _temporary_file(directory, name)
+    try:
+        fd, temporary = _temporary_file(directory, name)
+    except OSError as error:
+        # Named by the path asked for, not the temporary file's.
+        raise type(error)(error.errno, error.strerror, os.fspath(path)) from None
     try:
         if mode is not None:
             os.fchmod(fd, stat.S_IMODE(mode))

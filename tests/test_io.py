@@ -1159,3 +1159,9 @@ def test_save_refuses_metadata_that_loading_would_fold_in(tmp_path):
     metadata = {"feature_mean": "none", "feature_scale": [1, 2]}
     make_network().save(tmp_path / "model", metadata=metadata)
     assert nnbp.load(tmp_path / "model").metadata["feature_mean"] == "none"
+
+
+def test_save_into_a_missing_directory_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        make_network().save(tmp_path / "absent" / "model")
+    assert error.value.filename == os.fspath(tmp_path / "absent" / "model")
