@@ -93,16 +93,21 @@ def class_labels(spelled, numeric):
     training file spells it (its shortest spelling, the first of equal ones), so that
     predictions come out as written: "02139", not 2139.
     """
-    keys = [label_key(cell, numeric) for cell in spelled.tolist()]
+    # Each distinct spelling once (a column of a million rows has a few), in the order
+    # of its first row, so that the first of equal spellings is the first written.
+    spellings, first, inverse = np.unique(spelled, return_index=True, return_inverse=True)
+    by_row = np.argsort(first, kind="stable")
+    spellings, inverse = spellings[by_row].tolist(), np.argsort(by_row)[inverse]
+    keys = [label_key(cell, numeric) for cell in spellings]
     if not all(isinstance(key, decimal.Decimal) for key in keys):
-        keys = spelled.tolist()             # text: each spelling its own class
-    spelling = {}
-    for key, cell in zip(keys, spelled.tolist()):
-        if key not in spelling or len(cell) < len(spelling[key]):
-            spelling[key] = cell
-    order = sorted(spelling)
-    index = {key: k for k, key in enumerate(order)}
-    return [spelling[key] for key in order], np.array([index[key] for key in keys])
+        keys = spellings                    # text: each spelling its own class
+    label = {}
+    for key, cell in zip(keys, spellings):
+        if key not in label or len(cell) < len(label[key]):
+            label[key] = cell
+    order = {key: k for k, key in enumerate(sorted(label))}
+    classes = np.array([order[key] for key in keys])
+    return [label[key] for key in sorted(label)], classes[inverse]
 
 
 def saved_labels(labels):
@@ -147,8 +152,12 @@ def infer_output(target, spelled):
     text and integers are class labels, other numbers a regression target."""
     if target.dtype.kind != "f":
         return "softmax", "text"
-    values = {label_key(cell, True) for cell in spelled.tolist()}
-    if all(value == value.to_integral_value() for value in values):
+    if not np.all(target == np.round(target)):
+        return "squared", "numbers that are not all integers"
+    # float64 holds every integer below 2**53 exactly; beyond, 1e16 + 0.5 reads as one.
+    values = [label_key(cell, True) for cell in np.unique(spelled[np.abs(target) >= 2**53])]
+    if all(isinstance(value, decimal.Decimal) and value == value.to_integral_value()
+           for value in values):
         return "softmax", "integers"
     return "squared", "numbers that are not all integers"
 

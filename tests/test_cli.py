@@ -521,3 +521,16 @@ def test_a_feature_float32_cannot_take_raw_is_one_early_error(tmp_path):
     result = run("train", "data.csv", "--target", "label", "--epochs", "3", "--quiet",
                  cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_target_of_large_numbers_that_are_not_integers_is_a_regression(tmp_path):
+    """10000000000000000.5 is 1e16 in float64, a whole number: the cells as written say
+    otherwise."""
+    rows = [f"{k},{10000000000000000 + k}.5" for k in range(30)]
+    (tmp_path / "data.csv").write_text("x,y\n" + "\n".join(rows) + "\n")
+    result = run("train", "data.csv", "--target", "y", "--epochs", "1", "--quiet",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1] == (
+        "  regression: the target 'y' holds numbers that are not all integers (--output "
+        "softmax to take its values as class labels)")
