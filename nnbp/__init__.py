@@ -48,7 +48,10 @@ def load(path):
     Loading an estimator needs scikit-learn.
 
     The loaded network's ``metadata`` is the saved metadata (the caller's and
-    what save added); an estimator's is ``estimator.network_.metadata``.
+    what save added); an estimator's is ``estimator.network_.metadata``. A
+    network of the earlier ``nnbp train``, whose metadata kept the features'
+    standardisation for ``nnbp predict``, loads with it folded into its first
+    layer: as every model of ``nnbp train``, it takes raw rows (see nnbp.io).
     """
     return io.load(path)
 

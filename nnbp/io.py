@@ -245,10 +245,17 @@ def _check_loads_back(data, members, kind):
     for name, array in members.items():
         array, other = np.asarray(array), np.asarray(again.get(name))
         if not (array.dtype == other.dtype and array.shape == other.shape
-                and array.tobytes() == other.tobytes()):
+                and _same_bytes(array, other)):
             raise ValueError(f"cannot save the {kind}: its {name} would load as "
                              f"{_one_short_line(repr(other.tolist()))}, not as "
                              f"{_one_short_line(repr(array.tolist()))}")
+
+
+def _same_bytes(a, b):
+    """Whether two arrays of one dtype and shape hold the same bytes (-0.0 is not 0.0),
+    compared without copying them (params may be most of the memory there is)."""
+    return (memoryview(np.ascontiguousarray(a)).cast("B")
+            == memoryview(np.ascontiguousarray(b)).cast("B"))
 
 
 def write_atomically(path, data):
@@ -295,9 +302,9 @@ def write_atomically(path, data):
         # Named by the path asked for, not the temporary file's.
         raise type(error)(error.errno, error.strerror, os.fspath(path)) from None
     try:
-        if mode is not None:
-            os.fchmod(fd, stat.S_IMODE(mode))
         with os.fdopen(fd, "wb") as file:
+            if mode is not None:
+                os.fchmod(file.fileno(), stat.S_IMODE(mode))
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
