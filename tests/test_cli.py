@@ -534,3 +534,11 @@ def test_a_target_of_large_numbers_that_are_not_integers_is_a_regression(tmp_pat
     assert result.stdout.splitlines()[1] == (
         "  regression: the target 'y' holds numbers that are not all integers (--output "
         "softmax to take its values as class labels)")
+
+
+def test_info_of_a_fifo_is_one_line_without_waiting(tmp_path):
+    """open() of a FIFO waits for a writer: the timeout fails a regression instead of
+    hanging the tests."""
+    os.mkfifo(tmp_path / "model.npz")
+    one_line_error(run("info", "model.npz", cwd=tmp_path, timeout=60),
+                   "model.npz", "it is a FIFO, not a model file")
