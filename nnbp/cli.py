@@ -19,7 +19,7 @@ from nnbp.datasets import load_digits
 from nnbp.gradcheck import check_gradients
 from nnbp.network import ACTIVATIONS, OUTPUTS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
-from nnbp.io import fold_standardisation, write_atomically
+from nnbp.io import fold_standardisation, unfold_standardisation, write_atomically
 from nnbp.tabular import read_table, standardisation, write_csv
 from nnbp.training import DivergenceError, INTERRUPTED, StochasticTrainer
 
@@ -385,7 +385,14 @@ def write_values(path, name, values):
 
 
 def gradient_check_data(net, metadata, path, rows, seed):
-    """(X, y) for a gradient check: rows of a table, or random ones shaped for net."""
+    """(X, y) for a gradient check: rows of a table, or random ones shaped for net.
+
+    Rows of a table are checked as the network was trained: standardised, net's
+    first layer taking the standardisation nnbp train folded into it back out
+    (in place: net is the command's own, loaded for the check). Raw rows of
+    large features through the folded layer would make the finite differences
+    cross the units' kinks.
+    """
     if path is None:
         rng = np.random.default_rng(seed)
         X = rng.standard_normal((rows, net.layer_sizes[0]))
@@ -401,6 +408,13 @@ def gradient_check_data(net, metadata, path, rows, seed):
         raise CommandError(f"{path}: a gradient check needs the target column "
                            f"{target!r} beside the features")
     X = model_inputs(net, metadata, table)[:rows]
+    folded = metadata.get("folded_standardisation")
+    if folded is not None:
+        try:
+            unfold_standardisation(net, folded)
+        except ValueError as error:
+            raise CommandError(f"the model's folded_standardisation: {error}") from None
+        X = (X - folded["mean"]) / np.asarray(folded["scale"])
     labels = table.values[target][:rows]
     classes = model_classes(net, metadata, "the model")
     if classes is None:

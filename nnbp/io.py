@@ -510,6 +510,47 @@ def fold_standardisation(network, mean, scale):
     becomes W / s, column by column, and b becomes b - (W / s) m, both computed
     in float64 and rounded once to the network's dtype.
     """
+    mean, scale = _standardisation_vectors(network, mean, scale)
+    weights = network.weights[0].astype(np.float64) / scale
+    biases = network.biases[0].astype(np.float64) - weights @ mean
+    with np.errstate(over="ignore"):
+        weights, biases = weights.astype(network.dtype), biases.astype(network.dtype)
+    if not (np.isfinite(weights).all() and np.isfinite(biases).all()):
+        raise ValueError(f"the folded first layer overflows {network.dtype.name}")
+    network.weights[0][...] = weights
+    network.biases[0][...] = biases
+    return {"mean": mean.tolist(), "scale": scale.tolist()}
+
+
+def unfold_standardisation(network, folded):
+    """Make network take standardised rows again: fold_standardisation undone, in place.
+
+    Parameters
+    ----------
+    network : Network
+        A network fold_standardisation changed.
+    folded : dict
+        What it returned: ``{"mean": [...], "scale": [...]}``.
+
+    Raises
+    ------
+    ValueError
+        If folded is not such a dict of n_features finite numbers each
+        (scale nonzero), or the network has no biases.
+
+    W = (W / s) s and b = (b - (W / s) m) + (W / s) m, in float64: the network
+    as it was trained, to within its dtype's rounding.
+    """
+    if not (isinstance(folded, dict) and set(folded) == {"mean", "scale"}):
+        raise ValueError(f"folded must be a dict of mean and scale, got {folded!r}")
+    mean, scale = _standardisation_vectors(network, folded["mean"], folded["scale"])
+    weights = network.weights[0].astype(np.float64)
+    network.biases[0][...] = network.biases[0].astype(np.float64) + weights @ mean
+    network.weights[0][...] = weights * scale
+
+
+def _standardisation_vectors(network, mean, scale):
+    """mean and scale as float64 vectors of the network's n_features, checked."""
     n_features = network.layer_sizes[0]
     mean = np.asarray(mean, dtype=np.float64)
     scale = np.asarray(scale, dtype=np.float64)
@@ -520,15 +561,7 @@ def fold_standardisation(network, mean, scale):
         raise ValueError("scale must not hold 0")
     if not network.bias:
         raise ValueError("a network without biases cannot take a mean in")
-    weights = network.weights[0].astype(np.float64) / scale
-    biases = network.biases[0].astype(np.float64) - weights @ mean
-    with np.errstate(over="ignore"):
-        weights, biases = weights.astype(network.dtype), biases.astype(network.dtype)
-    if not (np.isfinite(weights).all() and np.isfinite(biases).all()):
-        raise ValueError(f"the folded first layer overflows {network.dtype.name}")
-    network.weights[0][...] = weights
-    network.biases[0][...] = biases
-    return {"mean": mean.tolist(), "scale": scale.tolist()}
+    return mean, scale
 
 
 # The metadata of a file of nnbp train before the standardisation was folded into the

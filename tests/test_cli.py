@@ -542,3 +542,14 @@ def test_info_of_a_fifo_is_one_line_without_waiting(tmp_path):
     os.mkfifo(tmp_path / "model.npz")
     one_line_error(run("info", "model.npz", cwd=tmp_path, timeout=60),
                    "model.npz", "it is a FIFO, not a model file")
+
+
+def test_gradcheck_on_rows_checks_the_network_as_trained(tmp_path):
+    """On standardised rows: raw ones of the hundreds, through the folded first layer, make
+    its finite differences cross the units' kinks (finite diff 3.5e-3 here)."""
+    write_wine_like_csv(tmp_path / "wine.csv")
+    assert run("train", "wine.csv", "--target", "cultivar", "--hidden", "16", "--epochs", "60",
+               "--lr", "0.01", "--quiet", cwd=tmp_path).returncode == 0
+    result = run("gradcheck", "model.npz", "--data", "wine.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASSED" in result.stdout

@@ -1165,3 +1165,13 @@ def test_save_into_a_missing_directory_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
         make_network().save(tmp_path / "absent" / "model")
     assert error.value.filename == os.fspath(tmp_path / "absent" / "model")
+
+
+def test_unfold_standardisation_undoes_fold_standardisation():
+    net = make_network()
+    original = net.params.copy()
+    folded = nnbp.io.fold_standardisation(net, [1e3, -2.0, 0.0, 5.0], [300.0, 0.01, 1.0, 2.0])
+    nnbp.io.unfold_standardisation(net, folded)
+    np.testing.assert_allclose(net.params, original, rtol=1e-13, atol=1e-13)
+    with pytest.raises(ValueError, match="folded must be a dict of mean and scale"):
+        nnbp.io.unfold_standardisation(net, {"mean": [0, 0, 0, 0]})
