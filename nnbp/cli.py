@@ -302,7 +302,29 @@ def load_model(path):
     import nnbp
     model = nnbp.load(path)
     net = model if isinstance(model, Network) else model.network_
-    return model, net, dict(getattr(net, "metadata", {}))
+    metadata = dict(getattr(net, "metadata", {}))
+    problem = metadata_problem(net, metadata)
+    if problem is not None:
+        raise CommandError(f"{path}: its metadata does not fit its network: {problem}")
+    return model, net, metadata
+
+
+def metadata_problem(net, metadata):
+    """What is wrong with the target and features of a model's metadata, or None."""
+    target, features = metadata.get("target"), metadata.get("features")
+    if target is not None and not isinstance(target, str):
+        return f"target must be a column name (text), got {type(target).__name__}"
+    if features is None:
+        return None
+    if not isinstance(features, list):
+        return f"features must be a list of column names, got {type(features).__name__}"
+    for k, name in enumerate(features):
+        if not isinstance(name, str):
+            return f"features[{k}] must be a column name (text), got {type(name).__name__}"
+    if len(features) != net.layer_sizes[0]:
+        return (f"features has {len(features)} names, but the network takes "
+                f"{net.layer_sizes[0]} inputs")
+    return None
 
 
 def model_inputs(net, metadata, table):

@@ -553,3 +553,18 @@ def test_gradcheck_on_rows_checks_the_network_as_trained(tmp_path):
     result = run("gradcheck", "model.npz", "--data", "wine.csv", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASSED" in result.stdout
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"target": ["species"]}, "target must be a column name (text), got list"),
+    ({"features": ["width"]}, "features has 1 names, but the network takes 3 inputs"),
+    ({"features": "width"}, "features must be a list of column names, got str"),
+    ({"features": ["width", 2, "constant"]}, "features[1] must be a column name (text), got int"),
+])
+def test_predict_with_other_metadata_of_the_wrong_type(tmp_path, change, fragment):
+    write_classes_csv(tmp_path / "flowers.csv")
+    assert run("train", "flowers.csv", "--target", "species", "--epochs", "2", "--quiet",
+               cwd=tmp_path).returncode == 0
+    model = retrained_with_metadata(tmp_path, **change)
+    one_line_error(run("predict", model, "flowers.csv", cwd=tmp_path),
+                   "changed.npz", "metadata", fragment)
