@@ -88,6 +88,7 @@ import zipfile
 import numpy as np
 from numpy.lib import format as npy_format
 
+from nnbp._memory import check_available
 from nnbp._validation import check_layer_sizes, check_vector
 from nnbp._version import __version__
 
@@ -197,6 +198,9 @@ def save(model, path, metadata=None):
             "metadata holds feature_mean and feature_scale: loading would fold them into the "
             "first layer, as it does for the files nnbp train wrote before it folded them in "
             "itself (fold them with nnbp.io.fold_standardisation, or give them other names)")
+    # The file is made in memory, read back and compared with the model: about three
+    # copies of the parameters at once, beside the model's own.
+    check_available(3 * saved.params.nbytes, "saving the model (its file is made in memory)")
     members = _members(saved, metadata)
     data = _archive(members)
     _check_loads_back(data, members, saved.kind)
@@ -303,7 +307,7 @@ def write_atomically(path, data):
         raise type(error)(error.errno, error.strerror, os.fspath(path)) from None
     try:
         with os.fdopen(fd, "wb") as file:
-            if mode is not None:
+            if mode is not None and hasattr(os, "fchmod"):     # not on Windows
                 os.fchmod(file.fileno(), stat.S_IMODE(mode))
             file.write(data)
             file.flush()
@@ -437,7 +441,8 @@ def _read_path(path, reader):
         kind = _file_kind(os.fstat(fd).st_mode)
         if kind is not None:
             raise _file_error(name, f"it is {kind}, not a model file")
-        os.set_blocking(fd, True)
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
         file = os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

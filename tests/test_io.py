@@ -1175,3 +1175,17 @@ def test_unfold_standardisation_undoes_fold_standardisation():
     np.testing.assert_allclose(net.params, original, rtol=1e-13, atol=1e-13)
     with pytest.raises(ValueError, match="folded must be a dict of mean and scale"):
         nnbp.io.unfold_standardisation(net, {"mean": [0, 0, 0, 0]})
+
+
+def test_a_save_needing_more_memory_than_there_is_is_a_memory_error(tmp_path, monkeypatch):
+    """The file is made in memory first: too large a model is a MemoryError saying so, not
+    an out-of-memory kill, and the previous file stays."""
+    path = tmp_path / "model"
+    small = make_network()
+    small.save(path)
+    big = nnbp.Network([1000, 2100], seed=0)          # 16.8 MB of parameters
+    monkeypatch.setattr(nnbp._memory, "available_bytes", lambda: 20 * 2**20)
+    with pytest.raises(MemoryError, match="saving the model .* needs 48.1 MiB of memory"):
+        big.save(path)
+    assert_same_network(nnbp.load(path), small)
+    assert files_in(tmp_path) == ["model"]
