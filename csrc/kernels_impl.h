@@ -23,6 +23,15 @@ static inline REAL NNBP(softplus)(REAL z)
     return (z > 0 ? z : (REAL)0) + LOG1P(EXP(-(z > 0 ? z : -z)));
 }
 
+/* e^(z - zmax) for the softmax, zmax the row's max: the max's own term is
+ * exactly 1, also where zmax is +inf (inf - inf would make it NaN): one
+ * logit of +inf gives the one-hot limit. On finite z the same bits as
+ * EXP(z - zmax) (e^0 is exactly 1). */
+static inline REAL NNBP(shifted_exp)(REAL z, REAL zmax)
+{
+    return z == zmax ? (REAL)1 : EXP(z - zmax);
+}
+
 /* Z[i, :] += bias; A = phi(Z).  A == NULL: bias only.  Z and A: n rows of m
  * columns, ld apart (a block of columns of wider matrices). */
 static void NNBP(nnbp_bias_activation)(int activation, REAL negative_slope,
@@ -48,7 +57,10 @@ static void NNBP(nnbp_bias_activation)(int activation, REAL negative_slope,
             for (size_t j = 0; j < m; ++j) a[j] = TANH(z[j]);
             break;
         case NNBP_RELU:
-            for (size_t j = 0; j < m; ++j) a[j] = z[j] > 0 ? z[j] : (REAL)0;
+            /* "z <= 0 ? 0 : z", not "z > 0 ? z : 0": NaN fails every
+             * comparison, and must come out NaN, not 0. Finite z give the
+             * same bits either way (-0 gives +0). */
+            for (size_t j = 0; j < m; ++j) a[j] = z[j] <= 0 ? (REAL)0 : z[j];
             break;
         case NNBP_LEAKY_RELU:
             for (size_t j = 0; j < m; ++j)
@@ -95,12 +107,17 @@ static void NNBP(nnbp_activation_backward)(int activation, REAL negative_slope,
         case NNBP_TANH:
             for (size_t j = 0; j < m; ++j) d[j] *= (REAL)1 - a[j] * a[j];
             break;
+        /* relu and leaky_relu: phi'(NaN) is NaN, so d * phi'(z) is z itself
+         * where z is NaN (neither z > 0 nor z <= 0). relu passes back 0
+         * where z <= 0 whatever d, inf or NaN (PyTorch's rule: the unit is
+         * off; an overflowed d times 0 would only make a NaN of a 0). */
         case NNBP_RELU:
-            for (size_t j = 0; j < m; ++j) d[j] = z[j] > 0 ? d[j] : (REAL)0;
+            for (size_t j = 0; j < m; ++j)
+                d[j] = z[j] > 0 ? d[j] : (z[j] <= 0 ? (REAL)0 : z[j]);
             break;
         case NNBP_LEAKY_RELU:
             for (size_t j = 0; j < m; ++j)
-                d[j] = z[j] > 0 ? d[j] : negative_slope * d[j];
+                d[j] = z[j] > 0 ? d[j] : (z[j] <= 0 ? negative_slope * d[j] : z[j]);
             break;
         case NNBP_SOFTPLUS:
             for (size_t j = 0; j < m; ++j) d[j] *= NNBP(sigmoid)(z[j]);
@@ -129,7 +146,7 @@ static void NNBP(nnbp_output_activation)(int output, size_t n, size_t m, REAL *Z
             for (size_t j = 1; j < m; ++j) zmax = z[j] > zmax ? z[j] : zmax;
             REAL total = 0;
             for (size_t j = 0; j < m; ++j) {
-                z[j] = EXP(z[j] - zmax);
+                z[j] = NNBP(shifted_exp)(z[j], zmax);
                 total += z[j];
             }
             for (size_t j = 0; j < m; ++j) z[j] /= total;
@@ -138,7 +155,8 @@ static void NNBP(nnbp_output_activation)(int output, size_t n, size_t m, REAL *Z
 }
 
 /* Returns sum_i s_i loss(y_i, phi_out(Z_i)), computed from the logits Z;
- * D = scale * s_i * (phi_out(Z_i) - target_i) unless D is NULL.
+ * D = scale * s_i * (phi_out(Z_i) - target_i) unless D is NULL. A row with
+ * s_i = 0 is left out: it adds 0 and its row of D is 0, whatever its values.
  * Y: n-by-m targets (squared, binary, poisson); labels: n class indices (softmax);
  * sample_weight NULL means s_i = 1. */
 static double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL *Z,
@@ -150,6 +168,13 @@ static double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL 
         const REAL *z = Z + i * m;
         REAL *d = D == NULL ? NULL : D + i * m;
         const double s = sample_weight == NULL ? 1.0 : (double)sample_weight[i];
+        if (s == 0) {
+            /* A row of weight 0 contributes nothing: not s * loss, whose 0 * inf
+             * is NaN where its loss overflows (a y of 1e300, poisson's e^z). */
+            if (d != NULL)
+                for (size_t j = 0; j < m; ++j) d[j] = 0;
+            continue;
+        }
         const REAL c = (REAL)(scale * s);
         double row_loss = 0;
         if (output == NNBP_SQUARED) {
@@ -168,8 +193,13 @@ static double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL 
                  * cancel to 0 for a confident right answer (z = 20, y = 1),
                  * where the loss is log1p(e^-20) = 2e-9. */
                 const REAL abs_z = z[j] > 0 ? z[j] : -z[j];
-                row_loss += (double)((z[j] > 0 ? z[j] : (REAL)0) - y[j] * z[j])
-                            + (double)LOG1P(EXP(-abs_z));
+                REAL linear = (z[j] > 0 ? z[j] : (REAL)0) - y[j] * z[j];
+                /* At z = +-inf, its limit: 0 for a sure right answer (z = inf
+                 * and y = 1, or -inf and 0), else inf; not inf - inf = NaN. */
+                const REAL inf = (REAL)INFINITY;
+                linear = z[j] == inf ? (y[j] == 1 ? (REAL)0 : inf)
+                         : z[j] == -inf ? (y[j] == 0 ? (REAL)0 : inf) : linear;
+                row_loss += (double)linear + (double)LOG1P(EXP(-abs_z));
                 if (d != NULL) d[j] = c * (NNBP(sigmoid)(z[j]) - y[j]);
             }
         } else if (output == NNBP_POISSON) {
@@ -183,7 +213,9 @@ static double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL 
                 const REAL f = EXP(z[j]);
                 const double y_log_y_over_f =
                     y[j] > 0 ? (double)y[j] * (log((double)y[j]) - (double)z[j]) : 0.0;
-                row_loss += y_log_y_over_f - (double)y[j] + (double)f;
+                /* At z = inf, f outgrows y z: inf, not -inf + inf = NaN. */
+                row_loss += z[j] == (REAL)INFINITY ? (double)INFINITY
+                                                   : y_log_y_over_f - (double)y[j] + (double)f;
                 if (d != NULL) d[j] = c * (f - y[j]);
             }
         } else { /* NNBP_SOFTMAX */
@@ -199,16 +231,19 @@ static double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL 
             REAL rest = 0;
             if (d != NULL) {
                 for (size_t j = 0; j < m; ++j) {
-                    d[j] = EXP(z[j] - zmax);
+                    d[j] = NNBP(shifted_exp)(z[j], zmax);
                     rest += j == jmax ? (REAL)0 : d[j];
                 }
                 const REAL c_over_sum = c / (1 + rest);
                 for (size_t j = 0; j < m; ++j) d[j] *= c_over_sum;
                 d[label] -= c;
             } else {
-                for (size_t j = 0; j < m; ++j) rest += j == jmax ? (REAL)0 : EXP(z[j] - zmax);
+                for (size_t j = 0; j < m; ++j)
+                    rest += j == jmax ? (REAL)0 : NNBP(shifted_exp)(z[j], zmax);
             }
-            row_loss = (double)LOG1P(rest) - (double)(z[label] - zmax);
+            /* z_label - zmax, 0 where the label's logit is the max, also +inf. */
+            row_loss = (double)LOG1P(rest)
+                       - (z[label] == zmax ? 0.0 : (double)(z[label] - zmax));
         }
         total += s * row_loss;
     }

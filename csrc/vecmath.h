@@ -6,7 +6,9 @@
  * next term falls below half an ulp on the reduced range, so there are no
  * fitted constants to trust. Accuracy, checked against float64/long double
  * references in tests/test_vecmath.py: a few ulps in float, a few 1e-16
- * (relative) in double. Arguments are finite (nnbp validates its inputs).
+ * (relative) in double. NaN gives NaN, and exp and tanh take +-inf to
+ * their limits: nnbp validates its inputs, but a weight that became NaN, or
+ * a product that overflowed, must show in the result, not vanish.
  */
 #ifndef NNBP_VECMATH_H
 #define NNBP_VECMATH_H
@@ -66,8 +68,10 @@ static inline float nnbp_exp_f32(float x)
 static inline float nnbp_tanh_f32(float x)
 {
     const float ax = x < 0 ? -x : x;
-    /* tanh rounds to 1 in float from |x| = 9.01 on: stop there, before e overflows. */
-    const float twice = ax < 10.0f ? 2.0f * ax : 20.0f;
+    /* tanh rounds to 1 in float from |x| = 9.01 on: stop there, before e overflows.
+     * Written as "ax > 10" so that NaN, for which every comparison is false,
+     * takes the 2 ax branch and comes out NaN (not tanh(10) = 1). */
+    const float twice = ax > 10.0f ? 20.0f : 2.0f * ax;
     float two_to_n;
     const float p = nnbp_expm1_reduced_f32(twice, &two_to_n);
     const float e = two_to_n * p + (two_to_n - 1.0f);    /* e^(2|x|) - 1 */
@@ -144,8 +148,8 @@ static inline double nnbp_exp_f64(double x)
 static inline double nnbp_tanh_f64(double x)
 {
     const double ax = x < 0 ? -x : x;
-    /* tanh rounds to 1 in double from |x| = 19.06 on. */
-    const double twice = ax < 20.0 ? 2.0 * ax : 40.0;
+    /* tanh rounds to 1 in double from |x| = 19.06 on; NaN takes the 2 ax branch. */
+    const double twice = ax > 20.0 ? 40.0 : 2.0 * ax;
     double two_to_n;
     const double p = nnbp_expm1_reduced_f64(twice, &two_to_n);
     const double e = two_to_n * p + (two_to_n - 1.0);

@@ -18,7 +18,7 @@ from cython.parallel cimport parallel
 from libc.math cimport isfinite, pow, sqrt
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -681,6 +681,14 @@ cdef void forward_pass(const team *t, Py_ssize_t n, const Py_ssize_t[::1] sizes,
         b_offset += sizes[l]
 
 
+cdef int check_rows_per_step(str name, Py_ssize_t rows) except -1:
+    """Refuse a number of rows per step below 1, with which a loop over the rows
+    would never end (0) or would run off its arrays (negative)."""
+    if rows < 1:
+        raise ValueError(f"{name} must be >= 1, got {rows}")
+    return 0
+
+
 def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
                     int activation, double negative_slope, int output,
                     object X, floating[::1] workspace, floating[:, ::1] out,
@@ -699,6 +707,7 @@ def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bin
     cdef const floating[:, ::1] X_dense
     cdef csr_matrix X_csr
     cdef csr_batch block
+    check_rows_per_step("block_rows", block_rows)
     if csr_matrix_of(X, &X_csr):
         allocate_batch(&block, &X_csr, block_rows,
                        most_entries(&X_csr, out.shape[0], block_rows, True), sizes[0],
@@ -753,6 +762,26 @@ cdef double layer_penalty(Py_ssize_t M, Py_ssize_t K, floating scale, const floa
         return nnbp_l2_penalty_f32(M, K, scale, W, G, row_sums)
     else:
         return nnbp_l2_penalty_f64(M, K, scale, W, G, row_sums)
+
+
+cdef void forget_rows_of_weight_zero(Py_ssize_t n, const Py_ssize_t[::1] sizes,
+                                     const floating *sample_weight,
+                                     floating *work) noexcept nogil:
+    """Zero the hidden layers' Z and A (laid out in work as forward_pass lays
+    them) in each row of weight 0.
+
+    Such a row's output delta is 0 (nnbp_output_loss), but the backward pass
+    multiplies it by the row's hidden values: where one overflowed to inf,
+    0 * inf would be a NaN in the weights' gradient. Zeroed, the row adds
+    exactly 0, whatever its values.
+    """
+    cdef Py_ssize_t L = sizes.shape[0] - 1, l, i
+    for l in range(1, L):
+        for i in range(n):
+            if sample_weight[i] == 0:
+                memset(work + i * sizes[l], 0, sizes[l] * sizeof(floating))
+                memset(work + (n + i) * sizes[l], 0, sizes[l] * sizeof(floating))
+        work += 2 * n * sizes[l]
 
 
 cdef double loss_and_gradient(const team *t, Py_ssize_t n, const Py_ssize_t[::1] sizes,
@@ -810,6 +839,8 @@ cdef double loss_and_gradient(const team *t, Py_ssize_t n, const Py_ssize_t[::1]
     if t.member == 0:
         total = output_loss_ptr(output, n, sizes[L], Z, Y, labels, sample_weight,
                                 1.0 / weight_total, D if G != NULL or rule != NULL else NULL)
+        if G != NULL and sample_weight != NULL and L > 1:
+            forget_rows_of_weight_zero(n, sizes, sample_weight, work)
         total /= weight_total
         if alpha != 0 and rule != NULL:
             total += alpha / (2 * weight_total) * penalty[0]
@@ -1173,6 +1204,7 @@ def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, b
     cdef csr_batch *X_sparse = NULL
     cdef Py_ssize_t first_weights = sizes[0] * sizes[1], entries
     cdef bint compact
+    check_rows_per_step("batch_size", batch_size)
     if order is not None:
         rows_of = order
         row_ptr = &rows_of[0]

@@ -16,12 +16,22 @@ CPUs the process may use (its affinity and its cgroup's CPU quota), at most
   same cores, and OpenBLAS's threaded gemm serialises concurrent callers).
   The limit is process-wide (threadpoolctl's controllers of the BLAS
   libraries loaded), so it is counted: the first call to need it sets it,
-  the last to finish restores BLAS's own count.
+  the last to finish restores BLAS's own count;
+- the CPUs are only a budget while they are free: other processes may hold
+  them (``free_cpus``). A team's members meet several times a batch, and a
+  member that waits for a core another process holds stalls them all, as
+  BLAS's own threads stall a threaded product: on a 2-core machine kept busy
+  by two other processes, a small network's fit that formed teams and let
+  BLAS thread ran 9 times slower than on one thread. So a call takes only
+  the CPUs that were free lately, and where not even two are, it runs BLAS
+  on one thread as well. ``OMP_NUM_THREADS``, where set, is the user's
+  decision, and is followed whatever the load.
 """
 import contextlib
 import math
 import os
 import threading
+import time
 
 from nnbp import _core
 
@@ -71,13 +81,100 @@ _forked = False
 
 
 def _after_fork_in_child():
-    global _forked, _in_use, _blas_holders
+    global _forked, _in_use, _blas_holders, _meter
     _forked = True
     _in_use = _blas_holders = 0
+    _meter = None           # its window began in the parent, with the parent's CPU time
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class _LoadMeter:
+    """How many of this process's CPUs were free for it lately, from /proc/stat.
+
+    Over a window of at least WINDOW seconds, a CPU's share is its idle time
+    (the kernel's count of the CPUs this process may run on) plus the time
+    this process's own threads ran: what a team could have had. The kernel
+    counts in ticks (10 ms): a shorter window would be mostly rounding. The
+    first estimate, before a window has passed, counts the tasks running now
+    (/proc/loadavg). Where neither file exists (not Linux), every CPU counts
+    as free, as before nnbp knew of load.
+    """
+
+    WINDOW = 0.1
+
+    def __init__(self):
+        self._cpus = _allowed_cpus()
+        self._tick = 1.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+        self._free = None
+        self._lock = threading.Lock()
+        self._last = self._sample()
+
+    def _sample(self):
+        """(wall time, idle seconds of the allowed CPUs, this process's CPU seconds), or None."""
+        try:
+            with open("/proc/stat", "rb") as handle:
+                lines = handle.read().splitlines()
+        except OSError:
+            return None
+        idle = 0
+        for line in lines:
+            if line[:3] != b"cpu" or not line[3:4].isdigit():
+                continue
+            fields = line.split()
+            if self._cpus is None or int(fields[0][3:]) in self._cpus:
+                idle += int(fields[4]) + int(fields[5])         # idle, and waiting for I/O
+        return time.monotonic(), idle * self._tick, time.process_time()
+
+    def free(self):
+        """The CPUs free for this process lately, at most CPUS (a float)."""
+        if self._last is None:
+            return float(CPUS)
+        with self._lock:
+            if time.monotonic() - self._last[0] >= self.WINDOW:
+                sample = self._sample()
+                wall, idle, own = (new - old for new, old in zip(sample, self._last))
+                self._free, self._last = (idle + own) / wall, sample
+            elif self._free is None:
+                self._free = _running_elsewhere_free()
+            return min(float(CPUS), self._free)
+
+
+def _allowed_cpus():
+    """The numbers of the CPUs this process may run on (None: all)."""
+    try:
+        return frozenset(os.sched_getaffinity(0))
+    except AttributeError:
+        return None
+
+
+def _running_elsewhere_free():
+    """CPUS less the tasks running now other than this one (/proc/loadavg's 4th field)."""
+    try:
+        with open("/proc/loadavg", "rb") as handle:
+            running = int(handle.read().split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return float(CPUS)
+    return float(max(1, CPUS - (running - 1)))
+
+
+_meter = None
+
+
+def free_cpus():
+    """The CPUs free for this process lately, as a float: the machine's load as
+    nnbp's thread decision sees it (see _LoadMeter)."""
+    global _meter
+    if _meter is None:
+        _meter = _LoadMeter()
+    return _meter.free()
+
+
+# A call takes k threads if at least k - FREE_MARGIN CPUs were free: the
+# kernel's 10 ms ticks make a window's count uncertain by about this much.
+FREE_MARGIN = 0.3
 
 
 def wanted_threads():
@@ -100,16 +197,19 @@ def splits(flops_per_layer, rows):
 def team(flops_per_layer, rows):
     """The number of threads a compiled call may use, held until it returns.
 
-    A call that does not split (`splits`) takes one thread, and leaves BLAS
-    as it is.
+    A call that does not split (`splits`) takes one thread. It leaves BLAS
+    as it is if the machine has a CPU free besides, and otherwise holds BLAS
+    on one thread too.
     """
     global _in_use
     wanted = wanted_threads() if splits(flops_per_layer, rows) else 1
+    budget = _budget()
     with _lock:
-        granted = max(1, min(wanted, max(CPUS, wanted) - _in_use))
+        spare = budget - _in_use
+        granted = max(1, min(wanted, int(spare + FREE_MARGIN)))
         _in_use += granted
     try:
-        if granted == 1:
+        if granted == 1 and spare + FREE_MARGIN >= 2:
             yield 1
         else:
             with _blas_on_one_thread():
@@ -117,6 +217,14 @@ def team(flops_per_layer, rows):
     finally:
         with _lock:
             _in_use -= granted
+
+
+def _budget():
+    """The threads that nnbp's calls may share now: what OMP_NUM_THREADS asks for
+    where it is set, else the CPUs free lately (free_cpus)."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return float(max(CPUS, wanted_threads()))
+    return free_cpus()
 
 
 @contextlib.contextmanager

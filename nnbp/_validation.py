@@ -60,6 +60,110 @@ def check_real(name, value, minimum=None, strictly_above=None, maximum=None,
     return value
 
 
+def check_positive_int(name: str, value: object) -> int:
+    """value as an int >= 1.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name, for the message.
+    value : object
+        What the caller passed: an integer (not a bool, a float or a string).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        If value is not an integer.
+    ValueError
+        If it is below 1.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= 1, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def check_random_state(random_state: object) -> "np.random.Generator | np.random.RandomState":
+    """A source of random draws, as scikit-learn's check_random_state takes one.
+
+    Parameters
+    ----------
+    random_state : None, int, numpy Generator or numpy RandomState
+        None: a fresh Generator, seeded by the operating system. An int:
+        RandomState(int), as scikit-learn seeds one, so that its draws are
+        scikit-learn's. A Generator or a RandomState: used as it is.
+
+    Returns
+    -------
+    numpy Generator or RandomState
+
+    Raises
+    ------
+    TypeError
+        If random_state is none of these.
+    ValueError
+        If an int is outside 0..2**32 - 1 (what RandomState takes).
+    """
+    if random_state is None:
+        return np.random.default_rng()
+    if isinstance(random_state, (np.random.Generator, np.random.RandomState)):
+        return random_state
+    if isinstance(random_state, (bool, np.bool_)) or not isinstance(random_state,
+                                                                      numbers.Integral):
+        raise TypeError("random_state must be None, an int, a numpy Generator or a numpy "
+                        f"RandomState, got {random_state!r}")
+    if not 0 <= random_state < 2**32:
+        raise ValueError(f"random_state must be an int in 0..2**32 - 1, got {random_state}")
+    return np.random.RandomState(int(random_state))
+
+
+def check_out_alone(out_name: str, out: np.ndarray, **inputs: object) -> None:
+    """Refuse an output array that shares memory with any of the inputs.
+
+    A kernel that writes out while it still reads an input it overlaps reads
+    what it has just written: a wrong answer, and no error.
+
+    Parameters
+    ----------
+    out_name : str
+        The output's parameter name, for the message.
+    out : numpy.ndarray
+        The array the caller passed to receive a result.
+    **inputs : object
+        The caller's other arguments, by name: numpy arrays, scipy sparse
+        matrices (their data, indices and indptr) or anything else (which
+        holds no memory of out's, and is skipped).
+
+    Raises
+    ------
+    ValueError
+        Naming the first input that shares memory with out.
+    """
+    for name, value in inputs.items():
+        if scipy.sparse.issparse(value):
+            parts = [getattr(value, part, None) for part in ("data", "indices", "indptr")]
+        else:
+            parts = [value]
+        for part in parts:
+            if isinstance(part, np.ndarray) and _overlap(out, part):
+                raise ValueError(f"{out_name} must not share memory with {name}: the "
+                                 f"result would overwrite {name} while it is read")
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether a and b share memory; when that is too hard to decide, whether
+    their bounds overlap (the safe answer)."""
+    try:
+        return bool(np.shares_memory(a, b, max_work=10**4))
+    except np.exceptions.TooHardError:
+        return bool(np.may_share_memory(a, b))
+
+
 def check_layer_sizes(layer_sizes):
     """A tuple of at least two positive ints."""
     try:

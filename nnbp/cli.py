@@ -16,7 +16,7 @@ import numpy as np
 from nnbp._version import __version__
 from nnbp._show_versions import show_versions
 from nnbp.datasets import load_digits
-from nnbp.gradcheck import check_gradients
+from nnbp.gradcheck import DEFAULT_SAMPLE, check_gradients
 from nnbp.network import ACTIVATIONS, OUTPUTS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
 from nnbp.io import fold_standardisation, unfold_standardisation, write_atomically
@@ -611,8 +611,9 @@ def build_parser():
     checking.add_argument("model", nargs="?")
     checking.add_argument("--data", help="rows to check on (default: random ones)")
     checking.add_argument("--rows", type=positive(int), default=GRADCHECK_ROWS)
-    checking.add_argument("--sample", type=positive(int), default=200,
-                          help="parameters differenced per block, at most (default 200)")
+    checking.add_argument("--sample", type=positive(int), default=DEFAULT_SAMPLE,
+                          help="parameters differenced per block, at most (default "
+                               f"{DEFAULT_SAMPLE}, as nnbp.check_gradients)")
     checking.add_argument("--seed", type=int, default=0)
     checking.set_defaults(handler=gradcheck)
 

@@ -569,6 +569,14 @@ def _lost_data_error(descriptions):
     )
 
 
+def _client_closed_error(client):
+    return RuntimeError(
+        f"the Dask client {client!r} was closed in the middle of the fit: Dask cancelled the "
+        "fit's tasks and released its data with it. The network keeps the parameters it had "
+        "reached: keep the client open until fit returns."
+    )
+
+
 def _wait_for(client, futures, describe):
     """Wait for futures; raise the first error of their tasks, by partition where lost.
 
@@ -981,13 +989,22 @@ class _DaskMLP:
     def _fit(self, X, y, sample_weight=None, incremental=False, callback=None):
         try:
             return super()._fit(X, y, sample_weight, incremental, callback)
+        except Exception as error:
+            client = self.__dict__.get("_fit_client")
+            if client is not None and client.status != "running":
+                # Dask then cancels every task and future (which reads as partitions lost
+                # with a worker) and has no scheduler to ask: whatever it raised, the
+                # cause is the closed client.
+                raise _client_closed_error(client) from error
+            raise
         finally:
+            self.__dict__.pop("_fit_client", None)
             data = self.__dict__.pop("_training_data", None)
             if data is not None:
                 data.release()
 
     def _fit_data(self, X, y, sample_weight, incremental, first_pass):
-        client = _resolve_client(self.client)
+        client = self._fit_client = _resolve_client(self.client)
         data = self._training_data = _ingest(self, client, X, y, sample_weight, first_pass,
                                              incremental)
         return data, None, None, data.n_outputs
@@ -1040,8 +1057,14 @@ class _DaskMLP:
         return self._map_partitions("predict", X)
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy (classifier) or R^2 (regressor), as a lazy 0-d dask array."""
+        """Accuracy (classifier) or R^2 (regressor), a float, as dask-ml's ParallelPostFit.score.
+
+        Each partition is scored where it lives, with the fitted local model;
+        only the parts of the score come back. A number, not a lazy array:
+        scikit-learn's model selection (GridSearchCV, cross_val_score) needs one.
+        """
         check_is_fitted(self)
+        client = _resolve_client(self.client)
         partitions = {"X": _partitions("X", X, (2,)), "y": _partitions("y", y, (1, 2))}
         if sample_weight is not None:
             partitions["sample_weight"] = _partitions("sample_weight", sample_weight, (1,))
@@ -1054,8 +1077,7 @@ class _DaskMLP:
         score = dask.delayed(_score_partition, pure=True)
         parts = [score(model, x_part, y_part, w_part) for x_part, y_part, w_part
                  in zip(partitions["X"][0], partitions["y"][0], weights)]
-        return da.from_delayed(dask.delayed(_combine_scores)(parts, "raise"), shape=(),
-                               dtype=np.float64)
+        return float(client.compute(dask.delayed(_combine_scores)(parts, "raise")).result())
 
     # ------------------------------------------------------------ the local estimator
 
@@ -1099,9 +1121,9 @@ class DaskMLPClassifier(_DaskMLP, MLPClassifier):
         The cluster's client; None: the current default client, when fit runs.
 
     fit(X, y, sample_weight=None, callback=None) takes dask arrays or dask
-    DataFrames and Series partitioned by rows alike. predict, predict_proba,
-    predict_log_proba and score return lazy dask arrays, partition by
-    partition. to_local() gives the fitted nnbp.MLPClassifier. See nnbp.dask.
+    DataFrames and Series partitioned by rows alike. predict, predict_proba
+    and predict_log_proba return lazy dask arrays, partition by partition;
+    score, a number. to_local() gives the fitted nnbp.MLPClassifier. See nnbp.dask.
     """
 
     _local_class = MLPClassifier

@@ -7,7 +7,9 @@ weights come first so that the L2 penalty and its gradient are one pass over
 ``params[:n_weights]``. ``weights[l]`` and ``biases[l]`` are views into it.
 """
 import copy
+import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -20,6 +22,7 @@ from nnbp._validation import (
     check_float_dtype,
     check_layer_sizes,
     check_loss_data,
+    check_out_alone,
     check_real,
     check_vector,
 )
@@ -30,6 +33,25 @@ INITS = ("glorot", "normal", "he")
 # forward() takes the rows of X in blocks of this many: its workspace stays
 # small however large X is, and a block is still large enough for BLAS.
 FORWARD_BLOCK_ROWS = 4096
+
+
+# Every live network, for the after-fork hook below.
+_networks = weakref.WeakSet()
+
+
+def _new_locks_after_fork():
+    """In a forked child, a fresh lock for every network.
+
+    fork copies a lock in whatever state it is, but not the thread that held
+    it: a network another thread was training when the process forked had a
+    lock in the child that nobody would ever release.
+    """
+    for network in list(_networks):
+        network._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
 class Network:
@@ -73,13 +95,17 @@ class Network:
         self.activation = check_choice("activation", activation, ACTIVATIONS)
         self.output = check_choice("output", output, OUTPUTS)
         self.dtype = check_float_dtype(dtype)
-        self.alpha = check_real("alpha", alpha, minimum=0.0)
+        # alpha, sigma and negative_slope must be numbers of the dtype: a
+        # float32 slope of 1e39 is inf, and inf * 0 made the outputs NaN.
+        largest = float(np.finfo(self.dtype).max)
+        self.alpha = check_real("alpha", alpha, minimum=0.0, maximum=largest)
         if not isinstance(bias, (bool, np.bool_)):
             raise TypeError(f"bias must be True or False, got {bias!r}")
         self.bias = bool(bias)
         self.init = check_choice("init", init, INITS)
-        self.sigma = check_real("sigma", sigma, strictly_above=0.0)
-        self.negative_slope = check_real("negative_slope", negative_slope)
+        self.sigma = check_real("sigma", sigma, strictly_above=0.0, maximum=largest)
+        self.negative_slope = check_real("negative_slope", negative_slope, minimum=-largest,
+                                         maximum=largest)
         if self.n_params > MAX_DIMENSION:
             raise ValueError(
                 f"layer_sizes {list(self.layer_sizes)} make a network of {self.n_params} "
@@ -87,6 +113,7 @@ class Network:
             )
         self._sizes = np.array(self.layer_sizes, dtype=np.intp)
         self._lock = threading.Lock()
+        _networks.add(self)
         self._workspace = np.empty(0, dtype=self.dtype)
         # Each unit's row of W(l): its sum of squares, for a team's L2 penalty.
         self._row_sums = np.empty(sum(self.layer_sizes[1:]), dtype=np.float64)
@@ -186,9 +213,14 @@ class Network:
                     b[...] = rng.uniform(-bound, bound, size=b.shape)
             else:
                 scale = self.sigma if self.init == "normal" else np.sqrt(2.0)
-                W[...] = rng.normal(0.0, scale / np.sqrt(fan_in), size=W.shape)
+                # A draw too large for the dtype becomes inf, refused below.
+                with np.errstate(over="ignore"):
+                    W[...] = rng.normal(0.0, scale / np.sqrt(fan_in), size=W.shape)
                 if b is not None:
                     b[...] = 0.0
+        if not _core.all_finite(self._params):
+            raise ValueError(f"sigma={self.sigma} draws initial weights too large for "
+                             f"{self.dtype.name}: choose a smaller sigma")
         return self
 
     # ------------------------------------------------------------ computing
@@ -277,7 +309,8 @@ class Network:
         """The loss and its gradient with respect to params, in params' layout.
 
         out, if given, is a C-contiguous array of params' shape and dtype that
-        receives the gradient.
+        receives the gradient; it must share no memory with params, X, y or
+        sample_weight (a ValueError names the one it does).
         """
         if out is None:
             out = allocate(self.n_params, self.dtype, "the gradient")
@@ -291,6 +324,10 @@ class Network:
         elif np.shares_memory(out, self._params):
             # The backward pass reads the weights while it writes the gradient.
             raise ValueError("out must not share memory with the network's parameters")
+        else:
+            # ... nor with the data: a gradient written over X, y or sample_weight
+            # while the passes read them is wrong.
+            check_out_alone("out", out, X=X, y=y, sample_weight=sample_weight)
         return self._compiled_loss(*self._loss_data(X, y, sample_weight), out), out
 
     # ------------------------------------------------------------ Python protocol

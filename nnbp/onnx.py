@@ -278,10 +278,12 @@ def to_onnx(model, dtype=None, *, zipmap=True, classes=None, feature_mean=None,
     Parameters
     ----------
     model : nnbp.Network, MLPClassifier or MLPRegressor
-    dtype : None, float32 or float64
+    dtype : None, float32, float64, or an example array of inputs
         The dtype of the input and of the computation; None: the network's.
         Another dtype computes with the parameters converted to it, as
-        ``network.copy(dtype)`` does.
+        ``network.copy(dtype)`` does. An array (``X[:1]``, as
+        ``skl2onnx.to_onnx`` takes it) gives its dtype, float32 or float64,
+        and must have the model's number of features as its columns.
     zipmap : True, False or "columns"
         For classifiers, the form of the outputs, as skl2onnx's option of the
         same name (see the module's docstring).
@@ -297,6 +299,10 @@ def to_onnx(model, dtype=None, *, zipmap=True, classes=None, feature_mean=None,
         The opset of the ai.onnx domain (default 17; at least 13).
 
     Returns an ``onnx.ModelProto``: ``onnx.save_model(model, path)`` writes it.
+
+    Raises a TypeError for a model or dtype it cannot export, and a
+    ValueError for a bad option (naming it); skl2onnx's converters of nnbp's
+    estimators raise the same for a target_opset below 13.
     """
     estimators = sys.modules.get("nnbp.estimators")
     if isinstance(model, Network):
@@ -316,15 +322,11 @@ def to_onnx(model, dtype=None, *, zipmap=True, classes=None, feature_mean=None,
     else:
         raise TypeError("to_onnx takes an nnbp.Network, MLPClassifier or MLPRegressor, "
                         f"got {type(model).__name__}")
-    dtype = network.dtype if dtype is None else check_float_dtype(dtype)
+    n_features = network.layer_sizes[0]
+    dtype = _graph_dtype(dtype, network.dtype, n_features)
     if not (isinstance(zipmap, bool) or (isinstance(zipmap, str) and zipmap == "columns")):
         raise ValueError(f"zipmap must be True, False or 'columns', got {zipmap!r}")
-    opset = DEFAULT_OPSET if target_opset is None else target_opset
-    latest = defs.onnx_opset_version()
-    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= latest:
-        raise ValueError(f"target_opset must be an int from {MIN_OPSET} to {latest} (this onnx's "
-                         f"latest), got {target_opset!r}")
-    n_features = network.layer_sizes[0]
+    opset = _check_opset(target_opset)
     mean, scale = _standardisation(feature_mean, feature_scale, n_features)
 
     graph = _ModelWriter(dtype)
@@ -350,6 +352,37 @@ def to_onnx(model, dtype=None, *, zipmap=True, classes=None, feature_mean=None,
     # The oldest IR version that holds these opsets: the widest choice of runtimes.
     onnx_model.ir_version = helper.find_min_ir_version_for(opsets)
     return onnx_model
+
+
+def _graph_dtype(dtype, network_dtype, n_features):
+    """The graph's dtype from to_onnx's dtype: None, a dtype, or an example array of inputs."""
+    if dtype is None:
+        return network_dtype
+    is_data = not isinstance(dtype, (type, np.dtype, str)) and (
+        hasattr(dtype, "__array__") or isinstance(dtype, (list, tuple)))
+    if not is_data:
+        return check_float_dtype(dtype)
+    example = np.asarray(dtype)
+    if example.ndim != 2:
+        raise ValueError(f"the example X must be 2-D, (rows, {n_features} features), got shape "
+                         f"{example.shape}")
+    if example.shape[1] != n_features:
+        raise ValueError(f"the example X has {example.shape[1]} columns, but the model takes "
+                         f"{n_features} features")
+    if example.dtype not in TENSOR_TYPES:
+        raise TypeError(f"the example X must be float32 or float64, got {example.dtype}: the "
+                        "graph's input takes that dtype (convert it, X[:1].astype(np.float32))")
+    return example.dtype
+
+
+def _check_opset(target_opset):
+    """The ai.onnx opset of the graph: target_opset, or the default; a ValueError if out of range."""
+    opset = DEFAULT_OPSET if target_opset is None else target_opset
+    latest = defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= latest:
+        raise ValueError(f"target_opset must be an int from {MIN_OPSET} to {latest} (this onnx's "
+                         f"latest), got {target_opset!r}")
+    return opset
 
 
 def _network_target_type(network, classes):
@@ -448,6 +481,9 @@ def _register_with_skl2onnx():
     from nnbp import estimators   # skl2onnx needs scikit-learn: they import
 
     def writer(scope, operator, container):
+        # skl2onnx lets a converter write operators newer than target_opset, and the graph
+        # then fails to load: the opset is checked here as to_onnx checks it.
+        _check_opset(container.target_opset)
         dtype = _computing_dtype(operator.inputs[0].type, DoubleTensorType)
         graph = _Skl2onnxWriter(dtype, scope, container)
         X = operator.inputs[0].full_name

@@ -27,7 +27,11 @@ def _matplotlib():
 
 
 def _curve(name, values):
-    """values as a non-empty 1-D float64 array of finite numbers."""
+    """values as a non-empty 1-D float64 array of real numbers.
+
+    NaN and infinities are recorded values too: an early-stopping fit that
+    diverges records its last epoch as NaN, and may score -inf before it.
+    """
     try:
         if values is None or isinstance(values, (str, bytes)):
             raise TypeError
@@ -36,8 +40,6 @@ def _curve(name, values):
         raise TypeError(f"{name} must be a sequence of real numbers, got {values!r}") from None
     if array.ndim != 1 or array.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinity")
     return array
 
 
@@ -77,9 +79,25 @@ def _diagnostics_table(diagnostics):
 
 def _log_scale_if_positive(axes, values):
     # A log scale shows a loss or a norm that falls by decades; it cannot
-    # show zero or negative values, so those keep the linear scale.
-    if np.all(np.asarray(values) > 0):
+    # show zero or negative values, so those keep the linear scale. NaN and
+    # infinities are not drawn, and do not count.
+    values = np.asarray(values)
+    values = values[np.isfinite(values)]
+    if values.size and np.all(values > 0):
         axes.set_yscale("log")
+
+
+def _plot_curve(axes, values, **style):
+    """values against epochs 1, 2, ...; each value that cannot be drawn marked by a dashed
+    vertical line: NaN (a diverged epoch) in red, an infinity in grey."""
+    epochs = np.arange(1, values.size + 1)
+    axes.plot(epochs, values, **style)
+    for epoch, value in zip(epochs, values):
+        if np.isnan(value):
+            axes.axvline(epoch, color="tab:red", linestyle="--", linewidth=1, label="diverged")
+        elif np.isinf(value):
+            axes.axvline(epoch, color="tab:gray", linestyle="--", linewidth=1,
+                         label=f"{value:+}")
 
 
 def plot_training(loss_curve, diagnostics=None, path=None, *, validation_scores=None,
@@ -91,6 +109,8 @@ def plot_training(loss_curve, diagnostics=None, path=None, *, validation_scores=
     loss_curve : sequence of float
         The training loss of each epoch (loss_curve_, trainer.loss_curve);
         epoch k is loss_curve[k - 1]. Log scale if every loss is positive.
+        NaN, the epoch where an early-stopping fit diverged, is left out of
+        the curve and marked by a dashed red line; an infinity, by a grey one.
     diagnostics : list of dict or None
         DiagnosticsRecorder.history: adds a panel of each layer's gradient
         norm (log scale if all positive) and one of the fraction of saturated
@@ -99,7 +119,8 @@ def plot_training(loss_curve, diagnostics=None, path=None, *, validation_scores=
     path : str, path-like or binary file
         Where the PNG goes.
     validation_scores : sequence of float or None
-        The early-stopping scores (validation_scores_): adds their panel.
+        The early-stopping scores (validation_scores_): adds their panel
+        (NaN as in loss_curve).
     title : str or None
         A title above the panels.
 
@@ -125,12 +146,12 @@ def plot_training(loss_curve, diagnostics=None, path=None, *, validation_scores=
                                                squeeze=False)[:, 0]))
 
     axes = axes_of["loss"]
-    axes.plot(np.arange(1, losses.size + 1), losses, marker="." if losses.size < 50 else None)
+    _plot_curve(axes, losses, marker="." if losses.size < 50 else None)
     _log_scale_if_positive(axes, losses)
     axes.set_ylabel("training loss")
     if scores is not None:
         axes = axes_of["score"]
-        axes.plot(np.arange(1, scores.size + 1), scores, color="tab:green")
+        _plot_curve(axes, scores, color="tab:green", marker="." if scores.size < 50 else None)
         axes.set_ylabel("validation score")
     if table is not None:
         epochs, norms, saturation = table

@@ -72,7 +72,32 @@ def _softmax_loss(z, label):
     # max(z) + log(...) rounds at the magnitude of z, and loses a loss that
     # is small beside it (z = (1e15, 1e15) gave 0.75, not log 2).
     top = max(z)
-    return math.log(sum(math.exp(zk - top) for zk in z)) - (z[label] - top)
+    return math.log(sum(_shifted_exp(zk, top) for zk in z)) - _shifted(z[label], top)
+
+
+def _shifted(zk, top):
+    """zk - top, with the max's own 0 also where the max is +inf: the limit
+    (inf - inf would be NaN)."""
+    return 0.0 if zk == top else zk - top
+
+
+def _shifted_exp(zk, top):
+    """e^(zk - top): 1 for the max itself, also where it is +inf (one logit of
+    +inf makes the softmax one-hot, its limit)."""
+    return math.exp(_shifted(zk, top))
+
+
+def _logistic_loss(z, t):
+    """softplus(z) - t z, the binary cross-entropy of a logit z against t in [0, 1].
+
+    At z = +-inf its limit: 0 for a sure right answer (z = inf, t = 1; z =
+    -inf, t = 0), else inf; inf - inf and 0 * inf would be NaN.
+    """
+    if z == math.inf:
+        return 0.0 if t == 1 else math.inf
+    if z == -math.inf:
+        return 0.0 if t == 0 else math.inf
+    return _softplus(z) - t * z
 
 
 def _unknown(kind, name, valid):
@@ -84,7 +109,8 @@ def _unknown(kind, name, valid):
 def _phi_and_dphi(name, z, negative_slope):
     """(phi(z), phi'(z)) for one scalar z: the function and its derivative
     side by side. At the kink z = 0 of relu / leaky_relu, phi' takes the
-    z <= 0 branch."""
+    z <= 0 branch. NaN gives NaN, for both (identity' = 1 whatever z);
+    z = +-inf gives the limits (relu(-inf) = 0, tanh(inf) = 1, ...)."""
     z = float(z)
     if name == "identity":
         return z, 1.0
@@ -94,6 +120,10 @@ def _phi_and_dphi(name, z, negative_slope):
     if name == "tanh":
         t = math.tanh(z)
         return t, 1.0 - t * t
+    if math.isnan(z) and name in ("relu", "leaky_relu"):
+        # Neither branch below: phi(NaN) and phi'(NaN) are NaN. (The other
+        # activations' formulas give NaN by themselves.)
+        return z, z
     if name == "relu":
         return (z, 1.0) if z > 0 else (0.0, 0.0)
     if name == "leaky_relu":
@@ -113,10 +143,43 @@ def activation_derivative(name, z, negative_slope=0.01):
     return _phi_and_dphi(name, z, negative_slope)[1]
 
 
+def activation_backward(name: str, z: float, d: float, negative_slope: float = 0.01) -> float:
+    """d * phi'(z) for one scalar z and the derivative d = dloss/dx flowing back.
+
+    As IEEE multiplies (NaN or inf times 0 is NaN), except that relu passes
+    back exactly 0 where z <= 0, whatever d: the unit is off, and nothing
+    flows through it (PyTorch's and JAX's rule). relu at z = NaN passes NaN.
+
+    Parameters
+    ----------
+    name : str
+        The activation, one of ACTIVATIONS.
+    z : float
+        The unit's input.
+    d : float
+        dloss/dx at the unit's output x = phi(z).
+    negative_slope : float
+        leaky_relu's slope for z <= 0.
+
+    Returns
+    -------
+    float
+        dloss/dz.
+
+    Raises
+    ------
+    ValueError
+        If name is not an activation.
+    """
+    if name == "relu" and float(z) <= 0:
+        return 0.0
+    return float(d) * activation_derivative(name, z, negative_slope)
+
+
 # The batch functions take a parameter named ``activation``; these aliases
 # keep the scalar functions reachable inside them.
 _phi = activation
-_dphi = activation_derivative
+_backward_through = activation_backward
 
 
 # ---------------------------------------------- output layer, one example
@@ -131,7 +194,7 @@ def _output_example(output, z):
         # f_k = e^{z_k} / sum_j e^{z_j}; shifting z by max(z) changes nothing
         # but keeps every e^t <= 1 (no overflow) and the sum >= 1.
         top = max(z)
-        e = [math.exp(zk - top) for zk in z]
+        e = [_shifted_exp(zk, top) for zk in z]
         total = sum(e)
         return [ek / total for ek in e]
     if output == "poisson":
@@ -159,7 +222,7 @@ def _loss_example(output, z, y_i):
         target = _target_vector(y_i, m, output)
         # Not log(f): f rounds to exactly 1 for z > ~37 (log(1-f) = -inf)
         # and to 0 below ~-745. log f = -softplus(-z), log(1-f) = -softplus(z).
-        loss_i = sum(_softplus(z[k]) - target[k] * z[k] for k in range(m))
+        loss_i = sum(_logistic_loss(z[k], target[k]) for k in range(m))
     elif output == "poisson":
         target = _target_vector(y_i, m, output)
         loss_i = 0.0
@@ -171,7 +234,9 @@ def _loss_example(output, z, y_i):
             # xlogy): at y = 0 the term is 0, and log 0 (it raises) is
             # never evaluated.
             y_log_y_over_f = y_k * (math.log(y_k) - z[k]) if y_k > 0 else 0.0
-            loss_i += y_log_y_over_f - y_k + f[k]
+            # At z = inf, f = inf outgrows y z: the loss is inf (-inf + inf
+            # would be NaN).
+            loss_i += math.inf if z[k] == math.inf else y_log_y_over_f - y_k + f[k]
     else:  # softmax (_output_example has rejected unknown outputs)
         label = _label(y_i, m)
         target = [1.0 if k == label else 0.0 for k in range(m)]
@@ -214,6 +279,8 @@ def _backward_example(weights, zs, xs, dz, scale, activation, negative_slope,
         dW(l)     += delta(l) x(l-1)^T
         db(l)     += delta(l)
         delta(l-1) = (W(l)^T delta(l)) * phi'(z(l-1))      l = L..2
+
+    (the product as activation_backward takes it)
     """
     L = len(weights)
     delta = [scale * dz_k for dz_k in dz]
@@ -226,8 +293,9 @@ def _backward_example(weights, zs, xs, dz, scale, activation, negative_slope,
             if dbiases is not None:
                 dbiases[l - 1][u] += delta[u]
         if l > 1:
-            delta = [sum(W[u][j] * delta[u] for u in range(len(W)))
-                     * _dphi(activation, zs[l - 1][j], negative_slope)
+            delta = [_backward_through(activation, zs[l - 1][j],
+                                       sum(W[u][j] * delta[u] for u in range(len(W))),
+                                       negative_slope)
                      for j in range(len(x_prev))]
 
 
@@ -266,7 +334,7 @@ def dense_backward(W, X, Z, dA, activation, negative_slope=0.01):
     Z = _matrix(Z, "Z", rows=n, columns=m)
     dA = _matrix(dA, "dA", rows=n, columns=m)
     _check_name(activation, ACTIVATIONS, "activation")
-    D = [[dA[i][u] * _dphi(activation, Z[i][u], negative_slope) for u in range(m)]
+    D = [[_backward_through(activation, Z[i][u], dA[i][u], negative_slope) for u in range(m)]
          for i in range(n)]
     dW = [[sum(D[i][u] * X[i][j] for i in range(n)) for j in range(m_prev)]
           for u in range(m)]
@@ -300,11 +368,12 @@ def output_loss(output, Z, y, sample_weight=None):
     total = 0.0
     dZ = []
     for i in range(n):
-        loss_i, dz_i = _loss_example(output, Z[i], y[i])
         if s[i] == 0.0:
-            # Left out, not multiplied by 0: its loss may be inf (e^z overflows).
-            dZ.append([0.0] * len(dz_i))
+            # Left out, not multiplied by 0: its loss may be inf (e^z overflows),
+            # and Python's float arithmetic may raise OverflowError computing it.
+            dZ.append([0.0] * len(Z[i]))
             continue
+        loss_i, dz_i = _loss_example(output, Z[i], y[i])
         total += s[i] * loss_i
         dZ.append([s[i] * dz_ik / S for dz_ik in dz_i])
     return total / S, dZ
@@ -332,10 +401,12 @@ def loss(weights, biases, X, y, activation, output, sample_weight=None,
     s, S = _sample_weights(sample_weight, n)
     total = 0.0
     for i in range(n):
+        if s[i] == 0.0:
+            # Left out before anything is computed: 0 * inf would be NaN, and
+            # Python's float arithmetic may raise OverflowError on its way.
+            continue
         zs, _ = _forward_example(weights, biases, X[i], activation, negative_slope)
         loss_i, _ = _loss_example(output, zs[L], y[i])
-        if s[i] == 0.0:
-            continue    # left out: 0 * inf would be NaN
         total += s[i] * loss_i
     return total / S + alpha / (2.0 * S) * _sum_of_squares(weights)
 
@@ -358,10 +429,10 @@ def loss_and_grad(weights, biases, X, y, activation, output, sample_weight=None,
     dbiases = None if biases is None else [[0.0] * len(W) for W in weights]
     total = 0.0
     for i in range(n):
+        if s[i] == 0.0:
+            continue    # left out, before anything is computed (as in loss)
         zs, xs = _forward_example(weights, biases, X[i], activation, negative_slope)
         loss_i, dz_i = _loss_example(output, zs[L], y[i])
-        if s[i] == 0.0:
-            continue    # left out: 0 * inf would be NaN
         total += s[i] * loss_i
         _backward_example(weights, zs, xs, dz_i, s[i] / S, activation,
                           negative_slope, dweights, dbiases)

@@ -24,6 +24,7 @@ import numpy as np
 
 from nnbp import _core, _threads
 from nnbp._memory import allocate
+from nnbp._validation import check_positive_int, check_random_state
 
 STOPPED = "stopped"            # no improvement: the optimizer chose to stop
 MAX_EPOCHS = "max_epochs"      # ran out of epochs before that
@@ -50,8 +51,10 @@ class StochasticTrainer:
         Rows per batch, at most n (1: per example; n: full batch).
     shuffle : bool
         Draw a new order of the rows each epoch.
-    random_state : numpy RandomState or Generator
-        Draws the orders; a RandomState draws scikit-learn's.
+    random_state : None, int, numpy RandomState or Generator
+        Draws the orders; a RandomState draws scikit-learn's, and an int seeds
+        one (as scikit-learn's check_random_state does). None: a fresh
+        Generator.
     tol, n_iter_no_change : float, int or inf
         The stopping rule above.
     verbose : bool
@@ -62,10 +65,9 @@ class StochasticTrainer:
                  tol=1e-4, n_iter_no_change=10, verbose=False):
         self.net = net
         self.optimizer = optimizer
-        self.batch_size = int(batch_size)
+        self.batch_size = check_positive_int("batch_size", batch_size)
         self.shuffle = shuffle
-        self.random_state = (random_state if random_state is not None
-                             else np.random.default_rng())
+        self.random_state = check_random_state(random_state)
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.verbose = verbose
@@ -137,8 +139,11 @@ class StochasticTrainer:
     def _epoch(self, X, y, sample_weight):
         """The epoch to run, over the data checked."""
         X, targets, labels, sample_weight, _ = self.net._check_data(X, y, sample_weight)
+        # Checked again here: batch_size is a public attribute, which may have
+        # changed since the constructor checked it.
+        batch_size = check_positive_int("batch_size", self.batch_size)
         return _Epoch(self.net, X, targets, labels, sample_weight,
-                      min(self.batch_size, X.shape[0]), self.shuffle)
+                      min(batch_size, X.shape[0]), self.shuffle)
 
     def _epochs(self, epoch, max_epochs, validation_score, incremental, on_epoch):
         """Up to max_epochs epochs, and the reason they ended."""

@@ -244,3 +244,21 @@ def test_the_sparse_command_writes_its_json(tmp_path, monkeypatch, capsys):
     written = json.loads(target.read_text())
     assert {row["solver"] for row in written["epoch"]} == set(sparse.SOLVERS)
     assert "TF-IDF-like problem" in capsys.readouterr().out
+
+
+def test_the_busy_benchmark_times_its_cases_quiet_and_busy(monkeypatch):
+    # Two of the cases, each in its child, quiet and busy, and the table of both.
+    from nnbp import _threads
+    from nnbp.benchmark import busy
+
+    cases = {"nnbp": busy.CASES["nnbp"],
+             "nnbp, OMP_NUM_THREADS=1": busy.CASES["nnbp, OMP_NUM_THREADS=1"]}
+    monkeypatch.setattr(busy, "CASES", cases)
+    results = busy.run(rounds=1, fits=1, log=lambda message: None, scaling=False)
+    assert results["busy_processes"] == max(2, _threads.CPUS)
+    for state in ("quiet", "busy"):
+        assert set(results[state]) == set(cases)
+        assert all(seconds > 0 for seconds in results[state].values())
+    table = busy.markdown(results)
+    assert "| nnbp, OMP_NUM_THREADS=1 |" in table and "nnbp / nnbp with OMP_NUM_THREADS=1" in table
+

@@ -219,7 +219,7 @@ def test_sgd_on_dask_learns_the_digits_as_the_local_fit_does(client, digits):
         return np.max(np.abs(np.array(curve) / local.loss_curve_ - 1))
 
     assert deviation(ours.loss_curve_) <= deviation(other_seed.loss_curve_)
-    accuracy = ours.score(*as_dask(X_test, y_test)).compute()
+    accuracy = ours.score(*as_dask(X_test, y_test))
     assert abs(accuracy - local.score(X_test, y_test)) <= 0.005
 
 
@@ -285,10 +285,10 @@ def test_predictions_are_lazy_partition_by_partition_and_those_of_to_local(clien
         assert isinstance(lazy, da.Array) and lazy.chunks[0] == Xd.chunks[0]
         # Partition by partition: equal up to the rounding of products of other sizes.
         assert relative_error(lazy.compute(), getattr(local, method)(X_test)) < 1e-12, method
+    # score is a number, as scikit-learn's scorers need (and dask-ml's ParallelPostFit gives).
     score = model.score(Xd, yd, sample_weight=wd)
-    assert isinstance(score, da.Array) and score.shape == ()
-    assert score.compute() == pytest.approx(local.score(X_test, y_test, sample_weight=weight),
-                                            rel=1e-12)
+    assert type(score) is float
+    assert score == pytest.approx(local.score(X_test, y_test, sample_weight=weight), rel=1e-12)
 
 
 def test_regressor_score_is_r2_of_all_the_partitions(client, rng):
@@ -299,9 +299,22 @@ def test_regressor_score_is_r2_of_all_the_partitions(client, rng):
     Xd, yd, wd = as_dask(X, y, weight, chunks=[1, 99, 0, 150, 50])
     local = model.to_local()
     assert np.array_equal(model.predict(Xd).compute(), local.predict(X))
-    assert model.score(Xd, yd).compute() == pytest.approx(local.score(X, y), rel=1e-12)
-    assert model.score(Xd, yd, sample_weight=wd).compute() == pytest.approx(
+    assert model.score(Xd, yd) == pytest.approx(local.score(X, y), rel=1e-12)
+    assert model.score(Xd, yd, sample_weight=wd) == pytest.approx(
         local.score(X, y, sample_weight=weight), rel=1e-12)
+
+
+def test_grid_search_over_a_dask_estimator(client, digits):
+    from sklearn.model_selection import GridSearchCV
+
+    X, X_test, y, y_test = digits
+    params = dict(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=15, random_state=0)
+    search = GridSearchCV(DaskMLPClassifier(**params), {"alpha": [1e-4, 1e-1]}, cv=2,
+                          error_score="raise")
+    fit_quietly(search, *as_dask(X, y))
+    assert search.best_params_["alpha"] in (1e-4, 1e-1)
+    assert all(0.5 < score <= 1 for score in search.cv_results_["mean_test_score"])
+    assert type(search.score(*as_dask(X_test, y_test))) is float
 
 
 def test_dataframes_with_their_column_names(client, rng):

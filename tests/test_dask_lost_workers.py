@@ -145,3 +145,46 @@ def test_scattered_data_lost_with_a_worker_stop_the_fit_with_a_clear_error(clien
     # The network keeps the parameters of the last iteration that finished.
     assert len(iterations) >= 3
     assert np.array_equal(model.network_.params, iterations[-1])
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd"])
+def test_a_client_closed_in_the_middle_of_a_fit_is_named(solver, client):
+    """Not a lost worker: the client that fit uses was closed, and the workers are fine."""
+    own = Client(client.cluster, set_as_default=False)
+    iterations = []
+
+    def closer(epoch, losses, network):
+        iterations.append(network.params.copy())
+        if epoch == 2:
+            own.close()
+
+    params = dict(LBFGS, solver=solver, batch_size=50, sync_every=2, client=own)
+    model = DaskMLPRegressor(**params)
+    with pytest.raises(RuntimeError, match="the Dask client .* was closed in the middle of the "
+                                           "fit") as caught:
+        fit(model, *computed_from_a_graph(own), closer)
+    assert not isinstance(caught.value, LostDataError)
+    assert "worker" not in str(caught.value)
+    # The network keeps the parameters of the last iteration that finished.
+    assert np.array_equal(model.network_.params, iterations[-1])
+    assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_a_client_closed_by_another_thread_during_a_round_is_named(client):
+    """Closed while the workers compute: Dask cancels the round's futures and the data's,
+    which read as partitions lost with a worker."""
+    import threading
+
+    own = Client(client.cluster, set_as_default=False)
+    X, y = computed_from_a_graph(own)
+    params = dict(hidden_layer_sizes=(8,), solver="sgd", batch_size=20, sync_every=1,
+                  max_iter=10_000, tol=0.0, n_iter_no_change=10_000, random_state=0, client=own)
+    closing = threading.Timer(1.0, own.close)
+    closing.start()
+    try:
+        with pytest.raises(RuntimeError, match="the Dask client .* was closed in the middle "
+                                               "of the fit") as caught:
+            fit(DaskMLPRegressor(**params), X, y)
+    finally:
+        closing.join()
+    assert not isinstance(caught.value, LostDataError)

@@ -5,6 +5,7 @@ verified by finite differences through check_layer_gradients and
 check_loss_gradients.
 """
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -163,3 +164,207 @@ def test_probabilities_are_probabilities(dtype, rng, isa):
     np.testing.assert_allclose(softmax.sum(axis=1), 1.0, rtol=4 * np.finfo(dtype).eps)
     assert np.all((sigmoid >= 0) & (sigmoid <= 1)) and np.all(softmax >= 0)
     assert np.array_equal(layers.output_function("squared", Z), Z)
+
+
+# ---------------------------------------------------------------- NaN and infinity
+#
+# The compiled core takes no NaN or infinity from the user (the boundary
+# refuses them), but it makes them: a weight that became NaN, or a logit that
+# overflowed. Every kernel must then pass them on as the mathematics says
+# (the reference says it), never turn them into finite numbers. The kernels
+# are called directly: the layers' functions refuse such input by name.
+
+SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -1.5, 30.0, -30.0, 1e4, -1e4]
+
+
+def _special_grid(dtype, columns=71):
+    """Every special z beside every special d, laid along rows long enough (71:
+    several vectors and a tail) that both the vector loops and their tails
+    see each value."""
+    pairs = list(itertools.product(SPECIAL, SPECIAL))
+    rows = -(-len(pairs) // columns)
+    pairs += [(1.0, 1.0)] * (rows * columns - len(pairs))
+    Z = np.array([z for z, _ in pairs], dtype=dtype).reshape(rows, columns)
+    D = np.array([d for _, d in pairs], dtype=dtype).reshape(rows, columns)
+    return Z, D
+
+
+def _assert_same_specials(computed, expected, dtype):
+    """NaN where expected is NaN, the same infinities, finite values to tolerance."""
+    expected = np.asarray(expected, dtype=np.float64)
+    computed = np.asarray(computed, dtype=np.float64)
+    assert np.array_equal(np.isnan(computed), np.isnan(expected)), (computed, expected)
+    assert np.array_equal(np.isinf(computed) & (computed > 0), np.isinf(expected) & (expected > 0))
+    assert np.array_equal(np.isinf(computed) & (computed < 0), np.isinf(expected) & (expected < 0))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(computed[finite], expected[finite],
+                               rtol=REFERENCE_TOLERANCE[dtype], atol=1e-30)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", nnbp.ACTIVATIONS)
+def test_activations_propagate_nan_and_infinity(name, dtype, isa):
+    # relu turned NaN into 0, tanh into 1: a network with a NaN weight gave
+    # finite outputs, loss and gradient.
+    from nnbp import _core
+    code, slope = _core.ACTIVATIONS[name], 0.2
+    Z, D = _special_grid(dtype)
+    A = np.empty_like(Z)
+    _core.activation_forward(code, slope, Z, A)
+    backward = D.copy()
+    _core.activation_backward(code, slope, Z, A, backward)
+    expected_A = [[reference.activation(name, z, slope) for z in row] for row in Z.tolist()]
+    expected_D = [[reference.activation_backward(name, z, d, slope) for z, d in zip(zr, dr)]
+                  for zr, dr in zip(Z.tolist(), D.tolist())]
+    if name in ("logistic", "tanh"):
+        # These derivatives come from A rounded to the dtype (a(1-a), 1-a^2):
+        # where a saturated unit's A rounds to 1, phi' is 0, and inf * 0 NaN.
+        a = np.array(expected_A).astype(dtype).astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            expected_D = D.astype(np.float64) * (a * (1 - a) if name == "logistic"
+                                                 else 1 - a * a)
+    _assert_same_specials(A, expected_A, dtype)
+    _assert_same_specials(backward, expected_D, dtype)
+    assert np.isnan(A[np.isnan(Z)]).all()
+    if name != "identity":                  # identity' = 1, even at NaN
+        assert np.isnan(backward[np.isnan(Z)]).all()
+    # A NaN d comes back NaN, but where relu is off (z <= 0: 0, whatever d).
+    passes = np.isnan(D) & ~((Z <= 0) & (name == "relu"))
+    assert np.isnan(backward[passes]).all()
+
+
+def test_the_reference_says_what_nan_and_infinity_give():
+    nan, inf = float("nan"), float("inf")
+    for name in nnbp.ACTIVATIONS:
+        assert math.isnan(reference.activation(name, nan))
+        if name != "identity":
+            assert math.isnan(reference.activation_derivative(name, nan))
+    assert reference.activation("relu", -inf) == 0.0 and reference.activation("relu", inf) == inf
+    assert reference.activation("tanh", inf) == 1.0 and reference.activation("tanh", -inf) == -1.0
+    assert reference.activation("logistic", -inf) == 0.0
+    assert reference.activation("softplus", inf) == inf
+    assert reference.activation("softplus", -inf) == 0.0
+    assert reference.activation("leaky_relu", -inf, 0.2) == -inf
+    assert reference.activation_derivative("relu", inf) == 1.0
+    assert reference.activation_derivative("relu", -inf) == 0.0
+    # Backward: d * phi'(z) as IEEE multiplies, but relu passes 0 back where
+    # it is off, whatever d.
+    assert math.isnan(reference.activation_backward("relu", nan, 1.0))
+    assert reference.activation_backward("relu", -1.0, nan) == 0.0
+    assert reference.activation_backward("relu", 2.0, inf) == inf
+    assert math.isnan(reference.activation_backward("tanh", 1.0, nan))
+    assert math.isnan(reference.activation_backward("leaky_relu", nan, 1.0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output", nnbp.OUTPUTS)
+def test_output_kernels_propagate_nan(output, dtype, isa):
+    # A NaN logit makes its row's output, loss and gradient NaN (the softmax's
+    # whole row); the other rows are untouched.
+    from nnbp import _core
+    rng = np.random.default_rng(5)
+    n, m = 4, 19
+    Z = rng.normal(size=(n, m)).astype(dtype)
+    Z[1, 0] = Z[2, m - 1] = Z[3, 7] = np.nan
+    y = make_targets(output, n, m, rng)
+    targets = None if output == "softmax" else np.ascontiguousarray(y, dtype=dtype)
+    labels = np.ascontiguousarray(y, dtype=np.int64) if output == "softmax" else None
+    F = Z.copy()
+    _core.output_activation(_core.OUTPUTS[output], F)
+    dZ = np.empty_like(Z)
+    loss = _core.output_loss(_core.OUTPUTS[output], Z, targets, labels, None, 1.0, dZ)
+    _assert_same_specials(F, reference.output_function(output, Z.tolist()), dtype)
+    assert math.isnan(loss)
+    for i in range(1, n):
+        row_loss, row_dZ = reference.output_loss(output, Z[i:i + 1].tolist(), y[i:i + 1].tolist())
+        assert math.isnan(row_loss)
+        _assert_same_specials(dZ[i], row_dZ[0], dtype)
+    ref_loss, ref_dZ = reference.output_loss(output, Z[:1].tolist(), y[:1].tolist())
+    _assert_same_specials(dZ[0], ref_dZ[0], dtype)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", nnbp.ACTIVATIONS)
+def test_a_nan_weight_makes_the_network_nan(name, dtype, sparse):
+    # Before, a relu network with a NaN weight predicted, and reported a loss
+    # and a gradient, as if nothing were wrong.
+    import scipy.sparse
+    rng = np.random.default_rng(6)
+    net = nnbp.Network([5, 8, 3], activation=name, output="softmax", dtype=dtype, seed=0)
+    X = rng.normal(size=(6, 5))
+    if sparse:
+        X = scipy.sparse.csr_matrix(X)
+    y = rng.integers(0, 3, 6)
+    net.weights[0][:, 2] = np.nan          # every hidden unit reads feature 2
+    assert np.isnan(net.forward(X)).all()
+    loss, grad = net.loss_and_grad(X, y)
+    assert math.isnan(loss) and math.isnan(net.loss(X, y))
+    assert np.isnan(grad[net.block_slices()[0][1]]).any()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output", nnbp.OUTPUTS)
+def test_a_row_of_weight_zero_contributes_nothing_to_the_loss_kernel(output, dtype, rng, isa):
+    # s * loss was 0 * inf = NaN for a row whose loss overflowed: now the row
+    # is left out, as the reference leaves it out.
+    n, m = 5, 3
+    Z = rng.normal(size=(n, m)).astype(dtype)
+    y = make_targets(output, n, m, rng)
+    weights = rng.uniform(0.5, 2.0, n).astype(dtype)
+    weights[2] = 0.0
+    Z[2] = np.finfo(dtype).max / 2           # its loss overflows: (z - y)^2, e^z, ...
+    loss, dZ = layers.output_loss(output, Z, y, weights)
+    kept = np.arange(n) != 2
+    loss_kept, dZ_kept = layers.output_loss(output, Z[kept], y[kept], weights[kept])
+    assert np.isfinite(loss) and np.isfinite(dZ).all()
+    assert loss == loss_kept and np.array_equal(dZ[kept], dZ_kept) and not dZ[2].any()
+    ref_loss, ref_dZ = reference.output_loss(output, Z.tolist(), y.tolist(), weights.tolist())
+    assert relative_error(loss, ref_loss) <= REFERENCE_TOLERANCE[dtype]
+
+
+INFINITE_LOGITS = [[np.inf, 0.0, 1.0], [-np.inf, 0.0, 1.0], [np.inf, -np.inf, 0.0],
+                   [-np.inf, -np.inf, -np.inf], [np.nan, np.inf, 0.0]]
+
+
+def _targets_for(output, label):
+    """Every kind of target beside infinite logits: each class, or all 0, 1 or 1/2."""
+    if output == "softmax":
+        return np.full(len(INFINITE_LOGITS), label, dtype=np.int64)
+    value = (0.0, 1.0, 0.5)[label] if output == "logistic" else (0.0, 1.0, 3.0)[label]
+    return np.full((len(INFINITE_LOGITS), 3), value)
+
+
+@pytest.mark.parametrize("label", [0, 1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output", nnbp.OUTPUTS)
+def test_output_kernels_take_infinite_logits_to_their_limits(output, dtype, label, isa):
+    # An overflowed logit: the output, loss and gradient are the limits the
+    # reference gives (a sure right answer's loss is 0, a sure wrong one's
+    # inf), not a NaN made of inf - inf.
+    from nnbp import _core
+    Z = np.array(INFINITE_LOGITS, dtype=dtype)
+    y = _targets_for(output, label)
+    F = Z.copy()
+    _core.output_activation(_core.OUTPUTS[output], F)
+    _assert_same_specials(F, reference.output_function(output, Z.tolist()), dtype)
+    for i in range(len(INFINITE_LOGITS)):
+        targets = None if output == "softmax" else y[i:i + 1].astype(dtype)
+        labels = y[i:i + 1] if output == "softmax" else None
+        dZ = np.empty((1, 3), dtype)
+        loss = _core.output_loss(_core.OUTPUTS[output], Z[i:i + 1], targets, labels, None, 1.0,
+                                 dZ)
+        ref_loss, ref_dZ = reference.output_loss(output, Z[i:i + 1].tolist(), y[i:i + 1].tolist())
+        _assert_same_specials([loss], [ref_loss], dtype)
+        _assert_same_specials(dZ[0], ref_dZ[0], dtype)
+
+
+def test_the_reference_takes_infinite_logits_to_their_limits():
+    inf = math.inf
+    assert reference.output_loss("logistic", [[inf, -inf]], [[1.0, 0.0]]) == (0.0, [[0.0, 0.0]])
+    assert reference.output_loss("logistic", [[inf]], [[0.5]])[0] == inf
+    assert reference.output_loss("poisson", [[inf]], [[2.0]])[0] == inf
+    assert reference.output_function("softmax", [[inf, 0.0]]) == [[1.0, 0.0]]
+    assert reference.output_loss("softmax", [[inf, 0.0]], [0]) == (0.0, [[0.0, 0.0]])
+    assert reference.output_loss("softmax", [[inf, 0.0]], [1])[0] == inf
+    assert math.isnan(reference.output_loss("softmax", [[math.nan, 0.0]], [1])[0])

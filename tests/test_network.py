@@ -286,3 +286,68 @@ def test_l2_penalty_matches_the_reference_for_every_length_around_the_kernels_bl
         assert relative_error(loss, expected_loss) < REFERENCE_TOLERANCE[dtype]
         assert relative_error(grad, expected_grad) < REFERENCE_TOLERANCE[dtype]
         assert nnbp.check_gradients(net, X, y).passed
+
+
+# ---------------------------------------------------------------- off the happy path
+
+def _aliases(net, X, y, w):
+    """(what, out, X, y, sample_weight): out a view of one of the inputs' memory."""
+    size = net.n_params
+    buffer = np.zeros(size + X.size + y.size + w.size)
+    yield "X", buffer[:size], buffer[size - 3:size - 3 + X.size].reshape(X.shape), y, w
+    big_y = np.zeros((max(y.size, size),))
+    yield "y", big_y[:size], X, big_y[:y.size], w
+    big_w = np.ones(max(w.size, size))
+    yield "sample_weight", big_w[:size], X, y, big_w[:w.size]
+
+
+@pytest.mark.parametrize("which", ["X", "y", "sample_weight"])
+def test_out_sharing_memory_with_an_input_is_refused(which, rng):
+    # out a view of X gave a gradient wrong by up to 0.49: the backward pass
+    # writes the gradient while it still reads X.
+    net = nnbp.Network([4, 5, 1], activation="tanh", output="squared", seed=2)
+    X, y, w = rng.normal(size=(6, 4)), rng.normal(size=6), rng.uniform(0.5, 2, 6)
+    for what, out, X_in, y_in, w_in in _aliases(net, X, y, w):
+        if what != which:
+            continue
+        X_in[...], y_in[...], w_in[...] = X, y, w
+        X_before = X_in.copy()
+        with pytest.raises(ValueError, match=f"out must not share memory with {which}"):
+            net.loss_and_grad(X_in, y_in, w_in, out=out)
+        assert np.array_equal(X_in, X_before)
+
+
+def test_out_sharing_memory_with_a_sparse_X_is_refused(rng):
+    import scipy.sparse
+    net = nnbp.Network([4, 3, 2], seed=2)
+    X = scipy.sparse.random(5, 4, density=0.5, format="csr", random_state=1)
+    data = np.zeros(max(X.data.size, net.n_params))
+    data[:X.data.size] = X.data
+    X.data = data[:X.data.size]             # the constructor would copy it
+    assert np.shares_memory(X.data, data)
+    with pytest.raises(ValueError, match="out must not share memory with X"):
+        net.loss_and_grad(X, rng.integers(0, 2, 5), out=data[:net.n_params])
+
+
+@pytest.mark.parametrize("dtype, name, value", [
+    (np.float32, "sigma", 1e39),                 # not a float32: inf
+    (np.float32, "negative_slope", 1e39),
+    (np.float32, "negative_slope", -1e39),
+    (np.float32, "sigma", 3e38),                 # a float32, but its draws overflow
+    (np.float64, "sigma", 1.7e308),
+    (np.float32, "alpha", 1e39),                 # its penalty's gradient: inf * w
+])
+def test_a_hyperparameter_that_overflows_the_dtype_is_refused(dtype, name, value):
+    # sigma=1e39 made a float32 network's parameters inf; negative_slope=1e39
+    # made its outputs NaN.
+    options = {"sigma": {"init": "normal"}, "negative_slope": {"activation": "leaky_relu"},
+               "alpha": {}}[name]
+    with pytest.raises(ValueError, match=name):
+        nnbp.Network([3, 4, 2], dtype=dtype, seed=0, **{name: value}, **options)
+
+
+@pytest.mark.parametrize("name, value", [("sigma", 1e30), ("negative_slope", 1e30),
+                                         ("negative_slope", -1e30)])
+def test_a_large_hyperparameter_within_float32_is_taken(name, value):
+    net = nnbp.Network([3, 4, 2], dtype=np.float32, init="normal", seed=0, **{name: value})
+    assert getattr(net, name) == value

@@ -439,6 +439,48 @@ def test_a_regression_pipeline_and_skl2onnxs_options(rng):
     assert outputs["label"].tolist() == classifier.predict(X).tolist()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_an_example_array_as_second_argument_gives_the_dtype(dtype, rng):
+    """nnbp.onnx.to_onnx(model, X[:1]), as skl2onnx.to_onnx takes it."""
+    X = rng.normal(size=(50, 4)).astype(dtype)
+    classifier = fitted_classifier("multiclass text", np.float64, rng)
+    model = nnbp.onnx.to_onnx(classifier, X[:1], zipmap=False)
+    assert model.graph.input[0].type.tensor_type.elem_type == (
+        onnx.TensorProto.FLOAT if dtype == np.float32 else onnx.TensorProto.DOUBLE)
+    outputs = run(model, X)
+    assert_labels_equal(outputs["label"], classifier.predict(X))
+    # A Network computes in the example's dtype, as network.copy(dtype) does.
+    net = nnbp.Network([4, 3, 2], seed=0)
+    assert_outputs_close(run(nnbp.onnx.to_onnx(net, X[:1]), X)["output"], net.copy(dtype), X)
+
+
+def test_an_example_array_is_checked(rng):
+    net = nnbp.Network([4, 3, 2], seed=0)
+    with pytest.raises(ValueError, match="the example X has 3 columns, but the model takes 4"):
+        nnbp.onnx.to_onnx(net, rng.normal(size=(1, 3)))
+    with pytest.raises(ValueError, match="the example X must be 2-D"):
+        nnbp.onnx.to_onnx(net, rng.normal(size=4))
+    with pytest.raises(TypeError, match="the example X must be float32 or float64, got int64"):
+        nnbp.onnx.to_onnx(net, np.zeros((1, 4), dtype=np.int64))
+
+
+@pytest.mark.parametrize("opset", [9, 12])
+def test_skl2onnx_below_opset_13_raises_what_to_onnx_raises(opset, rng):
+    X = rng.normal(size=(40, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        regressor = nnbp.MLPRegressor(hidden_layer_sizes=(4,), max_iter=5,
+                                      random_state=0).fit(X, X[:, 0])
+        pipeline = make_pipeline(StandardScaler(), nnbp.MLPClassifier(
+            hidden_layer_sizes=(4,), max_iter=5, random_state=0)).fit(X, X[:, 0] > 0)
+    for model in (regressor, pipeline):
+        with pytest.raises(ValueError, match="target_opset must be an int from 13") as caught:
+            skl2onnx.to_onnx(model, X[:1], target_opset=opset)
+        with pytest.raises(ValueError) as ours:
+            nnbp.onnx.to_onnx(regressor, target_opset=opset)
+        assert str(caught.value) == str(ours.value)
+
+
 # ---------------------------------------------------------------- bad arguments
 
 def test_what_to_onnx_refuses(rng):

@@ -161,3 +161,54 @@ def test_lbfgs_that_ends_non_finite_raises_and_keeps_the_start(rng):
                        match="L-BFGS produced a non-finite loss or parameters at iteration 0;"):
         minimize_lbfgs(net, X, y)
     assert np.array_equal(net.params, start)
+
+
+def test_lbfgs_memory_is_checked_beforehand(monkeypatch, rng):
+    """As a network's, a workspace's and a trainer's: a clear MemoryError, not NumPy's
+    'Unable to allocate' from inside scipy."""
+    from nnbp import _memory
+
+    net = Network([256, 256, 2], seed=0)     # 66306 parameters: L-BFGS keeps some 30 copies
+    X, y = rng.standard_normal((4, 256)), rng.integers(0, 2, size=4)
+    start = net.params.copy()
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 8 * 2**20)
+    with pytest.raises(MemoryError, match=r"^L-BFGS on a network of 66306 parameters needs "
+                                          r"\d+\.\d MiB of memory, but only 8\.0 MiB is "
+                                          r"available$"):
+        minimize_lbfgs(net, X, y)
+    assert np.array_equal(net.params, start)
+    with pytest.raises(MemoryError, match=r"^L-BFGS on a network of 66049 parameters needs"):
+        nnbp.MLPClassifier(hidden_layer_sizes=(256,), solver="lbfgs").fit(X, y)
+
+
+def test_lbfgs_that_cannot_allocate_says_so(monkeypatch, rng):
+    """Where the memory available is unknown, or others took it meanwhile."""
+    from nnbp import _memory, optim
+
+    def unable(*args, **kwargs):
+        raise MemoryError("Unable to allocate 13.2 GiB for an array with shape (1771, 1000000)")
+
+    monkeypatch.setattr(_memory, "available_bytes", lambda: None)
+    monkeypatch.setattr(optim.scipy.optimize, "minimize", unable)
+    net = Network([3, 4, 2], seed=0)
+    start = net.params.copy()
+    with pytest.raises(MemoryError, match=r"^L-BFGS on a network of 26 parameters needs "
+                                          r"\d+\.\d MiB of memory, which the system could not "
+                                          "allocate"):
+        minimize_lbfgs(net, rng.standard_normal((5, 3)), rng.integers(0, 2, size=5))
+    assert np.array_equal(net.params, start)
+
+
+@pytest.mark.parametrize("make", [lambda: SGD(0.1, momentum=0.9), lambda: SGD(0.1, momentum=0.0),
+                                  lambda: Adam(0.1)])
+def test_step_refuses_a_grad_that_shares_memory_with_params(make):
+    # The update writes params while it reads grad: a grad overlapping them
+    # would be read after it was written.
+    buffer = np.arange(12, dtype=np.float64)
+    params, grad = buffer[2:10], buffer[:8]
+    before = buffer.copy()
+    with pytest.raises(ValueError, match="params must not share memory with grad"):
+        make().step(params, grad)
+    with pytest.raises(ValueError, match="params must not share memory with grad"):
+        make().step(params, params)
+    assert np.array_equal(buffer, before)

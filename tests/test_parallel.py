@@ -128,7 +128,9 @@ def test_a_team_of_one_is_the_serial_code(threads):
     assert np.array_equal(split, serial) and split_curve == serial_curve
 
 
-def test_blas_runs_on_one_thread_while_a_team_runs_and_as_before_after():
+def test_blas_runs_on_one_thread_while_a_team_runs_and_as_before_after(monkeypatch):
+    monkeypatch.setattr(_threads, "free_cpus", lambda: float(_threads.CPUS))  # a quiet machine
+
     def blas_threads():
         return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
 
@@ -148,6 +150,7 @@ def test_blas_runs_on_one_thread_while_a_team_runs_and_as_before_after():
 def test_concurrent_calls_share_the_cpus(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(_threads, "CPUS", 4)
+    monkeypatch.setattr(_threads, "free_cpus", lambda: 4.0)      # a quiet machine
     granted, entered, release = [], threading.Barrier(4), threading.Event()
 
     def call():
@@ -235,3 +238,50 @@ def _train_in_child(parallel_flops):
     assert _threads.wanted_threads() == 1
     train(np.float64, "sgd", 8, epochs=1)
     assert _threads.wanted_threads() == 1
+
+
+FORK_WHILE_TRAINING = r"""
+import multiprocessing, sys, threading, time
+import numpy as np
+import nnbp
+
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(4000, 40)), rng.integers(0, 3, 4000)
+net = nnbp.Network([40, 64, 3], seed=0)
+trainer = nnbp.StochasticTrainer(net, nnbp.SGD(1e-4), batch_size=50, tol=0.0,
+                                 n_iter_no_change=np.inf)
+stop = threading.Event()
+trainer_thread = threading.Thread(
+    target=trainer.fit, args=(X, y), kwargs=dict(max_epochs=10**6,
+                                                 on_epoch=lambda _: stop.is_set()))
+trainer_thread.start()
+time.sleep(0.3)
+
+def child(queue):
+    queue.put(net.forward(X[:5]).shape)
+
+context = multiprocessing.get_context("fork")
+for _ in range(3):                      # the lock is held nearly all the time
+    queue = context.Queue()
+    process = context.Process(target=child, args=(queue,))
+    process.start()
+    process.join(20)
+    if process.is_alive():
+        process.kill()
+        stop.set()
+        print("the child blocked")
+        sys.exit(1)
+    assert queue.get(timeout=5) == (5, 3)
+stop.set()
+trainer_thread.join()
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="no fork on this platform")
+def test_a_child_forked_while_a_thread_trains_can_use_the_network():
+    # The child inherited the network's lock held by the training thread,
+    # which does not exist in the child: it blocked forever.
+    done = subprocess.run([sys.executable, "-c", FORK_WHILE_TRAINING], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr

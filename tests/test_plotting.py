@@ -37,7 +37,6 @@ def test_without_matplotlib_the_error_says_how_to_install_it(no_matplotlib, tmp_
 @pytest.mark.parametrize("loss_curve, error, message", [
     ([], ValueError, "loss_curve must be a non-empty 1-D"),
     ([[1.0, 2.0]], ValueError, "loss_curve must be a non-empty 1-D"),
-    ([1.0, np.nan], ValueError, "loss_curve contains NaN"),
     (["a", "b"], TypeError, "loss_curve must be a sequence of real numbers"),
     (None, TypeError, "loss_curve must be a sequence of real numbers"),
 ])
@@ -105,6 +104,44 @@ def test_a_recorded_training_run(tmp_path, rng):
         figure = plot_training(trainer.loss_curve, recorder.history, file)
     assert (tmp_path / "run.png").read_bytes()[:8] == PNG_SIGNATURE
     assert len(figure.axes) == 3
+
+
+def test_a_diverged_epoch_recorded_as_nan_is_plotted_and_marked(tmp_path):
+    """An early-stopping fit that diverges records its last epoch as NaN (see the README)."""
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "diverged.png"
+    figure = plot_training([1.0, 0.6, 0.4, np.nan], history(), path,
+                           validation_scores=[0.5, 0.7, 0.8, np.nan])
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    loss_axes, score_axes = figure.axes[:2]
+    assert loss_axes.get_yscale() == "log"          # the finite losses are all positive
+    for axes in (loss_axes, score_axes):
+        marks = [line for line in axes.get_lines() if line.get_label() == "diverged"]
+        assert len(marks) == 1 and list(marks[0].get_xdata()) == [4, 4]
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_the_curves_of_a_fit_that_diverged_with_early_stopping(tmp_path):
+    pytest.importorskip("matplotlib")
+    from sklearn.datasets import make_regression
+    from sklearn.exceptions import ConvergenceWarning
+
+    import nnbp
+
+    X, y = make_regression(n_samples=40, n_features=4, n_informative=4, noise=1.0,
+                           random_state=0)
+    est = nnbp.MLPRegressor(hidden_layer_sizes=(5,), solver="sgd", learning_rate_init=0.6,
+                            max_iter=50, early_stopping=True, validation_fraction=0.25,
+                            random_state=0)
+    with pytest.warns(ConvergenceWarning, match="Training diverged"):
+        est.fit(X, (y - y.mean()) / y.std())
+    # The diverged epoch is NaN; the epoch before it scored -inf (r2 of huge errors).
+    assert np.isnan(est.loss_curve_[-1]) and np.isnan(est.validation_scores_[-1])
+    assert est.validation_scores_[-2] == -np.inf
+    figure = plot_training(est.loss_curve_, None, tmp_path / "fit.png",
+                           validation_scores=est.validation_scores_)
+    assert (tmp_path / "fit.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert len(figure.axes) == 2
 
 
 def test_pyplot_and_its_backend_are_left_alone(tmp_path):

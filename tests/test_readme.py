@@ -14,8 +14,25 @@ def test_readme_has_examples():
 
 @pytest.mark.parametrize("number", range(len(EXAMPLES)))
 def test_readme_example_runs(number, capsys):
-    exec(compile(EXAMPLES[number], f"README.md example {number}", "exec"), {})
+    # Run as a script runs: its __name__ is "__main__".
+    exec(compile(EXAMPLES[number], f"README.md example {number}", "exec"),
+         {"__name__": "__main__"})
     assert "PASSED" in capsys.readouterr().out
+
+
+def test_readme_dask_example_runs_as_a_script(tmp_path):
+    """Saved as a file and run by python: Dask's worker processes import the script again,
+    and only a __main__ guard keeps them from starting a cluster of their own."""
+    import subprocess
+    import sys
+
+    example, = [block for block in EXAMPLES if "LocalCluster" in block]
+    script = tmp_path / "dask_example.py"
+    script.write_text(example)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "PASSED" in result.stdout
 
 
 def test_readme_gives_the_ci_commands():

@@ -591,3 +591,23 @@ def test_adam_first_step_by_hand():
     assert p == [approx(0.9), approx(1.1)]
     assert m == [approx(0.05), approx(-0.4)]
     assert v == [approx(0.00025), approx(0.016)]
+
+
+def test_a_row_of_weight_zero_is_left_out_before_it_is_computed():
+    # Its squared error (z - 1e300)^2 raised OverflowError in Python's floats.
+    # z = 0.5 x1 - 0.25 x2 + 0.1: row 0 z = 0.1, r = -0.2, loss 0.02; row 2
+    # z = 1.35, r = 1.55, loss 1.20125; S = 3.
+    weights, biases = [[[0.5, -0.25]]], [[0.1]]
+    X, y = [[1.0, 2.0], [0.5, -1.0], [3.0, 1.0]], [[0.3], [1e300], [-0.2]]
+    sample_weight = [1.0, 0.0, 2.0]
+    loss = reference.loss(weights, biases, X, y, "relu", "squared", sample_weight)
+    assert loss == pytest.approx((0.02 + 2 * 1.20125) / 3, rel=REL)
+    total, dweights, dbiases = reference.loss_and_grad(weights, biases, X, y, "relu", "squared",
+                                                       sample_weight)
+    assert total == pytest.approx(loss, rel=REL)
+    # delta_0 = -0.2 / 3, delta_2 = 2 * 1.55 / 3; dW = delta_0 (1, 2) + delta_2 (3, 1)
+    assert dweights[0][0] == pytest.approx([9.1 / 3, 2.7 / 3], rel=REL)
+    assert dbiases[0] == pytest.approx([2.9 / 3], rel=REL)
+    out_loss, dZ = reference.output_loss("squared", [[0.0], [0.0], [0.0]], y, sample_weight)
+    # rows 0 and 2: (0.3^2 / 2 + 2 * 0.2^2 / 2) / 3
+    assert out_loss == pytest.approx((0.045 + 0.04) / 3, rel=REL) and dZ[1] == [0.0]

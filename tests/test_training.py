@@ -209,3 +209,111 @@ def test_divergence_stops_with_the_epoch_and_finite_parameters(dtype, rng):
         trainer.fit(X, y, max_epochs=100)
     assert np.isfinite(net.params).all()
     assert isinstance(DivergenceError("x"), ValueError)
+
+
+# ---------------------------------------------------------------- off the happy path
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, "4", None, True])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_batch_size_that_cannot_make_progress_is_refused_by_name(batch_size, sparse, shuffle,
+                                                                   rng):
+    # -1 crashed the compiled epoch (unshuffled) or failed in NumPy (shuffled);
+    # 0 looped forever on sparse X and raised a misleading DivergenceError on
+    # dense X.
+    import scipy.sparse
+    net, X, y, _ = problem(rng)
+    if sparse:
+        X = scipy.sparse.csr_matrix(X)
+    with pytest.raises((ValueError, TypeError), match="batch_size"):
+        StochasticTrainer(net, SGD(0.1), batch_size=batch_size,
+                          shuffle=shuffle).fit(X, y, max_epochs=1)
+
+
+def test_the_compiled_epoch_refuses_a_batch_size_below_one(rng):
+    # The compiled loop's own guard, below the Python boundary: a batch of 0
+    # rows never advances (it looped forever on sparse X, uninterruptibly).
+    net, X, y, _ = problem(rng, n=8)
+    trainer = StochasticTrainer(net, SGD(0.1), batch_size=4, shuffle=False)
+    epoch = trainer._epoch(X, y, None)
+    for bad in (0, -1):
+        epoch.batch_size = bad
+        with pytest.raises(ValueError, match="batch_size"):
+            epoch.run(trainer.optimizer, trainer.random_state, trainer._grad, trainer._backup, 1)
+
+
+@pytest.mark.parametrize("random_state", [0, 7, np.int64(7)])
+def test_random_state_may_be_an_int_as_in_scikit_learn(random_state, rng):
+    # An int seeds a RandomState, as sklearn.utils.check_random_state does: the
+    # same orders as RandomState(int) itself.
+    net, X, y, _ = problem(rng)
+    twin = net.copy()
+    train(net, Adam(0.01), X, y, batch_size=4, random_state=random_state)
+    train(twin, Adam(0.01), X, y, batch_size=4,
+          random_state=np.random.RandomState(int(random_state)))
+    assert np.array_equal(net.params, twin.params)
+
+
+@pytest.mark.parametrize("random_state", [None, np.random.default_rng(3),
+                                          np.random.RandomState(3)])
+def test_random_state_may_be_none_a_generator_or_a_randomstate(random_state, rng):
+    net, X, y, _ = problem(rng)
+    trainer, ended = train(net, Adam(0.01), X, y, batch_size=4, random_state=random_state)
+    assert ended == MAX_EPOCHS and np.isfinite(net.params).all()
+
+
+@pytest.mark.parametrize("random_state", ["0", 1.5, -1, 2**70, True, object()])
+def test_a_bad_random_state_is_refused_by_name(random_state, rng):
+    net, *_ = problem(rng)
+    with pytest.raises((TypeError, ValueError), match="random_state"):
+        StochasticTrainer(net, SGD(0.1), batch_size=4, random_state=random_state)
+
+
+ZERO_WEIGHT_OUTLIERS = [
+    # (output, dtype, what the weight-0 row holds): a y of 1e300 (its squared
+    # error overflows), and an x whose e^z overflows the poisson output.
+    ("squared", np.float64, "y"),
+    ("poisson", np.float64, "x"),
+    ("poisson", np.float32, "x"),
+    # an x that overflows a hidden layer: 0 x inf in the weights' gradient
+    ("squared", np.float64, "hidden"),
+]
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("batch_size", [1, 4, 12])
+@pytest.mark.parametrize("output, dtype, outlier", ZERO_WEIGHT_OUTLIERS)
+def test_a_row_of_weight_zero_contributes_nothing_to_training(output, dtype, outlier,
+                                                              batch_size, sparse, rng):
+    # Training kept such rows and raised DivergenceError: 0 x inf is NaN. A row
+    # of weight 0 now changes nothing, whatever its values: training equals
+    # training with the same row holding ordinary values.
+    import scipy.sparse
+    n = 12
+    X = rng.standard_normal((n, 3))
+    y = rng.poisson(2.0, (n, 1)).astype(float) if output == "poisson" \
+        else rng.standard_normal((n, 1))
+    weights = rng.uniform(0.5, 2.0, n)
+    weights[5] = 0.0
+    net = Network([3, 4, 1] if outlier == "hidden" else [3, 1], activation="relu",
+                  output=output, dtype=dtype, seed=0)
+    X_bad, y_bad = X.copy(), y.copy()
+    if outlier == "y":
+        y_bad[5] = 1e300
+    elif outlier == "x":
+        # z = W x is far past where e^z overflows
+        X_bad[5] = 1e4 * np.sign(net.weights[0][0])
+    else:
+        # the first hidden unit's z = W x overflows to inf, and relu keeps it
+        X_bad[5] = 1.5e308 * np.sign(net.weights[0][0])
+    twin = net.copy()
+    if sparse:
+        X, X_bad = scipy.sparse.csr_matrix(X), scipy.sparse.csr_matrix(X_bad)
+    options = dict(batch_size=batch_size, epochs=2)
+    trainer, _ = train(net, SGD(0.01), X_bad, y_bad, weights,
+                       random_state=np.random.RandomState(0), **options)
+    twin_trainer, _ = train(twin, SGD(0.01), X, y, weights,
+                            random_state=np.random.RandomState(0), **options)
+    assert np.isfinite(net.params).all()
+    assert np.array_equal(net.params, twin.params)
+    assert trainer.loss_curve == twin_trainer.loss_curve

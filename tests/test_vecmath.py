@@ -98,3 +98,14 @@ def test_instruction_sets_agree_bitwise(rng):
     for other in results[1:]:
         for first, value in zip(results[0], other):
             assert np.array_equal(first, value)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_and_infinity(dtype):
+    # tanh(NaN) was 1: the kernels' NaN must stay NaN, and infinities go to the limits.
+    inf, nan = np.inf, np.nan
+    assert np.array_equal(compute("exp", np.array([nan, -inf, inf], dtype)), [nan, 0.0, inf],
+                          equal_nan=True)
+    assert np.array_equal(compute("tanh", np.array([nan, -inf, inf], dtype)), [nan, -1.0, 1.0],
+                          equal_nan=True)
+    assert np.isnan(compute("log1p", np.array([nan], dtype))).all()

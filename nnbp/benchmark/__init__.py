@@ -29,6 +29,9 @@ skipped, with a note, where they are not installed.
 ``nnbp bench --dask`` measures nnbp.dask instead, on a LocalCluster of 2
 worker processes against one process (nnbp.benchmark.cluster).
 
+``nnbp bench --busy`` times whole fits on a quiet machine and on one kept
+busy by the benchmark's own spinning processes (nnbp.benchmark.busy).
+
 ``nnbp bench --sparse`` runs the sparse benchmark instead
 (nnbp.benchmark.sparse): nnbp on a TF-IDF-like sparse matrix against nnbp
 on it densified and scikit-learn on it sparse.
@@ -236,6 +239,17 @@ def _main_dask(args):
     return _report(results, cluster.markdown, args.json, start)
 
 
+def _main_busy(args):
+    from nnbp.benchmark import busy
+
+    start = time.perf_counter()
+    if args.quick:
+        results = busy.run(rounds=1, fits=1, log=_log, scaling=False)
+    else:
+        results = busy.run(repeats=args.repeats, log=_log)
+    return _report(results, busy.markdown, args.json, start)
+
+
 def _main_sparse(args):
     start = time.perf_counter()
     if args.quick:
@@ -268,6 +282,10 @@ def main(argv=None):
                         help="instead, nnbp on a TF-IDF-like sparse matrix against nnbp on it "
                              "densified and scikit-learn on it sparse (see "
                              "nnbp.benchmark.sparse)")
+    parser.add_argument("--busy", action="store_true",
+                        help="instead, whole fits on a quiet machine and on one kept busy by "
+                             "a spinning process per CPU, against OMP_NUM_THREADS=1 and "
+                             "scikit-learn (see nnbp.benchmark.busy)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -275,6 +293,8 @@ def main(argv=None):
         return _main_dask(args)
     if args.sparse:
         return _main_sparse(args)
+    if args.busy:
+        return _main_busy(args)
     workloads = [w for w in WORKLOADS if not args.workload or w.name in args.workload]
     repeats = args.repeats
     fit_cases, peak_size, settle = fits.CASES, measure.PEAK_SIZE, measure.SETTLE_SECONDS
