@@ -48,17 +48,12 @@ def load(path):
     Loading an estimator needs scikit-learn.
 
     The loaded network's ``metadata`` is the saved metadata (the caller's and
-    what save added); an estimator's is ``estimator.network_.metadata``.
+    what save added); an estimator's is ``estimator.network_.metadata``. A
+    network of the earlier ``nnbp train``, whose metadata kept the features'
+    standardisation for ``nnbp predict``, loads with it folded into its first
+    layer: as every model of ``nnbp train``, it takes raw rows (see nnbp.io).
     """
-    saved = io.read(path)
-    with io.restoring(path, "config"):
-        network = Network._from_saved_state(saved.config, saved.params, saved.metadata)
-    if saved.kind == "Network":
-        return network
-    from nnbp import estimators   # needs scikit-learn
-    with io.restoring(path, "estimator"):
-        return getattr(estimators, saved.kind)._from_saved_state(network, saved.estimator,
-                                                                 saved.arrays)
+    return io.load(path)
 
 
 def __getattr__(name):

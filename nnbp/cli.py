@@ -5,6 +5,8 @@ are not numbers, impossible options) in one line on stderr with a non-zero
 exit code; --debug shows the traceback instead.
 """
 import argparse
+import contextlib
+import decimal
 import os
 import sys
 import time
@@ -17,7 +19,8 @@ from nnbp.datasets import load_digits
 from nnbp.gradcheck import DEFAULT_SAMPLE, check_gradients
 from nnbp.network import ACTIVATIONS, OUTPUTS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
-from nnbp.tabular import read_table, write_csv
+from nnbp.io import fold_standardisation, unfold_standardisation, write_atomically
+from nnbp.tabular import read_table, standardisation, write_csv
 from nnbp.training import DivergenceError, INTERRUPTED, StochasticTrainer
 
 SOLVERS = ("adam", "sgd", "lbfgs", "gd")
@@ -71,30 +74,90 @@ def demo(args):
 
 # ---------------------------------------------------------------- nnbp train
 
-def encode_target(target, output):
-    """(y for the network, classes or None, number of outputs) from the target column."""
+def label_key(cell, numeric):
+    """What makes a class of a label cell: in a column of numbers, the exact value (7, 7.0
+    and 07 are one class; 12345678901234567890 and ...891 are two, as float64 would not
+    tell them apart); else the text."""
+    if numeric:
+        with contextlib.suppress(decimal.InvalidOperation):
+            value = decimal.Decimal(cell)
+            if value.is_finite():
+                return value
+    return cell
+
+
+def class_labels(spelled, numeric):
+    """(the classes' labels, each row's class index) of a target column's cells.
+
+    Classes are sorted (by value in a column of numbers); each is labelled as the
+    training file spells it (its shortest spelling, the first of equal ones), so that
+    predictions come out as written: "02139", not 2139.
+    """
+    # Each distinct spelling once (a column of a million rows has a few), in the order
+    # of its first row, so that the first of equal spellings is the first written.
+    spellings, first, inverse = np.unique(spelled, return_index=True, return_inverse=True)
+    by_row = np.argsort(first, kind="stable")
+    spellings, inverse = spellings[by_row].tolist(), np.argsort(by_row)[inverse]
+    keys = [label_key(cell, numeric) for cell in spellings]
+    if not all(isinstance(key, decimal.Decimal) for key in keys):
+        keys = spellings                    # text: each spelling its own class
+    label = {}
+    for key, cell in zip(keys, spellings):
+        if key not in label or len(cell) < len(label[key]):
+            label[key] = cell
+    order = {key: k for k, key in enumerate(sorted(label))}
+    classes = np.array([order[key] for key in keys])
+    return [label[key] for key in sorted(label)], classes[inverse]
+
+
+def saved_labels(labels):
+    """Labels for the metadata: JSON integers where every label is an integer's plain
+    spelling within int64 (nnbp export's label tensor is then int64), else the text."""
+    integers = []
+    for label in labels:
+        value = label_key(label, True)
+        if not (isinstance(value, decimal.Decimal) and value == value.to_integral_value()
+                and str(int(value)) == label and -2**63 <= int(value) < 2**63):
+            return labels
+        integers.append(int(value))
+    return integers
+
+
+def encode_target(target, spelled, output, inferred):
+    """(output, y for the network, class labels or None, number of outputs) of the target.
+
+    A classification of two classes whose output was inferred has one logistic unit, as
+    MLPClassifier and scikit-learn's have.
+    """
     if output in CLASS_OUTPUTS:
-        classes, y = np.unique(target, return_inverse=True)
-        if classes.size < 2:
+        classes, y = class_labels(spelled, numeric=target.dtype.kind == "f")
+        if len(classes) < 2:
             raise CommandError(f"the target has a single class ({classes[0]}): nothing to learn")
+        if inferred and len(classes) == 2:
+            output = "logistic"
         if output == "logistic":
-            if classes.size != 2:
+            if len(classes) != 2:
                 raise CommandError(f"--output logistic takes two classes, the target has "
-                                   f"{classes.size}: use --output softmax")
-            return y.astype(np.float64), classes, 1
-        return y, classes, classes.size
+                                   f"{len(classes)}: use --output softmax")
+            return output, y.astype(np.float64), classes, 1
+        return output, y, classes, len(classes)
     if target.dtype.kind != "f":
         raise CommandError(f"the target holds text (such as {target[0]!r}), which --output "
                            f"{output} cannot fit: use --output softmax for classes")
-    return target, None, 1
+    return output, target, None, 1
 
 
-def infer_output(target):
+def infer_output(target, spelled):
     """(output, what the target holds), by scikit-learn's convention (type_of_target):
     text and integers are class labels, other numbers a regression target."""
     if target.dtype.kind != "f":
         return "softmax", "text"
-    if np.all(target == np.round(target)):
+    if not np.all(target == np.round(target)):
+        return "squared", "numbers that are not all integers"
+    # float64 holds every integer below 2**53 exactly; beyond, 1e16 + 0.5 reads as one.
+    values = [label_key(cell, True) for cell in np.unique(spelled[np.abs(target) >= 2**53])]
+    if all(isinstance(value, decimal.Decimal) and value == value.to_integral_value()
+           for value in values):
         return "softmax", "integers"
     return "squared", "numbers that are not all integers"
 
@@ -108,13 +171,6 @@ def describe_task(args, output, classes, holds):
                 "numbers that are not all integers": " (--output softmax to take its values "
                                                      "as class labels)"}.get(holds, "")
     return f"  {task}: the target {args.target!r} holds {holds}{override}"
-
-
-def json_labels(classes):
-    """Class labels as JSON values: text, or numbers (whole numbers as ints)."""
-    if classes.dtype.kind == "f":
-        return [int(c) if float(c).is_integer() else float(c) for c in classes]
-    return [str(c) for c in classes]
 
 
 def score(net, X, y, classes):
@@ -136,20 +192,20 @@ def describe_score(value, classes):
 def train(args):
     """Train a network on a table and save it."""
     table = read_table(args.data, label_columns=[args.target], required=[args.target])
-    target = table.column(args.target)
+    target, spelled = table.column(args.target), table.spelling(args.target)
     features = [name for name in table.columns if name != args.target]
     if not features:
         raise CommandError(f"{args.data}: no columns besides the target {args.target!r}")
     X = table.matrix(features)
-    output, holds = infer_output(target)
-    output = args.output or output
-    y, classes, n_outputs = encode_target(target, output)
-    mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
+    output, holds = infer_output(target, spelled)
+    output, y, classes, n_outputs = encode_target(target, spelled, args.output or output,
+                                                  inferred=args.output is None)
     if not args.no_scale:
-        # Inputs of unit scale keep the default learning rates and init sensible.
-        mean, scale = X.mean(axis=0), X.std(axis=0)
-        scale[scale == 0] = 1.0
-    X = (X - mean) / scale
+        # Inputs of unit scale keep the default learning rates and init sensible. The
+        # network is trained on standardised rows; the standardisation is then folded
+        # into its first layer, so that the saved network itself takes raw rows.
+        mean, scale = standardisation(args.data, features, X, np.dtype(args.dtype))
+        X = (X - mean) / scale
     train_rows, held_out = held_out_split(X.shape[0], args.validation_fraction, args.seed)
     if args.validation_fraction > 0 and not (train_rows.size and held_out.size):
         raise CommandError(f"--validation-fraction {args.validation_fraction} of "
@@ -183,10 +239,14 @@ def train(args):
     ended = run_solver(args, net, X_train, y_train, after_epoch)
     seconds = time.perf_counter() - start
     metadata = {"task": "classification" if classes is not None else "regression",
-                "target": args.target, "features": features,
-                "feature_mean": mean.tolist(), "feature_scale": scale.tolist()}
+                "target": args.target, "features": features}
     if classes is not None:
-        metadata["classes"] = json_labels(classes)
+        metadata["classes"] = saved_labels(classes)
+    if not args.no_scale:
+        try:
+            metadata["folded_standardisation"] = fold_standardisation(net, mean, scale)
+        except ValueError as error:
+            raise CommandError(f"the trained network cannot take raw rows: {error}") from None
     net.save(args.out, metadata=metadata)
     last = history[-1] if history else {"loss": float("nan")}
     print(f"  {len(history)} {'iterations' if args.solver == 'lbfgs' else 'epochs'} of "
@@ -210,7 +270,8 @@ def run_solver(args, net, X, y, after_epoch):
     from tqdm import tqdm
 
     unit = "iteration" if args.solver == "lbfgs" else "epoch"
-    with tqdm(total=args.epochs, unit=unit, disable=args.quiet, file=sys.stderr,
+    # disable=None: a bar on a terminal only, not thousands of updates in a log file.
+    with tqdm(total=args.epochs, unit=unit, disable=True if args.quiet else None, file=sys.stderr,
               dynamic_ncols=True, leave=False) as bar:
         try:
             if args.solver == "lbfgs":
@@ -241,20 +302,40 @@ def load_model(path):
     import nnbp
     model = nnbp.load(path)
     net = model if isinstance(model, Network) else model.network_
-    return model, net, dict(getattr(net, "metadata", {}))
+    metadata = dict(getattr(net, "metadata", {}))
+    problem = metadata_problem(net, metadata)
+    if problem is not None:
+        raise CommandError(f"{path}: its metadata does not fit its network: {problem}")
+    return model, net, metadata
+
+
+def metadata_problem(net, metadata):
+    """What is wrong with the target and features of a model's metadata, or None."""
+    target, features = metadata.get("target"), metadata.get("features")
+    if target is not None and not isinstance(target, str):
+        return f"target must be a column name (text), got {type(target).__name__}"
+    if features is None:
+        return None
+    if not isinstance(features, list):
+        return f"features must be a list of column names, got {type(features).__name__}"
+    for k, name in enumerate(features):
+        if not isinstance(name, str):
+            return f"features[{k}] must be a column name (text), got {type(name).__name__}"
+    if len(features) != net.layer_sizes[0]:
+        return (f"features has {len(features)} names, but the network takes "
+                f"{net.layer_sizes[0]} inputs")
+    return None
 
 
 def model_inputs(net, metadata, table):
-    """The model's features from the table, scaled as in training."""
+    """The model's features from the table: raw, as the network takes them (nnbp train
+    folds its standardisation into the network, and nnbp.load that of older files)."""
     features = metadata.get("features") or [
         name for name in table.columns if name != metadata.get("target")]
     if len(features) != net.layer_sizes[0]:
         raise CommandError(f"{table.path}: {len(features)} feature columns, but the model "
                            f"takes {net.layer_sizes[0]}")
-    X = table.matrix(features)
-    mean = np.asarray(metadata.get("feature_mean", np.zeros(X.shape[1])))
-    scale = np.asarray(metadata.get("feature_scale", np.ones(X.shape[1])))
-    return (X - mean) / scale
+    return table.matrix(features)
 
 
 def predict(args):
@@ -263,9 +344,9 @@ def predict(args):
     if not isinstance(model, Network):
         return predict_with_estimator(args, model)
     target = metadata.get("target")
+    classes = model_classes(net, metadata, args.model)
     table = read_table(args.data, label_columns=[target] if target else [])
     outputs = net.forward(model_inputs(net, metadata, table))
-    classes = metadata.get("classes")
     name = target or "prediction"
     if classes is not None:
         chosen = ((outputs[:, 0] > 0.5).astype(int) if outputs.shape[1] == 1
@@ -274,6 +355,32 @@ def predict(args):
     else:
         write_values(args.out, name, outputs)
     return 0
+
+
+def model_classes(net, metadata, path):
+    """The class labels of a network's metadata as text, checked against the network (two
+    for one logistic output, else one per output); None for a regression.
+
+    Raises CommandError naming the model file and what does not fit.
+    """
+    classes = metadata.get("classes")
+    if classes is None:
+        return None
+    n_outputs = net.layer_sizes[-1]
+    expected = 2 if n_outputs == 1 else n_outputs
+    if not isinstance(classes, list):
+        problem = f"classes must be a list of labels, got {type(classes).__name__}"
+    elif any(isinstance(c, bool) or not isinstance(c, (str, int, float)) for c in classes):
+        k, label = next((k, c) for k, c in enumerate(classes)
+                        if isinstance(c, bool) or not isinstance(c, (str, int, float)))
+        problem = f"classes[{k}] must be a label (text or a number), got {type(label).__name__}"
+    elif len(classes) != expected:
+        problem = (f"classes has {len(classes)} labels, but the network has {n_outputs} "
+                   f"output{'s' * (n_outputs > 1)}"
+                   + (" (one logistic unit: two classes)" if n_outputs == 1 else ""))
+    else:
+        return [label if isinstance(label, str) else str(label) for label in classes]
+    raise CommandError(f"{path}: its metadata does not fit its network: {problem}")
 
 
 def predict_with_estimator(args, estimator):
@@ -300,7 +407,14 @@ def write_values(path, name, values):
 
 
 def gradient_check_data(net, metadata, path, rows, seed):
-    """(X, y) for a gradient check: rows of a table, or random ones shaped for net."""
+    """(X, y) for a gradient check: rows of a table, or random ones shaped for net.
+
+    Rows of a table are checked as the network was trained: standardised, net's
+    first layer taking the standardisation nnbp train folded into it back out
+    (in place: net is the command's own, loaded for the check). Raw rows of
+    large features through the folded layer would make the finite differences
+    cross the units' kinks.
+    """
     if path is None:
         rng = np.random.default_rng(seed)
         X = rng.standard_normal((rows, net.layer_sizes[0]))
@@ -316,17 +430,25 @@ def gradient_check_data(net, metadata, path, rows, seed):
         raise CommandError(f"{path}: a gradient check needs the target column "
                            f"{target!r} beside the features")
     X = model_inputs(net, metadata, table)[:rows]
+    folded = metadata.get("folded_standardisation")
+    if folded is not None:
+        try:
+            unfold_standardisation(net, folded)
+        except ValueError as error:
+            raise CommandError(f"the model's folded_standardisation: {error}") from None
+        X = (X - folded["mean"]) / np.asarray(folded["scale"])
     labels = table.values[target][:rows]
-    classes = metadata.get("classes")
+    classes = model_classes(net, metadata, "the model")
     if classes is None:
         return X, labels
-    index = {str(c): k for k, c in enumerate(classes)}
-    as_text = [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in labels]
-    unknown = sorted({v for v in as_text if v not in index})
+    numeric = labels.dtype.kind == "f"
+    index = {label_key(c, numeric): k for k, c in enumerate(classes)}
+    cells = table.spelling(target)[:rows].tolist()
+    unknown = sorted({cell for cell in cells if label_key(cell, numeric) not in index})
     if unknown:
         raise CommandError(f"{path}: target values {unknown[:5]} are not among the model's "
                            "classes")
-    y = np.array([index[v] for v in as_text])
+    y = np.array([index[label_key(cell, numeric)] for cell in cells])
     return X, (y.astype(float)[:, None] if net.output == "logistic" else y)
 
 
@@ -383,22 +505,21 @@ def export(args):
     model, net, metadata = load_model(args.model)
     options = dict(dtype=args.dtype, zipmap=args.zipmap, target_opset=args.opset)
     if isinstance(model, Network):
-        # As nnbp predict uses it: standardised inputs, and class labels for a classifier.
-        graph = nnbp_onnx.to_onnx(net, classes=metadata.get("classes"),
-                                  feature_mean=metadata.get("feature_mean"),
-                                  feature_scale=metadata.get("feature_scale"), **options)
+        # As nnbp predict uses it: raw rows (the network takes the standardisation in),
+        # and class labels for a classifier.
+        model_classes(net, metadata, args.model)
+        graph = nnbp_onnx.to_onnx(net, classes=metadata.get("classes"), **options)
     else:
         graph = nnbp_onnx.to_onnx(model, **options)
-    with open(args.out, "wb") as file:
-        file.write(graph.SerializeToString())
+    write_atomically(args.out, graph.SerializeToString())
     X, = graph.graph.input
     dtype = args.dtype or net.dtype.name
     features, n_features = metadata.get("features"), net.layer_sizes[0]
-    standardised = isinstance(model, Network) and "feature_mean" in metadata
+    folded = isinstance(model, Network) and "folded_standardisation" in metadata
     print(f"nnbp export: {args.model} as ONNX (opset {graph.opset_import[0].version}, {dtype}): "
           f"{args.out}\n  input {X.name}: {n_features} feature{'s' * (n_features > 1)}"
-          + (f" ({listed(features)})" if features else "")
-          + (", float64, standardised in the graph" if standardised else f", {dtype}")
+          + (f" ({listed(features)})" if features else "") + f", {dtype}"
+          + (", standardised in the graph" if folded else "")
           + f"\n  outputs: {', '.join(output.name for output in graph.graph.output)}")
     return 0
 

@@ -233,6 +233,13 @@ def _or_none(check):
 def _classes_to_save(classes):
     """classes_ as a 1-D array of numbers or unicode strings, the only ones a model file holds."""
     classes = np.asarray(classes)
+    # NumPy pads its unicode strings with NULs and drops them when it reads one: a label
+    # ending in NUL would load as another ('a' for 'a\0'), or collide with it.
+    ending_in_nul = [label for label in classes.ravel().tolist()
+                     if isinstance(label, str) and label.endswith("\x00")]
+    if ending_in_nul:
+        raise ValueError(f"classes_ holds {ending_in_nul[0]!r}, which ends in a NUL character: "
+                         "a model file cannot hold it (NumPy's strings drop trailing NULs)")
     if classes.dtype == object:
         # Python objects (from a list of mixed-width strings, say): kept if
         # they are all strings or all numbers.
@@ -257,6 +264,12 @@ def _classes_to_save(classes):
             "".join(classes.tolist()).encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError("classes_ holds strings that are not valid unicode") from None
+    repeated = classes[:-1][classes[:-1] == classes[1:]] if classes.ndim == 1 else []
+    if len(repeated):
+        # LabelBinarizer keeps y's classes in a NumPy string array, which drops trailing
+        # NULs: 'a' and 'a\0' both become 'a', and predict could not tell them apart.
+        raise ValueError(f"classes_ holds {repeated[0].item()!r} twice (labels that differ "
+                         "only by trailing NUL characters collide in NumPy's strings)")
     return classes
 
 

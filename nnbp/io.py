@@ -44,7 +44,8 @@ classes         MLPClassifier only. 1-D array: ``classes_`` (integers, floats,
                 booleans or unicode strings)
 ==============  ==============================================================
 
-What loading checks, in order: the path is a file and a zip archive; no member
+What loading checks, in order: the path is a regular file (a directory, FIFO
+or device is refused without waiting on it) and a zip archive; no member
 is named twice, every member is stored uncompressed and is one of the kind's
 members (all of them present, no other); each member's .npy header declares an
 allowed dtype (never an object dtype: nothing is unpickled) and the shape it
@@ -58,14 +59,27 @@ all finite; the zip's CRC of each member read. Then, in ``nnbp.load``, the
 model classes check their own state: the config is one ``Network(...)``
 accepts; for estimators, the parameters are valid and the fitted state agrees
 with the network (number of features, of outputs, the output activation, the
-classes).
+classes). Saving makes the file in memory and runs these same checks on it
+(``load``'s), and the model they give back must be the model saved: what
+save writes, load reads back as it was.
+
+The files ``nnbp train`` wrote before it folded the standardisation of the
+features into the network's first layer hold it in the metadata
+(``feature_mean``, ``feature_scale``: n_features finite numbers, the scales
+nonzero), for ``nnbp predict`` to apply. Loading such a Network folds them in
+(``fold_standardisation``) and keeps them as ``folded_standardisation``, so
+that the loaded network takes raw rows as every newer file's does.
 """
 import contextlib
 import dataclasses
 import datetime
+import errno
+import io
 import json
 import math
 import os
+import secrets
+import stat
 import struct
 import sys
 import tokenize
@@ -74,6 +88,7 @@ import zipfile
 import numpy as np
 from numpy.lib import format as npy_format
 
+from nnbp._memory import check_available
 from nnbp._validation import check_layer_sizes, check_vector
 from nnbp._version import __version__
 
@@ -139,7 +154,7 @@ def save(model, path, metadata=None):
 
     path : str or os.PathLike
         Written exactly as given: no ".npz" is appended (as numpy.savez does).
-        An existing file is replaced.
+        An existing file is replaced; a symbolic link's target is.
     metadata : dict or None
         JSON data about the model (str, int, float, bool, None, and lists and
         dicts of them, with str keys; numpy scalars are taken as the Python
@@ -148,8 +163,15 @@ def save(model, path, metadata=None):
         ``estimator.network_.metadata``: what a loaded model carries). save
         adds ``nnbp_version``, ``saved`` and ``format_version``.
 
-    Everything is checked before the file is opened: a refused model or
-    metadata leaves no file behind. See the module's docstring for the format.
+    Everything is checked before the file is opened: the file is made in
+    memory and read back by the checks ``nnbp.load`` makes, and the model it
+    gives must be the model saved. So a model that loading would refuse or
+    change (NaN weights, class labels that NumPy's strings cannot hold) is
+    refused with a ValueError or TypeError, and leaves no file behind. The
+    file is then written atomically (``write_atomically``): a save that fails
+    part-way (a full disk) leaves the previous file as it was, and saves
+    racing to one path leave one of their files, complete. See the module's
+    docstring for the format.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
@@ -171,6 +193,22 @@ def save(model, path, metadata=None):
         saved=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         format_version=FORMAT_VERSION,
     )
+    if saved.kind == "Network" and _legacy_standardisation(saved.config, metadata):
+        raise ValueError(
+            "metadata holds feature_mean and feature_scale: loading would fold them into the "
+            "first layer, as it does for the files nnbp train wrote before it folded them in "
+            "itself (fold them with nnbp.io.fold_standardisation, or give them other names)")
+    # The file is made in memory, read back and compared with the model: about three
+    # copies of the parameters at once, beside the model's own.
+    check_available(3 * saved.params.nbytes, "saving the model (its file is made in memory)")
+    members = _members(saved, metadata)
+    data = _archive(members)
+    _check_loads_back(data, members, saved.kind)
+    write_atomically(path, data)
+
+
+def _members(saved, metadata):
+    """{member name: array} of a SavedModel with the full metadata (what save adds too)."""
     members = {
         "format": np.array(FORMAT_NAME),
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
@@ -183,11 +221,131 @@ def save(model, path, metadata=None):
         estimator = _plain_json(saved.estimator, "the estimator", allow_non_finite=True)
         members["estimator"] = np.array(_json_text(estimator, allow_non_finite=True))
     members.update(saved.arrays)
-    # Through an open file: numpy.savez would append ".npz" to a path without it.
-    with open(path, "wb") as file, zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
+    return members
+
+
+def _archive(members):
+    """The bytes of the model file of members."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for name, array in members.items():
             with archive.open(name + ".npy", "w", force_zip64=True) as member:
                 npy_format.write_array(member, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _check_loads_back(data, members, kind):
+    """Raise a ValueError unless the file of data loads, as nnbp.load loads it, as members.
+
+    The one validator of both directions: what save writes passes every check
+    of loading, and NumPy's and JSON's conversions lose nothing.
+    """
+    try:
+        restored = _restore(_read(io.BytesIO(data), len(data)))
+    except _Invalid as problem:
+        raise ValueError(f"cannot save the {kind}: {problem}") from None
+    # The metadata is the one restored: what save added stays as it was.
+    again = _members(restored._saved_state(), json.loads(str(members["metadata"][()])))
+    for name, array in members.items():
+        array, other = np.asarray(array), np.asarray(again.get(name))
+        if not (array.dtype == other.dtype and array.shape == other.shape
+                and _same_bytes(array, other)):
+            raise ValueError(f"cannot save the {kind}: its {name} would load as "
+                             f"{_one_short_line(repr(other.tolist()))}, not as "
+                             f"{_one_short_line(repr(array.tolist()))}")
+
+
+def _same_bytes(a, b):
+    """Whether two arrays of one dtype and shape hold the same bytes (-0.0 is not 0.0),
+    compared without copying them (params may be most of the memory there is)."""
+    return (memoryview(np.ascontiguousarray(a)).cast("B")
+            == memoryview(np.ascontiguousarray(b)).cast("B"))
+
+
+def write_atomically(path, data):
+    """Write data to the file at path, replacing it whole or not at all.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file. A symbolic link's target is replaced, as ``open(path, "w")``
+        would write it; a new file gets the permissions ``open`` gives (0o666
+        less the umask), an existing one keeps its own.
+    data : bytes
+        The file's contents.
+
+    Raises
+    ------
+    IsADirectoryError
+        If path is a directory.
+    OSError
+        If path exists and is not a regular file (a FIFO, a device), or if
+        writing fails (a full disk, a file-size limit): the previous file is
+        then as it was, and the temporary file is removed.
+
+    The bytes go to a new file in the same directory, which is flushed to the
+    disk (fsync) and then renamed over path (``os.replace``, atomic): a reader
+    sees the old file or the new one, never part of one.
+    """
+    target = os.path.realpath(path)
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    kind = None if mode is None else _file_kind(mode)
+    if kind is not None:
+        error = IsADirectoryError if stat.S_ISDIR(mode) else OSError
+        raise error(f"cannot save to {os.fspath(path)!r}: it is {kind}, not a regular file")
+    if mode is not None and not os.access(target, os.W_OK):
+        # open(path, "w") would fail; the rename would not, and must not replace it either.
+        raise PermissionError(errno.EACCES, "the file is not writable", os.fspath(path))
+    directory, name = os.path.split(target)
+    try:
+        fd, temporary = _temporary_file(directory, name)
+    except OSError as error:
+        # Named by the path asked for, not the temporary file's.
+        raise type(error)(error.errno, error.strerror, os.fspath(path)) from None
+    try:
+        with os.fdopen(fd, "wb") as file:
+            if mode is not None and hasattr(os, "fchmod"):     # not on Windows
+                os.fchmod(file.fileno(), stat.S_IMODE(mode))
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    _sync_directory(directory)
+
+
+def _temporary_file(directory, name):
+    """(fd, path) of a new file beside name in directory, created as open() creates one:
+    mode 0o666 less the umask (tempfile's would be 0o600, and os.umask cannot be read
+    without setting it, which other threads would see)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        temporary = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:
+            continue
+
+
+def _sync_directory(directory):
+    """fsync the directory, so that the rename survives a crash; where a directory cannot
+    be opened or synced (some file systems, Windows), the rename stands as it is."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _plain_json(value, where, allow_non_finite, depth=0):
@@ -240,18 +398,58 @@ def read(path):
 
     Nothing in the file is executed and everything the format says is checked
     (see the module's docstring); whether the model class accepts the state
-    is its own check (nnbp.load). A missing file raises FileNotFoundError; a
-    file that is not a valid nnbp model file, ModelFileError (a ValueError)
-    naming the file and the problem.
+    is its own check (``load``). A missing file raises FileNotFoundError; a
+    file that is not a valid nnbp model file (a directory, a FIFO or device
+    among them: they are refused without waiting on them), ModelFileError (a
+    ValueError) naming the file and the problem.
     """
+    return _read_path(path, _read)
+
+
+def load(path):
+    """The model saved at path: a Network, or a fitted MLPClassifier or MLPRegressor.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file.
+
+    Returns
+    -------
+    Network, MLPClassifier or MLPRegressor
+        The model, whose class has checked its state.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at path.
+    ModelFileError
+        If the file is not a valid model file, or its model class refuses the
+        state: the message names the file and the problem.
+    """
+    return _read_path(path, lambda file, size: _restore(_read(file, size)))
+
+
+def _read_path(path, reader):
+    """reader(file, size) of the regular file at path; its problems as ModelFileError."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     name = os.fspath(path)
-    if os.path.isdir(name):
-        raise ModelFileError(f"cannot load {name!r}: it is a directory, not a model file")
-    with open(name, "rb") as file:
+    # Without O_NONBLOCK, opening a FIFO waits for a writer, for ever.
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        kind = _file_kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise _file_error(name, f"it is {kind}, not a model file")
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
+        file = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with file:
         try:
-            return _read(file, os.fstat(file.fileno()).st_size)
+            return reader(file, os.fstat(file.fileno()).st_size)
         except _Invalid as problem:
             raise _file_error(name, _one_short_line(str(problem))) from None
         except _DAMAGE as error:
@@ -259,14 +457,147 @@ def read(path):
             raise _file_error(name, f"the file is damaged ({_one_short_line(detail)})") from None
 
 
-@contextlib.contextmanager
-def restoring(path, part):
-    """Within it, a model class refusing its saved state (a TypeError or ValueError) is a
-    ModelFileError naming the file and the part refused ("config", "estimator")."""
+def _file_kind(mode):
+    """What a file of this st_mode is ("a directory", ...), None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket",
+             stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
+    return next((kind for test, kind in kinds.items() if test(mode)), "not a regular file")
+
+
+def _restore(saved):
+    """The model of a SavedModel, from its class; raises _Invalid naming the part refused.
+
+    The model classes are imported here, not above: they import this module.
+    """
+    from nnbp.network import Network
     try:
-        yield
+        network = Network._from_saved_state(saved.config, saved.params, saved.metadata)
     except (TypeError, ValueError) as error:
-        raise _file_error(os.fspath(path), _one_short_line(f"{part}: {error}")) from None
+        raise _Invalid(f"config: {error}") from None
+    if saved.kind == "Network":
+        legacy = _legacy_standardisation(saved.config, saved.metadata)
+        if legacy is not None:
+            _fold_legacy_standardisation(network, *legacy)
+        return network
+    from nnbp import estimators   # needs scikit-learn
+    try:
+        return getattr(estimators, saved.kind)._from_saved_state(network, saved.estimator,
+                                                                 saved.arrays)
+    except (TypeError, ValueError) as error:
+        raise _Invalid(f"estimator: {error}") from None
+
+
+def fold_standardisation(network, mean, scale):
+    """Make network take raw rows x where it took standardised ones, (x - mean) / scale.
+
+    Parameters
+    ----------
+    network : Network
+        With biases; its first layer's weights and biases are changed in place.
+    mean, scale : array_like of shape (n_features,)
+        Finite; scale nonzero.
+
+    Returns
+    -------
+    dict
+        ``{"mean": [...], "scale": [...]}``, for the metadata: what was folded in.
+
+    Raises
+    ------
+    ValueError
+        If the network has no biases, mean or scale are not n_features finite
+        numbers (scale nonzero), or the folded parameters overflow the
+        network's dtype.
+
+    W (x - m) / s + b = (W / s) x + (b - (W / s) m): the first layer's W
+    becomes W / s, column by column, and b becomes b - (W / s) m, both computed
+    in float64 and rounded once to the network's dtype.
+    """
+    mean, scale = _standardisation_vectors(network, mean, scale)
+    weights = network.weights[0].astype(np.float64) / scale
+    biases = network.biases[0].astype(np.float64) - weights @ mean
+    with np.errstate(over="ignore"):
+        weights, biases = weights.astype(network.dtype), biases.astype(network.dtype)
+    if not (np.isfinite(weights).all() and np.isfinite(biases).all()):
+        raise ValueError(f"the folded first layer overflows {network.dtype.name}")
+    network.weights[0][...] = weights
+    network.biases[0][...] = biases
+    return {"mean": mean.tolist(), "scale": scale.tolist()}
+
+
+def unfold_standardisation(network, folded):
+    """Make network take standardised rows again: fold_standardisation undone, in place.
+
+    Parameters
+    ----------
+    network : Network
+        A network fold_standardisation changed.
+    folded : dict
+        What it returned: ``{"mean": [...], "scale": [...]}``.
+
+    Raises
+    ------
+    ValueError
+        If folded is not such a dict of n_features finite numbers each
+        (scale nonzero), or the network has no biases.
+
+    W = (W / s) s and b = (b - (W / s) m) + (W / s) m, in float64: the network
+    as it was trained, to within its dtype's rounding.
+    """
+    if not (isinstance(folded, dict) and set(folded) == {"mean", "scale"}):
+        raise ValueError(f"folded must be a dict of mean and scale, got {folded!r}")
+    mean, scale = _standardisation_vectors(network, folded["mean"], folded["scale"])
+    weights = network.weights[0].astype(np.float64)
+    network.biases[0][...] = network.biases[0].astype(np.float64) + weights @ mean
+    network.weights[0][...] = weights * scale
+
+
+def _standardisation_vectors(network, mean, scale):
+    """mean and scale as float64 vectors of the network's n_features, checked."""
+    n_features = network.layer_sizes[0]
+    mean = np.asarray(mean, dtype=np.float64)
+    scale = np.asarray(scale, dtype=np.float64)
+    for name, values in (("mean", mean), ("scale", scale)):
+        if values.shape != (n_features,) or not np.isfinite(values).all():
+            raise ValueError(f"{name} must be {n_features} finite numbers, got {values!r}")
+    if not scale.all():
+        raise ValueError("scale must not hold 0")
+    if not network.bias:
+        raise ValueError("a network without biases cannot take a mean in")
+    return mean, scale
+
+
+# The metadata of a file of nnbp train before the standardisation was folded into the
+# network: nnbp predict standardised the rows with these, and loading folds them in.
+LEGACY_STANDARDISATION = ("feature_mean", "feature_scale")
+
+
+def _legacy_standardisation(config, metadata):
+    """(mean, scale) of such a file's metadata, or None if it holds no valid ones."""
+    mean, scale = (metadata.get(key) for key in LEGACY_STANDARDISATION)
+    n_features = config["layer_sizes"][0]
+    for values in (mean, scale):
+        if not (isinstance(values, list) and len(values) == n_features and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in values)):
+            return None
+    if not (config["bias"] and all(scale)):
+        return None
+    return mean, scale
+
+
+def _fold_legacy_standardisation(network, mean, scale):
+    """Fold a legacy file's standardisation into network; its metadata then says so."""
+    try:
+        folded = fold_standardisation(network, mean, scale)
+    except ValueError as error:
+        raise _Invalid(f"metadata: feature_mean and feature_scale: {error}") from None
+    metadata = {key: value for key, value in network.metadata.items()
+                if key not in LEGACY_STANDARDISATION}
+    metadata["folded_standardisation"] = folded
+    network.metadata = metadata
 
 
 def _file_error(name, problem):

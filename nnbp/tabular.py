@@ -10,7 +10,7 @@ import csv
 import math
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,9 @@ class Table:
     path: str
     columns: list
     values: dict            # column name -> 1-D array (float64, or str for labels)
+    # label column name -> its cells as the file spells them (str), such as "02139" for a
+    # value of 2139.0: class labels come back out as written.
+    spellings: dict = field(default_factory=dict)
 
     @property
     def n_rows(self):
@@ -32,6 +35,17 @@ class Table:
     def column(self, name):
         self.check_columns([name])
         return self.values[name]
+
+    def spelling(self, name):
+        """The cells of column name as the file spells them: a 1-D str array.
+
+        A CSV's cells as written; an .npz's or .npy's values, whole numbers
+        without a decimal point (7, not 7.0) and others as Python writes them.
+        """
+        self.check_columns([name])
+        if name not in self.spellings:
+            self.spellings[name] = _spelled(self.values[name])
+        return self.spellings[name]
 
     def check_columns(self, names):
         _check_columns(self.path, self.columns, names)
@@ -68,7 +82,7 @@ def read_table(path, label_columns=(), required=()):
         if extension == ".npy":
             table = _read_npy(path)
         elif extension == ".npz":
-            table = _read_npz(path)
+            table = _read_npz(path, set(label_columns))
         else:
             table = _read_csv(path, set(label_columns), required)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
@@ -107,7 +121,17 @@ def _read_csv(path, label_columns, required):
     values = {}
     for name, column in zip(header, cells):
         values[name] = _column(path, name, column, name in label_columns)
-    return Table(path, header, values)
+    spellings = {name: np.array(column, dtype=str)
+                 for name, column in zip(header, cells) if name in label_columns}
+    return Table(path, header, values, spellings)
+
+
+def _spelled(values):
+    """The values of an array as text: whole numbers without a decimal point."""
+    if values.dtype.kind in "US":
+        return values.astype(str)
+    return np.array([str(int(v)) if float(v).is_integer() else repr(float(v))
+                     for v in values.tolist()], dtype=str)
 
 
 def _column(path, name, cells, may_hold_labels):
@@ -122,6 +146,8 @@ def _column(path, name, cells, may_hold_labels):
             shown = "an empty cell" if cell == "" else f"{cell!r} is not a number"
             raise DataError(f"{path}: row {row + 2}, column {name!r}: {shown}") from None
         if not math.isfinite(numbers[row]):
+            if may_hold_labels and all(cell != "" for cell in cells):
+                return np.array(cells, dtype=str)          # a label such as "NaN"
             raise DataError(f"{path}: row {row + 2}, column {name!r}: {cell!r} is not finite")
     return numbers
 
@@ -150,7 +176,7 @@ def _read_npy(path):
 SPARSE_NPZ_ARRAYS = ({"data", "indices", "indptr"}, {"data", "row", "col"}, {"data", "offsets"})
 
 
-def _read_npz(path):
+def _read_npz(path, label_columns):
     archive = _load_numpy(path, "an .npz archive")
     with archive:
         files = set(archive.files)
@@ -161,7 +187,7 @@ def _read_npz(path):
                 "mean, which would fill in every entry. Train on a sparse matrix from Python: "
                 "nnbp.MLPClassifier, nnbp.MLPRegressor and nnbp.Network take sparse X"
             )
-        values, lengths = {}, set()
+        values, lengths, spellings = {}, set(), {}
         for name in archive.files:
             try:
                 array = archive[name]
@@ -171,10 +197,14 @@ def _read_npz(path):
                 raise DataError(f"{path}: column {name!r} must be a 1-D array of numbers or "
                                 f"text, got {array.dtype} of shape {array.shape}")
             values[name] = array.astype(str if array.dtype.kind == "U" else np.float64)
+            if name in label_columns and array.dtype.kind in "biu":
+                # Exactly: float64 would round integers beyond 2**53.
+                spellings[name] = array.astype(np.int64 if array.dtype.kind == "b"
+                                               else array.dtype).astype(str)
             lengths.add(array.shape[0])
     if len(lengths) > 1:
         raise DataError(f"{path}: its columns have different lengths {sorted(lengths)}")
-    table = Table(path, list(values), values)
+    table = Table(path, list(values), values, spellings)
     _check_finite_columns(table)
     return table
 
@@ -197,3 +227,62 @@ def write_csv(path, header, rows):
     finally:
         if path is not None:
             handle.close()
+
+
+def standardisation(path, names, X, dtype):
+    """(mean, scale) of each column of X, for a network of dtype that takes raw rows.
+
+    Parameters
+    ----------
+    path : str
+        The table's file, for messages.
+    names : list of str
+        The columns' names, for messages.
+    X : ndarray of shape (n_rows, n_columns), float64
+        The columns, finite.
+    dtype : numpy dtype
+        The network's: its first layer takes the standardisation in (W / scale,
+        b - W mean / scale), so each column must be one that layer can take raw.
+
+    Returns
+    -------
+    mean, scale : ndarray of shape (n_columns,), float64
+        The columns' means and standard deviations, 1 for a constant column.
+
+    Raises
+    ------
+    DataError
+        Naming the first column that a network of dtype cannot take raw: values
+        beyond the square root of the dtype's largest number (their squares,
+        and the folded weights' products, would overflow), a spread below the
+        square root of its smallest normal number (the folded weights would),
+        or a spread so small beside the mean that the dtype cannot represent it
+        in the raw values (fewer than 10 bits of it would remain).
+    """
+    info = np.finfo(dtype)
+    # Each column divided by its largest magnitude first: the mean and the sum of
+    # squares of values near 1e308 would overflow; of values in [-1, 1] they cannot.
+    peak = np.max(np.abs(X), axis=0)
+    unit = np.where(peak > 0, peak, 1.0)
+    mean = (X / unit).mean(axis=0) * unit
+    scale = (X / unit).std(axis=0) * unit
+    limit, floor = math.sqrt(info.max), math.sqrt(info.tiny)
+    for name, largest, middle, spread in zip(names, peak, mean, scale):
+        where = f"{path}: column {name!r}"
+        if largest > limit:
+            raise DataError(f"{where} holds values up to {largest:.3g}: standardising them "
+                            f"for a {info.dtype} network overflows (it takes values up to "
+                            f"{limit:.3g}): rescale it, such as in other units")
+        if spread == 0:
+            continue
+        if spread < floor:
+            raise DataError(f"{where} varies by only {spread:.3g}: too little for a "
+                            f"{info.dtype} network to take (at least {floor:.3g}): rescale it")
+        if abs(middle) / spread * info.eps > 2.0**-10:
+            raise DataError(f"{where} varies by {spread:.3g} around {middle:.3g}: a "
+                            f"{info.dtype} network taking its raw values would lose that "
+                            "variation" + (": train with --dtype float64, or subtract an "
+                                           "offset from the column" if info.dtype == np.float32
+                                           else ": subtract an offset from the column"))
+    scale[scale == 0] = 1.0
+    return mean, scale

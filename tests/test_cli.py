@@ -10,9 +10,9 @@ import pytest
 import nnbp
 
 
-def run(*args, cwd, **environment):
+def run(*args, cwd, timeout=300, **environment):
     return subprocess.run([sys.executable, "-m", "nnbp", *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd, env=dict(os.environ, **environment))
+                          timeout=timeout, cwd=cwd, env=dict(os.environ, **environment))
 
 
 def test_version_and_info_without_a_model_say_what_runs(tmp_path):
@@ -85,8 +85,8 @@ def test_a_session_train_predict_gradcheck_info(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "3 classes" in result.stdout and "validation accuracy" in result.stdout
     assert (tmp_path / "flowers.npz").exists()
-    # The progress bar goes to stderr, with the loss and the validation score.
-    assert "loss" in result.stderr and "validation" in result.stderr
+    # stderr is not a terminal here: no progress bar (test_progress_bar_on_a_terminal_only).
+    assert result.stderr == ""
 
     result = run("predict", "flowers.npz", "flowers.csv", "--out", "predicted.csv",
                  cwd=tmp_path)
@@ -316,3 +316,255 @@ def test_estimators_saved_from_python(tmp_path):
     (tmp_path / "wide.csv").write_text("a,b,c\n1,2,3\n")
     one_line_error(run("predict", "classifier.npz", "wide.csv", cwd=tmp_path),
                    "3 columns", "takes 2 features")
+
+
+# ---------------------------------------------------------------- off the happy path
+
+def test_progress_bar_on_a_terminal_only(tmp_path):
+    """As tqdm's disable=None: a bar on a terminal, none in a file stderr is redirected to."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    write_classes_csv(tmp_path / "flowers.csv")
+    command = ["train", "flowers.csv", "--target", "species", "--epochs", "200"]
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        result = subprocess.run([sys.executable, "-m", "nnbp", *command], stdout=subprocess.PIPE,
+                                stderr=stderr, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0
+    assert (tmp_path / "stderr.txt").read_text() == ""
+
+    leader, follower = pty.openpty()
+    # A terminal of 80 columns: a new one has none, where tqdm draws nothing.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "nnbp", *command],
+                                   stdout=subprocess.DEVNULL, stderr=follower, cwd=tmp_path)
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:          # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert process.wait(timeout=300) == 0
+    finally:
+        os.close(leader)
+    assert b"epoch" in shown and b"loss" in shown and b"validation" in shown
+
+
+def retrained_with_metadata(tmp_path, **changes):
+    """A model of nnbp train saved again with its metadata changed."""
+    net = nnbp.load(tmp_path / "model.npz")
+    metadata = {key: value for key, value in net.metadata.items()}
+    metadata.update(changes)
+    net.save(tmp_path / "changed.npz", metadata=metadata)
+    return "changed.npz"
+
+
+@pytest.mark.parametrize("classes, fragment", [
+    (["setosa", "versicolor"], "classes has 2 labels, but the network has 3 outputs"),
+    (["a", "b", "c", "d"], "classes has 4 labels, but the network has 3 outputs"),
+    ("setosa", "classes must be a list of labels, got str"),
+    ({"0": "setosa"}, "classes must be a list of labels, got dict"),
+    ([["a"], ["b"], ["c"]], "classes[0] must be a label (text or a number), got list"),
+])
+def test_predict_with_classes_of_the_wrong_length_or_type(tmp_path, classes, fragment):
+    write_classes_csv(tmp_path / "flowers.csv")
+    assert run("train", "flowers.csv", "--target", "species", "--epochs", "2", "--quiet",
+               cwd=tmp_path).returncode == 0
+    model = retrained_with_metadata(tmp_path, classes=classes)
+    one_line_error(run("predict", model, "flowers.csv", cwd=tmp_path),
+                   "changed.npz", "metadata", fragment)
+
+
+def write_labelled_csv(path, labels, rows=120, seed=0):
+    """Well-separated classes, one per label, spelled exactly as given."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, len(labels), rows)
+    X = 4.0 * codes[:, None] + 0.3 * rng.standard_normal((rows, 2))
+    lines = ["a,b,label"] + [f"{x0:.6f},{x1:.6f},{labels[k]}" for (x0, x1), k in zip(X, codes)]
+    path.write_text("\n".join(lines) + "\n")
+    return [labels[k] for k in codes]
+
+
+@pytest.mark.parametrize("labels", [
+    ["02139", "12345678901234567890", "7"],
+    ["12345678901234567890", "12345678901234567891"],
+    ["0.50", "1e3", "-00"],
+])
+def test_predict_spells_labels_as_the_training_file(tmp_path, labels):
+    expected = write_labelled_csv(tmp_path / "data.csv", labels)
+    options = ["--output", "softmax"] if "0.50" in labels else []
+    result = run("train", "data.csv", "--target", "label", "--hidden", "8", "--epochs", "60",
+                 "--lr", "0.02", "--quiet", *options, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"classification of {len(labels)} classes" in result.stdout
+    result = run("predict", "model.npz", "data.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    predicted = result.stdout.splitlines()[1:]
+    assert set(predicted) <= set(labels)
+    assert np.mean(np.array(predicted) == np.array(expected)) > 0.95
+
+
+def test_a_binary_target_gets_one_logistic_output(tmp_path):
+    """As MLPClassifier and scikit-learn: two classes, one logistic unit."""
+    expected = write_labelled_csv(tmp_path / "data.csv", ["no", "yes"])
+    result = run("train", "data.csv", "--target", "label", "--hidden", "8", "--epochs", "60",
+                 "--lr", "0.02", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    net = nnbp.load(tmp_path / "model.npz")
+    assert net.output == "logistic" and net.layer_sizes == (2, 8, 1)
+    predicted = run("predict", "model.npz", "data.csv", cwd=tmp_path).stdout.splitlines()[1:]
+    assert np.mean(np.array(predicted) == np.array(expected)) > 0.95
+
+
+def write_wine_like_csv(path, rows=240, seed=4):
+    """Three classes told apart by features of very different scales and offsets (as the
+    wine data's: proline in the hundreds, hue near 1): unstandardised, a network fails."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 3, rows)
+    X = np.column_stack([750.0 + 300.0 * codes + 40.0 * rng.standard_normal(rows),
+                         1.0 + 0.2 * (codes == 1) + 0.03 * rng.standard_normal(rows),
+                         13.0 + 0.2 * rng.standard_normal(rows)])
+    names = np.array(["barolo", "grignolino", "barbera"])
+    lines = ["proline,hue,alcohol,cultivar"]
+    lines += [f"{a!r},{b!r},{c!r},{names[k]}" for (a, b, c), k in zip(X.tolist(), codes)]
+    path.write_text("\n".join(lines) + "\n")
+    return X, names[codes]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_model_of_nnbp_train_takes_raw_rows(tmp_path, dtype):
+    """nnbp.load gives a network that predicts the table's raw rows as nnbp predict does."""
+    X, labels = write_wine_like_csv(tmp_path / "wine.csv")
+    result = run("train", "wine.csv", "--target", "cultivar", "--hidden", "16", "--epochs",
+                 "60", "--lr", "0.01", "--dtype", dtype, "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    predicted = run("predict", "model.npz", "wine.csv", cwd=tmp_path).stdout.splitlines()[1:]
+    assert np.mean(np.array(predicted) == labels) > 0.95
+    net = nnbp.load(tmp_path / "model.npz")
+    classes = np.array(net.metadata["classes"])
+    assert list(classes[net.forward(X).argmax(axis=1)]) == predicted
+    assert "feature_mean" not in net.metadata and "feature_scale" not in net.metadata
+
+
+def write_legacy_model(path, net, metadata):
+    """A model file as nnbp train wrote it before the standardisation was folded into the
+    network: the feature_mean and feature_scale of the metadata applied by nnbp predict."""
+    import io
+    import json
+    import zipfile
+
+    def npy(array):
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, np.asarray(array))
+        return buffer.getvalue()
+
+    metadata = dict(metadata, nnbp_version="0.1.0", saved="2026-11-28T09:33:25+00:00",
+                    format_version=1)
+    members = {"format": np.array("nnbp"), "format_version": np.array(1, dtype=np.int64),
+               "kind": np.array("Network"), "config": np.array(json.dumps(net.config())),
+               "params": net.params, "metadata": np.array(json.dumps(metadata))}
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, array in members.items():
+            archive.writestr(name + ".npy", npy(array))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_model_file_of_the_previous_nnbp_train_loads_taking_raw_rows(tmp_path, dtype):
+    X, _ = write_wine_like_csv(tmp_path / "wine.csv")
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    net = nnbp.Network([3, 5, 3], activation="tanh", dtype=dtype, seed=0)
+    write_legacy_model(tmp_path / "old.npz", net, {
+        "task": "classification", "target": "cultivar", "features": ["proline", "hue", "alcohol"],
+        "feature_mean": mean.tolist(), "feature_scale": scale.tolist(),
+        "classes": ["barbera", "barolo", "grignolino"]})
+    standardised = ((X - mean) / scale).astype(dtype)
+    loaded = nnbp.load(tmp_path / "old.npz")
+    tolerance = {"float32": 1e-5, "float64": 1e-12}[dtype]
+    np.testing.assert_allclose(loaded.forward(X), net.forward(standardised), rtol=0,
+                               atol=tolerance)
+    assert "feature_mean" not in loaded.metadata
+    assert loaded.metadata["folded_standardisation"] == {"mean": mean.tolist(),
+                                                         "scale": scale.tolist()}
+    predicted = run("predict", "old.npz", "wine.csv", cwd=tmp_path).stdout.splitlines()[1:]
+    expected = np.array(["barbera", "barolo", "grignolino"])[
+        net.forward(standardised).argmax(axis=1)]
+    assert np.mean(np.array(predicted) == expected) > 0.99
+
+
+@pytest.mark.parametrize("column, fragment", [
+    (["1e200", "-1e200"], "column 'big' holds values up to 1e+200"),
+    (["1e308", "1e308", "-5e307"], "column 'big' holds values up to 1e+308"),
+])
+def test_features_too_large_to_standardise_are_one_early_error(tmp_path, column, fragment):
+    rows = [f"{column[k % len(column)]},{k % 7},{'ab'[k % 2]}" for k in range(40)]
+    (tmp_path / "data.csv").write_text("big,small,label\n" + "\n".join(rows) + "\n")
+    result = run("train", "data.csv", "--target", "label", "--epochs", "3", "--quiet",
+                 cwd=tmp_path)
+    one_line_error(result, "data.csv", fragment, "rescale it")
+    assert result.stdout == "" and not (tmp_path / "model.npz").exists()
+
+
+def test_a_feature_float32_cannot_take_raw_is_one_early_error(tmp_path):
+    """A float32 network taking raw rows of 1e9 + noise of 1 would see no noise at all."""
+    rng = np.random.default_rng(0)
+    rows = [f"{1e9 + rng.normal()!r},{k % 7},{'ab'[k % 2]}" for k in range(40)]
+    (tmp_path / "data.csv").write_text("stamp,small,label\n" + "\n".join(rows) + "\n")
+    result = run("train", "data.csv", "--target", "label", "--epochs", "3", "--quiet",
+                 "--dtype", "float32", cwd=tmp_path)
+    one_line_error(result, "column 'stamp'", "--dtype float64")
+    result = run("train", "data.csv", "--target", "label", "--epochs", "3", "--quiet",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_target_of_large_numbers_that_are_not_integers_is_a_regression(tmp_path):
+    """10000000000000000.5 is 1e16 in float64, a whole number: the cells as written say
+    otherwise."""
+    rows = [f"{k},{10000000000000000 + k}.5" for k in range(30)]
+    (tmp_path / "data.csv").write_text("x,y\n" + "\n".join(rows) + "\n")
+    result = run("train", "data.csv", "--target", "y", "--epochs", "1", "--quiet",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1] == (
+        "  regression: the target 'y' holds numbers that are not all integers (--output "
+        "softmax to take its values as class labels)")
+
+
+def test_info_of_a_fifo_is_one_line_without_waiting(tmp_path):
+    """open() of a FIFO waits for a writer: the timeout fails a regression instead of
+    hanging the tests."""
+    os.mkfifo(tmp_path / "model.npz")
+    one_line_error(run("info", "model.npz", cwd=tmp_path, timeout=60),
+                   "model.npz", "it is a FIFO, not a model file")
+
+
+def test_gradcheck_on_rows_checks_the_network_as_trained(tmp_path):
+    """On standardised rows: raw ones of the hundreds, through the folded first layer, make
+    its finite differences cross the units' kinks (finite diff 3.5e-3 here)."""
+    write_wine_like_csv(tmp_path / "wine.csv")
+    assert run("train", "wine.csv", "--target", "cultivar", "--hidden", "16", "--epochs", "60",
+               "--lr", "0.01", "--quiet", cwd=tmp_path).returncode == 0
+    result = run("gradcheck", "model.npz", "--data", "wine.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASSED" in result.stdout
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"target": ["species"]}, "target must be a column name (text), got list"),
+    ({"features": ["width"]}, "features has 1 names, but the network takes 3 inputs"),
+    ({"features": "width"}, "features must be a list of column names, got str"),
+    ({"features": ["width", 2, "constant"]}, "features[1] must be a column name (text), got int"),
+])
+def test_predict_with_other_metadata_of_the_wrong_type(tmp_path, change, fragment):
+    write_classes_csv(tmp_path / "flowers.csv")
+    assert run("train", "flowers.csv", "--target", "species", "--epochs", "2", "--quiet",
+               cwd=tmp_path).returncode == 0
+    model = retrained_with_metadata(tmp_path, **change)
+    one_line_error(run("predict", model, "flowers.csv", cwd=tmp_path),
+                   "changed.npz", "metadata", fragment)

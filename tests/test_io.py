@@ -926,3 +926,266 @@ def test_bit_flips_in_a_regressor_file(sklearn, tmp_path, rng):
                 and loaded.loss_curve_ == reg.loss_curve_)
 
     check_flipped_files(path, reg, tmp_path, same_regressor, stride=3)
+
+
+# ---------------------------------------------------------------- saving safely
+
+def files_in(directory):
+    return sorted(os.listdir(directory))
+
+
+def test_a_save_that_fails_part_way_leaves_the_previous_file(tmp_path):
+    """A file-size limit (as a full disk) stops the write part-way: the old model stays
+    loadable and no temporary file is left behind."""
+    path = tmp_path / "model"
+    small = make_network()
+    small.save(path)
+    size = path.stat().st_size
+    script = textwrap.dedent(f"""
+        import resource, signal
+        import numpy as np
+        import nnbp
+        # Past the limit, write() fails with EFBIG instead of the process being killed.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({size} + 512, {size} + 512))
+        big = nnbp.Network([40, 50, 3], seed=0)
+        try:
+            big.save({str(path)!r})
+        except OSError as error:
+            print("refused:", error)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("refused:"), result.stdout
+    assert_same_network(nnbp.load(path), small)
+    assert files_in(tmp_path) == ["model"]
+
+
+def test_a_save_interrupted_before_its_file_is_in_place(tmp_path, monkeypatch):
+    """Any failure before the new file replaces the old one (here fsync's) leaves the old
+    file and removes the temporary one."""
+    path = tmp_path / "model"
+    old = make_network(seed=1)
+    old.save(path)
+
+    def failing_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="No space left"):
+        make_network(seed=2).save(path)
+    monkeypatch.undo()
+    assert_same_network(nnbp.load(path), old)
+    assert files_in(tmp_path) == ["model"]
+
+
+def test_concurrent_saves_leave_one_complete_file(tmp_path):
+    import threading
+    path = tmp_path / "model"
+    nets = [nnbp.Network([30, 40, 3], seed=seed) for seed in range(4)]
+    for _ in range(40):
+        barrier = threading.Barrier(len(nets))
+        errors = []
+
+        def save(net):
+            barrier.wait()
+            try:
+                net.save(path)
+            except Exception as error:   # noqa: BLE001 (reported below)
+                errors.append(error)
+
+        threads = [threading.Thread(target=save, args=(net,)) for net in nets]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        loaded = nnbp.load(path)
+        assert any(loaded.params.tobytes() == net.params.tobytes() for net in nets)
+        assert files_in(tmp_path) == ["model"]
+
+
+def test_save_gives_a_new_file_the_permissions_open_gives(tmp_path):
+    (tmp_path / "plain").write_bytes(b"")
+    make_network().save(tmp_path / "model")
+    assert (tmp_path / "model").stat().st_mode == (tmp_path / "plain").stat().st_mode
+
+
+def test_save_keeps_the_permissions_of_the_file_it_replaces(tmp_path):
+    path = tmp_path / "model"
+    make_network(seed=1).save(path)
+    os.chmod(path, 0o640)
+    make_network(seed=2).save(path)
+    assert path.stat().st_mode & 0o7777 == 0o640
+
+
+def test_save_through_a_symbolic_link_replaces_its_target(tmp_path):
+    (tmp_path / "models").mkdir()
+    target = tmp_path / "models" / "model"
+    make_network(seed=1).save(target)
+    (tmp_path / "link").symlink_to(target)
+    net = make_network(seed=2)
+    net.save(tmp_path / "link")
+    assert (tmp_path / "link").is_symlink()
+    assert_same_network(nnbp.load(target), net)
+
+
+def run_script(script, cwd):
+    """The stdout of a Python script run in a child process: a call that would block (open()
+    of a FIFO waits for the other end) fails on the timeout instead of hanging the tests."""
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True,
+                            text=True, cwd=cwd, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_save_refuses_a_path_that_is_not_a_regular_file(tmp_path):
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(IsADirectoryError, match="folder"):
+        make_network().save(tmp_path / "folder")
+    os.mkfifo(tmp_path / "fifo")
+    printed = run_script(f"""
+        import nnbp
+        try:
+            nnbp.Network([2, 1]).save({str(tmp_path / "fifo")!r})
+        except OSError as error:
+            print(error)
+    """, tmp_path)
+    assert printed.strip() == (f"cannot save to {str(tmp_path / 'fifo')!r}: it is a FIFO, "
+                               "not a regular file")
+    assert files_in(tmp_path) == ["fifo", "folder"]
+
+
+def test_load_refuses_a_fifo_without_waiting_for_a_writer(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    printed = run_script(f"""
+        import nnbp
+        try:
+            nnbp.load({str(tmp_path / "fifo")!r})
+        except nnbp.io.ModelFileError as error:
+            print(error)
+    """, tmp_path)
+    assert printed.strip() == (f"cannot load {str(tmp_path / 'fifo')!r}: it is a FIFO, "
+                               "not a model file")
+
+
+# ---------------------------------------------------------------- saving what loads
+
+def test_save_refuses_weights_that_are_not_finite(tmp_path):
+    path = tmp_path / "model"
+    net = make_network()
+    net.save(path)
+    before = path.read_bytes()
+    for value in (np.nan, np.inf):
+        changed = make_network(seed=3)
+        changed.weights[1][0, 0] = value
+        with pytest.raises(ValueError,
+                           match="cannot save the Network: params contains (NaN|infinity)"):
+            changed.save(path)
+        assert path.read_bytes() == before
+    with pytest.raises(ValueError, match="params contains infinity"):
+        changed.save(tmp_path / "new")
+    assert files_in(tmp_path) == ["model"]
+
+
+def test_save_refuses_an_estimator_whose_weights_were_set_to_nan(sklearn, tmp_path, rng):
+    X, y = classification_problem("multiclass", rng)
+    clf = fit_quietly(nnbp.MLPClassifier((4,), max_iter=5, random_state=0), X, y)
+    W = clf.coefs_[0].copy()
+    W[0, 0] = np.nan
+    clf.coefs_[0] = W
+    with pytest.raises(ValueError, match="cannot save the MLPClassifier: params contains NaN"):
+        clf.save(tmp_path / "model")
+    assert files_in(tmp_path) == []
+
+
+def test_save_refuses_classes_that_collided(sklearn, tmp_path, rng):
+    """LabelBinarizer keeps classes in a NumPy string array, which drops trailing NULs: the
+    classes of 'a' and 'a\\x00' are 'a' twice, which a model file cannot hold."""
+    X = rng.normal(size=(20, 3))
+    y = np.array(["a", "a\x00"] * 10, dtype=object)
+    clf = fit_quietly(nnbp.MLPClassifier((4,), max_iter=2, random_state=0), X, y)
+    with pytest.raises(ValueError, match="classes_ holds 'a' twice"):
+        clf.save(tmp_path / "model")
+    assert files_in(tmp_path) == []
+
+
+def test_save_refuses_classes_ending_in_nul(sklearn, tmp_path, rng):
+    """Such a label would load as another ('a' for 'a\\x00')."""
+    X = rng.normal(size=(20, 3))
+    clf = fit_quietly(nnbp.MLPClassifier((4,), max_iter=2, random_state=0), X,
+                      np.array(["a", "b"] * 10, dtype=object))
+    clf.classes_ = np.array(["a\x00", "b"], dtype=object)
+    with pytest.raises(ValueError, match="classes_ holds 'a\\\\x00', which ends in a NUL"):
+        clf.save(tmp_path / "model")
+    assert files_in(tmp_path) == []
+
+
+# ---------------------------------------------------------------- the standardisation of nnbp train
+
+def test_fold_standardisation_makes_a_network_take_raw_rows(rng):
+    net = make_network()
+    before = net.copy()
+    mean, scale = np.array([1e3, -2.0, 0.0, 5.0]), np.array([300.0, 0.01, 1.0, 2.0])
+    X = mean + scale * rng.normal(size=(9, 4))
+    folded = nnbp.io.fold_standardisation(net, mean, scale)
+    assert folded == {"mean": mean.tolist(), "scale": scale.tolist()}
+    np.testing.assert_allclose(net.forward(X), before.forward((X - mean) / scale), rtol=1e-12)
+
+
+@pytest.mark.parametrize("mean, scale, message", [
+    ([0, 0, 0], [1, 1, 1, 1], "mean must be 4 finite numbers"),
+    ([0, 0, 0, np.nan], [1, 1, 1, 1], "mean must be 4 finite numbers"),
+    ([0, 0, 0, 0], [1, 0, 1, 1], "scale must not hold 0"),
+    ([0, 0, 0, 0], [1, 1e-300, 1, 1], "the folded first layer overflows float32"),
+])
+def test_fold_standardisation_refuses(mean, scale, message):
+    net = make_network(dtype=np.float32)
+    params = net.params.copy()
+    with pytest.raises(ValueError, match=message):
+        nnbp.io.fold_standardisation(net, mean, scale)
+    assert net.params.tobytes() == params.tobytes()
+
+
+def test_save_refuses_metadata_that_loading_would_fold_in(tmp_path):
+    """Such metadata is what nnbp train wrote before it folded the standardisation in: a
+    file of it loads folded, so it would not load as the network saved."""
+    with pytest.raises(ValueError, match="metadata holds feature_mean and feature_scale"):
+        make_network().save(tmp_path / "model", metadata={"feature_mean": [0, 0, 0, 1],
+                                                          "feature_scale": [1, 1, 1, 2]})
+    assert files_in(tmp_path) == []
+    # Other values under those names are the caller's own: saved and loaded as they are.
+    metadata = {"feature_mean": "none", "feature_scale": [1, 2]}
+    make_network().save(tmp_path / "model", metadata=metadata)
+    assert nnbp.load(tmp_path / "model").metadata["feature_mean"] == "none"
+
+
+def test_save_into_a_missing_directory_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        make_network().save(tmp_path / "absent" / "model")
+    assert error.value.filename == os.fspath(tmp_path / "absent" / "model")
+
+
+def test_unfold_standardisation_undoes_fold_standardisation():
+    net = make_network()
+    original = net.params.copy()
+    folded = nnbp.io.fold_standardisation(net, [1e3, -2.0, 0.0, 5.0], [300.0, 0.01, 1.0, 2.0])
+    nnbp.io.unfold_standardisation(net, folded)
+    np.testing.assert_allclose(net.params, original, rtol=1e-13, atol=1e-13)
+    with pytest.raises(ValueError, match="folded must be a dict of mean and scale"):
+        nnbp.io.unfold_standardisation(net, {"mean": [0, 0, 0, 0]})
+
+
+def test_a_save_needing_more_memory_than_there_is_is_a_memory_error(tmp_path, monkeypatch):
+    """The file is made in memory first: too large a model is a MemoryError saying so, not
+    an out-of-memory kill, and the previous file stays."""
+    path = tmp_path / "model"
+    small = make_network()
+    small.save(path)
+    big = nnbp.Network([1000, 2100], seed=0)          # 16.8 MB of parameters
+    monkeypatch.setattr(nnbp._memory, "available_bytes", lambda: 20 * 2**20)
+    with pytest.raises(MemoryError, match="saving the model .* needs 48.1 MiB of memory"):
+        big.save(path)
+    assert_same_network(nnbp.load(path), small)
+    assert files_in(tmp_path) == ["model"]

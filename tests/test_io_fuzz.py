@@ -19,6 +19,7 @@ allocation_bound(file size), which the densest files check.
 
 tests/fuzz/fuzz_load.py applies the same property to atheris' mutations.
 """
+import contextlib
 import functools
 import io
 import json
@@ -905,3 +906,61 @@ def test_an_estimator_parameter_missing_from_the_file(workdir):
     set_json_member(members, "estimator", state)
     with pytest.raises(ModelFileError, match="activation"):
         nnbp.load(write_members(workdir / "missing", members))
+
+
+# ---------------------------------------------------------------- what save accepts, load reads back
+
+JSON_DATA = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(st.characters(), max_size=4),
+    lambda children: (st.lists(children, max_size=3)
+                      | st.dictionaries(st.text(st.characters(), max_size=3), children,
+                                        max_size=3)),
+    max_leaves=8)
+# Labels of every kind y may hold: text with NULs and lone surrogates, integers beyond
+# int64, floats with NaN and infinities, booleans.
+LABELS = st.one_of(
+    st.lists(st.text(st.characters(codec=None), max_size=3), min_size=2, max_size=4),
+    st.lists(st.integers(-2**70, 2**70), min_size=2, max_size=4),
+    st.lists(st.floats(), min_size=2, max_size=4),
+    st.lists(st.booleans(), min_size=2, max_size=2))
+
+
+def same_json(a, b):
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+@settings(max_examples=examples(100))
+@given(labels=LABELS, metadata=st.dictionaries(st.text(max_size=3), JSON_DATA, max_size=3),
+       nan_weight=st.booleans())
+def test_whatever_save_accepts_load_reads_back_equal(workdir, labels, metadata, nan_weight):
+    """save refuses (a ValueError or TypeError, no file) or writes a file that loads as the
+    very model saved: its classes (values and dtype), predictions, parameters and metadata."""
+    pytest.importorskip("sklearn")
+    X = np.random.default_rng(0).normal(size=(12, 3))
+    y = np.array([labels[k % len(labels)] for k in range(12)], dtype=object)
+    try:
+        clf = fit_quietly(nnbp.MLPClassifier((2,), max_iter=1, random_state=0), X, y)
+    except (ValueError, TypeError):
+        return                                  # y refused by fit: nothing to save
+    if nan_weight:
+        W = clf.coefs_[0].copy()
+        W[0, 0] = np.nan
+        clf.coefs_[0] = W
+    path = workdir / "saved"
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    try:
+        clf.save(path, metadata=metadata)
+    except (ValueError, TypeError):
+        assert not path.exists()
+        return
+    assert not nan_weight
+    loaded = nnbp.load(path)
+    assert loaded.classes_.dtype == np.asarray(clf.classes_).dtype or (
+        clf.classes_.dtype == object)
+    assert loaded.classes_.tolist() == clf.classes_.tolist()
+    assert loaded.predict(X).tolist() == clf.predict(X).tolist()
+    assert loaded.network_.params.tobytes() == clf.network_.params.tobytes()
+    saved_keys = set(SAVED_METADATA)
+    assert same_json({k: v for k, v in loaded.network_.metadata.items() if k not in saved_keys},
+                     {k: v for k, v in metadata.items() if k not in saved_keys})

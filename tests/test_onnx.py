@@ -571,31 +571,30 @@ def write_table(path, rng, target, rows=300):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("target", ["text", "integers", "numbers"])
 def test_nnbp_export_of_a_model_of_nnbp_train(target, dtype, nnbp_command, tmp_path, rng):
-    """The standardisation nnbp train keeps is in the graph: on the table's raw features it
-    gives what nnbp predict gives (labels, or values), and the network's probabilities."""
+    """nnbp train folds its standardisation into the network's first layer: on the table's
+    raw features the graph gives what nnbp predict gives (labels, or values), and the
+    network's probabilities."""
     X = write_table(tmp_path / "data.csv", rng, target)
     nnbp_command("train", "data.csv", "--target", "y", "--hidden", "8", "--epochs", "20",
                  "--lr", "0.01", "--dtype", dtype, "--quiet")
     printed = nnbp_command("export", "model.npz", "--format", "onnx", "model.onnx")
-    assert printed.splitlines()[1] == ("  input X: 3 features (a, b, c), float64, standardised "
+    assert printed.splitlines()[1] == (f"  input X: 3 features (a, b, c), {dtype}, standardised "
                                        "in the graph")
     predicted = nnbp_command("predict", "model.npz", "data.csv").splitlines()[1:]
-    # The standardisation is computed in float64, as nnbp predict computes it: X is float64.
-    outputs = run(onnx.load(str(tmp_path / "model.onnx")), X)
+    raw = X.astype(dtype)
+    outputs = run(onnx.load(str(tmp_path / "model.onnx")), raw)
 
     net = nnbp.load(tmp_path / "model.npz")
-    mean, scale = (np.array(net.metadata[key]) for key in ("feature_mean", "feature_scale"))
-    standardised = ((X - mean) / scale).astype(dtype)
     if target == "numbers":
         (name, values), = outputs.items()
         assert name == "output"
-        assert_outputs_close(values, net, standardised)
+        assert_outputs_close(values, net, raw)
         error = np.abs(values[:, 0] - np.array(predicted, dtype=np.float64))
-        assert np.all(error <= RTOL[net.dtype] * last_layer_magnitude(net, standardised)[:, 0])
+        assert np.all(error <= RTOL[net.dtype] * last_layer_magnitude(net, raw)[:, 0])
     else:
         assert list(outputs) == ["label", "probabilities"]
         assert [str(label) for label in outputs["label"]] == predicted
-        assert_elementwise_close(outputs["probabilities"], net.forward(standardised), dtype)
+        assert_elementwise_close(outputs["probabilities"], net.forward(raw), dtype)
         assert outputs["label"].dtype == (np.int64 if target == "integers" else object)
 
 
