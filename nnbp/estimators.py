@@ -224,6 +224,16 @@ def _check_numbers(name, value):
     return value
 
 
+def _check_loss(name, value):
+    """A saved loss: a number, as the numpy.float64 that fit gives (as scikit-learn's)."""
+    return np.float64(_check_number(name, value))
+
+
+def _check_losses(name, value):
+    """A saved list of losses, each a numpy.float64."""
+    return [np.float64(item) for item in _check_numbers(name, value)]
+
+
 def _or_none(check):
     def check_or_none(name, value):
         return None if value is None else check(name, value)
@@ -425,9 +435,9 @@ class _BaseMLP(BaseEstimator):
     _SAVED_ATTRIBUTES = {
         "n_iter_": _check_count,
         "t_": _check_count,
-        "loss_": _check_number,
-        "best_loss_": _or_none(_check_number),
-        "loss_curve_": _check_numbers,
+        "loss_": _check_loss,
+        "best_loss_": _or_none(_check_loss),
+        "loss_curve_": _check_losses,
         "validation_scores_": _or_none(_check_numbers),
         "best_validation_score_": _or_none(_check_number),
     }
@@ -532,6 +542,14 @@ class _BaseMLP(BaseEstimator):
         estimator._restore_extra(fitted, arrays)
         estimator._trainer = None
         estimator.network_ = network
+        # A file must not contradict itself: set_params after fit, then save,
+        # would pair the new hidden_layer_sizes (dtype, loss) with the old
+        # network. save reads its file back through here, so it refuses too.
+        mismatch = estimator._mismatched_network_parameter(_check_hidden_layer_sizes(estimator))
+        if mismatch:
+            name, asked, fitted = mismatch
+            raise ValueError(f"the parameter {name} is {asked!r}, but the network is of "
+                             f"{name} {fitted!r}: it was set after the fit")
         return estimator
 
     # ------------------------------------------------------------ fitting
@@ -579,14 +597,23 @@ class _BaseMLP(BaseEstimator):
         dtype or (regressor) loss would train, and save, the old network with
         the new parameters. activation and alpha are the network's to follow.
         """
+        mismatch = self._mismatched_network_parameter(hidden_layer_sizes)
+        if mismatch:
+            name, asked, fitted = mismatch
+            how = "partial_fit" if incremental else "warm_start=True"
+            raise ValueError(
+                f"{name}={asked!r}, but the network was fitted with {name}={fitted!r}: "
+                f"{how} goes on training the fitted network. Fit with "
+                f"warm_start=False for a new one, or set {name} back."
+            )
+
+    def _mismatched_network_parameter(self, hidden_layer_sizes):
+        """(name, the parameter's value, the network's) of the first parameter fixing the
+        network that no longer describes network_, or None."""
         for name, (asked, fitted) in self._network_parameters(hidden_layer_sizes).items():
             if asked != fitted:
-                how = "partial_fit" if incremental else "warm_start=True"
-                raise ValueError(
-                    f"{name}={asked!r}, but the network was fitted with {name}={fitted!r}: "
-                    f"{how} goes on training the fitted network. Fit with "
-                    f"warm_start=False for a new one, or set {name} back."
-                )
+                return name, asked, fitted
+        return None
 
     def _network_parameters(self, hidden_layer_sizes):
         """{name: (the parameter's value, the fitted network's)} of the parameters fixing it."""

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -1189,3 +1190,43 @@ def test_a_save_needing_more_memory_than_there_is_is_a_memory_error(tmp_path, mo
         big.save(path)
     assert_same_network(nnbp.load(path), small)
     assert files_in(tmp_path) == ["model"]
+
+
+@pytest.mark.parametrize("kind, change", [
+    ("MLPClassifier", {"hidden_layer_sizes": (7,)}),
+    ("MLPClassifier", {"dtype": "float32"}),
+    ("MLPRegressor", {"loss": "poisson"}),
+])
+def test_save_refuses_parameters_set_after_the_fit_that_contradict_the_network(tmp_path, kind,
+                                                                              change):
+    # set_params after fit, then save: the file paired the new parameter with
+    # the old network, and loaded without complaint.
+    pytest.importorskip("sklearn")
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(1, 4, 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = getattr(nnbp, kind)(hidden_layer_sizes=(5,), max_iter=2, random_state=0).fit(X, y)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    name, value = next(iter(change.items()))
+    model.set_params(**change)
+    expected = re.escape(f"the parameter {name} is {value!r}, but the network is of {name} ")
+    with pytest.raises(ValueError, match=expected + ".*set after the fit"):
+        model.save(path)
+    assert nnbp.load(path).get_params()[name] != value          # the old file is intact
+
+
+def test_a_loaded_estimator_has_the_fitted_types_of_its_losses(tmp_path):
+    pytest.importorskip("sklearn")
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = nnbp.MLPClassifier((5,), max_iter=2, random_state=0).fit(X, y)
+    model.save(tmp_path / "model.npz")
+    loaded = nnbp.load(tmp_path / "model.npz")
+    for fitted in (model, loaded):
+        assert type(fitted.loss_) is np.float64 and type(fitted.best_loss_) is np.float64
+        assert all(type(loss) is np.float64 for loss in fitted.loss_curve_)
+    assert loaded.loss_ == model.loss_ and loaded.loss_curve_ == model.loss_curve_
