@@ -125,7 +125,7 @@ def time_cases(rounds, fits, log):
     return medians
 
 
-def run(rounds=5, fits=3, repeats=5, log=print, scaling=True):
+def run(rounds=3, fits=2, repeats=5, log=print, scaling=True):
     """The quiet and the busy timings, and the quiet team speed-ups, as a dict."""
     from nnbp._show_versions import versions
     from nnbp.benchmark import threads
