@@ -58,6 +58,8 @@ def markdown_tables(text):
     ("results.json", "report", 12),       # nnbp bench
     ("results-dask.json", "cluster", 7),  # nnbp bench --dask
     ("results-sparse.json", "sparse", 2),  # nnbp bench --sparse
+    ("results-busy.json", "busy", 3),      # nnbp bench --busy
+    ("results-busy-haswell.json", "busy", 3),  # and under OPENBLAS_CORETYPE=Haswell
 ])
 def test_readme_benchmark_tables_are_those_of_the_committed_run(results_file, report, n_tables):
     """Every table the benchmark printed for its committed results is in the README as printed."""
