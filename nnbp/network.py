@@ -321,13 +321,10 @@ class Network:
                 f"out must be a writeable C-contiguous {self.dtype} array of shape "
                 f"{self._params.shape}, aligned as NumPy allocates it"
             )
-        elif np.shares_memory(out, self._params):
-            # The backward pass reads the weights while it writes the gradient.
-            raise ValueError("out must not share memory with the network's parameters")
         else:
-            # ... nor with the data: a gradient written over X, y or sample_weight
-            # while the passes read them is wrong.
-            check_out_alone("out", out, X=X, y=y, sample_weight=sample_weight)
+            # The passes read the weights and the data while the gradient is written.
+            check_out_alone("out", out, **{"the network's parameters": self._params},
+                            X=X, y=y, sample_weight=sample_weight)
         return self._compiled_loss(*self._loss_data(X, y, sample_weight), out), out
 
     # ------------------------------------------------------------ Python protocol
