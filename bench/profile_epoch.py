@@ -35,10 +35,10 @@ def main(argv=None):
     dtype, batch, workload = np.dtype(args.dtype), args.batch, MNIST_SHAPED
     X, y = workload.data(dtype)
     net = nnbp.Network(workload.sizes, output=workload.output, dtype=dtype, seed=0)
-    X, _, labels, _, _ = net._check_data(X, y, None)
+    X, _, labels, _, _ = net.check_data(X, y, None)
     grad, workspace = np.empty_like(net.params), net._workspace_for(batch)
     X_batch = np.empty((batch, X.shape[1]), dtype)
-    batches = [net._check_data(X[start:start + batch], labels[start:start + batch], None)
+    batches = [net.check_data(X[start:start + batch], labels[start:start + batch], None)
                for start in range(0, X.shape[0], batch)]
     code = dict(activation=_core.ACTIVATIONS["relu"], output=_core.OUTPUTS["softmax"])
 
@@ -52,11 +52,11 @@ def main(argv=None):
 
     def gradients():
         for data in batches:
-            net._compiled_loss(*data, grad)
+            net.compiled_loss(data, grad)
 
     def losses():
         for data in batches:
-            net._compiled_loss(*data, None)
+            net.compiled_loss(data, None)
 
     zero = np.zeros_like(grad)
 

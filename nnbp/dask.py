@@ -73,7 +73,7 @@ from sklearn.utils.validation import (
 from nnbp import _core
 from nnbp._validation import _c_array, check_loss_data
 from nnbp.estimators import MLPClassifier, MLPRegressor, _class_targets, _regression_targets
-from nnbp.network import Network
+from nnbp.network import CheckedData, Network
 from nnbp.optim import SGD, Adam, minimize_objective_lbfgs
 from nnbp.training import StochasticTrainer, _Epoch
 
@@ -263,9 +263,9 @@ def _shard_loss_and_grad(params, config, weight_total, *partitions):
     with _all_the_workers_threads():
         for rows in partitions:
             for block in _blocks_of(rows):
-                loss += net._compiled_loss(block.X, block.targets, block.labels,
-                                           block.sample_weight, weight_total, block_grad,
-                                           params=params)
+                data = CheckedData(block.X, block.targets, block.labels, block.sample_weight,
+                                   weight_total)
+                loss += net.compiled_loss(data, block_grad, params=params)
                 grad += block_grad
     return loss, grad
 
@@ -315,8 +315,8 @@ def _local_steps(start, config, alpha, order_seed, n_rows, rows, batch_size, epo
     net = _worker_network(config, alpha)
     net.params[...] = params
     optimizer = copy.deepcopy(optimizer)   # the scattered one is shared by this worker's tasks
-    epoch = _Epoch(net, data.X, data.targets, data.labels, data.sample_weight, batch_size,
-                   shuffle=False)
+    epoch = _Epoch(net, CheckedData(data.X, data.targets, data.labels, data.sample_weight,
+                                    len(data.X)), batch_size, shuffle=False)
     with _all_the_workers_threads():
         loss = epoch.run(optimizer, None, np.empty_like(params), np.empty_like(params),
                          epoch_number)

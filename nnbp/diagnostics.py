@@ -32,13 +32,13 @@ def _check_max_rows(max_rows):
 
 def _sample(net, X, y, sample_weight, max_rows):
     """The first max_rows rows of (X, y, sample_weight), checked by the network and copied."""
-    X, targets, labels, sample_weight, _ = net._check_data(X, y, sample_weight)
+    data = net.check_data(X, y, sample_weight)
     rows = slice(0, max_rows)
-    y = labels if targets is None else targets
+    y = data.labels if data.targets is None else data.targets
     # Copies: the sample must not change with the caller's arrays, which the
     # checks may have passed through as they are.
-    return (X[rows].copy(), y[rows].copy(),
-            None if sample_weight is None else sample_weight[rows].copy())
+    return (data.X[rows].copy(), y[rows].copy(),
+            None if data.sample_weight is None else data.sample_weight[rows].copy())
 
 
 def _diagnose(net, X, y, sample_weight):

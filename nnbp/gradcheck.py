@@ -392,14 +392,15 @@ def check_gradients(net, X, y, sample_weight=None, *, step: float | None = None,
     loss, grad = net.loss_and_grad(X, y, sample_weight)
     # The twin sees exactly the numbers the network saw: X and the weights
     # rounded to its dtype, then widened (exactly) to float64.
-    X_net, _, _, weights_net, _ = net._check_data(X, y, sample_weight)
+    checked = net.check_data(X, y, sample_weight)
     twin = net.copy(np.float64)
-    X64, targets, labels, weights64, total = twin._check_data(X_net, y, weights_net)
+    data64 = twin.check_data(checked.X, y, checked.sample_weight)
+    X64, targets, labels, weights64 = data64.X, data64.targets, data64.labels, data64.sample_weight
     theta = twin.params.copy()
 
     def loss64(params):
         twin.params = params
-        return twin._compiled_loss(X64, targets, labels, weights64, total, None)
+        return twin.compiled_loss(data64, None)
 
     blocks = [(name, where, grad[where]) for name, where in net.block_slices()]
     reference_result = None

@@ -5,11 +5,17 @@ W(1), ..., W(L) in order, each row-major of shape (m_l, m_{l-1}) so that row i
 holds the weights into unit i, then the bias vectors b(1), ..., b(L). All the
 weights come first so that the L2 penalty and its gradient are one pass over
 ``params[:n_weights]``. ``weights[l]`` and ``biases[l]`` are views into it.
+
+For nnbp's own modules (training, optim, gradcheck, diagnostics, dask), not
+the public API: ``CheckedData`` and ``Network.check_data``, the data checked
+once for the compiled core, and ``Network.compiled_loss``, the loss of such
+data.
 """
 import copy
 import os
 import threading
 import weakref
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -33,6 +39,21 @@ INITS = ("glorot", "normal", "he")
 # forward() takes the rows of X in blocks of this many: its workspace stays
 # small however large X is, and a block is still large enough for BLAS.
 FORWARD_BLOCK_ROWS = 4096
+
+
+class CheckedData(NamedTuple):
+    """Data checked once for the compiled core, in the network's dtype (Network.check_data).
+
+    Exactly one of targets and labels is None: labels (int64 class indices)
+    for the softmax output, targets (the network's dtype, one column per
+    output) for the others.
+    """
+
+    X: object                          # (n, m_0): a C-contiguous array, or a CSR matrix
+    targets: Optional[np.ndarray]      # (n, m_L) in the network's dtype, or None
+    labels: Optional[np.ndarray]       # (n,) int64 class indices, or None
+    sample_weight: Optional[np.ndarray]  # (n,) in the network's dtype, or None
+    total: float                       # S = sum_i s_i, or n without weights
 
 
 # Every live network, for the after-fork hook below.
@@ -234,25 +255,45 @@ class Network:
                                        + (f" on {copies} threads" if copies > 1 else ""))
         return self._workspace
 
-    def _check_data(self, X, y, sample_weight):
-        """(X, targets, labels, sample_weight, weight_total), checked for the compiled core."""
+    def check_data(self, X, y, sample_weight=None) -> CheckedData:
+        """X, y and sample_weight checked for the compiled core (for nnbp's own modules).
+
+        Parameters
+        ----------
+        X : array_like or scipy sparse of shape (n, m_0)
+        y : array_like
+            Class indices for the softmax output, else targets of shape (n, m_L) or (n,).
+        sample_weight : array_like of shape (n,), or None
+
+        Returns
+        -------
+        CheckedData
+            In the network's dtype, copied only where the checks must convert.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Naming the argument that does not fit the network.
+        """
         X = check_features(X, self.layer_sizes[0], self.dtype)
-        return (X,) + check_loss_data(self.output, y, sample_weight, X.shape[0],
-                                      self.layer_sizes[-1], self.dtype)
+        return CheckedData(X, *check_loss_data(self.output, y, sample_weight, X.shape[0],
+                                               self.layer_sizes[-1], self.dtype))
 
     def _loss_data(self, X, y, sample_weight):
-        """_check_data, less the examples of weight 0.
+        """check_data, less the examples of weight 0.
 
         They are left out rather than multiplied by 0: their loss or hidden
         values may overflow to inf (poisson's e^z), and 0 * inf is NaN.
         """
-        X, targets, labels, sample_weight, total = self._check_data(X, y, sample_weight)
-        if sample_weight is not None and not sample_weight.all():
-            kept = sample_weight != 0
-            X, sample_weight = X[kept], sample_weight[kept]
-            targets = None if targets is None else targets[kept]
-            labels = None if labels is None else labels[kept]
-        return X, targets, labels, sample_weight, total
+        data = self.check_data(X, y, sample_weight)
+        weight = data.sample_weight
+        if weight is not None and not weight.all():
+            kept = weight != 0
+            data = data._replace(
+                X=data.X[kept], sample_weight=weight[kept],
+                targets=None if data.targets is None else data.targets[kept],
+                labels=None if data.labels is None else data.labels[kept])
+        return data
 
     def forward(self, X):
         """f(X), of shape (n, m_L): probabilities for logistic and softmax, e^z for poisson.
@@ -287,23 +328,42 @@ class Network:
             if backward else self.n_weights
         return 2.0 * rows * products / (len(self.layer_sizes) - 1)
 
-    def _compiled_loss(self, X, targets, labels, sample_weight, total, grad, params=None):
+    def compiled_loss(self, data: CheckedData, grad: Optional[np.ndarray],
+                      params: Optional[np.ndarray] = None) -> float:
         """The loss, and the gradient into grad unless it is None, of checked data.
 
-        params: a vector like self.params to evaluate at instead (scipy's iterate).
+        For nnbp's own modules: the compiled core trusts its input, so data
+        must come from check_data and grad be a C-contiguous vector like params.
+
+        Parameters
+        ----------
+        data : CheckedData
+            From check_data (total may be another sum of weights: a shard's
+            loss is divided by the whole cluster's).
+        grad : ndarray or None
+            Receives the gradient, in params' layout.
+        params : ndarray or None
+            A vector like self.params to evaluate at instead (scipy's iterate).
+
+        Returns
+        -------
+        float
+            The loss, penalty included.
         """
-        flops = self._flops_per_layer(X.shape[0], grad is not None)
-        with self._lock, _threads.team(flops, X.shape[0]) as threads:
+        rows = data.X.shape[0]
+        flops = self._flops_per_layer(rows, grad is not None)
+        with self._lock, _threads.team(flops, rows) as threads:
             return _core.network_loss_grad(
                 self._params if params is None else params, self._sizes, self.bias,
                 _core.ACTIVATIONS[self.activation], self.negative_slope,
-                _core.OUTPUTS[self.output], X, targets, labels, sample_weight, total,
-                self.alpha, self._workspace_for(X.shape[0]), grad, self._row_sums, threads,
+                _core.OUTPUTS[self.output], data.X, data.targets, data.labels,
+                data.sample_weight, data.total, self.alpha, self._workspace_for(rows), grad,
+                self._row_sums, threads,
             )
 
     def loss(self, X, y, sample_weight=None):
         """(1/S) sum_i s_i loss(y_i, f(x_i)) + alpha/(2S) sum_l ||W(l)||^2, S = sum_i s_i."""
-        return self._compiled_loss(*self._loss_data(X, y, sample_weight), None)
+        return self.compiled_loss(self._loss_data(X, y, sample_weight), None)
 
     def loss_and_grad(self, X, y, sample_weight=None, out=None):
         """The loss and its gradient with respect to params, in params' layout.
@@ -325,7 +385,7 @@ class Network:
             # The passes read the weights and the data while the gradient is written.
             check_out_alone("out", out, **{"the network's parameters": self._params},
                             X=X, y=y, sample_weight=sample_weight)
-        return self._compiled_loss(*self._loss_data(X, y, sample_weight), out), out
+        return self.compiled_loss(self._loss_data(X, y, sample_weight), out), out
 
     # ------------------------------------------------------------ Python protocol
 

@@ -211,18 +211,18 @@ def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000
     non-finite loss or parameters, and a MemoryError naming L-BFGS if its
     memory is more than the system has available (checked before it starts).
     """
-    data = net._check_data(X, y, sample_weight)
+    data = net.check_data(X, y, sample_weight)
     grad = np.empty_like(net.params)
     evaluate_at_iterate = net.dtype == np.float64
 
     def loss_and_grad(x):
         if not evaluate_at_iterate:
             net.params[...] = x
-        loss = net._compiled_loss(*data, grad, params=x if evaluate_at_iterate else None)
+        loss = net.compiled_loss(data, grad, params=x if evaluate_at_iterate else None)
         # scipy keeps the gradient it is given: hand it a copy of ours.
         return loss, grad.astype(np.float64)
 
-    rows = data[0].shape[0]
+    rows = data.X.shape[0]
     with _threads.blas_held_for(net._flops_per_layer(rows), rows):
         return minimize_objective_lbfgs(net, loss_and_grad, max_iter=max_iter,
                                         max_fun=max_fun, tol=tol, callback=callback)

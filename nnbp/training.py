@@ -138,12 +138,11 @@ class StochasticTrainer:
 
     def _epoch(self, X, y, sample_weight):
         """The epoch to run, over the data checked."""
-        X, targets, labels, sample_weight, _ = self.net._check_data(X, y, sample_weight)
+        data = self.net.check_data(X, y, sample_weight)
         # Checked again here: batch_size is a public attribute, which may have
         # changed since the constructor checked it.
         batch_size = check_positive_int("batch_size", self.batch_size)
-        return _Epoch(self.net, X, targets, labels, sample_weight,
-                      min(batch_size, X.shape[0]), self.shuffle)
+        return _Epoch(self.net, data, min(batch_size, data.X.shape[0]), self.shuffle)
 
     def _epochs(self, epoch, max_epochs, validation_score, incremental, on_epoch):
         """Up to max_epochs epochs, and the reason they ended."""
@@ -228,7 +227,10 @@ def _scratch_vectors(net):
 class _Epoch:
     """One pass over checked data, with the buffers it needs allocated once."""
 
-    def __init__(self, net, X, targets, labels, sample_weight, batch_size, shuffle):
+    def __init__(self, net, data, batch_size, shuffle):
+        """data: the network's CheckedData (its total is not used: the epoch's batches
+        are each their own mean)."""
+        X, targets, labels, sample_weight = data.X, data.targets, data.labels, data.sample_weight
         self.net, self.X, self.targets, self.labels = net, X, targets, labels
         self.sample_weight, self.batch_size, self.steps = sample_weight, batch_size, 0
         n = X.shape[0]

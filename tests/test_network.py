@@ -351,3 +351,23 @@ def test_a_hyperparameter_that_overflows_the_dtype_is_refused(dtype, name, value
 def test_a_large_hyperparameter_within_float32_is_taken(name, value):
     net = nnbp.Network([3, 4, 2], dtype=np.float32, init="normal", seed=0, **{name: value})
     assert getattr(net, name) == value
+
+
+def test_check_data_returns_the_named_checked_data(rng):
+    """The network's check of (X, y, sample_weight) is a CheckedData, read by field name."""
+    from nnbp.network import CheckedData
+
+    net = nnbp.Network([4, 3, 2], output="squared")
+    X, y = rng.standard_normal((6, 4)), rng.standard_normal((6, 2))
+    weights = np.arange(1.0, 7.0)
+    data = net.check_data(X, y, weights)
+    assert isinstance(data, CheckedData)
+    assert data._fields == ("X", "targets", "labels", "sample_weight", "total")
+    np.testing.assert_array_equal(data.X, X)
+    np.testing.assert_array_equal(data.targets, y)
+    assert data.labels is None
+    np.testing.assert_array_equal(data.sample_weight, weights)
+    assert data.total == weights.sum()
+    softmax = nnbp.Network([4, 3], output="softmax").check_data(X, np.arange(6) % 3)
+    assert softmax.targets is None and softmax.labels.dtype == np.int64
+    assert softmax.sample_weight is None and softmax.total == 6
