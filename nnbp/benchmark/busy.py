@@ -28,6 +28,7 @@ have cost.
 import contextlib
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ import warnings
 
 import numpy as np
 
+import nnbp
 from nnbp import _threads
 
 CASES = {
@@ -92,9 +94,13 @@ def _child(library, how, fits):
 
 def _time_in_child(case, fits):
     library, how, environment = CASES[case]
+    # python -m puts the working directory first on the child's path: run it
+    # from the folder of this very nnbp (a checkout's top holds an nnbp/
+    # without its extension built, where CI runs the installed one).
     result = subprocess.run(
         [sys.executable, "-m", "nnbp.benchmark.busy", library, how, str(fits)],
-        env=dict(os.environ, **environment), capture_output=True, text=True, check=True)
+        env=dict(os.environ, **environment), capture_output=True, text=True, check=True,
+        cwd=pathlib.Path(nnbp.__file__).resolve().parents[1])
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
