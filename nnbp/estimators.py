@@ -46,7 +46,8 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from nnbp import _core, io
+from nnbp import _core, _estimator_state, io
+from nnbp._estimator_state import OUT_ACTIVATION_NAMES
 from nnbp._validation import MAX_DIMENSION
 from nnbp.network import ACTIVATIONS, INITS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
@@ -59,9 +60,6 @@ SPARSE_FORMAT = "csr"
 # scikit-learn's message for a fit that diverged, which its users match on.
 NON_FINITE_PARAMETERS = ("Solver produced non-finite parameter weights. The input data may "
                          "contain large values and need to be preprocessed.")
-# scikit-learn's names for the output activations of nnbp's outputs.
-OUT_ACTIVATION_NAMES = {"softmax": "softmax", "logistic": "logistic", "squared": "identity",
-                        "poisson": "exp"}
 # The regressor's loss parameter that gives each of its network's outputs.
 REGRESSION_LOSSES = {"squared": "squared_error", "poisson": "poisson"}
 
@@ -199,88 +197,6 @@ class _BlockViews(list):
             raise TypeError(f"assign {self.name} whole, or one at a time ({self.name}[l] = ...)")
         view = list.__getitem__(self, index)
         _write_blocks(f"{self.name}[{index}]", [view], [value])
-
-
-def _check_count(name, value):
-    """A saved count: an int >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-    return value
-
-
-def _check_number(name, value):
-    """A saved number: an int or a float (JSON's)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    return value
-
-
-def _check_numbers(name, value):
-    """A saved list of numbers."""
-    if not isinstance(value, list):
-        raise ValueError(f"{name} must be a list of numbers, got {type(value).__name__}")
-    for index, item in enumerate(value):
-        _check_number(f"{name}[{index}]", item)
-    return value
-
-
-def _check_loss(name, value):
-    """A saved loss: a number, as the numpy.float64 that fit gives (as scikit-learn's)."""
-    return np.float64(_check_number(name, value))
-
-
-def _check_losses(name, value):
-    """A saved list of losses, each a numpy.float64."""
-    return [np.float64(item) for item in _check_numbers(name, value)]
-
-
-def _or_none(check):
-    def check_or_none(name, value):
-        return None if value is None else check(name, value)
-    return check_or_none
-
-
-def _classes_to_save(classes):
-    """classes_ as a 1-D array of numbers or unicode strings, the only ones a model file holds."""
-    classes = np.asarray(classes)
-    # NumPy pads its unicode strings with NULs and drops them when it reads one: a label
-    # ending in NUL would load as another ('a' for 'a\0'), or collide with it.
-    ending_in_nul = [label for label in classes.ravel().tolist()
-                     if isinstance(label, str) and label.endswith("\x00")]
-    if ending_in_nul:
-        raise ValueError(f"classes_ holds {ending_in_nul[0]!r}, which ends in a NUL character: "
-                         "a model file cannot hold it (NumPy's strings drop trailing NULs)")
-    if classes.dtype == object:
-        # Python objects (from a list of mixed-width strings, say): kept if
-        # they are all strings or all numbers.
-        values = classes.tolist()
-        if all(isinstance(value, str) for value in values):
-            classes = np.array(values, dtype=str)
-        elif all(isinstance(value, Real) for value in values):
-            classes = np.array(values)
-        else:
-            types = sorted({type(value).__name__ for value in values})
-            raise TypeError(
-                f"classes_ mixes types ({', '.join(types)}): a model file holds classes that "
-                "are all numbers or all strings"
-            )
-    if classes.ndim != 1 or classes.dtype.kind not in "biufU":
-        raise TypeError(
-            f"classes_ of dtype {classes.dtype} and shape {classes.shape} cannot be saved: a "
-            "model file holds a vector of numbers or unicode strings"
-        )
-    if classes.dtype.kind == "U":
-        try:
-            "".join(classes.tolist()).encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("classes_ holds strings that are not valid unicode") from None
-    repeated = classes[:-1][classes[:-1] == classes[1:]] if classes.ndim == 1 else []
-    if len(repeated):
-        # LabelBinarizer keeps y's classes in a NumPy string array, which drops trailing
-        # NULs: 'a' and 'a\0' both become 'a', and predict could not tell them apart.
-        raise ValueError(f"classes_ holds {repeated[0].item()!r} twice (labels that differ "
-                         "only by trailing NUL characters collide in NumPy's strings)")
-    return classes
 
 
 def _class_targets(label_binarizer, y):
@@ -431,17 +347,6 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------ saving
 
-    # Fitted attributes that save keeps where present, each with its check on load.
-    _SAVED_ATTRIBUTES = {
-        "n_iter_": _check_count,
-        "t_": _check_count,
-        "loss_": _check_loss,
-        "best_loss_": _or_none(_check_loss),
-        "loss_curve_": _check_losses,
-        "validation_scores_": _or_none(_check_numbers),
-        "best_validation_score_": _or_none(_check_number),
-    }
-
     def save(self, path, metadata=None):
         """Write the fitted estimator to path without pickle; nnbp.load(path) reads it back.
 
@@ -456,31 +361,11 @@ class _BaseMLP(BaseEstimator):
         """
         io.save(self, path, metadata)
 
-    def _saved_state(self):
-        """What nnbp.io.save writes of the estimator: its network, parameters and fitted state."""
+    def __nnbp_saved_state__(self):
+        """What nnbp.io.save writes of the estimator (nnbp._estimator_state.saved_state)."""
         check_is_fitted(self)
-        params = self.get_params(deep=False)
-        random_state = params.get("random_state")
-        if not (random_state is None or isinstance(random_state, Integral)):
-            raise TypeError(
-                f"random_state={random_state!r} cannot be saved: only an int or None can "
-                "(set_params(random_state=...) first)"
-            )
-        if isinstance(params.get("hidden_layer_sizes"), (tuple, np.ndarray)):
-            params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
-        if params.get("dtype") is not None:
-            params["dtype"] = np.dtype(params["dtype"]).name
-        fitted = {"n_features_in_": self.n_features_in_, "n_outputs_": self.n_outputs_,
-                  "n_layers_": self.n_layers_, "out_activation_": self.out_activation_}
-        if "feature_names_in_" in self.__dict__:
-            fitted["feature_names_in_"] = list(self.feature_names_in_)
-        for attribute in self._SAVED_ATTRIBUTES:
-            if attribute in self.__dict__:
-                fitted[attribute] = getattr(self, attribute)
-        fitted.update(self._saved_extra())
-        net = self.network_
-        return io.SavedModel(type(self)._kind, net.config(), net.params, net.metadata,
-                             {"params": params, "fitted": fitted}, self._saved_arrays())
+        return _estimator_state.saved_state(self, type(self)._kind, self._saved_extra(),
+                                            self._saved_arrays())
 
     # What a subclass adds to the fitted state: the names, their values, arrays.
     _SAVED_EXTRA = ()
@@ -492,53 +377,18 @@ class _BaseMLP(BaseEstimator):
         return {}
 
     @classmethod
-    def _from_saved_state(cls, network, state, arrays):
+    def __nnbp_from_saved_state__(cls, network, state, arrays):
         """The fitted estimator of a model file's network and estimator state (nnbp.load).
 
         Raises a ValueError or TypeError naming what is wrong or inconsistent.
         """
-        if set(state) != {"params", "fitted"}:
-            raise ValueError(f"the state must have the keys params and fitted, got {list(state)}")
-        params, fitted = state["params"], state["fitted"]
-        if not isinstance(params, dict) or not isinstance(fitted, dict):
-            raise ValueError("params and fitted must be JSON objects")
-        unknown = sorted(set(params) - set(cls._get_param_names()))
-        if unknown:
-            raise ValueError(f"{cls.__name__} has no parameter {unknown[0]!r}")
-        # save writes every parameter: a missing one would silently take its default.
-        missing = sorted(set(cls._get_param_names()) - set(params))
-        if missing:
-            raise ValueError(f"the {cls.__name__} parameter {missing[0]!r} is missing")
-        if isinstance(params.get("hidden_layer_sizes"), list):
-            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        params, fitted = _estimator_state.saved_parameters(cls.__name__, state,
+                                                           cls._get_param_names())
         estimator = cls(**params)
         estimator._validate_params()   # InvalidParameterError is a ValueError
-
-        sizes = network.layer_sizes
-        expected = {"n_features_in_": sizes[0], "n_outputs_": sizes[-1],
-                    "n_layers_": len(sizes),
-                    "out_activation_": OUT_ACTIVATION_NAMES[network.output]}
-        known = set(expected) | set(cls._SAVED_ATTRIBUTES) | {"feature_names_in_"}
-        known |= set(cls._SAVED_EXTRA)
-        unknown = sorted(set(fitted) - known)
-        if unknown:
-            raise ValueError(f"unknown fitted attribute {unknown[0]!r}")
-        for attribute, value in expected.items():
-            if attribute not in fitted:
-                raise ValueError(f"the fitted attribute {attribute} is missing")
-            if type(fitted[attribute]) is not type(value) or fitted[attribute] != value:
-                raise ValueError(f"{attribute} is {fitted[attribute]!r}, but the network's "
-                                 f"{network!r} needs {value!r}")
+        attributes = _estimator_state.fitted_attributes(fitted, network, cls._SAVED_EXTRA)
+        for attribute, value in attributes.items():
             setattr(estimator, attribute, value)
-        for attribute, check in cls._SAVED_ATTRIBUTES.items():
-            if attribute in fitted:
-                setattr(estimator, attribute, check(attribute, fitted[attribute]))
-        if "feature_names_in_" in fitted:
-            names = fitted["feature_names_in_"]
-            if (not isinstance(names, list) or len(names) != sizes[0]
-                    or not all(isinstance(name, str) for name in names)):
-                raise ValueError(f"feature_names_in_ must be a list of {sizes[0]} strings")
-            estimator.feature_names_in_ = np.asarray(names, dtype=object)
         estimator._restore_extra(fitted, arrays)
         estimator._trainer = None
         estimator.network_ = network
@@ -1020,45 +870,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     # ------------------------------------------------------------ saving
 
     _kind = "MLPClassifier"
-    # The label binarizer's fitted state (neg_label=0, pos_label=1, dense output).
-    _SAVED_EXTRA = ("y_type_", "sparse_input_")
-    TARGET_TYPES = {"binary": "logistic", "multiclass": "softmax",
-                    "multilabel-indicator": "logistic"}
+    _SAVED_EXTRA = _estimator_state.CLASSIFIER_EXTRA
+    TARGET_TYPES = _estimator_state.TARGET_TYPES
 
     def _saved_extra(self):
-        binarizer = self._label_binarizer
-        return {"y_type_": binarizer.y_type_, "sparse_input_": bool(binarizer.sparse_input_)}
+        return _estimator_state.classifier_extra(self._label_binarizer)
 
     def _saved_arrays(self):
-        return {"classes": _classes_to_save(self.classes_)}
+        return {"classes": _estimator_state.classes_to_save(self.classes_)}
 
     def _restore_extra(self, fitted, arrays):
-        y_type, sparse_input = fitted.get("y_type_"), fitted.get("sparse_input_")
-        if y_type not in self.TARGET_TYPES:
-            raise ValueError(
-                f"y_type_ must be one of {', '.join(self.TARGET_TYPES)}, got {y_type!r}"
-            )
-        if not isinstance(sparse_input, bool):
-            raise ValueError(f"sparse_input_ must be true or false, got {sparse_input!r}")
-        classes = np.array(arrays["classes"])   # a writable copy
-        if classes.dtype.kind == "f" and not np.isfinite(classes).all():
-            raise ValueError("classes holds NaN or infinity")
-        if not (classes[:-1] < classes[1:]).all():
-            raise ValueError("classes must be sorted and distinct, as classes_ always is")
-        output, n_outputs = self.TARGET_TYPES[y_type], self.n_outputs_
-        # Binary: one logistic output for one or two classes; else one output per class.
-        n_expected = 1 if y_type == "binary" else len(classes)
-        if self.out_activation_ != OUT_ACTIVATION_NAMES[output] or n_outputs != n_expected or (
-                y_type == "binary" and len(classes) > 2):
-            raise ValueError(
-                f"{len(classes)} classes of a {y_type} problem need {n_expected} "
-                f"{output} output{'s' * (n_expected > 1)}, but the network has {n_outputs} "
-                f"{self.out_activation_} output{'s' * (n_outputs > 1)}"
-            )
-        binarizer = LabelBinarizer()
-        binarizer.y_type_, binarizer.sparse_input_, binarizer.classes_ = (
-            y_type, sparse_input, classes)
-        self._label_binarizer, self.classes_ = binarizer, classes
+        binarizer = _estimator_state.restored_label_binarizer(fitted, arrays,
+                                                              self.out_activation_,
+                                                              self.n_outputs_)
+        self._label_binarizer, self.classes_ = binarizer, binarizer.classes_
 
     def predict_log_proba(self, X):
         """log of predict_proba(X)."""
@@ -1129,10 +954,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     _kind = "MLPRegressor"
 
     def _restore_extra(self, fitted, arrays):
-        if self.out_activation_ not in ("identity", "exp"):
-            raise ValueError(
-                f"a regressor's output is identity or exp, got {self.out_activation_!r}"
-            )
+        _estimator_state.check_regressor_output(self.out_activation_)
 
     @available_if(lambda estimator: estimator._check_solver())
     @_one_fit_at_a_time

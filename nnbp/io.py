@@ -3,9 +3,10 @@
 A model file holds a ``Network``, a fitted ``MLPClassifier`` or a fitted
 ``MLPRegressor``. This module knows the format alone, not the model classes:
 each model gives its state to ``save`` as a ``SavedModel`` (its
-``_saved_state()``), ``read`` gives back the ``SavedModel`` of a file, checked
+``__nnbp_saved_state__()``), ``read`` gives back the ``SavedModel`` of a file, checked
 against the format, and ``nnbp.load`` hands it to the model class, which takes
-its own state (``_from_saved_state``). Reading never executes code from the
+its own state (``__nnbp_from_saved_state__``): the named protocol between
+this module and the models. Reading never executes code from the
 file and trusts nothing in it before checking it: a corrupted, truncated or
 hostile file raises ``ModelFileError`` (a ValueError) naming the file and the
 problem, and so does a state that its model class refuses.
@@ -175,7 +176,7 @@ def save(model, path, metadata=None):
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    state = getattr(model, "_saved_state", None)
+    state = getattr(model, "__nnbp_saved_state__", None)
     if isinstance(model, type) or not callable(state):
         raise TypeError(
             "save takes an nnbp.Network, MLPClassifier or MLPRegressor, "
@@ -252,7 +253,8 @@ def _check_loads_back(data, members, kind, classes):
     except _Invalid as problem:
         raise ValueError(f"cannot save the {kind}: {problem}") from None
     # The metadata is the one restored: what save added stays as it was.
-    again = _members(restored._saved_state(), json.loads(str(members["metadata"][()])))
+    again = _members(restored.__nnbp_saved_state__(),
+                     json.loads(str(members["metadata"][()])))
     for name, array in members.items():
         array, other = np.asarray(array), np.asarray(again.get(name))
         if not (array.dtype == other.dtype and array.shape == other.shape
@@ -483,7 +485,8 @@ def _restore(saved, classes):
     raises _Invalid naming the part refused."""
     network_class, estimator_class = classes(saved.kind)
     try:
-        network = network_class._from_saved_state(saved.config, saved.params, saved.metadata)
+        network = network_class.__nnbp_from_saved_state__(saved.config, saved.params,
+                                                          saved.metadata)
     except (TypeError, ValueError) as error:
         raise _Invalid(f"config: {error}") from None
     if saved.kind == "Network":
@@ -492,7 +495,8 @@ def _restore(saved, classes):
             _fold_legacy_standardisation(network, *legacy)
         return network
     try:
-        return estimator_class._from_saved_state(network, saved.estimator, saved.arrays)
+        return estimator_class.__nnbp_from_saved_state__(network, saved.estimator,
+                                                         saved.arrays)
     except (TypeError, ValueError) as error:
         raise _Invalid(f"estimator: {error}") from None
 

@@ -416,12 +416,12 @@ class Network:
         """
         io.save(self, path, metadata)
 
-    def _saved_state(self):
+    def __nnbp_saved_state__(self):
         """What nnbp.io.save writes of the network."""
         return io.SavedModel("Network", self.config(), self._params, self.metadata)
 
     @classmethod
-    def _from_saved_state(cls, config, params, metadata):
+    def __nnbp_from_saved_state__(cls, config, params, metadata):
         """The network of a model file's config, parameters and metadata, as nnbp.io.read
         checked them; a TypeError or ValueError if Network refuses the config."""
         network = cls(**config)

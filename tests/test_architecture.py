@@ -84,3 +84,29 @@ def test_the_models_import_neither_the_package_nor_the_adapters():
         assert not GRAPH[model] & above_the_models, model
     for model in ("nnbp.network", "nnbp.training", "nnbp.optim"):
         assert "nnbp.estimators" not in GRAPH[model], model
+
+
+def defined_names(name):
+    """The names module name defines anywhere: functions, classes, and assignments
+    (at module level or in a class body)."""
+    found = set()
+    for node in ast.walk(ast.parse(MODULES[name].read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, ast.Assign):
+            found |= {target.id for target in node.targets if isinstance(target, ast.Name)}
+    return found
+
+
+def test_the_model_files_state_has_a_module_of_its_own():
+    """What a model file holds of an estimator, and its checks on load, live in
+    nnbp._estimator_state, not in the estimators; nnbp.io reaches the models through
+    their named protocol, __nnbp_saved_state__ and __nnbp_from_saved_state__."""
+    assert "nnbp._estimator_state" in GRAPH["nnbp.estimators"]
+    moved = {"_SAVED_ATTRIBUTES", "_classes_to_save", "_check_count", "_check_number",
+             "_check_numbers", "_check_loss", "_check_losses", "_or_none", "_saved_state",
+             "_from_saved_state"}
+    assert not moved & defined_names("nnbp.estimators")
+    assert not {"_saved_state", "_from_saved_state"} & defined_names("nnbp.network")
+    for model in ("nnbp.network", "nnbp.estimators"):
+        assert {"__nnbp_saved_state__", "__nnbp_from_saved_state__"} <= defined_names(model)
