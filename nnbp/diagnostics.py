@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from nnbp import _core
+from nnbp import layers
 
 # A unit whose phi'(z) stays below this passes back less than a thousandth
 # of the gradient that reaches it: it has (nearly) stopped learning.
@@ -45,11 +45,11 @@ def _diagnose(net, X, y, sample_weight):
     """layer_diagnostics on a checked sample."""
     loss, grad = net.loss_and_grad(X, y, sample_weight)
     # Squares summed in float64: a float32 gradient's squares may overflow.
-    squares = [0.0] * net.n_layers
-    for name, block in net.block_slices():
-        layer = int(name[2:-1]) - 1         # "W(3)" and "b(3)" belong to layer 3
-        values = grad[block].astype(np.float64)
-        squares[layer] += float(np.dot(values, values))
+    squares = []
+    for layer in net.layer_slices():
+        values = np.concatenate([grad[where] for where in layer if where is not None])
+        values = values.astype(np.float64)
+        squares.append(float(np.dot(values, values)))
     return {"gradient_norms": [float(np.sqrt(total)) for total in squares],
             "saturation": _hidden_saturation(net, X), "loss": float(loss)}
 
@@ -59,19 +59,12 @@ def _hidden_saturation(net, X):
 
     A unit is saturated when phi'(z) < 1e-3 on every row: see layer_diagnostics.
     """
-    activation = _core.ACTIVATIONS[net.activation]
     saturation = []
-    x = X
-    for W, b in zip(net.weights[:-1], net.biases[:-1]):
-        z = x @ W.T
-        if b is not None:
-            z += b
-        # phi and phi' by the compiled kernels that training uses, so the
-        # conventions (relu's kink at 0 takes the z <= 0 branch) are the same.
-        x = np.empty_like(z)
-        _core.activation_forward(activation, net.negative_slope, z, x)
-        slope = np.ones_like(z)
-        _core.activation_backward(activation, net.negative_slope, z, x, slope)
+    for Z, _ in net.hidden_activations(X):
+        # phi' by the compiled kernels that training uses, so the conventions
+        # (relu's kink at 0 takes the z <= 0 branch) are the same.
+        slope = layers.activation_backward(net.activation, Z, np.ones_like(Z),
+                                           net.negative_slope)
         saturated = np.all(slope < SATURATION_THRESHOLD, axis=0)
         saturation.append(float(np.count_nonzero(saturated)) / saturated.size)
     return saturation

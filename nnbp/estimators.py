@@ -485,20 +485,17 @@ class _BaseMLP(BaseEstimator):
         """A new network: drawn, or (from_assigned) the coefs_ and intercepts_ assigned."""
         output = self._output()
         dtype = dtype if self.dtype is None else np.dtype(self.dtype)
+        if from_assigned:
+            seed = 0     # drawn over by the parameters assigned
+        elif self.init == "glorot":
+            # The network draws scikit-learn's initial parameters from its RandomState.
+            seed = self._random_state
+        else:
+            seed = self._random_state.randint(np.iinfo(np.int32).max)
         net = Network(layer_units, activation=self.activation, output=output, dtype=dtype,
-                      alpha=self.alpha, init=self.init,
-                      seed=self._random_state.randint(np.iinfo(np.int32).max)
-                      if self.init != "glorot" and not from_assigned else 0)
+                      alpha=self.alpha, init=self.init, seed=seed)
         if from_assigned:
             self._write_assigned_parameters(net)
-        elif self.init == "glorot":
-            # scikit-learn's draws, in its order: W(l).T then b(l), layer by layer.
-            factor = 2.0 if self.activation == "logistic" else 6.0
-            for W, b in zip(net.weights, net.biases):
-                fan_out, fan_in = W.shape
-                bound = np.sqrt(factor / (fan_in + fan_out))
-                W.T[...] = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
-                b[...] = self._random_state.uniform(-bound, bound, fan_out)
         self.network_ = net
         self.__dict__.pop("_assigned_before_fit", None)
         self.n_iter_ = 0

@@ -430,11 +430,7 @@ def _hidden_branches(twin, X):
 
     def branches(params):
         twin.params = params
-        x, sides = X, []
-        for W, b in zip(twin.weights[:-1], twin.biases[:-1]):
-            Z, x = layers.dense_forward(x, W, b, twin.activation, twin.negative_slope)
-            sides.append(np.ravel(Z > 0))
-        return np.concatenate(sides)
+        return np.concatenate([np.ravel(Z > 0) for Z, _ in twin.hidden_activations(X)])
 
     return branches
 

@@ -19,7 +19,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from nnbp import _core, _threads, io
+from nnbp import _core, _threads, io, layers
 from nnbp._memory import allocate
 from nnbp._validation import (
     MAX_DIMENSION,
@@ -75,6 +75,18 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
+def _generator(seed):
+    """numpy's Generator of seed (None, an int >= 0 or a Generator), or an error naming seed."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as error:
+        # numpy's own message ("expected non-negative integer") names no argument.
+        raise type(error)(
+            f"seed must be None, an int >= 0, a numpy Generator or RandomState, got {seed!r} "
+            f"({error})"
+        ) from None
+
+
 class Network:
     """A dense network: z(l) = W(l) x(l-1) + b(l), x(l) = phi(z(l)), f = phi_out(z(L)).
 
@@ -103,8 +115,9 @@ class Network:
         biases 0).
     sigma : float
         Scale of the "normal" initialisation.
-    seed : int, numpy Generator or None
-        Makes the initialisation reproducible.
+    seed : int, numpy Generator, numpy RandomState or None
+        Makes the initialisation reproducible; a RandomState draws as
+        scikit-learn does (see initialize).
     negative_slope : float
         Slope of leaky_relu for z <= 0.
     """
@@ -203,40 +216,55 @@ class Network:
                 biases.append(None)
         self._weights, self._biases = tuple(weights), tuple(biases)
 
+    def layer_slices(self) -> list:
+        """Where each layer's parameters lie in params, by layer index.
+
+        Returns
+        -------
+        list of (slice, slice or None)
+            For layer l = 1..L at index l - 1: the slice of params holding
+            W(l) (row-major) and the one holding b(l), None without biases.
+        """
+        sizes = self.layer_sizes
+        weight_ends = np.cumsum([0] + self._weight_sizes())
+        bias_ends = weight_ends[-1] + np.cumsum([0] + list(sizes[1:]))
+        return [(slice(int(weight_ends[l]), int(weight_ends[l + 1])),
+                 slice(int(bias_ends[l]), int(bias_ends[l + 1])) if self.bias else None)
+                for l in range(self.n_layers)]
+
     def block_slices(self):
         """[(name, slice of params)] for each W(l) and b(l), in layout order."""
-        blocks, offset = [], 0
-        for l, W in enumerate(self._weights, start=1):
-            blocks.append((f"W({l})", slice(offset, offset + W.size)))
-            offset += W.size
-        for l, b in enumerate(self._biases, start=1):
-            if b is not None:
-                blocks.append((f"b({l})", slice(offset, offset + b.size)))
-                offset += b.size
-        return blocks
+        numbered = list(enumerate(self.layer_slices(), start=1))
+        return ([(f"W({l})", weights) for l, (weights, _) in numbered]
+                + [(f"b({l})", biases) for l, (_, biases) in numbered if biases is not None])
 
     def initialize(self, seed=None):
-        """Draw new initial parameters by the network's init scheme (see the class)."""
-        try:
-            rng = np.random.default_rng(seed)
-        except (TypeError, ValueError) as error:
-            # numpy's own message ("expected non-negative integer") names no argument.
-            raise type(error)(
-                f"seed must be None, an int >= 0 or a numpy Generator, got {seed!r} ({error})"
-            ) from None
+        """Draw new initial parameters by the network's init scheme (see the class).
+
+        seed: None, an int >= 0 or a numpy Generator; or a numpy RandomState,
+        which draws as scikit-learn's MLP does, W(l).T then b(l) layer by layer
+        (the estimators' initialisation: scikit-learn's initial parameters for
+        the same random_state).
+        """
+        if isinstance(seed, np.random.RandomState):
+            rng, transposed = seed, True
+        else:
+            rng, transposed = _generator(seed), False
         for W, b in zip(self._weights, self._biases):
             fan_out, fan_in = W.shape
+            # scikit-learn draws W(l).T, of shape (fan_in, fan_out), in that order.
+            into, shape = (W.T, (fan_in, fan_out)) if transposed else (W, W.shape)
             if self.init == "glorot":
                 factor = 2.0 if self.activation == "logistic" else 6.0
                 bound = np.sqrt(factor / (fan_in + fan_out))
-                W[...] = rng.uniform(-bound, bound, size=W.shape)
+                into[...] = rng.uniform(-bound, bound, size=shape)
                 if b is not None:
                     b[...] = rng.uniform(-bound, bound, size=b.shape)
             else:
                 scale = self.sigma if self.init == "normal" else np.sqrt(2.0)
                 # A draw too large for the dtype becomes inf, refused below.
                 with np.errstate(over="ignore"):
-                    W[...] = rng.normal(0.0, scale / np.sqrt(fan_in), size=W.shape)
+                    into[...] = rng.normal(0.0, scale / np.sqrt(fan_in), size=shape)
                 if b is not None:
                     b[...] = 0.0
         if not _core.all_finite(self._params):
@@ -302,6 +330,34 @@ class Network:
         sparse matrix or array (taken as CSR; only the first layer reads it).
         """
         return self._forward_checked(check_features(X, self.layer_sizes[0], self.dtype))
+
+    def hidden_activations(self, X) -> list:
+        """The hidden layers' values on the rows of X: (z(l), x(l) = phi(z(l))) for l = 1..L-1.
+
+        Each layer is computed by the compiled layer kernels that the network's
+        forward pass uses (nnbp.layers.dense_forward), in the network's dtype.
+
+        Parameters
+        ----------
+        X : array_like or scipy sparse of shape (n, m_0)
+            Checked as forward checks it.
+
+        Returns
+        -------
+        list of (ndarray, ndarray)
+            For hidden layer l at index l - 1: Z and A, each of shape (n, m_l).
+
+        Raises
+        ------
+        ValueError, TypeError
+            Naming X, for rows the network cannot take.
+        """
+        x = check_features(X, self.layer_sizes[0], self.dtype)
+        values = []
+        for W, b in zip(self._weights[:-1], self._biases[:-1]):
+            Z, x = layers.dense_forward(x, W, b, self.activation, self.negative_slope)
+            values.append((Z, x))
+        return values
 
     def _forward_checked(self, X):
         """forward of an X that check_features would take as it is."""

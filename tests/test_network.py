@@ -371,3 +371,50 @@ def test_check_data_returns_the_named_checked_data(rng):
     softmax = nnbp.Network([4, 3], output="softmax").check_data(X, np.arange(6) % 3)
     assert softmax.targets is None and softmax.labels.dtype == np.int64
     assert softmax.sample_weight is None and softmax.total == 6
+
+
+@pytest.mark.parametrize("activation", ["relu", "logistic"])
+def test_a_random_state_draws_scikit_learns_glorot_parameters(activation):
+    """seed=RandomState: scikit-learn's draws in its order, W(l).T then b(l), layer by
+    layer: the one home of the estimators' initialisation."""
+    net = nnbp.Network([5, 4, 3], activation=activation, seed=np.random.RandomState(7))
+    draws = np.random.RandomState(7)
+    factor = 2.0 if activation == "logistic" else 6.0
+    for W, b in zip(net.weights, net.biases):
+        fan_out, fan_in = W.shape
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        np.testing.assert_array_equal(W.T, draws.uniform(-bound, bound, (fan_in, fan_out)))
+        np.testing.assert_array_equal(b, draws.uniform(-bound, bound, fan_out))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_hidden_activations_lead_to_the_forward_pass(dtype, rng):
+    net = nnbp.Network([4, 5, 3, 2], activation="tanh", output="softmax", dtype=dtype, seed=0)
+    X = rng.standard_normal((6, 4))
+    layers = net.hidden_activations(X)
+    assert len(layers) == 2
+    x = X.astype(dtype)
+    for (Z, A), W, b in zip(layers, net.weights, net.biases):
+        assert Z.dtype == A.dtype == dtype and Z.shape == (6, W.shape[0])
+        np.testing.assert_allclose(Z, x @ W.T + b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(A, np.tanh(Z), rtol=1e-5, atol=1e-6)
+        x = A
+    logits = x @ net.weights[-1].T + net.biases[-1]
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(net.forward(X), probabilities, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="X"):
+        net.hidden_activations(X[:, :3])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_layer_slices_hold_each_layers_weights_and_biases(bias):
+    net = nnbp.Network([4, 5, 3], bias=bias, seed=0)
+    slices = net.layer_slices()
+    assert len(slices) == net.n_layers
+    for (weights, biases), W, b in zip(slices, net.weights, net.biases):
+        np.testing.assert_array_equal(net.params[weights], W.ravel())
+        if bias:
+            np.testing.assert_array_equal(net.params[biases], b)
+        else:
+            assert biases is None
