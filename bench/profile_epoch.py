@@ -36,7 +36,7 @@ def main(argv=None):
     X, y = workload.data(dtype)
     net = nnbp.Network(workload.sizes, output=workload.output, dtype=dtype, seed=0)
     X, _, labels, _, _ = net.check_data(X, y, None)
-    grad, workspace = np.empty_like(net.params), net._workspace_for(batch)
+    grad, workspace = np.empty_like(net.params), net.workspace_for(batch)
     X_batch = np.empty((batch, X.shape[1]), dtype)
     batches = [net.check_data(X[start:start + batch], labels[start:start + batch], None)
                for start in range(0, X.shape[0], batch)]
@@ -44,11 +44,11 @@ def main(argv=None):
 
     def epoch():
         # On the team that StochasticTrainer would take (nnbp._threads).
-        with _threads.team(net._flops_per_layer(batch), batch) as threads:
-            _core.train_epoch("sgd", net.params, net._sizes, True, code["activation"], 0.01,
+        with _threads.team(net.flops_per_layer(batch), batch) as threads:
+            _core.train_epoch("sgd", net.params, net.core_sizes, True, code["activation"], 0.01,
                               code["output"], 0.0, X, None, labels, None, None, batch,
                               LEARNING_RATE, 0.0, False, 0.0, 0.0, 0.0, 0, None, None, grad,
-                              workspace, X_batch, None, None, None, net._row_sums, threads)
+                              workspace, X_batch, None, None, None, net.core_row_sums, threads)
 
     def gradients():
         for data in batches:

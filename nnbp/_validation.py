@@ -186,7 +186,7 @@ def check_layer_sizes(layer_sizes):
     return tuple(int(size) for size in sizes)
 
 
-def _c_array(array, dtype):
+def c_array(array, dtype):
     """array as a C-contiguous, aligned array of dtype: a copy only where it must be.
 
     np.ascontiguousarray keeps an unaligned array (one viewed at an odd byte
@@ -252,7 +252,7 @@ def check_matrix(name, values, dtype, shape=None):
         raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
     if max(array.shape) > MAX_DIMENSION:
         raise ValueError(f"{name} has shape {array.shape}; at most {MAX_DIMENSION} on a side")
-    array = _c_array(array, dtype)
+    array = c_array(array, dtype)
     _check_finite(name, array)
     return array
 
@@ -262,7 +262,7 @@ def check_vector(name, values, dtype, size):
     array = _as_numeric_array(name, values)
     if array.shape != (size,):
         raise ValueError(f"{name} must have shape ({size},), got {array.shape}")
-    array = _c_array(array, dtype)
+    array = c_array(array, dtype)
     _check_finite(name, array)
     return array
 
@@ -324,7 +324,7 @@ def check_sparse_matrix(name, values, dtype):
     # Both int32 or both int64, as the compiled core reads them; else both int64.
     alike = indices.dtype == indptr.dtype and indices.dtype in INDEX_DTYPES
     index_dtype = indices.dtype if alike else np.dtype(np.int64)
-    new_indices, new_indptr = _c_array(indices, index_dtype), _c_array(indptr, index_dtype)
+    new_indices, new_indptr = c_array(indices, index_dtype), c_array(indptr, index_dtype)
     steps = np.diff(new_indptr)
     n_entries = int(new_indptr[-1])
     if new_indptr[0] != 0 or (steps.size and steps.min() < 0) or n_entries > indices.size:
@@ -334,7 +334,7 @@ def check_sparse_matrix(name, values, dtype):
     if stored.size and (stored.min() < 0 or stored.max() >= n_columns):
         raise ValueError(f"{name} is not a valid CSR matrix: its column indices must lie in "
                          f"0..{n_columns - 1}, got {stored.min()} to {stored.max()}")
-    new_data = _c_array(data, dtype)
+    new_data = c_array(data, dtype)
     stored = new_data[:n_entries]
     if not _core.all_finite(stored):
         entry = int(np.flatnonzero(~np.isfinite(stored))[0])
@@ -368,7 +368,7 @@ def check_labels(y, n_examples, n_classes):
             f"class labels must lie in 0..{n_classes - 1} (the network has {n_classes} "
             f"outputs), got labels from {low} to {high} in y"
         )
-    return _c_array(array, np.int64)
+    return c_array(array, np.int64)
 
 
 def check_targets(y, n_examples, n_outputs, dtype, output):
@@ -384,7 +384,7 @@ def check_targets(y, n_examples, n_outputs, dtype, output):
         )
     if array.shape[0] != n_examples:
         raise ValueError(f"y has {array.shape[0]} rows, but X has {n_examples} examples")
-    array = _c_array(array, dtype)
+    array = c_array(array, dtype)
     _check_finite("y", array)
     if output == "logistic" and (array.min() < 0 or array.max() > 1):
         raise ValueError(
@@ -405,13 +405,13 @@ def check_sample_weight(sample_weight, n_examples, dtype):
         return None, n_examples
     array = _as_numeric_array("sample_weight", sample_weight)
     if array.ndim == 0:
-        array = _c_array(np.full(n_examples, array), dtype)
+        array = c_array(np.full(n_examples, array), dtype)
     if array.ndim != 1 or array.shape[0] != n_examples:
         raise ValueError(
             f"sample_weight must have shape ({n_examples},), one weight per example, "
             f"got shape {array.shape}"
         )
-    array = _c_array(array, dtype)
+    array = c_array(array, dtype)
     _check_finite("sample_weight", array)
     if array.min() < 0:
         raise ValueError(f"sample_weight must be non-negative, got {array.min()}")

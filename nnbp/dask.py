@@ -71,11 +71,11 @@ from sklearn.utils.validation import (
 )
 
 from nnbp import _core
-from nnbp._validation import _c_array, check_loss_data
-from nnbp.estimators import MLPClassifier, MLPRegressor, _class_targets, _regression_targets
+from nnbp._validation import c_array, check_loss_data
+from nnbp.estimators import MLPClassifier, MLPRegressor, class_targets, regression_targets
 from nnbp.network import CheckedData, Network
 from nnbp.optim import SGD, Adam, minimize_objective_lbfgs
-from nnbp.training import StochasticTrainer, _Epoch
+from nnbp.training import Epoch, StochasticTrainer
 
 __all__ = ["DaskMLPClassifier", "DaskMLPRegressor", "LostDataError"]
 
@@ -196,7 +196,7 @@ def _check_partition(where, X, y, sample_weight, dtype, classifier):
                     f"sample_weight must be non-negative, got {sample_weight.min()}")
     except (ValueError, TypeError) as error:
         raise type(error)(f"{where}: {error}") from None
-    return _Rows(_c_array(X, dtype), y, None, None, sample_weight)
+    return _Rows(c_array(X, dtype), y, None, None, sample_weight)
 
 
 def _encode_partition(where, rows, encode, output, n_outputs):
@@ -315,7 +315,7 @@ def _local_steps(start, config, alpha, order_seed, n_rows, rows, batch_size, epo
     net = _worker_network(config, alpha)
     net.params[...] = params
     optimizer = copy.deepcopy(optimizer)   # the scattered one is shared by this worker's tasks
-    epoch = _Epoch(net, CheckedData(data.X, data.targets, data.labels, data.sample_weight,
+    epoch = Epoch(net, CheckedData(data.X, data.targets, data.labels, data.sample_weight,
                                     len(data.X)), batch_size, shuffle=False)
     with _all_the_workers_threads():
         loss = epoch.run(optimizer, None, np.empty_like(params), np.empty_like(params),
@@ -651,11 +651,11 @@ def _ingest(estimator, client, X, y, sample_weight, first_pass, incremental):
         surrogate = _labels_surrogate([s.labels for s in summaries if s.rows],
                                       1 if n_columns == 1 else 2, n_columns)
         estimator._check_classes(surrogate, incremental)
-        encode = functools.partial(_class_targets, estimator._label_binarizer)
+        encode = functools.partial(class_targets, estimator._label_binarizer)
         example = encode(surrogate[:1])
         n_outputs = example.shape[1] if example.ndim == 2 else len(estimator.classes_)
     else:
-        encode, n_outputs = _regression_targets, n_columns
+        encode, n_outputs = regression_targets, n_columns
 
     # Empty partitions are left out: they add nothing to any sum.
     kept = [i for i, summary in enumerate(summaries) if summary.rows]
@@ -851,7 +851,7 @@ class _ClusterData:
 
 
 class _ClusterEpoch:
-    """One epoch of sgd or adam over _ClusterData, as training._Epoch is one over arrays.
+    """One epoch of sgd or adam over _ClusterData, as training.Epoch is one over arrays.
 
     With a batch of all the rows, one step of the optimizer on the client from
     the gradient of all the rows; else rounds of local steps on the shards,

@@ -17,6 +17,9 @@ format, converted to CSR once (CSC, COO, ...), on which the first layer's
 products run without densifying it.
 
 Needs scikit-learn (pip install 'nnbp[sklearn]'); the rest of nnbp does not.
+
+For nnbp's own modules (nnbp.dask), not the public API: class_targets and
+regression_targets, y as the estimators' networks take it.
 """
 import functools
 import threading
@@ -199,15 +202,39 @@ class _BlockViews(list):
         _write_blocks(f"{self.name}[{index}]", [view], [value])
 
 
-def _class_targets(label_binarizer, y):
-    """Class indices (multiclass: softmax) or 0/1 columns (binary, multilabel)."""
+def class_targets(label_binarizer: LabelBinarizer, y) -> np.ndarray:
+    """A classifier's y as its network takes it (for nnbp's own modules: nnbp.dask).
+
+    Parameters
+    ----------
+    label_binarizer : LabelBinarizer
+        The classifier's, fitted.
+    y : array_like
+        Labels among its classes.
+
+    Returns
+    -------
+    ndarray
+        Class indices, int64 (multiclass: softmax), or 0/1 columns, float64
+        (binary, multilabel).
+    """
     if label_binarizer.y_type_ == "multiclass":
         return np.searchsorted(label_binarizer.classes_, y).astype(np.int64)
     return label_binarizer.transform(y).astype(np.float64)
 
 
-def _regression_targets(y):
-    """y as a float64 matrix, one column per output."""
+def regression_targets(y) -> np.ndarray:
+    """A regressor's y as its network takes it (for nnbp's own modules: nnbp.dask).
+
+    Parameters
+    ----------
+    y : ndarray of shape (n,) or (n, n_outputs)
+
+    Returns
+    -------
+    ndarray of shape (n, n_outputs)
+        float64, one column per output.
+    """
     return np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1)
 
 
@@ -679,7 +706,7 @@ class _BaseMLP(BaseEstimator):
         if _is_plain_input(X, state):
             # validate_data would change nothing and find nothing wrong: it
             # costs 4 times the network's own one-row forward pass.
-            return network._forward_checked(X)
+            return network.forward_checked(X)
         # validate_data checks against n_features_in_, which a refit in another
         # thread may have changed already: network.forward checks X again
         # against the network it runs. X keeps its dtype here ("numeric").
@@ -795,7 +822,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
     def _targets(self, y):
-        return _class_targets(self._label_binarizer, y)
+        return class_targets(self._label_binarizer, y)
 
     def _stratify_by(self, targets):
         # Stratify single-label problems (scikit-learn does only binary ones).
@@ -929,7 +956,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                 "loss": (self.loss, REGRESSION_LOSSES[self.network_.output])}
 
     def _targets(self, y):
-        return _regression_targets(y)
+        return regression_targets(y)
 
     def _stratify_by(self, targets):
         return None

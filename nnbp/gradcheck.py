@@ -36,7 +36,8 @@ from scipy.optimize import approx_fprime
 
 from nnbp import layers
 from nnbp import reference as oracle
-from nnbp._validation import check_float_dtype, check_real
+from nnbp._validation import (check_float_dtype, check_loss_data, check_matrix, check_real,
+                              check_sparse_matrix)
 
 #: Largest block error that passes, against finite differences and against the reference.
 TOLERANCES = {
@@ -455,7 +456,7 @@ def check_layer_gradients(X, W, b=None, activation="relu", negative_slope=0.01, 
     dW, db, dX = layers.dense_backward(X, W, Z, R, activation, negative_slope)
     sparse = dX is None
     if sparse:
-        X_fixed = layers._layer_inputs(X, W, None)[0]
+        X_fixed = check_sparse_matrix("X", X, A.dtype)   # the rows the layer read
     shapes = [("W", dW)] + ([("b", db)] if b is not None else []) + (
         [] if sparse else [("X", dX)])
     sizes = np.cumsum([0] + [g.size for _, g in shapes])
@@ -504,8 +505,9 @@ def check_loss_gradients(output, Z, y, sample_weight=None, *, step=None, toleran
     """Verify one output loss's gradient dL/dZ of the logits Z (dtype follows Z)."""
     _reference_mode(reference)
     loss, dZ = layers.output_loss(output, Z, y, sample_weight)
-    Z64, targets, labels, weights64, _ = layers._loss_inputs(output, np.asarray(Z, np.float64),
-                                                             y, sample_weight)
+    Z64 = check_matrix("Z", np.asarray(Z, np.float64), np.float64)
+    targets, labels, weights64, _ = check_loss_data(output, y, sample_weight, *Z64.shape,
+                                                    np.float64)
     theta = Z64.ravel().copy()
 
     def scalar(params):

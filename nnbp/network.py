@@ -6,10 +6,18 @@ holds the weights into unit i, then the bias vectors b(1), ..., b(L). All the
 weights come first so that the L2 penalty and its gradient are one pass over
 ``params[:n_weights]``. ``weights[l]`` and ``biases[l]`` are views into it.
 
-For nnbp's own modules (training, optim, gradcheck, diagnostics, dask), not
-the public API: ``CheckedData`` and ``Network.check_data``, the data checked
-once for the compiled core, and ``Network.compiled_loss``, the loss of such
-data.
+The internal interface, for nnbp's own modules (training, optim, gradcheck,
+diagnostics, estimators, dask), not the public API: they reach the network's
+compiled state through these names alone, never its private attributes.
+
+- ``CheckedData`` and ``Network.check_data``: the data, checked once for the
+  compiled core;
+- ``Network.compiled_loss``: the loss (and gradient) of checked data;
+- ``Network.forward_checked``: the forward pass of rows already checked;
+- ``Network.lock``, ``core_sizes``, ``core_row_sums``, ``workspace_for`` and
+  ``flops_per_layer``: what a compiled call on the network takes (its lock,
+  the layer sizes and scratch of the core, the workspace of a batch, the
+  work that decides a team of threads).
 """
 import copy
 import os
@@ -274,8 +282,47 @@ class Network:
 
     # ------------------------------------------------------------ computing
 
-    def _workspace_for(self, n_examples, copies=1):
-        """The workspace for a batch of n rows (copies of it: one a thread); grown once, reused."""
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while the compiled core computes with the parameters and the workspace.
+
+        For nnbp's own modules: one compiled call on a network at a time.
+        """
+        return self._lock
+
+    @property
+    def core_sizes(self) -> np.ndarray:
+        """layer_sizes as the compiled core takes them: an intp array (for nnbp's own modules)."""
+        return self._sizes
+
+    @property
+    def core_row_sums(self) -> np.ndarray:
+        """The compiled core's scratch for a team's L2 penalty: each unit's row sum of squares
+        of W(l), float64, one per unit of layers 1..L (for nnbp's own modules)."""
+        return self._row_sums
+
+    def workspace_for(self, n_examples: int, copies: int = 1) -> np.ndarray:
+        """The workspace for a batch of n rows (copies of it: one a thread); grown once, reused.
+
+        For nnbp's own modules: the compiled passes take it; hold lock while they do.
+
+        Parameters
+        ----------
+        n_examples : int
+            Rows of the batch.
+        copies : int
+            Threads that each need one.
+
+        Returns
+        -------
+        ndarray
+            At least the size the compiled core needs, in the network's dtype.
+
+        Raises
+        ------
+        MemoryError
+            Naming the batch, if the system has not the memory.
+        """
         size = copies * _core.workspace_size(self._sizes, n_examples)
         if self._workspace.size < size:
             self._workspace = allocate(size, self.dtype,
@@ -329,7 +376,7 @@ class Network:
         X, here as in loss and loss_and_grad: an (n, m_0) array, or a scipy
         sparse matrix or array (taken as CSR; only the first layer reads it).
         """
-        return self._forward_checked(check_features(X, self.layer_sizes[0], self.dtype))
+        return self.forward_checked(check_features(X, self.layer_sizes[0], self.dtype))
 
     def hidden_activations(self, X) -> list:
         """The hidden layers' values on the rows of X: (z(l), x(l) = phi(z(l))) for l = 1..L-1.
@@ -359,12 +406,22 @@ class Network:
             values.append((Z, x))
         return values
 
-    def _forward_checked(self, X):
-        """forward of an X that check_features would take as it is."""
+    def forward_checked(self, X) -> np.ndarray:
+        """forward of an X that check_features would take as it is (for nnbp's own modules).
+
+        Parameters
+        ----------
+        X : ndarray or CSR matrix of shape (n, m_0)
+            C-contiguous, aligned, finite, of the network's dtype: unchecked here.
+
+        Returns
+        -------
+        ndarray of shape (n, m_L)
+        """
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
         rows = X.shape[0]
         # A sparse X's rows go through on one thread (see _core.network_forward).
-        flops = self._flops_per_layer(rows, backward=False) if isinstance(X, np.ndarray) else 0
+        flops = self.flops_per_layer(rows, backward=False) if isinstance(X, np.ndarray) else 0
         with self._lock, _threads.team(flops, rows) as threads:
             # Each thread takes its share of the rows, a block at a time.
             threads = min(threads, rows)
@@ -372,14 +429,25 @@ class Network:
             _core.network_forward(
                 self._params, self._sizes, self.bias, _core.ACTIVATIONS[self.activation],
                 self.negative_slope, _core.OUTPUTS[self.output], X,
-                self._workspace_for(block_rows, threads), out, block_rows, threads,
+                self.workspace_for(block_rows, threads), out, block_rows, threads,
             )
         return out
 
-    def _flops_per_layer(self, rows, backward=True):
+    def flops_per_layer(self, rows: int, backward: bool = True) -> float:
         """Flops of the matrix products of a forward pass (and backward) on `rows` rows,
         per layer: the work between two of a team's meetings, which decides whether
-        a team pays (nnbp._threads.team)."""
+        a team pays (nnbp._threads.team). For nnbp's own modules.
+
+        Parameters
+        ----------
+        rows : int
+        backward : bool
+            Count the backward pass's products too.
+
+        Returns
+        -------
+        float
+        """
         products = 3 * self.n_weights - self.layer_sizes[0] * self.layer_sizes[1] \
             if backward else self.n_weights
         return 2.0 * rows * products / (len(self.layer_sizes) - 1)
@@ -407,13 +475,13 @@ class Network:
             The loss, penalty included.
         """
         rows = data.X.shape[0]
-        flops = self._flops_per_layer(rows, grad is not None)
+        flops = self.flops_per_layer(rows, grad is not None)
         with self._lock, _threads.team(flops, rows) as threads:
             return _core.network_loss_grad(
                 self._params if params is None else params, self._sizes, self.bias,
                 _core.ACTIVATIONS[self.activation], self.negative_slope,
                 _core.OUTPUTS[self.output], data.X, data.targets, data.labels,
-                data.sample_weight, data.total, self.alpha, self._workspace_for(rows), grad,
+                data.sample_weight, data.total, self.alpha, self.workspace_for(rows), grad,
                 self._row_sums, threads,
             )
 

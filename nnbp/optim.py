@@ -223,7 +223,7 @@ def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000
         return loss, grad.astype(np.float64)
 
     rows = data.X.shape[0]
-    with _threads.blas_held_for(net._flops_per_layer(rows), rows):
+    with _threads.blas_held_for(net.flops_per_layer(rows), rows):
         return minimize_objective_lbfgs(net, loss_and_grad, max_iter=max_iter,
                                         max_fun=max_fun, tol=tol, callback=callback)
 

@@ -18,6 +18,9 @@ epochs, in Python, the loop records the loss and decides whether to stop:
 The loss of an epoch is the mean over its batches, each weighted by its
 number of rows, of the batch loss at the parameters it was computed at, as
 scikit-learn's loss_curve_ records it.
+
+For nnbp's own modules (nnbp.dask's local steps), not the public API:
+``Epoch``, one compiled pass over checked data.
 """
 
 import numpy as np
@@ -142,7 +145,7 @@ class StochasticTrainer:
         # Checked again here: batch_size is a public attribute, which may have
         # changed since the constructor checked it.
         batch_size = check_positive_int("batch_size", self.batch_size)
-        return _Epoch(self.net, data, min(batch_size, data.X.shape[0]), self.shuffle)
+        return Epoch(self.net, data, min(batch_size, data.X.shape[0]), self.shuffle)
 
     def _epochs(self, epoch, max_epochs, validation_score, incremental, on_epoch):
         """Up to max_epochs epochs, and the reason they ended."""
@@ -224,12 +227,25 @@ def _scratch_vectors(net):
     return backup, allocate(net.n_params, net.dtype, what)
 
 
-class _Epoch:
-    """One pass over checked data, with the buffers it needs allocated once."""
+class Epoch:
+    """One pass over checked data, with the buffers it needs allocated once.
+
+    For nnbp's own modules: StochasticTrainer runs one over arrays, nnbp.dask
+    one over each shard's rows.
+
+    Parameters
+    ----------
+    net : nnbp.Network
+    data : nnbp.network.CheckedData
+        From net.check_data.
+    batch_size : int
+        Rows per batch, at most the rows of data.
+    shuffle : bool
+        Draw a new order of the rows each run (else the rows as they are).
+    """
 
     def __init__(self, net, data, batch_size, shuffle):
-        """data: the network's CheckedData (its total is not used: the epoch's batches
-        are each their own mean)."""
+        # data.total is not used: each batch's loss is its own mean.
         X, targets, labels, sample_weight = data.X, data.targets, data.labels, data.sample_weight
         self.net, self.X, self.targets, self.labels = net, X, targets, labels
         self.sample_weight, self.batch_size, self.steps = sample_weight, batch_size, 0
@@ -253,7 +269,7 @@ class _Epoch:
                 self.labels_batch = np.empty(batch_size, dtype=np.int64)
             if sample_weight is not None:
                 self.weight_batch = np.empty(batch_size, dtype=net.dtype)
-        self.workspace = net._workspace_for(batch_size)
+        self.workspace = net.workspace_for(batch_size)
 
     def run(self, optimizer, random_state, grad, backup, epoch_number):
         """One epoch; returns its loss.
@@ -271,17 +287,17 @@ class _Epoch:
         np.copyto(backup, net.params)
         try:
             # A sparse X's epoch runs on one thread (see _core.train_epoch).
-            flops = net._flops_per_layer(self.batch_size) if isinstance(self.X, np.ndarray) else 0
-            with net._lock, _threads.team(flops, self.batch_size) as threads:
+            flops = net.flops_per_layer(self.batch_size) if isinstance(self.X, np.ndarray) else 0
+            with net.lock, _threads.team(flops, self.batch_size) as threads:
                 accumulated, self.steps, failed = _core.train_epoch(
-                    optimizer.name, net.params, net._sizes, net.bias,
+                    optimizer.name, net.params, net.core_sizes, net.bias,
                     _core.ACTIVATIONS[net.activation], net.negative_slope,
                     _core.OUTPUTS[net.output], net.alpha, self.X, self.targets, self.labels,
                     self.sample_weight, self.order, self.batch_size, hyper["learning_rate"],
                     hyper["momentum"], hyper["nesterov"], hyper["beta_1"], hyper["beta_2"],
                     hyper["epsilon"], step, first_moment, second_moment, grad, self.workspace,
                     self.X_batch, self.targets_batch, self.labels_batch, self.weight_batch,
-                    net._row_sums, threads)
+                    net.core_row_sums, threads)
             finite = _core.all_finite(net.params)
         except KeyboardInterrupt:
             # Ctrl-C part-way through: back to the parameters this epoch began

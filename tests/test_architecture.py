@@ -110,3 +110,99 @@ def test_the_model_files_state_has_a_module_of_its_own():
     assert not {"_saved_state", "_from_saved_state"} & defined_names("nnbp.network")
     for model in ("nnbp.network", "nnbp.estimators"):
         assert {"__nnbp_saved_state__", "__nnbp_from_saved_state__"} <= defined_names(model)
+
+
+def is_private(name):
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def private_names_defined(source):
+    """The underscored names a module's source defines: its functions, classes and
+    assignments at any level, and the attributes it assigns on self or cls."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            found.add(node.id)
+        elif (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+              and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+            found.add(node.attr)
+    return {name for name in found if is_private(name)}
+
+
+def private_reads(source):
+    """(line, name) of each underscored attribute a module's source reads of an object
+    other than self, cls or super(), and of each underscored name it imports from
+    nnbp (a private module, such as nnbp._core, is a module, not a name of one)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and is_private(node.attr):
+            owner = node.value
+            if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+                continue
+            if (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name)
+                    and owner.func.id == "super"):
+                continue
+            found.append((node.lineno, node.attr))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nnbp"):
+            for alias in node.names:
+                if is_private(alias.name) and f"{node.module}.{alias.name}" not in MODULES:
+                    found.append((node.lineno, alias.name))
+    return found
+
+
+SOURCES = {name: path.read_text() for name, path in MODULES.items() if path is not None}
+DEFINED = {name: private_names_defined(source) for name, source in SOURCES.items()}
+
+# (module, name): where a module may read an underscored name another module defines.
+PRIVATE_READS_ALLOWED = {
+    # nnbp.dask's estimators subclass nnbp's: their fit helpers, module functions
+    # handed the estimator being fitted, read its own inherited state.
+    ("nnbp.dask", "_check_classes"): "the Dask estimator's own inherited method",
+    ("nnbp.dask", "_label_binarizer"): "the Dask estimator's own inherited state",
+    ("nnbp.dask", "_output"): "the Dask estimator's own inherited method",
+    ("nnbp.dask", "_trainer"): "the local copy's own state, which to_local converts",
+    # Outside this part of issue 22 (the ONNX adapter and the benchmark have owners
+    # of their own): left for them, named here so that no new read slips in.
+    ("nnbp.onnx", "_BaseMLP"): "ONNX export's test of an estimator",
+    ("nnbp.onnx", "_label_binarizer"): "ONNX export reads the classifier's kind of problem",
+    ("nnbp.benchmark.measure", "_sizes"): "the benchmark sizes the core's workspaces",
+    ("nnbp.benchmark.cluster", "_make_optimizer"): "the benchmark times an estimator's epoch",
+    ("nnbp.benchmark.cluster", "_ingest"): "the benchmark times nnbp.dask's ingestion",
+}
+
+
+def private_reads_of_other_modules(name, source):
+    """[(line, name)] of the underscored names module name reads that another module
+    of nnbp defines and it does not."""
+    others = set().union(*(defined for other, defined in DEFINED.items() if other != name))
+    return [(line, attr) for line, attr in private_reads(source)
+            if attr in others and attr not in DEFINED.get(name, set())]
+
+
+def test_the_private_reads_check_sees_what_it_must():
+    source = ("from nnbp.estimators import _BaseMLP\n"
+              "def f(net):\n"
+              "    with net._lock:\n"
+              "        return self._own, super()._fit, net.__class__, net._row_sums\n")
+    assert sorted(private_reads_of_other_modules("nnbp.elsewhere", source)) == [
+        (1, "_BaseMLP"), (3, "_lock"), (4, "_row_sums")]
+    # A module's own underscored names are its own to read.
+    assert private_reads_of_other_modules("nnbp.network", "x = net._lock\n") == []
+
+
+def test_no_module_reads_another_modules_private_attributes():
+    found = []
+    for name, source in sorted(SOURCES.items()):
+        for line, attr in private_reads_of_other_modules(name, source):
+            if (name, attr) not in PRIVATE_READS_ALLOWED:
+                found.append(f"{name}:{line} reads {attr}")
+    assert not found, "\n".join(found)
+
+
+def test_every_allowed_private_read_is_still_made():
+    """An exception no longer needed is taken out, so that the list stays the truth."""
+    made = {(name, attr) for name, source in SOURCES.items()
+            for _, attr in private_reads_of_other_modules(name, source)}
+    assert set(PRIVATE_READS_ALLOWED) <= made, set(PRIVATE_READS_ALLOWED) - made

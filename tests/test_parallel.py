@@ -180,9 +180,9 @@ def test_a_team_forms_for_small_batches_of_large_layers_only(monkeypatch):
     assert not _threads.splits(2e6 - 1, 256)        # meetings cost more than they save
     assert not _threads.splits(2e6, 257)            # BLAS's own threads do as well
     net = nnbp.Network([784, 256, 128, 10])
-    assert _threads.splits(net._flops_per_layer(32), 32)
-    assert not _threads.splits(net._flops_per_layer(8192), 8192)
-    assert not _threads.splits(nnbp.Network([64] * 9 + [10])._flops_per_layer(32), 32)
+    assert _threads.splits(net.flops_per_layer(32), 32)
+    assert not _threads.splits(net.flops_per_layer(8192), 8192)
+    assert not _threads.splits(nnbp.Network([64] * 9 + [10]).flops_per_layer(32), 32)
 
 
 def test_lbfgs_holds_blas_on_one_thread_for_its_whole_run(threads, monkeypatch):
