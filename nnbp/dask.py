@@ -75,7 +75,7 @@ from nnbp._validation import c_array, check_loss_data
 from nnbp.estimators import MLPClassifier, MLPRegressor, class_targets, regression_targets
 from nnbp.network import CheckedData, Network
 from nnbp.optim import SGD, Adam, minimize_objective_lbfgs
-from nnbp.training import Epoch, StochasticTrainer
+from nnbp.training import Epoch, EpochRun, StochasticTrainer
 
 __all__ = ["DaskMLPClassifier", "DaskMLPRegressor", "LostDataError"]
 
@@ -850,7 +850,7 @@ class _ClusterData:
         return _ClusterEpoch(self, net, batch_size, shuffle)
 
 
-class _ClusterEpoch:
+class _ClusterEpoch(EpochRun):
     """One epoch of sgd or adam over _ClusterData, as training.Epoch is one over arrays.
 
     With a batch of all the rows, one step of the optimizer on the client from
@@ -863,12 +863,12 @@ class _ClusterEpoch:
         self.steps = 0               # Adam's t after the epoch, as the compiled epoch gives it
         self.divergence = None
 
-    def run(self, optimizer, random_state, grad, backup, epoch_number):
-        """One epoch; returns its loss.
+    @property
+    def rows(self):
+        return self.X.shape[0]
 
-        If the loss or the parameters become inf or nan, returns None with the
-        last finite parameters, and divergence says what and where.
-        """
+    def run(self, optimizer, random_state, grad, backup, epoch_number):
+        """One epoch; returns its loss (see training.EpochRun.run)."""
         net = self.net
         np.copyto(backup, net.params)
         try:

@@ -19,9 +19,14 @@ The loss of an epoch is the mean over its batches, each weighted by its
 number of rows, of the batch loss at the parameters it was computed at, as
 scikit-learn's loss_curve_ records it.
 
-For nnbp's own modules (nnbp.dask's local steps), not the public API:
-``Epoch``, one compiled pass over checked data.
+For nnbp's own modules (nnbp.dask), not the public API: ``EpochRun``, the
+interface through which StochasticTrainer runs its epochs, and ``Epoch``, one
+compiled pass over checked data, which implements it (as nnbp.dask's epoch
+over a cluster does).
 """
+
+import abc
+from typing import Optional
 
 import numpy as np
 
@@ -41,6 +46,49 @@ DIVERGENCE_ADVICE = ("Lower the learning rate, or scale the inputs (and the targ
 
 class DivergenceError(ValueError):
     """The training loss became inf or nan."""
+
+
+class EpochRun(abc.ABC):
+    """One epoch of the stochastic solvers, as StochasticTrainer runs it (for nnbp's own
+    modules): Epoch over arrays, nnbp.dask's over a cluster's partitions.
+
+    Besides run and rows, an epoch has, after each run:
+
+    - steps : int, the optimizer's step count (Adam's t) that the epoch left;
+    - divergence : str or None, what became inf or nan, and where, when run
+      returned None.
+    """
+
+    steps: int = 0
+    divergence: Optional[str] = None
+
+    @property
+    @abc.abstractmethod
+    def rows(self) -> int:
+        """The rows one run passes over."""
+
+    @abc.abstractmethod
+    def run(self, optimizer, random_state, grad: np.ndarray, backup: np.ndarray,
+            epoch_number: int) -> Optional[float]:
+        """One epoch: the network's parameters updated in place; returns the epoch's loss.
+
+        Parameters
+        ----------
+        optimizer : nnbp.optim.SGD or nnbp.optim.Adam
+        random_state : numpy RandomState or Generator, or None
+            Draws the order of the rows, where the epoch shuffles.
+        grad, backup : ndarray
+            Scratch vectors like the network's params.
+        epoch_number : int
+            For the message of a divergence.
+
+        Returns
+        -------
+        float or None
+            The mean over the batches, each weighted by its rows, of the batch
+            loss; None if the loss or the parameters became inf or nan, with
+            the last finite parameters kept and divergence saying what.
+        """
 
 
 class StochasticTrainer:
@@ -172,7 +220,7 @@ class StochasticTrainer:
             score = None if validation_score is None else validation_score()
             self.loss = np.float64(loss)   # numpy's float, as scikit-learn's loss_curve_ holds
             self.n_iter += 1
-            self.t += epoch.X.shape[0]
+            self.t += epoch.rows
             self.loss_curve.append(self.loss)
             if score is not None:
                 self.validation_scores.append(score)
@@ -227,7 +275,7 @@ def _scratch_vectors(net):
     return backup, allocate(net.n_params, net.dtype, what)
 
 
-class Epoch:
+class Epoch(EpochRun):
     """One pass over checked data, with the buffers it needs allocated once.
 
     For nnbp's own modules: StochasticTrainer runs one over arrays, nnbp.dask
@@ -271,12 +319,12 @@ class Epoch:
                 self.weight_batch = np.empty(batch_size, dtype=net.dtype)
         self.workspace = net.workspace_for(batch_size)
 
-    def run(self, optimizer, random_state, grad, backup, epoch_number):
-        """One epoch; returns its loss.
+    @property
+    def rows(self):
+        return self.X.shape[0]
 
-        If the loss or the parameters become inf or nan, returns None with the
-        last finite parameters, and divergence says what and where.
-        """
+    def run(self, optimizer, random_state, grad, backup, epoch_number):
+        """One epoch; returns its loss (see EpochRun.run)."""
         net = self.net
         if self.order is not None:
             np.copyto(self.draw, self.identity)

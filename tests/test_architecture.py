@@ -206,3 +206,12 @@ def test_every_allowed_private_read_is_still_made():
     made = {(name, attr) for name, source in SOURCES.items()
             for _, attr in private_reads_of_other_modules(name, source)}
     assert set(PRIVATE_READS_ALLOWED) <= made, set(PRIVATE_READS_ALLOWED) - made
+
+
+def test_the_local_and_the_dask_epoch_implement_one_declared_interface():
+    import pytest
+    dask = pytest.importorskip("nnbp.dask")
+    from nnbp.training import Epoch, EpochRun
+
+    assert issubclass(Epoch, EpochRun)
+    assert issubclass(dask._ClusterEpoch, EpochRun)

@@ -317,3 +317,46 @@ def test_a_row_of_weight_zero_contributes_nothing_to_training(output, dtype, out
     assert np.isfinite(net.params).all()
     assert np.array_equal(net.params, twin.params)
     assert trainer.loss_curve == twin_trainer.loss_curve
+
+
+def test_the_trainer_runs_any_epoch_of_the_declared_interface(rng):
+    """StochasticTrainer runs its epochs through training.EpochRun alone: an epoch of
+    another kind (nnbp.dask's, over a cluster) needs only its rows, run, steps and
+    divergence."""
+    from nnbp.training import Epoch, EpochRun
+
+    net = Network([3, 2], output="squared", seed=0)
+    X, y = rng.standard_normal((8, 3)), rng.standard_normal((8, 2))
+
+    class Recorded(EpochRun):
+        def __init__(self, inner):
+            self.inner, self.runs = inner, 0
+
+        @property
+        def rows(self):
+            return self.inner.rows
+
+        @property
+        def steps(self):
+            return self.inner.steps
+
+        @property
+        def divergence(self):
+            return self.inner.divergence
+
+        def run(self, *arguments):
+            self.runs += 1
+            return self.inner.run(*arguments)
+
+    class RecordingTrainer(StochasticTrainer):
+        def _epoch(self, X, y, sample_weight):
+            self.recorded = Recorded(super()._epoch(X, y, sample_weight))
+            return self.recorded
+
+    trainer = RecordingTrainer(net, SGD(0.1, momentum=0.0), batch_size=4, shuffle=False)
+    assert trainer.fit(X, y, max_epochs=3, restart_optimizer=False) == MAX_EPOCHS
+    assert trainer.recorded.runs == 3 and trainer.t == 3 * 8
+    assert isinstance(trainer.recorded.inner, Epoch) and isinstance(trainer.recorded.inner,
+                                                                    EpochRun)
+    with pytest.raises(TypeError):
+        EpochRun()    # abstract: an epoch implements run and rows
