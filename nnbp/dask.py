@@ -772,12 +772,8 @@ class _ClusterData:
                 for shard in self.shards])
 
         loss, grad = self._run(params, submit)
-        if net.alpha:
-            # The penalty alpha/(2S) sum_l ||W(l)||^2, once: not per shard.
-            weights = params[:net.n_weights]
-            scale = net.alpha / self.weight_total
-            loss += 0.5 * scale * float(np.dot(weights, weights))
-            grad[:net.n_weights] += net.dtype.type(scale) * weights
+        # The penalty, once: not per shard.
+        loss += net.l2_penalty(params, self.weight_total, grad)
         return loss, grad
 
     def local_round(self, net, optimizer, steps, shard_plans, global_batch, epoch_number):

@@ -485,6 +485,36 @@ class Network:
                 self._row_sums, threads,
             )
 
+    def l2_penalty(self, params: np.ndarray, weight_total: float,
+                   grad: Optional[np.ndarray] = None) -> float:
+        """The L2 penalty alpha/(2S) sum_l ||W(l)||^2 at params, its gradient added into grad.
+
+        The share of the loss that alpha adds, for a loss summed elsewhere
+        without it (nnbp.dask's shards: the penalty is added once, not per
+        shard). The compiled passes (loss, loss_and_grad, training) add the
+        same penalty themselves.
+
+        Parameters
+        ----------
+        params : ndarray
+            A vector like self.params.
+        weight_total : float
+            S, the sum of the sample weights (or the rows) of the whole loss.
+        grad : ndarray or None
+            A vector like params: (alpha/S) W(l) is added to its weights.
+
+        Returns
+        -------
+        float
+        """
+        if not self.alpha:
+            return 0.0
+        weights = params[:self.n_weights]
+        scale = self.alpha / weight_total
+        if grad is not None:
+            grad[:self.n_weights] += self.dtype.type(scale) * weights
+        return 0.5 * scale * float(np.dot(weights, weights))
+
     def loss(self, X, y, sample_weight=None):
         """(1/S) sum_i s_i loss(y_i, f(x_i)) + alpha/(2S) sum_l ||W(l)||^2, S = sum_i s_i."""
         return self.compiled_loss(self._loss_data(X, y, sample_weight), None)

@@ -418,3 +418,25 @@ def test_layer_slices_hold_each_layers_weights_and_biases(bias):
             np.testing.assert_array_equal(net.params[biases], b)
         else:
             assert biases is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_l2_penalty_is_the_losss_penalty(dtype, rng):
+    """Network.l2_penalty: alpha/(2S) sum_l ||W(l)||^2 and its gradient, the share of
+    the loss that alpha adds (nnbp.dask adds it once to the shards' summed loss)."""
+    net = nnbp.Network([4, 5, 3], output="squared", dtype=dtype, alpha=0.7, seed=0)
+    plain = net.copy()
+    plain.alpha = 0.0
+    X, y, weights = rng.standard_normal((6, 4)), rng.standard_normal((6, 3)), rng.random(6)
+    loss, grad = net.loss_and_grad(X, y, weights)
+    plain_loss, plain_grad = plain.loss_and_grad(X, y, weights)
+    penalty_grad = np.zeros_like(net.params)
+    total = float(weights.astype(dtype).sum(dtype=np.float64))
+    penalty = net.l2_penalty(net.params, total, penalty_grad)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    assert penalty == pytest.approx(loss - plain_loss, rel=rtol * 10)
+    np.testing.assert_allclose(penalty_grad, grad - plain_grad, rtol=rtol * 10, atol=rtol)
+    assert not penalty_grad[net.n_weights:].any()
+    untouched = net.params.copy()
+    assert net.l2_penalty(untouched, total) == penalty
+    np.testing.assert_array_equal(untouched, net.params)
