@@ -172,11 +172,6 @@ int nnbp_select_isa(int requested)
         NNBP_PICK(nnbp_activation_backward, T)(activation, negative_slope, n, m, ld, Z, \
                                                A, D, column_sums);                      \
     }                                                                                   \
-    void nnbp_column_sums_##T(size_t n, size_t m, size_t ld, const REAL_ *D,            \
-                              REAL_ *column_sums)                                       \
-    {                                                                                   \
-        NNBP_PICK(nnbp_column_sums, T)(n, m, ld, D, column_sums);                       \
-    }                                                                                   \
     void nnbp_output_activation_##T(int output, size_t n, size_t m, REAL_ *Z)           \
     {                                                                                   \
         NNBP_PICK(nnbp_output_activation, T)(output, n, m, Z);                          \

@@ -95,8 +95,6 @@ int nnbp_select_isa(int requested);
     void nnbp_activation_backward_##SUFFIX(int activation, REAL negative_slope, \
         size_t n, size_t m, size_t ld, const REAL *Z, const REAL *A, REAL *D,   \
         REAL *column_sums);                                                     \
-    void nnbp_column_sums_##SUFFIX(size_t n, size_t m, size_t ld, const REAL *D, \
-        REAL *column_sums);                                                     \
     void nnbp_output_activation_##SUFFIX(int output, size_t n, size_t m,        \
         REAL *Z);                                                               \
     double nnbp_output_loss_##SUFFIX(int output, size_t n, size_t m,            \

@@ -51,9 +51,6 @@ cdef extern from "nnbp_kernels.h" nogil:
     void nnbp_activation_backward_f64(int activation, double negative_slope, size_t n, size_t m,
                                       size_t ld, const double *Z, const double *A, double *D,
                                       double *column_sums)
-    void nnbp_column_sums_f32(size_t n, size_t m, size_t ld, const float *D, float *column_sums)
-    void nnbp_column_sums_f64(size_t n, size_t m, size_t ld, const double *D,
-                              double *column_sums)
     void nnbp_output_activation_f32(int output, size_t n, size_t m, float *Z)
     void nnbp_output_activation_f64(int output, size_t n, size_t m, double *Z)
     double nnbp_output_loss_f32(int output, size_t n, size_t m, const float *Z, const float *Y,
