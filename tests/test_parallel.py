@@ -279,9 +279,11 @@ print("ok")
 
 
 @pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="no fork on this platform")
-def test_a_child_forked_while_a_thread_trains_can_use_the_network():
+def test_a_child_forked_while_a_thread_trains_can_use_the_network(tmp_path):
     # The child inherited the network's lock held by the training thread,
-    # which does not exist in the child: it blocked forever.
+    # which does not exist in the child: it blocked forever. (Run from tmp_path:
+    # python -c puts the working directory first on its path, and a checkout's
+    # top holds an nnbp/ without its extension built.)
     done = subprocess.run([sys.executable, "-c", FORK_WHILE_TRAINING], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
