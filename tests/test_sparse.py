@@ -28,7 +28,7 @@ from support import (
 
 import nnbp
 from nnbp import layers, reference
-from nnbp.benchmark.measure import peak_resident_bytes
+from nnbp_bench.measure import peak_resident_bytes
 
 INDEX_DTYPES = [np.int32, np.int64]
 # Sparse against dense: the same sums in another order (BLAS's), so round-off.
@@ -364,7 +364,7 @@ def test_training_memory_grows_with_the_nonzeros(tmp_path):
     script = textwrap.dedent("""
         import numpy as np, scipy.sparse as sp
         import nnbp
-        from nnbp.benchmark.measure import peak_resident_bytes
+        from nnbp_bench.measure import peak_resident_bytes
         rng = np.random.default_rng(0)
         n, m = 40_000, 1_000_000
         X = sp.random(n, m, density=2.5e-6, format="csr", random_state=rng)
