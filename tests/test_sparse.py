@@ -28,6 +28,7 @@ from support import (
 
 import nnbp
 from nnbp import layers, reference
+from nnbp_bench.child import search_path
 from nnbp_bench.measure import peak_resident_bytes
 
 INDEX_DTYPES = [np.int32, np.int64]
@@ -376,9 +377,11 @@ def test_training_memory_grows_with_the_nonzeros(tmp_path):
         net.loss_and_grad(X, y)
         print(peak_resident_bytes())
     """)
-    # cwd: not the checkout, whose nnbp/ would shadow the installed package.
+    # cwd: not the checkout, whose nnbp/ would shadow the installed package; the
+    # benchmark's measure from bench/, through PYTHONPATH.
     peak = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              check=True, cwd=tmp_path).stdout)
+                              check=True, cwd=tmp_path,
+                              env=dict(os.environ, PYTHONPATH=search_path())).stdout)
     assert peak < 200e6, f"peak resident memory {peak / 1e6:.0f} MB"
 
 
