@@ -121,7 +121,7 @@ core = Extension(
     "nnbp._core",
     sources=["nnbp/_core.pyx", "csrc/kernels.c", "csrc/sparse.c"],
     # A change to a header alone must rebuild the core too.
-    depends=sorted(glob.glob("csrc/*.h")) + ["nnbp/_kernels.pxd"],
+    depends=sorted(glob.glob("csrc/*.h")) + ["nnbp/_kernels.pxd", "nnbp/_kernels.pxi"],
     include_dirs=["csrc", numpy.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     extra_compile_args=compile_args,

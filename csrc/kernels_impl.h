@@ -1,7 +1,7 @@
 /* The kernels, written once for a real type and an instruction set.
  * kernels.c includes this file for float and double, each compiled for the
- * x86-64 baseline and for AVX2, with REAL, SUFFIX and the math functions
- * defined; it exports dispatchers under the names of nnbp_kernels.h. Rows
+ * x86-64 baseline, for AVX2 and for AVX-512, with REAL, SUFFIX and the math
+ * functions defined; it exports dispatchers under the names of nnbp_kernels.h. Rows
  * are C-contiguous: element (i, j) of an n-by-m matrix is at i * m + j.
  */
 

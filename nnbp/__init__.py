@@ -53,7 +53,15 @@ def load(path):
     standardisation for ``nnbp predict``, loads with it folded into its first
     layer: as every model of ``nnbp train``, it takes raw rows (see nnbp.io).
     """
-    return io.load(path)
+    return io.load(path, _model_classes)
+
+
+def _model_classes(kind):
+    """(the network's class, the estimator's class or None) of a model file of kind."""
+    if kind == "Network":
+        return Network, None
+    from nnbp import estimators   # needs scikit-learn
+    return Network, getattr(estimators, kind)
 
 
 def __getattr__(name):

@@ -24,6 +24,9 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 from nnbp._kernels cimport *
 
+# Each kernel of csrc/kernel_list.py on floating: nnbp_small_xwt(...) and so on.
+include "_kernels.pxi"
+
 ACTIVATIONS = {
     "identity": NNBP_IDENTITY,
     "logistic": NNBP_LOGISTIC,
@@ -108,36 +111,6 @@ def small_product_rows(requested=None):
     if requested is not None:
         small_rows = requested
     return small_rows
-
-
-cdef inline void small_xwt(Py_ssize_t n, Py_ssize_t M, Py_ssize_t K, const floating *X,
-                           Py_ssize_t ldx, const floating *W, Py_ssize_t ldw, floating *Z,
-                           Py_ssize_t ldz) noexcept nogil:
-    """Z = X W^T"""
-    if floating is float:
-        nnbp_small_xwt_f32(n, M, K, X, ldx, W, ldw, Z, ldz)
-    else:
-        nnbp_small_xwt_f64(n, M, K, X, ldx, W, ldw, Z, ldz)
-
-
-cdef inline void small_dw(Py_ssize_t n, Py_ssize_t M, Py_ssize_t K, const floating *D,
-                          Py_ssize_t ldd, const floating *W, Py_ssize_t ldw, floating *dX,
-                          Py_ssize_t ldx) noexcept nogil:
-    """dX = D W"""
-    if floating is float:
-        nnbp_small_dw_f32(n, M, K, D, ldd, W, ldw, dX, ldx)
-    else:
-        nnbp_small_dw_f64(n, M, K, D, ldd, W, ldw, dX, ldx)
-
-
-cdef inline void small_dtx(Py_ssize_t n, Py_ssize_t M, Py_ssize_t K, const floating *D,
-                           Py_ssize_t ldd, const floating *X, Py_ssize_t ldx, floating *dW,
-                           Py_ssize_t ldw) noexcept nogil:
-    """dW = D^T X"""
-    if floating is float:
-        nnbp_small_dtx_f32(n, M, K, D, ldd, X, ldx, dW, ldw)
-    else:
-        nnbp_small_dtx_f64(n, M, K, D, ldd, X, ldx, dW, ldw)
 
 
 # ---------------------------------------------------------------- teams of threads
@@ -247,22 +220,12 @@ cdef void dense_forward_ptr(const team *t, int n, int fan_in, int fan_out, const
     if X == NULL:
         pass
     elif n <= small_rows:
-        small_xwt(n, hi - lo, fan_in, X, fan_in, W + lo * fan_in, fan_in, Z + lo, fan_out)
+        nnbp_small_xwt(n, hi - lo, fan_in, X, fan_in, W + lo * fan_in, fan_in, Z + lo, fan_out)
     else:
         gemm(c'N', c'T', n, hi - lo, fan_in, 1, X, fan_in, W + lo * fan_in, fan_in, 0, Z + lo,
              fan_out)
-    bias_activation_ptr(activation, negative_slope, n, hi - lo, fan_out,
-                        b + lo if b != NULL else NULL, Z + lo, A + lo if A != NULL else NULL)
-
-
-cdef void bias_activation_ptr(int activation, floating negative_slope, size_t n, size_t m,
-                              size_t ld, const floating *b, floating *Z,
-                              floating *A) noexcept nogil:
-    """Z += b; A = phi(Z): n rows of m columns, ld apart (b or A NULL: skipped)"""
-    if floating is float:
-        nnbp_bias_activation_f32(activation, negative_slope, n, m, ld, b, Z, A)
-    else:
-        nnbp_bias_activation_f64(activation, negative_slope, n, m, ld, b, Z, A)
+    nnbp_bias_activation(activation, negative_slope, n, hi - lo, fan_out,
+                         b + lo if b != NULL else NULL, Z + lo, A + lo if A != NULL else NULL)
 
 
 cdef void dense_backward_ptr(const team *t, int n, int fan_in, int fan_out, const floating *X,
@@ -278,10 +241,11 @@ cdef void dense_backward_ptr(const team *t, int n, int fan_in, int fan_out, cons
     cdef Py_ssize_t lo, hi
     share_of(t, fan_out, &lo, &hi)
     if lo < hi:
-        activation_backward_ptr(activation, negative_slope, n, hi - lo, fan_out, Z + lo, A + lo,
-                                D + lo, db + lo if db != NULL else NULL)
+        nnbp_activation_backward(activation, negative_slope, n, hi - lo, fan_out, Z + lo, A + lo,
+                                 D + lo, db + lo if db != NULL else NULL)
         if n <= small_rows:
-            small_dtx(n, hi - lo, fan_in, D + lo, fan_out, X, fan_in, dW + lo * fan_in, fan_in)
+            nnbp_small_dtx(n, hi - lo, fan_in, D + lo, fan_out, X, fan_in, dW + lo * fan_in,
+                           fan_in)
         else:
             gemm(c'T', c'N', hi - lo, fan_in, n, 1, D + lo, fan_out, X, fan_in, 0,
                  dW + lo * fan_in, fan_in)
@@ -292,38 +256,9 @@ cdef void dense_backward_ptr(const team *t, int n, int fan_in, int fan_out, cons
     if lo == hi:
         return
     if n <= small_rows:
-        small_dw(n, fan_out, hi - lo, D, fan_out, W + lo, fan_in, dX + lo, fan_in)
+        nnbp_small_dw(n, fan_out, hi - lo, D, fan_out, W + lo, fan_in, dX + lo, fan_in)
     else:
         gemm(c'N', c'N', n, hi - lo, fan_out, 1, D, fan_out, W + lo, fan_in, 0, dX + lo, fan_in)
-
-
-cdef void activation_backward_ptr(int activation, floating negative_slope, size_t n, size_t m,
-                                  size_t ld, const floating *Z, const floating *A, floating *D,
-                                  floating *column_sums) noexcept nogil:
-    """D = dA * phi'(Z) in place; column_sums = column sums of D unless NULL; rows ld apart"""
-    if floating is float:
-        nnbp_activation_backward_f32(activation, negative_slope, n, m, ld, Z, A, D, column_sums)
-    else:
-        nnbp_activation_backward_f64(activation, negative_slope, n, m, ld, Z, A, D, column_sums)
-
-
-cdef double output_loss_ptr(int output, size_t n, size_t m, const floating *Z,
-                            const floating *Y, const int64_t *labels,
-                            const floating *sample_weight, double scale,
-                            floating *D) noexcept nogil:
-    """sum_i s_i loss_i from the logits Z; D = scale s_i (f_i - t_i) unless NULL."""
-    if floating is float:
-        return nnbp_output_loss_f32(output, n, m, Z, Y, labels, sample_weight, scale, D)
-    else:
-        return nnbp_output_loss_f64(output, n, m, Z, Y, labels, sample_weight, scale, D)
-
-
-cdef void output_activation_ptr(int output, size_t n, size_t m, floating *Z) noexcept nogil:
-    """Z = phi_out(Z) in place"""
-    if floating is float:
-        nnbp_output_activation_f32(output, n, m, Z)
-    else:
-        nnbp_output_activation_f64(output, n, m, Z)
 
 
 cdef double l2_penalty(const Py_ssize_t[::1] sizes, floating scale, const floating *P,
@@ -341,7 +276,7 @@ cdef double l2_penalty(const Py_ssize_t[::1] sizes, floating scale, const floati
         offset -= sizes[l] * sizes[l - 1]
         if G != NULL:
             G_l = G + offset
-        total += layer_penalty(sizes[l], sizes[l - 1], scale, P + offset, G_l, NULL)
+        total += nnbp_l2_penalty(sizes[l], sizes[l - 1], scale, P + offset, G_l, NULL)
     return total
 
 
@@ -399,16 +334,16 @@ def activation_forward(int activation, double negative_slope, const floating[:, 
     """A = phi(Z), into the caller's A."""
     with nogil:
         # Z is only read: the kernel adds no bias.
-        bias_activation_ptr(activation, <floating> negative_slope, Z.shape[0], Z.shape[1],
-                            Z.shape[1], NULL, <floating *> &Z[0, 0], &A[0, 0])
+        nnbp_bias_activation(activation, <floating> negative_slope, Z.shape[0], Z.shape[1],
+                             Z.shape[1], NULL, <floating *> &Z[0, 0], &A[0, 0])
 
 
 def activation_backward(int activation, double negative_slope, const floating[:, ::1] Z,
                         const floating[:, ::1] A, floating[:, ::1] D):
     """D = dA * phi'(Z) in place, from dA held in D."""
     with nogil:
-        activation_backward_ptr(activation, <floating> negative_slope, Z.shape[0], Z.shape[1],
-                                Z.shape[1], &Z[0, 0], &A[0, 0], &D[0, 0], NULL)
+        nnbp_activation_backward(activation, <floating> negative_slope, Z.shape[0], Z.shape[1],
+                                 Z.shape[1], &Z[0, 0], &A[0, 0], &D[0, 0], NULL)
 
 
 def output_loss(int output, const floating[:, ::1] Z, object Y, object labels,
@@ -420,15 +355,15 @@ def output_loss(int output, const floating[:, ::1] Z, object Y, object labels,
     cdef floating *D_ptr = <floating *> optional_ptr(D, Z[0, 0])
     cdef double total
     with nogil:
-        total = output_loss_ptr(output, Z.shape[0], Z.shape[1], &Z[0, 0], Y_ptr, labels_p,
-                                sw_ptr, scale, D_ptr)
+        total = nnbp_output_loss(output, Z.shape[0], Z.shape[1], &Z[0, 0], Y_ptr, labels_p,
+                                 sw_ptr, scale, D_ptr)
     return total
 
 
 def output_activation(int output, floating[:, ::1] Z):
     """Z = phi_out(Z) in place."""
     with nogil:
-        output_activation_ptr(output, Z.shape[0], Z.shape[1], &Z[0, 0])
+        nnbp_output_activation(output, Z.shape[0], Z.shape[1], &Z[0, 0])
 
 
 # ---------------------------------------------------------------- sparse input
@@ -510,10 +445,7 @@ cdef void csr_rows(const csr_matrix *X, const int64_t *order, Py_ssize_t first,
         row = order[first + k] if order != NULL else first + k
         rows.start[k] = row_start(X, row)
         rows.end[k] = row_start(X, row + 1)
-    if floating is float:
-        nnbp_csr_columns_f32(rows, count, K)
-    else:
-        nnbp_csr_columns_f64(rows, count, K)
+    nnbp_csr_columns(rows, count, K, dtype_of)
 
 
 cdef bint csr_all_rows(object X, Py_ssize_t K, csr_batch *batch, floating dtype_of) except -1:
@@ -532,10 +464,7 @@ cdef bint csr_all_rows(object X, Py_ssize_t K, csr_batch *batch, floating dtype_
 cdef void csr_first_product(const nnbp_csr *X, Py_ssize_t n, Py_ssize_t fan_in,
                             Py_ssize_t fan_out, const floating *W, floating *Z) noexcept nogil:
     """Z = X W^T"""
-    if floating is float:
-        nnbp_csr_xwt_f32(X, n, fan_out, fan_in, W, Z, fan_out)
-    else:
-        nnbp_csr_xwt_f64(X, n, fan_out, fan_in, W, Z, fan_out)
+    nnbp_csr_xwt(X, n, fan_out, fan_in, W, Z, fan_out)
 
 
 cdef void csr_first_layer_backward(const csr_batch *X, Py_ssize_t n, Py_ssize_t fan_in,
@@ -545,13 +474,9 @@ cdef void csr_first_layer_backward(const csr_batch *X, Py_ssize_t n, Py_ssize_t 
     """D = dA * phi'(Z) in place; dW = D^T X (or into X.compact_dW); db = column sums
     of D unless NULL. The input needs no dX."""
     cdef bint compact = X.compact_dW != NULL
-    activation_backward_ptr(activation, negative_slope, n, fan_out, fan_out, Z, A, D, db)
-    if floating is float:
-        nnbp_csr_dtx_f32(&X.rows, n, fan_out, fan_in, D, fan_out,
-                         <float *> X.compact_dW if compact else dW, compact)
-    else:
-        nnbp_csr_dtx_f64(&X.rows, n, fan_out, fan_in, D, fan_out,
-                         <double *> X.compact_dW if compact else dW, compact)
+    nnbp_activation_backward(activation, negative_slope, n, fan_out, fan_out, Z, A, D, db)
+    nnbp_csr_dtx(&X.rows, n, fan_out, fan_in, D, fan_out,
+                 <floating *> X.compact_dW if compact else dW, compact)
 
 
 cdef bint csr_column_sgd(const csr_matrix *X, csr_batch *batch, nnbp_csr *next,
@@ -566,14 +491,9 @@ cdef bint csr_column_sgd(const csr_matrix *X, csr_batch *batch, nnbp_csr *next,
     cdef Py_ssize_t rows = min(batch_size, n - next_start)
     if rows > 0:
         csr_rows(X, order, next_start, rows, fan_in, learning_rate, next)
-    if floating is float:
-        nnbp_csr_column_sgd_f32(&batch.rows, fan_out, fan_in, learning_rate,
-                                <const float *> batch.compact_dW, W,
-                                next if rows > 0 else NULL, max(rows, 0), Z_next)
-    else:
-        nnbp_csr_column_sgd_f64(&batch.rows, fan_out, fan_in, learning_rate,
-                                <const double *> batch.compact_dW, W,
-                                next if rows > 0 else NULL, max(rows, 0), Z_next)
+    nnbp_csr_column_sgd(&batch.rows, fan_out, fan_in, learning_rate,
+                        <const floating *> batch.compact_dW, W,
+                        next if rows > 0 else NULL, max(rows, 0), Z_next)
     if rows <= 0:
         return False
     done = batch.rows
@@ -719,7 +639,7 @@ def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bin
                 forward_pass(&member, rows, sizes, &params[0], has_bias, activation,
                              <floating> negative_slope, NULL, &block, &workspace[0],
                              &out[start, 0], False)
-                output_activation_ptr(output, rows, out.shape[1], &out[start, 0])
+                nnbp_output_activation(output, rows, out.shape[1], &out[start, 0])
                 start += rows
         nnbp_csr_free(&block.rows)
         return
@@ -750,18 +670,8 @@ cdef void forward_rows(Py_ssize_t start, Py_ssize_t stop, const Py_ssize_t[::1] 
         rows = min(block_rows, stop - start)
         forward_pass(&alone, rows, sizes, P, has_bias, activation, negative_slope,
                      &X[start, 0], NULL, work, &out[start, 0], False)
-        output_activation_ptr(output, rows, out.shape[1], &out[start, 0])
+        nnbp_output_activation(output, rows, out.shape[1], &out[start, 0])
         start += rows
-
-
-cdef double layer_penalty(Py_ssize_t M, Py_ssize_t K, floating scale, const floating *W,
-                          floating *G, double *row_sums) noexcept nogil:
-    """sum W^2 over M rows of K weights (each row's into row_sums too unless NULL);
-    G += scale W unless G is NULL"""
-    if floating is float:
-        return nnbp_l2_penalty_f32(M, K, scale, W, G, row_sums)
-    else:
-        return nnbp_l2_penalty_f64(M, K, scale, W, G, row_sums)
 
 
 cdef void forget_rows_of_weight_zero(Py_ssize_t n, const Py_ssize_t[::1] sizes,
@@ -837,8 +747,8 @@ cdef double loss_and_gradient(const team *t, Py_ssize_t n, const Py_ssize_t[::1]
     D = Z + n * sizes[L]
     D_next = D + n * widest
     if t.member == 0:
-        total = output_loss_ptr(output, n, sizes[L], Z, Y, labels, sample_weight,
-                                1.0 / weight_total, D if G != NULL or rule != NULL else NULL)
+        total = nnbp_output_loss(output, n, sizes[L], Z, Y, labels, sample_weight,
+                                 1.0 / weight_total, D if G != NULL or rule != NULL else NULL)
         if G != NULL and sample_weight != NULL and L > 1:
             forget_rows_of_weight_zero(n, sizes, sample_weight, work)
         total /= weight_total
@@ -879,16 +789,16 @@ cdef double loss_and_gradient(const team *t, Py_ssize_t n, const Py_ssize_t[::1]
             if alpha != 0:
                 # The penalty's gradient, and its rows' sums, on this member's rows.
                 share_of(t, sizes[l], &lo, &hi)
-                share += layer_penalty(hi - lo, sizes[l - 1], penalty_scale,
-                                       P + w_offset + lo * sizes[l - 1],
-                                       G + w_offset + lo * sizes[l - 1],
-                                       row_sums + (b_offset - n_weights) + lo
-                                       if t.size > 1 else NULL)
+                share += nnbp_l2_penalty(hi - lo, sizes[l - 1], penalty_scale,
+                                         P + w_offset + lo * sizes[l - 1],
+                                         G + w_offset + lo * sizes[l - 1],
+                                         row_sums + (b_offset - n_weights) + lo
+                                         if t.size > 1 else NULL)
         else:
             if l < L:
-                activation_backward_ptr(activation, negative_slope, 1, sizes[l], sizes[l], Z, A,
-                                        D, NULL)
-            share += example_step_ptr(
+                nnbp_activation_backward(activation, negative_slope, 1, sizes[l], sizes[l], Z, A,
+                                         D, NULL)
+            share += nnbp_example_step(
                 sizes[l], sizes[l - 1], D, inputs, penalty_scale if alpha != 0 else 0, rule,
                 P + w_offset, state_1 + w_offset if state_1 != NULL else NULL,
                 state_2 + w_offset if state_2 != NULL else NULL, D_next if l > 1 else NULL,
@@ -976,28 +886,15 @@ def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
 SOLVERS = {"sgd": 0, "adam": 1}
 
 
-cdef void sgd_update(Py_ssize_t size, floating learning_rate, floating momentum,
-                     bint nesterov, const floating *grad, floating *velocity,
-                     floating *params) noexcept nogil:
-    """v = mu v - lr g; p += nesterov ? mu v - lr g : v (v NULL: p -= lr g)"""
-    if floating is float:
-        nnbp_sgd_update_f32(size, learning_rate, momentum, nesterov, grad, velocity, params)
-    else:
-        nnbp_sgd_update_f64(size, learning_rate, momentum, nesterov, grad, velocity, params)
-
-
 cdef void adam_update(Py_ssize_t size, double learning_rate, double beta_1, double beta_2,
                       double epsilon, const floating *grad, floating *m, floating *v,
                       floating *params) noexcept nogil:
     """m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr m / (sqrt(v) + eps)"""
     # The constants are rounded to the dtype after they are formed in double,
     # as NumPy does with the Python floats of scikit-learn's update.
-    if floating is float:
-        nnbp_adam_update_f32(size, learning_rate, beta_1, 1 - beta_1, beta_2, 1 - beta_2,
-                             epsilon, grad, m, v, params)
-    else:
-        nnbp_adam_update_f64(size, learning_rate, beta_1, 1 - beta_1, beta_2, 1 - beta_2,
-                             epsilon, grad, m, v, params)
+    nnbp_adam_update(size, <floating> learning_rate, <floating> beta_1, <floating> (1 - beta_1),
+                     <floating> beta_2, <floating> (1 - beta_2), <floating> epsilon, grad, m, v,
+                     params)
 
 
 cdef void rule_update(const nnbp_rule *rule, Py_ssize_t size, const floating *grad,
@@ -1007,21 +904,8 @@ cdef void rule_update(const nnbp_rule *rule, Py_ssize_t size, const floating *gr
         adam_update(size, rule.learning_rate, rule.beta_1, rule.beta_2, rule.epsilon, grad,
                     state_1, state_2, params)
     else:
-        sgd_update(size, <floating> rule.learning_rate, <floating> rule.momentum,
-                   rule.nesterov, grad, state_1, params)
-
-
-cdef double example_step_ptr(Py_ssize_t M, Py_ssize_t K, const floating *d, const floating *x,
-                             floating scale, const nnbp_rule *rule, floating *W,
-                             floating *state_1, floating *state_2, floating *dx,
-                             const floating *x_next, floating *z_next) noexcept nogil:
-    """dx = W^T d; W stepped by the rule (g = d x^T + scale W); z_next = W x_next; -> sum W^2"""
-    if floating is float:
-        return nnbp_example_step_f32(M, K, d, x, scale, rule, W, state_1, state_2, dx, x_next,
-                                     z_next)
-    else:
-        return nnbp_example_step_f64(M, K, d, x, scale, rule, W, state_1, state_2, dx, x_next,
-                                     z_next)
+        nnbp_sgd_update(size, <floating> rule.learning_rate, <floating> rule.momentum,
+                        rule.nesterov, grad, state_1, params)
 
 
 cdef double adam_step_size(double learning_rate, double beta_1, double beta_2,
@@ -1047,8 +931,8 @@ def update(str solver, floating[::1] params, const floating[::1] grad, object fi
             adam_update(params.shape[0], learning_rate, beta_1, beta_2, epsilon, &grad[0],
                         m_ptr, v_ptr, &params[0])
         else:
-            sgd_update(params.shape[0], <floating> learning_rate, <floating> momentum,
-                       nesterov, &grad[0], m_ptr, &params[0])
+            nnbp_sgd_update(params.shape[0], <floating> learning_rate, <floating> momentum,
+                            nesterov, &grad[0], m_ptr, &params[0])
     return learning_rate
 
 
@@ -1059,10 +943,7 @@ def all_finite(const floating[::1] x):
         # Nothing to check, and no first element whose address to take.
         return True
     with nogil:
-        if floating is float:
-            finite = nnbp_all_finite_f32(x.shape[0], &x[0])
-        else:
-            finite = nnbp_all_finite_f64(x.shape[0], &x[0])
+        finite = nnbp_all_finite(x.shape[0], &x[0])
     return finite
 
 
@@ -1133,8 +1014,8 @@ cdef void batch_step(const team *t, Py_ssize_t rows, const Py_ssize_t[::1] sizes
         adam_update(hi - lo, step_size, beta_1, beta_2, epsilon, grad + lo, state_1 + lo,
                     state_2 + lo, params + lo)
     else:
-        sgd_update(hi - lo, <floating> step_size, <floating> momentum, nesterov, grad + lo,
-                   state_1 + lo if state_1 != NULL else NULL, params + lo)
+        nnbp_sgd_update(hi - lo, <floating> step_size, <floating> momentum, nesterov, grad + lo,
+                        state_1 + lo if state_1 != NULL else NULL, params + lo)
 
 
 def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
@@ -1337,9 +1218,5 @@ def elementary(str name, const floating[::1] x, floating[::1] out):
     cdef Py_ssize_t k, which = ELEMENTARY.index(name)
     with nogil:
         for k in range(x.shape[0]):
-            if floating is float:
-                out[k] = (nnbp_exp_f32(x[k]) if which == 0 else
-                          nnbp_tanh_f32(x[k]) if which == 1 else nnbp_log1p_f32(x[k]))
-            else:
-                out[k] = (nnbp_exp_f64(x[k]) if which == 0 else
-                          nnbp_tanh_f64(x[k]) if which == 1 else nnbp_log1p_f64(x[k]))
+            out[k] = (nnbp_exp(x[k]) if which == 0 else
+                      nnbp_tanh(x[k]) if which == 1 else nnbp_log1p(x[k]))

@@ -203,8 +203,15 @@ def save(model, path, metadata=None):
     check_available(3 * saved.params.nbytes, "saving the model (its file is made in memory)")
     members = _members(saved, metadata)
     data = _archive(members)
-    _check_loads_back(data, members, saved.kind)
+    _check_loads_back(data, members, saved.kind, _own_classes(model, saved.kind))
     write_atomically(path, data)
+
+
+def _own_classes(model, kind):
+    """The classes function (see load) that restores what model saves: model's own."""
+    if kind == "Network":
+        return lambda _: (type(model), None)
+    return lambda _: (type(model.network_), type(model))
 
 
 def _members(saved, metadata):
@@ -234,14 +241,14 @@ def _archive(members):
     return buffer.getvalue()
 
 
-def _check_loads_back(data, members, kind):
+def _check_loads_back(data, members, kind, classes):
     """Raise a ValueError unless the file of data loads, as nnbp.load loads it, as members.
 
     The one validator of both directions: what save writes passes every check
     of loading, and NumPy's and JSON's conversions lose nothing.
     """
     try:
-        restored = _restore(_read(io.BytesIO(data), len(data)))
+        restored = _restore(_read(io.BytesIO(data), len(data)), classes)
     except _Invalid as problem:
         raise ValueError(f"cannot save the {kind}: {problem}") from None
     # The metadata is the one restored: what save added stays as it was.
@@ -406,13 +413,18 @@ def read(path):
     return _read_path(path, _read)
 
 
-def load(path):
+def load(path, classes):
     """The model saved at path: a Network, or a fitted MLPClassifier or MLPRegressor.
 
     Parameters
     ----------
     path : str or os.PathLike
         The model file.
+    classes : callable
+        ``classes(kind)`` gives the classes that restore a file of that kind
+        (one of KINDS): ``(the network's class, the estimator's class or None
+        for a Network)``. nnbp.load passes nnbp's own: this module knows the
+        format, not the models (they import it).
 
     Returns
     -------
@@ -427,7 +439,7 @@ def load(path):
         If the file is not a valid model file, or its model class refuses the
         state: the message names the file and the problem.
     """
-    return _read_path(path, lambda file, size: _restore(_read(file, size)))
+    return _read_path(path, lambda file, size: _restore(_read(file, size), classes))
 
 
 def _read_path(path, reader):
@@ -466,14 +478,12 @@ def _file_kind(mode):
     return next((kind for test, kind in kinds.items() if test(mode)), "not a regular file")
 
 
-def _restore(saved):
-    """The model of a SavedModel, from its class; raises _Invalid naming the part refused.
-
-    The model classes are imported here, not above: they import this module.
-    """
-    from nnbp.network import Network
+def _restore(saved, classes):
+    """The model of a SavedModel, from the classes that classes(kind) gives (see load);
+    raises _Invalid naming the part refused."""
+    network_class, estimator_class = classes(saved.kind)
     try:
-        network = Network._from_saved_state(saved.config, saved.params, saved.metadata)
+        network = network_class._from_saved_state(saved.config, saved.params, saved.metadata)
     except (TypeError, ValueError) as error:
         raise _Invalid(f"config: {error}") from None
     if saved.kind == "Network":
@@ -481,10 +491,8 @@ def _restore(saved):
         if legacy is not None:
             _fold_legacy_standardisation(network, *legacy)
         return network
-    from nnbp import estimators   # needs scikit-learn
     try:
-        return getattr(estimators, saved.kind)._from_saved_state(network, saved.estimator,
-                                                                 saved.arrays)
+        return estimator_class._from_saved_state(network, saved.estimator, saved.arrays)
     except (TypeError, ValueError) as error:
         raise _Invalid(f"estimator: {error}") from None
 

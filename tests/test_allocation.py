@@ -76,6 +76,11 @@ def threads(request, monkeypatch):
     """Every epoch on one thread, or on a team (whose BLAS limit an epoch makes once)."""
     monkeypatch.setattr(_threads, "PARALLEL_FLOPS", 0 if request.param == "teams" else np.inf)
     monkeypatch.setattr(_threads, "PARALLEL_ROWS", np.inf)
+    # The machine's load, as the thread decision reads it, held still: its meter
+    # reads /proc/stat (a few KB) at most once a 0.1 s window, whatever the
+    # steps, so a long epoch of many steps would meet a reading and a short one
+    # not (tests/test_busy_machine.py checks the meter).
+    monkeypatch.setattr(_threads, "free_cpus", lambda: float(_threads.CPUS))
     return request.param
 
 

@@ -92,6 +92,9 @@ def _child(library, how, fits):
 
 def _time_in_child(case, fits):
     library, how, environment = CASES[case]
+    # python -m puts the working directory first on the child's path: json_from_python
+    # runs it from bench/, where no uncompiled nnbp/ of a checkout's top can shadow
+    # this very nnbp, and finds both through PYTHONPATH.
     return json_from_python(["-m", "nnbp_bench.busy", library, how, str(fits)],
                             environment=environment)
 
