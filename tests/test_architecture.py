@@ -3,6 +3,8 @@ imports it back, and nnbp.io knows the file format alone, not the models it hold
 import ast
 import pathlib
 
+import pytest
+
 import nnbp
 
 PACKAGE = pathlib.Path(nnbp.__file__).parent
@@ -84,3 +86,16 @@ def test_the_models_import_neither_the_package_nor_the_adapters():
         assert not GRAPH[model] & above_the_models, model
     for model in ("nnbp.network", "nnbp.training", "nnbp.optim"):
         assert "nnbp.estimators" not in GRAPH[model], model
+
+
+def test_the_installed_package_holds_the_library_alone():
+    """The benchmark lives in a checkout's bench/, outside the wheel (as scikit-learn's
+    asv_benchmarks/ is): the installed nnbp has no benchmark module, and the wheel's
+    package list names none."""
+    assert not [name for name in MODULES if "bench" in name.split(".")[-1]]
+    assert not (PACKAGE / "benchmark").exists()
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml"
+    packages = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["packages"]
+    assert "nnbp" in packages
+    assert not [name for name in packages if "bench" in name]
