@@ -21,9 +21,9 @@ import numpy as np
 
 import nnbp
 from nnbp import _core, _threads
-from nnbp.benchmark.contenders import GemmsAlone, numpy_threadings
-from nnbp.benchmark.measure import fastest_threading, interleaved_medians, median_call_seconds
-from nnbp.benchmark.workloads import LEARNING_RATE, MNIST_SHAPED
+from nnbp_bench.contenders import GemmsAlone, numpy_threadings
+from nnbp_bench.measure import fastest_threading, interleaved_medians, median_call_seconds
+from nnbp_bench.workloads import LEARNING_RATE, MNIST_SHAPED
 
 
 def main(argv=None):

@@ -7,7 +7,9 @@ exit code; --debug shows the traceback instead.
 import argparse
 import contextlib
 import decimal
+import importlib
 import os
+import pathlib
 import sys
 import time
 
@@ -524,6 +526,46 @@ def export(args):
     return 0
 
 
+def checkout_bench(start: pathlib.Path) -> "pathlib.Path | None":
+    """The bench/ folder of the nnbp checkout at start or above it.
+
+    The benchmark (the package nnbp_bench) is not in the installed wheel: it
+    lives in a checkout's bench/, beside the results the README quotes.
+
+    Parameters
+    ----------
+    start : pathlib.Path
+        The folder to look in first; then each folder above it.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The first bench/ found that holds nnbp_bench, or None.
+    """
+    for folder in (start, *start.parents):
+        if (folder / "bench" / "nnbp_bench" / "__init__.py").is_file():
+            return folder / "bench"
+    return None
+
+
+def bench(rest):
+    """nnbp bench: the checkout's benchmark (nnbp_bench.main) with the arguments rest."""
+    try:
+        folder = checkout_bench(pathlib.Path.cwd())
+    except OSError:             # the working directory was removed
+        folder = None
+    if folder is None:
+        print("nnbp bench: error: the benchmark lives in a checkout's bench/, not in the "
+              "installed package: run nnbp bench from inside a checkout of nnbp, or "
+              "python bench/run.py there", file=sys.stderr)
+        return 1
+    # bench/ alone, never the checkout's top, whose nnbp/ would shadow the
+    # installed, compiled package.
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    return importlib.import_module("nnbp_bench").main(rest)
+
+
 # ---------------------------------------------------------------- arguments
 
 def positive(kind):
@@ -648,7 +690,7 @@ def build_parser():
 
     commands.add_parser("bench", add_help=False,
                         help="time nnbp against its GEMM floor, NumPy, PyTorch and "
-                             "scikit-learn (nnbp bench --help)")
+                             "scikit-learn, from a checkout's bench/ (nnbp bench --help)")
     return parser
 
 
@@ -656,7 +698,6 @@ def main(argv=None):
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command == "bench":
-        from nnbp.benchmark import main as bench
         return bench(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nnbp import SGD, Adam, Network, StochasticTrainer, _threads
-from nnbp.benchmark.measure import traced_peak_bytes
+from nnbp_bench.measure import traced_peak_bytes
 
 from support import DTYPES, forget_attribute_names, make_targets
 

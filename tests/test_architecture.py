@@ -3,6 +3,8 @@ imports it back, and nnbp.io knows the file format alone, not the models it hold
 import ast
 import pathlib
 
+import pytest
+
 import nnbp
 
 PACKAGE = pathlib.Path(nnbp.__file__).parent
@@ -86,6 +88,19 @@ def test_the_models_import_neither_the_package_nor_the_adapters():
         assert "nnbp.estimators" not in GRAPH[model], model
 
 
+def test_the_installed_package_holds_the_library_alone():
+    """The benchmark lives in a checkout's bench/, outside the wheel (as scikit-learn's
+    asv_benchmarks/ is): the installed nnbp has no benchmark module, and the wheel's
+    package list names none."""
+    assert not [name for name in MODULES if "bench" in name.split(".")[-1]]
+    assert not (PACKAGE / "benchmark").exists()
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml"
+    packages = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["packages"]
+    assert "nnbp" in packages
+    assert not [name for name in packages if "bench" in name]
+
+
 def defined_names(name):
     """The names module name defines anywhere: functions, classes, and assignments
     (at module level or in a class body)."""
@@ -163,13 +178,10 @@ PRIVATE_READS_ALLOWED = {
     ("nnbp.dask", "_label_binarizer"): "the Dask estimator's own inherited state",
     ("nnbp.dask", "_output"): "the Dask estimator's own inherited method",
     ("nnbp.dask", "_trainer"): "the local copy's own state, which to_local converts",
-    # Outside this part of issue 22 (the ONNX adapter and the benchmark have owners
-    # of their own): left for them, named here so that no new read slips in.
+    # Outside this part of issue 22 (the ONNX adapter has an owner of its own):
+    # left for it, named here so that no new read slips in.
     ("nnbp.onnx", "_BaseMLP"): "ONNX export's test of an estimator",
     ("nnbp.onnx", "_label_binarizer"): "ONNX export reads the classifier's kind of problem",
-    ("nnbp.benchmark.measure", "_sizes"): "the benchmark sizes the core's workspaces",
-    ("nnbp.benchmark.cluster", "_make_optimizer"): "the benchmark times an estimator's epoch",
-    ("nnbp.benchmark.cluster", "_ingest"): "the benchmark times nnbp.dask's ingestion",
 }
 
 
@@ -209,7 +221,6 @@ def test_every_allowed_private_read_is_still_made():
 
 
 def test_the_local_and_the_dask_epoch_implement_one_declared_interface():
-    import pytest
     dask = pytest.importorskip("nnbp.dask")
     from nnbp.training import Epoch, EpochRun
 

@@ -4,14 +4,17 @@ No timing is asserted here (the machines are shared and noisy): these tests
 check that the benchmark measures what it says, on tiny workloads.
 """
 import json
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import scipy.sparse
 
 import nnbp
-from nnbp.benchmark import contenders, fits, main, measure, report, run, small, sparse
-from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS, Workload
+from nnbp_bench import contenders, fits, main, measure, report, run, small, sparse
+from nnbp_bench.workloads import MNIST_SHAPED, WORKLOADS, Workload
 
 TINY = (Workload("tiny-classes", (12, 16, 8, 3), "softmax", 48, (1, 16, 48)),
         Workload("tiny-regression", (10, 12, 2), "squared", 32, (8,)))
@@ -108,8 +111,8 @@ def test_without_pytorch_its_columns_are_empty_with_a_note(monkeypatch):
 
 
 def test_the_command_writes_its_json(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("nnbp.benchmark.WORKLOADS", TINY[1:])
-    monkeypatch.setattr("nnbp.benchmark.fits.CASES", [])
+    monkeypatch.setattr("nnbp_bench.WORKLOADS", TINY[1:])
+    monkeypatch.setattr("nnbp_bench.fits.CASES", [])
     target = tmp_path / "bench.json"
     assert main(["--quick", "--json", str(target)]) == 0
     written = json.loads(target.read_text())
@@ -131,6 +134,41 @@ def test_nnbp_bench_is_the_benchmark_command(capsys):
     assert "usage: nnbp bench" in capsys.readouterr().out
 
 
+CHECKOUT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_nnbp_bench_finds_the_checkout_from_a_folder_inside_it(monkeypatch, capsys):
+    from nnbp.cli import main as nnbp_command
+    monkeypatch.chdir(CHECKOUT / "tests")
+    with pytest.raises(SystemExit) as exit_:
+        nnbp_command(["bench", "--help"])
+    assert exit_.value.code == 0
+    assert "usage: nnbp bench" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arguments", [[], ["--help"], ["--repeats", "0"]])
+def test_nnbp_bench_outside_a_checkout_says_where_the_benchmark_lives(
+        arguments, tmp_path, monkeypatch, capsys):
+    from nnbp.cli import main as nnbp_command
+    monkeypatch.chdir(tmp_path)
+    assert nnbp_command(["bench", *arguments]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    line, = captured.err.splitlines()
+    assert line.startswith("nnbp bench: error: ") and "checkout's bench/" in line
+    assert "python bench/run.py" in line
+
+
+@pytest.mark.parametrize("script", ["run.py", "profile_epoch.py"])
+def test_the_scripts_run_from_any_folder(script, tmp_path):
+    # As a script: its folder, bench/, is the first on sys.path, and the checkout's top
+    # (with an uncompiled nnbp/) is not.
+    result = subprocess.run([sys.executable, str(CHECKOUT / "bench" / script), "--help"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stdout.startswith("usage: ")
+
+
 def test_one_row_and_batch_one_are_measured(results):
     for row in results["one_row"]:
         assert set(row["seconds"]) == {"floor", "floor after idle", "forward",
@@ -148,7 +186,7 @@ def test_one_row_and_batch_one_are_measured(results):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_batch_one_floor_does_the_products_of_a_step(dtype):
-    from nnbp.benchmark.small import blas_floor_epoch
+    from nnbp_bench.small import blas_floor_epoch
 
     rng = np.random.default_rng(0)
     weights = [rng.standard_normal((5, 4)).astype(dtype), rng.standard_normal((3, 5)).astype(dtype)]
@@ -187,7 +225,7 @@ def test_the_forward_layouts_are_timed_in_each_dtype_and_batch(results):
 
 @pytest.mark.skipif(not contenders.torch_available(), reason="PyTorch is not installed")
 def test_the_fit_against_pytorch_trains_both_to_the_same_kind_of_accuracy():
-    from nnbp.benchmark import threads
+    from nnbp_bench import threads
 
     fit = threads.fit_against_torch(1, log=lambda message: None)
     # Both learn the 10 classes of the noisy centres far above chance.
@@ -249,7 +287,7 @@ def test_the_sparse_command_writes_its_json(tmp_path, monkeypatch, capsys):
 def test_the_busy_benchmark_times_its_cases_quiet_and_busy(monkeypatch):
     # Two of the cases, each in its child, quiet and busy, and the table of both.
     from nnbp import _threads
-    from nnbp.benchmark import busy
+    from nnbp_bench import busy
 
     cases = {"nnbp": busy.CASES["nnbp"],
              "nnbp, OMP_NUM_THREADS=1": busy.CASES["nnbp, OMP_NUM_THREADS=1"]}

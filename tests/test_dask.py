@@ -388,7 +388,7 @@ def test_only_parameters_and_gradients_cross_the_network(client, rng):
 # ---------------------------------------------------------------- the benchmark
 def test_the_benchmark_measures_on_the_cluster_and_reports(client):
     """nnbp bench --dask on a few rows: every figure there, and the model's sums right."""
-    from nnbp.benchmark import cluster
+    from nnbp_bench import cluster
 
     results = cluster.run(repeats=1, log=lambda message: None, rows=cluster.PARTITIONS * 64,
                           dtypes=(np.float64,), digits_seeds=1, digits_epochs=2, settle=0.0,

@@ -66,7 +66,7 @@ def test_readme_benchmark_tables_are_those_of_the_committed_run(results_file, re
     import importlib
     import json
 
-    markdown = importlib.import_module(f"nnbp.benchmark.{report}").markdown
+    markdown = importlib.import_module(f"nnbp_bench.{report}").markdown
     results = json.loads((README.parent / "bench" / results_file).read_text())
     tables = markdown_tables(markdown(results))
     assert len(tables) == n_tables

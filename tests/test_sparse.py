@@ -28,7 +28,8 @@ from support import (
 
 import nnbp
 from nnbp import layers, reference
-from nnbp.benchmark.measure import peak_resident_bytes
+from nnbp_bench.child import search_path
+from nnbp_bench.measure import peak_resident_bytes
 
 INDEX_DTYPES = [np.int32, np.int64]
 # Sparse against dense: the same sums in another order (BLAS's), so round-off.
@@ -364,7 +365,7 @@ def test_training_memory_grows_with_the_nonzeros(tmp_path):
     script = textwrap.dedent("""
         import numpy as np, scipy.sparse as sp
         import nnbp
-        from nnbp.benchmark.measure import peak_resident_bytes
+        from nnbp_bench.measure import peak_resident_bytes
         rng = np.random.default_rng(0)
         n, m = 40_000, 1_000_000
         X = sp.random(n, m, density=2.5e-6, format="csr", random_state=rng)
@@ -376,9 +377,11 @@ def test_training_memory_grows_with_the_nonzeros(tmp_path):
         net.loss_and_grad(X, y)
         print(peak_resident_bytes())
     """)
-    # cwd: not the checkout, whose nnbp/ would shadow the installed package.
+    # cwd: not the checkout, whose nnbp/ would shadow the installed package; the
+    # benchmark's measure from bench/, through PYTHONPATH.
     peak = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              check=True, cwd=tmp_path).stdout)
+                              check=True, cwd=tmp_path,
+                              env=dict(os.environ, PYTHONPATH=search_path())).stdout)
     assert peak < 200e6, f"peak resident memory {peak / 1e6:.0f} MB"
 
 

@@ -20,9 +20,9 @@ from threadpoolctl import threadpool_limits
 
 import nnbp
 from nnbp import _core
-from nnbp.benchmark.contenders import NumpyMLP
-from nnbp.benchmark.measure import median_call_seconds, median_seconds
-from nnbp.benchmark.workloads import LEARNING_RATE
+from nnbp_bench.contenders import NumpyMLP
+from nnbp_bench.measure import median_call_seconds, median_seconds
+from nnbp_bench.workloads import LEARNING_RATE
 
 IDLE_SECONDS = 0.05
 BATCH_ONE_ROWS = 2048

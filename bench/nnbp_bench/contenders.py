@@ -15,7 +15,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import nnbp
-from nnbp.benchmark.workloads import LEARNING_RATE
+from nnbp_bench.workloads import LEARNING_RATE
 
 
 def numpy_threadings():

@@ -31,8 +31,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import nnbp
-from nnbp.benchmark.measure import SETTLE_SECONDS
-from nnbp.benchmark.workloads import MNIST_SHAPED
+from nnbp_bench.measure import SETTLE_SECONDS
+from nnbp_bench.workloads import MNIST_SHAPED
 
 ROWS = 65536
 PARTITIONS = 8
@@ -334,7 +334,7 @@ def _mib(count):
 
 
 def markdown(results):
-    from nnbp.benchmark.report import table
+    from nnbp_bench.report import table
 
     rows = results["rows"]
     iterations = []
@@ -409,7 +409,7 @@ def model_inputs(entry):
 
 
 def model_tables(results):
-    from nnbp.benchmark.report import table
+    from nnbp_bench.report import table
 
     parts = []
     for entry in results["iterations"]:

@@ -11,13 +11,13 @@ import nnbp
 from nnbp import _core
 from threadpoolctl import threadpool_limits
 
-from nnbp.benchmark.contenders import (
+from nnbp_bench.contenders import (
     Nnbp,
     estimator_targets,
     numpy_threadings,
     sklearn_options,
 )
-from nnbp.benchmark.workloads import LEARNING_RATE
+from nnbp_bench.workloads import LEARNING_RATE
 
 PEAK_SIZE = 2048          # square GEMM that runs at the machine's peak
 SETTLE_SECONDS = 0.2      # longer than OpenBLAS's threads spin after a call

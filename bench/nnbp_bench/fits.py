@@ -11,8 +11,8 @@ import warnings
 import numpy as np
 
 import nnbp
-from nnbp.benchmark.contenders import nnbp_threadings, numpy_threadings
-from nnbp.benchmark.measure import best_median
+from nnbp_bench.contenders import nnbp_threadings, numpy_threadings
+from nnbp_bench.measure import best_median
 from nnbp.datasets import load_digits
 
 CASES = [

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.linalg.blas
 from threadpoolctl import threadpool_limits
 
-from nnbp.benchmark import measure
+from nnbp_bench import measure
 
 UNITS, FEATURES = 256, 784
 

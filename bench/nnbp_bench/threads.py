@@ -19,8 +19,8 @@ from threadpoolctl import threadpool_limits
 
 import nnbp
 from nnbp import _threads
-from nnbp.benchmark.contenders import Nnbp, torch_available
-from nnbp.benchmark.measure import median_seconds
+from nnbp_bench.contenders import Nnbp, torch_available
+from nnbp_bench.measure import median_seconds
 
 FIT_ROWS, HELD_OUT, FIT_FEATURES, FIT_EPOCHS, FIT_BATCH = 8000, 2000, 784, 10, 64
 FIT_LEARNING_RATE = 0.01

@@ -26,10 +26,7 @@ grows with the nonzeros.
 """
 import gc
 import json
-import os
 import pathlib
-import subprocess
-import sys
 import tempfile
 import warnings
 
@@ -38,8 +35,9 @@ import scipy.sparse
 
 import nnbp
 from nnbp import _core
-from nnbp.benchmark import contenders, measure
-from nnbp.benchmark.report import table
+from nnbp_bench import contenders, measure
+from nnbp_bench.child import json_from_python
+from nnbp_bench.report import table
 
 ROWS, FEATURES, DENSITY, CLASSES = 8192, 20_000, 0.005, 20
 HIDDEN, BATCH = (256,), 32
@@ -126,17 +124,9 @@ def epoch_times(X, y, solver, repeats, settle, log):
 def peak_memory(contender, X_path, y_path):
     """The resident memory of a fresh process that has loaded the data (scipy's .npz of
     X, NumPy's .npy of y), and its peak during one epoch of fit with Adam."""
-    script = (f"from nnbp.benchmark.sparse import _fit_and_report; "
+    script = (f"from nnbp_bench.sparse import _fit_and_report; "
               f"_fit_and_report({contender!r}, {str(X_path)!r}, {str(y_path)!r})")
-    # The child imports this very nnbp: run from the data's folder, since python -c puts
-    # the working directory first on its path, and a checkout's nnbp/ there has no
-    # extension built (CI runs from one, with nnbp installed).
-    package_parent = str(pathlib.Path(nnbp.__file__).resolve().parents[1])
-    search_path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
-    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            check=True, cwd=pathlib.Path(X_path).resolve().parent,
-                            env=dict(os.environ, PYTHONPATH=search_path)).stdout
-    return json.loads(output.splitlines()[-1])
+    return json_from_python(["-c", script], cwd=pathlib.Path(X_path).resolve().parent)
 
 
 def _fit_and_report(contender, X_path, y_path):

@@ -1,23 +1,25 @@
 """The benchmark: nnbp against its GEMM floor, NumPy, PyTorch and scikit-learn, in one run.
 
-``nnbp bench`` (or ``python bench/run.py`` in a checkout) times, on the same
+It lives in a checkout's bench/, outside the installed package (as
+scikit-learn's asv_benchmarks/ does): ``python bench/run.py`` runs it from any
+folder, and ``nnbp bench`` from inside the checkout. It times, on the same
 data and in the same process:
 
 - the machine's GEMM peak (a 2048 x 2048 matmul), in each dtype;
-- one epoch of plain SGD on each workload (nnbp.benchmark.workloads) at each
+- one epoch of plain SGD on each workload (nnbp_bench.workloads) at each
   of its batch sizes: the GEMMs alone (the floor), a plain NumPy MLP,
   PyTorch, scikit-learn, nnbp's StochasticTrainer and nnbp's estimator;
 - one loss and gradient on all the rows of each workload;
 - the latency of predicting one row of the 784-256-128-10 network;
-- one row and batch 1 against their floors (nnbp.benchmark.small): the
+- one row and batch 1 against their floors (nnbp_bench.small): the
   one-row forward pass, repeated and after 50 ms idle, and an epoch of
   per-example SGD against the same products by gemv and ger;
 - the loss and gradient with each hidden activation, over the GEMMs alone;
-- whole fits of nnbp's estimators against scikit-learn's (nnbp.benchmark.fits);
+- whole fits of nnbp's estimators against scikit-learn's (nnbp_bench.fits);
 - an epoch on one thread against a team of nnbp's threads, on each workload,
-  and a whole MLPClassifier fit against PyTorch's (nnbp.benchmark.threads);
+  and a whole MLPClassifier fit against PyTorch's (nnbp_bench.threads);
 - the first layer's forward product with W as kept and as a transposed copy
-  (nnbp.benchmark.layout);
+  (nnbp_bench.layout);
 - two networks trained at once in two Python threads, against one after the
   other (the compiled epoch releases the GIL);
 - the peak memory of fit, against the data + 4x the parameters + the workspaces.
@@ -27,13 +29,13 @@ calls taken in turn; each ratio is taken between figures of the same run. PyTorc
 skipped, with a note, where they are not installed.
 
 ``nnbp bench --dask`` measures nnbp.dask instead, on a LocalCluster of 2
-worker processes against one process (nnbp.benchmark.cluster).
+worker processes against one process (nnbp_bench.cluster).
 
 ``nnbp bench --busy`` times whole fits on a quiet machine and on one kept
-busy by the benchmark's own spinning processes (nnbp.benchmark.busy).
+busy by the benchmark's own spinning processes (nnbp_bench.busy).
 
 ``nnbp bench --sparse`` runs the sparse benchmark instead
-(nnbp.benchmark.sparse): nnbp on a TF-IDF-like sparse matrix against nnbp
+(nnbp_bench.sparse): nnbp on a TF-IDF-like sparse matrix against nnbp
 on it densified and scikit-learn on it sparse.
 """
 import argparse
@@ -47,8 +49,8 @@ import scipy
 
 import nnbp
 from nnbp._show_versions import versions
-from nnbp.benchmark import contenders, fits, layout, measure, report, small, sparse, threads
-from nnbp.benchmark.workloads import MNIST_SHAPED, WORKLOADS
+from nnbp_bench import contenders, fits, layout, measure, report, small, sparse, threads
+from nnbp_bench.workloads import MNIST_SHAPED, WORKLOADS
 
 DTYPES = (np.float32, np.float64)
 QUICK_ROWS = 256
@@ -228,7 +230,7 @@ def _report(results, markdown, path, start):
 
 
 def _main_dask(args):
-    from nnbp.benchmark import cluster
+    from nnbp_bench import cluster
 
     start = time.perf_counter()
     if args.quick:
@@ -240,7 +242,7 @@ def _main_dask(args):
 
 
 def _main_busy(args):
-    from nnbp.benchmark import busy
+    from nnbp_bench import busy
 
     start = time.perf_counter()
     if args.quick:
@@ -277,15 +279,15 @@ def main(argv=None):
     parser.add_argument("--dask", action="store_true",
                         help="instead, nnbp.dask on a LocalCluster of 2 worker processes "
                              "against one process (needs the [dask] extra; see "
-                             "nnbp.benchmark.cluster)")
+                             "nnbp_bench.cluster)")
     parser.add_argument("--sparse", action="store_true",
                         help="instead, nnbp on a TF-IDF-like sparse matrix against nnbp on it "
                              "densified and scikit-learn on it sparse (see "
-                             "nnbp.benchmark.sparse)")
+                             "nnbp_bench.sparse)")
     parser.add_argument("--busy", action="store_true",
                         help="instead, whole fits on a quiet machine and on one kept busy by "
                              "a spinning process per CPU, against OMP_NUM_THREADS=1 and "
-                             "scikit-learn (see nnbp.benchmark.busy)")
+                             "scikit-learn (see nnbp_bench.busy)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")

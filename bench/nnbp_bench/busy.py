@@ -22,13 +22,11 @@ The cases:
   threading backend, for nnbp and for scikit-learn.
 
 The quiet run also times an epoch on one thread against a team
-(nnbp.benchmark.threads.scaling), whose speed-up the busy machine must not
+(nnbp_bench.threads.scaling), whose speed-up the busy machine must not
 have cost.
 """
 import contextlib
 import json
-import os
-import pathlib
 import subprocess
 import sys
 import time
@@ -36,8 +34,8 @@ import warnings
 
 import numpy as np
 
-import nnbp
 from nnbp import _threads
+from nnbp_bench.child import json_from_python
 
 CASES = {
     # name: (what is fitted, how, the child's extra environment)
@@ -87,21 +85,18 @@ def _fitter(library, how):
 
 def _child(library, how, fits):
     """Prints the median seconds of `fits` fits, after one to warm up (in the child)."""
-    from nnbp.benchmark.measure import median_seconds
+    from nnbp_bench.measure import median_seconds
 
     print(json.dumps(median_seconds(_fitter(library, how), fits)))
 
 
 def _time_in_child(case, fits):
     library, how, environment = CASES[case]
-    # python -m puts the working directory first on the child's path: run it
-    # from the folder of this very nnbp (a checkout's top holds an nnbp/
-    # without its extension built, where CI runs the installed one).
-    result = subprocess.run(
-        [sys.executable, "-m", "nnbp.benchmark.busy", library, how, str(fits)],
-        env=dict(os.environ, **environment), capture_output=True, text=True, check=True,
-        cwd=pathlib.Path(nnbp.__file__).resolve().parents[1])
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    # python -m puts the working directory first on the child's path: json_from_python
+    # runs it from bench/, where no uncompiled nnbp/ of a checkout's top can shadow
+    # this very nnbp, and finds both through PYTHONPATH.
+    return json_from_python(["-m", "nnbp_bench.busy", library, how, str(fits)],
+                            environment=environment)
 
 
 @contextlib.contextmanager
@@ -134,8 +129,8 @@ def time_cases(rounds, fits, log):
 def run(rounds=3, fits=2, repeats=5, log=print, scaling=True):
     """The quiet and the busy timings, and the quiet team speed-ups, as a dict."""
     from nnbp._show_versions import versions
-    from nnbp.benchmark import threads
-    from nnbp.benchmark.workloads import MNIST_SHAPED
+    from nnbp_bench import threads
+    from nnbp_bench.workloads import MNIST_SHAPED
 
     spinners = max(2, _threads.CPUS)
     results = dict(versions=versions(), cpus=_threads.CPUS, busy_processes=spinners,
@@ -157,7 +152,7 @@ def run(rounds=3, fits=2, repeats=5, log=print, scaling=True):
 
 def markdown(results):
     """The busy-machine table and the quiet speed-ups, as the README quotes them."""
-    from nnbp.benchmark.report import table
+    from nnbp_bench.report import table
 
     quiet, busy = results["quiet"], results["busy"]
 
