@@ -147,6 +147,11 @@ BLAS_ROUNDING_CHECKS = {
         "its atol=1e-9 and rtol=1e-7 are below the float32 rounding of a product "
         "whose rows BLAS may take in another order: see "
         "test_float32_predictions_do_not_depend_on_the_order_of_the_rows"),
+    "check_methods_subset_invariance": (
+        "its atol=1e-7 is below the float32 rounding of one row's product, which nnbp's own "
+        "loop sums in another order than BLAS sums the whole batch's (the answer is float64, "
+        "as scikit-learn's is for float64 X, but computed in float32): see "
+        "test_float32_predictions_do_not_depend_on_the_batch"),
 }
 
 
@@ -176,6 +181,26 @@ def test_float32_predictions_do_not_depend_on_the_order_of_the_rows(Estimator):
             else:
                 assert_allclose(reordered, in_order, rtol=16 * np.finfo(np.float32).eps,
                                 atol=1e-7)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_float32_predictions_do_not_depend_on_the_batch(Estimator):
+    """check_methods_subset_invariance's data, row by row and in halves, at float32's
+    round-off."""
+    rng = np.random.RandomState(0)
+    X = 3 * rng.uniform(size=(20, 3))
+    y = X[:, 0].astype(np.int64)
+    model = Estimator(max_iter=100, random_state=1, dtype="float32").fit(X, y)
+    methods = ["predict"] + (["predict_proba"] if hasattr(model, "predict_proba") else [])
+    for method in methods:
+        whole = getattr(model, method)(X)
+        for rows in (1, 10):
+            by_batch = np.concatenate([getattr(model, method)(X[start:start + rows])
+                                       for start in range(0, X.shape[0], rows)])
+            if method == "predict" and Estimator is nnbp.MLPClassifier:
+                assert np.array_equal(by_batch, whole)
+            else:
+                assert_allclose(by_batch, whole, rtol=16 * np.finfo(np.float32).eps, atol=1e-7)
 
 
 @pytest.mark.parametrize("container", [np.asarray, sparse.csr_array])
