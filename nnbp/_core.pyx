@@ -883,9 +883,6 @@ def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
 
 # ---------------------------------------------------------------- training
 
-SOLVERS = {"sgd": 0, "adam": 1}
-
-
 cdef void adam_update(Py_ssize_t size, double learning_rate, double beta_1, double beta_2,
                       double epsilon, const floating *grad, floating *m, floating *v,
                       floating *params) noexcept nogil:
@@ -912,6 +909,12 @@ cdef double adam_step_size(double learning_rate, double beta_1, double beta_2,
                            Py_ssize_t step) noexcept nogil:
     """lr sqrt(1 - b2^t) / (1 - b1^t): Adam's bias correction at step t"""
     return learning_rate * sqrt(1 - pow(beta_2, step)) / (1 - pow(beta_1, step))
+
+
+def adam_learning_rate(double learning_rate, double beta_1, double beta_2, Py_ssize_t step):
+    """lr sqrt(1 - b2^t) / (1 - b1^t): Adam's step size at step t >= 1, as the compiled
+    updates take it (nnbp.Adam reports it after an epoch)."""
+    return adam_step_size(learning_rate, beta_1, beta_2, step)
 
 
 def update(str solver, floating[::1] params, const floating[::1] grad, object first_moment,

@@ -126,8 +126,8 @@ class Adam:
         """After an epoch that took Adam to step `steps`."""
         self.t = steps
         if steps:
-            self.learning_rate = (self.learning_rate_init * np.sqrt(1 - self.beta_2 ** steps)
-                                  / (1 - self.beta_1 ** steps))
+            self.learning_rate = _core.adam_learning_rate(self.learning_rate_init, self.beta_1,
+                                                          self.beta_2, steps)
 
     def plateau(self):
         """The loss stopped improving: Adam stops."""
