@@ -80,7 +80,10 @@ _select_isa(os.environ.get("NNBP_KERNEL_ISA", ""))
 cdef inline void gemm(char transa, char transb, int m, int n, int k, floating alpha,
                       const floating *A, int lda, const floating *B, int ldb,
                       floating beta, floating *C, int ldc) noexcept nogil:
-    """C = alpha op(A) op(B) + beta C, row-major, C of shape (m, n)."""
+    """C = alpha op(A) op(B) + beta C, row-major, C of shape (m, n).
+
+    (Thirteen parameters: BLAS's own gemm, whose every argument callers set.)
+    """
     # BLAS is column-major, where a row-major matrix reads as its transpose:
     # C^T = op(B)^T op(A)^T is one column-major call with the operands swapped.
     if floating is float:
@@ -405,12 +408,12 @@ cdef const int64_t *labels_ptr(object labels) except? NULL:
     return &flat[0]
 
 
-cdef layer single_layer(object W, object b, int activation, double negative_slope,
-                        floating dtype_of) except *:
+cdef layer single_layer(const floating[:, ::1] W, object b, int activation,
+                        double negative_slope) except *:
     """The layer of a W and b given apart (nnbp.layers' functions)."""
     cdef layer out
     out.fan_out, out.fan_in = W.shape[0], W.shape[1]
-    out.W, out.b = optional_ptr(W, dtype_of), optional_ptr(b, dtype_of)
+    out.W, out.b = &W[0, 0], optional_ptr(b, W[0, 0])
     out.activation, out.negative_slope = activation, negative_slope
     return out
 
@@ -418,7 +421,7 @@ cdef layer single_layer(object W, object b, int activation, double negative_slop
 def dense_forward(const floating[:, ::1] X, const floating[:, ::1] W, object b,
                   int activation, double negative_slope, floating[:, ::1] Z, object A):
     """Z = X W^T + b and A = phi(Z), into the caller's Z and A (A may be None)."""
-    cdef layer L = single_layer(W, b, activation, negative_slope, Z[0, 0])
+    cdef layer L = single_layer(W, b, activation, negative_slope)
     cdef floating *A_ptr = <floating *> optional_ptr(A, Z[0, 0])
     cdef double shared[2]
     cdef team alone = one_thread(shared)
@@ -430,8 +433,12 @@ def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
                    const floating[:, ::1] Z, const floating[:, ::1] A, int activation,
                    double negative_slope, floating[:, ::1] D, floating[:, ::1] dW,
                    object db, object dX):
-    """From dA held in D: D = dA * phi'(Z) in place, dW, db, dX into the caller's arrays."""
-    cdef layer L = single_layer(W, None, activation, negative_slope, D[0, 0])
+    """From dA held in D: D = dA * phi'(Z) in place, dW, db, dX into the caller's arrays.
+
+    (Ten parameters: nnbp.layers' one layer, its arrays held apart as its
+    caller holds them.)
+    """
+    cdef layer L = single_layer(W, None, activation, negative_slope)
     cdef floating *db_ptr = <floating *> optional_ptr(db, D[0, 0])
     cdef floating *dX_ptr = <floating *> optional_ptr(dX, D[0, 0])
     cdef double shared[2]
@@ -594,7 +601,7 @@ cdef void csr_first_layer_backward(const csr_batch *X, Py_ssize_t n, const layer
 def csr_layer_forward(object X, const floating[:, ::1] W, object b, int activation,
                       double negative_slope, floating[:, ::1] Z, object A):
     """Z = X W^T + b and A = phi(Z) for a CSR X, into the caller's Z and A (A may be None)."""
-    cdef layer L = single_layer(W, b, activation, negative_slope, Z[0, 0])
+    cdef layer L = single_layer(W, b, activation, negative_slope)
     cdef floating *A_ptr = <floating *> optional_ptr(A, Z[0, 0])
     cdef Py_ssize_t n = Z.shape[0]
     cdef csr_batch batch
@@ -611,7 +618,7 @@ def csr_layer_backward(object X, const floating[:, ::1] Z, const floating[:, ::1
                        int activation, double negative_slope, floating[:, ::1] D,
                        floating[:, ::1] dW, object db):
     """From dA held in D, for a CSR X: D = dA * phi'(Z) in place, dW = D^T X and db."""
-    cdef layer L = single_layer(dW, None, activation, negative_slope, D[0, 0])
+    cdef layer L = single_layer(dW, None, activation, negative_slope)
     cdef floating *db_ptr = <floating *> optional_ptr(db, D[0, 0])
     cdef Py_ssize_t n = D.shape[0]
     cdef csr_batch batch
