@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 import nnbp
-from nnbp import _core, _threads
+from nnbp import _core
 from nnbp_bench.contenders import GemmsAlone, numpy_threadings
 from nnbp_bench.measure import fastest_threading, interleaved_medians, median_call_seconds
 from nnbp_bench.workloads import LEARNING_RATE, MNIST_SHAPED
@@ -83,7 +83,7 @@ def main(argv=None):
     Z, A = np.empty((1, W.shape[0]), dtype), np.empty((1, W.shape[0]), dtype)
 
     def first_layer():
-        _core.dense_forward(row, W, b, code["activation"], 0.01, Z, A)
+        _core.dense_forward(row, W, b, _core.ACTIVATIONS["relu"], 0.01, Z, A)
 
     print(f"\none row: Network.forward {1e6 * median_call_seconds(lambda: net.forward(row)):.1f}"
           f" us; the first layer's product alone ({W.shape[0]}x{W.shape[1]}, "

@@ -1051,6 +1051,9 @@ cdef class Optimizer:
     def sgd(double learning_rate, double momentum, bint nesterov, object velocity):
         """v = mu v - lr g; p += nesterov ? mu v - lr g : v (velocity None: p -= lr g)."""
         cdef Optimizer o = Optimizer.__new__(Optimizer)
+        if momentum != 0 and velocity is None:
+            # The kernel would take a missing velocity for plain gradient descent.
+            raise ValueError("sgd with momentum needs its velocity")
         o.c.rule.adam, o.c.rule.nesterov = False, nesterov
         o.c.rule.learning_rate, o.c.rule.momentum = learning_rate, momentum
         o.c.rule.beta_1 = o.c.rule.beta_2 = o.c.rule.epsilon = 0
@@ -1063,6 +1066,8 @@ cdef class Optimizer:
              Py_ssize_t steps, object moments):
         """Adam after `steps` updates (its t), with its moments (m, v)."""
         cdef Optimizer o = Optimizer.__new__(Optimizer)
+        if moments[0] is None or moments[1] is None:
+            raise ValueError("adam needs its two moments")
         o.c.rule.adam, o.c.rule.nesterov = True, False
         o.c.rule.learning_rate, o.c.rule.momentum = learning_rate, 0
         o.c.rule.beta_1, o.c.rule.beta_2, o.c.rule.epsilon = beta_1, beta_2, epsilon
