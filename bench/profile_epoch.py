@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 import nnbp
-from nnbp import _core, _threads
+from nnbp import _core
 from nnbp_bench.contenders import GemmsAlone, numpy_threadings
 from nnbp_bench.measure import fastest_threading, interleaved_medians, median_call_seconds
 from nnbp_bench.workloads import LEARNING_RATE, MNIST_SHAPED
@@ -35,20 +35,18 @@ def main(argv=None):
     dtype, batch, workload = np.dtype(args.dtype), args.batch, MNIST_SHAPED
     X, y = workload.data(dtype)
     net = nnbp.Network(workload.sizes, output=workload.output, dtype=dtype, seed=0)
-    X, _, labels, _, _ = net.check_data(X, y, None)
-    grad, workspace = np.empty_like(net.params), net.workspace_for(batch)
-    X_batch = np.empty((batch, X.shape[1]), dtype)
+    data = net.check_data(X, y, None)
+    X, labels = data.X, data.labels
+    grad = np.empty_like(net.params)
+    net.workspace_for(batch)
     batches = [net.check_data(X[start:start + batch], labels[start:start + batch], None)
                for start in range(0, X.shape[0], batch)]
-    code = dict(activation=_core.ACTIVATIONS["relu"], output=_core.OUTPUTS["softmax"])
+    plain_sgd = nnbp.SGD(LEARNING_RATE, momentum=0.0)
 
     def epoch():
         # On the team that StochasticTrainer would take (nnbp._threads).
-        with _threads.team(net.flops_per_layer(batch), batch) as threads:
-            _core.train_epoch("sgd", net.params, net.core_sizes, True, code["activation"], 0.01,
-                              code["output"], 0.0, X, None, labels, None, None, batch,
-                              LEARNING_RATE, 0.0, False, 0.0, 0.0, 0.0, 0, None, None, grad,
-                              workspace, X_batch, None, None, None, net.core_row_sums, threads)
+        with net.compiled(net.flops_per_layer(batch), batch) as model:
+            _core.train_epoch(model, plain_sgd.compiled(), net.params, grad, data, None, batch)
 
     def gradients():
         for data in batches:
@@ -62,8 +60,7 @@ def main(argv=None):
 
     def updates():
         for _ in batches:
-            _core.update("sgd", net.params, zero, None, None, LEARNING_RATE, 0.0, False,
-                         0.0, 0.0, 0.0, 0)
+            _core.update(plain_sgd.compiled(), net.params, zero)
 
     floor = GemmsAlone(workload, dtype)
     floor_epoch = floor.epoch(X, y, batch)
@@ -86,7 +83,7 @@ def main(argv=None):
     Z, A = np.empty((1, W.shape[0]), dtype), np.empty((1, W.shape[0]), dtype)
 
     def first_layer():
-        _core.dense_forward(row, W, b, code["activation"], 0.01, Z, A)
+        _core.dense_forward(row, W, b, _core.ACTIVATIONS["relu"], 0.01, Z, A)
 
     print(f"\none row: Network.forward {1e6 * median_call_seconds(lambda: net.forward(row)):.1f}"
           f" us; the first layer's product alone ({W.shape[0]}x{W.shape[1]}, "

@@ -13,6 +13,8 @@ them once, at the Python boundary.
 import os
 import warnings
 
+import numpy as np
+
 from cython cimport floating
 from cython.parallel cimport parallel
 from libc.math cimport isfinite, pow, sqrt
@@ -78,7 +80,10 @@ _select_isa(os.environ.get("NNBP_KERNEL_ISA", ""))
 cdef inline void gemm(char transa, char transb, int m, int n, int k, floating alpha,
                       const floating *A, int lda, const floating *B, int ldb,
                       floating beta, floating *C, int ldc) noexcept nogil:
-    """C = alpha op(A) op(B) + beta C, row-major, C of shape (m, n)."""
+    """C = alpha op(A) op(B) + beta C, row-major, C of shape (m, n).
+
+    (Thirteen parameters: BLAS's own gemm, whose every argument callers set.)
+    """
     # BLAS is column-major, where a row-major matrix reads as its transpose:
     # C^T = op(B)^T op(A)^T is one column-major call with the operands swapped.
     if floating is float:
@@ -207,61 +212,162 @@ def max_threads():
     return omp_get_max_threads()
 
 
+# ---------------------------------------------------------------- the model
+#
+# What belongs to one network, for the compiled functions: its shape, its
+# codes, its penalty, its scratch and its team (Model, below, holds one and
+# its arrays). A layer is one W(l) and b(l) of it, as the layer functions
+# take them. The pointers to a network's numbers are void: a struct cannot
+# hold Cython's fused types, and each function reads them as its `floating`.
+
+cdef struct model:
+    Py_ssize_t depth              # L, the layers with parameters
+    const Py_ssize_t *sizes       # m_0, ..., m_L
+    Py_ssize_t n_weights          # sum_l m_l m_{l-1}: where the biases start in params
+    Py_ssize_t n_params
+    bint has_bias
+    int activation                # phi of the hidden layers
+    double negative_slope         # leaky_relu's slope for z <= 0
+    int output                    # the output activation, with its canonical loss
+    double alpha                  # the L2 penalty's
+    double *row_sums              # a team's scratch for the penalty: one per unit of 1..L
+    int threads                   # the team's size for the call
+
+
+cdef struct layer:
+    Py_ssize_t fan_in, fan_out    # m_{l-1}, m_l
+    const void *W                 # (fan_out, fan_in), row-major
+    const void *b                 # (fan_out,), or NULL: no bias
+    int activation                # phi; NNBP_IDENTITY for the output layer's logits
+    double negative_slope
+
+
+cdef class Model:
+    """One network as the compiled functions take it (nnbp.network.Network owns one).
+
+    Model(layer_sizes) holds the sizes and the team's scratch for the
+    penalty; configure sets the codes, the penalty and the team's size for
+    the next calls, and workspace is the scratch they compute in (an array
+    of the parameters' dtype, at least workspace_size(sizes, rows) a copy).
+    The owner holds its lock while a call runs.
+    """
+    cdef model c
+    cdef readonly object sizes
+    cdef object row_sums
+    cdef public object workspace
+
+    def __init__(self, layer_sizes):
+        cdef const Py_ssize_t[::1] sizes
+        cdef double[::1] row_sums
+        self.sizes = np.array(layer_sizes, dtype=np.intp)
+        self.row_sums = np.zeros(max(1, sum(layer_sizes[1:])), dtype=np.float64)
+        sizes, row_sums = self.sizes, self.row_sums
+        self.c.depth = sizes.shape[0] - 1
+        self.c.sizes, self.c.row_sums = &sizes[0], &row_sums[0]
+        self.c.n_weights = count_weights(sizes)
+        self.workspace = None
+        self.configure(True, "identity", 0.0, "squared", 0.0, 1)
+
+    def configure(self, bint has_bias, str activation, double negative_slope, str output,
+                  double alpha, int threads):
+        """The codes, the penalty and the team's size (1 or more) of the next calls."""
+        self.c.has_bias, self.c.negative_slope, self.c.alpha = has_bias, negative_slope, alpha
+        self.c.activation, self.c.output = ACTIVATIONS[activation], OUTPUTS[output]
+        self.c.threads = max(1, threads)
+        self.c.n_params = self.c.n_weights + (sum(self.sizes[1:]) if has_bias else 0)
+
+    @property
+    def threads(self):
+        """The team's size of the next calls."""
+        return self.c.threads
+
+
+cdef layer layer_of(const model *m, Py_ssize_t l, const void *P, size_t real_size) noexcept nogil:
+    """Layer l (1..L) of the model, its W(l) and b(l) in the parameters P."""
+    cdef layer out
+    cdef Py_ssize_t k, w_offset = 0, b_offset = m.n_weights
+    for k in range(1, l):
+        w_offset += m.sizes[k] * m.sizes[k - 1]
+        b_offset += m.sizes[k]
+    out.fan_in, out.fan_out = m.sizes[l - 1], m.sizes[l]
+    out.W = <const char *> P + w_offset * real_size
+    out.b = <const char *> P + b_offset * real_size if m.has_bias else NULL
+    out.activation = m.activation if l < m.depth else NNBP_IDENTITY
+    out.negative_slope = m.negative_slope
+    return out
+
+
+cdef inline Py_ssize_t weight_offset(const model *m, Py_ssize_t l) noexcept nogil:
+    """Where W(l) starts in the parameters."""
+    cdef Py_ssize_t k, offset = 0
+    for k in range(1, l):
+        offset += m.sizes[k] * m.sizes[k - 1]
+    return offset
+
+
+cdef inline Py_ssize_t bias_offset(const model *m, Py_ssize_t l) noexcept nogil:
+    """Where b(l) starts in the parameters (and its units' row sums, less n_weights)."""
+    cdef Py_ssize_t k, offset = m.n_weights
+    for k in range(1, l):
+        offset += m.sizes[k]
+    return offset
+
+
 # ---------------------------------------------------------------- one dense layer
 
-cdef void dense_forward_ptr(const team *t, int n, int fan_in, int fan_out, const floating *X,
-                            const floating *W, const floating *b, int activation,
-                            floating negative_slope, floating *Z, floating *A) noexcept nogil:
+cdef void dense_forward_ptr(const team *t, Py_ssize_t n, const layer *L, const floating *X,
+                            floating *Z, floating *A) noexcept nogil:
     """Z = X W^T + b; A = phi(Z), this member's units (A NULL: Z only; X NULL: Z holds X W^T)."""
-    cdef Py_ssize_t lo, hi
-    share_of(t, fan_out, &lo, &hi)
+    cdef Py_ssize_t lo, hi, K = L.fan_in, M = L.fan_out
+    cdef const floating *W = <const floating *> L.W
+    cdef const floating *b = <const floating *> L.b
+    share_of(t, M, &lo, &hi)
     if lo == hi:
         return
     if X == NULL:
         pass
     elif n <= small_rows:
-        nnbp_small_xwt(n, hi - lo, fan_in, X, fan_in, W + lo * fan_in, fan_in, Z + lo, fan_out)
+        nnbp_small_xwt(n, hi - lo, K, X, K, W + lo * K, K, Z + lo, M)
     else:
-        gemm(c'N', c'T', n, hi - lo, fan_in, 1, X, fan_in, W + lo * fan_in, fan_in, 0, Z + lo,
-             fan_out)
-    nnbp_bias_activation(activation, negative_slope, n, hi - lo, fan_out,
+        gemm(c'N', c'T', n, hi - lo, K, 1, X, K, W + lo * K, K, 0, Z + lo, M)
+    nnbp_bias_activation(L.activation, <floating> L.negative_slope, n, hi - lo, M,
                          b + lo if b != NULL else NULL, Z + lo, A + lo if A != NULL else NULL)
 
 
-cdef void dense_backward_ptr(const team *t, int n, int fan_in, int fan_out, const floating *X,
-                             const floating *W, const floating *Z, const floating *A,
-                             int activation, floating negative_slope, floating *D,
+cdef void dense_backward_ptr(const team *t, Py_ssize_t n, const layer *L, const floating *X,
+                             const floating *Z, const floating *A, floating *D,
                              floating *dW, floating *db, floating *dX) noexcept nogil:
     """D = dA * phi'(Z) in place; dW = D^T X; db = column sums of D; dX = D W.
 
     db and dX are skipped when NULL. Each member takes its units for D, dW
     and db, then, once the whole of D is there, its columns of dX: the units
-    of the layer below, whose D it will then take in place.
+    of the layer below, whose D it will then take in place. (Ten parameters:
+    the layer's inputs, values and the three gradients are separate arrays,
+    as in BLAS's own interface.)
     """
-    cdef Py_ssize_t lo, hi
-    share_of(t, fan_out, &lo, &hi)
+    cdef Py_ssize_t lo, hi, K = L.fan_in, M = L.fan_out
+    cdef const floating *W = <const floating *> L.W
+    share_of(t, M, &lo, &hi)
     if lo < hi:
-        nnbp_activation_backward(activation, negative_slope, n, hi - lo, fan_out, Z + lo, A + lo,
-                                 D + lo, db + lo if db != NULL else NULL)
+        nnbp_activation_backward(L.activation, <floating> L.negative_slope, n, hi - lo, M,
+                                 Z + lo, A + lo, D + lo, db + lo if db != NULL else NULL)
         if n <= small_rows:
-            nnbp_small_dtx(n, hi - lo, fan_in, D + lo, fan_out, X, fan_in, dW + lo * fan_in,
-                           fan_in)
+            nnbp_small_dtx(n, hi - lo, K, D + lo, M, X, K, dW + lo * K, K)
         else:
-            gemm(c'T', c'N', hi - lo, fan_in, n, 1, D + lo, fan_out, X, fan_in, 0,
-                 dW + lo * fan_in, fan_in)
+            gemm(c'T', c'N', hi - lo, K, n, 1, D + lo, M, X, K, 0, dW + lo * K, K)
     if dX == NULL:
         return
     barrier(t)
-    share_of(t, fan_in, &lo, &hi)
+    share_of(t, K, &lo, &hi)
     if lo == hi:
         return
     if n <= small_rows:
-        nnbp_small_dw(n, fan_out, hi - lo, D, fan_out, W + lo, fan_in, dX + lo, fan_in)
+        nnbp_small_dw(n, M, hi - lo, D, M, W + lo, K, dX + lo, K)
     else:
-        gemm(c'N', c'N', n, hi - lo, fan_out, 1, D, fan_out, W + lo, fan_in, 0, dX + lo, fan_in)
+        gemm(c'N', c'N', n, hi - lo, M, 1, D, M, W + lo, K, 0, dX + lo, K)
 
 
-cdef double l2_penalty(const Py_ssize_t[::1] sizes, floating scale, const floating *P,
+cdef double l2_penalty(const model *m, floating scale, const floating *P,
                        floating *G) noexcept nogil:
     """sum_l ||W(l)||^2 of the weights in P; and G += scale W unless G is NULL.
 
@@ -269,14 +375,14 @@ cdef double l2_penalty(const Py_ssize_t[::1] sizes, floating scale, const floati
     meets them, so that the fused one-example step's running sum of the
     same is the same to the last bit.
     """
-    cdef Py_ssize_t l, offset = count_weights(sizes)
+    cdef Py_ssize_t l, offset = m.n_weights
     cdef floating *G_l = NULL
     cdef double total = 0
-    for l in range(sizes.shape[0] - 1, 0, -1):
-        offset -= sizes[l] * sizes[l - 1]
+    for l in range(m.depth, 0, -1):
+        offset -= m.sizes[l] * m.sizes[l - 1]
         if G != NULL:
             G_l = G + offset
-        total += nnbp_l2_penalty(sizes[l], sizes[l - 1], scale, P + offset, G_l, NULL)
+        total += nnbp_l2_penalty(m.sizes[l], m.sizes[l - 1], scale, P + offset, G_l, NULL)
     return total
 
 
@@ -302,30 +408,43 @@ cdef const int64_t *labels_ptr(object labels) except? NULL:
     return &flat[0]
 
 
+cdef layer single_layer(const floating[:, ::1] W, object b, int activation,
+                        double negative_slope) except *:
+    """The layer of a W and b given apart (nnbp.layers' functions)."""
+    cdef layer out
+    out.fan_out, out.fan_in = W.shape[0], W.shape[1]
+    out.W, out.b = &W[0, 0], optional_ptr(b, W[0, 0])
+    out.activation, out.negative_slope = activation, negative_slope
+    return out
+
+
 def dense_forward(const floating[:, ::1] X, const floating[:, ::1] W, object b,
                   int activation, double negative_slope, floating[:, ::1] Z, object A):
     """Z = X W^T + b and A = phi(Z), into the caller's Z and A (A may be None)."""
-    cdef const floating *b_ptr = optional_ptr(b, Z[0, 0])
+    cdef layer L = single_layer(W, b, activation, negative_slope)
     cdef floating *A_ptr = <floating *> optional_ptr(A, Z[0, 0])
     cdef double shared[2]
     cdef team alone = one_thread(shared)
     with nogil:
-        dense_forward_ptr(&alone, X.shape[0], X.shape[1], W.shape[0], &X[0, 0], &W[0, 0],
-                          b_ptr, activation, <floating> negative_slope, &Z[0, 0], A_ptr)
+        dense_forward_ptr(&alone, X.shape[0], &L, &X[0, 0], &Z[0, 0], A_ptr)
 
 
 def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
                    const floating[:, ::1] Z, const floating[:, ::1] A, int activation,
                    double negative_slope, floating[:, ::1] D, floating[:, ::1] dW,
                    object db, object dX):
-    """From dA held in D: D = dA * phi'(Z) in place, dW, db, dX into the caller's arrays."""
+    """From dA held in D: D = dA * phi'(Z) in place, dW, db, dX into the caller's arrays.
+
+    (Ten parameters: nnbp.layers' one layer, its arrays held apart as its
+    caller holds them.)
+    """
+    cdef layer L = single_layer(W, None, activation, negative_slope)
     cdef floating *db_ptr = <floating *> optional_ptr(db, D[0, 0])
     cdef floating *dX_ptr = <floating *> optional_ptr(dX, D[0, 0])
     cdef double shared[2]
     cdef team alone = one_thread(shared)
     with nogil:
-        dense_backward_ptr(&alone, X.shape[0], X.shape[1], W.shape[0], &X[0, 0], &W[0, 0],
-                           &Z[0, 0], &A[0, 0], activation, <floating> negative_slope, &D[0, 0],
+        dense_backward_ptr(&alone, X.shape[0], &L, &X[0, 0], &Z[0, 0], &A[0, 0], &D[0, 0],
                            &dW[0, 0], db_ptr, dX_ptr)
 
 
@@ -467,55 +586,31 @@ cdef void csr_first_product(const nnbp_csr *X, Py_ssize_t n, Py_ssize_t fan_in,
     nnbp_csr_xwt(X, n, fan_out, fan_in, W, Z, fan_out)
 
 
-cdef void csr_first_layer_backward(const csr_batch *X, Py_ssize_t n, Py_ssize_t fan_in,
-                                   Py_ssize_t fan_out, const floating *Z, const floating *A,
-                                   int activation, floating negative_slope, floating *D,
+cdef void csr_first_layer_backward(const csr_batch *X, Py_ssize_t n, const layer *L,
+                                   const floating *Z, const floating *A, floating *D,
                                    floating *dW, floating *db) noexcept nogil:
     """D = dA * phi'(Z) in place; dW = D^T X (or into X.compact_dW); db = column sums
     of D unless NULL. The input needs no dX."""
     cdef bint compact = X.compact_dW != NULL
-    nnbp_activation_backward(activation, negative_slope, n, fan_out, fan_out, Z, A, D, db)
-    nnbp_csr_dtx(&X.rows, n, fan_out, fan_in, D, fan_out,
+    nnbp_activation_backward(L.activation, <floating> L.negative_slope, n, L.fan_out,
+                             L.fan_out, Z, A, D, db)
+    nnbp_csr_dtx(&X.rows, n, L.fan_out, L.fan_in, D, L.fan_out,
                  <floating *> X.compact_dW if compact else dW, compact)
-
-
-cdef bint csr_column_sgd(const csr_matrix *X, csr_batch *batch, nnbp_csr *next,
-                         const int64_t *order, Py_ssize_t next_start, Py_ssize_t n,
-                         Py_ssize_t batch_size, Py_ssize_t fan_in, Py_ssize_t fan_out,
-                         floating learning_rate, floating *W, floating *Z_next) noexcept nogil:
-    """W -= lr dW at the batch's columns, from the compact dW. If rows of X remain
-    from next_start on, the next batch too: laid out (into batch, which then
-    holds it; next is scratch) and its first product into Z_next, with the new
-    W, in the same pass over W. Returns whether it made that product."""
-    cdef nnbp_csr done
-    cdef Py_ssize_t rows = min(batch_size, n - next_start)
-    if rows > 0:
-        csr_rows(X, order, next_start, rows, fan_in, learning_rate, next)
-    nnbp_csr_column_sgd(&batch.rows, fan_out, fan_in, learning_rate,
-                        <const floating *> batch.compact_dW, W,
-                        next if rows > 0 else NULL, max(rows, 0), Z_next)
-    if rows <= 0:
-        return False
-    done = batch.rows
-    batch.rows = next[0]
-    next[0] = done
-    return True
 
 
 def csr_layer_forward(object X, const floating[:, ::1] W, object b, int activation,
                       double negative_slope, floating[:, ::1] Z, object A):
     """Z = X W^T + b and A = phi(Z) for a CSR X, into the caller's Z and A (A may be None)."""
-    cdef const floating *b_ptr = optional_ptr(b, Z[0, 0])
+    cdef layer L = single_layer(W, b, activation, negative_slope)
     cdef floating *A_ptr = <floating *> optional_ptr(A, Z[0, 0])
-    cdef Py_ssize_t n = Z.shape[0], K = W.shape[1]
+    cdef Py_ssize_t n = Z.shape[0]
     cdef csr_batch batch
     cdef double shared[1]
     cdef team alone = one_thread(shared)
-    csr_all_rows(X, K, &batch, Z[0, 0])
+    csr_all_rows(X, L.fan_in, &batch, Z[0, 0])
     with nogil:
-        csr_first_product(&batch.rows, n, K, W.shape[0], &W[0, 0], &Z[0, 0])
-        dense_forward_ptr(&alone, n, K, W.shape[0], NULL, &W[0, 0], b_ptr, activation,
-                          <floating> negative_slope, &Z[0, 0], A_ptr)
+        csr_first_product(&batch.rows, n, L.fan_in, L.fan_out, &W[0, 0], &Z[0, 0])
+        dense_forward_ptr(&alone, n, &L, <const floating *> NULL, &Z[0, 0], A_ptr)
     nnbp_csr_free(&batch.rows)
 
 
@@ -523,14 +618,46 @@ def csr_layer_backward(object X, const floating[:, ::1] Z, const floating[:, ::1
                        int activation, double negative_slope, floating[:, ::1] D,
                        floating[:, ::1] dW, object db):
     """From dA held in D, for a CSR X: D = dA * phi'(Z) in place, dW = D^T X and db."""
+    cdef layer L = single_layer(dW, None, activation, negative_slope)
     cdef floating *db_ptr = <floating *> optional_ptr(db, D[0, 0])
-    cdef Py_ssize_t n = D.shape[0], K = dW.shape[1]
+    cdef Py_ssize_t n = D.shape[0]
     cdef csr_batch batch
-    csr_all_rows(X, K, &batch, D[0, 0])
+    csr_all_rows(X, L.fan_in, &batch, D[0, 0])
     with nogil:
-        csr_first_layer_backward(&batch, n, K, dW.shape[0], &Z[0, 0], &A[0, 0], activation,
-                                 <floating> negative_slope, &D[0, 0], &dW[0, 0], db_ptr)
+        csr_first_layer_backward(&batch, n, &L, &Z[0, 0], &A[0, 0], &D[0, 0], &dW[0, 0],
+                                 db_ptr)
     nnbp_csr_free(&batch.rows)
+
+
+# ---------------------------------------------------------------- a batch
+#
+# The rows a pass computes on: dense rows of X, or a CSR matrix's rows laid
+# out (only the first layer reads X), with their targets (or class labels)
+# and weights.
+
+cdef struct batch:
+    Py_ssize_t rows
+    const void *X                 # (rows, m_0), row-major; NULL when X_sparse holds them
+    const csr_batch *X_sparse     # the rows of a CSR X; NULL for dense X
+    const void *targets           # (rows, m_L); NULL for the softmax output's labels
+    const int64_t *labels         # (rows,) class indices; NULL but for softmax
+    const void *sample_weight     # (rows,); NULL: each 1
+    double weight_total           # S = sum_i s_i
+    bint first_product_done       # Z(1) holds X W(1)^T already, from the step before
+
+
+cdef batch batch_of(object data, const void *X, const csr_batch *X_sparse,
+                    floating dtype_of) except *:
+    """All the rows of checked data (nnbp.network.CheckedData: its targets,
+    labels, sample_weight and total), X already as the pointers say."""
+    cdef batch b
+    b.rows, b.X, b.X_sparse = data.X.shape[0], X, X_sparse
+    b.targets = optional_ptr(data.targets, dtype_of)
+    b.labels = labels_ptr(data.labels)
+    b.sample_weight = optional_ptr(data.sample_weight, dtype_of)
+    b.weight_total = data.total
+    b.first_product_done = False
+    return b
 
 
 # ---------------------------------------------------------------- whole networks
@@ -541,17 +668,31 @@ def csr_layer_backward(object X, const floating[:, ::1] Z, const floating[:, ::1
 # Z(L), then two delta buffers of n * max(m_l) that the backward pass
 # alternates between.
 
-def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t n):
-    """Number of elements of the workspace for a batch of n rows."""
-    return workspace_elements(sizes, n)
+def workspace_size(sizes, Py_ssize_t n):
+    """Number of elements of the workspace for a batch of n rows of a network of sizes."""
+    cdef const Py_ssize_t[::1] as_intp = np.asarray(sizes, dtype=np.intp)
+    cdef model m
+    m.depth, m.sizes = as_intp.shape[0] - 1, &as_intp[0]
+    return workspace_elements(&m, n)
 
 
-cdef Py_ssize_t workspace_elements(const Py_ssize_t[::1] sizes, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t L = sizes.shape[0] - 1, widest = 0, total = 0, l
+cdef Py_ssize_t workspace_elements(const model *m, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t L = m.depth, widest = 0, total = 0, l
     for l in range(1, L + 1):
-        total += (2 if l < L else 1) * n * sizes[l]
-        widest = max(widest, sizes[l])
+        total += (2 if l < L else 1) * n * m.sizes[l]
+        widest = max(widest, m.sizes[l])
     return total + 2 * n * widest
+
+
+cdef floating[::1] workspace_of(Model net, Py_ssize_t rows, Py_ssize_t copies,
+                                floating dtype_of):
+    """The model's workspace, refused if it has not room for copies of a batch of
+    rows' (a ValueError) or is not of the call's dtype (dtype_of's)."""
+    cdef Py_ssize_t needed = copies * workspace_elements(&net.c, rows)
+    if net.workspace is None or net.workspace.size < needed:
+        raise ValueError(f"the model's workspace has not the {needed} elements of "
+                         f"{copies} copies of a batch of {rows} rows")
+    return net.workspace
 
 
 cdef Py_ssize_t count_weights(const Py_ssize_t[::1] sizes) noexcept nogil:
@@ -562,43 +703,33 @@ cdef Py_ssize_t count_weights(const Py_ssize_t[::1] sizes) noexcept nogil:
     return total
 
 
-cdef void forward_pass(const team *t, Py_ssize_t n, const Py_ssize_t[::1] sizes,
-                       const floating *P, bint has_bias, int activation,
-                       floating negative_slope, const floating *X, const csr_batch *X_sparse,
-                       floating *work,
-                       floating *Z_last, bint first_product_done) noexcept nogil:
+cdef void forward_pass(const team *t, const model *m, const batch *b, const floating *P,
+                       floating *work, floating *Z_last) noexcept nogil:
     """Z(l) and A(l) of each hidden layer into work, in turn; Z(L) into Z_last.
 
-    X_sparse, unless NULL, holds the rows instead of X.
-    first_product_done: Z(1) holds X W(1)^T already (the fused one-example
-    step computes it). The team meets after each layer: the next needs all
-    of its inputs.
+    The team meets after each layer: the next needs all of its inputs.
     """
-    cdef Py_ssize_t L = sizes.shape[0] - 1, l, w_offset = 0
-    cdef Py_ssize_t b_offset = count_weights(sizes)
-    cdef const floating *inputs = X
+    cdef Py_ssize_t n = b.rows, l
+    cdef bint first_product_done = b.first_product_done
+    cdef const floating *inputs = <const floating *> b.X
     cdef floating *Z
-    if X_sparse != NULL and not first_product_done:
+    cdef layer L
+    if b.X_sparse != NULL and not first_product_done:
         # The sparse kernels are one thread's: the first member's.
         if t.member == 0:
-            csr_first_product(&X_sparse.rows, n, sizes[0], sizes[1], P,
-                              work if L > 1 else Z_last)
+            csr_first_product(&b.X_sparse.rows, n, m.sizes[0], m.sizes[1], P,
+                              work if m.depth > 1 else Z_last)
         barrier(t)
         first_product_done = True
     if first_product_done:
         inputs = NULL
-    for l in range(1, L + 1):
-        Z = work if l < L else Z_last
-        dense_forward_ptr(t, n, sizes[l - 1], sizes[l], inputs, P + w_offset,
-                          P + b_offset if has_bias else NULL,
-                          activation if l < L else NNBP_IDENTITY, negative_slope,
-                          Z, Z + n * sizes[l] if l < L else NULL)
+    for l in range(1, m.depth + 1):
+        L = layer_of(m, l, P, sizeof(floating))
+        Z = work if l < m.depth else Z_last
+        dense_forward_ptr(t, n, &L, inputs, Z, Z + n * m.sizes[l] if l < m.depth else NULL)
         barrier(t)
-        if l < L:
-            inputs = Z + n * sizes[l]
-            work += 2 * n * sizes[l]
-        w_offset += sizes[l] * sizes[l - 1]
-        b_offset += sizes[l]
+        inputs = Z + n * m.sizes[l]
+        work += 2 * n * m.sizes[l]
 
 
 cdef int check_rows_per_step(str name, Py_ssize_t rows) except -1:
@@ -609,73 +740,86 @@ cdef int check_rows_per_step(str name, Py_ssize_t rows) except -1:
     return 0
 
 
-def network_forward(const floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
-                    int activation, double negative_slope, int output,
-                    object X, floating[::1] workspace, floating[:, ::1] out,
-                    Py_ssize_t block_rows, int threads):
+def network_forward(Model net, const floating[::1] params, object X, floating[:, ::1] out,
+                    Py_ssize_t block_rows):
     """out = f(X): probabilities for the logistic and softmax outputs, e^z for poisson.
 
-    X: a dense array or a CSR matrix. Rows are independent: each of
-    `threads` threads takes its share of them (a CSR X: one thread), in
-    blocks of block_rows, with its own part of the workspace (a block's), so
-    that the workspace is threads blocks', however many rows X has.
+    X: a dense array or a CSR matrix. Rows are independent: each of the
+    model's threads (at most one a row) takes its share of them (a CSR X:
+    one thread), in blocks of block_rows, with its own copy of a block's
+    workspace, so that the workspace is threads blocks', however many rows
+    X has.
     """
-    cdef Py_ssize_t block_workspace = workspace_elements(sizes, block_rows)
-    cdef Py_ssize_t start = 0, rows
+    cdef const model *m = &net.c
+    cdef floating[::1] work
+    cdef Py_ssize_t n = out.shape[0], per_copy
+    cdef int threads
     cdef double shared[1]
-    cdef team member = one_thread(shared)
+    cdef team member
     cdef const floating[:, ::1] X_dense
     cdef csr_matrix X_csr
-    cdef csr_batch block
     check_rows_per_step("block_rows", block_rows)
     if csr_matrix_of(X, &X_csr):
-        allocate_batch(&block, &X_csr, block_rows,
-                       most_entries(&X_csr, out.shape[0], block_rows, True), sizes[0],
-                       sizeof(floating))
-        with nogil:
-            while start < out.shape[0]:
-                rows = min(block_rows, out.shape[0] - start)
-                csr_rows(&X_csr, NULL, start, rows, sizes[0], params[0], &block.rows)
-                forward_pass(&member, rows, sizes, &params[0], has_bias, activation,
-                             <floating> negative_slope, NULL, &block, &workspace[0],
-                             &out[start, 0], False)
-                nnbp_output_activation(output, rows, out.shape[1], &out[start, 0])
-                start += rows
-        nnbp_csr_free(&block.rows)
+        work = workspace_of(net, block_rows, 1, params[0])
+        forward_sparse_rows(m, &params[0], &X_csr, n, &out[0, 0], &work[0], block_rows)
         return
     X_dense = X
+    # Each thread takes at least one row.
+    threads = min(m.threads, n)
+    per_copy = workspace_elements(m, block_rows)
+    work = workspace_of(net, block_rows, threads, params[0])
     if threads == 1:
         with nogil:
-            forward_rows(0, X_dense.shape[0], sizes, &params[0], has_bias, activation,
-                         <floating> negative_slope, output, X_dense, &workspace[0], out,
-                         block_rows)
+            forward_rows(m, &params[0], &X_dense[0, 0], n, &out[0, 0], &work[0], block_rows)
         return
     with nogil, parallel(num_threads=threads):
         member = this_thread_of_the_team(shared)
-        forward_rows(X_dense.shape[0] * member.member // member.size,
-                     X_dense.shape[0] * (member.member + 1) // member.size, sizes, &params[0],
-                     has_bias, activation, <floating> negative_slope, output, X_dense,
-                     &workspace[0] + member.member * block_workspace, out, block_rows)
+        forward_rows(m, &params[0], &X_dense[n * member.member // member.size, 0],
+                     n * (member.member + 1) // member.size - n * member.member // member.size,
+                     &out[n * member.member // member.size, 0],
+                     &work[0] + member.member * per_copy, block_rows)
 
 
-cdef void forward_rows(Py_ssize_t start, Py_ssize_t stop, const Py_ssize_t[::1] sizes,
-                       const floating *P, bint has_bias, int activation,
-                       floating negative_slope, int output, const floating[:, ::1] X,
-                       floating *work, floating[:, ::1] out, Py_ssize_t block_rows) noexcept nogil:
-    """out[start:stop] = f(X[start:stop]), block_rows at a time, by the calling thread alone."""
-    cdef Py_ssize_t rows
+cdef void forward_rows(const model *m, const floating *P, const floating *X, Py_ssize_t n,
+                       floating *out, floating *work, Py_ssize_t block_rows) noexcept nogil:
+    """out = f(X) of n dense rows, block_rows at a time, by the calling thread alone."""
+    cdef Py_ssize_t start = 0, width = m.sizes[m.depth]
     cdef double shared[2]
     cdef team alone = one_thread(shared)
-    while start < stop:
-        rows = min(block_rows, stop - start)
-        forward_pass(&alone, rows, sizes, P, has_bias, activation, negative_slope,
-                     &X[start, 0], NULL, work, &out[start, 0], False)
-        nnbp_output_activation(output, rows, out.shape[1], &out[start, 0])
-        start += rows
+    cdef batch b
+    b.X_sparse, b.first_product_done = NULL, False
+    while start < n:
+        b.rows = min(block_rows, n - start)
+        b.X = X + start * m.sizes[0]
+        forward_pass(&alone, m, &b, P, work, out + start * width)
+        nnbp_output_activation(m.output, b.rows, width, out + start * width)
+        start += b.rows
 
 
-cdef void forget_rows_of_weight_zero(Py_ssize_t n, const Py_ssize_t[::1] sizes,
-                                     const floating *sample_weight,
+cdef int forward_sparse_rows(const model *m, const floating *P, const csr_matrix *X,
+                             Py_ssize_t n, floating *out, floating *work,
+                             Py_ssize_t block_rows) except -1:
+    """out = f(X) of n rows of a CSR X, block_rows at a time, on one thread."""
+    cdef Py_ssize_t start = 0, width = m.sizes[m.depth]
+    cdef double shared[1]
+    cdef team alone = one_thread(shared)
+    cdef csr_batch block
+    cdef batch b
+    allocate_batch(&block, X, block_rows, most_entries(X, n, block_rows, True), m.sizes[0],
+                   sizeof(floating))
+    b.X, b.X_sparse, b.first_product_done = NULL, &block, False
+    with nogil:
+        while start < n:
+            b.rows = min(block_rows, n - start)
+            csr_rows(X, NULL, start, b.rows, m.sizes[0], P[0], &block.rows)
+            forward_pass(&alone, m, &b, P, work, out + start * width)
+            nnbp_output_activation(m.output, b.rows, width, out + start * width)
+            start += b.rows
+    nnbp_csr_free(&block.rows)
+    return 0
+
+
+cdef void forget_rows_of_weight_zero(const model *m, const batch *b,
                                      floating *work) noexcept nogil:
     """Zero the hidden layers' Z and A (laid out in work as forward_pass lays
     them) in each row of weight 0.
@@ -685,224 +829,261 @@ cdef void forget_rows_of_weight_zero(Py_ssize_t n, const Py_ssize_t[::1] sizes,
     0 * inf would be a NaN in the weights' gradient. Zeroed, the row adds
     exactly 0, whatever its values.
     """
-    cdef Py_ssize_t L = sizes.shape[0] - 1, l, i
-    for l in range(1, L):
+    cdef Py_ssize_t l, i, n = b.rows
+    cdef const floating *weight = <const floating *> b.sample_weight
+    for l in range(1, m.depth):
         for i in range(n):
-            if sample_weight[i] == 0:
-                memset(work + i * sizes[l], 0, sizes[l] * sizeof(floating))
-                memset(work + (n + i) * sizes[l], 0, sizes[l] * sizeof(floating))
-        work += 2 * n * sizes[l]
+            if weight[i] == 0:
+                memset(work + i * m.sizes[l], 0, m.sizes[l] * sizeof(floating))
+                memset(work + (n + i) * m.sizes[l], 0, m.sizes[l] * sizeof(floating))
+        work += 2 * n * m.sizes[l]
 
 
-cdef double loss_and_gradient(const team *t, Py_ssize_t n, const Py_ssize_t[::1] sizes,
-                              floating *P, bint has_bias, int activation,
-                              floating negative_slope, int output, const floating *X,
-                              const csr_batch *X_sparse, const floating *Y,
-                              const int64_t *labels,
-                              const floating *sample_weight, double weight_total, double alpha,
-                              floating *work, floating *G, const nnbp_rule *rule,
-                              floating *state_1, floating *state_2, double *penalty,
-                              const floating *X_next, bint first_product_done,
-                              double *row_sums) noexcept nogil:
-    """Loss of the network on n rows; its gradient into G unless G is NULL.
+cdef inline floating *logits_of(const model *m, Py_ssize_t n, floating *work) noexcept nogil:
+    """Z(L) in the workspace of a batch of n rows: after the hidden layers' Z and A."""
+    cdef Py_ssize_t l
+    for l in range(1, m.depth):
+        work += 2 * n * m.sizes[l]
+    return work
 
-    loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = weight_total.
-    Every member of the team calls it, and returns the loss; the gradient is
-    whole when they return. row_sums (a double for each unit of the network)
-    holds the members' rows' sums of squares for the penalty. X_sparse,
-    unless NULL, holds the rows instead of X (and there is no rule).
 
-    With a rule instead of G (one row, a team of one): the example's step,
-    each W(l) read and written once, its gradient never stored: the
-    lecture's W <- W - eta d x^T, by the rule, with the rule's state
-    (velocity; Adam's moments) in state_1 and state_2. penalty holds
-    sum_l ||W(l)||^2 of P, which the step keeps up to date. A step whose loss
-    is not finite is not taken. Unless X_next is NULL, the step also
-    computes the next example's first product, X_next W(1)^T with the new
-    W(1), into Z(1), while W(1) is in cache: the next call then says
-    first_product_done, and reads W(1) once, not twice.
-    """
-    cdef Py_ssize_t L = sizes.shape[0] - 1, l, lo, hi, k
-    cdef Py_ssize_t n_weights = count_weights(sizes), widest = 0, z_offset = 0, rows_before
-    cdef double layer_sum
-    cdef Py_ssize_t w_offset = n_weights, b_offset = n_weights
-    cdef const floating *inputs
-    cdef floating *Z
-    cdef floating *A
-    cdef floating *D
-    cdef floating *D_next
-    cdef floating *swap
-    cdef floating penalty_scale = <floating> (alpha / weight_total)
-    cdef double total, share = 0
-    for l in range(1, L + 1):
-        widest = max(widest, sizes[l])
-        b_offset += sizes[l]
-        if l < L:
-            z_offset += 2 * n * sizes[l]
-    # Now z_offset is where Z(L) goes, after the hidden layers' Z and A;
-    # w_offset and b_offset are one layer past the end, for the backward pass.
-    Z = work + z_offset
-    forward_pass(t, n, sizes, P, has_bias, activation, negative_slope, X, X_sparse, work, Z,
-                 first_product_done)
-    D = Z + n * sizes[L]
-    D_next = D + n * widest
+cdef inline floating *deltas_of(const model *m, Py_ssize_t n, floating *work) noexcept nogil:
+    """The first of the two delta buffers, after Z(L); the second is n max(m_l) on."""
+    return logits_of(m, n, work) + n * m.sizes[m.depth]
+
+
+cdef inline Py_ssize_t widest_layer(const model *m) noexcept nogil:
+    cdef Py_ssize_t l, widest = 0
+    for l in range(1, m.depth + 1):
+        widest = max(widest, m.sizes[l])
+    return widest
+
+
+cdef double batch_loss(const team *t, const model *m, const batch *b, const floating *P,
+                       floating *work, bint deltas) noexcept nogil:
+    """(1/S) sum_i s_i loss_i by the forward pass, every member's; with deltas, the
+    output's D(L) = (s_i/S) (f_i - t_i) into the workspace for the backward pass,
+    else the L2 penalty alpha/(2S) sum_l ||W(l)||^2 added."""
+    cdef Py_ssize_t n = b.rows
+    cdef floating *Z = logits_of(m, n, work)
+    cdef double total
+    forward_pass(t, m, b, P, work, Z)
     if t.member == 0:
-        total = nnbp_output_loss(output, n, sizes[L], Z, Y, labels, sample_weight,
-                                 1.0 / weight_total, D if G != NULL or rule != NULL else NULL)
-        if G != NULL and sample_weight != NULL and L > 1:
-            forget_rows_of_weight_zero(n, sizes, sample_weight, work)
-        total /= weight_total
-        if alpha != 0 and rule != NULL:
-            total += alpha / (2 * weight_total) * penalty[0]
-        elif alpha != 0 and G == NULL:
-            total += alpha / (2 * weight_total) * l2_penalty(sizes, 0, P, NULL)
+        total = nnbp_output_loss(m.output, n, m.sizes[m.depth], Z,
+                                 <const floating *> b.targets, b.labels,
+                                 <const floating *> b.sample_weight, 1.0 / b.weight_total,
+                                 Z + n * m.sizes[m.depth] if deltas else NULL)
+        if deltas and b.sample_weight != NULL and m.depth > 1:
+            forget_rows_of_weight_zero(m, b, work)
+        total /= b.weight_total
+        if m.alpha != 0 and not deltas:
+            total += m.alpha / (2 * b.weight_total) * l2_penalty(m, <floating> 0, P, NULL)
         t.shared[0] = total
     barrier(t)
-    total = t.shared[0]
-    if G == NULL and (rule == NULL or not isfinite(total)):
-        return total
-    for l in range(L, 0, -1):
-        w_offset -= sizes[l] * sizes[l - 1]
-        b_offset -= sizes[l]
-        if l < L:
-            z_offset -= 2 * n * sizes[l]
-        Z = work + z_offset
-        A = Z + n * sizes[l] if l < L else Z
-        inputs = X if l == 1 else work + z_offset - n * sizes[l - 1]
-        if rule == NULL:
-            if l == 1 and X_sparse != NULL:
-                # The sparse kernels are one thread's, the first member's, on the
-                # whole of D(1): the others' columns of it first, and the
-                # penalty's share of dW(1) after.
-                barrier(t)
-                if t.member == 0:
-                    csr_first_layer_backward(X_sparse, n, sizes[0], sizes[1], Z, A,
-                                             activation if l < L else NNBP_IDENTITY,
-                                             negative_slope, D, G + w_offset,
-                                             G + b_offset if has_bias else NULL)
-                barrier(t)
-            else:
-                dense_backward_ptr(t, n, sizes[l - 1], sizes[l], inputs, P + w_offset, Z, A,
-                                   activation if l < L else NNBP_IDENTITY, negative_slope, D,
-                                   G + w_offset, G + b_offset if has_bias else NULL,
-                                   D_next if l > 1 else NULL)
-            if alpha != 0:
-                # The penalty's gradient, and its rows' sums, on this member's rows.
-                share_of(t, sizes[l], &lo, &hi)
-                share += nnbp_l2_penalty(hi - lo, sizes[l - 1], penalty_scale,
-                                         P + w_offset + lo * sizes[l - 1],
-                                         G + w_offset + lo * sizes[l - 1],
-                                         row_sums + (b_offset - n_weights) + lo
-                                         if t.size > 1 else NULL)
+    return t.shared[0]
+
+
+cdef double backward_pass(const team *t, const model *m, const batch *b, const floating *P,
+                          floating *work, floating *G) noexcept nogil:
+    """The gradient into G, from the output's deltas that batch_loss left, this
+    member's units; returns its rows' part of sum_l ||W(l)||^2, their rows'
+    sums in m.row_sums for a team (see team_penalty)."""
+    cdef Py_ssize_t n = b.rows, l, lo, hi, w_offset, b_offset
+    cdef floating *Z
+    cdef floating *A
+    cdef floating *D = deltas_of(m, n, work)
+    cdef floating *D_next = D + n * widest_layer(m)
+    cdef floating *swap
+    cdef floating *inputs
+    cdef floating penalty_scale = <floating> (m.alpha / b.weight_total)
+    cdef double share = 0
+    cdef layer L
+    for l in range(m.depth, 0, -1):
+        L = layer_of(m, l, P, sizeof(floating))
+        w_offset, b_offset = weight_offset(m, l), bias_offset(m, l)
+        Z = logits_of(m, n, work) if l == m.depth else hidden_values(m, n, l, work)
+        A = Z + n * m.sizes[l] if l < m.depth else Z
+        inputs = hidden_values(m, n, l - 1, work) + n * m.sizes[l - 1] if l > 1 else NULL
+        if l == 1 and b.X_sparse != NULL:
+            sparse_first_layer_gradient(t, m, b, &L, Z, A, D, G)
         else:
-            if l < L:
-                nnbp_activation_backward(activation, negative_slope, 1, sizes[l], sizes[l], Z, A,
-                                         D, NULL)
-            share += nnbp_example_step(
-                sizes[l], sizes[l - 1], D, inputs, penalty_scale if alpha != 0 else 0, rule,
-                P + w_offset, state_1 + w_offset if state_1 != NULL else NULL,
-                state_2 + w_offset if state_2 != NULL else NULL, D_next if l > 1 else NULL,
-                X_next if l == 1 else NULL, work)
-            if has_bias:
-                # The bias's gradient is d itself.
-                rule_update(rule, sizes[l], D, state_1 + b_offset if state_1 != NULL else NULL,
-                            state_2 + b_offset if state_2 != NULL else NULL, P + b_offset)
+            dense_backward_ptr(t, n, &L, inputs if l > 1 else <const floating *> b.X, Z, A,
+                               D, G + w_offset, G + b_offset if m.has_bias else NULL,
+                               D_next if l > 1 else NULL)
+        if m.alpha != 0:
+            # The penalty's gradient, and its rows' sums, on this member's rows.
+            share_of(t, m.sizes[l], &lo, &hi)
+            share += nnbp_l2_penalty(hi - lo, m.sizes[l - 1], penalty_scale,
+                                     P + w_offset + lo * m.sizes[l - 1],
+                                     G + w_offset + lo * m.sizes[l - 1],
+                                     m.row_sums + (b_offset - m.n_weights) + lo
+                                     if t.size > 1 else NULL)
         swap = D
         D = D_next
         D_next = swap
-    if rule != NULL:
-        penalty[0] = share
-        return total
+    return share
+
+
+cdef inline floating *hidden_values(const model *m, Py_ssize_t n, Py_ssize_t l,
+                                    floating *work) noexcept nogil:
+    """Z(l) of hidden layer l (1..L-1) in the workspace; A(l) follows it."""
+    cdef Py_ssize_t k
+    for k in range(1, l):
+        work += 2 * n * m.sizes[k]
+    return work
+
+
+cdef void sparse_first_layer_gradient(const team *t, const model *m, const batch *b,
+                                      const layer *L, const floating *Z, const floating *A,
+                                      floating *D, floating *G) noexcept nogil:
+    """dW(1) and db(1) of a sparse X, by the first member alone on the whole of D(1)."""
+    # The sparse kernels are one thread's: the others' columns of D(1) first,
+    # and the penalty's share of dW(1) after.
     barrier(t)
-    if alpha != 0:
+    if t.member == 0:
+        csr_first_layer_backward(b.X_sparse, b.rows, L, Z, A, D, G,
+                                 G + bias_offset(m, 1) if m.has_bias else NULL)
+    barrier(t)
+
+
+cdef double team_penalty(const team *t, const model *m, double share) noexcept nogil:
+    """sum_l ||W(l)||^2 from the members' shares: a team's from the rows' sums, in the
+    order one thread adds them (layer by layer from the last, each from 0), so that
+    it is the same to the last bit whatever the team."""
+    cdef Py_ssize_t l, k, rows_before = 0
+    cdef double layer_sum
+    if t.size == 1:
+        return share
+    share = 0
+    for l in range(1, m.depth + 1):
+        rows_before += m.sizes[l]
+    for l in range(m.depth, 0, -1):
+        rows_before -= m.sizes[l]
+        layer_sum = 0
+        for k in range(m.sizes[l]):
+            layer_sum += m.row_sums[rows_before + k]
+        share += layer_sum
+    return share
+
+
+cdef double loss_and_gradient(const team *t, const model *m, const batch *b,
+                              const floating *P, floating *work, floating *G) noexcept nogil:
+    """Loss of the network on the batch; its gradient into G unless G is NULL.
+
+    loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = weight_total.
+    Every member of the team calls it, and returns the loss; the gradient is
+    whole when they return.
+    """
+    cdef double total = batch_loss(t, m, b, P, work, G != NULL), share
+    if G == NULL:
+        return total
+    share = backward_pass(t, m, b, P, work, G)
+    barrier(t)
+    if m.alpha != 0:
         if t.member == 0:
-            if t.size > 1:
-                # The rows' sums in the order one thread adds them: layer by
-                # layer from the last, each from 0.
-                share = rows_before = 0
-                for l in range(1, L + 1):
-                    rows_before += sizes[l]
-                for l in range(L, 0, -1):
-                    rows_before -= sizes[l]
-                    layer_sum = 0
-                    for k in range(sizes[l]):
-                        layer_sum += row_sums[rows_before + k]
-                    share += layer_sum
-            t.shared[0] = total + alpha / (2 * weight_total) * share
+            t.shared[0] = total + m.alpha / (2 * b.weight_total) * team_penalty(t, m, share)
         barrier(t)
         total = t.shared[0]
     return total
 
 
-def network_loss_grad(const floating[::1] params, const Py_ssize_t[::1] sizes,
-                      bint has_bias, int activation, double negative_slope, int output,
-                      object X, object Y, object labels, object sample_weight,
-                      double weight_total, double alpha, floating[::1] workspace,
-                      object grad, double[::1] row_sums, int threads):
-    """Loss of the network on (X, targets); its gradient into grad unless grad is None.
+def network_loss_grad(Model net, const floating[::1] params, object data, object grad):
+    """Loss of the network on checked data (nnbp.network.CheckedData); its gradient
+    into grad unless grad is None.
 
-    loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = weight_total.
-    X: a dense array or a CSR matrix. A team of `threads` threads computes it
-    (see "teams of threads").
+    loss = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||^2, S = data.total.
+    X: a dense array or a CSR matrix. A team of the model's threads computes
+    it (see "teams of threads"). params are only read.
     """
-    cdef floating *G = <floating *> optional_ptr(grad, workspace[0])
-    cdef const floating *Y_ptr = optional_ptr(Y, workspace[0])
-    cdef const int64_t *labels_p = labels_ptr(labels)
-    cdef const floating *sw_ptr = optional_ptr(sample_weight, workspace[0])
+    cdef floating *G = <floating *> optional_ptr(grad, params[0])
+    cdef Py_ssize_t n = data.X.shape[0]
+    cdef floating[::1] work = workspace_of(net, n, 1, params[0])
     cdef double shared[1]
     cdef team member
     cdef const floating[:, ::1] X_dense
-    cdef const floating *X_ptr = NULL
     cdef csr_batch rows
-    cdef csr_batch *X_sparse = NULL
-    cdef Py_ssize_t n = X.shape[0]
-    if csr_all_rows(X, sizes[0], &rows, params[0]):
-        X_sparse = &rows
+    cdef batch b
+    if csr_all_rows(data.X, net.c.sizes[0], &rows, params[0]):
+        b = batch_of(data, NULL, &rows, params[0])
     else:
-        X_dense = X
-        X_ptr = &X_dense[0, 0]
-    # Without a rule, params are only read.
-    if threads == 1:
+        X_dense = data.X
+        b = batch_of(data, &X_dense[0, 0], NULL, params[0])
+    if net.c.threads == 1:
         member = one_thread(shared)
         with nogil:
-            loss_and_gradient(&member, n, sizes, <floating *> &params[0], has_bias, activation,
-                              <floating> negative_slope, output, X_ptr, X_sparse, Y_ptr,
-                              labels_p, sw_ptr, weight_total, alpha, &workspace[0], G, NULL,
-                              NULL, NULL, NULL, NULL, False, &row_sums[0])
+            loss_and_gradient(&member, &net.c, &b, &params[0], &work[0], G)
     else:
-        with nogil, parallel(num_threads=threads):
+        with nogil, parallel(num_threads=net.c.threads):
             member = this_thread_of_the_team(shared)
-            loss_and_gradient(&member, n, sizes, <floating *> &params[0], has_bias, activation,
-                              <floating> negative_slope, output, X_ptr, X_sparse, Y_ptr,
-                              labels_p, sw_ptr, weight_total, alpha, &workspace[0], G, NULL,
-                              NULL, NULL, NULL, NULL, False, &row_sums[0])
-    if X_sparse != NULL:
+            loss_and_gradient(&member, &net.c, &b, &params[0], &work[0], G)
+    if b.X_sparse != NULL:
         nnbp_csr_free(&rows.rows)
     return shared[0]
 
 
-# ---------------------------------------------------------------- training
+# ---------------------------------------------------------------- the optimizer
+#
+# An optimizer as the compiled functions take it: its kind and
+# hyperparameters (an nnbp_rule, as csrc's fused one-example step takes
+# one), its state and its step count. Every update of the parameters goes
+# through update_block: the minibatch step's, the fused step's biases',
+# nnbp.optim's SGD and Adam's step (and so the Dask full batch's); the fused
+# step's kernel steps the weights by the same rule.
 
-cdef void adam_update(Py_ssize_t size, double learning_rate, double beta_1, double beta_2,
-                      double epsilon, const floating *grad, floating *m, floating *v,
-                      floating *params) noexcept nogil:
-    """m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr m / (sqrt(v) + eps)"""
-    # The constants are rounded to the dtype after they are formed in double,
-    # as NumPy does with the Python floats of scikit-learn's update.
-    nnbp_adam_update(size, <floating> learning_rate, <floating> beta_1, <floating> (1 - beta_1),
-                     <floating> beta_2, <floating> (1 - beta_2), <floating> epsilon, grad, m, v,
-                     params)
+cdef struct optimizer:
+    nnbp_rule rule                # the kind and hyperparameters, at the base learning rate
+    Py_ssize_t steps              # Adam's t: its updates so far (sgd counts none)
+    void *state_1                 # sgd's velocity (NULL: none), or Adam's first moment
+    void *state_2                 # Adam's second moment; NULL for sgd
 
 
-cdef void rule_update(const nnbp_rule *rule, Py_ssize_t size, const floating *grad,
-                      floating *state_1, floating *state_2, floating *params) noexcept nogil:
-    """One update of params from grad by the rule, in place"""
-    if rule.adam:
-        adam_update(size, rule.learning_rate, rule.beta_1, rule.beta_2, rule.epsilon, grad,
-                    state_1, state_2, params)
-    else:
-        nnbp_sgd_update(size, <floating> rule.learning_rate, <floating> rule.momentum,
-                        rule.nesterov, grad, state_1, params)
+cdef class Optimizer:
+    """An optimizer as the compiled functions take it (nnbp.optim's SGD and Adam make one).
+
+    Made by Optimizer.sgd or Optimizer.adam. The state vectors are the
+    caller's, like the parameters (dtype and length), and are updated in
+    place; steps counts Adam's updates, its t.
+    """
+    cdef optimizer c
+    cdef object state             # the arrays c's pointers point into
+
+    @staticmethod
+    def sgd(double learning_rate, double momentum, bint nesterov, object velocity):
+        """v = mu v - lr g; p += nesterov ? mu v - lr g : v (velocity None: p -= lr g)."""
+        cdef Optimizer o = Optimizer.__new__(Optimizer)
+        if momentum != 0 and velocity is None:
+            # The kernel would take a missing velocity for plain gradient descent.
+            raise ValueError("sgd with momentum needs its velocity")
+        o.c.rule.adam, o.c.rule.nesterov = False, nesterov
+        o.c.rule.learning_rate, o.c.rule.momentum = learning_rate, momentum
+        o.c.rule.beta_1 = o.c.rule.beta_2 = o.c.rule.epsilon = 0
+        o.c.steps = 0
+        o.hold(velocity, None)
+        return o
+
+    @staticmethod
+    def adam(double learning_rate, double beta_1, double beta_2, double epsilon,
+             Py_ssize_t steps, object moments):
+        """Adam after `steps` updates (its t), with its moments (m, v)."""
+        cdef Optimizer o = Optimizer.__new__(Optimizer)
+        if moments[0] is None or moments[1] is None:
+            raise ValueError("adam needs its two moments")
+        o.c.rule.adam, o.c.rule.nesterov = True, False
+        o.c.rule.learning_rate, o.c.rule.momentum = learning_rate, 0
+        o.c.rule.beta_1, o.c.rule.beta_2, o.c.rule.epsilon = beta_1, beta_2, epsilon
+        o.c.steps = steps
+        o.hold(moments[0], moments[1])
+        return o
+
+    cdef hold(self, object first, object second):
+        self.state = (first, second)
+        self.c.state_1 = <void *> array_address(first) if first is not None else NULL
+        self.c.state_2 = <void *> array_address(second) if second is not None else NULL
+
+    @property
+    def steps(self):
+        """Adam's t: the updates made (0 for sgd, which counts none)."""
+        return self.c.steps
 
 
 cdef double adam_step_size(double learning_rate, double beta_1, double beta_2,
@@ -917,26 +1098,42 @@ def adam_learning_rate(double learning_rate, double beta_1, double beta_2, Py_ss
     return adam_step_size(learning_rate, beta_1, beta_2, step)
 
 
-def update(str solver, floating[::1] params, const floating[::1] grad, object first_moment,
-           object second_moment, double learning_rate, double momentum, bint nesterov,
-           double beta_1, double beta_2, double epsilon, Py_ssize_t step):
-    """One update of params from grad, in place; returns Adam's step size (lr for sgd).
+cdef nnbp_rule next_rule(const optimizer *o) noexcept nogil:
+    """The rule of o's next update: for Adam, its step size at t = steps + 1."""
+    cdef nnbp_rule rule = o.rule
+    if rule.adam:
+        rule.learning_rate = adam_step_size(rule.learning_rate, rule.beta_1, rule.beta_2,
+                                            o.steps + 1)
+    return rule
 
-    sgd: first_moment is the velocity (None: plain gradient descent).
-    adam: first and second moments, step is t, counted from 1.
-    """
-    cdef floating *m_ptr = <floating *> optional_ptr(first_moment, params[0])
-    cdef floating *v_ptr = <floating *> optional_ptr(second_moment, params[0])
-    if solver == "adam":
-        learning_rate = adam_step_size(learning_rate, beta_1, beta_2, step)
+
+cdef void update_block(const nnbp_rule *rule, const optimizer *o, Py_ssize_t offset,
+                       Py_ssize_t size, const floating *grad, floating *params) noexcept nogil:
+    """params[offset:offset + size] stepped by the rule from their gradient grad[:size],
+    with o's state at the same offset."""
+    cdef floating *state_1 = (<floating *> o.state_1) + offset if o.state_1 != NULL else NULL
+    cdef floating *state_2 = (<floating *> o.state_2) + offset if o.state_2 != NULL else NULL
+    # The constants are rounded to the dtype after they are formed in double,
+    # as NumPy does with the Python floats of scikit-learn's update.
+    if rule.adam:
+        nnbp_adam_update(size, <floating> rule.learning_rate, <floating> rule.beta_1,
+                         <floating> (1 - rule.beta_1), <floating> rule.beta_2,
+                         <floating> (1 - rule.beta_2), <floating> rule.epsilon, grad, state_1,
+                         state_2, params + offset)
+    else:
+        nnbp_sgd_update(size, <floating> rule.learning_rate, <floating> rule.momentum,
+                        rule.nesterov, grad, state_1, params + offset)
+
+
+def update(Optimizer optimizer, floating[::1] params, const floating[::1] grad):
+    """One update of params from grad, in place, counted by the optimizer; returns the
+    learning rate it took (Adam's bias-corrected at its t)."""
+    cdef nnbp_rule rule = next_rule(&optimizer.c)
     with nogil:
-        if solver == "adam":
-            adam_update(params.shape[0], learning_rate, beta_1, beta_2, epsilon, &grad[0],
-                        m_ptr, v_ptr, &params[0])
-        else:
-            nnbp_sgd_update(params.shape[0], <floating> learning_rate, <floating> momentum,
-                            nesterov, &grad[0], m_ptr, &params[0])
-    return learning_rate
+        update_block(&rule, &optimizer.c, 0, params.shape[0], &grad[0], &params[0])
+    if rule.adam:
+        optimizer.c.steps += 1
+    return rule.learning_rate
 
 
 def all_finite(const floating[::1] x):
@@ -950,12 +1147,213 @@ def all_finite(const floating[::1] x):
     return finite
 
 
+# ---------------------------------------------------------------- training
+
+cdef void batch_step(const team *t, const model *m, const optimizer *o, const nnbp_rule *rule,
+                     const batch *b, floating *P, floating *G, floating *work) noexcept nogil:
+    """A batch's loss into t.shared[0] and, if it is finite, this member's share of
+    the update of P from the batch's gradient (in G) by the rule."""
+    cdef Py_ssize_t lo, hi, update_from = 0
+    if not isfinite(loss_and_gradient(t, m, b, P, work, G)):
+        return
+    if b.X_sparse != NULL and b.X_sparse.compact_dW != NULL:
+        # W(1)'s gradient is kept apart, for the column step (csr_column_sgd).
+        update_from = m.sizes[0] * m.sizes[1]
+    share_of(t, m.n_params - update_from, &lo, &hi)
+    update_block(rule, o, lo + update_from, hi - lo, G + lo + update_from, P)
+
+
+cdef double example_step(const model *m, const nnbp_rule *rule, const optimizer *o,
+                         const batch *b, floating *P, floating *work, double *penalty,
+                         const floating *X_next) noexcept nogil:
+    """One example's loss and, if it is finite, its step: each W(l) read and
+    written once, its gradient never stored (the lecture's W <- W - eta d x^T,
+    by the rule), on the calling thread.
+
+    penalty holds sum_l ||W(l)||^2 of P, which the step keeps up to date.
+    Unless X_next is NULL, the step also computes the next example's first
+    product, X_next W(1)^T with the new W(1), into Z(1), while W(1) is in
+    cache: the next batch is then first_product_done, and reads W(1) once,
+    not twice.
+    """
+    cdef Py_ssize_t l, w_offset, b_offset
+    cdef double shared[1], share = 0
+    cdef team alone = one_thread(shared)
+    cdef double total = batch_loss(&alone, m, b, P, work, True)
+    cdef floating *D = deltas_of(m, 1, work)
+    cdef floating *D_next = D + widest_layer(m)
+    cdef floating *swap
+    cdef floating *Z
+    cdef const floating *inputs
+    cdef floating penalty_scale = <floating> (m.alpha / b.weight_total)
+    if m.alpha != 0:
+        total += m.alpha / (2 * b.weight_total) * penalty[0]
+    if not isfinite(total):
+        return total
+    for l in range(m.depth, 0, -1):
+        w_offset, b_offset = weight_offset(m, l), bias_offset(m, l)
+        Z = logits_of(m, 1, work) if l == m.depth else hidden_values(m, 1, l, work)
+        inputs = hidden_values(m, 1, l - 1, work) + m.sizes[l - 1] if l > 1 \
+            else <const floating *> b.X
+        if l < m.depth:
+            nnbp_activation_backward(m.activation, <floating> m.negative_slope, 1, m.sizes[l],
+                                     m.sizes[l], Z, Z + m.sizes[l], D, NULL)
+        share += nnbp_example_step(
+            m.sizes[l], m.sizes[l - 1], D, inputs, penalty_scale if m.alpha != 0 else 0, rule,
+            P + w_offset, (<floating *> o.state_1) + w_offset if o.state_1 != NULL else NULL,
+            (<floating *> o.state_2) + w_offset if o.state_2 != NULL else NULL,
+            D_next if l > 1 else NULL, X_next if l == 1 else NULL, work)
+        if m.has_bias:
+            # The bias's gradient is d itself.
+            update_block(rule, o, b_offset, m.sizes[l], D, P)
+        swap = D
+        D = D_next
+        D_next = swap
+    penalty[0] = share
+    return total
+
+
+cdef struct epoch_rows:
+    # The rows an epoch passes over, in its order, and room for a batch of them.
+    Py_ssize_t n
+    const void *X                 # dense X, (n, m_0); NULL for a CSR X
+    csr_matrix X_csr              # a CSR X
+    const void *targets           # as a batch's, for all n rows
+    const int64_t *labels
+    const void *sample_weight
+    const int64_t *order          # the epoch's order of the rows; NULL: as they lie
+    void *X_room                  # with an order: a batch's rows of dense X, gathered
+    void *targets_room
+    int64_t *labels_room
+    void *weight_room
+    csr_batch layout              # a CSR X's batch, laid out
+    nnbp_csr next_layout          # the column step's next batch (csr_column_sgd)
+
+
+cdef int prepare_rows(epoch_rows *src, object data, object order, Py_ssize_t batch_size,
+                      const model *m, const optimizer *o, floating dtype_of) except -1:
+    """src over checked data (nnbp.network.CheckedData) in the order (None: as the
+    rows lie), with room for batches of batch_size rows; free it with free_rows,
+    also after a MemoryError."""
+    cdef const floating[:, ::1] X_dense
+    cdef const int64_t[::1] rows_of
+    cdef Py_ssize_t entries, m_in = m.sizes[0], m_out = m.sizes[m.depth]
+    memset(src, 0, sizeof(epoch_rows))
+    src.n = data.X.shape[0]
+    src.targets = optional_ptr(data.targets, dtype_of)
+    src.labels = labels_ptr(data.labels)
+    src.sample_weight = optional_ptr(data.sample_weight, dtype_of)
+    if order is not None:
+        rows_of = order
+        src.order = &rows_of[0]
+    if not csr_matrix_of(data.X, &src.X_csr):
+        X_dense = data.X
+        src.X = &X_dense[0, 0]
+    else:
+        entries = most_entries(&src.X_csr, src.n, batch_size, src.order == NULL)
+        allocate_batch(&src.layout, &src.X_csr, batch_size, entries, m_in, sizeof(floating))
+        if not o.rule.adam and o.state_1 == NULL and m.alpha == 0:
+            # Plain sgd: dW(1) is 0 but at the batch's columns, kept apart;
+            # the next batch is laid out while this one steps W(1).
+            src.layout.compact_dW = malloc(m.sizes[1] * min(entries, m_in) * sizeof(floating) + 1)
+            if src.layout.compact_dW == NULL or not nnbp_csr_allocate(
+                    &src.next_layout, batch_size, entries, m_in, sizeof(floating)):
+                raise MemoryError("no memory for the gradient of the first layer")
+            src.next_layout.indices, src.next_layout.data = src.X_csr.indices, src.X_csr.data
+            src.next_layout.index64 = src.X_csr.index64
+    if src.order != NULL:
+        # One more than needed: malloc(0) may give NULL.
+        src.X_room = malloc(batch_size * m_in * sizeof(floating) + 1)
+        src.targets_room = malloc(batch_size * m_out * sizeof(floating) + 1)
+        src.labels_room = <int64_t *> malloc(batch_size * sizeof(int64_t) + 1)
+        src.weight_room = malloc(batch_size * sizeof(floating) + 1)
+        if (src.X_room == NULL or src.targets_room == NULL or src.labels_room == NULL
+                or src.weight_room == NULL):
+            raise MemoryError(f"no memory for a batch of {batch_size} rows")
+    return 0
+
+
+cdef void free_rows(epoch_rows *src) noexcept nogil:
+    free(src.X_room)
+    free(src.targets_room)
+    free(src.labels_room)
+    free(src.weight_room)
+    free(src.layout.compact_dW)
+    nnbp_csr_free(&src.layout.rows)
+    nnbp_csr_free(&src.next_layout)
+
+
 cdef void gather_rows(const floating *source, Py_ssize_t width, const int64_t *rows,
                       Py_ssize_t count, floating *target) noexcept nogil:
     """target[k, :] = source[rows[k], :]"""
     cdef Py_ssize_t k
     for k in range(count):
         memcpy(target + k * width, source + rows[k] * width, width * sizeof(floating))
+
+
+cdef void take_batch(const epoch_rows *src, const model *m, Py_ssize_t start, Py_ssize_t rows,
+                     batch *b, floating dtype_of) noexcept nogil:
+    """b = the rows start .. start + rows - 1 of the epoch's order: where they lie, or
+    gathered into the room (a CSR X's are in src.layout, laid out by the caller)."""
+    cdef Py_ssize_t k, m_in = m.sizes[0], m_out = m.sizes[m.depth]
+    cdef const floating *weight
+    b.rows = rows
+    b.X_sparse = &src.layout if src.X == NULL else NULL
+    b.X = b.targets = b.sample_weight = b.labels = NULL
+    if src.order == NULL:
+        if src.X != NULL:
+            b.X = (<const floating *> src.X) + start * m_in
+        if src.targets != NULL:
+            b.targets = (<const floating *> src.targets) + start * m_out
+        if src.labels != NULL:
+            b.labels = src.labels + start
+        if src.sample_weight != NULL:
+            b.sample_weight = (<const floating *> src.sample_weight) + start
+    else:
+        if src.X != NULL:
+            gather_rows(<const floating *> src.X, m_in, src.order + start, rows,
+                        <floating *> src.X_room)
+            b.X = src.X_room
+        if src.targets != NULL:
+            gather_rows(<const floating *> src.targets, m_out, src.order + start, rows,
+                        <floating *> src.targets_room)
+            b.targets = src.targets_room
+        if src.labels != NULL:
+            for k in range(rows):
+                src.labels_room[k] = src.labels[src.order[start + k]]
+            b.labels = src.labels_room
+        if src.sample_weight != NULL:
+            gather_rows(<const floating *> src.sample_weight, 1, src.order + start, rows,
+                        <floating *> src.weight_room)
+            b.sample_weight = src.weight_room
+    b.weight_total = rows
+    if b.sample_weight != NULL:
+        weight = <const floating *> b.sample_weight
+        b.weight_total = 0
+        for k in range(rows):
+            b.weight_total += weight[k]
+
+
+cdef bint csr_column_sgd(epoch_rows *src, const model *m, const nnbp_rule *rule,
+                         Py_ssize_t next_start, Py_ssize_t batch_size, floating *P,
+                         floating *Z_next) noexcept nogil:
+    """W(1) -= lr dW(1) at the batch's columns, from the compact dW. If rows remain
+    from next_start on, the next batch too: laid out (into src.layout, which then
+    holds it; src.next_layout is scratch) and its first product into Z_next, with
+    the new W(1), in the same pass over it. Returns whether it made that product."""
+    cdef nnbp_csr done
+    cdef Py_ssize_t rows = min(batch_size, src.n - next_start)
+    if rows > 0:
+        csr_rows(&src.X_csr, src.order, next_start, rows, m.sizes[0], P[0], &src.next_layout)
+    nnbp_csr_column_sgd(&src.layout.rows, m.sizes[1], m.sizes[0], <floating> rule.learning_rate,
+                        <const floating *> src.layout.compact_dW, P,
+                        &src.next_layout if rows > 0 else NULL, max(rows, 0), Z_next)
+    if rows <= 0:
+        return False
+    done = src.layout.rows
+    src.layout.rows = src.next_layout
+    src.next_layout = done
+    return True
 
 
 cdef extern from "Python.h":
@@ -984,232 +1382,125 @@ cdef int raise_pending() except -1:
     return -1
 
 
-cdef void batch_step(const team *t, Py_ssize_t rows, const Py_ssize_t[::1] sizes,
-                     floating *params, bint has_bias, int activation, floating negative_slope,
-                     int output, const floating *X, const csr_batch *X_sparse,
-                     const floating *Y, const int64_t *labels, const floating *sample_weight,
-                     double weight_total, double alpha, floating *work, floating *grad,
-                     const nnbp_rule *rule, floating *state_1, floating *state_2,
-                     double *penalty, const floating *X_next, bint first_product_done,
-                     double *row_sums, Py_ssize_t update_from, Py_ssize_t n_params, bint adam,
-                     double step_size, double momentum, bint nesterov, double beta_1,
-                     double beta_2, double epsilon) noexcept nogil:
-    """A batch's loss into t.shared[0] and, if it is finite, its step: this member's share.
-
-    With a rule, the one-example step (see loss_and_gradient); else the
-    gradient into grad, then the update of this member's part of
-    params[update_from:] by sgd (state_1 the velocity, or NULL) or adam
-    (state_1 and state_2 the moments, step_size Adam's at this step).
-    """
-    cdef Py_ssize_t lo, hi
-    cdef double total = loss_and_gradient(t, rows, sizes, params, has_bias, activation,
-                                          negative_slope, output, X, X_sparse, Y, labels,
-                                          sample_weight, weight_total, alpha, work,
-                                          grad if rule == NULL else NULL, rule, state_1,
-                                          state_2, penalty, X_next, first_product_done,
-                                          row_sums)
-    if rule != NULL or not isfinite(total):
-        return
-    share_of(t, n_params - update_from, &lo, &hi)
-    lo += update_from
-    hi += update_from
-    if adam:
-        adam_update(hi - lo, step_size, beta_1, beta_2, epsilon, grad + lo, state_1 + lo,
-                    state_2 + lo, params + lo)
-    else:
-        nnbp_sgd_update(hi - lo, <floating> step_size, <floating> momentum, nesterov, grad + lo,
-                        state_1 + lo if state_1 != NULL else NULL, params + lo)
+cdef struct epoch_outcome:
+    double accumulated            # sum over batches of batch loss * batch rows
+    Py_ssize_t failed             # the batch whose loss was not finite, or -1
+    bint interrupted              # a signal handler raised (Ctrl-C) between batches
 
 
-def train_epoch(str solver, floating[::1] params, const Py_ssize_t[::1] sizes, bint has_bias,
-                int activation, double negative_slope, int output, double alpha,
-                object X, object Y, object labels, object sample_weight,
-                object order, Py_ssize_t batch_size, double learning_rate, double momentum,
-                bint nesterov, double beta_1, double beta_2, double epsilon,
-                Py_ssize_t step, object first_moment, object second_moment,
-                floating[::1] grad, floating[::1] workspace, floating[:, ::1] X_batch,
-                object Y_batch, object labels_batch, object sample_weight_batch,
-                double[::1] row_sums, int threads):
-    """One epoch of minibatch sgd or adam over X in the given order, compiled.
+cdef epoch_outcome run_epoch(const model *m, optimizer *o, epoch_rows *src, floating *P,
+                             floating *G, floating *work, Py_ssize_t batch_size) noexcept nogil:
+    """The batches of the epoch in turn, each a step of o (see train_epoch)."""
+    cdef epoch_outcome out
+    cdef Py_ssize_t start = 0, batch_number = 0
+    cdef bint fused = batch_size == 1 and src.X != NULL, first_product_done = False
+    cdef double penalty = 0, loss
+    cdef double shared[1]
+    cdef team alone = one_thread(shared), member
+    cdef double next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
+    cdef const floating *X_next
+    cdef nnbp_rule rule
+    cdef batch b
+    out.accumulated, out.failed, out.interrupted = 0, -1, False
+    if fused and m.alpha != 0:
+        # Each step then keeps it up to date as it writes the weights.
+        penalty = l2_penalty(m, <floating> 0, P, NULL)
+    while start < src.n:
+        b.rows = min(batch_size, src.n - start)
+        if src.X == NULL and not first_product_done:
+            csr_rows(&src.X_csr, src.order, start, b.rows, m.sizes[0], P[0], &src.layout.rows)
+        take_batch(src, m, start, b.rows, &b, P[0])
+        b.first_product_done = first_product_done
+        first_product_done = False
+        if b.weight_total == 0:
+            # A batch without weight says nothing about the loss: skip it.
+            start += b.rows
+            batch_number += 1
+            continue
+        rule = next_rule(o)
+        if fused:
+            X_next = NULL
+            if start + 1 < src.n:
+                X_next = (<const floating *> src.X) + m.sizes[0] * (
+                    src.order[start + 1] if src.order != NULL else start + 1)
+            loss = example_step(m, &rule, o, &b, P, work, &penalty, X_next)
+            first_product_done = X_next != NULL
+        elif m.threads > 1:
+            with parallel(num_threads=m.threads):
+                member = this_thread_of_the_team(shared)
+                batch_step(&member, m, o, &rule, &b, P, G, work)
+            loss = shared[0]
+        else:
+            batch_step(&alone, m, o, &rule, &b, P, G, work)
+            loss = shared[0]
+        if not isfinite(loss):
+            out.failed = batch_number
+            break
+        out.accumulated += loss * b.rows
+        if rule.adam:
+            o.steps += 1
+        if src.layout.compact_dW != NULL:
+            # Plain sgd on sparse X: W(1) at the batch's columns only, with
+            # the next batch's first product in the same pass.
+            first_product_done = csr_column_sgd(src, m, &rule, start + b.rows, batch_size, P,
+                                                work)
+        start += b.rows
+        batch_number += 1
+        if monotonic_seconds() >= next_signal_check:
+            if interrupted():
+                out.interrupted = True
+                break
+            next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
+    return out
 
-    Batches are the rows order[k:k + batch_size] (order None: X's own order,
-    read in place); shuffled rows are gathered into the *_batch buffers. The
-    learning rate is fixed for the epoch (Adam corrects it at every step).
-    Returns (sum over batches of batch loss * batch rows, Adam's step t, the
-    index of the batch whose loss was not finite or -1). That batch's update
-    is not made: params are those that gave the non-finite loss.
 
-    A team of `threads` threads takes each batch (see "teams of threads"),
+def train_epoch(Model net, Optimizer optimizer, floating[::1] params, floating[::1] grad,
+                object data, object order, Py_ssize_t batch_size):
+    """One epoch of minibatch sgd or adam over checked data, compiled.
+
+    data: nnbp.network.CheckedData. Batches are the rows order[k:k + batch_size]
+    (order None: the rows as they lie, read in place); shuffled rows are
+    gathered. The optimizer's learning rate is fixed for the epoch (Adam
+    corrects it at every step, counting its steps). Returns (sum over batches
+    of batch loss * batch rows, the index of the batch whose loss was not
+    finite or -1). That batch's update is not made: params are those that
+    gave the non-finite loss.
+
+    A team of the model's threads takes each batch (see "teams of threads"),
     loss, gradient and update. Batches of one row (batch_size 1) step each
     layer in one pass over its weights, without forming the gradient
-    (loss_and_gradient with a rule), on one thread: the same updates, and
-    grad is left as it was.
+    (example_step), on one thread: the same updates, and grad is left as it
+    was.
 
     X is a dense array or a CSR matrix, whose batches are laid out from its
-    rows where they lie (X_batch is unused). With it, plain sgd (no
-    momentum, alpha 0) steps only the columns of W(1) of the features in the
-    batch, the others' gradient being 0: their gradient is kept apart, and
-    grad's W(1) is left as it was. That step also computes the next batch's
-    first product with the new W(1), in the same pass over it.
+    rows where they lie, on one thread. With it, plain sgd (no momentum,
+    alpha 0) steps only the columns of W(1) of the features in the batch, the
+    others' gradient being 0: their gradient is kept apart, and grad's W(1)
+    is left as it was. That step also computes the next batch's first
+    product with the new W(1), in the same pass over it.
 
     Signal handlers run between batches (every SIGNAL_CHECK_SECONDS): Ctrl-C
     raises KeyboardInterrupt there, with params part-way through the epoch.
     """
-    cdef Py_ssize_t n = X.shape[0], m_in = X.shape[1], m_out = sizes[sizes.shape[0] - 1]
-    cdef nnbp_rule rule
-    cdef nnbp_rule *example_rule = NULL
-    cdef double penalty = 0
-    cdef const floating *X_next
-    cdef bint first_product_done = False
-    cdef Py_ssize_t start = 0, rows, k, batch = 0, failed = -1
-    cdef bint adam = solver == "adam"
-    cdef const int64_t[::1] rows_of
-    cdef const int64_t *row_ptr = NULL
-    cdef const floating *Y_ptr = optional_ptr(Y, params[0])
-    cdef const int64_t *labels_p = labels_ptr(labels)
-    cdef const floating *sw_ptr = optional_ptr(sample_weight, params[0])
-    cdef floating *Yb_ptr = <floating *> optional_ptr(Y_batch, params[0])
-    cdef int64_t *labels_b = <int64_t *> labels_ptr(labels_batch)
-    cdef floating *swb_ptr = <floating *> optional_ptr(sample_weight_batch, params[0])
-    cdef floating *m_ptr = <floating *> optional_ptr(first_moment, params[0])
-    cdef floating *v_ptr = <floating *> optional_ptr(second_moment, params[0])
-    cdef const floating *X_rows
-    cdef const floating *Y_rows
-    cdef const int64_t *label_rows
-    cdef const floating *sw_rows
-    cdef double batch_loss, weight_total, step_size, accumulated = 0
-    cdef double shared[1]
-    cdef team alone = one_thread(shared), member
-    cdef double next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
-    cdef bint stopped_by_signal = False
-    cdef const floating[:, ::1] X_dense
-    cdef csr_matrix X_csr
-    cdef csr_batch batch_rows, next_rows
-    cdef csr_batch *X_sparse = NULL
-    cdef Py_ssize_t first_weights = sizes[0] * sizes[1], entries
-    cdef bint compact
+    cdef model m = net.c
+    cdef floating[::1] work
+    cdef epoch_rows src
+    cdef epoch_outcome out
     check_rows_per_step("batch_size", batch_size)
-    if order is not None:
-        rows_of = order
-        row_ptr = &rows_of[0]
-    if csr_matrix_of(X, &X_csr):
-        X_sparse = &batch_rows
-        # The sparse kernels and the column step are one thread's.
-        threads = 1
-    else:
-        X_dense = X
-    if batch_size == 1 and X_sparse == NULL:
-        rule.adam, rule.nesterov = adam, nesterov
-        rule.learning_rate, rule.momentum = learning_rate, momentum
-        rule.beta_1, rule.beta_2, rule.epsilon = beta_1, beta_2, epsilon
-        example_rule = &rule
-    if X_sparse != NULL:
-        entries = most_entries(&X_csr, n, batch_size, row_ptr == NULL)
-        allocate_batch(&batch_rows, &X_csr, batch_size, entries, m_in, sizeof(floating))
-        if not adam and m_ptr == NULL and alpha == 0:
-            # Plain sgd: dW(1) is 0 but at the batch's columns, kept apart;
-            # the next batch is laid out while this one steps W(1).
-            batch_rows.compact_dW = malloc(sizes[1] * min(entries, m_in) * sizeof(floating) + 1)
-            if batch_rows.compact_dW == NULL or not nnbp_csr_allocate(
-                    &next_rows.rows, batch_size, entries, m_in, sizeof(floating)):
-                free(batch_rows.compact_dW)
-                nnbp_csr_free(&batch_rows.rows)
-                raise MemoryError("no memory for the gradient of the first layer")
-            next_rows.rows.indices, next_rows.rows.data = X_csr.indices, X_csr.data
-            next_rows.rows.index64 = X_csr.index64
-    with nogil:
-        if example_rule != NULL and alpha != 0:
-            # Each step then keeps it up to date as it writes the weights.
-            penalty = l2_penalty(sizes, 0, &params[0], NULL)
-        while start < n:
-            rows = min(batch_size, n - start)
-            if X_sparse != NULL and not first_product_done:
-                csr_rows(&X_csr, row_ptr, start, rows, m_in, params[0], &batch_rows.rows)
-            if row_ptr == NULL:
-                X_rows = &X_dense[start, 0] if X_sparse == NULL else NULL
-                Y_rows = Y_ptr + start * m_out if Y_ptr != NULL else NULL
-                label_rows = labels_p + start if labels_p != NULL else NULL
-                sw_rows = sw_ptr + start if sw_ptr != NULL else NULL
-            else:
-                if X_sparse == NULL:
-                    gather_rows(&X_dense[0, 0], m_in, row_ptr + start, rows, &X_batch[0, 0])
-                X_rows = &X_batch[0, 0]
-                Y_rows = label_rows = sw_rows = NULL
-                if Y_ptr != NULL:
-                    gather_rows(Y_ptr, m_out, row_ptr + start, rows, Yb_ptr)
-                    Y_rows = Yb_ptr
-                if labels_p != NULL:
-                    for k in range(rows):
-                        labels_b[k] = labels_p[row_ptr[start + k]]
-                    label_rows = labels_b
-                if sw_ptr != NULL:
-                    gather_rows(sw_ptr, 1, row_ptr + start, rows, swb_ptr)
-                    sw_rows = swb_ptr
-            weight_total = rows
-            if sw_rows != NULL:
-                weight_total = 0
-                for k in range(rows):
-                    weight_total += sw_rows[k]
-                if weight_total == 0:
-                    # A batch without weight says nothing about the loss: skip it.
-                    start += rows
-                    batch += 1
-                    first_product_done = False
-                    continue
-            step_size = adam_step_size(learning_rate, beta_1, beta_2, step + 1) if adam \
-                else learning_rate
-            X_next = NULL
-            if example_rule != NULL:
-                rule.learning_rate = step_size
-                if start + 1 < n:
-                    X_next = &X_dense[row_ptr[start + 1] if row_ptr != NULL else start + 1, 0]
-            compact = X_sparse != NULL and batch_rows.compact_dW != NULL
-            if threads > 1 and example_rule == NULL:
-                with parallel(num_threads=threads):
-                    member = this_thread_of_the_team(shared)
-                    batch_step(&member, rows, sizes, &params[0], has_bias, activation,
-                               <floating> negative_slope, output, X_rows, NULL, Y_rows,
-                               label_rows, sw_rows, weight_total, alpha, &workspace[0],
-                               &grad[0], NULL, m_ptr, v_ptr, &penalty, NULL, False,
-                               &row_sums[0], 0, params.shape[0], adam, step_size, momentum,
-                               nesterov, beta_1, beta_2, epsilon)
-            else:
-                batch_step(&alone, rows, sizes, &params[0], has_bias, activation,
-                           <floating> negative_slope, output, X_rows, X_sparse, Y_rows,
-                           label_rows, sw_rows, weight_total, alpha, &workspace[0], &grad[0],
-                           example_rule, m_ptr, v_ptr, &penalty, X_next, first_product_done,
-                           &row_sums[0], first_weights if compact else 0, params.shape[0],
-                           adam, step_size, momentum, nesterov, beta_1, beta_2, epsilon)
-            batch_loss = shared[0]
-            first_product_done = X_next != NULL
-            if not isfinite(batch_loss):
-                failed = batch
-                break
-            accumulated += batch_loss * rows
-            if adam:
-                step += 1
-            if compact:
-                # Plain sgd on sparse X: W(1) at the batch's columns only, with
-                # the next batch's first product in the same pass.
-                first_product_done = csr_column_sgd(
-                    &X_csr, &batch_rows, &next_rows.rows, row_ptr, start + rows, n, batch_size,
-                    m_in, sizes[1], <floating> learning_rate, &params[0], &workspace[0])
-            start += rows
-            batch += 1
-            if monotonic_seconds() >= next_signal_check:
-                if interrupted():
-                    stopped_by_signal = True
-                    break
-                next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
-    if X_sparse != NULL and batch_rows.compact_dW != NULL:
-        free(batch_rows.compact_dW)
-        nnbp_csr_free(&next_rows.rows)
-    if X_sparse != NULL:
-        nnbp_csr_free(&batch_rows.rows)
-    if stopped_by_signal:
+    work = workspace_of(net, batch_size, 1, params[0])
+    memset(&src, 0, sizeof(epoch_rows))
+    try:
+        prepare_rows(&src, data, order, batch_size, &m, &optimizer.c, params[0])
+        if src.X == NULL:
+            # The sparse kernels and the column step are one thread's.
+            m.threads = 1
+        with nogil:
+            out = run_epoch(&m, &optimizer.c, &src, &params[0], &grad[0], &work[0], batch_size)
+    finally:
+        free_rows(&src)
+    if out.interrupted:
         raise_pending()
-    return accumulated, step, failed
-
+    return out.accumulated, out.failed
 
 # ---------------------------------------------------------------- for the tests
 

@@ -324,7 +324,7 @@ def _local_steps(start, config, alpha, order_seed, n_rows, rows, batch_size, epo
         return _RoundSum(np.zeros_like(params), None, None, 0.0, 0.0, 1)
     weight = (len(data.X) if data.sample_weight is None
               else float(data.sample_weight.sum(dtype=np.float64)))
-    first, second = optimizer.epoch_arguments()[:2]
+    first, second = optimizer.state()
     return _RoundSum(weight * net.params, None if first is None else weight * first,
                      None if second is None else weight * second, loss * len(data.X),
                      weight, 0)
@@ -878,7 +878,7 @@ class _ClusterEpoch(EpochRun):
         if loss is not None and not _core.all_finite(net.params):
             np.copyto(net.params, backup)
             self.divergence, loss = f"the parameters became inf or nan in epoch {epoch_number}", None
-        self.steps = optimizer.epoch_arguments()[2]
+        self.steps = optimizer.steps
         return loss
 
     def _full_batch(self, optimizer, grad, epoch_number):
@@ -899,7 +899,7 @@ class _ClusterEpoch(EpochRun):
         plans = [(None if seed is None else (seed, s), max(1, math.ceil(shard.rows / n_steps)))
                  for s, shard in enumerate(data.shards)]
         global_batch = sum(batch for _, batch in plans)
-        first, second = optimizer.epoch_arguments()[:2]
+        first, second = optimizer.state()
         loss = 0.0
         for step in range(0, n_steps, data.sync_every):
             steps = (step, min(step + data.sync_every, n_steps))
@@ -1157,5 +1157,5 @@ class DaskMLPRegressor(_DaskMLP, MLPRegressor):
 @sizeof.register(Adam)
 def _sizeof_optimizer(optimizer):
     # Dask weighs what it holds and moves by sizeof: an optimizer weighs its state vectors.
-    return 64 + sum(state.nbytes for state in optimizer.epoch_arguments()[:2]
+    return 64 + sum(state.nbytes for state in optimizer.state()
                     if state is not None)

@@ -14,16 +14,17 @@ compiled state through these names alone, never its private attributes.
   compiled core;
 - ``Network.compiled_loss``: the loss (and gradient) of checked data;
 - ``Network.forward_checked``: the forward pass of rows already checked;
-- ``Network.lock``, ``core_sizes``, ``core_row_sums``, ``workspace_for`` and
-  ``flops_per_layer``: what a compiled call on the network takes (its lock,
-  the layer sizes and scratch of the core, the workspace of a batch, the
-  work that decides a team of threads).
+- ``Network.compiled``, ``workspace_for`` and ``flops_per_layer``: the
+  network as the compiled core takes it (nnbp._core.Model: its shape,
+  codes, penalty, scratch and team), configured and locked for a call; the
+  workspace of a batch; the work that decides a team of threads.
 """
+import contextlib
 import copy
 import os
 import threading
 import weakref
-from typing import NamedTuple, Optional
+from typing import Iterator, NamedTuple, Optional
 
 import numpy as np
 
@@ -153,12 +154,11 @@ class Network:
                 f"layer_sizes {list(self.layer_sizes)} make a network of {self.n_params} "
                 f"parameters, too large: at most {MAX_DIMENSION}"
             )
-        self._sizes = np.array(self.layer_sizes, dtype=np.intp)
+        # The network as the compiled core takes it; the lock is held while it computes.
+        self._model = _core.Model(self.layer_sizes)
+        self._model.workspace = np.empty(0, dtype=self.dtype)
         self._lock = threading.Lock()
         _networks.add(self)
-        self._workspace = np.empty(0, dtype=self.dtype)
-        # Each unit's row of W(l): its sum of squares, for a team's L2 penalty.
-        self._row_sums = np.empty(sum(self.layer_sizes[1:]), dtype=np.float64)
         # initialize() draws each weight matrix in float64 before copying it in.
         largest_draw = 8 * max(self._weight_sizes())
         self._params = allocate(self.n_params, self.dtype, f"a network of {self.n_params} "
@@ -282,29 +282,38 @@ class Network:
 
     # ------------------------------------------------------------ computing
 
-    @property
-    def lock(self) -> threading.Lock:
-        """Held while the compiled core computes with the parameters and the workspace.
+    @contextlib.contextmanager
+    def compiled(self, flops: float, rows: int) -> Iterator[_core.Model]:
+        """The network as the compiled core takes it, for one call (for nnbp's own modules).
 
-        For nnbp's own modules: one compiled call on a network at a time.
+        Holds the network's lock (one compiled call on a network at a time),
+        configures the model from the network's attributes, which may have
+        changed since the last call, and gives it the team of threads that
+        nnbp._threads decides for the work.
+
+        Parameters
+        ----------
+        flops : float
+            The work between two of a team's meetings (flops_per_layer); 0
+            for a call that runs on one thread.
+        rows : int
+            Rows of the call's batch: a team has at most that many threads.
+
+        Yields
+        ------
+        nnbp._core.Model
+            With its workspace as workspace_for last grew it.
         """
-        return self._lock
-
-    @property
-    def core_sizes(self) -> np.ndarray:
-        """layer_sizes as the compiled core takes them: an intp array (for nnbp's own modules)."""
-        return self._sizes
-
-    @property
-    def core_row_sums(self) -> np.ndarray:
-        """The compiled core's scratch for a team's L2 penalty: each unit's row sum of squares
-        of W(l), float64, one per unit of layers 1..L (for nnbp's own modules)."""
-        return self._row_sums
+        with self._lock, _threads.team(flops, rows) as threads:
+            self._model.configure(self.bias, self.activation, self.negative_slope, self.output,
+                                  self.alpha, threads)
+            yield self._model
 
     def workspace_for(self, n_examples: int, copies: int = 1) -> np.ndarray:
         """The workspace for a batch of n rows (copies of it: one a thread); grown once, reused.
 
-        For nnbp's own modules: the compiled passes take it; hold lock while they do.
+        For nnbp's own modules: the network's compiled model holds it, for its
+        compiled passes.
 
         Parameters
         ----------
@@ -323,12 +332,12 @@ class Network:
         MemoryError
             Naming the batch, if the system has not the memory.
         """
-        size = copies * _core.workspace_size(self._sizes, n_examples)
-        if self._workspace.size < size:
-            self._workspace = allocate(size, self.dtype,
-                                       f"the workspace for a batch of {n_examples} rows"
-                                       + (f" on {copies} threads" if copies > 1 else ""))
-        return self._workspace
+        size = copies * _core.workspace_size(self.layer_sizes, n_examples)
+        if self._model.workspace.size < size:
+            self._model.workspace = allocate(size, self.dtype,
+                                             f"the workspace for a batch of {n_examples} rows"
+                                             + (f" on {copies} threads" if copies > 1 else ""))
+        return self._model.workspace
 
     def check_data(self, X, y, sample_weight=None) -> CheckedData:
         """X, y and sample_weight checked for the compiled core (for nnbp's own modules).
@@ -422,15 +431,12 @@ class Network:
         rows = X.shape[0]
         # A sparse X's rows go through on one thread (see _core.network_forward).
         flops = self.flops_per_layer(rows, backward=False) if isinstance(X, np.ndarray) else 0
-        with self._lock, _threads.team(flops, rows) as threads:
+        with self.compiled(flops, rows) as model:
             # Each thread takes its share of the rows, a block at a time.
-            threads = min(threads, rows)
+            threads = min(model.threads, rows)     # as many as _core.network_forward takes
             block_rows = min(-(-rows // threads), FORWARD_BLOCK_ROWS)
-            _core.network_forward(
-                self._params, self._sizes, self.bias, _core.ACTIVATIONS[self.activation],
-                self.negative_slope, _core.OUTPUTS[self.output], X,
-                self.workspace_for(block_rows, threads), out, block_rows, threads,
-            )
+            self.workspace_for(block_rows, threads)
+            _core.network_forward(model, self._params, X, out, block_rows)
         return out
 
     def flops_per_layer(self, rows: int, backward: bool = True) -> float:
@@ -476,14 +482,10 @@ class Network:
         """
         rows = data.X.shape[0]
         flops = self.flops_per_layer(rows, grad is not None)
-        with self._lock, _threads.team(flops, rows) as threads:
-            return _core.network_loss_grad(
-                self._params if params is None else params, self._sizes, self.bias,
-                _core.ACTIVATIONS[self.activation], self.negative_slope,
-                _core.OUTPUTS[self.output], data.X, data.targets, data.labels,
-                data.sample_weight, data.total, self.alpha, self.workspace_for(rows), grad,
-                self._row_sums, threads,
-            )
+        with self.compiled(flops, rows) as model:
+            self.workspace_for(rows)
+            return _core.network_loss_grad(model, self._params if params is None else params,
+                                           data, grad)
 
     def l2_penalty(self, params: np.ndarray, weight_total: float,
                    grad: Optional[np.ndarray] = None) -> float:

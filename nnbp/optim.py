@@ -59,14 +59,22 @@ class SGD:
         _check_step(params, grad)
         if self.momentum != 0 and not _is_state_for(self.velocity, params):
             self.start(params)
-        _core.update("sgd", params, grad, self.velocity, None, self.learning_rate,
-                     self.momentum, self.nesterov, 0.0, 0.0, 0.0, 0)
+        _core.update(self.compiled(), params, grad)
 
-    def epoch_arguments(self):
-        """The compiled epoch's (first moment, second moment, Adam's t, hyperparameters)."""
-        return (self.velocity, None, 0,
-                dict(learning_rate=self.learning_rate, momentum=self.momentum,
-                     nesterov=self.nesterov, beta_1=0.0, beta_2=0.0, epsilon=0.0))
+    def compiled(self):
+        """The optimizer as the compiled core takes it (for nnbp's own modules): the
+        hyperparameters at the current learning rate, and the velocity, updated in place."""
+        return _core.Optimizer.sgd(self.learning_rate, self.momentum, self.nesterov,
+                                   self.velocity)
+
+    def state(self):
+        """The state vectors, (velocity, None) (for nnbp's own modules: nnbp.dask averages them)."""
+        return self.velocity, None
+
+    @property
+    def steps(self):
+        """Updates counted for a bias correction: sgd has none, 0."""
+        return 0
 
     def epoch_done(self, steps, examples_seen):
         """After an epoch of `steps` updates, with examples_seen in all so far."""
@@ -111,16 +119,24 @@ class Adam:
         _check_step(params, grad)
         if not _is_state_for(self.m, params):
             self.start(params)
-        self.t += 1
-        self.learning_rate = _core.update(
-            "adam", params, grad, self.m, self.v, self.learning_rate_init, 0.0, False,
-            self.beta_1, self.beta_2, self.epsilon, self.t)
+        compiled = self.compiled()
+        self.learning_rate = _core.update(compiled, params, grad)
+        self.t = compiled.steps
 
-    def epoch_arguments(self):
-        """The compiled epoch's (first moment, second moment, Adam's t, hyperparameters)."""
-        return (self.m, self.v, self.t,
-                dict(learning_rate=self.learning_rate_init, momentum=0.0, nesterov=False,
-                     beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon))
+    def compiled(self):
+        """The optimizer as the compiled core takes it (for nnbp's own modules): the
+        hyperparameters, the step count t, and the moments, updated in place."""
+        return _core.Optimizer.adam(self.learning_rate_init, self.beta_1, self.beta_2,
+                                    self.epsilon, self.t, (self.m, self.v))
+
+    def state(self):
+        """The state vectors, (m, v) (for nnbp's own modules: nnbp.dask averages them)."""
+        return self.m, self.v
+
+    @property
+    def steps(self):
+        """Updates counted for the bias correction: t."""
+        return self.t
 
     def epoch_done(self, steps, examples_seen):
         """After an epoch that took Adam to step `steps`."""

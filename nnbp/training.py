@@ -30,7 +30,7 @@ from typing import Optional
 
 import numpy as np
 
-from nnbp import _core, _threads
+from nnbp import _core
 from nnbp._memory import allocate
 from nnbp._validation import check_positive_int, check_random_state
 
@@ -294,13 +294,9 @@ class Epoch(EpochRun):
 
     def __init__(self, net, data, batch_size, shuffle):
         # data.total is not used: each batch's loss is its own mean.
-        X, targets, labels, sample_weight = data.X, data.targets, data.labels, data.sample_weight
-        self.net, self.X, self.targets, self.labels = net, X, targets, labels
-        self.sample_weight, self.batch_size, self.steps = sample_weight, batch_size, 0
-        n = X.shape[0]
+        self.net, self.data, self.batch_size, self.steps = net, data, batch_size, 0
+        n = data.X.shape[0]
         self.order = self.next_order = self.draw = self.identity = None
-        self.X_batch = np.empty((1, 1), dtype=net.dtype)
-        self.targets_batch = self.labels_batch = self.weight_batch = None
         if shuffle:
             # The order composes a new permutation each epoch, as scikit-learn's
             # does; the buffers make it allocation-free.
@@ -308,20 +304,11 @@ class Epoch(EpochRun):
             self.identity, self.next_order, self.draw = (np.arange(n, dtype=np.int64),
                                                          np.empty(n, np.int64),
                                                          np.empty(n, np.int64))
-            if isinstance(X, np.ndarray):
-                # A sparse X's batches are read where its rows lie, not copied.
-                self.X_batch = np.empty((batch_size, X.shape[1]), dtype=net.dtype)
-            if targets is not None:
-                self.targets_batch = np.empty((batch_size, targets.shape[1]), dtype=net.dtype)
-            if labels is not None:
-                self.labels_batch = np.empty(batch_size, dtype=np.int64)
-            if sample_weight is not None:
-                self.weight_batch = np.empty(batch_size, dtype=net.dtype)
-        self.workspace = net.workspace_for(batch_size)
+        net.workspace_for(batch_size)
 
     @property
     def rows(self):
-        return self.X.shape[0]
+        return self.data.X.shape[0]
 
     def run(self, optimizer, random_state, grad, backup, epoch_number):
         """One epoch; returns its loss (see EpochRun.run)."""
@@ -331,21 +318,17 @@ class Epoch(EpochRun):
             random_state.shuffle(self.draw)
             np.take(self.order, self.draw, out=self.next_order)
             self.order, self.next_order = self.next_order, self.order
-        first_moment, second_moment, step, hyper = optimizer.epoch_arguments()
+        compiled = optimizer.compiled()
         np.copyto(backup, net.params)
         try:
             # A sparse X's epoch runs on one thread (see _core.train_epoch).
-            flops = net.flops_per_layer(self.batch_size) if isinstance(self.X, np.ndarray) else 0
-            with net.lock, _threads.team(flops, self.batch_size) as threads:
-                accumulated, self.steps, failed = _core.train_epoch(
-                    optimizer.name, net.params, net.core_sizes, net.bias,
-                    _core.ACTIVATIONS[net.activation], net.negative_slope,
-                    _core.OUTPUTS[net.output], net.alpha, self.X, self.targets, self.labels,
-                    self.sample_weight, self.order, self.batch_size, hyper["learning_rate"],
-                    hyper["momentum"], hyper["nesterov"], hyper["beta_1"], hyper["beta_2"],
-                    hyper["epsilon"], step, first_moment, second_moment, grad, self.workspace,
-                    self.X_batch, self.targets_batch, self.labels_batch, self.weight_batch,
-                    net.core_row_sums, threads)
+            flops = net.flops_per_layer(self.batch_size) if isinstance(self.data.X, np.ndarray) \
+                else 0
+            with net.compiled(flops, self.batch_size) as model:
+                net.workspace_for(self.batch_size)
+                accumulated, failed = _core.train_epoch(model, compiled, net.params, grad,
+                                                        self.data, self.order, self.batch_size)
+            self.steps = compiled.steps
             finite = _core.all_finite(net.params)
         except KeyboardInterrupt:
             # Ctrl-C part-way through: back to the parameters this epoch began
@@ -353,7 +336,7 @@ class Epoch(EpochRun):
             np.copyto(net.params, backup)
             raise
         if failed < 0 and finite:
-            return accumulated / self.X.shape[0]
+            return accumulated / self.rows
         # Keep the last finite parameters: those that gave the bad loss if
         # they are finite, else those the epoch began with.
         if not finite:

@@ -2,6 +2,7 @@
 imports it back, and nnbp.io knows the file format alone, not the models it holds."""
 import ast
 import pathlib
+import re
 
 import pytest
 
@@ -197,9 +198,9 @@ def test_the_private_reads_check_sees_what_it_must():
     source = ("from nnbp.estimators import _BaseMLP\n"
               "def f(net):\n"
               "    with net._lock:\n"
-              "        return self._own, super()._fit, net.__class__, net._row_sums\n")
+              "        return self._own, super()._fit, net.__class__, net._model\n")
     assert sorted(private_reads_of_other_modules("nnbp.elsewhere", source)) == [
-        (1, "_BaseMLP"), (3, "_lock"), (4, "_row_sums")]
+        (1, "_BaseMLP"), (3, "_lock"), (4, "_model")]
     # A module's own underscored names are its own to read.
     assert private_reads_of_other_modules("nnbp.network", "x = net._lock\n") == []
 
@@ -226,3 +227,77 @@ def test_the_local_and_the_dask_epoch_implement_one_declared_interface():
 
     assert issubclass(Epoch, EpochRun)
     assert issubclass(dask._ClusterEpoch, EpochRun)
+
+
+# ---------------------------------------------------------------- the compiled core's shape
+
+CORE_SOURCE = pathlib.Path(__file__).resolve().parents[1] / "nnbp" / "_core.pyx"
+# A function longer or with more parameters than these says why in its docstring,
+# with a sentence such as "(Ten parameters: BLAS's own ...)".
+LONGEST_FUNCTION, MOST_PARAMETERS = 80, 8
+REASON = re.compile(r"\(\w+ (lines|parameters): ")
+
+
+def cython_functions(source):
+    """[(name, lines, parameters, docstring)] of each function of a .pyx source:
+    def, cdef and cpdef at module level, their lines up to the next one."""
+    lines = source.split("\n")
+    header = re.compile(r"^(?:cdef|cpdef|def)\s+(?!struct|extern|class)[^(=]*?(\w+)\(")
+    starts = [(i, header.match(line).group(1)) for i, line in enumerate(lines)
+              if header.match(line)]
+    found = []
+    for i, name in starts:
+        end = i + 1
+        while end < len(lines) and (not lines[end] or lines[end][0] in " #"):
+            end += 1
+        while not lines[end - 1].strip():
+            end -= 1
+        body = "\n".join(lines[i:end])
+        found.append((name, end - i, count_parameters(body), docstring_of(body)))
+    return found
+
+
+def count_parameters(body):
+    """The parameters of the function whose text starts body: its top-level commas."""
+    depth, count, seen = 0, 0, False
+    for char in body[body.index("(") + 1:]:
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            if depth == 0:
+                break
+            depth -= 1
+        elif char == "," and depth == 0:
+            count += 1
+        elif not char.isspace():
+            seen = True
+    return count + seen
+
+
+def docstring_of(body):
+    quoted = re.search(r'"""(.*?)"""', body, re.S)
+    return quoted.group(1) if quoted else ""
+
+
+def test_the_core_parser_sees_functions_their_lines_and_parameters():
+    source = ('cdef struct s:\n    int a\n\n\n'
+              'cdef void f(const floating[:, ::1] X, int *b,\n'
+              '            double c) noexcept nogil:\n'
+              '    """Doc (Three parameters: here.)"""\n    pass\n\n\n'
+              'def g():\n    return 1\n')
+    assert cython_functions(source) == [("f", 4, 3, "Doc (Three parameters: here.)"),
+                                        ("g", 2, 0, "")]
+
+
+def test_no_core_function_is_long_or_takes_many_parameters_without_saying_why():
+    """Issue 22: the compiled functions take a model, an optimizer and a batch, not
+    dozens of loose arguments, and each has one concern."""
+    if not CORE_SOURCE.exists():
+        pytest.skip("the compiled core's source is in a checkout, not an installed package")
+    functions = cython_functions(CORE_SOURCE.read_text())
+    assert len(functions) > 50
+    unexplained = [f"{name}: {lines} lines, {parameters} parameters"
+                   for name, lines, parameters, doc in functions
+                   if (lines > LONGEST_FUNCTION or parameters > MOST_PARAMETERS)
+                   and not REASON.search(" ".join(doc.split()))]
+    assert not unexplained, "\n".join(unexplained)

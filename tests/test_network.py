@@ -268,8 +268,8 @@ def test_forward_in_blocks_equals_forward_at_once(output, rng, monkeypatch):
     np.testing.assert_allclose(blocked.forward(X), whole, rtol=0,
                                atol=64 * np.finfo(whole.dtype).eps * scale)
     # A block's workspace for each thread that takes a share of the rows.
-    assert blocked._workspace.size in [
-        threads * nnbp.network._core.workspace_size(blocked._sizes, 10)
+    assert blocked.workspace_for(1).size in [
+        threads * nnbp.network._core.workspace_size(blocked.layer_sizes, 10)
         for threads in range(1, nnbp._threads.wanted_threads() + 1)]
 
 

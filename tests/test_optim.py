@@ -212,3 +212,23 @@ def test_step_refuses_a_grad_that_shares_memory_with_params(make):
     with pytest.raises(ValueError, match="params must not share memory with grad"):
         make().step(params, params)
     assert np.array_equal(buffer, before)
+
+
+def test_the_compiled_optimizer_refuses_missing_state():
+    """The core's optimizer would take sgd's missing velocity for plain gradient
+    descent, and would write Adam's moments through a null pointer."""
+    with pytest.raises(ValueError, match="velocity"):
+        _core.Optimizer.sgd(0.1, 0.9, True, None)
+    with pytest.raises(ValueError, match="moments"):
+        _core.Optimizer.adam(0.1, 0.9, 0.999, 1e-8, 0, (np.zeros(3), None))
+    assert _core.Optimizer.sgd(0.1, 0.0, False, None).steps == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_optimizer_counts_adams_steps_and_corrects_its_rate(dtype):
+    params, grad = np.ones(4, dtype), np.full(4, 0.5, dtype)
+    compiled = _core.Optimizer.adam(0.01, 0.9, 0.999, 1e-8, 0, (np.zeros(4, dtype),
+                                                                np.zeros(4, dtype)))
+    rates = [_core.update(compiled, params, grad) for _ in range(3)]
+    assert compiled.steps == 3
+    assert rates == [_core.adam_learning_rate(0.01, 0.9, 0.999, t) for t in (1, 2, 3)]

@@ -228,7 +228,7 @@ def fit_memory(workload, dtype, batch, optimizer, estimator=False):
     net = fit.net
     params = net.params.nbytes
     batch_buffers = batch * (X.shape[1] * itemsize + (8 if y.ndim == 1 else y.shape[1] * itemsize))
-    workspaces = (_core.workspace_size(net._sizes, batch) * itemsize + batch_buffers
+    workspaces = (_core.workspace_size(net.layer_sizes, batch) * itemsize + batch_buffers
                   + 3 * n * 8)               # the epoch's row orders, int64
     data = X.nbytes + y.nbytes
     return dict(sizes=workload.label, dtype=np.dtype(dtype).name, batch=batch,

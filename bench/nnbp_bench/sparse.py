@@ -97,7 +97,7 @@ def adam_update_seconds(n_params, dtype, repeats):
     params, grad = (rng.standard_normal(n_params).astype(dtype) for _ in range(2))
     m, v = np.zeros_like(params), np.zeros_like(params)
     return measure.median_call_seconds(
-        lambda: _core.update("adam", params, grad, m, v, 1e-3, 0.0, False, 0.9, 0.999, 1e-8, 1),
+        lambda: _core.update(_core.Optimizer.adam(1e-3, 0.9, 0.999, 1e-8, 0, (m, v)), params, grad),
         calls=1, blocks=max(5, 5 * repeats))
 
 
