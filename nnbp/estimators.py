@@ -81,7 +81,7 @@ _RandomState = Union[int, np.random.RandomState, None]
 # The estimators being fitted now, by any thread. A second fit of one of
 # them is refused: two fits would interleave their writes to its network,
 # optimizer and fitted attributes.
-_FITTING = weakref.WeakSet()
+_FITTING: weakref.WeakSet[_BaseMLP] = weakref.WeakSet()
 _FITTING_LOCK = threading.Lock()
 
 
@@ -467,7 +467,7 @@ class _BaseMLP(BaseEstimator):
                                             self._saved_arrays())
 
     # What a subclass adds to the fitted state: the names, their values, arrays.
-    _SAVED_EXTRA = ()
+    _SAVED_EXTRA: tuple[str, ...] = ()
 
     def _saved_extra(self):
         return {}
@@ -1256,7 +1256,8 @@ default='relu'
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: Union[int, float] = 10,
-                 max_fun: int = 15000, dtype: DTypeLike = None, init: str = "glorot") -> None:
+                 max_fun: int = 15000, dtype: Optional[DTypeLike] = None,
+                 init: str = "glorot") -> None:
         _store_parameters(self, locals())
 
     def _validate_input(self, X, y, incremental, reset):
@@ -1850,7 +1851,8 @@ default='relu'
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: Union[int, float] = 10,
-                 max_fun: int = 15000, dtype: DTypeLike = None, init: str = "glorot") -> None:
+                 max_fun: int = 15000, dtype: Optional[DTypeLike] = None,
+                 init: str = "glorot") -> None:
         _store_parameters(self, locals())
 
     def _validate_input(self, X, y, incremental, reset):
