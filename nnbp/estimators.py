@@ -21,14 +21,18 @@ Needs scikit-learn (pip install 'nnbp[sklearn]'); the rest of nnbp does not.
 For nnbp's own modules (nnbp.dask), not the public API: class_targets and
 regression_targets, y as the estimators' networks take it.
 """
+from __future__ import annotations
+
 import functools
+import os
 import threading
 import warnings
 import weakref
 from numbers import Integral, Real
-from typing import NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional, Sequence, TypeVar, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
@@ -66,11 +70,18 @@ NON_FINITE_PARAMETERS = ("Solver produced non-finite parameter weights. The inpu
 # The regressor's loss parameter that gives each of its network's outputs.
 REGRESSION_LOSSES = {"squared": "squared_error", "poisson": "poisson"}
 
+# The types of the public signatures. A fit returns the estimator fitted, of
+# its own class (MLPClassifier, MLPRegressor, or a subclass such as nnbp.dask's).
+_MLP = TypeVar("_MLP", bound="_BaseMLP")
+# callback(epoch, losses, network) of fit and partial_fit: True stops training.
+_FitCallback = Callable[[int, dict[str, Any], Network], Optional[bool]]
+_RandomState = Union[int, np.random.RandomState, None]
+
 
 # The estimators being fitted now, by any thread. A second fit of one of
 # them is refused: two fits would interleave their writes to its network,
 # optimizer and fitted attributes.
-_FITTING = weakref.WeakSet()
+_FITTING: weakref.WeakSet[_BaseMLP] = weakref.WeakSet()
 _FITTING_LOCK = threading.Lock()
 
 
@@ -202,19 +213,19 @@ class _BlockViews(list):
         _write_blocks(f"{self.name}[{index}]", [view], [value])
 
 
-def class_targets(label_binarizer: LabelBinarizer, y) -> np.ndarray:
+def class_targets(label_binarizer: LabelBinarizer, y: ArrayLike) -> np.ndarray:
     """A classifier's y as its network takes it (for nnbp's own modules: nnbp.dask).
 
     Parameters
     ----------
-    label_binarizer : LabelBinarizer
+    label_binarizer : sklearn.preprocessing.LabelBinarizer
         The classifier's, fitted.
-    y : array_like
-        Labels among its classes.
+    y : array-like of shape (n_samples,) or (n_samples, n_classes)
+        Labels among its classes, or a multilabel indicator matrix.
 
     Returns
     -------
-    ndarray
+    ndarray of shape (n_samples,) or (n_samples, n_outputs)
         Class indices, int64 (multiclass: softmax), or 0/1 columns, float64
         (binary, multilabel).
     """
@@ -223,17 +234,18 @@ def class_targets(label_binarizer: LabelBinarizer, y) -> np.ndarray:
     return label_binarizer.transform(y).astype(np.float64)
 
 
-def regression_targets(y) -> np.ndarray:
+def regression_targets(y: np.ndarray) -> np.ndarray:
     """A regressor's y as its network takes it (for nnbp's own modules: nnbp.dask).
 
     Parameters
     ----------
-    y : ndarray of shape (n,) or (n, n_outputs)
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        The targets, validated.
 
     Returns
     -------
-    ndarray of shape (n, n_outputs)
-        float64, one column per output.
+    ndarray of shape (n_samples, n_outputs)
+        The targets as float64, one column per output.
     """
     return np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1)
 
@@ -304,27 +316,43 @@ class _BaseMLP(BaseEstimator):
         return tags
 
     @property
-    def coefs_(self):
-        """[W(l).T]: (fan_in, fan_out) views of the network's weights.
+    def coefs_(self) -> list[np.ndarray]:
+        """The weight matrices: views of the network's weights, one per layer.
 
-        Write into them, assign the list, or assign one (coefs_[l] = W): each
-        writes into the network. Before the first fit, assigning coefs_ and
-        intercepts_ gives the initial parameters (scikit-learn's way): a
-        partial_fit, or a fit with warm_start=True, starts from them.
+        Element ``l`` is ``W(l+1).T``, of shape (fan_in, fan_out), as in
+        scikit-learn. Write into them, assign the list, or assign one
+        (``coefs_[l] = W``): each writes into the network. Before the first
+        fit, assigning coefs_ and intercepts_ gives the initial parameters
+        (scikit-learn's way): a partial_fit, or a fit with warm_start=True,
+        starts from them.
+
+        Raises
+        ------
+        AttributeError
+            Before a fit, unless coefs_ was assigned.
         """
         return self._blocks("coefs_")
 
     @coefs_.setter
-    def coefs_(self, values):
+    def coefs_(self, values: Sequence[ArrayLike]) -> None:
         self._assign_blocks("coefs_", values)
 
     @property
-    def intercepts_(self):
-        """[b(l)]: views of the network's biases, as coefs_ are of its weights."""
+    def intercepts_(self) -> list[np.ndarray]:
+        """The bias vectors: views of the network's biases, as coefs_ are of its weights.
+
+        Element ``l`` is ``b(l+1)``, of shape (fan_out,). Written and assigned
+        as coefs_ are.
+
+        Raises
+        ------
+        AttributeError
+            Before a fit, unless intercepts_ was assigned.
+        """
         return self._blocks("intercepts_")
 
     @intercepts_.setter
-    def intercepts_(self, values):
+    def intercepts_(self, values: Sequence[ArrayLike]) -> None:
         self._assign_blocks("intercepts_", values)
 
     def _blocks(self, name):
@@ -374,17 +402,61 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------ saving
 
-    def save(self, path, metadata=None):
-        """Write the fitted estimator to path without pickle; nnbp.load(path) reads it back.
+    def save(self, path: Union[str, os.PathLike[str]],
+             metadata: Optional[dict[str, Any]] = None) -> None:
+        """Write the fitted estimator to a model file, without pickle.
 
-        path and metadata are as for nnbp.io.save (metadata=None keeps
-        network_.metadata). The file holds the network, the parameters
-        (get_params(): they must be JSON data, so random_state an int or None;
-        hidden_layer_sizes comes back as a tuple and dtype as its name) and the
-        fitted state that predict, predict_proba and score use. The
-        optimizer's state (momentum, Adam's moments) is not saved: partial_fit
-        or a warm_start fit of the loaded estimator continue from its
-        parameters with a fresh optimizer.
+        ``nnbp.load(path)`` reads it back. The file holds the network, the
+        parameters (``get_params()``: hidden_layer_sizes comes back as a tuple
+        and dtype as its name) and the fitted state that predict,
+        predict_proba and score use. The optimizer's state (momentum, Adam's
+        moments) is not saved: partial_fit or a warm_start fit of the loaded
+        estimator continue from its parameters with a fresh optimizer.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file, written exactly as given (no ".npz" is appended). An
+            existing file is replaced atomically: a save that fails leaves it
+            as it was.
+        metadata : dict, default=None
+            JSON data about the model (str, int, float, bool, None, and lists
+            and dicts of them, with str keys). None keeps
+            ``network_.metadata``. save adds ``nnbp_version``, ``saved`` and
+            ``format_version``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        TypeError
+            If a parameter is not JSON data: random_state must be an int or
+            None. Nothing is written then.
+        ValueError
+            If a parameter that fixes the network (hidden_layer_sizes, dtype,
+            loss) was changed after the fit, or if the fitted state would not
+            load back as it is (NaN weights, class labels that NumPy's strings
+            cannot hold). Nothing is written then.
+
+        See Also
+        --------
+        nnbp.load : Read a model file back.
+        nnbp.io.save : The function this method calls, for any nnbp model.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import nnbp
+        >>> from nnbp.datasets import load_digits
+        >>> X, y = load_digits()
+        >>> clf = nnbp.MLPClassifier(hidden_layer_sizes=(16,), solver="lbfgs",
+        ...                          random_state=0).fit(X / 16, y)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = os.path.join(folder, "digits.npz")
+        ...     clf.save(path)
+        ...     loaded = nnbp.load(path)
+        >>> bool((loaded.predict(X / 16) == clf.predict(X / 16)).all())
+        True
         """
         io.save(self, path, metadata)
 
@@ -395,7 +467,7 @@ class _BaseMLP(BaseEstimator):
                                             self._saved_arrays())
 
     # What a subclass adds to the fitted state: the names, their values, arrays.
-    _SAVED_EXTRA = ()
+    _SAVED_EXTRA: tuple[str, ...] = ()
 
     def _saved_extra(self):
         return {}
@@ -669,21 +741,60 @@ class _BaseMLP(BaseEstimator):
 
     @_one_fit_at_a_time
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, callback=None):
-        """Fit the model to data matrix X and target(s) y, optionally weighting the samples.
+    def fit(self: _MLP, X: ArrayLike, y: ArrayLike, sample_weight: Optional[ArrayLike] = None,
+            callback: Optional[_FitCallback] = None) -> _MLP:
+        """Fit the model to data matrix X and target(s) y.
 
-        callback(epoch, losses, network), if given, runs after each epoch of
-        sgd and adam, and after each iteration of lbfgs: epoch is the
-        epoch's (iteration's) place in loss_curve_, 1 for the first;
-        losses is {"loss": its training loss, "validation_score": the
-        early-stopping score, or None} ({"loss": ...} for lbfgs); network
-        is network_. If it returns True, training stops there, with no
-        ConvergenceWarning: n_iter_ and loss_curve_ count the epochs run
-        (with early_stopping, the best parameters are restored as at any
-        other end). If it raises, the exception propagates and the network
-        keeps the parameters of the last epoch (iteration) run.
+        As scikit-learn's fit: a new network each time, unless
+        ``warm_start=True``, which goes on training the fitted one. nnbp adds
+        the callback.
 
-        Returns self.
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data. A scipy sparse matrix or array of any format is
+            converted to CSR once; the first layer's products run on it
+            without densifying it. With ``dtype=None``, float32 X trains a
+            float32 network and any other X a float64 one.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values: class labels, or a multilabel indicator
+            matrix, for MLPClassifier; real numbers for MLPRegressor.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples: the loss is their weighted mean, as in
+            scikit-learn. None weighs every sample equally.
+        callback : callable, default=None
+            ``callback(epoch, losses, network)``, run after each epoch of sgd
+            and adam, and after each iteration of lbfgs. ``epoch`` is the
+            epoch's (iteration's) place in loss_curve_, 1 for the first;
+            ``losses`` is ``{"loss": its training loss, "validation_score":
+            the early-stopping score, or None}`` (``{"loss": ...}`` for
+            lbfgs); ``network`` is network_. If it returns True, training
+            stops there, with no ConvergenceWarning: n_iter_ and loss_curve_
+            count the epochs run (with early_stopping, the best parameters
+            are restored as at any other end). If it raises, the exception
+            propagates and the network keeps the parameters of the last epoch
+            (iteration) run.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If X, y or sample_weight are invalid (shapes, NaN or infinity,
+            labels), or a parameter is (sklearn's InvalidParameterError).
+        nnbp.DivergenceError
+            A ValueError, if the training loss becomes inf or NaN: the
+            network keeps its last finite parameters. With early_stopping,
+            once a validation score was recorded, training stops instead with
+            a ConvergenceWarning and the parameters that scored best.
+        RuntimeError
+            If the estimator is being fitted already, in another thread or
+            by a callback of its own fit.
+        TypeError
+            If callback is not callable.
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False,
                          callback=callback)
@@ -737,7 +848,34 @@ class _BaseMLP(BaseEstimator):
 
 
 class NonFiniteOutputError(ValueError):
-    """A classifier's network gave NaN or inf outputs, from which no class can be told."""
+    """A classifier's network gave NaN or inf outputs, from which no class can be told.
+
+    MLPClassifier.predict raises it where scikit-learn's would give such a
+    row the first class: the network's parameters are not finite (a
+    diverged fit, or coefs_ and intercepts_ assigned so), or the row
+    overflows its hidden units. The message counts the rows and names the
+    first. A ValueError, as scikit-learn's errors about the data are.
+
+    See Also
+    --------
+    MLPClassifier.predict : The method that raises it.
+    nnbp.DivergenceError : Raised by fit when the training loss diverges.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import MLPClassifier
+    >>> from nnbp.estimators import NonFiniteOutputError
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    >>> clf = MLPClassifier(hidden_layer_sizes=(3,), solver="lbfgs",
+    ...                     random_state=0).fit(X, [0, 1, 1, 0])
+    >>> clf.coefs_[0][0, 0] = np.nan
+    >>> try:
+    ...     clf.predict(X)
+    ... except NonFiniteOutputError as error:
+    ...     print(str(error).split(" for ")[0])
+    the network's outputs are not finite (NaN or inf)
+    """
 
 
 def _check_finite_outputs(outputs):
@@ -769,27 +907,357 @@ def _is_plain_input(X, state):
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier: scikit-learn's MLPClassifier, compiled.
 
-    Parameters are scikit-learn's (see sklearn.neural_network.MLPClassifier),
-    then nnbp's:
+    This model optimizes the log-loss function using LBFGS or stochastic
+    gradient descent, as scikit-learn's MLPClassifier does, with the same
+    parameters, defaults, fitted attributes and methods. Its network, loss,
+    gradient and updates are nnbp's compiled ones (nnbp.Network): from the
+    same initial parameters, it follows scikit-learn's sgd, adam and lbfgs
+    to float64 round-off. Binary and multilabel problems have logistic
+    outputs with the binary cross-entropy, multiclass ones a softmax with
+    the cross-entropy.
 
-    dtype : None, float32 or float64
-        The dtype of the network; None follows X (float32 stays float32,
-        anything else becomes float64).
-    init : "glorot", "normal" or "he"
-        The initialisation (see nnbp.Network); "glorot" is scikit-learn's.
+    Needs scikit-learn (``pip install 'nnbp[sklearn]'``).
 
-    activation may also be "leaky_relu" or "softplus". Binary and multilabel
-    problems have logistic outputs with binary cross-entropy; multiclass ones
-    a softmax with cross-entropy.
+    Parameters
+    ----------
+    hidden_layer_sizes : int or array-like of shape (n_layers - 2,), default=(100,)
+        The ith element is the number of units in the ith hidden layer; an
+        int is one hidden layer. Each is between 1 and 2**31 - 1, and the
+        network's weights and biases number at most 2**31 - 1.
+
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'softplus'}, \
+default='relu'
+        Activation function for the hidden layers.
+
+        - 'identity', no-op activation, useful to implement linear
+          bottleneck, returns f(x) = x
+        - 'logistic', the logistic sigmoid function, returns
+          f(x) = 1 / (1 + exp(-x))
+        - 'tanh', the hyperbolic tan function, returns f(x) = tanh(x)
+        - 'relu', the rectified linear unit function, returns
+          f(x) = max(0, x)
+        - 'leaky_relu' (nnbp's own), returns f(x) = x for x > 0 and
+          0.01 x otherwise
+        - 'softplus' (nnbp's own), returns f(x) = log(1 + exp(x))
+
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        The solver for weight optimization, as in scikit-learn.
+
+        - 'lbfgs' is an optimizer in the family of quasi-Newton methods
+          (scipy.optimize's L-BFGS-B).
+        - 'sgd' refers to stochastic gradient descent.
+        - 'adam' refers to a stochastic gradient-based optimizer proposed
+          by Kingma, Diederik, and Jimmy Ba.
+
+        The default solver 'adam' works well on relatively large datasets
+        (thousands of training samples or more) in terms of both training
+        time and validation score. For small datasets, 'lbfgs' can converge
+        faster and perform better.
+
+    alpha : float, default=0.0001
+        Strength of the L2 regularization term, on the weights only (not the
+        biases). The term is divided by the sample size when added to the
+        loss: alpha / (2 n) times the sum of the squared weights, as in
+        scikit-learn.
+
+    batch_size : int or 'auto', default='auto'
+        Size of minibatches for the stochastic solvers. If the solver is
+        'lbfgs', the estimator does not use minibatches. When set to 'auto',
+        ``batch_size=min(200, n_samples)``; a larger int is clipped to
+        n_samples, with a warning.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning rate schedule for weight updates, as in scikit-learn.
+
+        - 'constant' is a constant learning rate given by
+          'learning_rate_init'.
+        - 'invscaling' gradually decreases the learning rate at each time
+          step 't' using an inverse scaling exponent of 'power_t':
+          effective_learning_rate = learning_rate_init / pow(t, power_t).
+        - 'adaptive' keeps the learning rate constant to
+          'learning_rate_init' as long as training loss keeps decreasing.
+          Each time two consecutive epochs fail to decrease training loss by
+          at least tol, or fail to increase validation score by at least tol
+          if 'early_stopping' is on, the current learning rate is divided
+          by 5.
+
+        Only used when ``solver='sgd'``.
+
+    learning_rate_init : float, default=0.001
+        The initial learning rate used. It controls the step-size in
+        updating the weights. Only used when solver='sgd' or 'adam'.
+
+    power_t : float, default=0.5
+        The exponent for inverse scaling learning rate. It is used in
+        updating effective learning rate when the learning_rate is set to
+        'invscaling'. Only used when solver='sgd'.
+
+    max_iter : int, default=200
+        Maximum number of iterations. The solver iterates until convergence
+        (determined by 'tol') or this number of iterations. For stochastic
+        solvers ('sgd', 'adam'), this is the number of epochs (how many
+        times each data point is used), not the number of gradient steps.
+
+    shuffle : bool, default=True
+        Whether to shuffle samples in each iteration. Only used when
+        solver='sgd' or 'adam'. The orders are drawn as scikit-learn draws
+        them, from random_state.
+
+    random_state : int, RandomState instance or None, default=None
+        Determines random number generation for weights and bias
+        initialization, the train-validation split if early stopping is
+        used, and batch sampling when solver='sgd' or 'adam'. Pass an int
+        for reproducible results across multiple function calls. With
+        ``init='glorot'``, the initial parameters are the ones scikit-learn
+        draws from the same random_state. A model file (save) holds an int
+        or None only.
+
+    tol : float, default=1e-4
+        Tolerance for the optimization. When the loss or score is not
+        improving by at least ``tol`` for ``n_iter_no_change`` consecutive
+        iterations, unless ``learning_rate`` is set to 'adaptive',
+        convergence is considered to be reached and training stops.
+
+    verbose : bool, default=False
+        Whether to print progress messages (the loss of each iteration) to
+        stdout.
+
+    warm_start : bool, default=False
+        When set to True, reuse the solution of the previous call to fit as
+        initialization, otherwise, just erase the previous solution. The
+        network that is reused keeps its hidden_layer_sizes and dtype:
+        changing either with set_params, then fitting with warm_start=True,
+        raises a ValueError.
+
+    momentum : float, default=0.9
+        Momentum for gradient descent update. Should be between 0 and 1.
+        Only used when solver='sgd'.
+
+    nesterovs_momentum : bool, default=True
+        Whether to use Nesterov's momentum. Only used when solver='sgd' and
+        momentum > 0.
+
+    early_stopping : bool, default=False
+        Whether to use early stopping to terminate training when validation
+        score is not improving. If set to True, it sets aside
+        ``validation_fraction`` of training data as validation and
+        terminates training when validation score is not improving by at
+        least ``tol`` for ``n_iter_no_change`` consecutive epochs; the
+        network then gets the parameters that scored best.
+        The split is stratified, except in a multilabel setting and, for a
+        multiclass problem, where no stratified split exists. If early stopping is False, then the
+        training stops when the training loss does not improve by more than
+        ``tol`` for ``n_iter_no_change`` consecutive passes over the training
+        set.
+        Only effective when solver='sgd' or 'adam'; partial_fit refuses it.
+
+    validation_fraction : float, default=0.1
+        The proportion of training data to set aside as validation set for
+        early stopping. Must be between 0 and 1. Only used if early_stopping
+        is True.
+
+    beta_1 : float, default=0.9
+        Exponential decay rate for estimates of first moment vector in adam,
+        should be in [0, 1). Only used when solver='adam'.
+
+    beta_2 : float, default=0.999
+        Exponential decay rate for estimates of second moment vector in
+        adam, should be in [0, 1). Only used when solver='adam'.
+
+    epsilon : float, default=1e-8
+        Value for numerical stability in adam. Only used when
+        solver='adam'.
+
+    n_iter_no_change : int, default=10
+        Maximum number of epochs to not meet ``tol`` improvement. Only
+        effective when solver='sgd' or 'adam'.
+
+    max_fun : int, default=15000
+        Only used when solver='lbfgs'. Maximum number of loss function
+        calls. The solver iterates until convergence (determined by 'tol'),
+        number of iterations reaches max_iter, or this number of loss
+        function calls. The number of loss function calls is greater than
+        or equal to the number of iterations.
+
+    dtype : {None, 'float32', 'float64'} or numpy float dtype, default=None
+        nnbp's own: the dtype of the network's parameters and of all its
+        arithmetic. None follows X, as scikit-learn does: float32 X trains a
+        float32 network, any other X a float64 one. 'float32' halves the
+        network's memory; fit converts X to it once. The outputs (the
+        classifier's predict_proba, the regressor's predict) have numpy's
+        type of X's values times the weights: float64 for float64 X, as in
+        scikit-learn.
+
+    init : {'glorot', 'normal', 'he'}, default='glorot'
+        nnbp's own: the initialization of the parameters.
+
+        - 'glorot' is scikit-learn's: weights and biases uniform in
+          +-sqrt(6 / (fan_in + fan_out)) (2 instead of 6 for the logistic
+          activation), drawn as scikit-learn draws them from random_state.
+        - 'normal' draws weights from N(0, 1 / fan_in), biases 0.
+        - 'he' draws weights from N(0, 2 / fan_in), biases 0: suited to
+          'relu' and 'leaky_relu'.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, in the order of predict_proba's columns. For a
+        multilabel problem, the indices of y's columns.
+
+    loss_ : float
+        The current loss computed with the loss function: the last
+        iteration's training loss, with the L2 term.
+
+    best_loss_ : float or None
+        The minimum loss reached by the solver throughout fitting. If
+        ``early_stopping=True``, this attribute is set to None: refer to the
+        best_validation_score_ fitted attribute instead.
+
+    loss_curve_ : list of shape (n_iter_,)
+        The ith element in the list represents the loss at the ith
+        iteration. For lbfgs too (nnbp's own: scikit-learn records no
+        loss_curve_ for lbfgs).
+
+    validation_scores_ : list of shape (n_iter_,) or None
+        The score at each iteration on a held-out validation set. The score
+        reported is the accuracy score. Only available if ``early_stopping=True``,
+        otherwise the attribute is set to None.
+
+    best_validation_score_ : float or None
+        The best validation score (i.e. accuracy score) that triggered the early
+        stopping. Only available if ``early_stopping=True``, otherwise the
+        attribute is set to None.
+
+    t_ : int
+        The number of training samples seen by the solver during fitting
+        (0 for lbfgs).
+
+    coefs_ : list of shape (n_layers - 1,)
+        The ith element in the list represents the weight matrix
+        corresponding to layer i, of shape (fan_in, fan_out). These are
+        views of network_'s parameters: writing into them, or assigning
+        them, changes the network.
+
+    intercepts_ : list of shape (n_layers - 1,)
+        The ith element in the list represents the bias vector corresponding
+        to layer i + 1; views of network_'s parameters, as coefs_ are.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit. Defined only when X has feature
+        names that are all strings.
+
+    n_iter_ : int
+        The number of iterations the solver has run (epochs for sgd and
+        adam).
+
+    n_layers_ : int
+        Number of layers, the input and output layers included.
+
+    n_outputs_ : int
+        Number of outputs.
+
+    out_activation_ : str
+        Name of the output activation function: 'logistic' (binary and multilabel
+        problems) or 'softmax' (multiclass).
+
+    network_ : nnbp.Network
+        nnbp's own: the fitted network, which holds the parameters (coefs_
+        and intercepts_ are views into it) and computes the forward and
+        backward passes. It can be trained, checked (nnbp.check_gradients)
+        or saved on its own.
+
+    See Also
+    --------
+    MLPRegressor : Multi-layer perceptron regressor.
+    sklearn.neural_network.MLPClassifier : The scikit-learn estimator that this
+        class follows.
+    nnbp.Network : The network itself, to train without scikit-learn.
+    nnbp.dask.DaskMLPClassifier : Data-parallel training on a Dask cluster.
+
+    Notes
+    -----
+    MLPClassifier trains iteratively since at each time step the partial
+    derivatives of the loss function with respect to the model parameters
+    are computed to update the parameters. It can also have a
+    regularization term added to the loss function that shrinks model
+    parameters to prevent overfitting. It works with dense arrays and
+    scipy sparse matrices and arrays of floating point values.
+
+    Where nnbp differs from scikit-learn:
+
+    - The parameters dtype and init, and the activations 'leaky_relu' and
+      'softplus', are nnbp's own; the fitted network is network_.
+    - coefs_ and intercepts_ are views of the network's parameters, not
+      copies: writing into them changes the model.
+    - fit and partial_fit take a callback, run after each epoch
+      (iteration), which can stop training.
+    - With lbfgs, loss_curve_ and best_loss_ are recorded too.
+    - The early-stopping split is stratified for multiclass problems too,
+      where each class has at least two members.
+    - predict refuses outputs that are NaN or infinite (of a network whose
+      parameters diverged, or were set so): it raises NonFiniteOutputError,
+      a ValueError, where scikit-learn would give the first class.
+    - A loss that becomes inf or NaN raises nnbp.DivergenceError, a
+      ValueError whose message begins with scikit-learn's.
+    - A second fit of an estimator that is being fitted (in another thread)
+      raises a RuntimeError; fit a copy (sklearn.base.clone) instead.
+    - save writes a model file without pickle, which nnbp.load reads back;
+      pickle works too.
+
+    References
+    ----------
+    Hinton, Geoffrey E. "Connectionist learning procedures." Artificial
+    intelligence 40.1 (1989): 185-234.
+
+    Glorot, Xavier, and Yoshua Bengio. "Understanding the difficulty of
+    training deep feedforward neural networks." International Conference
+    on Artificial Intelligence and Statistics. 2010.
+
+    He, Kaiming, et al. (2015). "Delving deep into rectifiers: Surpassing
+    human-level performance on imagenet classification." arXiv:1502.01852.
+
+    Kingma, Diederik, and Jimmy Ba (2014). "Adam: A method for stochastic
+    optimization." arXiv:1412.6980.
+
+    Examples
+    --------
+    >>> from nnbp import MLPClassifier
+    >>> from nnbp.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
+    >>> X, y = load_digits()
+    >>> X_train, X_test, y_train, y_test = train_test_split(X / 16, y,
+    ...                                                     random_state=0)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=1000,
+    ...                     random_state=0).fit(X_train, y_train)
+    >>> clf.predict(X_test[:5])
+    array([2, 8, 2, 6, 6])
+    >>> clf.predict_proba(X_test[:5]).shape
+    (5, 10)
+    >>> round(clf.score(X_test, y_test), 2)
+    0.97
+
+    A float32 network, trained on the same data:
+
+    >>> clf32 = MLPClassifier(hidden_layer_sizes=(64,), max_iter=1000,
+    ...                       random_state=0, dtype="float32")
+    >>> clf32.fit(X_train, y_train).coefs_[0].dtype
+    dtype('float32')
     """
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None, init="glorot"):
+    def __init__(self, hidden_layer_sizes: Union[int, Sequence[int]] = (100,),
+                 activation: str = "relu", *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: Union[int, str] = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: _RandomState = None, tol: float = 1e-4,
+                 verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: Union[int, float] = 10,
+                 max_fun: int = 15000, dtype: Optional[DTypeLike] = None,
+                 init: str = "glorot") -> None:
         _store_parameters(self, locals())
 
     def _validate_input(self, X, y, incremental, reset):
@@ -851,8 +1319,31 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return self.classes_[targets]
         return self._label_binarizer.inverse_transform(targets)
 
-    def predict(self, X):
-        """The predicted classes, as classes_ names them."""
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Predict using the multi-layer perceptron classifier.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes, as classes_ names them; for a multilabel
+            problem, the indicator matrix of the labels predicted.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If X is invalid: not of n_features_in_ columns, or holding NaN or
+            infinity.
+        NonFiniteOutputError
+            A ValueError, if the network's outputs for a row are NaN or
+            infinite, so that it has no class.
+        """
         return self._predict(self._fitted(), X)
 
     def _predict(self, state, X, check_input=True):
@@ -867,11 +1358,53 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     @available_if(lambda estimator: estimator._check_solver())
     @_one_fit_at_a_time
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None, callback=None):
-        """One epoch on (X, y); classes (all of them) is required on the first call.
+    def partial_fit(self: _MLP, X: ArrayLike, y: ArrayLike,
+                    sample_weight: Optional[ArrayLike] = None,
+                    classes: Optional[ArrayLike] = None,
+                    callback: Optional[_FitCallback] = None) -> _MLP:
+        """Update the model with a single iteration over the given data.
 
-        callback(epoch, losses, network) runs after the epoch, as in fit.
-        Returns self.
+        One epoch of the solver, going on from the fitted network (and
+        optimizer) if there is one, as scikit-learn's partial_fit. Only
+        available for the stochastic solvers, 'sgd' and 'adam'.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            The target values: class labels, or a multilabel indicator
+            matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples, as in fit.
+        classes : array-like of shape (n_classes,), default=None
+            Classes across all calls to partial_fit. Can be obtained via
+            ``np.unique(y_all)``, where y_all is the target vector of the
+            entire dataset. This argument is required for the first call to
+            partial_fit and can be omitted in the subsequent calls. Note
+            that y doesn't need to contain all labels in ``classes``.
+        callback : callable, default=None
+            ``callback(epoch, losses, network)``, run after the epoch, as in
+            fit.
+
+        Returns
+        -------
+        self : object
+            The trained estimator.
+
+        Raises
+        ------
+        ValueError
+            If classes is missing on the first call, y holds a class not in
+            classes_, ``early_stopping=True``, or X, y or sample_weight are
+            invalid.
+        AttributeError
+            If the solver is 'lbfgs' (the method is not available).
+        nnbp.DivergenceError
+            A ValueError, if the training loss becomes inf or NaN.
+        RuntimeError
+            If the estimator is being fitted already, in another thread or
+            by a callback of its own fit.
         """
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
@@ -882,8 +1415,30 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._fit(X, y, sample_weight=sample_weight, incremental=True,
                          callback=callback)
 
-    def predict_proba(self, X):
-        """Probability of each class: shape (n, n_classes), in the order of classes_."""
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes)
+            The predicted probability of the sample for each class in the
+            model, where classes are ordered as they are in classes_. For a
+            multilabel problem, each label's probability, independently of
+            the others.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If X is invalid: not of n_features_in_ columns, or holding NaN or
+            infinity.
+        """
         y_pred = self._forward(self._fitted(), X)
         if y_pred.shape[1] == 1:
             y_pred = y_pred.ravel()
@@ -909,8 +1464,29 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                                               self.n_outputs_)
         self._label_binarizer, self.classes_ = binarizer, binarizer.classes_
 
-    def predict_log_proba(self, X):
-        """log of predict_proba(X)."""
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
+        """Return the log of probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+            The predicted log-probability of the sample for each class in
+            the model, where classes are ordered as they are in classes_.
+            Equivalent to ``np.log(predict_proba(X))``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If X is invalid: not of n_features_in_ columns, or holding NaN or
+            infinity.
+        """
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
 
@@ -923,12 +1499,341 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor: scikit-learn's MLPRegressor, compiled.
 
-    Parameters are scikit-learn's (see sklearn.neural_network.MLPRegressor),
-    then nnbp's dtype and init, as for MLPClassifier. loss is
-    "squared_error" (identity output) or "poisson" (exp output).
+    This model optimizes the squared error (or the Poisson deviance) using
+    LBFGS or stochastic gradient descent, as scikit-learn's MLPRegressor
+    does, with the same parameters, defaults, fitted attributes and methods.
+    Its network, loss, gradient and updates are nnbp's compiled ones
+    (nnbp.Network): from the same initial parameters, it follows
+    scikit-learn's sgd, adam and lbfgs to float64 round-off.
 
-    With several outputs, loss_ is the squared error summed over them, the
-    loss whose gradient both libraries follow; scikit-learn reports its mean.
+    Needs scikit-learn (``pip install 'nnbp[sklearn]'``).
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        The loss function to use when training the weights, as in
+        scikit-learn: 'squared_error' has an identity output with half the
+        squared error; 'poisson' an exponential output with the half Poisson
+        deviance, for targets >= 0. Fixed by the network: changing it, then
+        fitting with warm_start=True, raises a ValueError.
+
+    hidden_layer_sizes : int or array-like of shape (n_layers - 2,), default=(100,)
+        The ith element is the number of units in the ith hidden layer; an
+        int is one hidden layer. Each is between 1 and 2**31 - 1, and the
+        network's weights and biases number at most 2**31 - 1.
+
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'softplus'}, \
+default='relu'
+        Activation function for the hidden layers.
+
+        - 'identity', no-op activation, useful to implement linear
+          bottleneck, returns f(x) = x
+        - 'logistic', the logistic sigmoid function, returns
+          f(x) = 1 / (1 + exp(-x))
+        - 'tanh', the hyperbolic tan function, returns f(x) = tanh(x)
+        - 'relu', the rectified linear unit function, returns
+          f(x) = max(0, x)
+        - 'leaky_relu' (nnbp's own), returns f(x) = x for x > 0 and
+          0.01 x otherwise
+        - 'softplus' (nnbp's own), returns f(x) = log(1 + exp(x))
+
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        The solver for weight optimization, as in scikit-learn.
+
+        - 'lbfgs' is an optimizer in the family of quasi-Newton methods
+          (scipy.optimize's L-BFGS-B).
+        - 'sgd' refers to stochastic gradient descent.
+        - 'adam' refers to a stochastic gradient-based optimizer proposed
+          by Kingma, Diederik, and Jimmy Ba.
+
+        The default solver 'adam' works well on relatively large datasets
+        (thousands of training samples or more) in terms of both training
+        time and validation score. For small datasets, 'lbfgs' can converge
+        faster and perform better.
+
+    alpha : float, default=0.0001
+        Strength of the L2 regularization term, on the weights only (not the
+        biases). The term is divided by the sample size when added to the
+        loss: alpha / (2 n) times the sum of the squared weights, as in
+        scikit-learn.
+
+    batch_size : int or 'auto', default='auto'
+        Size of minibatches for the stochastic solvers. If the solver is
+        'lbfgs', the estimator does not use minibatches. When set to 'auto',
+        ``batch_size=min(200, n_samples)``; a larger int is clipped to
+        n_samples, with a warning.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning rate schedule for weight updates, as in scikit-learn.
+
+        - 'constant' is a constant learning rate given by
+          'learning_rate_init'.
+        - 'invscaling' gradually decreases the learning rate at each time
+          step 't' using an inverse scaling exponent of 'power_t':
+          effective_learning_rate = learning_rate_init / pow(t, power_t).
+        - 'adaptive' keeps the learning rate constant to
+          'learning_rate_init' as long as training loss keeps decreasing.
+          Each time two consecutive epochs fail to decrease training loss by
+          at least tol, or fail to increase validation score by at least tol
+          if 'early_stopping' is on, the current learning rate is divided
+          by 5.
+
+        Only used when ``solver='sgd'``.
+
+    learning_rate_init : float, default=0.001
+        The initial learning rate used. It controls the step-size in
+        updating the weights. Only used when solver='sgd' or 'adam'.
+
+    power_t : float, default=0.5
+        The exponent for inverse scaling learning rate. It is used in
+        updating effective learning rate when the learning_rate is set to
+        'invscaling'. Only used when solver='sgd'.
+
+    max_iter : int, default=200
+        Maximum number of iterations. The solver iterates until convergence
+        (determined by 'tol') or this number of iterations. For stochastic
+        solvers ('sgd', 'adam'), this is the number of epochs (how many
+        times each data point is used), not the number of gradient steps.
+
+    shuffle : bool, default=True
+        Whether to shuffle samples in each iteration. Only used when
+        solver='sgd' or 'adam'. The orders are drawn as scikit-learn draws
+        them, from random_state.
+
+    random_state : int, RandomState instance or None, default=None
+        Determines random number generation for weights and bias
+        initialization, the train-validation split if early stopping is
+        used, and batch sampling when solver='sgd' or 'adam'. Pass an int
+        for reproducible results across multiple function calls. With
+        ``init='glorot'``, the initial parameters are the ones scikit-learn
+        draws from the same random_state. A model file (save) holds an int
+        or None only.
+
+    tol : float, default=1e-4
+        Tolerance for the optimization. When the loss or score is not
+        improving by at least ``tol`` for ``n_iter_no_change`` consecutive
+        iterations, unless ``learning_rate`` is set to 'adaptive',
+        convergence is considered to be reached and training stops.
+
+    verbose : bool, default=False
+        Whether to print progress messages (the loss of each iteration) to
+        stdout.
+
+    warm_start : bool, default=False
+        When set to True, reuse the solution of the previous call to fit as
+        initialization, otherwise, just erase the previous solution. The
+        network that is reused keeps its hidden_layer_sizes and dtype:
+        changing either with set_params, then fitting with warm_start=True,
+        raises a ValueError.
+
+    momentum : float, default=0.9
+        Momentum for gradient descent update. Should be between 0 and 1.
+        Only used when solver='sgd'.
+
+    nesterovs_momentum : bool, default=True
+        Whether to use Nesterov's momentum. Only used when solver='sgd' and
+        momentum > 0.
+
+    early_stopping : bool, default=False
+        Whether to use early stopping to terminate training when validation
+        score is not improving. If set to True, it sets aside
+        ``validation_fraction`` of training data as validation and
+        terminates training when validation score is not improving by at
+        least ``tol`` for ``n_iter_no_change`` consecutive epochs; the
+        network then gets the parameters that scored best.
+        If early stopping is False, then the training stops when the training
+        loss does not improve by more than ``tol`` for ``n_iter_no_change``
+        consecutive passes over the training set.
+        Only effective when solver='sgd' or 'adam'; partial_fit refuses it.
+
+    validation_fraction : float, default=0.1
+        The proportion of training data to set aside as validation set for
+        early stopping. Must be between 0 and 1. Only used if early_stopping
+        is True.
+
+    beta_1 : float, default=0.9
+        Exponential decay rate for estimates of first moment vector in adam,
+        should be in [0, 1). Only used when solver='adam'.
+
+    beta_2 : float, default=0.999
+        Exponential decay rate for estimates of second moment vector in
+        adam, should be in [0, 1). Only used when solver='adam'.
+
+    epsilon : float, default=1e-8
+        Value for numerical stability in adam. Only used when
+        solver='adam'.
+
+    n_iter_no_change : int, default=10
+        Maximum number of epochs to not meet ``tol`` improvement. Only
+        effective when solver='sgd' or 'adam'.
+
+    max_fun : int, default=15000
+        Only used when solver='lbfgs'. Maximum number of loss function
+        calls. The solver iterates until convergence (determined by 'tol'),
+        number of iterations reaches max_iter, or this number of loss
+        function calls. The number of loss function calls is greater than
+        or equal to the number of iterations.
+
+    dtype : {None, 'float32', 'float64'} or numpy float dtype, default=None
+        nnbp's own: the dtype of the network's parameters and of all its
+        arithmetic. None follows X, as scikit-learn does: float32 X trains a
+        float32 network, any other X a float64 one. 'float32' halves the
+        network's memory; fit converts X to it once. The outputs (the
+        classifier's predict_proba, the regressor's predict) have numpy's
+        type of X's values times the weights: float64 for float64 X, as in
+        scikit-learn.
+
+    init : {'glorot', 'normal', 'he'}, default='glorot'
+        nnbp's own: the initialization of the parameters.
+
+        - 'glorot' is scikit-learn's: weights and biases uniform in
+          +-sqrt(6 / (fan_in + fan_out)) (2 instead of 6 for the logistic
+          activation), drawn as scikit-learn draws them from random_state.
+        - 'normal' draws weights from N(0, 1 / fan_in), biases 0.
+        - 'he' draws weights from N(0, 2 / fan_in), biases 0: suited to
+          'relu' and 'leaky_relu'.
+
+    Attributes
+    ----------
+    loss_ : float
+        The current loss computed with the loss function: the last
+        iteration's training loss, with the L2 term.
+
+    best_loss_ : float or None
+        The minimum loss reached by the solver throughout fitting. If
+        ``early_stopping=True``, this attribute is set to None: refer to the
+        best_validation_score_ fitted attribute instead.
+
+    loss_curve_ : list of shape (n_iter_,)
+        The ith element in the list represents the loss at the ith
+        iteration. For lbfgs too (nnbp's own: scikit-learn records no
+        loss_curve_ for lbfgs).
+
+    validation_scores_ : list of shape (n_iter_,) or None
+        The score at each iteration on a held-out validation set. The score
+        reported is the R2 score. Only available if ``early_stopping=True``,
+        otherwise the attribute is set to None.
+
+    best_validation_score_ : float or None
+        The best validation score (i.e. R2 score) that triggered the early
+        stopping. Only available if ``early_stopping=True``, otherwise the
+        attribute is set to None.
+
+    t_ : int
+        The number of training samples seen by the solver during fitting
+        (0 for lbfgs).
+
+    coefs_ : list of shape (n_layers - 1,)
+        The ith element in the list represents the weight matrix
+        corresponding to layer i, of shape (fan_in, fan_out). These are
+        views of network_'s parameters: writing into them, or assigning
+        them, changes the network.
+
+    intercepts_ : list of shape (n_layers - 1,)
+        The ith element in the list represents the bias vector corresponding
+        to layer i + 1; views of network_'s parameters, as coefs_ are.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit. Defined only when X has feature
+        names that are all strings.
+
+    n_iter_ : int
+        The number of iterations the solver has run (epochs for sgd and
+        adam).
+
+    n_layers_ : int
+        Number of layers, the input and output layers included.
+
+    n_outputs_ : int
+        Number of outputs.
+
+    out_activation_ : str
+        Name of the output activation function: 'identity' (squared_error) or
+        'exp' (poisson).
+
+    network_ : nnbp.Network
+        nnbp's own: the fitted network, which holds the parameters (coefs_
+        and intercepts_ are views into it) and computes the forward and
+        backward passes. It can be trained, checked (nnbp.check_gradients)
+        or saved on its own.
+
+    See Also
+    --------
+    MLPClassifier : Multi-layer perceptron classifier.
+    sklearn.neural_network.MLPRegressor : The scikit-learn estimator that this
+        class follows.
+    nnbp.Network : The network itself, to train without scikit-learn.
+    nnbp.dask.DaskMLPRegressor : Data-parallel training on a Dask cluster.
+
+    Notes
+    -----
+    MLPRegressor trains iteratively since at each time step the partial
+    derivatives of the loss function with respect to the model parameters
+    are computed to update the parameters. It can also have a
+    regularization term added to the loss function that shrinks model
+    parameters to prevent overfitting. It works with dense arrays and
+    scipy sparse matrices and arrays of floating point values.
+
+    Where nnbp differs from scikit-learn:
+
+    - The parameters dtype and init, and the activations 'leaky_relu' and
+      'softplus', are nnbp's own; the fitted network is network_.
+    - coefs_ and intercepts_ are views of the network's parameters, not
+      copies: writing into them changes the model.
+    - fit and partial_fit take a callback, run after each epoch
+      (iteration), which can stop training.
+    - With lbfgs, loss_curve_ and best_loss_ are recorded too.
+    - With several outputs, loss_ is the squared error summed over them,
+      the loss whose gradient both libraries follow; scikit-learn reports
+      its mean over the outputs.
+    - A loss that becomes inf or NaN raises nnbp.DivergenceError, a
+      ValueError whose message begins with scikit-learn's.
+    - A second fit of an estimator that is being fitted (in another thread)
+      raises a RuntimeError; fit a copy (sklearn.base.clone) instead.
+    - save writes a model file without pickle, which nnbp.load reads back;
+      pickle works too.
+
+    References
+    ----------
+    Hinton, Geoffrey E. "Connectionist learning procedures." Artificial
+    intelligence 40.1 (1989): 185-234.
+
+    Glorot, Xavier, and Yoshua Bengio. "Understanding the difficulty of
+    training deep feedforward neural networks." International Conference
+    on Artificial Intelligence and Statistics. 2010.
+
+    He, Kaiming, et al. (2015). "Delving deep into rectifiers: Surpassing
+    human-level performance on imagenet classification." arXiv:1502.01852.
+
+    Kingma, Diederik, and Jimmy Ba (2014). "Adam: A method for stochastic
+    optimization." arXiv:1412.6980.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import MLPRegressor
+    >>> from sklearn.datasets import make_regression
+    >>> from sklearn.model_selection import train_test_split
+    >>> X, y = make_regression(n_samples=200, n_features=20, random_state=1)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X, y,
+    ...                                                     random_state=1)
+    >>> regr = MLPRegressor(random_state=1, max_iter=2000, tol=0.1)
+    >>> regr.fit(X_train, y_train).predict(X_test[:2]).shape
+    (2,)
+    >>> round(regr.score(X_test, y_test), 2)
+    0.98
+
+    From the same random_state, scikit-learn's MLPRegressor trains the same
+    network, to round-off:
+
+    >>> from sklearn.neural_network import MLPRegressor as SklearnMLPRegressor
+    >>> sk_regr = SklearnMLPRegressor(random_state=1, max_iter=2000, tol=0.1)
+    >>> sk_regr = sk_regr.fit(X_train, y_train)
+    >>> bool(np.allclose(regr.predict(X_test), sk_regr.predict(X_test)))
+    True
     """
 
     _parameter_constraints = {
@@ -936,13 +1841,18 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         "loss": [StrOptions({"squared_error", "poisson"})],
     }
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None, init="glorot"):
+    def __init__(self, loss: str = "squared_error",
+                 hidden_layer_sizes: Union[int, Sequence[int]] = (100,),
+                 activation: str = "relu", *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: Union[int, str] = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: _RandomState = None, tol: float = 1e-4,
+                 verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: Union[int, float] = 10,
+                 max_fun: int = 15000, dtype: Optional[DTypeLike] = None,
+                 init: str = "glorot") -> None:
         _store_parameters(self, locals())
 
     def _validate_input(self, X, y, incremental, reset):
@@ -964,8 +1874,29 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _decode(self, targets):
         return targets[:, 0] if targets.shape[1] == 1 else targets
 
-    def predict(self, X):
-        """The predicted targets: shape (n,) for one output, (n, n_outputs) for several."""
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Predict using the multi-layer perceptron model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted values: one column per output, raveled for a
+            single output. Of numpy's type of X's values times the weights
+            (float64 for float64 X).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        ValueError
+            If X is invalid: not of n_features_in_ columns, or holding NaN or
+            infinity.
+        """
         return self._predict(self._fitted(), X)
 
     def _predict(self, state, X, check_input=True):
@@ -983,10 +1914,44 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     @available_if(lambda estimator: estimator._check_solver())
     @_one_fit_at_a_time
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, callback=None):
-        """One epoch on (X, y); callback(epoch, losses, network) runs after it, as in fit.
+    def partial_fit(self: _MLP, X: ArrayLike, y: ArrayLike,
+                    sample_weight: Optional[ArrayLike] = None,
+                    callback: Optional[_FitCallback] = None) -> _MLP:
+        """Update the model with a single iteration over the given data.
 
-        Returns self.
+        One epoch of the solver, going on from the fitted network (and
+        optimizer) if there is one, as scikit-learn's partial_fit. Only
+        available for the stochastic solvers, 'sgd' and 'adam'.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples, as in fit.
+        callback : callable, default=None
+            ``callback(epoch, losses, network)``, run after the epoch, as in
+            fit.
+
+        Returns
+        -------
+        self : object
+            The trained estimator.
+
+        Raises
+        ------
+        ValueError
+            If ``early_stopping=True``, y has another number of outputs than
+            the fitted network, or X, y or sample_weight are invalid.
+        AttributeError
+            If the solver is 'lbfgs' (the method is not available).
+        nnbp.DivergenceError
+            A ValueError, if the training loss becomes inf or NaN.
+        RuntimeError
+            If the estimator is being fitted already, in another thread or
+            by a callback of its own fit.
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True,
                          callback=callback)

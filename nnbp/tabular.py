@@ -6,52 +6,182 @@ labels (the target) may be non-numeric; elsewhere the first cell that is not
 a number is an error that names its row and column. Nothing is read with
 pickle.
 """
+from __future__ import annotations
+
 import csv
 import math
 import os
 import sys
 from dataclasses import dataclass, field
+from typing import Collection, Iterable, Optional, Sequence, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
+
+# A file's path as the functions here take it.
+_Path = Union[str, os.PathLike]
 
 
 class DataError(ValueError):
-    """A data file that cannot be used, with a message naming the file and the problem."""
+    """A data file that cannot be used, with a message naming the file and the problem.
+
+    Raised by read_table and by the Table's methods for a file that is
+    missing, unreadable or malformed, and for a cell or column that cannot be
+    used (text where a number is needed, NaN or infinity, a missing column).
+    The command line reports it as an error of its input, without a
+    traceback. A ValueError.
+
+    See Also
+    --------
+    read_table : Read a data file, raising DataError.
+
+    Examples
+    --------
+    >>> from nnbp.tabular import DataError, read_table
+    >>> try:
+    ...     read_table("no-such-file.csv")
+    ... except DataError as error:
+    ...     print(error)
+    no-such-file.csv: no such file
+    """
 
 
 @dataclass
 class Table:
+    """A data file's columns: each a 1-D array, float64 if numeric, else str.
+
+    Made by read_table. Every column has n_rows values. Only the columns read
+    as labels may hold text; the others are finite float64.
+
+    Parameters
+    ----------
+    path : str
+        The file read, for messages.
+    columns : list of str
+        The columns' names, in the file's order.
+    values : dict of str to ndarray
+        Each column's values, by name: a 1-D float64 array, or a str array
+        for a label column holding text.
+    spellings : dict of str to ndarray, default={}
+        Label columns' cells as the file spells them (str), such as "02139"
+        for a value of 2139.0, so that class labels come back out as
+        written. Filled in by spelling for the columns it lacks.
+
+    See Also
+    --------
+    read_table : Read a Table from a file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from nnbp.tabular import read_table
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "zips.csv")
+    ...     with open(path, "w") as handle:
+    ...         _ = handle.write("area,zip\\n1.5,02139\\n2.5,10001\\n")
+    ...     table = read_table(path, label_columns=["zip"])
+    >>> table.columns, table.n_rows
+    (['area', 'zip'], 2)
+    >>> table.matrix(["area"])
+    array([[1.5],
+           [2.5]])
+    >>> table.spelling("zip").tolist()
+    ['02139', '10001']
+    """
+
     path: str
-    columns: list
-    values: dict            # column name -> 1-D array (float64, or str for labels)
+    columns: list[str]
+    values: dict[str, np.ndarray]            # column name -> 1-D array (float64, or str for labels)
     # label column name -> its cells as the file spells them (str), such as "02139" for a
     # value of 2139.0: class labels come back out as written.
-    spellings: dict = field(default_factory=dict)
+    spellings: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
-    def n_rows(self):
+    def n_rows(self) -> int:
+        """The number of rows: the length of each column."""
         return len(next(iter(self.values.values())))
 
-    def column(self, name):
+    def column(self, name: str) -> np.ndarray:
+        """The values of one column.
+
+        Parameters
+        ----------
+        name : str
+            The column's name.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            Its values: float64, or str for a label column holding text.
+
+        Raises
+        ------
+        DataError
+            If the table has no such column.
+        """
         self.check_columns([name])
         return self.values[name]
 
-    def spelling(self, name):
-        """The cells of column name as the file spells them: a 1-D str array.
+    def spelling(self, name: str) -> np.ndarray:
+        """The cells of a column as the file spells them.
 
         A CSV's cells as written; an .npz's or .npy's values, whole numbers
         without a decimal point (7, not 7.0) and others as Python writes them.
+
+        Parameters
+        ----------
+        name : str
+            The column's name.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            The cells, as str.
+
+        Raises
+        ------
+        DataError
+            If the table has no such column.
         """
         self.check_columns([name])
         if name not in self.spellings:
             self.spellings[name] = _spelled(self.values[name])
         return self.spellings[name]
 
-    def check_columns(self, names):
+    def check_columns(self, names: Iterable[str]) -> None:
+        """Check that the table has each of the columns named.
+
+        Parameters
+        ----------
+        names : iterable of str
+            The columns' names.
+
+        Raises
+        ------
+        DataError
+            Naming the first of names that the table lacks, and the columns
+            it has.
+        """
         _check_columns(self.path, self.columns, names)
 
-    def matrix(self, names):
-        """The named columns, which must be numeric, as an (n_rows, len(names)) float64 array."""
+    def matrix(self, names: Sequence[str]) -> np.ndarray:
+        """The named columns, which must be numeric, as one matrix.
+
+        Parameters
+        ----------
+        names : sequence of str
+            The columns' names, in the order of the matrix's columns.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, len(names))
+            The columns' values, float64.
+
+        Raises
+        ------
+        DataError
+            If a column is missing, or holds text.
+        """
         for name in names:
             if self.column(name).dtype.kind != "f":
                 raise DataError(f"{self.path}: column {name!r} holds text, not numbers")
@@ -66,11 +196,56 @@ def _check_columns(path, columns, names):
                             f"{', '.join(map(repr, columns))}")
 
 
-def read_table(path, label_columns=(), required=()):
-    """The table in path (.csv, .npz or .npy); columns in label_columns may hold text.
+def read_table(path: _Path, label_columns: Collection[str] = (),
+               required: Sequence[str] = ()) -> Table:
+    """Read the table in a data file: a .csv, .npz or .npy file.
 
-    A column named in required that the table lacks is reported before any
-    cell is looked at.
+    A CSV has a header row of unique names, then one row per example
+    (blank lines are skipped; a byte-order mark is allowed). An .npz holds
+    one 1-D array per column; an .npy one 2-D numeric array, whose columns
+    are named "0", "1", ... Nothing is read with pickle.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file. Its extension picks the format: .npy, .npz, or else CSV.
+    label_columns : collection of str, default=()
+        The columns that may hold text (class labels): a column among them
+        that is not all finite numbers is read as str. Every other column
+        must hold finite numbers.
+    required : sequence of str, default=()
+        The columns the table must have: a missing one is reported before
+        any cell is looked at.
+
+    Returns
+    -------
+    Table
+        The file's columns.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, a directory, unreadable or malformed (a CSV
+        without a header, rows of other lengths, a sparse matrix's .npz),
+        if it has no columns or no rows, if a required column is missing,
+        or if a cell outside label_columns is not a finite number (naming
+        its row and column).
+
+    See Also
+    --------
+    Table : The table read.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from nnbp.tabular import read_table
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "data.csv")
+    ...     with open(path, "w") as handle:
+    ...         _ = handle.write("x,label\\n0.5,cat\\n1.5,dog\\n")
+    ...     table = read_table(path, label_columns=["label"], required=["label"])
+    >>> table.column("label")
+    array(['cat', 'dog'], dtype='<U3')
     """
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -217,8 +392,32 @@ def _check_finite_columns(table):
                             "finite")
 
 
-def write_csv(path, header, rows):
-    """Write rows (sequences of cells) under a header, to path or, for None, to stdout."""
+def write_csv(path: Optional[_Path], header: Sequence[str],
+              rows: Iterable[Sequence[object]]) -> None:
+    """Write rows of cells under a header row, as CSV.
+
+    Parameters
+    ----------
+    path : str or os.PathLike or None
+        The file to write (replaced if it exists), or None for stdout.
+    header : sequence of str
+        The columns' names.
+    rows : iterable of sequence
+        The rows, each a sequence of cells, written as ``str`` writes them.
+
+    Notes
+    -----
+    Written by Python's csv module: lines end in CRLF, as RFC 4180 has them,
+    and cells holding a comma or a quote are quoted.
+
+    Examples
+    --------
+    >>> from nnbp.tabular import write_csv
+    >>> write_csv(None, ["prediction"], [["cat"], ["dog"]])  # doctest: +NORMALIZE_WHITESPACE
+    prediction
+    cat
+    dog
+    """
     handle = sys.stdout if path is None else open(path, "w", newline="", encoding="utf-8")
     try:
         writer = csv.writer(handle)
@@ -229,17 +428,18 @@ def write_csv(path, header, rows):
             handle.close()
 
 
-def standardisation(path, names, X, dtype):
-    """(mean, scale) of each column of X, for a network of dtype that takes raw rows.
+def standardisation(path: _Path, names: Sequence[str], X: np.ndarray,
+                    dtype: DTypeLike) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and scale of each column of X, for a network of dtype that takes raw rows.
 
     Parameters
     ----------
-    path : str
+    path : str or os.PathLike
         The table's file, for messages.
-    names : list of str
+    names : sequence of str
         The columns' names, for messages.
-    X : ndarray of shape (n_rows, n_columns), float64
-        The columns, finite.
+    X : ndarray of shape (n_rows, n_columns)
+        The columns, float64 and finite.
     dtype : numpy dtype
         The network's: its first layer takes the standardisation in (W / scale,
         b - W mean / scale), so each column must be one that layer can take raw.
