@@ -1,0 +1,157 @@
+"""numpydoc's validator over nnbp's public API, as scikit-learn runs it over its own.
+
+As scikit-learn's ``sklearn/tests/test_docstrings.py``: ``numpydoc.validate``
+on each public function, class, method and property, with the same filter of
+error codes (``filter_errors``), one test each. The public API is what
+``public_api`` enumerates, from the installed nnbp:
+
+- the public modules: nnbp and every module or package under it whose dotted
+  name has no part starting with "_" (``pkgutil.walk_packages``), which
+  PUBLIC_MODULES must list exactly, so that a module that appears or
+  disappears fails ``test_public_modules``;
+- the public names of each module: its ``__all__`` where it declares one,
+  every entry of which must resolve (a missing one fails collection with the
+  AttributeError); else every class and function the module defines
+  (``__module__`` its own) whose name does not start with "_";
+- of those names, the classes and functions (a constant has no docstring of
+  its own), each once, under the module that defines it; and of each class,
+  the class and every name of ``dir(class)`` that does not start with "_" and
+  is callable or a property, as scikit-learn's ``get_all_methods`` takes them.
+
+``test_modules_declare_all`` asks every public module for an ``__all__``:
+with it, a public name that disappears fails loudly instead of leaving the
+enumeration quietly.
+"""
+import importlib
+import inspect
+import pkgutil
+import types
+from inspect import signature
+
+import numpydoc.validate
+import pytest
+
+import nnbp
+
+#: Every public module of nnbp, in the order walk_packages gives them.
+PUBLIC_MODULES = (
+    "nnbp",
+    "nnbp.cli",
+    "nnbp.dask",
+    "nnbp.datasets",
+    "nnbp.diagnostics",
+    "nnbp.estimators",
+    "nnbp.gradcheck",
+    "nnbp.io",
+    "nnbp.layers",
+    "nnbp.network",
+    "nnbp.onnx",
+    "nnbp.optim",
+    "nnbp.plotting",
+    "nnbp.reference",
+    "nnbp.tabular",
+    "nnbp.training",
+)
+
+
+def discovered_modules():
+    """The names of nnbp's public modules, found in the installed package."""
+    found = ["nnbp"]
+    for module in pkgutil.walk_packages(nnbp.__path__, prefix="nnbp."):
+        if not any(part.startswith("_") for part in module.name.split(".")):
+            found.append(module.name)
+    return tuple(sorted(found))
+
+
+def public_names(module):
+    """{name: object} of a module's public names (see the module's docstring)."""
+    declared = getattr(module, "__all__", None)
+    if declared is not None:
+        # getattr, not a default: a name __all__ declares and the module lacks is an error.
+        return {name: getattr(module, name) for name in declared}
+    return {name: value for name, value in vars(module).items()
+            if not name.startswith("_") and (inspect.isclass(value) or inspect.isfunction(value))
+            and value.__module__ == module.__name__}
+
+
+def public_api():
+    """[(import path, class or None, method name or None)] of every object to validate."""
+    seen, api = set(), []
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        for value in public_names(module).values():
+            if not (inspect.isclass(value) or isinstance(value, types.FunctionType)):
+                continue
+            path = f"{value.__module__}.{value.__qualname__}"
+            if path in seen:
+                continue
+            seen.add(path)
+            if inspect.isclass(value):
+                api.extend((path, value, method) for method in public_methods(value))
+            else:
+                api.append((path, None, None))
+    return api
+
+
+def public_methods(klass):
+    """None (the class itself), then its public methods and properties, by name."""
+    methods = [name for name in dir(klass) if not name.startswith("_") and (
+        callable(getattr(klass, name)) or isinstance(getattr(klass, name), property))]
+    return [None] + sorted(methods)
+
+
+def filter_errors(errors, method, Klass=None):
+    """The errors that count: scikit-learn's filter (sklearn/tests/test_docstrings.py).
+
+    RT02 (the Returns line holds only the type), GL01 and GL02 (blank lines
+    around the summary) never count. PR02 and GL08 do not count for a
+    property, and EX01, SA01 and ES01 (no Examples, See Also or extended
+    summary) count for classes and functions only, not for methods.
+    """
+    for code, message in errors:
+        if code in ["RT02", "GL01", "GL02"]:
+            continue
+        if code in ("PR02", "GL08") and Klass is not None and method is not None:
+            method_obj = getattr(Klass, method)
+            if isinstance(method_obj, property):
+                continue
+        if method is not None and code in ["EX01", "SA01", "ES01"]:
+            continue
+        yield code, message
+
+
+def describe(result, name, obj):
+    """The docstring and its errors, for the failure's message."""
+    try:
+        shown = f"{name}{signature(obj)}"
+    except (TypeError, ValueError):
+        shown = f"{name} (a property, or a signature that cannot be read)"
+    errors = "\n".join(f" - {code}: {message}" for code, message in result["errors"])
+    return f"\n\n{result['file']}\n\n{shown}\n\n{result['docstring']}\n\n# Errors\n{errors}"
+
+
+def test_public_modules():
+    assert discovered_modules() == tuple(sorted(PUBLIC_MODULES))
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_modules_declare_all(module_name):
+    module = importlib.import_module(module_name)
+    assert isinstance(getattr(module, "__all__", None), list), (
+        f"{module_name} declares no __all__: its public names are not pinned")
+
+
+API = public_api()
+
+
+@pytest.mark.parametrize(
+    "path, Klass, method", API,
+    ids=[path if method is None else f"{path}.{method}" for path, _, method in API])
+def test_docstring(path, Klass, method):
+    name = path if method is None else f"{path}.{method}"
+    result = numpydoc.validate.validate(name)
+    result["errors"] = list(filter_errors(result["errors"], method,
+                                          Klass=Klass))
+    if result["errors"]:
+        obj = numpydoc.validate.Validator._load_obj(name)
+        raise ValueError(describe(result, name, obj))
