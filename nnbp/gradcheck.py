@@ -710,9 +710,9 @@ def check_layer_gradients(X: "npt.ArrayLike | scipy.sparse.spmatrix", W: npt.Arr
     sparse = dX is None
     if sparse:
         X_fixed = check_sparse_matrix("X", X, A.dtype)   # the rows the layer read
-    shapes = [("W", dW)] + ([("b", db)] if b is not None else []) + (
-        [] if sparse else [("X", dX)])
-    sizes = np.cumsum([0] + [g.size for _, g in shapes])
+    shapes: list[tuple[str, np.ndarray]] = [("W", dW)] + (
+        [("b", db)] if b is not None else []) + ([] if dX is None else [("X", dX)])
+    sizes = np.cumsum([0] + [g.size for _, g in shapes], dtype=np.int64)
     blocks = [(name, slice(sizes[k], sizes[k + 1]), g) for k, (name, g) in enumerate(shapes)]
     # Difference at the values the layer computed with: rounded to its dtype.
     inputs = [array for array in (W, b, None if sparse else X) if array is not None]
