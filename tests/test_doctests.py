@@ -44,5 +44,5 @@ def test_examples(module_name):
     runner = doctest.DocTestRunner(optionflags=OPTIONS)
     for test in sorted(tests, key=lambda test: test.name):
         runner.run(test, out=report.append)
-    failed, attempted = runner.summarize(verbose=False)
-    assert failed == 0, f"{failed} of {attempted} examples failed:\n" + "".join(report)
+    assert runner.failures == 0, (
+        f"{runner.failures} of {runner.tries} examples failed:\n" + "".join(report))
