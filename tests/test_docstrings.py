@@ -16,7 +16,9 @@ error codes (``filter_errors``), one test each. The public API is what
 - of those names, the classes and functions (a constant has no docstring of
   its own), each once, under the module that defines it; and of each class,
   the class and every name of ``dir(class)`` that does not start with "_" and
-  is callable or a property, as scikit-learn's ``get_all_methods`` takes them.
+  is callable or a property, as scikit-learn's ``get_all_methods`` takes them,
+  except those Python's built-in classes define (``Exception.add_note``):
+  Python documents them, not nnbp.
 
 ``test_modules_declare_all`` asks every public module for an ``__all__``:
 with it, a public name that disappears fails loudly instead of leaving the
@@ -96,8 +98,14 @@ def public_api():
 def public_methods(klass):
     """None (the class itself), then its public methods and properties, by name."""
     methods = [name for name in dir(klass) if not name.startswith("_") and (
-        callable(getattr(klass, name)) or isinstance(getattr(klass, name), property))]
+        callable(getattr(klass, name)) or isinstance(getattr(klass, name), property))
+        and defined_by(klass, name).__module__ != "builtins"]
     return [None] + sorted(methods)
+
+
+def defined_by(klass, name):
+    """The class of klass's method resolution order that defines name."""
+    return next(base for base in klass.__mro__ if name in vars(base))
 
 
 def filter_errors(errors, method, Klass=None):
