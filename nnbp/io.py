@@ -98,7 +98,7 @@ import sys
 import tokenize
 import zipfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -108,8 +108,9 @@ from nnbp._memory import check_available
 from nnbp._validation import check_layer_sizes, check_vector
 from nnbp._version import __version__
 
-if TYPE_CHECKING:
-    from nnbp.network import Network
+# This module knows the format, not the model classes (they import it): a
+# network is typed Network in the docstrings, Any in the hints.
+_Network = Any
 
 __all__ = [
     "CONFIG_KEYS",
@@ -681,7 +682,7 @@ def _restore(saved, classes):
         raise _Invalid(f"estimator: {error}") from None
 
 
-def fold_standardisation(network: Network, mean: npt.ArrayLike,
+def fold_standardisation(network: _Network, mean: npt.ArrayLike,
                          scale: npt.ArrayLike) -> dict[str, list[float]]:
     """Make network take raw rows x where it took standardised ones, (x - mean) / scale.
 
@@ -738,7 +739,7 @@ def fold_standardisation(network: Network, mean: npt.ArrayLike,
     return {"mean": mean.tolist(), "scale": scale.tolist()}
 
 
-def unfold_standardisation(network: Network, folded: dict[str, list[float]]) -> None:
+def unfold_standardisation(network: _Network, folded: dict[str, list[float]]) -> None:
     """Make network take standardised rows again: fold_standardisation undone, in place.
 
     W = (W / s) s and b = (b - (W / s) m) + (W / s) m, in float64: the network
@@ -780,7 +781,7 @@ def unfold_standardisation(network: Network, folded: dict[str, list[float]]) -> 
     network.weights[0][...] = weights * scale
 
 
-def _standardisation_vectors(network: Network, mean: npt.ArrayLike, scale: npt.ArrayLike
+def _standardisation_vectors(network: _Network, mean: npt.ArrayLike, scale: npt.ArrayLike
                              ) -> tuple[np.ndarray, np.ndarray]:
     """mean and scale as float64 vectors of the network's n_features, checked."""
     n_features = network.layer_sizes[0]
