@@ -23,15 +23,27 @@ error codes (``filter_errors``), one test each. The public API is what
 ``test_modules_declare_all`` asks every public module for an ``__all__``:
 with it, a public name that disappears fails loudly instead of leaving the
 enumeration quietly.
+
+As scikit-learn's ``sklearn/tests/test_docstring_parameters.py``,
+``test_fit_docstring_attributes`` fits each public estimator (a scikit-learn
+estimator among the public classes) on a little data and requires its
+Attributes section to list every fitted attribute, and every attribute it
+lists to be there (unless its description says "only"). That file's
+parameter checks are numpydoc's PR01 and PR02 here.
 """
 import importlib
 import inspect
 import pkgutil
 import types
+import warnings
 from inspect import signature
 
+import numpy as np
+import numpydoc.docscrape
 import numpydoc.validate
 import pytest
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 
 import nnbp
 
@@ -150,6 +162,8 @@ def test_modules_declare_all(module_name):
 
 
 API = public_api()
+ESTIMATORS = [Klass for _, Klass, method in API
+              if Klass is not None and method is None and issubclass(Klass, BaseEstimator)]
 
 
 @pytest.mark.parametrize(
@@ -163,3 +177,57 @@ def test_docstring(path, Klass, method):
     if result["errors"]:
         obj = numpydoc.validate.Validator._load_obj(name)
         raise ValueError(describe(result, name, obj))
+
+
+def fitted_attributes(estimator):
+    """Its fitted attributes, properties included, as scikit-learn's test finds them."""
+    names = list(vars(estimator))
+    for name in dir(type(estimator)):
+        if isinstance(getattr(type(estimator), name), property):
+            try:
+                getattr(estimator, name)
+            except AttributeError:
+                continue
+            names.append(name)
+    return {name for name in names if name.endswith("_") and not name.startswith("_")}
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A Dask client of one in-process worker, for the Dask estimators."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+def fit_on_little_data(Klass, request):
+    """An instance of Klass fitted for 2 iterations on 20 rows, as scikit-learn's test does."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((20, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    estimator = Klass(max_iter=2, random_state=0)
+    if "client" in estimator.get_params():
+        import dask.array as da
+
+        estimator.set_params(client=request.getfixturevalue("dask_client"))
+        X, y = da.from_array(X, chunks=10), da.from_array(y, chunks=10)
+    with warnings.catch_warnings():
+        # Two iterations do not converge, on purpose: only the attributes count.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(X, y)
+    return estimator
+
+
+@pytest.mark.parametrize("Klass", ESTIMATORS, ids=lambda Klass: Klass.__name__)
+def test_fit_docstring_attributes(Klass, request):
+    documented = numpydoc.docscrape.ClassDoc(Klass)["Attributes"]
+    estimator = fit_on_little_data(Klass, request)
+    # An attribute present only in some fits says "only" in its description.
+    missing = [attribute.name for attribute in documented
+               if "only " not in " ".join(attribute.desc).lower()
+               and not hasattr(estimator, attribute.name)]
+    assert not missing, f"{Klass.__name__} documents attributes it lacks: {missing}"
+    undocumented = fitted_attributes(estimator) - {attribute.name for attribute in documented}
+    assert not undocumented, f"Undocumented attributes for {Klass.__name__}: {undocumented}"
