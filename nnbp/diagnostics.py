@@ -13,18 +13,15 @@ diagnostics measure both on a sample of the training rows:
 from __future__ import annotations
 
 import numbers
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse
 
 from nnbp import layers
-
-if TYPE_CHECKING:
-    import scipy.sparse
-
-    from nnbp.network import Network
-    from nnbp.training import StochasticTrainer
+from nnbp.network import Network
+from nnbp.training import StochasticTrainer
 
 __all__ = ["DEFAULT_MAX_ROWS", "SATURATION_THRESHOLD", "DiagnosticsRecorder",
            "layer_diagnostics"]

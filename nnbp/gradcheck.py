@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -40,11 +40,9 @@ from scipy.optimize import approx_fprime
 
 from nnbp import layers
 from nnbp import reference as oracle
+from nnbp.network import Network
 from nnbp._validation import (check_float_dtype, check_loss_data, check_matrix, check_real,
                               check_sparse_matrix)
-
-if TYPE_CHECKING:
-    from nnbp.network import Network
 
 __all__ = [
     "BlockError",
@@ -529,7 +527,7 @@ def _run_reference(reference, cost):
     return cost <= REFERENCE_BUDGET if reference == "auto" else reference
 
 
-def check_gradients(net: "Network", X: "npt.ArrayLike | scipy.sparse.spmatrix",
+def check_gradients(net: Network, X: npt.ArrayLike | scipy.sparse.spmatrix,
                     y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None, *,
                     step: float | None = None, tolerance: float | None = None,
                     reference: ReferenceMode = "auto", sample: int | None = DEFAULT_SAMPLE,
@@ -649,7 +647,7 @@ def _dense(X):
     return X.toarray() if scipy.sparse.issparse(X) else X
 
 
-def check_layer_gradients(X: "npt.ArrayLike | scipy.sparse.spmatrix", W: npt.ArrayLike,
+def check_layer_gradients(X: npt.ArrayLike | scipy.sparse.spmatrix, W: npt.ArrayLike,
                           b: npt.ArrayLike | None = None, activation: str = "relu",
                           negative_slope: float = 0.01, *, seed: int = 0,
                           step: float | None = None, tolerance: float | None = None,
