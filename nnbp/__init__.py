@@ -19,6 +19,9 @@ Examples
 >>> bool(np.mean(np.argmax(net.forward(X), axis=1) == y) > 0.9)
 True
 """
+import os
+from typing import Any
+
 from nnbp.diagnostics import DiagnosticsRecorder, layer_diagnostics
 from nnbp.gradcheck import (
     GradientReport,
@@ -58,7 +61,7 @@ __all__ = [
 ESTIMATORS = ("MLPClassifier", "MLPRegressor")
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> Any:
     """The model saved at path: a Network, or a fitted MLPClassifier or MLPRegressor.
 
     ``nnbp.io.read`` checks the file against the format, executing nothing in

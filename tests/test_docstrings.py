@@ -30,6 +30,10 @@ estimator among the public classes) on a little data and requires its
 Attributes section to list every fitted attribute, and every attribute it
 lists to be there (unless its description says "only"). That file's
 parameter checks are numpydoc's PR01 and PR02 here.
+
+``test_type_hints`` asks the same functions and methods, those nnbp defines,
+for type hints on every parameter and on the return (PEP 484; the package
+ships py.typed).
 """
 import importlib
 import inspect
@@ -231,3 +235,38 @@ def test_fit_docstring_attributes(Klass, request):
     assert not missing, f"{Klass.__name__} documents attributes it lacks: {missing}"
     undocumented = fitted_attributes(estimator) - {attribute.name for attribute in documented}
     assert not undocumented, f"Undocumented attributes for {Klass.__name__}: {undocumented}"
+
+
+def unannotated(function):
+    """The names of function's parameters without a type hint, and "return" if it has none."""
+    parameters = list(signature(function).parameters.values())
+    if parameters and parameters[0].name in ("self", "cls"):
+        parameters = parameters[1:]
+    missing = [parameter.name for parameter in parameters
+               if parameter.annotation is inspect.Parameter.empty]
+    if signature(function).return_annotation is inspect.Signature.empty:
+        missing.append("return")
+    return missing
+
+
+def typed_callables(path, Klass, method):
+    """[(name, function)] to check for type hints: a function, a class's own __init__,
+    or a method or property's getter that nnbp defines (scikit-learn's are its own)."""
+    if Klass is None:
+        return [(path, numpydoc.validate.Validator._load_obj(path))]
+    name = method or "__init__"
+    owner = defined_by(Klass, name)
+    if not owner.__module__.startswith("nnbp"):
+        return []
+    member = vars(owner)[name]
+    function = member.fget if isinstance(member, property) else getattr(Klass, name)
+    return [(f"{path}.{name}", function)]
+
+
+@pytest.mark.parametrize(
+    "path, Klass, method", API,
+    ids=[path if method is None else f"{path}.{method}" for path, _, method in API])
+def test_type_hints(path, Klass, method):
+    missing = {name: unannotated(function)
+               for name, function in typed_callables(path, Klass, method)}
+    assert not any(missing.values()), f"without type hints: {missing}"
