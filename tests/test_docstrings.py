@@ -51,7 +51,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import nnbp
 
-#: Every public module of nnbp, in the order walk_packages gives them.
+#: Every public module of nnbp, sorted by name.
 PUBLIC_MODULES = (
     "nnbp",
     "nnbp.cli",
