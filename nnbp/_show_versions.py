@@ -78,6 +78,26 @@ def format_versions(info):
     return lines
 
 
-def show_versions():
-    """Print nnbp's, Python's and the libraries' versions, the BLAS, its kernels and the processor."""
+def show_versions() -> None:
+    """Print nnbp's, Python's and the libraries' versions, the BLAS, its kernels and the processor.
+
+    Results that depend on rounding (the last digits of a loss, a finite
+    difference) differ between machines with these: a report of a problem
+    should carry them. As ``sklearn.show_versions()``; ``nnbp info`` prints
+    them too.
+
+    See Also
+    --------
+    sklearn.show_versions : The same, in scikit-learn.
+
+    Examples
+    --------
+    >>> import nnbp
+    >>> nnbp.show_versions()  # doctest: +ELLIPSIS
+    nnbp ...
+      python: ...
+      processor: ...
+      nnbp kernels: ...
+      numpy: ...
+    """
     print("\n".join(format_versions(versions())))

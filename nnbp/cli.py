@@ -3,7 +3,21 @@
 Every command reports bad input (missing files, absent columns, cells that
 are not numbers, impossible options) in one line on stderr with a non-zero
 exit code; --debug shows the traceback instead.
+
+The public names are ``main``, the ``nnbp`` command itself, and
+``build_parser``, its argument parser. The commands' functions are not: their
+docstrings are the commands' help texts.
+
+Examples
+--------
+>>> from nnbp.cli import main
+>>> main(["info"])  # doctest: +ELLIPSIS
+nnbp ...
+  python: ...
+0
 """
+from __future__ import annotations
+
 import argparse
 import contextlib
 import decimal
@@ -24,6 +38,8 @@ from nnbp.optim import SGD, Adam, minimize_lbfgs
 from nnbp.io import fold_standardisation, unfold_standardisation, write_atomically
 from nnbp.tabular import read_table, standardisation, write_csv
 from nnbp.training import DivergenceError, INTERRUPTED, StochasticTrainer
+
+__all__ = ["build_parser", "main"]
 
 SOLVERS = ("adam", "sgd", "lbfgs", "gd")
 CLASS_OUTPUTS = ("softmax", "logistic")
@@ -605,7 +621,29 @@ def zipmap_form(text):
     return text
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``nnbp`` command, with one subcommand per command.
+
+    Each subcommand's parsed arguments carry its function as ``handler``
+    (but ``bench``'s, which the benchmark's own parser reads).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser.
+
+    See Also
+    --------
+    main : Parses the command line with it and runs the command.
+
+    Examples
+    --------
+    >>> from nnbp.cli import build_parser
+    >>> args = build_parser().parse_args(["train", "data.csv", "--target", "y",
+    ...                                   "--hidden", "32,16"])
+    >>> args.command, args.hidden, args.solver, args.epochs
+    ('train', (32, 16), 'adam', 50)
+    """
     parser = argparse.ArgumentParser(prog="nnbp", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"nnbp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -694,7 +732,34 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``nnbp`` command: ``nnbp train``, ``predict``, ``gradcheck``, ...
+
+    A problem the user can fix (a missing file, a bad option or cell) is
+    reported in one line on stderr, with exit code 1 (130 for an
+    interruption); ``--debug`` raises it with its traceback instead.
+
+    Parameters
+    ----------
+    argv : list of str or None, default=None
+        The arguments, without the program's name; None: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit code: 0 on success.
+
+    See Also
+    --------
+    build_parser : The command line's parser.
+
+    Examples
+    --------
+    >>> from nnbp.cli import main
+    >>> main(["info"])  # doctest: +ELLIPSIS
+    nnbp ...
+    0
+    """
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command == "bench":

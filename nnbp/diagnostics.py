@@ -10,19 +10,30 @@ diagnostics measure both on a sample of the training rows:
 - DiagnosticsRecorder: an on_epoch callback for StochasticTrainer.fit that
   records them after every epoch.
 """
+from __future__ import annotations
+
 import numbers
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+import scipy.sparse
 
 from nnbp import layers
+from nnbp.network import Network
+from nnbp.training import StochasticTrainer
+
+__all__ = ["DEFAULT_MAX_ROWS", "SATURATION_THRESHOLD", "DiagnosticsRecorder",
+           "layer_diagnostics"]
 
 # A unit whose phi'(z) stays below this passes back less than a thousandth
 # of the gradient that reaches it: it has (nearly) stopped learning.
 SATURATION_THRESHOLD = 1e-3
+#: The rows of a diagnostics' sample, by default.
 DEFAULT_MAX_ROWS = 1024
 
 
-def _check_max_rows(max_rows):
+def _check_max_rows(max_rows: object) -> int:
     if isinstance(max_rows, (bool, np.bool_)) or not isinstance(max_rows, numbers.Integral):
         raise TypeError(f"max_rows must be an int, got {max_rows!r}")
     if max_rows < 1:
@@ -70,10 +81,49 @@ def _hidden_saturation(net, X):
     return saturation
 
 
-def layer_diagnostics(net, X, y, sample_weight=None, max_rows=DEFAULT_MAX_ROWS):
+def layer_diagnostics(net: Network, X: npt.ArrayLike | scipy.sparse.spmatrix, y: npt.ArrayLike,
+                      sample_weight: npt.ArrayLike | None = None,
+                      max_rows: int = DEFAULT_MAX_ROWS) -> dict[str, Any]:
     """Gradient norms, saturated units and loss of net on the first max_rows rows of (X, y).
 
-    Returns a dict:
+    The sample is the first max_rows rows, so that it costs the same at
+    every epoch; X, y and sample_weight are checked as Network.loss checks
+    them, and never modified. The forward and backward passes run in the
+    network's dtype (the norms' sums of squares in float64).
+
+    Parameters
+    ----------
+    net : Network
+        The network, at the parameters to diagnose; not modified.
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        The input rows, as ``net.loss`` takes them.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        The targets, as ``net.loss`` takes them.
+    sample_weight : array-like of shape (n_samples,) or None, default=None
+        The rows' weights, as ``net.loss`` takes them.
+    max_rows : int, default=DEFAULT_MAX_ROWS
+        The number of rows of the sample, from the first.
+
+    Returns
+    -------
+    dict
+        The diagnostics, described below.
+
+    Raises
+    ------
+    TypeError
+        If max_rows is not an int.
+    ValueError
+        If max_rows is below 1, or the network refuses the data.
+
+    See Also
+    --------
+    DiagnosticsRecorder : These diagnostics after every epoch of training.
+    nnbp.plotting.plot_training : Their plot.
+
+    Notes
+    -----
+    The dict's entries:
 
     - "gradient_norms": L floats, ||(dL/dW(l), dL/db(l))||_2 for l = 1..L: the
       Euclidean norm of layer l's whole gradient block (weights and biases
@@ -90,10 +140,17 @@ def layer_diagnostics(net, X, y, sample_weight=None, max_rows=DEFAULT_MAX_ROWS):
     - "loss": the network's loss (penalty included) on the sample, the loss
       whose gradient is measured.
 
-    The sample is the first max_rows rows, so that it costs the same at
-    every epoch; X, y and sample_weight are checked as Network.loss checks
-    them, and never modified. The forward and backward passes run in the
-    network's dtype (the norms' sums of squares in float64).
+    Examples
+    --------
+    >>> from nnbp import Network, layer_diagnostics
+    >>> from nnbp.datasets import load_digits
+    >>> X, y = load_digits()
+    >>> net = Network([64, 16, 10], activation="relu", seed=0)
+    >>> diagnostics = layer_diagnostics(net, X / 16, y)
+    >>> sorted(diagnostics)
+    ['gradient_norms', 'loss', 'saturation']
+    >>> len(diagnostics["gradient_norms"]), len(diagnostics["saturation"])
+    (2, 1)
     """
     max_rows = _check_max_rows(max_rows)
     return _diagnose(net, *_sample(net, X, y, sample_weight, max_rows))
@@ -102,8 +159,37 @@ def layer_diagnostics(net, X, y, sample_weight=None, max_rows=DEFAULT_MAX_ROWS):
 class DiagnosticsRecorder:
     """An on_epoch callback for StochasticTrainer.fit: layer_diagnostics after each epoch.
 
-    recorder = DiagnosticsRecorder(X, y); trainer.fit(X, y, max_epochs=..., on_epoch=recorder)
-    then recorder.history holds one dict per epoch:
+    After ``trainer.fit(X, y, max_epochs=..., on_epoch=recorder)``,
+    ``recorder.history`` holds one dict per epoch (see Attributes).
+    The rows are checked and copied on the first call (by the network being
+    trained); the recorder never stops training.
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        The rows to diagnose on (the training rows, or others).
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Their targets.
+    sample_weight : array-like of shape (n_samples,) or None, default=None
+        Their weights.
+    max_rows : int, default=DEFAULT_MAX_ROWS
+        The number of rows of the sample, from the first.
+
+    Attributes
+    ----------
+    max_rows : int
+        The number of rows of the sample.
+    history : list of dict
+        One dict per epoch, described below.
+
+    See Also
+    --------
+    layer_diagnostics : The diagnostics recorded.
+    nnbp.plotting.plot_training : Their plot.
+
+    Notes
+    -----
+    Each dict of ``history`` holds:
 
     - "epoch": the epoch's number in the trainer's history (1, 2, ...; it
       goes on counting across calls to fit, as trainer.loss_curve does);
@@ -112,17 +198,30 @@ class DiagnosticsRecorder:
       on the first max_rows rows of (X, y) after the epoch;
     - "sample_loss": layer_diagnostics' "loss" on those rows.
 
-    The rows are checked and copied on the first call (by the network being
-    trained); the recorder never stops training.
+    Examples
+    --------
+    >>> from nnbp import Adam, DiagnosticsRecorder, Network, StochasticTrainer
+    >>> from nnbp.datasets import load_digits
+    >>> X, y = load_digits()
+    >>> X = X / 16
+    >>> trainer = StochasticTrainer(Network([64, 16, 10], seed=0), Adam(), batch_size=64,
+    ...                             random_state=0)
+    >>> recorder = DiagnosticsRecorder(X, y)
+    >>> trainer.fit(X, y, max_epochs=3, on_epoch=recorder)
+    'max_epochs'
+    >>> [record["epoch"] for record in recorder.history]
+    [1, 2, 3]
     """
 
-    def __init__(self, X, y, sample_weight=None, max_rows=DEFAULT_MAX_ROWS):
+    def __init__(self, X: npt.ArrayLike | scipy.sparse.spmatrix, y: npt.ArrayLike,
+                 sample_weight: npt.ArrayLike | None = None,
+                 max_rows: int = DEFAULT_MAX_ROWS) -> None:
         self.max_rows = _check_max_rows(max_rows)
         self._data = (X, y, sample_weight)
-        self._sample_for = None     # (network's shape, its sample)
-        self.history = []
+        self._sample_for: tuple | None = None     # (network's shape, its sample)
+        self.history: list[dict[str, Any]] = []
 
-    def __call__(self, trainer):
+    def __call__(self, trainer: StochasticTrainer) -> None:
         net = trainer.net
         shape = (net.layer_sizes, net.dtype, net.output)
         if self._sample_for is None or self._sample_for[0] != shape:

@@ -27,19 +27,42 @@ as large as the disagreement). Such parameters are counted in the report, per
 block and per reason, and left out of the finite-difference error: the
 verdict rests on the reference and on the differences that can be trusted.
 """
+from __future__ import annotations
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse
 from scipy.optimize import approx_fprime
 
 from nnbp import layers
 from nnbp import reference as oracle
+from nnbp.network import Network
 from nnbp._validation import (check_float_dtype, check_loss_data, check_matrix, check_real,
                               check_sparse_matrix)
 
-#: Largest block error that passes, against finite differences and against the reference.
+__all__ = [
+    "BlockError",
+    "DEFAULT_SAMPLE",
+    "GradientReport",
+    "KINKED_ACTIVATIONS",
+    "REFERENCE_BUDGET",
+    "TOLERANCES",
+    "block_error",
+    "central_differences",
+    "check_gradients",
+    "check_layer_gradients",
+    "check_loss_gradients",
+]
+
+#: Whether a check compares with the pure-Python reference too: always, never, or
+#: when it is cheap enough (REFERENCE_BUDGET).
+ReferenceMode = bool | Literal["auto"]
+
+#: The largest block error that passes, against finite differences and against the reference.
 TOLERANCES = {
     np.dtype(np.float32): {"finite_difference": 1e-4, "reference": 1e-4},
     np.dtype(np.float64): {"finite_difference": 1e-6, "reference": 1e-10},
@@ -63,11 +86,45 @@ _EPS64 = np.finfo(np.float64).eps
 class BlockError:
     """Errors of one block of the gradient (W(l), b(l), or a layer's input).
 
-    checked parameters of the block's size were differenced: those at
-    indices (flat, within the block). Of them, at_kinks had a step that
-    moves a relu or leaky_relu unit across its kink, and too_curved a
-    difference whose truncation error explains its disagreement; neither
-    counts in finite_difference, the error of the others.
+    Of the block's ``size`` parameters, ``checked`` were differenced: those at
+    ``indices``. Of them, ``at_kinks`` had a step that moves a relu or
+    leaky_relu unit across its kink, and ``too_curved`` a difference whose
+    truncation error explains its disagreement; neither counts in
+    ``finite_difference``, the error of the others.
+
+    Parameters
+    ----------
+    name : str
+        The block: ``"W(1)"``, ``"b(2)"``, ``"X"``, ...
+    size : int
+        Its number of parameters.
+    checked : int
+        How many of them were differenced.
+    finite_difference : float
+        The block's error against the finite differences that can judge it
+        (see ``block_error``); 0.0 if none can.
+    reference : float or None
+        The block's error against the pure-Python reference; None if it was
+        not run.
+    indices : tuple of int, default=()
+        The differenced parameters' flat indices within the block.
+    at_kinks : int, default=0
+        Differenced parameters whose step crosses a unit's kink at z = 0.
+    too_curved : int, default=0
+        Differenced parameters whose difference's truncation error is as
+        large as its disagreement with the gradient.
+
+    See Also
+    --------
+    GradientReport : The report that holds one BlockError per block.
+
+    Examples
+    --------
+    >>> from nnbp.gradcheck import BlockError
+    >>> block = BlockError("W(1)", size=20, checked=20, finite_difference=3e-10,
+    ...                    reference=None, at_kinks=2)
+    >>> block.trusted
+    18
     """
 
     name: str
@@ -75,55 +132,99 @@ class BlockError:
     checked: int
     finite_difference: float
     reference: float | None
-    indices: tuple = field(default=(), repr=False)
+    indices: tuple[int, ...] = field(default=(), repr=False)
     at_kinks: int = 0
     too_curved: int = 0
 
     @property
-    def trusted(self):
-        """The differenced parameters whose finite differences were compared."""
+    def trusted(self) -> int:
+        """The number of differenced parameters whose finite differences were compared."""
         return self.checked - self.at_kinks - self.too_curved
 
 
 @dataclass
 class GradientReport:
-    """The outcome of a gradient check: per-block errors and a verdict."""
+    """The outcome of a gradient check: per-block errors and a verdict.
+
+    ``check_gradients``, ``check_layer_gradients`` and
+    ``check_loss_gradients`` return one. It is true when the check passed,
+    and ``str(report)`` is its per-block table.
+
+    Parameters
+    ----------
+    subject : str
+        What was checked (the network's repr, a layer, a loss).
+    dtype : str
+        The dtype of the gradient checked, ``"float32"`` or ``"float64"``.
+    loss : float
+        The scalar differentiated, at the parameters checked.
+    step : float
+        The relative finite-difference step.
+    tolerance : dict
+        The largest errors that pass: ``{"finite_difference": ...,
+        "reference": ...}``.
+    blocks : list of BlockError, default=[]
+        The errors of each block of the gradient.
+    loss_reference_error : float or None, default=None
+        The loss's error against the reference; None if it was not run.
+    sample : int or None, default=None
+        The most parameters of each block that were differenced; None: all.
+    seed : int or None, default=None
+        The seed that drew the sample.
+
+    See Also
+    --------
+    check_gradients : Check a network's gradient.
+    BlockError : The errors of one block.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import Network, check_gradients
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.standard_normal((20, 4)), rng.integers(0, 3, 20)
+    >>> report = check_gradients(Network([4, 5, 3], activation="tanh", seed=0), X, y)
+    >>> bool(report), [block.name for block in report.blocks]
+    (True, ['W(1)', 'W(2)', 'b(1)', 'b(2)'])
+    >>> print(str(report).splitlines()[-1])
+      PASSED
+    """
 
     subject: str
     dtype: str
     loss: float
     step: float
-    tolerance: dict
-    blocks: list = field(default_factory=list)
+    tolerance: dict[str, float]
+    blocks: list[BlockError] = field(default_factory=list)
     loss_reference_error: float | None = None
     sample: int | None = None
     seed: int | None = None
 
     @property
-    def finite_difference_error(self):
-        """Largest block error against finite differences."""
+    def finite_difference_error(self) -> float:
+        """The largest block error against finite differences."""
         return max(block.finite_difference for block in self.blocks)
 
     @property
-    def reference_error(self):
-        """Largest block (or loss) error against the reference; None if it was not run."""
+    def reference_error(self) -> float | None:
+        """The largest block (or loss) error against the reference; None if it was not run."""
         errors = [block.reference for block in self.blocks if block.reference is not None]
         if self.loss_reference_error is not None:
             errors.append(self.loss_reference_error)
         return max(errors) if errors else None
 
     @property
-    def passed(self):
-        """True when every error is within its tolerance."""
+    def passed(self) -> bool:
+        """Whether every error is within its tolerance."""
         reference_error = self.reference_error
         return self.finite_difference_error <= self.tolerance["finite_difference"] and (
             reference_error is None or reference_error <= self.tolerance["reference"]
         )
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return self.passed
 
-    def __str__(self):
+    def __str__(self) -> str:
         fd_tol, ref_tol = self.tolerance["finite_difference"], self.tolerance["reference"]
         lines = [
             f"gradient check of {self.subject}",
@@ -169,8 +270,42 @@ class GradientReport:
         return notes
 
 
-def block_error(computed, expected, noise=0.0, tolerance=1.0):
-    """max |computed - expected| relative to the block's scale (see the module)."""
+def block_error(computed: npt.ArrayLike, expected: npt.ArrayLike, noise: float = 0.0,
+                tolerance: float = 1.0) -> float:
+    """The largest difference between two blocks, relative to the blocks' scale.
+
+    max |computed - expected| / max(max |expected|, max |computed|, noise /
+    tolerance): relative to the block's largest entry, except that
+    differences within ``noise`` (a finite difference's own) are not counted.
+    Both blocks are compared in float64.
+
+    Parameters
+    ----------
+    computed : array_like
+        The gradient checked.
+    expected : array_like
+        What it should be, of the same size.
+    noise : float, default=0.0
+        The absolute error of ``expected`` that is not the gradient's.
+    tolerance : float, default=1.0
+        The tolerance the error will be compared with: the scale is at least
+        ``noise / tolerance``, so that noise alone always passes.
+
+    Returns
+    -------
+    float
+        The relative error; the absolute one where both blocks are zero.
+
+    See Also
+    --------
+    check_gradients : Where the errors of a network's blocks come from.
+
+    Examples
+    --------
+    >>> from nnbp.gradcheck import block_error
+    >>> round(block_error([1.0, 2.0], [1.0, 2.1]), 4)
+    0.0476
+    """
     computed = np.ravel(np.asarray(computed, dtype=np.float64))
     expected = np.ravel(np.asarray(expected, dtype=np.float64))
     difference = np.max(np.abs(computed - expected))
@@ -185,12 +320,57 @@ def _steps(start, step):
     return step * np.maximum(1.0, np.abs(start))
 
 
-def central_differences(function, x0, step, coordinates=None):
-    """The partial derivatives of function at x0 along the given coordinates (all if None).
+def central_differences(function: Callable[[np.ndarray], float], x0: np.ndarray, step: float,
+                        coordinates: npt.ArrayLike | None = None) -> np.ndarray:
+    """The partial derivatives of any scalar function, by central finite differences.
 
-    Central differences with steps step * max(1, |x0_k|).
+    (f(x + h e_k) - f(x - h e_k)) / 2h for each coordinate k, with the step
+    h = step * max(1, |x0_k|): relative to the coordinate, absolute near 0.
+    The error is O(h^2), against O(h) for a forward difference; step =
+    eps^(1/3) (about 6e-6 in float64) balances it against rounding. This is
+    the function nnbp's gradient checks use, built on
+    ``scipy.optimize.approx_fprime`` (whose forward differences at +h and -h
+    it averages); it works for any function of a float64 vector.
+
+    Parameters
+    ----------
+    function : callable
+        ``function(x)``, a float, for a float64 vector x of x0's size. It may
+        be called with the same array object, modified, each time: it must
+        not keep it.
+    x0 : ndarray of shape (n,)
+        The point, float64. It is not modified.
+    step : float
+        The relative step.
+    coordinates : array_like of int or None, default=None
+        The indices of the partial derivatives to take; None: all of them.
+
+    Returns
+    -------
+    ndarray of shape (len(coordinates),)
+        The partial derivatives, in the order of ``coordinates``.
+
+    See Also
+    --------
+    check_gradients : A network's gradient checked with these differences.
+    scipy.optimize.approx_fprime : Forward differences.
+    scipy.optimize.check_grad : A gradient checked by forward differences.
+
+    Examples
+    --------
+    The gradient of f(x) = sum(x^3), which is 3 x^2:
+
+    >>> import numpy as np
+    >>> from nnbp.gradcheck import central_differences
+    >>> def f(x):
+    ...     return float(np.sum(x ** 3))
+    >>> x0 = np.array([1.0, 2.0, -0.5])
+    >>> np.round(central_differences(f, x0, step=1e-5), 6)
+    array([ 3.  , 12.  ,  0.75])
+    >>> np.round(central_differences(f, x0, step=1e-5, coordinates=[1]), 6)
+    array([12.])
     """
-    coordinates = np.arange(x0.size) if coordinates is None else coordinates
+    coordinates = np.arange(x0.size) if coordinates is None else np.asarray(coordinates)
     x = x0.copy()
 
     def along_coordinates(values):
@@ -347,32 +527,41 @@ def _run_reference(reference, cost):
     return cost <= REFERENCE_BUDGET if reference == "auto" else reference
 
 
-def check_gradients(net, X, y, sample_weight=None, *, step: float | None = None,
-                    tolerance: float | None = None, reference="auto",
-                    sample: int | None = DEFAULT_SAMPLE, seed: int = 0) -> "GradientReport":
+def check_gradients(net: Network, X: npt.ArrayLike | scipy.sparse.spmatrix,
+                    y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None, *,
+                    step: float | None = None, tolerance: float | None = None,
+                    reference: ReferenceMode = "auto", sample: int | None = DEFAULT_SAMPLE,
+                    seed: int = 0) -> GradientReport:
     """Verify ``net.loss_and_grad`` on (X, y) by finite differences and the reference.
 
     The network is not modified. X may be sparse, as for the network: the
     loss is differenced on the sparse path, and the reference gets X dense.
+    The loss is differenced in float64, on a float64 twin of the network,
+    whatever the network's dtype (see the module's docstring).
 
     Parameters
     ----------
-    net : nnbp.Network
-    X, y, sample_weight
-        The data, as ``net.loss_and_grad`` takes them.
-    step : float or None
+    net : Network
+        The network, at the parameters to check.
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        The input rows, as ``net.loss_and_grad`` takes them.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        The targets, as ``net.loss_and_grad`` takes them.
+    sample_weight : array-like of shape (n_samples,) or None, default=None
+        The rows' weights, as ``net.loss_and_grad`` takes them.
+    step : float or None, default=None
         The relative finite-difference step (None: eps^(1/3)).
-    tolerance : float or None
+    tolerance : float or None, default=None
         The largest block error that passes (None: the dtype's, TOLERANCES).
-    reference : True, False or "auto"
+    reference : bool or "auto", default="auto"
         Whether to compare with the pure-Python reference too ("auto": when
         examples x parameters is at most REFERENCE_BUDGET).
-    sample : int or None
+    sample : int or None, default=DEFAULT_SAMPLE
         Finite differences cost two loss evaluations per parameter: at most
         this many parameters of each block are differenced, drawn at random
-        (default DEFAULT_SAMPLE, as ``nnbp gradcheck``); None differences all.
+        (as ``nnbp gradcheck`` does); None differences all.
         The report says which (``report.blocks[k].indices``).
-    seed : int
+    seed : int, default=0
         Draws the sample.
 
     Returns
@@ -386,6 +575,23 @@ def check_gradients(net, X, y, sample_weight=None, *, step: float | None = None,
     ------
     ValueError
         For a bad ``reference`` or ``sample``, or data the network refuses.
+
+    See Also
+    --------
+    check_layer_gradients : Check one dense layer's backward pass.
+    check_loss_gradients : Check one output loss's gradient.
+    central_differences : The finite differences, for any function.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import Network, check_gradients
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.standard_normal((20, 4)), rng.integers(0, 3, 20)
+    >>> net = Network([4, 5, 3], activation="tanh", output="softmax", seed=0)
+    >>> report = check_gradients(net, X, y)
+    >>> report.passed, report.finite_difference_error < 1e-6
+    (True, True)
     """
     _reference_mode(reference)
     coordinates = _sample_coordinates(
@@ -441,14 +647,59 @@ def _dense(X):
     return X.toarray() if scipy.sparse.issparse(X) else X
 
 
-def check_layer_gradients(X, W, b=None, activation="relu", negative_slope=0.01, *, seed=0,
-                          step=None, tolerance=None, reference="auto"):
+def check_layer_gradients(X: npt.ArrayLike | scipy.sparse.spmatrix, W: npt.ArrayLike,
+                          b: npt.ArrayLike | None = None, activation: str = "relu",
+                          negative_slope: float = 0.01, *, seed: int = 0,
+                          step: float | None = None, tolerance: float | None = None,
+                          reference: ReferenceMode = "auto") -> GradientReport:
     """Verify one dense layer's backward pass (dW, db, dX) for A = phi(X W^T + b).
 
     The scalar differentiated is sum(R * A) for a fixed random R (drawn from
-    seed), so that dL/dA = R exercises every entry. dtype follows W. A sparse
-    X (the first layer's kernels on CSR rows) is an input, not a variable:
-    there is no dX to check.
+    seed), so that dL/dA = R exercises every entry. The dtype follows W. A
+    sparse X (the first layer's kernels on CSR rows) is an input, not a
+    variable: there is no dX to check.
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_samples, fan_in)
+        The layer's input rows.
+    W : array-like of shape (fan_out, fan_in)
+        The layer's weights, float32 or float64 (anything else: float64).
+    b : array-like of shape (fan_out,) or None, default=None
+        The layer's biases; None: no biases.
+    activation : str, default="relu"
+        The activation phi, one of ``nnbp.layers.ACTIVATIONS``.
+    negative_slope : float, default=0.01
+        The slope of leaky_relu for z < 0.
+    seed : int, default=0
+        Draws R.
+    step : float or None, default=None
+        The relative finite-difference step (None: eps^(1/3)).
+    tolerance : float or None, default=None
+        The largest block error that passes (None: the dtype's, TOLERANCES).
+    reference : bool or "auto", default="auto"
+        Whether to compare with the pure-Python reference too ("auto": when
+        it is cheap, REFERENCE_BUDGET).
+
+    Returns
+    -------
+    GradientReport
+        Blocks ``W``, ``b`` (with biases) and ``X`` (for a dense X).
+
+    See Also
+    --------
+    check_gradients : Check a whole network's gradient.
+    nnbp.layers.dense_backward : The backward pass checked.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import check_layer_gradients
+    >>> rng = np.random.default_rng(0)
+    >>> X, W = rng.standard_normal((6, 3)), rng.standard_normal((2, 3))
+    >>> report = check_layer_gradients(X, W, np.zeros(2), activation="tanh")
+    >>> report.passed, [block.name for block in report.blocks]
+    (True, ['W', 'b', 'X'])
     """
     _reference_mode(reference)
     Z, A = layers.dense_forward(X, W, b, activation, negative_slope)
@@ -457,9 +708,9 @@ def check_layer_gradients(X, W, b=None, activation="relu", negative_slope=0.01, 
     sparse = dX is None
     if sparse:
         X_fixed = check_sparse_matrix("X", X, A.dtype)   # the rows the layer read
-    shapes = [("W", dW)] + ([("b", db)] if b is not None else []) + (
-        [] if sparse else [("X", dX)])
-    sizes = np.cumsum([0] + [g.size for _, g in shapes])
+    shapes: list[tuple[str, np.ndarray]] = [("W", dW)] + (
+        [("b", db)] if b is not None else []) + ([] if dX is None else [("X", dX)])
+    sizes = np.cumsum([0] + [g.size for _, g in shapes], dtype=np.int64)
     blocks = [(name, slice(sizes[k], sizes[k + 1]), g) for k, (name, g) in enumerate(shapes)]
     # Difference at the values the layer computed with: rounded to its dtype.
     inputs = [array for array in (W, b, None if sparse else X) if array is not None]
@@ -500,13 +751,56 @@ def check_layer_gradients(X, W, b=None, activation="relu", negative_slope=0.01, 
     return _verify(problem, step, tolerance)
 
 
-def check_loss_gradients(output, Z, y, sample_weight=None, *, step=None, tolerance=None,
-                         reference="auto"):
-    """Verify one output loss's gradient dL/dZ of the logits Z (dtype follows Z)."""
+def check_loss_gradients(output: str, Z: npt.ArrayLike, y: npt.ArrayLike,
+                         sample_weight: npt.ArrayLike | None = None, *,
+                         step: float | None = None, tolerance: float | None = None,
+                         reference: ReferenceMode = "auto") -> GradientReport:
+    """Verify one output loss's gradient dL/dZ of the logits Z (the dtype follows Z).
+
+    The scalar differentiated is the loss itself, the (weighted) mean over the
+    rows, of the output's canonical loss (``nnbp.layers.output_loss``).
+
+    Parameters
+    ----------
+    output : str
+        The output and its canonical loss, one of ``nnbp.layers.OUTPUTS``.
+    Z : array-like of shape (n_samples, n_outputs)
+        The logits, float32 or float64 (anything else: float64).
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        The targets: class indices for softmax, else one target per output.
+    sample_weight : array-like of shape (n_samples,) or None, default=None
+        The rows' weights; None: all 1.
+    step : float or None, default=None
+        The relative finite-difference step (None: eps^(1/3)).
+    tolerance : float or None, default=None
+        The largest block error that passes (None: the dtype's, TOLERANCES).
+    reference : bool or "auto", default="auto"
+        Whether to compare with the pure-Python reference too ("auto": when
+        it is cheap, REFERENCE_BUDGET).
+
+    Returns
+    -------
+    GradientReport
+        One block, ``Z``.
+
+    See Also
+    --------
+    check_gradients : Check a whole network's gradient.
+    nnbp.layers.output_loss : The loss and gradient checked.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import check_loss_gradients
+    >>> Z = np.random.default_rng(0).standard_normal((5, 3))
+    >>> check_loss_gradients("softmax", Z, [0, 1, 2, 1, 0]).passed
+    True
+    """
     _reference_mode(reference)
     loss, dZ = layers.output_loss(output, Z, y, sample_weight)
     Z64 = check_matrix("Z", np.asarray(Z, np.float64), np.float64)
-    targets, labels, weights64, _ = check_loss_data(output, y, sample_weight, *Z64.shape,
+    n_rows, n_outputs = Z64.shape
+    targets, labels, weights64, _ = check_loss_data(output, y, sample_weight, n_rows, n_outputs,
                                                     np.float64)
     theta = Z64.ravel().copy()
 

@@ -70,7 +70,19 @@ features into the network's first layer hold it in the metadata
 nonzero), for ``nnbp predict`` to apply. Loading such a Network folds them in
 (``fold_standardisation``) and keeps them as ``folded_standardisation``, so
 that the loaded network takes raw rows as every newer file's does.
+
+Examples
+--------
+>>> import os, tempfile
+>>> import nnbp
+>>> with tempfile.TemporaryDirectory() as folder:
+...     path = os.path.join(folder, "model.npz")
+...     nnbp.io.save(nnbp.Network([4, 3], seed=0), path)
+...     sorted(nnbp.io.read(path).metadata)
+['format_version', 'nnbp_version', 'saved']
 """
+from __future__ import annotations
+
 import contextlib
 import dataclasses
 import datetime
@@ -85,13 +97,36 @@ import struct
 import sys
 import tokenize
 import zipfile
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from numpy.lib import format as npy_format
 
 from nnbp._memory import check_available
 from nnbp._validation import check_layer_sizes, check_vector
 from nnbp._version import __version__
+
+# This module knows the format, not the model classes (they import it): a
+# network is typed Network in the docstrings, Any in the hints.
+_Network = Any
+
+__all__ = [
+    "CONFIG_KEYS",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "KINDS",
+    "MEMBERS",
+    "ModelFileError",
+    "SavedModel",
+    "fold_standardisation",
+    "load",
+    "read",
+    "save",
+    "unfold_standardisation",
+    "write_atomically",
+]
 
 FORMAT_NAME = "nnbp"
 FORMAT_VERSION = 1
@@ -123,7 +158,29 @@ _DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, RuntimeE
 
 
 class ModelFileError(ValueError):
-    """A file that is not a valid nnbp model file: the message names it and the problem."""
+    """A file that is not a valid nnbp model file: the message names it and the problem.
+
+    A ValueError, so that code catching ValueError for bad input catches it.
+
+    See Also
+    --------
+    read : Raises it for a file that breaks the format.
+    load : Raises it also for a state its model class refuses.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import nnbp
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "notes.txt")
+    ...     with open(path, "w") as file:
+    ...         _ = file.write("not a model")
+    ...     try:
+    ...         nnbp.load(path)
+    ...     except nnbp.io.ModelFileError as error:
+    ...         print(str(error).replace(folder, "..."))
+    cannot load '.../notes.txt': not an nnbp model file (not a zip archive: ...)
+    """
 
 
 class _Invalid(Exception):
@@ -134,35 +191,51 @@ class _Invalid(Exception):
 class SavedModel:
     """What a model file holds: the state a model gives to save, and read gives back.
 
-    kind: one of KINDS. config: the network's constructor arguments
-    (``Network.config()``). params: its flat parameter vector. metadata: JSON
-    data. estimator: the estimator's JSON state, None for a Network. arrays:
-    the estimator's arrays by member name (the classifier's ``classes``).
+    A model's ``__nnbp_saved_state__()`` returns one, and its class's
+    ``__nnbp_from_saved_state__`` takes one back apart: the protocol between
+    this module and the model classes.
+
+    Parameters
+    ----------
+    kind : str
+        One of KINDS.
+    config : dict
+        The network's constructor arguments (``Network.config()``).
+    params : ndarray of shape (n_params,)
+        The network's flat parameter vector.
+    metadata : dict
+        JSON data about the model.
+    estimator : dict or None, default=None
+        The estimator's JSON state; None for a Network.
+    arrays : dict, default={}
+        The estimator's arrays by member name (the classifier's ``classes``).
+
+    See Also
+    --------
+    read : The SavedModel of a file.
+    save : Writes a model's SavedModel.
+
+    Examples
+    --------
+    >>> from nnbp import Network
+    >>> saved = Network([4, 3], seed=0).__nnbp_saved_state__()
+    >>> saved.kind, saved.params.shape, saved.estimator
+    ('Network', (15,), None)
     """
 
     kind: str
-    config: dict
+    config: dict[str, Any]
     params: np.ndarray
-    metadata: dict
-    estimator: dict = None
-    arrays: dict = dataclasses.field(default_factory=dict)
+    metadata: dict[str, Any]
+    estimator: dict[str, Any] | None = None
+    arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- saving
 
-def save(model, path, metadata=None):
+def save(model: Any, path: str | os.PathLike[str],
+         metadata: dict[str, Any] | None = None) -> None:
     """Write model (a Network, or a fitted MLPClassifier or MLPRegressor) to path.
-
-    path : str or os.PathLike
-        Written exactly as given: no ".npz" is appended (as numpy.savez does).
-        An existing file is replaced; a symbolic link's target is.
-    metadata : dict or None
-        JSON data about the model (str, int, float, bool, None, and lists and
-        dicts of them, with str keys; numpy scalars are taken as the Python
-        numbers they hold), such as ``{"classes": [...], "features": [...]}``.
-        None keeps the model's own metadata (``net.metadata``, or
-        ``estimator.network_.metadata``: what a loaded model carries). save
-        adds ``nnbp_version``, ``saved`` and ``format_version``.
 
     Everything is checked before the file is opened: the file is made in
     memory and read back by the checks ``nnbp.load`` makes, and the model it
@@ -173,6 +246,46 @@ def save(model, path, metadata=None):
     part-way (a full disk) leaves the previous file as it was, and saves
     racing to one path leave one of their files, complete. See the module's
     docstring for the format.
+
+    Parameters
+    ----------
+    model : Network, MLPClassifier or MLPRegressor
+        The model; an estimator must be fitted.
+    path : str or os.PathLike
+        Written exactly as given: no ".npz" is appended (as numpy.savez does).
+        An existing file is replaced; a symbolic link's target is.
+    metadata : dict or None, default=None
+        JSON data about the model (str, int, float, bool, None, and lists and
+        dicts of them, with str keys; numpy scalars are taken as the Python
+        numbers they hold), such as ``{"classes": [...], "features": [...]}``.
+        None keeps the model's own metadata (``net.metadata``, or
+        ``estimator.network_.metadata``: what a loaded model carries). save
+        adds ``nnbp_version``, ``saved`` and ``format_version``.
+
+    Raises
+    ------
+    TypeError
+        If model is not an nnbp model, or path or metadata has a wrong type.
+    ValueError
+        If the model or its metadata cannot be saved as it is (NaN, a state
+        that would load differently).
+
+    See Also
+    --------
+    nnbp.load : Load the model back.
+    read : The checked contents of a model file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import nnbp
+    >>> net = nnbp.Network([4, 3], seed=0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "model.npz")
+    ...     nnbp.io.save(net, path, metadata={"features": ["a", "b", "c", "d"]})
+    ...     loaded = nnbp.load(path)
+    >>> loaded.metadata["features"], bool((loaded.params == net.params).all())
+    (['a', 'b', 'c', 'd'], True)
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
@@ -271,8 +384,12 @@ def _same_bytes(a, b):
             == memoryview(np.ascontiguousarray(b)).cast("B"))
 
 
-def write_atomically(path, data):
+def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     """Write data to the file at path, replacing it whole or not at all.
+
+    The bytes go to a new file in the same directory, which is flushed to the
+    disk (fsync) and then renamed over path (``os.replace``, atomic): a reader
+    sees the old file or the new one, never part of one.
 
     Parameters
     ----------
@@ -292,9 +409,21 @@ def write_atomically(path, data):
         writing fails (a full disk, a file-size limit): the previous file is
         then as it was, and the temporary file is removed.
 
-    The bytes go to a new file in the same directory, which is flushed to the
-    disk (fsync) and then renamed over path (``os.replace``, atomic): a reader
-    sees the old file or the new one, never part of one.
+    See Also
+    --------
+    save : Writes model files with it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from nnbp.io import write_atomically
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "notes.txt")
+    ...     write_atomically(path, b"first")
+    ...     write_atomically(path, b"second")
+    ...     with open(path, "rb") as file:
+    ...         file.read()
+    b'second'
     """
     target = os.path.realpath(path)
     try:
@@ -302,7 +431,7 @@ def write_atomically(path, data):
     except FileNotFoundError:
         mode = None
     kind = None if mode is None else _file_kind(mode)
-    if kind is not None:
+    if mode is not None and kind is not None:
         error = IsADirectoryError if stat.S_ISDIR(mode) else OSError
         raise error(f"cannot save to {os.fspath(path)!r}: it is {kind}, not a regular file")
     if mode is not None and not os.access(target, os.W_OK):
@@ -402,21 +531,57 @@ def _json_text(value, allow_non_finite):
 
 # ---------------------------------------------------------------- loading
 
-def read(path):
+def read(path: str | os.PathLike[str]) -> SavedModel:
     """The SavedModel in the file at path, checked against the format.
 
     Nothing in the file is executed and everything the format says is checked
     (see the module's docstring); whether the model class accepts the state
-    is its own check (``load``). A missing file raises FileNotFoundError; a
-    file that is not a valid nnbp model file (a directory, a FIFO or device
-    among them: they are refused without waiting on them), ModelFileError (a
-    ValueError) naming the file and the problem.
+    is its own check (``load``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file.
+
+    Returns
+    -------
+    SavedModel
+        The file's contents.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at path.
+    ModelFileError
+        If the file is not a valid nnbp model file (a directory, a FIFO or
+        device among them: they are refused without waiting on them); the
+        message names the file and the problem.
+
+    See Also
+    --------
+    load : The model of a file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import nnbp
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "model.npz")
+    ...     nnbp.io.save(nnbp.Network([4, 3], seed=0), path)
+    ...     saved = nnbp.io.read(path)
+    >>> saved.kind, saved.config["layer_sizes"], saved.params.shape
+    ('Network', [4, 3], (15,))
     """
     return _read_path(path, _read)
 
 
-def load(path, classes):
+def load(path: str | os.PathLike[str],
+         classes: Callable[[str], tuple[type, type | None]]) -> Any:
     """The model saved at path: a Network, or a fitted MLPClassifier or MLPRegressor.
+
+    ``nnbp.load`` is this function with nnbp's model classes: use it. This
+    one serves model classes of one's own that follow the protocol
+    (``SavedModel``).
 
     Parameters
     ----------
@@ -440,6 +605,22 @@ def load(path, classes):
     ModelFileError
         If the file is not a valid model file, or its model class refuses the
         state: the message names the file and the problem.
+
+    See Also
+    --------
+    nnbp.load : This function with nnbp's model classes.
+    read : The checked contents of a model file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import nnbp
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "model.npz")
+    ...     nnbp.io.save(nnbp.Network([4, 3], seed=0), path)
+    ...     net = nnbp.io.load(path, lambda kind: (nnbp.Network, None))
+    >>> net.layer_sizes
+    (4, 3)
     """
     return _read_path(path, lambda file, size: _restore(_read(file, size), classes))
 
@@ -501,8 +682,13 @@ def _restore(saved, classes):
         raise _Invalid(f"estimator: {error}") from None
 
 
-def fold_standardisation(network, mean, scale):
+def fold_standardisation(network: _Network, mean: npt.ArrayLike,
+                         scale: npt.ArrayLike) -> dict[str, list[float]]:
     """Make network take raw rows x where it took standardised ones, (x - mean) / scale.
+
+    W (x - m) / s + b = (W / s) x + (b - (W / s) m): the first layer's W
+    becomes W / s, column by column, and b becomes b - (W / s) m, both computed
+    in float64 and rounded once to the network's dtype.
 
     Parameters
     ----------
@@ -523,9 +709,23 @@ def fold_standardisation(network, mean, scale):
         numbers (scale nonzero), or the folded parameters overflow the
         network's dtype.
 
-    W (x - m) / s + b = (W / s) x + (b - (W / s) m): the first layer's W
-    becomes W / s, column by column, and b becomes b - (W / s) m, both computed
-    in float64 and rounded once to the network's dtype.
+    See Also
+    --------
+    unfold_standardisation : Undo it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import Network
+    >>> from nnbp.io import fold_standardisation
+    >>> X = np.array([[1.0, 10.0], [3.0, 30.0]])
+    >>> mean, scale = X.mean(axis=0), X.std(axis=0)
+    >>> net = Network([2, 1], output="squared", seed=0)
+    >>> before = net.forward((X - mean) / scale)
+    >>> fold_standardisation(net, mean, scale)
+    {'mean': [2.0, 20.0], 'scale': [1.0, 10.0]}
+    >>> bool(np.allclose(net.forward(X), before))
+    True
     """
     mean, scale = _standardisation_vectors(network, mean, scale)
     weights = network.weights[0].astype(np.float64) / scale
@@ -539,8 +739,11 @@ def fold_standardisation(network, mean, scale):
     return {"mean": mean.tolist(), "scale": scale.tolist()}
 
 
-def unfold_standardisation(network, folded):
+def unfold_standardisation(network: _Network, folded: dict[str, list[float]]) -> None:
     """Make network take standardised rows again: fold_standardisation undone, in place.
+
+    W = (W / s) s and b = (b - (W / s) m) + (W / s) m, in float64: the network
+    as it was trained, to within its dtype's rounding.
 
     Parameters
     ----------
@@ -555,8 +758,20 @@ def unfold_standardisation(network, folded):
         If folded is not such a dict of n_features finite numbers each
         (scale nonzero), or the network has no biases.
 
-    W = (W / s) s and b = (b - (W / s) m) + (W / s) m, in float64: the network
-    as it was trained, to within its dtype's rounding.
+    See Also
+    --------
+    fold_standardisation : What it undoes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import Network
+    >>> from nnbp.io import fold_standardisation, unfold_standardisation
+    >>> net = Network([2, 1], output="squared", seed=0)
+    >>> weights = net.weights[0].copy()
+    >>> unfold_standardisation(net, fold_standardisation(net, [2.0, 20.0], [1.0, 10.0]))
+    >>> bool(np.allclose(net.weights[0], weights))
+    True
     """
     if not (isinstance(folded, dict) and set(folded) == {"mean", "scale"}):
         raise ValueError(f"folded must be a dict of mean and scale, got {folded!r}")
@@ -566,7 +781,8 @@ def unfold_standardisation(network, folded):
     network.weights[0][...] = weights * scale
 
 
-def _standardisation_vectors(network, mean, scale):
+def _standardisation_vectors(network: _Network, mean: npt.ArrayLike, scale: npt.ArrayLike
+                             ) -> tuple[np.ndarray, np.ndarray]:
     """mean and scale as float64 vectors of the network's n_features, checked."""
     n_features = network.layer_sizes[0]
     mean = np.asarray(mean, dtype=np.float64)

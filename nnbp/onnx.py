@@ -30,10 +30,28 @@ The graph computes what nnbp computes, in the same order and in the same
 dtype (float32 or float64: every operator runs in it), with the same
 formulations where ONNX's operators would lose accuracy or lack a double
 kernel in onnxruntime; each is commented where it is written.
+
+Examples
+--------
+>>> import numpy as np
+>>> import onnxruntime
+>>> from nnbp import Network
+>>> from nnbp.onnx import to_onnx
+>>> net = Network([4, 5, 3], seed=0)
+>>> session = onnxruntime.InferenceSession(to_onnx(net).SerializeToString(),
+...                                        providers=["CPUExecutionProvider"])
+>>> X = np.random.default_rng(0).standard_normal((2, 4))
+>>> bool(np.allclose(session.run(None, {"X": X})[0], net.forward(X)))
+True
 """
+from __future__ import annotations
+
 import sys
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 try:
     from onnx import TensorProto, defs, helper, numpy_helper
@@ -43,6 +61,8 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 from nnbp._validation import check_float_dtype
 from nnbp._version import __version__
 from nnbp.network import Network
+
+__all__ = ["DEFAULT_OPSET", "MIN_OPSET", "to_onnx"]
 
 # ai.onnx 17 (2022): onnxruntime 1.12 and later run it. Every operator here
 # has kept its meaning since opset 13.
@@ -271,38 +291,73 @@ def _classifier(graph, network, X, y_type, labels, label_output, probabilities_o
 
 # ---------------------------------------------------------------- to_onnx
 
-def to_onnx(model, dtype=None, *, zipmap=True, classes=None, feature_mean=None,
-            feature_scale=None, target_opset=None):
+def to_onnx(model: Any, dtype: npt.DTypeLike | npt.ArrayLike | None = None, *,
+            zipmap: bool | Literal["columns"] = True, classes: Sequence[Any] | None = None,
+            feature_mean: npt.ArrayLike | None = None,
+            feature_scale: npt.ArrayLike | None = None,
+            target_opset: int | None = None) -> Any:
     """The ONNX graph of a Network, or of a fitted MLPClassifier or MLPRegressor.
+
+    The graph computes what nnbp computes, in the same order and dtype; its
+    input is ``X``, and its outputs are those skl2onnx gives for
+    scikit-learn's MLP (see the module's docstring). Needs the onnx package
+    alone.
 
     Parameters
     ----------
-    model : nnbp.Network, MLPClassifier or MLPRegressor
-    dtype : None, float32, float64, or an example array of inputs
+    model : Network, MLPClassifier or MLPRegressor
+        The model to export; an estimator must be fitted.
+    dtype : None, float32, float64, or an example array of inputs, default=None
         The dtype of the input and of the computation; None: the network's.
         Another dtype computes with the parameters converted to it, as
         ``network.copy(dtype)`` does. An array (``X[:1]``, as
         ``skl2onnx.to_onnx`` takes it) gives its dtype, float32 or float64,
         and must have the model's number of features as its columns.
-    zipmap : True, False or "columns"
+    zipmap : bool or "columns", default=True
         For classifiers, the form of the outputs, as skl2onnx's option of the
         same name (see the module's docstring).
-    classes : sequence or None
+    classes : sequence or None, default=None
         For a Network with a softmax output (one class per output) or one
         logistic output (two classes): export it as a classifier with these
         labels, as ``nnbp predict`` uses a model of ``nnbp train``.
-    feature_mean, feature_scale : sequences of n_features numbers, or None
-        Standardise the input in the graph, (X - mean) / scale, as ``nnbp
-        train`` and ``nnbp predict`` do with the ones they keep: in float64,
-        as they do, so that the input X is float64 whatever dtype is.
-    target_opset : int or None
-        The opset of the ai.onnx domain (default 17; at least 13).
+    feature_mean : sequence of n_features numbers, or None, default=None
+        With feature_scale, standardise the input in the graph, (X - mean) /
+        scale, as ``nnbp train`` and ``nnbp predict`` do with the ones they
+        keep: in float64, as they do, so that the input X is float64
+        whatever dtype is.
+    feature_scale : sequence of n_features numbers, or None, default=None
+        The scale of that standardisation, nonzero; given with feature_mean.
+    target_opset : int or None, default=None
+        The opset of the ai.onnx domain (None: DEFAULT_OPSET, 17; at least
+        MIN_OPSET, 13).
 
-    Returns an ``onnx.ModelProto``: ``onnx.save_model(model, path)`` writes it.
+    Returns
+    -------
+    onnx.ModelProto
+        The model: ``onnx.save_model(model, path)`` writes it.
 
-    Raises a TypeError for a model or dtype it cannot export, and a
-    ValueError for a bad option (naming it); skl2onnx's converters of nnbp's
-    estimators raise the same for a target_opset below 13.
+    Raises
+    ------
+    TypeError
+        For a model or dtype it cannot export.
+    ValueError
+        For a bad option, naming it (skl2onnx's converters of nnbp's
+        estimators raise the same for a target_opset below 13), or an
+        estimator that is not fitted.
+
+    See Also
+    --------
+    skl2onnx.to_onnx : Converts pipelines that hold nnbp's estimators too.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import Network
+    >>> from nnbp.onnx import to_onnx
+    >>> net = Network([4, 5, 3], seed=0)
+    >>> model = to_onnx(net, np.float32, classes=["a", "b", "c"], zipmap=False)
+    >>> [value.name for value in model.graph.input], [value.name for value in model.graph.output]
+    (['X'], ['label', 'probabilities'])
     """
     estimators = sys.modules.get("nnbp.estimators")
     if isinstance(model, Network):

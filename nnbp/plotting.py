@@ -5,9 +5,19 @@ this module imports it only when it draws. It draws on a
 matplotlib.figure.Figure with the Agg canvas, never through pyplot, so the
 caller's backend and open figures are left alone.
 """
+from __future__ import annotations
+
 import numbers
+import os
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["plot_training"]
 
 PANEL_SIZE = (7.0, 2.6)        # inches, per stacked panel
 DIAGNOSTIC_KEYS = ("epoch", "gradient_norms", "saturation")
@@ -100,9 +110,14 @@ def _plot_curve(axes, values, **style):
                          label=f"{value:+}")
 
 
-def plot_training(loss_curve, diagnostics=None, path=None, *, validation_scores=None,
-                  title=None):
+def plot_training(loss_curve: Sequence[float], diagnostics: Sequence[dict[str, Any]] | None = None,
+                  path: str | os.PathLike[str] | IO[bytes] | None = None, *,
+                  validation_scores: Sequence[float] | None = None,
+                  title: str | None = None) -> Figure:
     """Draw the loss curve and the recorded diagnostics in stacked panels; write a PNG to path.
+
+    The figure is drawn with matplotlib's Agg canvas, never through pyplot:
+    the caller's backend and open figures are left alone.
 
     Parameters
     ----------
@@ -111,21 +126,45 @@ def plot_training(loss_curve, diagnostics=None, path=None, *, validation_scores=
         epoch k is loss_curve[k - 1]. Log scale if every loss is positive.
         NaN, the epoch where an early-stopping fit diverged, is left out of
         the curve and marked by a dashed red line; an infinity, by a grey one.
-    diagnostics : list of dict or None
-        DiagnosticsRecorder.history: adds a panel of each layer's gradient
+    diagnostics : list of dict or None, default=None
+        The records of ``DiagnosticsRecorder.history``: adds a panel of each layer's gradient
         norm (log scale if all positive) and one of the fraction of saturated
         units of each hidden layer (none for a network without hidden layers),
         against each record's "epoch".
     path : str, path-like or binary file
-        Where the PNG goes.
-    validation_scores : sequence of float or None
+        Where the PNG goes; required (the default None is refused).
+    validation_scores : sequence of float or None, default=None
         The early-stopping scores (validation_scores_): adds their panel
         (NaN as in loss_curve).
-    title : str or None
+    title : str or None, default=None
         A title above the panels.
 
-    Returns the matplotlib Figure (not attached to pyplot). Raises
-    ImportError if matplotlib is missing.
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn, not attached to pyplot.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is missing.
+    TypeError
+        If path is missing, or a curve is not a sequence of numbers.
+    ValueError
+        If a curve is empty or not 1-D, or the diagnostics are malformed.
+
+    See Also
+    --------
+    nnbp.DiagnosticsRecorder : Records the diagnostics drawn.
+
+    Examples
+    --------
+    >>> import io
+    >>> from nnbp.plotting import plot_training
+    >>> png = io.BytesIO()
+    >>> figure = plot_training([1.2, 0.6, 0.4, 0.35], path=png, title="training")
+    >>> len(figure.axes), png.getvalue()[:4]
+    (1, b'\x89PNG')
     """
     if path is None:
         raise TypeError("plot_training needs the path of the PNG to write")

@@ -1,7 +1,8 @@
 """The correctness oracle: a dense network, straight from the equations.
 
 Plain Python (lists, floats, ``math``), one example and one unit at a time,
-so that every line can be checked against the mathematics in DESIGN.md.
+so that every line can be checked against the mathematics (the
+documentation's page on the network and its mathematics).
 It is slow on purpose and only meant for tiny networks. It shares no code
 with the rest of nnbp: the fast path is checked against it, never the
 other way round.
@@ -28,12 +29,48 @@ m_{l-1} floats; ``biases`` is a list of L lists of m_l floats, or None (no
 biases: zeros, and None for their gradient); ``X`` is a list of n examples of
 m_0 floats. Inputs are copied to Python floats first (so float32 inputs are
 computed in double precision); every result is plain nested lists of floats.
-"""
 
+Examples
+--------
+A network of one hidden relu unit and a squared output, f(x) = 2 relu(x_1 -
+x_2) + 0.5:
+
+>>> from nnbp import reference
+>>> weights, biases = [[[1.0, -1.0]], [[2.0]]], [[0.0], [0.5]]
+>>> reference.forward(weights, biases, [[2.0, 1.0]], "relu", "squared")
+[[2.5]]
+"""
 import math
 
+__all__ = [
+    "ACTIVATIONS",
+    "OUTPUTS",
+    "activation",
+    "activation_backward",
+    "activation_derivative",
+    "adam_step",
+    "dense_backward",
+    "dense_forward",
+    "forward",
+    "loss",
+    "loss_and_grad",
+    "output_function",
+    "output_loss",
+    "sgd_step",
+]
+
+#: The hidden activations, by name.
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "softplus")
+#: The outputs, each with its canonical loss, by name.
 OUTPUTS = ("squared", "logistic", "softmax", "poisson")
+
+# The types of the conventions below, for type hints: nothing but math is
+# imported, so that the oracle shares nothing with the code it checks.
+Vector = list[float]
+Matrix = list[list[float]]
+Weights = list[Matrix]
+Biases = list[Vector] | None
+Targets = list
 
 
 # ---------------------------------------------------------------- primitives
@@ -133,18 +170,89 @@ def _phi_and_dphi(name, z, negative_slope):
     raise _unknown("activation", name, ACTIVATIONS)
 
 
-def activation(name, z, negative_slope=0.01):
-    """x = phi(z) for one scalar z."""
+def activation(name: str, z: float, negative_slope: float = 0.01) -> float:
+    """The activation x = phi(z) of one scalar z.
+
+    In plain Python: NaN gives NaN, and z = +-inf the limits (relu(-inf) = 0,
+    tanh(inf) = 1, ...).
+
+    Parameters
+    ----------
+    name : str
+        The activation, one of ACTIVATIONS.
+    z : float
+        The unit's input.
+    negative_slope : float, default=0.01
+        The slope of leaky_relu for z <= 0.
+
+    Returns
+    -------
+    float
+        The unit's output phi(z).
+
+    Raises
+    ------
+    ValueError
+        If name is not an activation.
+
+    See Also
+    --------
+    activation_derivative : The derivative phi'(z).
+    nnbp.layers.activation : The compiled kernels, on a matrix.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> reference.activation("relu", -1.0), reference.activation("leaky_relu", -1.0)
+    (0.0, -0.01)
+    """
     return _phi_and_dphi(name, z, negative_slope)[0]
 
 
-def activation_derivative(name, z, negative_slope=0.01):
-    """phi'(z) for one scalar z."""
+def activation_derivative(name: str, z: float, negative_slope: float = 0.01) -> float:
+    """The derivative phi'(z) of the activation at one scalar z.
+
+    At the kink z = 0 of relu and leaky_relu, phi' takes the z <= 0 branch.
+
+    Parameters
+    ----------
+    name : str
+        The activation, one of ACTIVATIONS.
+    z : float
+        The unit's input.
+    negative_slope : float, default=0.01
+        The slope of leaky_relu for z <= 0.
+
+    Returns
+    -------
+    float
+        The derivative phi'(z).
+
+    Raises
+    ------
+    ValueError
+        If name is not an activation.
+
+    See Also
+    --------
+    activation : The activation phi(z).
+    activation_backward : The gradient that flows back through it.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> reference.activation_derivative("logistic", 0.0)
+    0.25
+    >>> reference.activation_derivative("relu", 0.0)
+    0.0
+    """
     return _phi_and_dphi(name, z, negative_slope)[1]
 
 
 def activation_backward(name: str, z: float, d: float, negative_slope: float = 0.01) -> float:
-    """d * phi'(z) for one scalar z and the derivative d = dloss/dx flowing back.
+    """The gradient d * phi'(z) that flows back through one unit.
+
+    For one scalar z and the derivative d = dloss/dx flowing back.
 
     As IEEE multiplies (NaN or inf times 0 is NaN), except that relu passes
     back exactly 0 where z <= 0, whatever d: the unit is off, and nothing
@@ -157,19 +265,32 @@ def activation_backward(name: str, z: float, d: float, negative_slope: float = 0
     z : float
         The unit's input.
     d : float
-        dloss/dx at the unit's output x = phi(z).
-    negative_slope : float
-        leaky_relu's slope for z <= 0.
+        The derivative dloss/dx at the unit's output x = phi(z).
+    negative_slope : float, default=0.01
+        The slope of leaky_relu for z <= 0.
 
     Returns
     -------
     float
-        dloss/dz.
+        The gradient dloss/dz.
 
     Raises
     ------
     ValueError
         If name is not an activation.
+
+    See Also
+    --------
+    activation_derivative : The derivative phi'(z).
+    nnbp.layers.activation_backward : The compiled kernels, on a matrix.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> reference.activation_backward("relu", -1.0, float("inf"))
+    0.0
+    >>> reference.activation_backward("tanh", 0.0, 2.0)
+    2.0
     """
     if name == "relu" and float(z) <= 0:
         return 0.0
@@ -301,9 +422,50 @@ def _backward_example(weights, zs, xs, dz, scale, activation, negative_slope,
 
 # ------------------------------------------------------------ one layer
 
-def dense_forward(W, b, X, activation, negative_slope=0.01):
-    """One layer on a batch: Z[i][u] = sum_j W[u][j] X[i][j] + b[u] and
-    A[i][u] = phi(Z[i][u]). b may be None (no bias). Returns (Z, A)."""
+def dense_forward(W: Matrix, b: Vector | None, X: Matrix, activation: str,
+                  negative_slope: float = 0.01) -> tuple[list[list[float]], list[list[float]]]:
+    """One dense layer's forward pass on a batch, one example and one unit at a time.
+
+    Z[i][u] = sum_j W[u][j] X[i][j] + b[u] and A[i][u] = phi(Z[i][u]).
+
+    Parameters
+    ----------
+    W : list of lists of float, shape (fan_out, fan_in)
+        The weights, row u for unit u.
+    b : list of float of length fan_out, or None
+        The biases; None: none.
+    X : list of lists of float, shape (n_samples, fan_in)
+        The input rows.
+    activation : str
+        The activation phi, one of ACTIVATIONS.
+    negative_slope : float, default=0.01
+        The slope of leaky_relu for z <= 0.
+
+    Returns
+    -------
+    Z : list of lists of float
+        The units' inputs, n_samples lists of fan_out.
+    A : list of lists of float
+        Their outputs, phi(Z).
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not agree or the activation is unknown.
+
+    See Also
+    --------
+    dense_backward : The layer's backward pass.
+    nnbp.layers.dense_forward : The compiled layer.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> W, b = [[0.5, -0.5], [1.0, 0.0], [0.0, 1.0]], [0.0, 0.0, -3.0]
+    >>> Z, A = reference.dense_forward(W, b, [[1.0, 2.0], [3.0, 4.0]], "relu")
+    >>> A
+    [[0.0, 1.0, 0.0], [0.0, 3.0, 1.0]]
+    """
     W = _matrix(W, "W")
     X = _matrix(X, "X", columns=len(W[0]))
     b = None if b is None else _vector(b, "b", len(W))
@@ -317,15 +479,59 @@ def dense_forward(W, b, X, activation, negative_slope=0.01):
     return Z, A
 
 
-def dense_backward(W, X, Z, dA, activation, negative_slope=0.01):
-    """One layer backward on a batch, given dA = dloss/dA:
+def dense_backward(W: Matrix, X: Matrix, Z: Matrix, dA: Matrix, activation: str,
+                   negative_slope: float = 0.01
+                   ) -> tuple[list[list[float]], list[float], list[list[float]]]:
+    """One dense layer's backward pass on a batch, given dA = dloss/dA.
+
+    ::
 
         D  = dA * phi'(Z)        elementwise
         dW = D^T X               dW[u][j] = sum_i D[i][u] X[i][j]
         db = column sums of D    db[u]    = sum_i D[i][u]
         dX = D W                 dX[i][j] = sum_u D[i][u] W[u][j]
 
-    Returns (dW, db, dX).
+    Parameters
+    ----------
+    W : list of lists of float, shape (fan_out, fan_in)
+        The weights, row u for unit u.
+    X : list of lists of float, shape (n_samples, fan_in)
+        The input rows.
+    Z : list of lists of float, shape (n_samples, fan_out)
+        The units' inputs, as ``dense_forward`` gave them.
+    dA : list of lists of float, shape (n_samples, fan_out)
+        The gradient with respect to the units' outputs.
+    activation : str
+        The activation phi, one of ACTIVATIONS.
+    negative_slope : float, default=0.01
+        The slope of leaky_relu for z <= 0.
+
+    Returns
+    -------
+    dW : list of lists of float
+        The gradient of the weights, fan_out lists of fan_in.
+    db : list of float
+        The gradient of the biases, fan_out floats.
+    dX : list of lists of float
+        The gradient of the input rows, n_samples lists of fan_in.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not agree or the activation is unknown.
+
+    See Also
+    --------
+    dense_forward : The layer's forward pass.
+    nnbp.layers.dense_backward : The compiled layer.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> W, X = [[1.0, -1.0]], [[2.0, 1.0], [1.0, 3.0]]
+    >>> Z, A = reference.dense_forward(W, None, X, "relu")
+    >>> reference.dense_backward(W, X, Z, [[1.0], [1.0]], "relu")
+    ([[2.0, 1.0]], [1.0], [[1.0, -1.0], [0.0, 0.0]])
     """
     W = _matrix(W, "W")
     m, m_prev = len(W), len(W[0])
@@ -346,19 +552,90 @@ def dense_backward(W, X, Z, dA, activation, negative_slope=0.01):
 
 # ------------------------------------------------------------ output layer
 
-def output_function(output, Z):
-    """F[i] = phi_out(Z[i]): Z itself for squared, sigmoid(Z) for logistic,
-    softmax(Z[i]) for softmax, e^Z for poisson."""
+def output_function(output: str, Z: Matrix) -> list[list[float]]:
+    """The network's output F[i] = phi_out(Z[i]) of each example's logits.
+
+    Z itself for squared, sigmoid(Z) for logistic, softmax(Z[i]) for
+    softmax, e^Z for poisson.
+
+    Parameters
+    ----------
+    output : str
+        The output, one of OUTPUTS.
+    Z : list of lists of float, shape (n_samples, n_outputs)
+        The logits.
+
+    Returns
+    -------
+    list of lists of float
+        The outputs, n_samples lists of n_outputs.
+
+    Raises
+    ------
+    ValueError
+        If the output is unknown or Z is not rectangular.
+
+    See Also
+    --------
+    output_loss : The output's canonical loss.
+    nnbp.layers.output_function : The compiled kernels.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> reference.output_function("softmax", [[0.0, 0.0]])
+    [[0.5, 0.5]]
+    """
     _check_name(output, OUTPUTS, "output")
     Z = _matrix(Z, "Z")
     return [_output_example(output, z) for z in Z]
 
 
-def output_loss(output, Z, y, sample_weight=None):
-    """(loss, dZ) for logits Z:
+def output_loss(output: str, Z: Matrix, y: Targets, sample_weight: Vector | None = None
+                ) -> tuple[float, list[list[float]]]:
+    """The output's canonical loss of the logits Z, and its gradient dZ.
+
+    ::
 
         loss  = (1/S) sum_i s_i loss_i(Z[i], y[i])
         dZ[i] = s_i (f_i - target_i) / S
+
+    Parameters
+    ----------
+    output : str
+        The output and its loss, one of OUTPUTS.
+    Z : list of lists of float, shape (n_samples, n_outputs)
+        The logits.
+    y : list
+        The targets: a class label 0..n_outputs-1 per example for softmax,
+        else a row of n_outputs targets.
+    sample_weight : list of float or None, default=None
+        The examples' weights s_i; None: all 1.
+
+    Returns
+    -------
+    loss : float
+        The (weighted) mean loss.
+    dZ : list of lists of float
+        Its gradient with respect to Z.
+
+    Raises
+    ------
+    ValueError
+        If the output is unknown, a shape does not agree, or a target or
+        weight is invalid.
+
+    See Also
+    --------
+    output_function : The output's activation.
+    nnbp.layers.output_loss : The compiled kernels.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> loss, dZ = reference.output_loss("softmax", [[0.0, 0.0]], [1])
+    >>> round(loss, 4), dZ
+    (0.6931, [[0.5, -0.5]])
     """
     _check_name(output, OUTPUTS, "output")
     Z = _matrix(Z, "Z")
@@ -381,8 +658,49 @@ def output_loss(output, Z, y, sample_weight=None):
 
 # ------------------------------------------------------------ whole network
 
-def forward(weights, biases, X, activation, output, negative_slope=0.01):
-    """F[i] = f(X[i]) = phi_out(z(L)) for every example."""
+def forward(weights: Weights, biases: Biases, X: Matrix, activation: str, output: str,
+            negative_slope: float = 0.01) -> list[list[float]]:
+    """The network's output F[i] = f(X[i]) = phi_out(z(L)) for every example.
+
+    The layers of the module's equations, one example at a time.
+
+    Parameters
+    ----------
+    weights : list of matrices
+        The weights W(1), ..., W(L): W(l) has m_l rows (one per unit) of m_{l-1}
+        floats.
+    biases : list of lists of float, or None
+        The biases b(1), ..., b(L), of m_l floats each; None: no biases.
+    X : list of lists of float, shape (n_samples, m_0)
+        The input rows.
+    activation : str
+        The hidden activation, one of ACTIVATIONS.
+    output : str
+        The output, one of OUTPUTS.
+    negative_slope : float, default=0.01
+        The slope of leaky_relu for z <= 0.
+
+    Returns
+    -------
+    list of lists of float
+        The outputs, n_samples lists of m_L.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not agree or a name is unknown.
+
+    See Also
+    --------
+    loss : The network's loss.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> weights, biases = [[[1.0, -1.0]], [[2.0]]], [[0.0], [0.5]]
+    >>> reference.forward(weights, biases, [[1.0, 2.0], [2.0, 1.0]], "relu", "squared")
+    [[0.5], [2.5]]
+    """
     weights, biases, X = _network(weights, biases, X, activation, output)
     L = len(weights)
     F = []
@@ -392,9 +710,60 @@ def forward(weights, biases, X, activation, output, negative_slope=0.01):
     return F
 
 
-def loss(weights, biases, X, y, activation, output, sample_weight=None,
-         alpha=0.0, negative_slope=0.01):
-    """L(W) = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||_F^2."""
+def loss(weights: Weights, biases: Biases, X: Matrix, y: Targets, activation: str,
+         output: str, sample_weight: Vector | None = None, alpha: float = 0.0,
+         negative_slope: float = 0.01) -> float:
+    """The network's loss L(W) = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||_F^2.
+
+    The (weighted) mean of the output's canonical loss over the examples,
+    plus the L2 penalty on the weights (not the biases), in scikit-learn's
+    form.
+
+    Parameters
+    ----------
+    weights : list of matrices
+        The weights W(1), ..., W(L): W(l) has m_l rows (one per unit) of m_{l-1}
+        floats.
+    biases : list of lists of float, or None
+        The biases b(1), ..., b(L), of m_l floats each; None: no biases.
+    X : list of lists of float, shape (n_samples, m_0)
+        The input rows.
+    y : list
+        The targets: a class label per example for softmax, else a row of
+        m_L targets.
+    activation : str
+        The hidden activation, one of ACTIVATIONS.
+    output : str
+        The output and its loss, one of OUTPUTS.
+    sample_weight : list of float or None, default=None
+        The examples' weights s_i; None: all 1.
+    alpha : float, default=0.0
+        The L2 penalty's strength.
+    negative_slope : float, default=0.01
+        The slope of leaky_relu for z <= 0.
+
+    Returns
+    -------
+    float
+        The loss.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not agree, a name is unknown, or a target or weight
+        is invalid.
+
+    See Also
+    --------
+    loss_and_grad : The loss and its gradient.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> weights, biases = [[[1.0, -1.0]], [[2.0]]], [[0.0], [0.5]]
+    >>> reference.loss(weights, biases, [[2.0, 1.0]], [[2.0]], "relu", "squared")
+    0.125
+    """
     weights, biases, X = _network(weights, biases, X, activation, output)
     n, L = len(X), len(weights)
     _check_len(y, n, "y")
@@ -411,15 +780,66 @@ def loss(weights, biases, X, y, activation, output, sample_weight=None,
     return total / S + alpha / (2.0 * S) * _sum_of_squares(weights)
 
 
-def loss_and_grad(weights, biases, X, y, activation, output, sample_weight=None,
-                  alpha=0.0, negative_slope=0.01):
-    """(L(W), dweights, dbiases), with
+def loss_and_grad(weights: Weights, biases: Biases, X: Matrix, y: Targets, activation: str,
+                  output: str, sample_weight: Vector | None = None, alpha: float = 0.0,
+                  negative_slope: float = 0.01
+                  ) -> tuple[float, list[list[list[float]]], list[list[float]] | None]:
+    """The network's loss and its gradient, by backpropagation one example at a time.
+
+    ::
 
         dW(l) = sum_i delta(l)_i x(l-1)_i^T + (alpha/S) W(l)
         db(l) = sum_i delta(l)_i
 
-    in the nested shapes of weights and biases (dbiases is None when biases
-    is None).
+    Parameters
+    ----------
+    weights : list of matrices
+        The weights W(1), ..., W(L): W(l) has m_l rows (one per unit) of m_{l-1}
+        floats.
+    biases : list of lists of float, or None
+        The biases b(1), ..., b(L), of m_l floats each; None: no biases.
+    X : list of lists of float, shape (n_samples, m_0)
+        The input rows.
+    y : list
+        The targets: a class label per example for softmax, else a row of
+        m_L targets.
+    activation : str
+        The hidden activation, one of ACTIVATIONS.
+    output : str
+        The output and its loss, one of OUTPUTS.
+    sample_weight : list of float or None, default=None
+        The examples' weights s_i; None: all 1.
+    alpha : float, default=0.0
+        The L2 penalty's strength.
+    negative_slope : float, default=0.01
+        The slope of leaky_relu for z <= 0.
+
+    Returns
+    -------
+    loss : float
+        The loss, as ``loss`` computes it.
+    dweights : list of lists of lists of float
+        Its gradient with respect to each W(l), in the nested shape of weights.
+    dbiases : list of lists of float or None
+        Its gradient with respect to each b(l); None when biases is None.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not agree, a name is unknown, or a target or weight
+        is invalid.
+
+    See Also
+    --------
+    loss : The loss alone.
+    nnbp.check_gradients : The compiled gradient checked against this one.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> weights, biases = [[[1.0, -1.0]], [[2.0]]], [[0.0], [0.5]]
+    >>> reference.loss_and_grad(weights, biases, [[2.0, 1.0]], [[2.0]], "relu", "squared")
+    (0.125, [[[2.0, 1.0]], [[0.5]]], [[1.0], [0.5]])
     """
     weights, biases, X = _network(weights, biases, X, activation, output)
     n, L = len(X), len(weights)
@@ -454,8 +874,47 @@ def _sum_of_squares(weights):
 # One update of a flat list of parameters p from its gradient g, as the
 # solvers make it (scikit-learn's formulas). They return new lists.
 
-def sgd_step(p, g, velocity, learning_rate, momentum, nesterov):
-    """v = mu v - eta g;  p = p + v, or with Nesterov p = p + mu v - eta g. Returns (p, v)."""
+def sgd_step(p: Vector, g: Vector, velocity: Vector, learning_rate: float, momentum: float,
+             nesterov: bool) -> tuple[list[float], list[float]]:
+    """One step of stochastic gradient descent with momentum, scikit-learn's formulas.
+
+    v = mu v - eta g; then p = p + v, or with Nesterov's momentum p = p + mu v
+    - eta g (v the new velocity).
+
+    Parameters
+    ----------
+    p : list of float
+        The parameters.
+    g : list of float
+        Their gradient.
+    velocity : list of float
+        The velocity v before the step.
+    learning_rate : float
+        The step size eta.
+    momentum : float
+        The momentum mu.
+    nesterov : bool
+        Whether to take Nesterov's step.
+
+    Returns
+    -------
+    p : list of float
+        The parameters after the step.
+    v : list of float
+        The velocity after the step.
+
+    See Also
+    --------
+    adam_step : Adam's step.
+    nnbp.SGD : The compiled optimizer.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> p, v = reference.sgd_step([1.0, 2.0], [0.5, -0.5], [0.0, 0.0], 0.1, 0.9, False)
+    >>> [round(x, 6) for x in p], [round(x, 6) for x in v]
+    ([0.95, 2.05], [-0.05, 0.05])
+    """
     v = [momentum * v_k - learning_rate * g_k for v_k, g_k in zip(velocity, g)]
     if nesterov:
         step = [momentum * v_k - learning_rate * g_k for v_k, g_k in zip(v, g)]
@@ -464,12 +923,59 @@ def sgd_step(p, g, velocity, learning_rate, momentum, nesterov):
     return [p_k + s_k for p_k, s_k in zip(p, step)], v
 
 
-def adam_step(p, g, m, v, t, learning_rate, beta_1, beta_2, epsilon):
-    """Adam's step t = 1, 2, ...: returns (p, m, v) after
+def adam_step(p: Vector, g: Vector, m: Vector, v: Vector, t: int, learning_rate: float,
+              beta_1: float, beta_2: float, epsilon: float
+              ) -> tuple[list[float], list[float], list[float]]:
+    """One step of Adam, the step number t = 1, 2, ..., in scikit-learn's form.
+
+    ::
 
         m = b1 m + (1 - b1) g
         v = b2 v + (1 - b2) g^2
         p = p - eta_t m / (sqrt(v) + eps),   eta_t = eta sqrt(1 - b2^t) / (1 - b1^t)
+
+    Parameters
+    ----------
+    p : list of float
+        The parameters.
+    g : list of float
+        Their gradient.
+    m : list of float
+        The first moment before the step.
+    v : list of float
+        The second moment before the step.
+    t : int
+        The step's number, from 1.
+    learning_rate : float
+        The step size eta.
+    beta_1 : float
+        The first moment's decay b1.
+    beta_2 : float
+        The second moment's decay b2.
+    epsilon : float
+        The denominator's floor eps.
+
+    Returns
+    -------
+    p : list of float
+        The parameters after the step.
+    m : list of float
+        The first moment after it.
+    v : list of float
+        The second moment after it.
+
+    See Also
+    --------
+    sgd_step : A step of stochastic gradient descent.
+    nnbp.Adam : The compiled optimizer.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> p, m, v = reference.adam_step([1.0, 2.0], [0.5, -0.5], [0.0, 0.0], [0.0, 0.0], 1,
+    ...                               0.1, 0.9, 0.999, 1e-8)
+    >>> [round(x, 6) for x in p]
+    [0.9, 2.1]
     """
     m = [beta_1 * m_k + (1 - beta_1) * g_k for m_k, g_k in zip(m, g)]
     v = [beta_2 * v_k + (1 - beta_2) * (g_k * g_k) for v_k, g_k in zip(v, g)]
