@@ -26,7 +26,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
-    "sphinx.ext.viewcode",
     "numpydoc",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
@@ -34,6 +33,8 @@ extensions = [
     "nnbp_benchmarks",
 ]
 
+# Figures and names as written: the Benchmarks page's cells are the benchmark's own text.
+smartquotes = False
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 templates_path = ["_templates"]
@@ -49,7 +50,9 @@ myst_heading_anchors = 3
 autosummary_generate = True
 autosummary_imported_members = False
 # The module pages say where a name re-exported at the top is documented.
-autosummary_context = {"toplevel": sorted(nnbp.__all__)}
+autosummary_context = {"toplevel": sorted(
+    f"{getattr(nnbp, name).__module__}.{name}" for name in nnbp.__all__
+    if getattr(getattr(nnbp, name), "__module__", "").startswith("nnbp."))}
 autodoc_default_options = {"show-inheritance": True}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
@@ -70,6 +73,8 @@ sphinx_gallery_conf = {
     "image_scrapers": ("matplotlib",),
     "matplotlib_animations": False,
     "min_reported_time": 1,
+    # Its timing pages load jQuery and DataTables from CDNs; the site works offline.
+    "write_computation_times": False,
 }
 
 # The Benchmarks page's plots run at build time from bench/*.json.
@@ -91,6 +96,8 @@ html_theme_options = {
     # No fonts, icons or search index from other sites: the pages work offline.
     "icon_links": [],
 }
+# A fixed colour scheme: with none, the theme logs an error on a visitor's first page.
+html_context = {"default_mode": "light"}
 html_sidebars = {"index": [], "changelog": []}
 html_show_sourcelink = False
 html_copy_source = False

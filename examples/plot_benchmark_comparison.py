@@ -16,8 +16,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-# The examples sit beside bench/ in a checkout.
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+# The examples sit beside bench/ in a checkout; sphinx-gallery runs them from their
+# folder, without a __file__.
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+BENCH = HERE.parent / "bench"
 results = json.loads((BENCH / "results.json").read_text())
 versions = results["machine"]["versions"]
 blas = versions["blas"][-1]
