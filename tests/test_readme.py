@@ -1,22 +1,29 @@
-"""The README stays true: its Python examples run as written."""
+"""The README and the documentation's pages stay true: their examples run as written."""
 import pathlib
 import re
 
 import pytest
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
-EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+# The site's Markdown pages: getting started and the user guide, moved from the README.
+PAGES = ([README] + sorted((ROOT / "docs").glob("*.md"))
+         + sorted((ROOT / "docs" / "user_guide").glob("*.md")))
+EXAMPLES = [(page.relative_to(ROOT).as_posix(), number, block) for page in PAGES
+            for number, block in enumerate(re.findall(r"```python\n(.*?)```", page.read_text(),
+                                                      flags=re.S))]
+CLI_PAGE = ROOT / "docs" / "user_guide" / "cli.md"
 
 
 def test_readme_has_examples():
-    assert EXAMPLES
+    assert [page for page, _, _ in EXAMPLES].count("README.md") >= 2
 
 
-@pytest.mark.parametrize("number", range(len(EXAMPLES)))
-def test_readme_example_runs(number, capsys):
+@pytest.mark.parametrize("page, number, example", EXAMPLES,
+                         ids=[f"{page}-{number}" for page, number, _ in EXAMPLES])
+def test_readme_example_runs(page, number, example, capsys):
     # Run as a script runs: its __name__ is "__main__".
-    exec(compile(EXAMPLES[number], f"README.md example {number}", "exec"),
-         {"__name__": "__main__"})
+    exec(compile(example, f"{page} example {number}", "exec"), {"__name__": "__main__"})
     assert "PASSED" in capsys.readouterr().out
 
 
@@ -26,7 +33,7 @@ def test_readme_dask_example_runs_as_a_script(tmp_path):
     import subprocess
     import sys
 
-    example, = [block for block in EXAMPLES if "LocalCluster" in block]
+    example, = [block for _, _, block in EXAMPLES if "LocalCluster" in block]
     script = tmp_path / "dask_example.py"
     script.write_text(example)
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
@@ -49,33 +56,8 @@ def test_readme_gives_the_ci_commands():
     assert "pip install '.[test]' && pytest" in README.read_text()
 
 
-def markdown_tables(text):
-    """The Markdown tables of text, each as one string of its lines."""
-    return re.findall(r"(?:^\|.*\|\n)+", text, flags=re.M)
-
-
-@pytest.mark.parametrize("results_file, report, n_tables", [
-    ("results.json", "report", 12),       # nnbp bench
-    ("results-dask.json", "cluster", 7),  # nnbp bench --dask
-    ("results-sparse.json", "sparse", 2),  # nnbp bench --sparse
-    ("results-busy.json", "busy", 3),      # nnbp bench --busy
-    ("results-busy-haswell.json", "busy", 3),  # and under OPENBLAS_CORETYPE=Haswell
-])
-def test_readme_benchmark_tables_are_those_of_the_committed_run(results_file, report, n_tables):
-    """Every table the benchmark printed for its committed results is in the README as printed."""
-    import importlib
-    import json
-
-    markdown = importlib.import_module(f"nnbp_bench.{report}").markdown
-    results = json.loads((README.parent / "bench" / results_file).read_text())
-    tables = markdown_tables(markdown(results))
-    assert len(tables) == n_tables
-    text = README.read_text()
-    for table in tables:
-        assert table in text, table.splitlines()[0]
-
-
-SESSIONS = re.findall(r"```console\n(.*?)```", README.read_text(), flags=re.S)
+# The command-line session, moved from the README to the command line's guide page.
+SESSIONS = re.findall(r"```console\n(.*?)```", CLI_PAGE.read_text(), flags=re.S)
 
 
 def session_steps(block):
@@ -90,7 +72,7 @@ def session_steps(block):
 
 
 NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]\d+)?")
-# The README's figures below this are rounding errors (a gradient check's):
+# The session's figures below this are rounding errors (a gradient check's):
 # they vary with the processor, the BLAS kernel and the thread count.
 ROUNDING = 1e-10
 # How far such a figure may grow on another machine and still mean the same.
