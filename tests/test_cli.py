@@ -68,6 +68,30 @@ def write_numbers_csv(path, rows=120, seed=1):
     return y
 
 
+@pytest.fixture(scope="module")
+def trained_flowers(tmp_path_factory):
+    """A folder with flowers.csv and the model.npz that nnbp train makes of it in 2 epochs.
+
+    Trained once for the module: the tests that take it spoil copies of the
+    model, and training it again for each (a process each) would make the same
+    file. test_a_session_train_predict_gradcheck_info checks train itself.
+    """
+    folder = tmp_path_factory.mktemp("flowers")
+    write_classes_csv(folder / "flowers.csv")
+    result = run("train", "flowers.csv", "--target", "species", "--epochs", "2", "--quiet",
+                 cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+@pytest.fixture
+def flowers_model(tmp_path, trained_flowers):
+    """tmp_path, with copies of trained_flowers' flowers.csv and model.npz."""
+    for name in ("flowers.csv", "model.npz"):
+        (tmp_path / name).write_bytes((trained_flowers / name).read_bytes())
+    return tmp_path
+
+
 def one_line_error(result, *fragments):
     """The command failed with a single-line message naming the problem, and no traceback."""
     assert result.returncode != 0
@@ -262,10 +286,7 @@ def test_impossible_options_are_refused(tmp_path, option, message):
     assert "Traceback" not in result.stderr
 
 
-def test_bad_model_files_and_missing_features(tmp_path):
-    write_classes_csv(tmp_path / "flowers.csv")
-    assert run("train", "flowers.csv", "--target", "species", "--epochs", "2", "--quiet",
-               cwd=tmp_path).returncode == 0
+def test_bad_model_files_and_missing_features(tmp_path, flowers_model):
     (tmp_path / "broken.npz").write_bytes((tmp_path / "model.npz").read_bytes()[:200])
     for command in (["predict", "broken.npz", "flowers.csv"], ["info", "broken.npz"],
                     ["gradcheck", "broken.npz"], ["info", "flowers.csv"], ["info", "absent.npz"]):
@@ -372,10 +393,8 @@ def retrained_with_metadata(tmp_path, **changes):
     ({"0": "setosa"}, "classes must be a list of labels, got dict"),
     ([["a"], ["b"], ["c"]], "classes[0] must be a label (text or a number), got list"),
 ])
-def test_predict_with_classes_of_the_wrong_length_or_type(tmp_path, classes, fragment):
-    write_classes_csv(tmp_path / "flowers.csv")
-    assert run("train", "flowers.csv", "--target", "species", "--epochs", "2", "--quiet",
-               cwd=tmp_path).returncode == 0
+def test_predict_with_classes_of_the_wrong_length_or_type(tmp_path, flowers_model, classes,
+                                                         fragment):
     model = retrained_with_metadata(tmp_path, classes=classes)
     one_line_error(run("predict", model, "flowers.csv", cwd=tmp_path),
                    "changed.npz", "metadata", fragment)
@@ -561,10 +580,8 @@ def test_gradcheck_on_rows_checks_the_network_as_trained(tmp_path):
     ({"features": "width"}, "features must be a list of column names, got str"),
     ({"features": ["width", 2, "constant"]}, "features[1] must be a column name (text), got int"),
 ])
-def test_predict_with_other_metadata_of_the_wrong_type(tmp_path, change, fragment):
-    write_classes_csv(tmp_path / "flowers.csv")
-    assert run("train", "flowers.csv", "--target", "species", "--epochs", "2", "--quiet",
-               cwd=tmp_path).returncode == 0
+def test_predict_with_other_metadata_of_the_wrong_type(tmp_path, flowers_model, change,
+                                                       fragment):
     model = retrained_with_metadata(tmp_path, **change)
     one_line_error(run("predict", model, "flowers.csv", cwd=tmp_path),
                    "changed.npz", "metadata", fragment)
