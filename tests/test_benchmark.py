@@ -290,6 +290,7 @@ def test_the_sparse_command_writes_its_json(tmp_path, monkeypatch, capsys):
     assert "TF-IDF-like problem" in capsys.readouterr().out
 
 
+@pytest.mark.slow                # four fresh processes, two of them among spinners
 def test_the_busy_benchmark_times_its_cases_quiet_and_busy(monkeypatch):
     # Two of the cases, each in its child, quiet and busy, and the table of both.
     from nnbp import _threads
