@@ -13,18 +13,22 @@ import pytest
 import scipy.sparse
 
 import nnbp
-from nnbp_bench import contenders, fits, main, measure, report, run, small, sparse
+from nnbp_bench import (QUICK_BATCH_ONE_ROWS, contenders, fits, main, measure, report, run,
+                        small, sparse)
 from nnbp_bench.workloads import MNIST_SHAPED, WORKLOADS, Workload
 
 TINY = (Workload("tiny-classes", (12, 16, 8, 3), "softmax", 48, (1, 16, 48)),
         Workload("tiny-regression", (10, 12, 2), "squared", 32, (8,)))
+SMALL_ROWS = 64             # the batch-1 epoch's, where the benchmark's is small.BATCH_ONE_ROWS
 
 
 @pytest.fixture(scope="module")
 def results():
+    # What is checked is that every figure is there, not its value: one call after
+    # idleness (each costs a 50 ms pause) and a short batch-1 epoch are enough.
     return run(TINY, (np.float32, np.float64), repeats=1, log=lambda message: None,
                fit_cases=fits.CASES[:1], predict_workload=TINY[0], peak_size=128, settle=0.0,
-               torch_fit=False)
+               torch_fit=False, small_rows=SMALL_ROWS, idle_calls=1)
 
 
 def test_flops_count_the_products_of_one_gradient():
@@ -104,7 +108,8 @@ def test_without_pytorch_its_columns_are_empty_with_a_note(monkeypatch):
     monkeypatch.setattr(contenders, "torch_available", lambda: False)
     notes = []
     results = run(TINY[1:], (np.float64,), repeats=1, log=notes.append, fit_cases=[],
-                  predict_workload=TINY[1], peak_size=128, settle=0.0)
+                  predict_workload=TINY[1], peak_size=128, settle=0.0, small_rows=SMALL_ROWS,
+                  idle_calls=1)
     assert any("PyTorch is not installed" in note and "torch==2.13.0" in note for note in notes)
     assert "PyTorch" not in results["epoch"][0]["times"]
     assert "| - |" in report.markdown(results)
@@ -117,6 +122,7 @@ def test_the_command_writes_its_json(tmp_path, monkeypatch, capsys):
     assert main(["--quick", "--json", str(target)]) == 0
     written = json.loads(target.read_text())
     assert written["epoch"] and written["machine"]["nnbp"] == nnbp.__version__
+    assert {row["rows"] for row in written["batch_one"]} == {QUICK_BATCH_ONE_ROWS}
     assert "One epoch of plain SGD" in capsys.readouterr().out
 
 
@@ -177,7 +183,7 @@ def test_one_row_and_batch_one_are_measured(results):
         assert all(seconds > 0 for seconds in row["seconds"].values())
         assert row["forward_over_floor"] == row["seconds"]["forward"] / row["seconds"]["floor"]
     for row in results["batch_one"]:
-        assert row["rows"] == small.BATCH_ONE_ROWS
+        assert row["rows"] == SMALL_ROWS
         assert all(us > 0 for us in row["microseconds_per_step"].values())
         # 12-16-8-3: 192 + 128 + 24 weights, 152 of them after the first layer.
         assert row["passes_per_step"] == {"nnbp": 1 + 152 / 344, "floor": 2 + 152 / 344}
@@ -284,6 +290,7 @@ def test_the_sparse_command_writes_its_json(tmp_path, monkeypatch, capsys):
     assert "TF-IDF-like problem" in capsys.readouterr().out
 
 
+@pytest.mark.slow                # four fresh processes, two of them among spinners
 def test_the_busy_benchmark_times_its_cases_quiet_and_busy(monkeypatch):
     # Two of the cases, each in its child, quiet and busy, and the table of both.
     from nnbp import _threads

@@ -1,24 +1,95 @@
-"""The command line, driven as a user would: in a subprocess."""
+"""The command line, driven as a user would, with the arguments, files and folder a user has.
+
+Most commands run through nnbp.cli.main in this process, as ``python -m nnbp``
+runs them (run): a fresh Python costs a second of imports per command, and
+the suite runs a hundred commands. What only a process shows runs in one
+(run_process): ``python -m nnbp`` itself and its exit codes, variables read
+at import, pipes, terminals, and a FIFO whose open could hang.
+"""
+import contextlib
+import io
 import os
 import subprocess
 import sys
+import traceback
 import warnings
 
 import numpy as np
 import pytest
 
 import nnbp
+from nnbp.cli import main
+
+# Python's own warning filters, as a fresh interpreter has them (python -W and
+# PYTHONWARNINGS unset): what a user sees on stderr.
+PYTHON_DEFAULT_FILTERS = [
+    ("default", DeprecationWarning, "__main__"),
+    ("ignore", DeprecationWarning, None),
+    ("ignore", PendingDeprecationWarning, None),
+    ("ignore", ImportWarning, None),
+    ("ignore", ResourceWarning, None),
+]
 
 
-def run(*args, cwd, timeout=300, **environment):
+def run_process(*args, cwd, timeout=300, **environment):
+    """``python -m nnbp args`` in a fresh process."""
     return subprocess.run([sys.executable, "-m", "nnbp", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd, env=dict(os.environ, **environment))
 
 
+def print_warning(message, category, filename, lineno, file=None, line=None):
+    """warnings.showwarning as a fresh interpreter has it: to sys.stderr, as formatted."""
+    print(warnings.formatwarning(message, category, filename, lineno, line), end="",
+          file=sys.stderr if file is None else file)
+
+
+@contextlib.contextmanager
+def working_directory(path):
+    """cd path for the block (contextlib.chdir, from Python 3.11 on)."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def run(*args, cwd):
+    """``nnbp args`` run by nnbp.cli.main in this process, as ``python -m nnbp`` runs it.
+
+    As the interpreter would: SystemExit's code, or main's return value, is
+    the exit code; an exception escaping main prints its traceback to stderr
+    and exits 1; warnings print to stderr under Python's default filters,
+    each once per place as in a fresh process (catch_warnings resets the
+    places already warned from).
+    """
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with working_directory(cwd), warnings.catch_warnings(), \
+            contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        # Printed, as the interpreter prints them, not recorded as pytest's are.
+        warnings.showwarning = print_warning
+        warnings.resetwarnings()
+        for action, category, module in reversed(PYTHON_DEFAULT_FILTERS):
+            warnings.filterwarnings(action, category=category, module=module or "")
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:
+            code = exit_.code
+        except Exception:        # what the interpreter does with an escaping exception
+            traceback.print_exc()
+            code = 1
+    if code is not None and not isinstance(code, int):
+        print(code, file=stderr)        # sys.exit("message"), as the interpreter prints it
+        code = 1
+    return subprocess.CompletedProcess(["nnbp", *args], code or 0, stdout.getvalue(),
+                                       stderr.getvalue())
+
+
 def test_version_and_info_without_a_model_say_what_runs(tmp_path):
-    version = run("--version", cwd=tmp_path)
+    # In processes: python -m nnbp itself, and a variable read when nnbp is imported.
+    version = run_process("--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout == f"nnbp {nnbp.__version__}\n"
-    info = run("info", cwd=tmp_path, NNBP_KERNEL_ISA="baseline")
+    info = run_process("info", cwd=tmp_path, NNBP_KERNEL_ISA="baseline")
     assert info.returncode == 0, info.stderr
     assert info.stdout.startswith(f"nnbp {nnbp.__version__}\n")
     assert "nnbp kernels: baseline" in info.stdout and "NNBP_KERNEL_ISA=baseline" in info.stdout
@@ -35,7 +106,8 @@ def test_demo_checks_gradients_and_learns_the_digits(tmp_path):
 
 
 def test_bad_arguments_are_refused(tmp_path):
-    result = run("demo", "--learning-rate", "-1", cwd=tmp_path)
+    # In a process: the exit code of python -m nnbp, which argparse's sys.exit sets.
+    result = run_process("demo", "--learning-rate", "-1", cwd=tmp_path)
     assert result.returncode == 2 and "must be positive, got -1" in result.stderr
     result = run("demo", "--epochs", "0", cwd=tmp_path)
     assert result.returncode == 2 and "must be positive, got 0" in result.stderr
@@ -66,6 +138,30 @@ def write_numbers_csv(path, rows=120, seed=1):
     lines = ["x1,x2,y"] + [f"{float(a)!r},{float(b)!r},{float(t)!r}" for (a, b), t in zip(X, y)]
     path.write_text("\n".join(lines) + "\n")
     return y
+
+
+@pytest.fixture(scope="module")
+def trained_flowers(tmp_path_factory):
+    """A folder with flowers.csv and the model.npz that nnbp train makes of it in 2 epochs.
+
+    Trained once for the module: the tests that take it spoil copies of the
+    model, and training it again for each would make the same file.
+    test_a_session_train_predict_gradcheck_info checks train itself.
+    """
+    folder = tmp_path_factory.mktemp("flowers")
+    write_classes_csv(folder / "flowers.csv")
+    result = run("train", "flowers.csv", "--target", "species", "--epochs", "2", "--quiet",
+                 cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+@pytest.fixture
+def flowers_model(tmp_path, trained_flowers):
+    """tmp_path, with copies of trained_flowers' flowers.csv and model.npz."""
+    for name in ("flowers.csv", "model.npz"):
+        (tmp_path / name).write_bytes((trained_flowers / name).read_bytes())
+    return tmp_path
 
 
 def one_line_error(result, *fragments):
@@ -262,17 +358,14 @@ def test_impossible_options_are_refused(tmp_path, option, message):
     assert "Traceback" not in result.stderr
 
 
-def test_bad_model_files_and_missing_features(tmp_path):
-    write_classes_csv(tmp_path / "flowers.csv")
-    assert run("train", "flowers.csv", "--target", "species", "--epochs", "2", "--quiet",
-               cwd=tmp_path).returncode == 0
+def test_bad_model_files_and_missing_features(tmp_path, flowers_model):
     (tmp_path / "broken.npz").write_bytes((tmp_path / "model.npz").read_bytes()[:200])
     for command in (["predict", "broken.npz", "flowers.csv"], ["info", "broken.npz"],
                     ["gradcheck", "broken.npz"], ["info", "flowers.csv"], ["info", "absent.npz"]):
         one_line_error(run(*command, cwd=tmp_path), command[1])
     (tmp_path / "fewer.csv").write_text("width,species\n1,setosa\n")
     one_line_error(run("predict", "model.npz", "fewer.csv", cwd=tmp_path), "fewer.csv")
-    result = run("info", "broken.npz", "--debug", cwd=tmp_path)
+    result = run_process("info", "broken.npz", "--debug", cwd=tmp_path)     # the traceback
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
@@ -372,10 +465,8 @@ def retrained_with_metadata(tmp_path, **changes):
     ({"0": "setosa"}, "classes must be a list of labels, got dict"),
     ([["a"], ["b"], ["c"]], "classes[0] must be a label (text or a number), got list"),
 ])
-def test_predict_with_classes_of_the_wrong_length_or_type(tmp_path, classes, fragment):
-    write_classes_csv(tmp_path / "flowers.csv")
-    assert run("train", "flowers.csv", "--target", "species", "--epochs", "2", "--quiet",
-               cwd=tmp_path).returncode == 0
+def test_predict_with_classes_of_the_wrong_length_or_type(tmp_path, flowers_model, classes,
+                                                         fragment):
     model = retrained_with_metadata(tmp_path, classes=classes)
     one_line_error(run("predict", model, "flowers.csv", cwd=tmp_path),
                    "changed.npz", "metadata", fragment)
@@ -540,7 +631,7 @@ def test_info_of_a_fifo_is_one_line_without_waiting(tmp_path):
     """open() of a FIFO waits for a writer: the timeout fails a regression instead of
     hanging the tests."""
     os.mkfifo(tmp_path / "model.npz")
-    one_line_error(run("info", "model.npz", cwd=tmp_path, timeout=60),
+    one_line_error(run_process("info", "model.npz", cwd=tmp_path, timeout=60),
                    "model.npz", "it is a FIFO, not a model file")
 
 
@@ -561,10 +652,8 @@ def test_gradcheck_on_rows_checks_the_network_as_trained(tmp_path):
     ({"features": "width"}, "features must be a list of column names, got str"),
     ({"features": ["width", 2, "constant"]}, "features[1] must be a column name (text), got int"),
 ])
-def test_predict_with_other_metadata_of_the_wrong_type(tmp_path, change, fragment):
-    write_classes_csv(tmp_path / "flowers.csv")
-    assert run("train", "flowers.csv", "--target", "species", "--epochs", "2", "--quiet",
-               cwd=tmp_path).returncode == 0
+def test_predict_with_other_metadata_of_the_wrong_type(tmp_path, flowers_model, change,
+                                                       fragment):
     model = retrained_with_metadata(tmp_path, **change)
     one_line_error(run("predict", model, "flowers.csv", cwd=tmp_path),
                    "changed.npz", "metadata", fragment)

@@ -25,6 +25,9 @@ from support import relative_error
 
 LOCAL = {DaskMLPClassifier: nnbp.MLPClassifier, DaskMLPRegressor: nnbp.MLPRegressor}
 
+# Clusters of worker processes: seconds each, whatever the data (see pyproject.toml).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def client():

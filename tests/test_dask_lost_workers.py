@@ -26,6 +26,9 @@ from support import first, partition, relative_error, second
 
 PARTITIONS, ROWS, FEATURES = 4, 150, 6
 
+# Clusters of worker processes: seconds each, whatever the data (see pyproject.toml).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def client():

@@ -52,6 +52,7 @@ def cycle_data(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads Linux's /proc")
+@pytest.mark.slow                # the cycles are what the test counts on
 def test_a_thousand_fit_predict_save_load_cycles_leave_the_resident_size_flat(cycle_data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -67,6 +68,7 @@ def test_a_thousand_fit_predict_save_load_cycles_leave_the_resident_size_flat(cy
     assert growth < 2 * MiB, f"resident size grew by {growth / MiB:.1f} MiB"
 
 
+@pytest.mark.slow                # the cycles are what the test counts on
 def test_fit_predict_save_load_cycles_retain_nothing_that_tracemalloc_sees(cycle_data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -55,6 +55,11 @@ from nnbp_bench.workloads import MNIST_SHAPED, WORKLOADS
 DTYPES = (np.float32, np.float64)
 QUICK_ROWS = 256
 QUICK_PEAK_SIZE = 512
+# --quick checks that every figure is produced, not what it is: the batch-1 floor's
+# Python loop over 2048 rows of 784-256-128-10 alone took 20 s, and each call timed
+# after idleness costs a 50 ms pause.
+QUICK_BATCH_ONE_ROWS = 32
+QUICK_IDLE_CALLS = 1
 
 
 def peers(log):
@@ -95,13 +100,14 @@ def time_unit(kinds, workload, dtype, repeats, settle, unit, log, **arguments):
     return times
 
 
-def activation_costs(workload, dtypes, repeats, log):
+def activation_costs(workload, dtypes, repeats, log, settle=measure.SETTLE_SECONDS):
     """nnbp's loss and gradient on all rows, by hidden activation, over the GEMMs alone."""
     rows = []
     for dtype in dtypes:
         X, y = workload.data(dtype)
         floor = contenders.GemmsAlone(workload, dtype)
-        floor_seconds, _ = measure.best_median(floor.gradient(X, y), floor.threadings(), repeats)
+        floor_seconds, _ = measure.best_median(floor.gradient(X, y), floor.threadings(), repeats,
+                                               settle)
         ratios = {}
         for activation in nnbp.ACTIVATIONS:
             net = nnbp.Network(workload.sizes, activation=activation, output=workload.output,
@@ -118,8 +124,14 @@ def activation_costs(workload, dtypes, repeats, log):
 
 def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits.CASES,
         predict_workload=MNIST_SHAPED, peak_size=measure.PEAK_SIZE,
-        settle=measure.SETTLE_SECONDS, torch_fit=True):
-    """All the measurements, as a dict that report.markdown formats and json can write."""
+        settle=measure.SETTLE_SECONDS, torch_fit=True, small_rows=small.BATCH_ONE_ROWS,
+        idle_calls=small.IDLE_CALLS):
+    """All the measurements, as a dict that report.markdown formats and json can write.
+
+    small_rows and idle_calls size the one-row and batch-1 figures
+    (nnbp_bench.small): the rows of the batch-1 epoch, and the calls per
+    repeat timed after idleness.
+    """
     kinds = peers(log)
     results = dict(
         machine=dict(processor=platform.processor() or platform.machine(),
@@ -132,7 +144,7 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
         memory=[])
     for dtype in dtypes:
         name = np.dtype(dtype).name
-        results["peak_gflops"][name] = measure.gemm_peak_gflops(dtype, repeats, peak_size)
+        results["peak_gflops"][name] = measure.gemm_peak_gflops(dtype, repeats, peak_size, settle)
         log(f"GEMM peak, {name}: {results['peak_gflops'][name]:.0f} GFLOP/s")
     for workload in workloads:
         for dtype in dtypes:
@@ -161,15 +173,15 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
         log(f"  predict one row, {np.dtype(dtype).name}: "
             + ", ".join(f"{k} {1e6 * v:.1f} us" for k, v in latencies.items()))
     for dtype in dtypes:
-        row = small.one_row(predict_workload, dtype, repeats)
+        row = small.one_row(predict_workload, dtype, repeats, idle_calls)
         results["one_row"].append(row)
         log(f"  one row, {row['dtype']}: " + ", ".join(
             f"{name} {1e6 * seconds:.1f} us" for name, seconds in row["seconds"].items()))
-        row = small.batch_one(predict_workload, dtype, repeats)
+        row = small.batch_one(predict_workload, dtype, repeats, small_rows)
         results["batch_one"].append(row)
         log(f"  batch 1, {row['dtype']}: " + ", ".join(
             f"{name} {us:.1f} us" for name, us in row["microseconds_per_step"].items()))
-    results["activations"] = activation_costs(workloads[0], dtypes, repeats, log)
+    results["activations"] = activation_costs(workloads[0], dtypes, repeats, log, settle)
     if contenders.sklearn_available():
         results["fits"] = fits.time_fits(fit_cases, repeats, log)
     for workload in workloads:
@@ -271,7 +283,8 @@ def main(argv=None):
                         help="write the results here (default nnbp-bench.json)")
     parser.add_argument("--quick", action="store_true",
                         help=f"every workload on {QUICK_ROWS} rows, one repeat, no pauses, a small "
-                             "peak GEMM, digits fits only, no fit against PyTorch: checks that "
+                             f"peak GEMM, batch 1 on {QUICK_BATCH_ONE_ROWS} rows, one call after "
+                             "idleness, digits fits only, no fit against PyTorch: checks that "
                              "the benchmark runs, measures nothing")
     parser.add_argument("--workload", action="append",
                         choices=[w.name for w in WORKLOADS],
@@ -300,12 +313,15 @@ def main(argv=None):
     workloads = [w for w in WORKLOADS if not args.workload or w.name in args.workload]
     repeats = args.repeats
     fit_cases, peak_size, settle = fits.CASES, measure.PEAK_SIZE, measure.SETTLE_SECONDS
+    small_rows, idle_calls = small.BATCH_ONE_ROWS, small.IDLE_CALLS
     if args.quick:
         workloads, repeats = [w.shrunk(QUICK_ROWS) for w in workloads], 1
         fit_cases = [case for case in fits.CASES if case[0] == "digits"]
         peak_size, settle = QUICK_PEAK_SIZE, 0.0
+        small_rows, idle_calls = QUICK_BATCH_ONE_ROWS, QUICK_IDLE_CALLS
 
     start = time.perf_counter()
     results = run(workloads, DTYPES, repeats, _log, fit_cases, peak_size=peak_size,
-                  settle=settle, torch_fit=not args.quick)
+                  settle=settle, torch_fit=not args.quick, small_rows=small_rows,
+                  idle_calls=idle_calls)
     return _report(results, report.markdown, args.json, start)

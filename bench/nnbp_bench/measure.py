@@ -52,9 +52,9 @@ def fastest_threading(function, threadings, settle=SETTLE_SECONDS):
     return min(trials, key=trials.get)
 
 
-def best_median(function, threadings, repeats):
+def best_median(function, threadings, repeats, settle=SETTLE_SECONDS):
     """(seconds, threading): the median under the contender's fastest thread setting."""
-    name = fastest_threading(function, threadings)
+    name = fastest_threading(function, threadings, settle)
     with threadings[name]():
         return median_seconds(function, repeats), name
 
@@ -82,12 +82,13 @@ def interleaved_medians(functions, repeats, settle=SETTLE_SECONDS):
     return {name: float(np.median(seconds)) for name, seconds in times.items()}
 
 
-def gemm_peak_gflops(dtype, repeats, size=PEAK_SIZE):
+def gemm_peak_gflops(dtype, repeats, size=PEAK_SIZE, settle=SETTLE_SECONDS):
     """The machine's GEMM rate: a large square NumPy matmul, best of 1 thread and all."""
     rng = np.random.default_rng(0)
     A, B = (rng.standard_normal((size, size)).astype(dtype) for _ in range(2))
     C = np.empty_like(A)
-    seconds, _ = best_median(lambda: np.matmul(A, B, out=C), numpy_threadings(), repeats)
+    seconds, _ = best_median(lambda: np.matmul(A, B, out=C), numpy_threadings(), repeats,
+                             settle)
     return 2 * size ** 3 / seconds / 1e9
 
 

@@ -25,6 +25,7 @@ from nnbp_bench.measure import median_call_seconds, median_seconds
 from nnbp_bench.workloads import LEARNING_RATE
 
 IDLE_SECONDS = 0.05
+IDLE_CALLS = 20           # calls timed after idleness, per repeat: each costs IDLE_SECONDS
 BATCH_ONE_ROWS = 2048
 
 
@@ -51,8 +52,12 @@ def after_idle_seconds(function, calls):
     return float(np.median(times))
 
 
-def one_row(workload, dtype, repeats):
-    """Seconds of one-row forward passes, repeated and after idleness, and their ratios."""
+def one_row(workload, dtype, repeats, idle_calls=IDLE_CALLS):
+    """Seconds of one-row forward passes, repeated and after idleness, and their ratios.
+
+    Each figure after idleness is the median of `idle_calls` x `repeats`
+    calls, each IDLE_SECONDS after the last.
+    """
     X, y = workload.shrunk(256).data(dtype)
     x = X[:1].copy()
     net = nnbp.Network(workload.sizes, activation="relu", output=workload.output,
@@ -71,7 +76,7 @@ def one_row(workload, dtype, repeats):
     def predict():
         return predict_method(x)
 
-    blocks, calls = 5 * repeats, 20 * repeats
+    blocks, calls = 5 * repeats, idle_calls * repeats
     with threadpool_limits(limits=1, user_api="blas"):
         floor_seconds = median_call_seconds(floor, blocks=blocks)
         # The floor idles too: what idleness costs any code on this machine.
@@ -124,9 +129,13 @@ def passes_over_the_parameters(sizes):
     return 1.0 + later, 2.0 + later
 
 
-def batch_one(workload, dtype, repeats):
-    """An epoch of per-example plain SGD: nnbp against the gemv/ger floor, per step."""
-    X, y = workload.shrunk(BATCH_ONE_ROWS).data(dtype)
+def batch_one(workload, dtype, repeats, rows=BATCH_ONE_ROWS):
+    """An epoch of per-example plain SGD on `rows` rows: nnbp against the gemv/ger floor, per step.
+
+    The floor loops over the examples in Python: its epoch costs about a
+    millisecond a row on 784-256-128-10.
+    """
+    X, y = workload.shrunk(rows).data(dtype)
     rows = X.shape[0]
     net = nnbp.Network(workload.sizes, activation="relu", output=workload.output,
                        dtype=dtype, seed=0)
