@@ -104,3 +104,16 @@ html_copy_source = False
 
 # Matplotlib draws into files, never a window.
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def skip_metadata_routing(app, what, name, obj, skip, options):
+    """Leave out scikit-learn's metadata-routing methods (set_fit_request and its
+    kin), which scikit-learn adds to every estimator and documents itself: their
+    docstrings point into scikit-learn's own glossary and user guide."""
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return skip
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", skip_metadata_routing)

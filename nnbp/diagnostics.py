@@ -2,7 +2,7 @@
 
 A layer learns slowly when its gradient is small, and its gradient is small
 when its units saturate: backpropagation multiplies by phi'(z), and
-phi'(z) ~ 0 for |z| large (logistic, tanh) or z <= 0 (relu). These
+phi'(z) ~ 0 for ``|z|`` large (logistic, tanh) or z <= 0 (relu). These
 diagnostics measure both on a sample of the training rows:
 
 - layer_diagnostics(net, X, y): the gradient norm of each layer, the
@@ -133,7 +133,7 @@ def layer_diagnostics(net: Network, X: npt.ArrayLike | scipy.sparse.spmatrix, y:
       A unit saturated on every row learns (almost) nothing from these rows,
       as backpropagation multiplies its delta by phi'. For relu that is a
       dead unit, z <= 0 on every row; for logistic and tanh a unit stuck
-      at |z| large (|z| > ~6.9 and ~4.1); leaky_relu and softplus follow the
+      at ``|z|`` large (``|z|`` > ~6.9 and ~4.1); leaky_relu and softplus follow the
       same rule (leaky_relu's phi' never falls below its negative_slope, so
       its units saturate only when negative_slope < 1e-3); identity never
       saturates. A unit saturated on only some rows is not counted;

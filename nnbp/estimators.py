@@ -72,6 +72,9 @@ REGRESSION_LOSSES = {"squared": "squared_error", "poisson": "poisson"}
 
 # The types of the public signatures. A fit returns the estimator fitted, of
 # its own class (MLPClassifier, MLPRegressor, or a subclass such as nnbp.dask's).
+# class_targets and regression_targets are nnbp.dask's, not the public API's.
+__all__ = ["MLPClassifier", "MLPRegressor", "NonFiniteOutputError"]
+
 _MLP = TypeVar("_MLP", bound="_BaseMLP")
 # callback(epoch, losses, network) of fit and partial_fit: True stops training.
 _FitCallback = Callable[[int, dict[str, Any], Network], Optional[bool]]
@@ -108,7 +111,7 @@ def _one_fit_at_a_time(method):
 class _FittedState(NamedTuple):
     """What predict, predict_proba and score read of a fitted estimator, taken together.
 
-    Taken whole each time network_ is set, and replaced in one assignment: a
+    Taken whole each time ``network_`` is set, and replaced in one assignment: a
     method that reads it once answers from one fit, even while another
     thread refits the estimator (on data of another width, or other classes).
     """
@@ -196,7 +199,7 @@ def _write_blocks(name, views, values):
 
 
 class _BlockViews(list):
-    """coefs_ or intercepts_ of a fitted estimator: views into its network's parameters.
+    """``coefs_`` or ``intercepts_`` of a fitted estimator: views into its network's parameters.
 
     Assigning one (estimator.coefs_[l] = W) writes into the network, as
     replacing the array does in scikit-learn.
@@ -322,14 +325,14 @@ class _BaseMLP(BaseEstimator):
         Element ``l`` is ``W(l+1).T``, of shape (fan_in, fan_out), as in
         scikit-learn. Write into them, assign the list, or assign one
         (``coefs_[l] = W``): each writes into the network. Before the first
-        fit, assigning coefs_ and intercepts_ gives the initial parameters
+        fit, assigning ``coefs_`` and ``intercepts_`` gives the initial parameters
         (scikit-learn's way): a partial_fit, or a fit with warm_start=True,
         starts from them.
 
         Raises
         ------
         AttributeError
-            Before a fit, unless coefs_ was assigned.
+            Before a fit, unless ``coefs_`` was assigned.
         """
         return self._blocks("coefs_")
 
@@ -339,15 +342,15 @@ class _BaseMLP(BaseEstimator):
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
-        """The bias vectors: views of the network's biases, as coefs_ are of its weights.
+        """The bias vectors: views of the network's biases, as ``coefs_`` are of its weights.
 
         Element ``l`` is ``b(l+1)``, of shape (fan_out,). Written and assigned
-        as coefs_ are.
+        as ``coefs_`` are.
 
         Raises
         ------
         AttributeError
-            Before a fit, unless intercepts_ was assigned.
+            Before a fit, unless ``intercepts_`` was assigned.
         """
         return self._blocks("intercepts_")
 
@@ -374,7 +377,7 @@ class _BaseMLP(BaseEstimator):
             self.__dict__.setdefault("_assigned_before_fit", {})[name] = list(values)
 
     def _write_assigned_parameters(self, net):
-        """Copy coefs_ and intercepts_ assigned before the first fit into net, checked."""
+        """Copy ``coefs_`` and ``intercepts_`` assigned before the first fit into net, checked."""
         assigned = self.__dict__["_assigned_before_fit"]
         missing = sorted({"coefs_", "intercepts_"} - set(assigned))
         if missing:
@@ -558,7 +561,7 @@ class _BaseMLP(BaseEstimator):
 
     def _mismatched_network_parameter(self, hidden_layer_sizes):
         """(name, the parameter's value, the network's) of the first parameter fixing the
-        network that no longer describes network_, or None."""
+        network that no longer describes ``network_``, or None."""
         for name, (asked, fitted) in self._network_parameters(hidden_layer_sizes).items():
             if asked != fitted:
                 return name, asked, fitted
@@ -581,7 +584,7 @@ class _BaseMLP(BaseEstimator):
         return X, targets, sample_weight, n_outputs
 
     def _initialize(self, layer_units, dtype, from_assigned=False):
-        """A new network: drawn, or (from_assigned) the coefs_ and intercepts_ assigned."""
+        """A new network: drawn, or (from_assigned) the ``coefs_`` and ``intercepts_`` assigned."""
         output = self._output()
         dtype = dtype if self.dtype is None else np.dtype(self.dtype)
         if from_assigned:
@@ -765,11 +768,11 @@ class _BaseMLP(BaseEstimator):
         callback : callable, default=None
             ``callback(epoch, losses, network)``, run after each epoch of sgd
             and adam, and after each iteration of lbfgs. ``epoch`` is the
-            epoch's (iteration's) place in loss_curve_, 1 for the first;
+            epoch's (iteration's) place in ``loss_curve_``, 1 for the first;
             ``losses`` is ``{"loss": its training loss, "validation_score":
             the early-stopping score, or None}`` (``{"loss": ...}`` for
-            lbfgs); ``network`` is network_. If it returns True, training
-            stops there, with no ConvergenceWarning: n_iter_ and loss_curve_
+            lbfgs); ``network`` is ``network_``. If it returns True, training
+            stops there, with no ConvergenceWarning: ``n_iter_`` and ``loss_curve_``
             count the epochs run (with early_stopping, the best parameters
             are restored as at any other end). If it raises, the exception
             propagates and the network keeps the parameters of the last epoch
@@ -852,7 +855,7 @@ class NonFiniteOutputError(ValueError):
 
     MLPClassifier.predict raises it where scikit-learn's would give such a
     row the first class: the network's parameters are not finite (a
-    diverged fit, or coefs_ and intercepts_ assigned so), or the row
+    diverged fit, or ``coefs_`` and ``intercepts_`` assigned so), or the row
     overflows its hidden units. The message counts the rows and names the
     first. A ValueError, as scikit-learn's errors about the data are.
 
@@ -881,7 +884,7 @@ class NonFiniteOutputError(ValueError):
 def _check_finite_outputs(outputs):
     """outputs, unless a row of them is not finite: argmax would make a class of NaN.
 
-    A NaN weight (a diverged fit, or one assigned through coefs_) or rows that
+    A NaN weight (a diverged fit, or one assigned through ``coefs_``) or rows that
     overflow the hidden units make NaN probabilities, and predict would give
     them the first class as if nothing were wrong.
     """
@@ -1111,12 +1114,12 @@ default='relu'
     best_loss_ : float or None
         The minimum loss reached by the solver throughout fitting. If
         ``early_stopping=True``, this attribute is set to None: refer to the
-        best_validation_score_ fitted attribute instead.
+        ``best_validation_score_`` fitted attribute instead.
 
     loss_curve_ : list of shape (n_iter_,)
         The ith element in the list represents the loss at the ith
         iteration. For lbfgs too (nnbp's own: scikit-learn records no
-        loss_curve_ for lbfgs).
+        ``loss_curve_`` for lbfgs).
 
     validation_scores_ : list of shape (n_iter_,) or None
         The score at each iteration on a held-out validation set. The score
@@ -1135,12 +1138,12 @@ default='relu'
     coefs_ : list of shape (n_layers - 1,)
         The ith element in the list represents the weight matrix
         corresponding to layer i, of shape (fan_in, fan_out). These are
-        views of network_'s parameters: writing into them, or assigning
+        views of ``network_``'s parameters: writing into them, or assigning
         them, changes the network.
 
     intercepts_ : list of shape (n_layers - 1,)
         The ith element in the list represents the bias vector corresponding
-        to layer i + 1; views of network_'s parameters, as coefs_ are.
+        to layer i + 1; views of ``network_``'s parameters, as ``coefs_`` are.
 
     n_features_in_ : int
         Number of features seen during fit.
@@ -1165,7 +1168,7 @@ default='relu'
 
     network_ : nnbp.Network
         nnbp's own: the fitted network, which holds the parameters (coefs_
-        and intercepts_ are views into it) and computes the forward and
+        and ``intercepts_`` are views into it) and computes the forward and
         backward passes. It can be trained, checked (nnbp.check_gradients)
         or saved on its own.
 
@@ -1189,12 +1192,12 @@ default='relu'
     Where nnbp differs from scikit-learn:
 
     - The parameters dtype and init, and the activations 'leaky_relu' and
-      'softplus', are nnbp's own; the fitted network is network_.
-    - coefs_ and intercepts_ are views of the network's parameters, not
+      'softplus', are nnbp's own; the fitted network is ``network_``.
+    - ``coefs_`` and ``intercepts_`` are views of the network's parameters, not
       copies: writing into them changes the model.
     - fit and partial_fit take a callback, run after each epoch
       (iteration), which can stop training.
-    - With lbfgs, loss_curve_ and best_loss_ are recorded too.
+    - With lbfgs, ``loss_curve_`` and ``best_loss_`` are recorded too.
     - The early-stopping split is stratified for multiclass problems too,
       where each class has at least two members.
     - predict refuses outputs that are NaN or infinite (of a network whose
@@ -1266,7 +1269,7 @@ default='relu'
         return X, y
 
     def _check_classes(self, y, incremental):
-        """Fit the label binarizer to y's classes, or check them against classes_."""
+        """Fit the label binarizer to y's classes, or check them against ``classes_``."""
         if "classes_" not in self.__dict__ or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
@@ -1330,7 +1333,7 @@ default='relu'
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            The predicted classes, as classes_ names them; for a multilabel
+            The predicted classes, as ``classes_`` names them; for a multilabel
             problem, the indicator matrix of the labels predicted.
 
         Raises
@@ -1338,7 +1341,7 @@ default='relu'
         sklearn.exceptions.NotFittedError
             If the estimator is not fitted.
         ValueError
-            If X is invalid: not of n_features_in_ columns, or holding NaN or
+            If X is invalid: not of ``n_features_in_`` columns, or holding NaN or
             infinity.
         NonFiniteOutputError
             A ValueError, if the network's outputs for a row are NaN or
@@ -1396,7 +1399,7 @@ default='relu'
         ------
         ValueError
             If classes is missing on the first call, y holds a class not in
-            classes_, ``early_stopping=True``, or X, y or sample_weight are
+            ``classes_``, ``early_stopping=True``, or X, y or sample_weight are
             invalid.
         AttributeError
             If the solver is 'lbfgs' (the method is not available).
@@ -1427,7 +1430,7 @@ default='relu'
         -------
         y_prob : ndarray of shape (n_samples, n_classes)
             The predicted probability of the sample for each class in the
-            model, where classes are ordered as they are in classes_. For a
+            model, where classes are ordered as they are in ``classes_``. For a
             multilabel problem, each label's probability, independently of
             the others.
 
@@ -1436,7 +1439,7 @@ default='relu'
         sklearn.exceptions.NotFittedError
             If the estimator is not fitted.
         ValueError
-            If X is invalid: not of n_features_in_ columns, or holding NaN or
+            If X is invalid: not of ``n_features_in_`` columns, or holding NaN or
             infinity.
         """
         y_pred = self._forward(self._fitted(), X)
@@ -1476,7 +1479,7 @@ default='relu'
         -------
         log_y_prob : ndarray of shape (n_samples, n_classes)
             The predicted log-probability of the sample for each class in
-            the model, where classes are ordered as they are in classes_.
+            the model, where classes are ordered as they are in ``classes_``.
             Equivalent to ``np.log(predict_proba(X))``.
 
         Raises
@@ -1484,7 +1487,7 @@ default='relu'
         sklearn.exceptions.NotFittedError
             If the estimator is not fitted.
         ValueError
-            If X is invalid: not of n_features_in_ columns, or holding NaN or
+            If X is invalid: not of ``n_features_in_`` columns, or holding NaN or
             infinity.
         """
         y_prob = self.predict_proba(X)
@@ -1702,12 +1705,12 @@ default='relu'
     best_loss_ : float or None
         The minimum loss reached by the solver throughout fitting. If
         ``early_stopping=True``, this attribute is set to None: refer to the
-        best_validation_score_ fitted attribute instead.
+        ``best_validation_score_`` fitted attribute instead.
 
     loss_curve_ : list of shape (n_iter_,)
         The ith element in the list represents the loss at the ith
         iteration. For lbfgs too (nnbp's own: scikit-learn records no
-        loss_curve_ for lbfgs).
+        ``loss_curve_`` for lbfgs).
 
     validation_scores_ : list of shape (n_iter_,) or None
         The score at each iteration on a held-out validation set. The score
@@ -1726,12 +1729,12 @@ default='relu'
     coefs_ : list of shape (n_layers - 1,)
         The ith element in the list represents the weight matrix
         corresponding to layer i, of shape (fan_in, fan_out). These are
-        views of network_'s parameters: writing into them, or assigning
+        views of ``network_``'s parameters: writing into them, or assigning
         them, changes the network.
 
     intercepts_ : list of shape (n_layers - 1,)
         The ith element in the list represents the bias vector corresponding
-        to layer i + 1; views of network_'s parameters, as coefs_ are.
+        to layer i + 1; views of ``network_``'s parameters, as ``coefs_`` are.
 
     n_features_in_ : int
         Number of features seen during fit.
@@ -1756,7 +1759,7 @@ default='relu'
 
     network_ : nnbp.Network
         nnbp's own: the fitted network, which holds the parameters (coefs_
-        and intercepts_ are views into it) and computes the forward and
+        and ``intercepts_`` are views into it) and computes the forward and
         backward passes. It can be trained, checked (nnbp.check_gradients)
         or saved on its own.
 
@@ -1780,13 +1783,13 @@ default='relu'
     Where nnbp differs from scikit-learn:
 
     - The parameters dtype and init, and the activations 'leaky_relu' and
-      'softplus', are nnbp's own; the fitted network is network_.
-    - coefs_ and intercepts_ are views of the network's parameters, not
+      'softplus', are nnbp's own; the fitted network is ``network_``.
+    - ``coefs_`` and ``intercepts_`` are views of the network's parameters, not
       copies: writing into them changes the model.
     - fit and partial_fit take a callback, run after each epoch
       (iteration), which can stop training.
-    - With lbfgs, loss_curve_ and best_loss_ are recorded too.
-    - With several outputs, loss_ is the squared error summed over them,
+    - With lbfgs, ``loss_curve_`` and ``best_loss_`` are recorded too.
+    - With several outputs, ``loss_`` is the squared error summed over them,
       the loss whose gradient both libraries follow; scikit-learn reports
       its mean over the outputs.
     - A loss that becomes inf or NaN raises nnbp.DivergenceError, a
@@ -1894,7 +1897,7 @@ default='relu'
         sklearn.exceptions.NotFittedError
             If the estimator is not fitted.
         ValueError
-            If X is invalid: not of n_features_in_ columns, or holding NaN or
+            If X is invalid: not of ``n_features_in_`` columns, or holding NaN or
             infinity.
         """
         return self._predict(self._fitted(), X)

@@ -7,14 +7,14 @@ The compiled gradient is compared block by block (W(l), b(l)) with
     central difference, whose error is O(h^2) instead of O(h)). The loss is
     evaluated in float64 on a float64 twin of the network, whatever the
     network's dtype: scipy works in float64, and a float32 loss would drown
-    the differences in its own rounding. The step is h = eps^(1/3) max(1, |p|),
+    the differences in its own rounding. The step is h = eps^(1/3) max(1, ``|p|``),
     which balances rounding (eps/h) against truncation (h^2).
 (b) the reference oracle (``nnbp.reference``), for networks small enough for
     its Python loops.
 
-The error of a block is max |g - r| / max(max |r|, max |g|, noise / tolerance):
+The error of a block is max ``|g - r|`` / max(max ``|r|``, max ``|g|``, noise / tolerance):
 relative to the block's largest entry, except that differences within the
-finite differences' own noise (eps^(2/3) max(1, |loss|)) are not counted.
+finite differences' own noise (eps^(2/3) max(1, ``|loss|``)) are not counted.
 Tolerances fit the dtype of the compiled gradient: a float32 gradient is
 rounded at about 1e-7, a float64 one at about 1e-16.
 
@@ -274,7 +274,7 @@ def block_error(computed: npt.ArrayLike, expected: npt.ArrayLike, noise: float =
                 tolerance: float = 1.0) -> float:
     """The largest difference between two blocks, relative to the blocks' scale.
 
-    max |computed - expected| / max(max |expected|, max |computed|, noise /
+    max ``|computed - expected|`` / max(max ``|expected|``, max ``|computed|``, noise /
     tolerance): relative to the block's largest entry, except that
     differences within ``noise`` (a finite difference's own) are not counted.
     Both blocks are compared in float64.
@@ -316,7 +316,7 @@ def block_error(computed: npt.ArrayLike, expected: npt.ArrayLike, noise: float =
 
 
 def _steps(start, step):
-    """The finite-difference step of each coordinate at start: step * max(1, |start|)."""
+    """The finite-difference step of each coordinate at start: step * max(1, ``|start|``)."""
     return step * np.maximum(1.0, np.abs(start))
 
 
@@ -325,7 +325,7 @@ def central_differences(function: Callable[[np.ndarray], float], x0: np.ndarray,
     """The partial derivatives of any scalar function, by central finite differences.
 
     (f(x + h e_k) - f(x - h e_k)) / 2h for each coordinate k, with the step
-    h = step * max(1, |x0_k|): relative to the coordinate, absolute near 0.
+    h = step * max(1, ``|x0_k|``): relative to the coordinate, absolute near 0.
     The error is O(h^2), against O(h) for a forward difference; step =
     eps^(1/3) (about 6e-6 in float64) balances it against rounding. This is
     the function nnbp's gradient checks use, built on

@@ -36,8 +36,8 @@ estimator       estimators only. 0-d string, a JSON object:
                 ``{"params": ..., "fitted": ...}``: the constructor's
                 parameters (``get_params()``) and the fitted attributes that
                 predict, predict_proba and score need (n_features_in_,
-                n_outputs_, n_layers_, out_activation_, n_iter_, loss_,
-                loss_curve_, ... where present; for the classifier, the label
+                ``n_outputs_``, ``n_layers_``, ``out_activation_``, ``n_iter_``, ``loss_``,
+                ``loss_curve_``, ... where present; for the classifier, the label
                 binarizer's ``y_type_`` and ``sparse_input_``). This JSON may
                 hold Python's ``Infinity`` and ``NaN`` (best_loss_ starts at
                 infinity); config and metadata are strict JSON.

@@ -122,7 +122,7 @@ def plot_training(loss_curve: Sequence[float], diagnostics: Sequence[dict[str, A
     Parameters
     ----------
     loss_curve : sequence of float
-        The training loss of each epoch (loss_curve_, trainer.loss_curve);
+        The training loss of each epoch (``loss_curve_``, trainer.loss_curve);
         epoch k is loss_curve[k - 1]. Log scale if every loss is positive.
         NaN, the epoch where an early-stopping fit diverged, is left out of
         the curve and marked by a dashed red line; an infinity, by a grey one.
@@ -134,7 +134,7 @@ def plot_training(loss_curve: Sequence[float], diagnostics: Sequence[dict[str, A
     path : str, path-like or binary file
         Where the PNG goes; required (the default None is refused).
     validation_scores : sequence of float or None, default=None
-        The early-stopping scores (validation_scores_): adds their panel
+        The early-stopping scores (``validation_scores_``): adds their panel
         (NaN as in loss_curve).
     title : str or None, default=None
         A title above the panels.

@@ -22,6 +22,10 @@ from numpy.typing import DTypeLike
 _Path = Union[str, os.PathLike]
 
 
+# The tables the command line reads and writes; standardisation is its own step.
+__all__ = ["DataError", "Table", "read_table", "write_csv"]
+
+
 class DataError(ValueError):
     """A data file that cannot be used, with a message naming the file and the problem.
 
@@ -396,6 +400,9 @@ def write_csv(path: Optional[_Path], header: Sequence[str],
               rows: Iterable[Sequence[object]]) -> None:
     """Write rows of cells under a header row, as CSV.
 
+    The command line's ``nnbp predict`` writes its predictions so, one row
+    an input row, to a file or to standard output.
+
     Parameters
     ----------
     path : str or os.PathLike or None
@@ -404,6 +411,10 @@ def write_csv(path: Optional[_Path], header: Sequence[str],
         The columns' names.
     rows : iterable of sequence
         The rows, each a sequence of cells, written as ``str`` writes them.
+
+    See Also
+    --------
+    read_table : Read a CSV, .npz or .npy table.
 
     Notes
     -----
