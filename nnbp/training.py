@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Optional, Union, cast
+from typing import Any, Optional, Protocol, Union, cast, runtime_checkable
 
 import numpy as np
 
@@ -51,10 +51,6 @@ from nnbp import _core
 from nnbp._memory import allocate
 from nnbp._validation import check_positive_int, check_random_state
 from nnbp.network import CheckedData, Features, Network
-
-if TYPE_CHECKING:
-    # Only for the type hints: nnbp.optim imports this module (DivergenceError).
-    from nnbp.optim import SGD, Adam
 
 __all__ = [
     "DIVERGED",
@@ -66,6 +62,7 @@ __all__ = [
     "MAX_EPOCHS",
     "STOPPED",
     "STOPPED_BY_CALLBACK",
+    "StochasticOptimizer",
     "StochasticTrainer",
 ]
 
@@ -114,6 +111,82 @@ class DivergenceError(ValueError):
     """
 
 
+@runtime_checkable
+class StochasticOptimizer(Protocol):
+    """What StochasticTrainer and Epoch ask of an optimizer: nnbp.optim's SGD and Adam.
+
+    A protocol (PEP 544), for the type hints: nnbp.optim imports this module,
+    so this module names the interface it uses rather than the classes.
+
+    Attributes
+    ----------
+    learning_rate : float
+        The current learning rate, as the schedule has changed it.
+
+    See Also
+    --------
+    nnbp.optim.SGD : Stochastic gradient descent with momentum.
+    nnbp.optim.Adam : The Adam optimizer.
+
+    Examples
+    --------
+    >>> from nnbp import SGD, Adam
+    >>> from nnbp.training import StochasticOptimizer
+    >>> isinstance(SGD(), StochasticOptimizer), isinstance(Adam(), StochasticOptimizer)
+    (True, True)
+    """
+
+    learning_rate: float
+
+    def __init__(self) -> None:
+        # Declared, as typing's own __init__(*args, **kwargs) would be the signature
+        # the docs show; a protocol is not instantiated, as typing's refuses too.
+        raise TypeError("StochasticOptimizer is a protocol: use nnbp.optim.SGD or Adam")
+
+    def start(self, params: np.ndarray) -> Any:
+        """Start afresh for a parameter vector like params.
+
+        Parameters
+        ----------
+        params : ndarray
+            The network's parameters.
+
+        Returns
+        -------
+        object
+            The optimizer itself.
+        """
+
+    def compiled(self) -> Any:
+        """Give the optimizer as the compiled core takes it.
+
+        Returns
+        -------
+        nnbp._core.Optimizer
+            Its hyperparameters and state, which the core updates in place.
+        """
+
+    def epoch_done(self, steps: int, examples_seen: int) -> None:
+        """Follow the schedule after an epoch.
+
+        Parameters
+        ----------
+        steps : int
+            The step count the epoch left.
+        examples_seen : int
+            The examples seen in all so far.
+        """
+
+    def plateau(self) -> bool:
+        """Decide, now that the loss has stopped improving, whether to stop.
+
+        Returns
+        -------
+        bool
+            True to stop, False to go on (with a lower learning rate).
+        """
+
+
 class EpochRun(abc.ABC):
     """One epoch of the stochastic solvers, as StochasticTrainer runs it.
 
@@ -147,7 +220,7 @@ class EpochRun(abc.ABC):
         """The rows one run passes over."""
 
     @abc.abstractmethod
-    def run(self, optimizer: Union[SGD, Adam], random_state: RandomDraws,
+    def run(self, optimizer: StochasticOptimizer, random_state: RandomDraws,
             grad: np.ndarray, backup: np.ndarray, epoch_number: int) -> Optional[float]:
         """Run one epoch: the network's parameters updated in place.
 
@@ -249,7 +322,7 @@ default=None
     (5, 250)
     """
 
-    def __init__(self, net: Network, optimizer: Union[SGD, Adam], *, batch_size: int,
+    def __init__(self, net: Network, optimizer: StochasticOptimizer, *, batch_size: int,
                  shuffle: bool = True, random_state: TrainerSeed = None, tol: float = 1e-4,
                  n_iter_no_change: Union[int, float] = 10, verbose: bool = False) -> None:
         self.net = net
@@ -513,7 +586,7 @@ class Epoch(EpochRun):
         """The rows one run passes over: those of data."""
         return self.data.X.shape[0]
 
-    def run(self, optimizer: Union[SGD, Adam], random_state: RandomDraws,
+    def run(self, optimizer: StochasticOptimizer, random_state: RandomDraws,
             grad: np.ndarray, backup: np.ndarray, epoch_number: int) -> Optional[float]:
         """Run one epoch over the data: the network's parameters updated in place.
 
