@@ -1248,7 +1248,7 @@ class DaskMLPClassifier(_DaskMLP, MLPClassifier):  # type: ignore[misc]
 
     client : distributed.Client or None, default=None
         The cluster's client; None: the current default client, when fit,
-        score or client_ runs.
+        score or ``client_`` runs.
 
     Attributes
     ----------
@@ -1335,7 +1335,7 @@ class DaskMLPClassifier(_DaskMLP, MLPClassifier):  # type: ignore[misc]
         -------
         dask.array.Array of shape (n_samples, n_classes)
             The probabilities of the fitted local model (to_local()), in the
-            order of classes_.
+            order of ``classes_``.
         """
         return self._map_partitions("predict_proba", X)
 
@@ -1379,7 +1379,7 @@ class DaskMLPRegressor(_DaskMLP, MLPRegressor):  # type: ignore[misc]
 
     client : distributed.Client or None, default=None
         The cluster's client; None: the current default client, when fit,
-        score or client_ runs.
+        score or ``client_`` runs.
 
     Attributes
     ----------

@@ -227,7 +227,7 @@ default=None
     nnbp.StochasticTrainer : Trains a network by minibatch sgd or adam.
     nnbp.minimize_lbfgs : Trains a network by L-BFGS.
     nnbp.check_gradients : Verifies loss_and_grad by finite differences.
-    nnbp.MLPClassifier : The scikit-learn estimator, whose network_ this is.
+    nnbp.MLPClassifier : The scikit-learn estimator, whose ``network_`` this is.
 
     Examples
     --------

@@ -17,7 +17,7 @@ epochs, in Python, the loop records the loss and decides whether to stop:
 
 The loss of an epoch is the mean over its batches, each weighted by its
 number of rows, of the batch loss at the parameters it was computed at, as
-scikit-learn's loss_curve_ records it.
+scikit-learn's ``loss_curve_`` records it.
 
 For nnbp's own modules (nnbp.dask), not the public API: ``EpochRun``, the
 interface through which StochasticTrainer runs its epochs, and ``Epoch``, one
