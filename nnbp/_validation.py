@@ -5,6 +5,7 @@ network's dtype), copying only when it must, and never modifies its input.
 Bad input raises a ValueError or TypeError that names the problem.
 """
 import numbers
+from typing import cast
 
 import numpy as np
 import scipy.sparse
@@ -117,7 +118,8 @@ def check_random_state(random_state: object) -> "np.random.Generator | np.random
                                                                       numbers.Integral):
         raise TypeError("random_state must be None, an int, a numpy Generator or a numpy "
                         f"RandomState, got {random_state!r}")
-    if not 0 <= random_state < 2**32:
+    # cast: an Integral compares as an int, but mypy has no numeric tower.
+    if not 0 <= cast(int, random_state) < 2**32:
         raise ValueError(f"random_state must be an int in 0..2**32 - 1, got {random_state}")
     return np.random.RandomState(int(random_state))
 
@@ -159,7 +161,8 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether a and b share memory; when that is too hard to decide, whether
     their bounds overlap (the safe answer)."""
     try:
-        return bool(np.shares_memory(a, b, max_work=10**4))
+        # numpy's stubs allow max_work only -1 or 0, its documentation any int >= -1.
+        return bool(np.shares_memory(a, b, max_work=10**4))  # type: ignore[arg-type]
     except np.exceptions.TooHardError:
         return bool(np.may_share_memory(a, b))
 

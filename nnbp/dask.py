@@ -33,14 +33,17 @@ How a fit runs, on Dask's distributed scheduler:
   is one step of minibatch sgd on the global batch. Averaging every step
   would cost a round trip per minibatch, many times the step itself.
 """
+from __future__ import annotations
+
 import copy
 import functools
 import inspect
 import math
+import os
 import threading
 import warnings
 from numbers import Integral
-from typing import NamedTuple
+from typing import Any, Callable, ClassVar, NamedTuple, Optional, Union
 
 import numpy as np
 import scipy.sparse
@@ -81,6 +84,9 @@ __all__ = ["DaskMLPClassifier", "DaskMLPRegressor", "LostDataError"]
 
 # Local steps between two averagings of sgd and adam (see the README's model).
 SYNC_EVERY = 64
+# The type of X, y and sample_weight: a dask Array, or a dask DataFrame or Series
+# (Any: dask.dataframe needs pandas, which nnbp does not).
+DaskCollection = Any
 # A shard's loss and gradient are summed over blocks of this many rows, so
 # that a worker's workspace stays that of a block, however large its partitions.
 GRADIENT_BLOCK_ROWS = 8192
@@ -89,7 +95,27 @@ RETRIES = 3
 
 
 class LostDataError(RuntimeError):
-    """Training data were lost with a worker, and Dask cannot recompute them."""
+    """Training data were lost with a worker, and Dask cannot recompute them.
+
+    Raised by the Dask estimators' fit when partitions scattered from the
+    client's memory (``client.scatter``, or arrays made from in-memory data
+    and persisted) are lost with a worker: they have no graph to compute
+    them from again. The message names the partitions; the network keeps
+    the parameters it had reached. Partitions computed from a graph (such as
+    ``dask.dataframe.read_parquet``) are recomputed instead, and the fit
+    goes on.
+
+    See Also
+    --------
+    DaskMLPClassifier : Raises it from fit.
+    DaskMLPRegressor : Raises it from fit.
+
+    Examples
+    --------
+    >>> from nnbp.dask import LostDataError
+    >>> issubclass(LostDataError, RuntimeError)
+    True
+    """
 
 
 # ---------------------------------------------------------------- tasks, on the workers
@@ -132,7 +158,7 @@ def _summarize(rows, where=None, classifier=False):
 
 
 # Each worker thread's network, made once and reused, with its workspace, by every task.
-_worker_networks = {}
+_worker_networks: dict[int, Network] = {}
 _worker_networks_lock = threading.Lock()
 
 
@@ -931,24 +957,48 @@ class _DaskTrainer(StochasticTrainer):
 
 # ---------------------------------------------------------------- the estimators
 
-def _with_dask_parameters(local_class):
+def _with_dask_parameters(local_class: type[Any]) -> Callable[..., None]:
     """local_class's __init__, with the keyword-only sync_every and client after its own.
 
     Made from local_class's signature, so that the Dask estimators take its
     parameters as they are, now and after any change.
     """
-    def __init__(self, *args, sync_every=SYNC_EVERY, client=None, **kwargs):
+    def __init__(self: Any, *args: Any, sync_every: int = SYNC_EVERY,
+                 client: Optional[distributed.Client] = None, **kwargs: Any) -> None:
         local_class.__init__(self, *args, **kwargs)
         self.sync_every = sync_every
         self.client = client
 
     signature = inspect.signature(local_class.__init__)
     keyword = inspect.Parameter.KEYWORD_ONLY
-    __init__.__signature__ = signature.replace(parameters=[
+    # The hints as strings, as local_class's are (from __future__ import annotations).
+    __init__.__signature__ = signature.replace(parameters=[  # type: ignore[attr-defined]
         *signature.parameters.values(),
-        inspect.Parameter("sync_every", keyword, default=SYNC_EVERY),
-        inspect.Parameter("client", keyword, default=None)])
+        inspect.Parameter("sync_every", keyword, default=SYNC_EVERY, annotation="int"),
+        inspect.Parameter("client", keyword, default=None,
+                          annotation="Optional[distributed.Client]")])
     return __init__
+
+
+def _section(docstring: str, title: str, until: str) -> str:
+    """The entries of a section of a numpydoc class docstring, up to the section until."""
+    start = docstring.index(f"\n    {title}\n    {'-' * len(title)}\n") + len(title) * 2 + 11
+    return docstring[start:docstring.index(f"\n    {until}\n", start)].strip("\n")
+
+
+def _with_local_sections(local_class: type, docstring: str) -> str:
+    """docstring, its {parameters} and {attributes} those of local_class's docstring.
+
+    The Dask estimators take the local estimators' parameters, and set their
+    fitted attributes: their docstrings show the local ones' entries, so
+    that the two never drift apart.
+    """
+    local = local_class.__doc__
+    if not docstring or not local:
+        return docstring            # python -OO: no docstrings
+    return (docstring
+            .replace("{parameters}", _section(local, "Parameters", "Attributes"))
+            .replace("{attributes}", _section(local, "Attributes", "See Also")))
 
 
 _DASK_PARAMETER_CONSTRAINTS = {
@@ -961,10 +1011,18 @@ class _DaskMLP:
     """What DaskMLPClassifier and DaskMLPRegressor add to nnbp's estimators."""
 
     _trainer_class = _DaskTrainer
+    # Set by the estimators' __init__ (_with_dask_parameters), and their class.
+    client: Optional[distributed.Client]
+    sync_every: int
+    # MLPClassifier or MLPRegressor. Any: mypy reads type[Any].__new__ as type's own.
+    _local_class: ClassVar[Any]
 
     @property
-    def client_(self):
-        """The client fit uses: client, or the current default client."""
+    def client_(self) -> distributed.Client:
+        """The client fit uses: client, or the current default client.
+
+        Raises ValueError if there is none, or if it is not running.
+        """
         return _resolve_client(self.client)
 
     def __sklearn_tags__(self):
@@ -1052,16 +1110,52 @@ class _DaskMLP:
                   for i, part in enumerate(parts)]
         return da.concatenate(blocks)
 
-    def predict(self, X):
-        """The predictions of each partition of X, as a lazy dask array."""
+    def predict(self, X: DaskCollection) -> da.Array:
+        """Predict each partition of X where it lives, lazily.
+
+        Parameters
+        ----------
+        X : dask array of shape (n_samples, n_features), or dask DataFrame
+            The rows, partitioned by rows.
+
+        Returns
+        -------
+        dask.array.Array of shape (n_samples,) or (n_samples, n_outputs)
+            The predictions of the fitted local model (to_local()), partition
+            by partition: the classes, or the regression's values.
+        """
         return self._map_partitions("predict", X)
 
-    def score(self, X, y, sample_weight=None):
-        """Accuracy (classifier) or R^2 (regressor), a float, as dask-ml's ParallelPostFit.score.
+    def score(self, X: DaskCollection, y: DaskCollection,
+              sample_weight: Optional[DaskCollection] = None) -> float:
+        """Score the fitted model on (X, y): accuracy, or R^2, as a number.
 
-        Each partition is scored where it lives, with the fitted local model;
-        only the parts of the score come back. A number, not a lazy array:
-        scikit-learn's model selection (GridSearchCV, cross_val_score) needs one.
+        As dask-ml's ParallelPostFit.score: each partition is scored where it
+        lives, with the fitted local model; only the parts of the score come
+        back. A number, not a lazy array: scikit-learn's model selection
+        (GridSearchCV, cross_val_score) needs one.
+
+        Parameters
+        ----------
+        X : dask array of shape (n_samples, n_features), or dask DataFrame
+            The rows, partitioned by rows.
+        y : dask array or dask Series, of shape (n_samples,) or (n_samples, n_outputs)
+            The true classes or values, partitioned as X is.
+        sample_weight : dask array or dask Series of shape (n_samples,) or None, \
+default=None
+            The rows' weights, partitioned as X is; None: all 1.
+
+        Returns
+        -------
+        float
+            The classifier's accuracy, or the regressor's R^2 averaged over
+            the outputs (scikit-learn's r2_score).
+
+        Raises
+        ------
+        ValueError
+            If the collections are partitioned differently, or the
+            predictions are not finite.
         """
         check_is_fitted(self)
         client = _resolve_client(self.client)
@@ -1081,8 +1175,14 @@ class _DaskMLP:
 
     # ------------------------------------------------------------ the local estimator
 
-    def to_local(self):
-        """The fitted nnbp.MLPClassifier (MLPRegressor): a copy, which saves, loads and predicts."""
+    def to_local(self) -> Union[MLPClassifier, MLPRegressor]:
+        """Give the fitted local estimator, which saves, loads and predicts in memory.
+
+        Returns
+        -------
+        nnbp.MLPClassifier or nnbp.MLPRegressor
+            A copy of the fitted state, without sync_every and client.
+        """
         check_is_fitted(self)
         local = self._local_class.__new__(self._local_class)
         state = {name: value for name, value in self.__dict__.items()
@@ -1093,13 +1193,22 @@ class _DaskMLP:
             local._trainer.__class__ = StochasticTrainer
         return local
 
-    def save(self, path, metadata=None):
-        """Save to_local() (see nnbp.MLPClassifier.save): nnbp.load gives the local estimator."""
+    def save(self, path: Union[str, os.PathLike[str]],
+             metadata: Optional[dict[str, Any]] = None) -> None:
+        """Save to_local(): nnbp.load reads back the local estimator.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file, as nnbp.MLPClassifier.save writes it.
+        metadata : dict or None, default=None
+            JSON data stored with the model, as nnbp.MLPClassifier.save takes it.
+        """
         self.to_local().save(path, metadata)
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         # A client cannot be pickled: the unpickled estimator uses the default client.
-        return {**super().__getstate__(), "client": None}
+        return {**super().__getstate__(), "client": None}  # type: ignore[misc]
 
     def __sklearn_clone__(self):
         # The clone shares the client, which cannot be deep-copied.
@@ -1109,21 +1218,104 @@ class _DaskMLP:
                           client=client)
 
 
-class DaskMLPClassifier(_DaskMLP, MLPClassifier):
-    """nnbp.MLPClassifier trained on a Dask cluster, where the partitions of the data live.
+# The predict methods return lazy dask arrays where the local estimators' return
+# ndarrays, by design (as dask-ml's wrappers do): mypy sees an incompatible override.
+class DaskMLPClassifier(_DaskMLP, MLPClassifier):  # type: ignore[misc]
+    """Multi-layer perceptron classifier trained on a Dask cluster, where the data live.
 
-    Parameters: those of nnbp.MLPClassifier, then
+    nnbp.MLPClassifier, data-parallel: fit takes dask arrays, or dask
+    DataFrames and Series, partitioned by rows alike, and trains where their
+    partitions live (see Notes). predict, predict_proba and
+    predict_log_proba return lazy dask arrays, partition by partition; score
+    returns a number. to_local() gives the fitted nnbp.MLPClassifier, which
+    saves, loads and predicts in memory.
 
-    sync_every : int, default 64
-        sgd and adam: the local steps each shard takes between two averagings
-        of the parameters and of the optimizer's state (local SGD).
-    client : distributed.Client or None
-        The cluster's client; None: the current default client, when fit runs.
+    Needs Dask's distributed scheduler (``pip install 'nnbp[dask]'``).
 
-    fit(X, y, sample_weight=None, callback=None) takes dask arrays or dask
-    DataFrames and Series partitioned by rows alike. predict, predict_proba
-    and predict_log_proba return lazy dask arrays, partition by partition;
-    score, a number. to_local() gives the fitted nnbp.MLPClassifier. See nnbp.dask.
+    The parameters are nnbp.MLPClassifier's, with the same meaning, then
+    sync_every and client.
+
+    Parameters
+    ----------
+{parameters}
+
+    sync_every : int, default=64
+        For sgd and adam: the local steps each shard takes between two averagings
+        of the parameters and of the optimizer's state (local SGD). 1
+        averages every step: with sgd, then, each round is one step of
+        minibatch sgd on the global batch, at the cost of a round trip
+        through the scheduler per step.
+
+    client : distributed.Client or None, default=None
+        The cluster's client; None: the current default client, when fit,
+        score or ``client_`` runs.
+
+    Attributes
+    ----------
+{attributes}
+
+    client_ : distributed.Client
+        The client fit uses: client, or the current default client.
+
+    See Also
+    --------
+    DaskMLPRegressor : The regressor, on a Dask cluster.
+    nnbp.MLPClassifier : The same estimator, in memory.
+    dask_ml.wrappers.Incremental : Training nnbp.MLPClassifier block by block
+        (partial_fit), on Dask.
+
+    Notes
+    -----
+    How the fit runs (see nnbp.dask, and the user guide's Dask page):
+
+    - Each partition is checked, and its targets encoded, by a task on the
+      worker that holds it, and stays there: only parameters, gradients and
+      the optimizer's state cross the network. The partitions of each worker
+      make a shard.
+    - lbfgs, and sgd or adam with a batch of all the rows: each iteration
+      sums the shards' losses and gradients on the workers, and the client
+      takes the step. The result is the local fit of the concatenated rows,
+      up to the order of summation.
+    - sgd and adam: local SGD. Each shard takes up to sync_every steps on
+      its own rows, with a batch of its share of batch_size, from the same
+      parameters and optimizer state; the client then averages the
+      parameters and the state, weighted by the rows each shard used. The
+      result depends on the shards, so on where Dask put the partitions.
+    - early_stopping holds out validation_fraction of each partition
+      (stratified where the partition allows it).
+    - A worker lost in the middle of a fit is survived: Dask recomputes its
+      partitions from their graph. Partitions scattered from the client's
+      memory cannot be recomputed: the fit stops with LostDataError.
+
+    Where it differs from the local estimator: X must be dense (a sparse
+    partition is refused); there is no partial_fit (wrap the local estimator
+    in dask_ml.wrappers.Incremental for that); predict and
+    predict_proba return lazy dask arrays; the estimator clones sharing its
+    client, and pickles without it.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import dask.array as da
+    >>> from distributed import Client
+    >>> from nnbp.dask import DaskMLPClassifier
+    >>> from nnbp.datasets import load_digits
+    >>> client = Client(processes=False, n_workers=1, threads_per_worker=1,
+    ...                 dashboard_address=":0")
+    >>> X, y = load_digits()
+    >>> X, y = da.from_array(X / 16, chunks=600), da.from_array(y, chunks=600)
+    >>> clf = DaskMLPClassifier(hidden_layer_sizes=(32,), max_iter=30, random_state=0,
+    ...                         client=client)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")   # 30 epochs do not converge
+    ...     clf = clf.fit(X, y)
+    >>> clf.predict_proba(X).shape, clf.predict(X[:5]).compute().shape
+    ((1797, 10), (5,))
+    >>> clf.score(X, y) > 0.9
+    True
+    >>> type(clf.to_local()).__name__
+    'MLPClassifier'
+    >>> client.close()
     """
 
     _local_class = MLPClassifier
@@ -1131,26 +1323,138 @@ class DaskMLPClassifier(_DaskMLP, MLPClassifier):
                               **_DASK_PARAMETER_CONSTRAINTS}
     __init__ = _with_dask_parameters(MLPClassifier)
 
-    def predict_proba(self, X):
-        """The probability of each class, for each partition of X, as a lazy dask array."""
+    def predict_proba(self, X: DaskCollection) -> da.Array:  # type: ignore[override]
+        """Give the probability of each class, for each partition of X where it lives, lazily.
+
+        Parameters
+        ----------
+        X : dask array of shape (n_samples, n_features), or dask DataFrame
+            The rows, partitioned by rows.
+
+        Returns
+        -------
+        dask.array.Array of shape (n_samples, n_classes)
+            The probabilities of the fitted local model (to_local()), in the
+            order of ``classes_``.
+        """
         return self._map_partitions("predict_proba", X)
 
-    def predict_log_proba(self, X):
-        """log of predict_proba(X), as a lazy dask array."""
+    def predict_log_proba(self, X: DaskCollection) -> da.Array:  # type: ignore[override]
+        """Give the logarithm of predict_proba(X), lazily.
+
+        Parameters
+        ----------
+        X : dask array of shape (n_samples, n_features), or dask DataFrame
+            The rows, partitioned by rows.
+
+        Returns
+        -------
+        dask.array.Array of shape (n_samples, n_classes)
+            The logarithm of the probabilities, partition by partition.
+        """
         return self._map_partitions("predict_log_proba", X)
 
 
-class DaskMLPRegressor(_DaskMLP, MLPRegressor):
-    """nnbp.MLPRegressor trained on a Dask cluster, where the partitions of the data live.
+class DaskMLPRegressor(_DaskMLP, MLPRegressor):  # type: ignore[misc]
+    """Multi-layer perceptron regressor trained on a Dask cluster, where the data live.
 
-    Parameters: those of nnbp.MLPRegressor, then sync_every and client, as
-    for DaskMLPClassifier. to_local() gives the fitted nnbp.MLPRegressor.
+    nnbp.MLPRegressor, data-parallel: fit takes dask arrays, or dask
+    DataFrames and Series, partitioned by rows alike, and trains where their
+    partitions live (see Notes). predict returns a lazy dask array,
+    partition by partition; score returns a number. to_local() gives the
+    fitted nnbp.MLPRegressor, which saves, loads and predicts in memory.
+
+    Needs Dask's distributed scheduler (``pip install 'nnbp[dask]'``).
+
+    The parameters are nnbp.MLPRegressor's, with the same meaning, then
+    sync_every and client.
+
+    Parameters
+    ----------
+{parameters}
+
+    sync_every : int, default=64
+        For sgd and adam: the local steps each shard takes between two averagings
+        of the parameters and of the optimizer's state (local SGD).
+
+    client : distributed.Client or None, default=None
+        The cluster's client; None: the current default client, when fit,
+        score or ``client_`` runs.
+
+    Attributes
+    ----------
+{attributes}
+
+    client_ : distributed.Client
+        The client fit uses: client, or the current default client.
+
+    See Also
+    --------
+    DaskMLPClassifier : The classifier, on a Dask cluster.
+    nnbp.MLPRegressor : The same estimator, in memory.
+
+    Notes
+    -----
+    How the fit runs (see nnbp.dask, and the user guide's Dask page):
+
+    - Each partition is checked, and its targets encoded, by a task on the
+      worker that holds it, and stays there: only parameters, gradients and
+      the optimizer's state cross the network. The partitions of each worker
+      make a shard.
+    - lbfgs, and sgd or adam with a batch of all the rows: each iteration
+      sums the shards' losses and gradients on the workers, and the client
+      takes the step. The result is the local fit of the concatenated rows,
+      up to the order of summation.
+    - sgd and adam: local SGD. Each shard takes up to sync_every steps on
+      its own rows, with a batch of its share of batch_size, from the same
+      parameters and optimizer state; the client then averages the
+      parameters and the state, weighted by the rows each shard used. The
+      result depends on the shards, so on where Dask put the partitions.
+    - early_stopping holds out validation_fraction of each partition
+      (stratified where the partition allows it).
+    - A worker lost in the middle of a fit is survived: Dask recomputes its
+      partitions from their graph. Partitions scattered from the client's
+      memory cannot be recomputed: the fit stops with LostDataError.
+
+    Where it differs from the local estimator: X must be dense (a sparse
+    partition is refused); there is no partial_fit (wrap the local estimator
+    in dask_ml.wrappers.Incremental for that); predict and
+    predict_proba return lazy dask arrays; the estimator clones sharing its
+    client, and pickles without it.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import dask.array as da
+    >>> from distributed import Client
+    >>> from nnbp.dask import DaskMLPRegressor
+    >>> from nnbp.datasets import load_digits
+    >>> client = Client(processes=False, n_workers=1, threads_per_worker=1,
+    ...                 dashboard_address=":0")
+    >>> X, _ = load_digits()
+    >>> X = da.from_array(X / 16, chunks=600)
+    >>> y = X[:, 10:14].sum(axis=1)
+    >>> reg = DaskMLPRegressor(hidden_layer_sizes=(16,), learning_rate_init=0.01,
+    ...                        max_iter=50, random_state=0, client=client)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")   # 50 epochs do not converge
+    ...     reg = reg.fit(X, y)
+    >>> reg.predict(X).shape
+    (1797,)
+    >>> reg.score(X, y) > 0.9
+    True
+    >>> client.close()
     """
 
     _local_class = MLPRegressor
     _parameter_constraints = {**MLPRegressor._parameter_constraints,
                               **_DASK_PARAMETER_CONSTRAINTS}
     __init__ = _with_dask_parameters(MLPRegressor)
+
+
+# The local estimators' parameters and attributes, in the Dask ones' docstrings.
+DaskMLPClassifier.__doc__ = _with_local_sections(MLPClassifier, DaskMLPClassifier.__doc__ or "")
+DaskMLPRegressor.__doc__ = _with_local_sections(MLPRegressor, DaskMLPRegressor.__doc__ or "")
 
 
 @sizeof.register(SGD)

@@ -18,15 +18,28 @@ compiled state through these names alone, never its private attributes.
   network as the compiled core takes it (nnbp._core.Model: its shape,
   codes, penalty, scratch and team), configured and locked for a call; the
   workspace of a batch; the work that decides a team of threads.
+
+Examples
+--------
+>>> import numpy as np
+>>> from nnbp.network import Network
+>>> net = Network([4, 5, 3], activation="tanh", output="softmax", seed=0)
+>>> net.n_params, [W.shape for W in net.weights]
+(43, [(5, 4), (3, 5)])
 """
+from __future__ import annotations
+
 import contextlib
 import copy
 import os
 import threading
 import weakref
-from typing import Iterator, NamedTuple, Optional
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
+import numpy.typing as npt
+import scipy.sparse
 
 from nnbp import _core, _threads, io, layers
 from nnbp._memory import allocate
@@ -42,6 +55,15 @@ from nnbp._validation import (
     check_vector,
 )
 
+__all__ = [
+    "ACTIVATIONS",
+    "CheckedData",
+    "FORWARD_BLOCK_ROWS",
+    "INITS",
+    "Network",
+    "OUTPUTS",
+]
+
 ACTIVATIONS = tuple(_core.ACTIVATIONS)
 OUTPUTS = tuple(_core.OUTPUTS)
 INITS = ("glorot", "normal", "he")
@@ -49,16 +71,51 @@ INITS = ("glorot", "normal", "he")
 # small however large X is, and a block is still large enough for BLAS.
 FORWARD_BLOCK_ROWS = 4096
 
+# The types of the signatures: rows of X (an array, or a scipy sparse matrix or
+# array), and the seeds a network's initialisation takes.
+Features = Union[npt.ArrayLike, scipy.sparse.sparray, scipy.sparse.spmatrix]
+Seed = Union[int, np.random.Generator, np.random.RandomState, None]
+
 
 class CheckedData(NamedTuple):
-    """Data checked once for the compiled core, in the network's dtype (Network.check_data).
+    """Data checked once for the compiled core, in the network's dtype.
 
-    Exactly one of targets and labels is None: labels (int64 class indices)
-    for the softmax output, targets (the network's dtype, one column per
-    output) for the others.
+    For nnbp's own modules, not the public API: ``Network.check_data`` makes
+    it, and the compiled passes (``Network.compiled_loss``, nnbp.training's
+    epochs) take it unchecked. Exactly one of targets and labels is None:
+    labels (int64 class indices) for the softmax output, targets (the
+    network's dtype, one column per output) for the others.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse.csr_matrix of shape (n, m_0)
+        The rows: a C-contiguous array, or a CSR matrix, in the network's dtype.
+    targets : ndarray of shape (n, m_L) or None
+        The targets, in the network's dtype; None for the softmax output.
+    labels : ndarray of shape (n,) or None
+        The int64 class indices, for the softmax output; None for the others.
+    sample_weight : ndarray of shape (n,) or None
+        The rows' weights, in the network's dtype; None: all 1.
+    total : float
+        S = sum_i s_i, the sum of the weights (the int n without weights), by which
+        the loss is divided.
+
+    See Also
+    --------
+    Network.check_data : Makes it from X, y and sample_weight.
+    Network.compiled_loss : The loss and gradient of checked data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import Network
+    >>> net = Network([2, 3, 2], output="softmax", seed=0)
+    >>> data = net.check_data(np.zeros((4, 2)), [0, 1, 1, 0])
+    >>> data.X.shape, data.labels, data.targets, data.total
+    ((4, 2), array([0, 1, 1, 0]), None, 4)
     """
 
-    X: object                          # (n, m_0): a C-contiguous array, or a CSR matrix
+    X: Any                             # (n, m_0): a C-contiguous array, or a CSR matrix
     targets: Optional[np.ndarray]      # (n, m_L) in the network's dtype, or None
     labels: Optional[np.ndarray]       # (n,) int64 class indices, or None
     sample_weight: Optional[np.ndarray]  # (n,) in the network's dtype, or None
@@ -66,10 +123,10 @@ class CheckedData(NamedTuple):
 
 
 # Every live network, for the after-fork hook below.
-_networks = weakref.WeakSet()
+_networks: weakref.WeakSet[Network] = weakref.WeakSet()
 
 
-def _new_locks_after_fork():
+def _new_locks_after_fork() -> None:
     """In a forked child, a fresh lock for every network.
 
     fork copies a lock in whatever state it is, but not the thread that held
@@ -84,7 +141,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
-def _generator(seed):
+def _generator(seed: Seed) -> np.random.Generator:
     """numpy's Generator of seed (None, an int >= 0 or a Generator), or an error naming seed."""
     try:
         return np.random.default_rng(seed)
@@ -99,41 +156,102 @@ def _generator(seed):
 class Network:
     """A dense network: z(l) = W(l) x(l-1) + b(l), x(l) = phi(z(l)), f = phi_out(z(L)).
 
+    Its parameters are one flat vector, ``params``: the weight matrices
+    W(1), ..., W(L), row-major (row i of W(l) holds the weights into unit i),
+    then the biases b(1), ..., b(L); ``weights`` and ``biases`` are views of
+    it. The forward pass, the loss and its gradient run compiled, in the
+    network's dtype. The loss is the mean of the output's canonical loss
+    over the rows (a weighted mean with sample weights), plus the L2 penalty
+    alpha/(2n) sum_l ||W(l)||^2.
+
     Parameters
     ----------
     layer_sizes : sequence of int
-        (m_0, m_1, ..., m_L): inputs, hidden widths, outputs.
-    activation : str
-        Hidden activation phi: identity, logistic, tanh, relu, leaky_relu, softplus.
-    output : str
+        (m_0, m_1, ..., m_L): inputs, hidden widths, outputs; at least two
+        entries, each at least 1.
+    activation : {"relu", "identity", "logistic", "tanh", "leaky_relu", \
+"softplus"}, default="relu"
+        Hidden activation phi.
+    output : {"softmax", "squared", "logistic", "poisson"}, default="softmax"
         Output activation with its canonical loss: "squared" (identity, 1/2
         squared error), "logistic" (sigmoid, binary cross-entropy per output),
         "softmax" (softmax, cross-entropy of integer labels), "poisson" (exp,
         half Poisson deviance y log(y/f) - y + f per output, as scikit-learn's
         MLPRegressor(loss="poisson"); targets >= 0).
-    dtype : float32 or float64
+    dtype : {numpy.float64, numpy.float32} or str, default=numpy.float64
         The dtype of the parameters and of all the arithmetic.
-    alpha : float
+    alpha : float, default=0.0
         L2 penalty alpha/(2n) * sum_l ||W(l)||^2 (biases are not penalised).
-    bias : bool
+    bias : bool, default=True
         Whether the layers have biases.
-    init : str
+    init : {"glorot", "normal", "he"}, default="glorot"
         "glorot" (scikit-learn's: uniform in +-sqrt(6/(fan_in+fan_out)), 2
         instead of 6 for the logistic activation, biases too), "normal"
         (W ~ N(0, sigma^2/fan_in), biases 0) or "he" (W ~ N(0, 2/fan_in),
         biases 0).
-    sigma : float
+    sigma : float, default=1.0
         Scale of the "normal" initialisation.
-    seed : int, numpy Generator, numpy RandomState or None
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None, \
+default=None
         Makes the initialisation reproducible; a RandomState draws as
         scikit-learn does (see initialize).
-    negative_slope : float
+    negative_slope : float, default=0.01
         Slope of leaky_relu for z <= 0.
+
+    Attributes
+    ----------
+    layer_sizes : tuple of int
+        (m_0, ..., m_L), as checked.
+    activation, output, init : str
+        As given.
+    dtype : numpy.dtype
+        The dtype of the parameters.
+    alpha, sigma, negative_slope : float
+        As given; alpha, bias and negative_slope may be changed between calls.
+    bias : bool
+        Whether the layers have biases.
+    metadata : dict
+        JSON data about the model, which save writes and nnbp.load restores.
+
+    Raises
+    ------
+    ValueError
+        For layer sizes, choices or numbers out of range, or a network of
+        more parameters than nnbp can index.
+    TypeError
+        For arguments of the wrong type (bias not a bool, a seed that is
+        none of the above).
+
+    See Also
+    --------
+    nnbp.StochasticTrainer : Trains a network by minibatch sgd or adam.
+    nnbp.minimize_lbfgs : Trains a network by L-BFGS.
+    nnbp.check_gradients : Verifies loss_and_grad by finite differences.
+    nnbp.MLPClassifier : The scikit-learn estimator, whose ``network_`` this is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import Network
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.standard_normal((20, 4)), rng.integers(0, 3, 20)
+    >>> net = Network([4, 5, 3], activation="tanh", output="softmax", seed=0)
+    >>> net
+    Network([4, 5, 3], activation='tanh', output='softmax', dtype=float64, alpha=0.0, bias=True)
+    >>> net.forward(X).shape
+    (20, 3)
+    >>> round(net.loss(X, y), 2)
+    1.15
+    >>> loss, grad = net.loss_and_grad(X, y)
+    >>> grad.shape == net.params.shape
+    True
     """
 
-    def __init__(self, layer_sizes, activation="relu", output="softmax", dtype=np.float64,
-                 alpha=0.0, bias=True, init="glorot", sigma=1.0, seed=None,
-                 negative_slope=0.01):
+    def __init__(self, layer_sizes: Sequence[int], activation: str = "relu",
+                 output: str = "softmax", dtype: npt.DTypeLike = np.float64,
+                 alpha: float = 0.0, bias: bool = True, init: str = "glorot",
+                 sigma: float = 1.0, seed: Seed = None,
+                 negative_slope: float = 0.01) -> None:
         self.layer_sizes = check_layer_sizes(layer_sizes)
         self.activation = check_choice("activation", activation, ACTIVATIONS)
         self.output = check_choice("output", output, OUTPUTS)
@@ -167,50 +285,57 @@ class Network:
         self.initialize(seed)
         # JSON data about the model that save() writes and nnbp.load() restores
         # (a loaded network's includes nnbp_version, saved and format_version).
-        self.metadata = {}
+        self.metadata: dict[str, Any] = {}
 
     # ------------------------------------------------------------ parameters
 
     @property
-    def n_layers(self):
+    def n_layers(self) -> int:
         """L, the number of layers with parameters."""
         return len(self.layer_sizes) - 1
 
     @property
-    def n_weights(self):
+    def n_weights(self) -> int:
         """Number of weights: params[:n_weights] holds W(1), ..., W(L)."""
         return sum(self._weight_sizes())
 
-    def _weight_sizes(self):
+    def _weight_sizes(self) -> list[int]:
         sizes = self.layer_sizes
         return [sizes[l] * sizes[l - 1] for l in range(1, len(sizes))]
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """Length of the flat parameter vector."""
         return self.n_weights + (sum(self.layer_sizes[1:]) if self.bias else 0)
 
     @property
-    def params(self):
-        """The flat parameter vector; writing into it changes the weights and biases."""
+    def params(self) -> np.ndarray:
+        """The flat parameter vector; writing into it changes the weights and biases.
+
+        Assigning to it copies the values in (a vector of n_params numbers);
+        the vector itself, and the views weights and biases, stay.
+        """
         return self._params
 
     @params.setter
-    def params(self, values):
+    def params(self, values: npt.ArrayLike) -> None:
         self._params[...] = check_vector("params", values, self.dtype, self._params.size)
 
     @property
-    def weights(self):
+    def weights(self) -> tuple[np.ndarray, ...]:
         """(W(1), ..., W(L)): views of params, W(l) of shape (m_l, m_{l-1})."""
         return self._weights
 
     @property
-    def biases(self):
+    def biases(self) -> tuple[Any, ...]:
         """(b(1), ..., b(L)): views of params; None for each layer when bias=False."""
+        # Any, not Optional[ndarray]: callers test net.bias once, not each b(l).
         return self._biases
 
-    def _make_views(self):
-        sizes, weights, biases = self.layer_sizes, [], []
+    def _make_views(self) -> None:
+        sizes = self.layer_sizes
+        weights: list[np.ndarray] = []
+        biases: list[Optional[np.ndarray]] = []
         offset = 0
         for l in range(1, len(sizes)):
             size = sizes[l] * sizes[l - 1]
@@ -224,8 +349,11 @@ class Network:
                 biases.append(None)
         self._weights, self._biases = tuple(weights), tuple(biases)
 
-    def layer_slices(self) -> list:
+    def layer_slices(self) -> list[tuple[slice, Optional[slice]]]:
         """Where each layer's parameters lie in params, by layer index.
+
+        Meant for nnbp's own modules (nnbp.onnx, nnbp.diagnostics), and for
+        reading a gradient layer by layer.
 
         Returns
         -------
@@ -240,20 +368,55 @@ class Network:
                  slice(int(bias_ends[l]), int(bias_ends[l + 1])) if self.bias else None)
                 for l in range(self.n_layers)]
 
-    def block_slices(self):
-        """[(name, slice of params)] for each W(l) and b(l), in layout order."""
+    def block_slices(self) -> list[tuple[str, slice]]:
+        """Name each block of params, W(l) and b(l), with where it lies, in layout order.
+
+        Meant for nnbp's own modules (nnbp.gradcheck reports its errors by
+        block), and for reading a gradient block by block.
+
+        Returns
+        -------
+        list of (str, slice)
+            ("W(1)", its slice), ..., ("W(L)", ...), then ("b(1)", ...), ...,
+            ("b(L)", ...) unless the network has no biases.
+
+        See Also
+        --------
+        layer_slices : The same slices, by layer.
+
+        Examples
+        --------
+        >>> from nnbp import Network
+        >>> Network([4, 5, 3], seed=0).block_slices()[0]
+        ('W(1)', slice(0, 20, None))
+        """
         numbered = list(enumerate(self.layer_slices(), start=1))
         return ([(f"W({l})", weights) for l, (weights, _) in numbered]
                 + [(f"b({l})", biases) for l, (_, biases) in numbered if biases is not None])
 
-    def initialize(self, seed=None):
+    def initialize(self, seed: Seed = None) -> Network:
         """Draw new initial parameters by the network's init scheme (see the class).
 
-        seed: None, an int >= 0 or a numpy Generator; or a numpy RandomState,
-        which draws as scikit-learn's MLP does, W(l).T then b(l) layer by layer
-        (the estimators' initialisation: scikit-learn's initial parameters for
-        the same random_state).
+        Parameters
+        ----------
+        seed : int, numpy.random.Generator, numpy.random.RandomState or None, \
+default=None
+            None (fresh entropy), an int >= 0 or a numpy Generator; or a numpy
+            RandomState, which draws as scikit-learn's MLP does, W(l).T then
+            b(l) layer by layer (the estimators' initialisation:
+            scikit-learn's initial parameters for the same random_state).
+
+        Returns
+        -------
+        Network
+            The network itself, its parameters drawn anew.
+
+        Raises
+        ------
+        ValueError
+            If sigma draws weights too large for the dtype.
         """
+        rng: Union[np.random.Generator, np.random.RandomState]
         if isinstance(seed, np.random.RandomState):
             rng, transposed = seed, True
         else:
@@ -339,15 +502,21 @@ class Network:
                                              + (f" on {copies} threads" if copies > 1 else ""))
         return self._model.workspace
 
-    def check_data(self, X, y, sample_weight=None) -> CheckedData:
-        """X, y and sample_weight checked for the compiled core (for nnbp's own modules).
+    def check_data(self, X: Features, y: npt.ArrayLike,
+                   sample_weight: Optional[npt.ArrayLike] = None) -> CheckedData:
+        """Check X, y and sample_weight for the compiled core.
+
+        For nnbp's own modules: the data are checked once, then the compiled
+        passes (compiled_loss, nnbp.training's epochs) take them unchecked.
 
         Parameters
         ----------
-        X : array_like or scipy sparse of shape (n, m_0)
+        X : array_like or scipy sparse matrix of shape (n, m_0)
+            The rows; a sparse X is converted to CSR.
         y : array_like
             Class indices for the softmax output, else targets of shape (n, m_L) or (n,).
-        sample_weight : array_like of shape (n,), or None
+        sample_weight : array_like of shape (n,) or None, default=None
+            Non-negative weights of the rows; None: all 1.
 
         Returns
         -------
@@ -363,7 +532,8 @@ class Network:
         return CheckedData(X, *check_loss_data(self.output, y, sample_weight, X.shape[0],
                                                self.layer_sizes[-1], self.dtype))
 
-    def _loss_data(self, X, y, sample_weight):
+    def _loss_data(self, X: Features, y: npt.ArrayLike,
+                   sample_weight: Optional[npt.ArrayLike]) -> CheckedData:
         """check_data, less the examples of weight 0.
 
         They are left out rather than multiplied by 0: their loss or hidden
@@ -379,15 +549,42 @@ class Network:
                 labels=None if data.labels is None else data.labels[kept])
         return data
 
-    def forward(self, X):
-        """f(X), of shape (n, m_L): probabilities for logistic and softmax, e^z for poisson.
+    def forward(self, X: Features) -> np.ndarray:
+        """Compute the network's outputs f(X).
 
-        X, here as in loss and loss_and_grad: an (n, m_0) array, or a scipy
-        sparse matrix or array (taken as CSR; only the first layer reads it).
+        Parameters
+        ----------
+        X : array_like or scipy sparse matrix of shape (n, m_0)
+            The rows: an array, or a scipy sparse matrix or array (taken as
+            CSR; only the first layer reads it).
+
+        Returns
+        -------
+        ndarray of shape (n, m_L)
+            In the network's dtype: probabilities for the logistic and softmax
+            outputs, e^z for poisson, z for squared.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Naming X, for rows the network cannot take.
+
+        See Also
+        --------
+        loss : The loss of the outputs against targets.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnbp import Network
+        >>> net = Network([4, 5, 3], output="softmax", seed=0)
+        >>> probabilities = net.forward(np.ones((2, 4)))
+        >>> probabilities.shape, np.allclose(probabilities.sum(axis=1), 1)
+        ((2, 3), True)
         """
         return self.forward_checked(check_features(X, self.layer_sizes[0], self.dtype))
 
-    def hidden_activations(self, X) -> list:
+    def hidden_activations(self, X: Features) -> list[tuple[np.ndarray, np.ndarray]]:
         """The hidden layers' values on the rows of X: (z(l), x(l) = phi(z(l))) for l = 1..L-1.
 
         Each layer is computed by the compiled layer kernels that the network's
@@ -415,17 +612,21 @@ class Network:
             values.append((Z, x))
         return values
 
-    def forward_checked(self, X) -> np.ndarray:
-        """forward of an X that check_features would take as it is (for nnbp's own modules).
+    def forward_checked(self, X: Any) -> np.ndarray:
+        """Compute forward's outputs for rows that need no check.
+
+        For nnbp's own modules (the estimators' predict): X is what
+        check_data would give, and is not checked here.
 
         Parameters
         ----------
-        X : ndarray or CSR matrix of shape (n, m_0)
+        X : ndarray or scipy.sparse.csr_matrix of shape (n, m_0)
             C-contiguous, aligned, finite, of the network's dtype: unchecked here.
 
         Returns
         -------
         ndarray of shape (n, m_L)
+            The outputs f(X), as forward gives them.
         """
         out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
         rows = X.shape[0]
@@ -440,19 +641,22 @@ class Network:
         return out
 
     def flops_per_layer(self, rows: int, backward: bool = True) -> float:
-        """Flops of the matrix products of a forward pass (and backward) on `rows` rows,
-        per layer: the work between two of a team's meetings, which decides whether
-        a team pays (nnbp._threads.team). For nnbp's own modules.
+        """Count the flops of the matrix products of a pass, per layer.
+
+        For nnbp's own modules: the work between two of a team's meetings,
+        which decides whether a team of threads pays (nnbp._threads.team).
 
         Parameters
         ----------
         rows : int
-        backward : bool
+            Rows of the batch.
+        backward : bool, default=True
             Count the backward pass's products too.
 
         Returns
         -------
         float
+            2 x rows x the products' multiply-adds, divided by the layers.
         """
         products = 3 * self.n_weights - self.layer_sizes[0] * self.layer_sizes[1] \
             if backward else self.n_weights
@@ -508,6 +712,7 @@ class Network:
         Returns
         -------
         float
+            The penalty alpha/(2S) sum_l ||W(l)||^2 at params; 0 when alpha is 0.
         """
         if not self.alpha:
             return 0.0
@@ -517,16 +722,84 @@ class Network:
             grad[:self.n_weights] += self.dtype.type(scale) * weights
         return 0.5 * scale * float(np.dot(weights, weights))
 
-    def loss(self, X, y, sample_weight=None):
-        """(1/S) sum_i s_i loss(y_i, f(x_i)) + alpha/(2S) sum_l ||W(l)||^2, S = sum_i s_i."""
+    def loss(self, X: Features, y: npt.ArrayLike,
+             sample_weight: Optional[npt.ArrayLike] = None) -> float:
+        """Compute the loss (1/S) sum_i s_i loss(y_i, f(x_i)) + alpha/(2S) sum_l ||W(l)||^2.
+
+        S = sum_i s_i, the sum of the weights (n without them).
+
+        Parameters
+        ----------
+        X : array_like or scipy sparse matrix of shape (n, m_0)
+            The rows, as forward takes them.
+        y : array_like
+            Class indices of shape (n,) for the softmax output; else targets
+            of shape (n, m_L), or (n,) for one output.
+        sample_weight : array_like of shape (n,) or None, default=None
+            Non-negative weights of the rows; None: all 1.
+
+        Returns
+        -------
+        float
+            The loss, penalty included.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Naming the argument that does not fit the network.
+
+        See Also
+        --------
+        loss_and_grad : The loss and its gradient.
+        """
         return self.compiled_loss(self._loss_data(X, y, sample_weight), None)
 
-    def loss_and_grad(self, X, y, sample_weight=None, out=None):
-        """The loss and its gradient with respect to params, in params' layout.
+    def loss_and_grad(self, X: Features, y: npt.ArrayLike,
+                      sample_weight: Optional[npt.ArrayLike] = None,
+                      out: Optional[np.ndarray] = None) -> tuple[float, np.ndarray]:
+        """Compute the loss and its gradient with respect to params.
 
-        out, if given, is a C-contiguous array of params' shape and dtype that
-        receives the gradient; it must share no memory with params, X, y or
-        sample_weight (a ValueError names the one it does).
+        Parameters
+        ----------
+        X : array_like or scipy sparse matrix of shape (n, m_0)
+            The rows, as forward takes them.
+        y : array_like
+            Class indices of shape (n,) for the softmax output; else targets
+            of shape (n, m_L), or (n,) for one output.
+        sample_weight : array_like of shape (n,) or None, default=None
+            Non-negative weights of the rows; None: all 1.
+        out : ndarray or None, default=None
+            A C-contiguous array of params' shape and dtype that receives the
+            gradient; it must share no memory with params, X, y or
+            sample_weight. None: a new array.
+
+        Returns
+        -------
+        loss : float
+            The loss, as loss gives it.
+        grad : ndarray of shape (n_params,)
+            The gradient, in params' layout (out, if given).
+
+        Raises
+        ------
+        ValueError
+            If out is not such an array, or shares memory (the message names
+            with what), or for data that do not fit the network.
+
+        See Also
+        --------
+        loss : The loss alone.
+        nnbp.check_gradients : Verifies this gradient by finite differences.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnbp import Network
+        >>> net = Network([3, 4, 1], output="squared", seed=0)
+        >>> X, y = np.ones((5, 3)), np.zeros(5)
+        >>> loss, grad = net.loss_and_grad(X, y)
+        >>> grad.shape, net.n_params
+        ((21,), 21)
         """
         if out is None:
             out = allocate(self.n_params, self.dtype, "the gradient")
@@ -545,15 +818,35 @@ class Network:
 
     # ------------------------------------------------------------ Python protocol
 
-    def config(self):
-        """The constructor arguments, less seed: Network(**net.config()) is the same shape."""
+    def config(self) -> dict[str, Any]:
+        """Give the constructor's arguments, less seed.
+
+        Returns
+        -------
+        dict
+            {argument: value}: ``Network(**net.config())`` is a network of the
+            same shape, hyperparameters and dtype (its name), with new
+            parameters.
+        """
         return dict(layer_sizes=self.layer_sizes, activation=self.activation,
                     output=self.output, dtype=self.dtype.name, alpha=self.alpha,
                     bias=self.bias, init=self.init, sigma=self.sigma,
                     negative_slope=self.negative_slope)
 
-    def copy(self, dtype=None):
-        """A network of the same shape and parameters (converted to dtype, if given)."""
+    def copy(self, dtype: Optional[npt.DTypeLike] = None) -> Network:
+        """Copy the network: its shape, parameters and metadata.
+
+        Parameters
+        ----------
+        dtype : {numpy.float64, numpy.float32}, str or None, default=None
+            The copy's dtype, to which the parameters are converted; None: the
+            network's.
+
+        Returns
+        -------
+        Network
+            The copy, which shares no memory with the network.
+        """
         config = self.config()
         if dtype is not None:
             config["dtype"] = dtype
@@ -562,22 +855,33 @@ class Network:
         twin.metadata = copy.deepcopy(self.metadata)
         return twin
 
-    def save(self, path, metadata=None):
+    def save(self, path: Union[str, os.PathLike[str]],
+             metadata: Optional[dict[str, Any]] = None) -> None:
         """Write the network to path, without pickle; nnbp.load(path) reads it back.
 
-        path (str or os.PathLike) is written exactly as given, with no ".npz"
-        appended. metadata: JSON data (str, int, float, bool, None, and lists
-        and dicts of them), such as {"classes": [...]}; None keeps
-        self.metadata. See nnbp.io for the format.
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file, written exactly as given, with no ".npz" appended. A
+            save never destroys the previous file (see nnbp.io).
+        metadata : dict or None, default=None
+            JSON data (str, int, float, bool, None, and lists and dicts of
+            them), such as {"classes": [...]}; None keeps self.metadata.
+
+        See Also
+        --------
+        nnbp.load : Reads it back.
+        nnbp.io : The format.
         """
         io.save(self, path, metadata)
 
-    def __nnbp_saved_state__(self):
+    def __nnbp_saved_state__(self) -> io.SavedModel:
         """What nnbp.io.save writes of the network."""
         return io.SavedModel("Network", self.config(), self._params, self.metadata)
 
     @classmethod
-    def __nnbp_from_saved_state__(cls, config, params, metadata):
+    def __nnbp_from_saved_state__(cls, config: dict[str, Any], params: np.ndarray,
+                                  metadata: dict[str, Any]) -> Network:
         """The network of a model file's config, parameters and metadata, as nnbp.io.read
         checked them; a TypeError or ValueError if Network refuses the config."""
         network = cls(**config)
@@ -585,16 +889,16 @@ class Network:
         network.metadata = metadata
         return network
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         return {"config": self.config(), "params": self._params.copy(),
                 "metadata": copy.deepcopy(self.metadata)}
 
-    def __setstate__(self, state):
-        self.__init__(**state["config"])
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        type(self).__init__(self, **state["config"])
         self.params = state["params"]
         self.metadata = state.get("metadata", {})   # absent from older pickles
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Network({list(self.layer_sizes)}, activation={self.activation!r}, "
                 f"output={self.output!r}, dtype={self.dtype.name}, alpha={self.alpha}, "
                 f"bias={self.bias})")

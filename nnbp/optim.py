@@ -13,14 +13,48 @@ operation. Their learning-rate schedules are scikit-learn's:
 
 L-BFGS is scipy.optimize.minimize(method="L-BFGS-B", jac=True) on the
 network's own loss_and_grad.
+
+The optimizers' ``compiled`` and ``state`` are for nnbp's own modules
+(nnbp.training's epochs, nnbp.dask's averaging), not the public API.
+
+Examples
+--------
+>>> import numpy as np
+>>> from nnbp import Network
+>>> from nnbp.optim import SGD
+>>> rng = np.random.default_rng(0)
+>>> X = rng.standard_normal((50, 3))
+>>> y = X @ [1.0, -2.0, 0.5]
+>>> net = Network([3, 8, 1], activation="tanh", output="squared", seed=0)
+>>> loss, grad = net.loss_and_grad(X, y)
+>>> SGD(learning_rate=0.01).start(net.params).step(net.params, grad)
+>>> net.loss(X, y) < loss
+True
 """
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Optional, TypeGuard
+
 import numpy as np
+import numpy.typing as npt
 import scipy.optimize
 
 from nnbp import _core, _threads
 from nnbp._memory import allocate, check_available
 from nnbp._validation import check_choice, check_out_alone, check_real
+from nnbp.network import Features, Network
 from nnbp.training import DivergenceError
+
+__all__ = [
+    "Adam",
+    "LBFGS_CORRECTIONS",
+    "SCHEDULES",
+    "SGD",
+    "SMALLEST_ADAPTIVE_RATE",
+    "minimize_lbfgs",
+    "minimize_objective_lbfgs",
+]
 
 SCHEDULES = ("constant", "invscaling", "adaptive")
 # The adaptive schedule stops once the learning rate is this small.
@@ -32,13 +66,66 @@ class SGD:
 
     With nesterov=True, p += mu v - lr g with the new v: the step looks ahead
     along the updated velocity. momentum=0 is plain gradient descent, p -= lr g; full
-    batch (batch_size = n) it is the lecture's W <- W - eta dL/dW.
+    batch (batch_size = n) it is the lecture's W <- W - eta dL/dW. The update
+    is scikit-learn's SGDOptimizer's, in one compiled pass over the flat
+    parameter vector.
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.1
+        The initial learning rate lr, > 0.
+    momentum : float, default=0.9
+        The momentum mu, in [0, 1]; 0 keeps no velocity.
+    nesterov : bool, default=True
+        Whether to take Nesterov's look-ahead step.
+    schedule : {"constant", "invscaling", "adaptive"}, default="constant"
+        The learning-rate schedule (see the module's docstring).
+    power_t : float, default=0.5
+        The exponent of the "invscaling" schedule, >= 0.
+
+    Attributes
+    ----------
+    learning_rate_init : float
+        The learning rate given.
+    learning_rate : float
+        The current learning rate, as the schedule has changed it.
+    velocity : ndarray or None
+        v, in the layout of the parameters; None before start, or with
+        momentum 0.
+    name : str
+        "sgd", the estimators' solver.
+
+    Raises
+    ------
+    ValueError
+        For a number out of its range, or an unknown schedule.
+
+    See Also
+    --------
+    Adam : The Adam optimizer.
+    nnbp.StochasticTrainer : Trains a network with either.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import SGD, Network, StochasticTrainer
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 3))
+    >>> y = X @ [1.0, -2.0, 0.5]
+    >>> net = Network([3, 8, 1], activation="tanh", output="squared", seed=0)
+    >>> trainer = StochasticTrainer(net, SGD(learning_rate=0.01), batch_size=10,
+    ...                             random_state=0)
+    >>> trainer.fit(X, y, max_epochs=100) in ("stopped", "max_epochs")
+    True
+    >>> net.loss(X, y) < 0.1
+    True
     """
 
     name = "sgd"
 
-    def __init__(self, learning_rate=0.1, momentum=0.9, nesterov=True,
-                 schedule="constant", power_t=0.5):
+    def __init__(self, learning_rate: float = 0.1, momentum: float = 0.9,
+                 nesterov: bool = True, schedule: str = "constant",
+                 power_t: float = 0.5) -> None:
         self.learning_rate_init = check_real("learning_rate", learning_rate,
                                              strictly_above=0.0)
         self.momentum = check_real("momentum", momentum, minimum=0.0, maximum=1.0)
@@ -46,57 +133,171 @@ class SGD:
         self.schedule = check_choice("schedule", schedule, SCHEDULES)
         self.power_t = check_real("power_t", power_t, minimum=0.0)
         self.learning_rate = self.learning_rate_init
-        self.velocity = None
+        self.velocity: Optional[np.ndarray] = None
 
-    def start(self, params):
-        """Fresh state for a parameter vector like params."""
+    def start(self, params: np.ndarray) -> SGD:
+        """Start afresh: the initial learning rate, and a zero velocity for params.
+
+        Parameters
+        ----------
+        params : ndarray
+            A parameter vector, such as Network.params: the velocity takes
+            its shape and dtype (refilled with zeros if it has them already).
+
+        Returns
+        -------
+        SGD
+            The optimizer itself.
+        """
         self.learning_rate = self.learning_rate_init
         self.velocity = _zeroed_state(self.velocity, params) if self.momentum != 0 else None
         return self
 
-    def step(self, params, grad):
-        """One update of params (in place) from its gradient."""
+    def step(self, params: np.ndarray, grad: np.ndarray) -> None:
+        """Update params in place from its gradient, one step.
+
+        Parameters
+        ----------
+        params : ndarray
+            A writeable C-contiguous float32 or float64 vector, such as
+            Network.params; a velocity of another shape or dtype starts afresh.
+        grad : ndarray
+            The gradient at params: a C-contiguous vector like it, which
+            shares no memory with it.
+
+        Raises
+        ------
+        ValueError
+            If params or grad is not such a vector.
+        """
         _check_step(params, grad)
         if self.momentum != 0 and not _is_state_for(self.velocity, params):
             self.start(params)
         _core.update(self.compiled(), params, grad)
 
-    def compiled(self):
-        """The optimizer as the compiled core takes it (for nnbp's own modules): the
-        hyperparameters at the current learning rate, and the velocity, updated in place."""
+    def compiled(self) -> _core.Optimizer:
+        """Give the optimizer as the compiled core takes it.
+
+        For nnbp's own modules (nnbp.training's epochs).
+
+        Returns
+        -------
+        nnbp._core.Optimizer
+            The hyperparameters at the current learning rate, and the
+            velocity, which the core updates in place.
+        """
         return _core.Optimizer.sgd(self.learning_rate, self.momentum, self.nesterov,
                                    self.velocity)
 
-    def state(self):
-        """The state vectors, (velocity, None) (for nnbp's own modules: nnbp.dask averages them)."""
+    def state(self) -> tuple[Optional[np.ndarray], None]:
+        """Give the state vectors, which nnbp.dask averages across a cluster.
+
+        For nnbp's own modules.
+
+        Returns
+        -------
+        tuple of (ndarray or None, None)
+            (velocity, None): the velocity is None with momentum 0.
+        """
         return self.velocity, None
 
     @property
-    def steps(self):
+    def steps(self) -> int:
         """Updates counted for a bias correction: sgd has none, 0."""
         return 0
 
-    def epoch_done(self, steps, examples_seen):
-        """After an epoch of `steps` updates, with examples_seen in all so far."""
+    def epoch_done(self, steps: int, examples_seen: int) -> None:
+        """Follow the schedule after an epoch: "invscaling" lowers the learning rate.
+
+        Parameters
+        ----------
+        steps : int
+            The updates of the epoch (unused by sgd).
+        examples_seen : int
+            The examples seen in all so far, t.
+        """
         if self.schedule == "invscaling":
             self.learning_rate = self.learning_rate_init / (examples_seen + 1) ** self.power_t
 
-    def plateau(self):
-        """The loss stopped improving: True to stop, False to go on (adaptive only)."""
+    def plateau(self) -> bool:
+        """Decide, now that the loss has stopped improving, whether to stop.
+
+        Returns
+        -------
+        bool
+            False (go on) with the "adaptive" schedule, the learning rate
+            divided by 5, until it falls to 1e-6; True (stop) otherwise.
+        """
         if self.schedule != "adaptive" or self.learning_rate <= SMALLEST_ADAPTIVE_RATE:
             return True
         self.learning_rate /= 5.0
         return False
 
 class Adam:
-    """Adam: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr_t m / (sqrt(v) + eps),
+    """Adam: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr_t m / (sqrt(v) + eps).
 
-    lr_t = learning_rate sqrt(1 - b2^t) / (1 - b1^t) at step t = 1, 2, ...
+    lr_t = learning_rate sqrt(1 - b2^t) / (1 - b1^t) at step t = 1, 2, ...,
+    as scikit-learn's AdamOptimizer computes it; the update is one compiled
+    pass over the flat parameter vector.
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.001
+        The learning rate, > 0.
+    beta_1 : float, default=0.9
+        The decay b1 of the first moment, in [0, 1).
+    beta_2 : float, default=0.999
+        The decay b2 of the second moment, in [0, 1).
+    epsilon : float, default=1e-8
+        The eps of the update, > 0: keeps the division finite.
+
+    Attributes
+    ----------
+    learning_rate_init : float
+        The learning rate given.
+    learning_rate : float
+        lr_t, the corrected learning rate of the last step.
+    t : int
+        The steps taken since start.
+    m, v : ndarray or None
+        The moments, in the layout of the parameters; None before start.
+    name : str
+        "adam", the estimators' solver.
+
+    Raises
+    ------
+    ValueError
+        For a number out of its range.
+
+    See Also
+    --------
+    SGD : Stochastic gradient descent with momentum.
+    nnbp.StochasticTrainer : Trains a network with either.
+
+    References
+    ----------
+    Kingma, Diederik, and Jimmy Ba (2014). "Adam: A method for stochastic
+    optimization." arXiv:1412.6980.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import Adam, Network
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 3))
+    >>> y = X @ [1.0, -2.0, 0.5]
+    >>> net = Network([3, 8, 1], activation="tanh", output="squared", seed=0)
+    >>> adam = Adam(learning_rate=0.01).start(net.params)
+    >>> loss, grad = net.loss_and_grad(X, y)
+    >>> adam.step(net.params, grad)
+    >>> adam.steps, net.loss(X, y) < loss
+    (1, True)
     """
 
     name = "adam"
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-8) -> None:
         self.learning_rate_init = check_real("learning_rate", learning_rate,
                                              strictly_above=0.0)
         self.beta_1 = check_real("beta_1", beta_1, minimum=0.0, strictly_below=1.0)
@@ -104,18 +305,46 @@ class Adam:
         self.epsilon = check_real("epsilon", epsilon, strictly_above=0.0)
         self.learning_rate = self.learning_rate_init
         self.t = 0
-        self.m = self.v = None
+        self.m: Optional[np.ndarray] = None
+        self.v: Optional[np.ndarray] = None
 
-    def start(self, params):
-        """Fresh state for a parameter vector like params."""
+    def start(self, params: np.ndarray) -> Adam:
+        """Start afresh: step 0, and zero moments for params.
+
+        Parameters
+        ----------
+        params : ndarray
+            A parameter vector, such as Network.params: the moments take its
+            shape and dtype (refilled with zeros if they have them already).
+
+        Returns
+        -------
+        Adam
+            The optimizer itself.
+        """
         self.learning_rate = self.learning_rate_init
         self.t = 0
         self.m = _zeroed_state(self.m, params)
         self.v = _zeroed_state(self.v, params)
         return self
 
-    def step(self, params, grad):
-        """One update of params (in place) from its gradient."""
+    def step(self, params: np.ndarray, grad: np.ndarray) -> None:
+        """Update params in place from its gradient, one step.
+
+        Parameters
+        ----------
+        params : ndarray
+            A writeable C-contiguous float32 or float64 vector, such as
+            Network.params; moments of another shape or dtype start afresh.
+        grad : ndarray
+            The gradient at params: a C-contiguous vector like it, which
+            shares no memory with it.
+
+        Raises
+        ------
+        ValueError
+            If params or grad is not such a vector.
+        """
         _check_step(params, grad)
         if not _is_state_for(self.m, params):
             self.start(params)
@@ -123,34 +352,64 @@ class Adam:
         self.learning_rate = _core.update(compiled, params, grad)
         self.t = compiled.steps
 
-    def compiled(self):
-        """The optimizer as the compiled core takes it (for nnbp's own modules): the
-        hyperparameters, the step count t, and the moments, updated in place."""
+    def compiled(self) -> _core.Optimizer:
+        """Give the optimizer as the compiled core takes it.
+
+        For nnbp's own modules (nnbp.training's epochs).
+
+        Returns
+        -------
+        nnbp._core.Optimizer
+            The hyperparameters, the step count t, and the moments, which the
+            core updates in place.
+        """
         return _core.Optimizer.adam(self.learning_rate_init, self.beta_1, self.beta_2,
                                     self.epsilon, self.t, (self.m, self.v))
 
-    def state(self):
-        """The state vectors, (m, v) (for nnbp's own modules: nnbp.dask averages them)."""
+    def state(self) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+        """Give the state vectors, which nnbp.dask averages across a cluster.
+
+        For nnbp's own modules.
+
+        Returns
+        -------
+        tuple of (ndarray or None, ndarray or None)
+            (m, v): None before start.
+        """
         return self.m, self.v
 
     @property
-    def steps(self):
+    def steps(self) -> int:
         """Updates counted for the bias correction: t."""
         return self.t
 
-    def epoch_done(self, steps, examples_seen):
-        """After an epoch that took Adam to step `steps`."""
+    def epoch_done(self, steps: int, examples_seen: int) -> None:
+        """Take the step count an epoch reached, and its learning rate lr_t.
+
+        Parameters
+        ----------
+        steps : int
+            The step count t the epoch left.
+        examples_seen : int
+            The examples seen in all so far (unused by Adam).
+        """
         self.t = steps
         if steps:
             self.learning_rate = _core.adam_learning_rate(self.learning_rate_init, self.beta_1,
                                                           self.beta_2, steps)
 
-    def plateau(self):
-        """The loss stopped improving: Adam stops."""
+    def plateau(self) -> bool:
+        """Decide, now that the loss has stopped improving, whether to stop.
+
+        Returns
+        -------
+        bool
+            Always True: Adam has no schedule to try first.
+        """
         return True
 
 
-def _check_step(params, grad):
+def _check_step(params: Any, grad: Any) -> None:
     """params: a writeable contiguous float vector; grad: one like it. Both aligned:
     the compiled update must not load or store a misaligned element."""
     if (not isinstance(params, np.ndarray) or params.ndim != 1
@@ -171,12 +430,12 @@ def _check_step(params, grad):
     check_out_alone("params", params, grad=grad)
 
 
-def _is_state_for(state, params):
+def _is_state_for(state: Optional[np.ndarray], params: np.ndarray) -> TypeGuard[np.ndarray]:
     """Whether an optimizer's state vector belongs to params' shape and dtype."""
     return state is not None and state.shape == params.shape and state.dtype == params.dtype
 
 
-def _zeroed_state(state, params):
+def _zeroed_state(state: Optional[np.ndarray], params: np.ndarray) -> np.ndarray:
     """A zero state vector for params: the old one refilled if it fits, so a restart allocates nothing."""
     if _is_state_for(state, params):
         state.fill(0)
@@ -187,6 +446,9 @@ def _zeroed_state(state, params):
 
 # The correction pairs scipy's L-BFGS-B keeps (its maxcor, left at its default).
 LBFGS_CORRECTIONS = 10
+
+# callback(iteration, loss) of the L-BFGS minimizations; what it returns is ignored.
+LbfgsCallback = Callable[[int, float], object]
 
 
 def _lbfgs_bytes(n_params: int) -> int:
@@ -213,25 +475,77 @@ def _lbfgs_bytes(n_params: int) -> int:
     return 8 * doubles + 4 * 4 * n
 
 
-def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000, tol=1e-4,
-                   callback=None):
+def minimize_lbfgs(net: Network, X: Features, y: npt.ArrayLike,
+                   sample_weight: Optional[npt.ArrayLike] = None, *, max_iter: int = 200,
+                   max_fun: int = 15000, tol: float = 1e-4,
+                   callback: Optional[LbfgsCallback] = None) -> scipy.optimize.OptimizeResult:
     """Minimise net's loss on (X, y) by L-BFGS-B; the result ends in net.params.
 
     scipy works in float64: a float64 network is evaluated at scipy's own
     iterate, with no copy; a float32 one has the iterate rounded into its
-    params first. callback(iteration, loss) runs after each iteration, with
-    the iteration's parameters in net.params.
-    Returns scipy's OptimizeResult, with interrupted=True if Ctrl-C
-    (KeyboardInterrupt) stopped it: then x, fun and nit are those of the last
-    finished iteration (or the start). Raises DivergenceError if it ends at a
-    non-finite loss or parameters, and a MemoryError naming L-BFGS if its
-    memory is more than the system has available (checked before it starts).
+    params first. This is the estimators' solver="lbfgs".
+
+    Parameters
+    ----------
+    net : Network
+        The network, trained from its parameters; they end at the result.
+    X : array_like or scipy sparse matrix of shape (n, m_0)
+        The rows, as Network.loss takes them.
+    y : array_like
+        The targets, as Network.loss takes them.
+    sample_weight : array_like of shape (n,) or None, default=None
+        Non-negative weights of the rows; None: all 1.
+    max_iter : int, default=200
+        At most this many iterations (scipy's maxiter).
+    max_fun : int, default=15000
+        At most this many evaluations of the loss (scipy's maxfun).
+    tol : float, default=1e-4
+        Stop when the largest entry of the projected gradient is at most
+        this (scipy's gtol).
+    callback : callable or None, default=None
+        Called as callback(iteration, loss) after each iteration, with the
+        iteration's parameters in net.params.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        The result of scipy, with interrupted=True if Ctrl-C (KeyboardInterrupt)
+        stopped it: then x, fun and nit are those of the last finished
+        iteration (or the start).
+
+    Raises
+    ------
+    DivergenceError
+        If it ends at a non-finite loss or parameters; the network keeps
+        those it started from.
+    MemoryError
+        Naming L-BFGS, if its memory is more than the system has available
+        (checked before it starts).
+    ValueError, TypeError
+        For data that do not fit the network.
+
+    See Also
+    --------
+    minimize_objective_lbfgs : The same, for a loss given as a function.
+    nnbp.StochasticTrainer : Training by minibatch sgd or adam.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import Network, minimize_lbfgs
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 3))
+    >>> y = X @ [1.0, -2.0, 0.5]
+    >>> net = Network([3, 8, 1], activation="tanh", output="squared", seed=0)
+    >>> result = minimize_lbfgs(net, X, y, max_iter=500)
+    >>> bool(result.success), result.fun < 1e-3, net.loss(X, y) < 1e-3
+    (True, True, True)
     """
     data = net.check_data(X, y, sample_weight)
     grad = np.empty_like(net.params)
     evaluate_at_iterate = net.dtype == np.float64
 
-    def loss_and_grad(x):
+    def loss_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
         if not evaluate_at_iterate:
             net.params[...] = x
         loss = net.compiled_loss(data, grad, params=x if evaluate_at_iterate else None)
@@ -244,15 +558,64 @@ def minimize_lbfgs(net, X, y, sample_weight=None, *, max_iter=200, max_fun=15000
                                         max_fun=max_fun, tol=tol, callback=callback)
 
 
-def minimize_objective_lbfgs(net, loss_and_grad, *, max_iter=200, max_fun=15000, tol=1e-4,
-                             callback=None):
-    """minimize_lbfgs with the loss given as a function: loss_and_grad(x) -> (loss, gradient).
+def minimize_objective_lbfgs(
+        net: Network, loss_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], *,
+        max_iter: int = 200, max_fun: int = 15000, tol: float = 1e-4,
+        callback: Optional[LbfgsCallback] = None) -> scipy.optimize.OptimizeResult:
+    """Minimise a loss given as a function over net's parameters, by L-BFGS-B.
 
-    x is a float64 vector in the layout of net.params, and the gradient a
-    float64 vector that scipy may keep. The minimization starts from
-    net.params and its result ends there; callback, the result and the
-    errors are those of minimize_lbfgs. nnbp.dask passes a loss summed
-    across a cluster.
+    minimize_lbfgs, with the loss computed elsewhere: nnbp.dask passes a loss
+    summed across a cluster. The minimization starts from net.params and its
+    result ends there.
+
+    Parameters
+    ----------
+    net : Network
+        The network whose parameters are minimised over.
+    loss_and_grad : callable
+        The loss, loss_and_grad(x) -> (loss, gradient): x is a float64 vector in the
+        layout of net.params, and the gradient a float64 vector that scipy
+        may keep.
+    max_iter : int, default=200
+        At most this many iterations.
+    max_fun : int, default=15000
+        At most this many calls of loss_and_grad.
+    tol : float, default=1e-4
+        Stop when the largest entry of the projected gradient is at most this.
+    callback : callable or None, default=None
+        Called as callback(iteration, loss), as by minimize_lbfgs.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        As minimize_lbfgs returns it.
+
+    Raises
+    ------
+    DivergenceError
+        If it ends at a non-finite loss or parameters.
+    MemoryError
+        Naming L-BFGS, if its memory is more than the system has available.
+
+    See Also
+    --------
+    minimize_lbfgs : The same on the network's own loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import Network
+    >>> from nnbp.optim import minimize_objective_lbfgs
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 3))
+    >>> y = X @ [1.0, -2.0, 0.5]
+    >>> net = Network([3, 8, 1], activation="tanh", output="squared", seed=0)
+    >>> def loss_and_grad(x):
+    ...     net.params = x
+    ...     return net.loss_and_grad(X, y)
+    >>> result = minimize_objective_lbfgs(net, loss_and_grad, max_iter=500)
+    >>> result.fun < 1e-3
+    True
     """
     # Checked as a network's, a workspace's and a trainer's memory are: before, and by name.
     what = f"L-BFGS on a network of {net.n_params} parameters"
@@ -261,7 +624,7 @@ def minimize_objective_lbfgs(net, loss_and_grad, *, max_iter=200, max_fun=15000,
     start = net.params.copy()
     last = scipy.optimize.OptimizeResult(x=start.astype(np.float64), fun=None, nit=0)
 
-    def report(intermediate_result):
+    def report(intermediate_result: scipy.optimize.OptimizeResult) -> None:
         # Kept for Ctrl-C, which may come in the middle of the next iteration.
         last.x[...] = intermediate_result.x
         last.fun, last.nit = float(intermediate_result.fun), last.nit + 1

@@ -17,22 +17,54 @@ epochs, in Python, the loop records the loss and decides whether to stop:
 
 The loss of an epoch is the mean over its batches, each weighted by its
 number of rows, of the batch loss at the parameters it was computed at, as
-scikit-learn's loss_curve_ records it.
+scikit-learn's ``loss_curve_`` records it.
 
 For nnbp's own modules (nnbp.dask), not the public API: ``EpochRun``, the
 interface through which StochasticTrainer runs its epochs, and ``Epoch``, one
 compiled pass over checked data, which implements it (as nnbp.dask's epoch
 over a cluster does).
+
+Examples
+--------
+>>> import numpy as np
+>>> from nnbp import Adam, Network
+>>> from nnbp.training import StochasticTrainer
+>>> rng = np.random.default_rng(0)
+>>> X = rng.standard_normal((50, 3))
+>>> y = X @ [1.0, -2.0, 0.5]
+>>> net = Network([3, 8, 1], activation="tanh", output="squared", seed=0)
+>>> trainer = StochasticTrainer(net, Adam(learning_rate=0.01), batch_size=10,
+...                             random_state=0)
+>>> ended = trainer.fit(X, y, max_epochs=300)
+>>> len(trainer.loss_curve) == trainer.n_iter, float(trainer.loss_curve[-1]) < 0.01
+(True, True)
 """
+from __future__ import annotations
 
 import abc
-from typing import Optional
+from collections.abc import Callable
+from typing import Any, Optional, Protocol, Union, cast, runtime_checkable
 
 import numpy as np
 
 from nnbp import _core
 from nnbp._memory import allocate
 from nnbp._validation import check_positive_int, check_random_state
+from nnbp.network import CheckedData, Features, Network
+
+__all__ = [
+    "DIVERGED",
+    "DIVERGENCE_ADVICE",
+    "DivergenceError",
+    "Epoch",
+    "EpochRun",
+    "INTERRUPTED",
+    "MAX_EPOCHS",
+    "STOPPED",
+    "STOPPED_BY_CALLBACK",
+    "StochasticOptimizer",
+    "StochasticTrainer",
+]
 
 STOPPED = "stopped"            # no improvement: the optimizer chose to stop
 MAX_EPOCHS = "max_epochs"      # ran out of epochs before that
@@ -43,20 +75,140 @@ DIVERGED = "diverged"          # the loss became inf or nan; the best validated 
 DIVERGENCE_ADVICE = ("Lower the learning rate, or scale the inputs (and the targets of a "
                      "regression).")
 
+# The types of the signatures: what draws the orders of an epoch's rows, and the
+# seeds a trainer takes (an int seeds a RandomState, as scikit-learn's do).
+RandomDraws = Union[np.random.RandomState, np.random.Generator, None]
+TrainerSeed = Union[int, np.random.RandomState, np.random.Generator, None]
+
 
 class DivergenceError(ValueError):
-    """The training loss became inf or nan."""
+    """The training loss became inf or nan.
+
+    Raised by StochasticTrainer.fit, minimize_lbfgs and the estimators' fit;
+    the network keeps its last finite parameters. A ValueError, whose message
+    (from the estimators) begins with scikit-learn's for the same failure.
+
+    See Also
+    --------
+    StochasticTrainer.fit : Raises it, or returns DIVERGED with a best model.
+    nnbp.minimize_lbfgs : Raises it too.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import SGD, DivergenceError, Network, StochasticTrainer
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 3))
+    >>> y = 1e3 * (X @ [1.0, -2.0, 0.5])
+    >>> net = Network([3, 8, 1], output="squared", seed=0)
+    >>> trainer = StochasticTrainer(net, SGD(learning_rate=10.0), batch_size=10,
+    ...                             random_state=0)
+    >>> try:
+    ...     trainer.fit(X, y, max_epochs=10)
+    ... except DivergenceError as error:
+    ...     print(str(error)[:28])
+    the training loss became inf
+    """
+
+
+@runtime_checkable
+class StochasticOptimizer(Protocol):
+    """What StochasticTrainer and Epoch ask of an optimizer: nnbp.optim's SGD and Adam.
+
+    A protocol (PEP 544), for the type hints: nnbp.optim imports this module,
+    so this module names the interface it uses rather than the classes.
+
+    Attributes
+    ----------
+    learning_rate : float
+        The current learning rate, as the schedule has changed it.
+
+    See Also
+    --------
+    nnbp.optim.SGD : Stochastic gradient descent with momentum.
+    nnbp.optim.Adam : The Adam optimizer.
+
+    Examples
+    --------
+    >>> from nnbp import SGD, Adam
+    >>> from nnbp.training import StochasticOptimizer
+    >>> isinstance(SGD(), StochasticOptimizer), isinstance(Adam(), StochasticOptimizer)
+    (True, True)
+    """
+
+    learning_rate: float
+
+    def __init__(self) -> None:
+        # Declared, as typing's own __init__(*args, **kwargs) would be the signature
+        # the docs show; a protocol is not instantiated, as typing's refuses too.
+        raise TypeError("StochasticOptimizer is a protocol: use nnbp.optim.SGD or Adam")
+
+    def start(self, params: np.ndarray) -> Any:
+        """Start afresh for a parameter vector like params.
+
+        Parameters
+        ----------
+        params : ndarray
+            The network's parameters.
+
+        Returns
+        -------
+        object
+            The optimizer itself.
+        """
+
+    def compiled(self) -> Any:
+        """Give the optimizer as the compiled core takes it.
+
+        Returns
+        -------
+        nnbp._core.Optimizer
+            Its hyperparameters and state, which the core updates in place.
+        """
+
+    def epoch_done(self, steps: int, examples_seen: int) -> None:
+        """Follow the schedule after an epoch.
+
+        Parameters
+        ----------
+        steps : int
+            The step count the epoch left.
+        examples_seen : int
+            The examples seen in all so far.
+        """
+
+    def plateau(self) -> bool:
+        """Decide, now that the loss has stopped improving, whether to stop.
+
+        Returns
+        -------
+        bool
+            True to stop, False to go on (with a lower learning rate).
+        """
 
 
 class EpochRun(abc.ABC):
-    """One epoch of the stochastic solvers, as StochasticTrainer runs it (for nnbp's own
-    modules): Epoch over arrays, nnbp.dask's over a cluster's partitions.
+    """One epoch of the stochastic solvers, as StochasticTrainer runs it.
 
-    Besides run and rows, an epoch has, after each run:
+    For nnbp's own modules, not the public API: Epoch runs one over arrays,
+    nnbp.dask one over a cluster's partitions. A subclass defines run and rows.
 
-    - steps : int, the optimizer's step count (Adam's t) that the epoch left;
-    - divergence : str or None, what became inf or nan, and where, when run
-      returned None.
+    Attributes
+    ----------
+    steps : int
+        The optimizer's step count (Adam's t) that the last run left.
+    divergence : str or None
+        What became inf or nan, and where, when run returned None.
+
+    See Also
+    --------
+    Epoch : The epoch over arrays.
+
+    Examples
+    --------
+    >>> from nnbp.training import Epoch, EpochRun
+    >>> issubclass(Epoch, EpochRun)
+    True
     """
 
     steps: int = 0
@@ -68,14 +220,15 @@ class EpochRun(abc.ABC):
         """The rows one run passes over."""
 
     @abc.abstractmethod
-    def run(self, optimizer, random_state, grad: np.ndarray, backup: np.ndarray,
-            epoch_number: int) -> Optional[float]:
-        """One epoch: the network's parameters updated in place; returns the epoch's loss.
+    def run(self, optimizer: StochasticOptimizer, random_state: RandomDraws,
+            grad: np.ndarray, backup: np.ndarray, epoch_number: int) -> Optional[float]:
+        """Run one epoch: the network's parameters updated in place.
 
         Parameters
         ----------
         optimizer : nnbp.optim.SGD or nnbp.optim.Adam
-        random_state : numpy RandomState or Generator, or None
+            Takes the steps, from its current state.
+        random_state : numpy.random.RandomState, numpy.random.Generator or None
             Draws the order of the rows, where the epoch shuffles.
         grad, backup : ndarray
             Scratch vectors like the network's params.
@@ -94,26 +247,84 @@ class EpochRun(abc.ABC):
 class StochasticTrainer:
     """Trains a Network by minibatch sgd or adam; keeps its history across calls.
 
+    Each epoch runs compiled; between epochs the trainer records the loss
+    and applies scikit-learn's stopping rules (see the module's docstring).
+    It is the estimators' trainer for solver="sgd" and "adam", usable
+    without scikit-learn.
+
     Parameters
     ----------
     net : nnbp.Network
+        The network to train, in place.
     optimizer : nnbp.optim.SGD or nnbp.optim.Adam
+        Takes the steps; started afresh for net's parameters here.
     batch_size : int
-        Rows per batch, at most n (1: per example; n: full batch).
-    shuffle : bool
+        Rows per batch, clipped to n (1: per example; n: full batch).
+    shuffle : bool, default=True
         Draw a new order of the rows each epoch.
-    random_state : None, int, numpy RandomState or Generator
+    random_state : int, numpy.random.RandomState, numpy.random.Generator or None, \
+default=None
         Draws the orders; a RandomState draws scikit-learn's, and an int seeds
         one (as scikit-learn's check_random_state does). None: a fresh
         Generator.
-    tol, n_iter_no_change : float, int or inf
-        The stopping rule above.
-    verbose : bool
+    tol : float, default=1e-4
+        The improvement of the loss (or validation score) that counts.
+    n_iter_no_change : int or float, default=10
+        Stop after more than this many epochs in a row without an
+        improvement of tol (inf: never).
+    verbose : bool, default=False
         Print the loss of each epoch, as scikit-learn does.
+
+    Attributes
+    ----------
+    loss_curve : list of float
+        The loss of each epoch, across calls of fit.
+    loss : float or None
+        The last epoch's loss.
+    best_loss : float or None
+        The lowest loss; None while a validation score is watched.
+    validation_scores : list of float or None
+        The validation score of each epoch, when fit was given one.
+    best_validation_score : float or None
+        The best of them.
+    n_iter : int
+        The epochs of the last fit.
+    t : int
+        The rows seen in all, across calls.
+    divergence : str or None
+        What became inf or nan, and where, after fit returned DIVERGED.
+
+    Raises
+    ------
+    ValueError
+        For a batch_size below 1, or a bad random_state.
+    MemoryError
+        Naming the trainer, if its scratch vectors do not fit in memory.
+
+    See Also
+    --------
+    nnbp.minimize_lbfgs : Training by L-BFGS.
+    nnbp.MLPClassifier : The estimator that trains with it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import SGD, Network, StochasticTrainer
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 3))
+    >>> y = X @ [1.0, -2.0, 0.5]
+    >>> net = Network([3, 8, 1], activation="tanh", output="squared", seed=0)
+    >>> trainer = StochasticTrainer(net, SGD(learning_rate=0.01), batch_size=10,
+    ...                             random_state=0)
+    >>> trainer.fit(X, y, max_epochs=5)
+    'max_epochs'
+    >>> trainer.n_iter, trainer.t
+    (5, 250)
     """
 
-    def __init__(self, net, optimizer, *, batch_size, shuffle=True, random_state=None,
-                 tol=1e-4, n_iter_no_change=10, verbose=False):
+    def __init__(self, net: Network, optimizer: StochasticOptimizer, *, batch_size: int,
+                 shuffle: bool = True, random_state: TrainerSeed = None, tol: float = 1e-4,
+                 n_iter_no_change: Union[int, float] = 10, verbose: bool = False) -> None:
         self.net = net
         self.optimizer = optimizer
         self.batch_size = check_positive_int("batch_size", batch_size)
@@ -122,50 +333,85 @@ class StochasticTrainer:
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.verbose = verbose
-        self.loss_curve = []
-        self.loss = None
-        self.best_loss = np.inf
-        self.validation_scores = None
-        self.best_validation_score = None
+        self.loss_curve: list[Any] = []
+        self.loss: Any = None
+        self.best_loss: Any = np.inf
+        # These three are None together, or set together by a fit with a
+        # validation score (a list, a float, an array): Any, since mypy cannot
+        # follow that.
+        self.validation_scores: Any = None
+        self.best_validation_score: Any = None
         self.no_improvement_count = 0
         self.t = 0
         self.n_iter = 0
-        self.best_params = None        # kept only while a validation score is watched
-        self.divergence = None         # after DIVERGED: what became inf or nan, and where
+        # kept only while a validation score is watched
+        self.best_params: Any = None
+        # after DIVERGED: what became inf or nan, and where
+        self.divergence: Optional[str] = None
         self._backup, self._grad = _scratch_vectors(net)
         optimizer.start(net.params)
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         # The scratch vectors are refilled before every use: not worth pickling.
         state = self.__dict__.copy()
         del state["_backup"], state["_grad"]
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._backup, self._grad = _scratch_vectors(self.net)
 
-    def fit(self, X, y, sample_weight=None, *, max_epochs, validation_score=None,
-            incremental=False, restart_optimizer=True, on_epoch=None):
-        """Train for up to max_epochs epochs (one if incremental); returns why it ended.
+    def fit(self, X: Features, y: Any, sample_weight: Optional[Any] = None, *,
+            max_epochs: int, validation_score: Optional[Callable[[], float]] = None,
+            incremental: bool = False, restart_optimizer: bool = True,
+            on_epoch: Optional[Callable[[StochasticTrainer], Optional[bool]]] = None) -> str:
+        """Train for up to max_epochs epochs (one if incremental); return why it ended.
 
-        validation_score: a function of no arguments that scores the network
-        on held-out data (higher is better). With it, the stopping rule
-        watches that score instead of the training loss, and the parameters
-        that scored best are restored at the end. on_epoch(trainer), if
-        given, runs after each epoch has been recorded; if it returns True,
-        training stops there. If it raises, the exception propagates and the
-        network keeps the parameters of the epoch just run. Ctrl-C
-        (KeyboardInterrupt), even in the middle of an epoch, stops training
-        with the parameters of the last finished epoch (or the best ones, with
-        a validation score) and returns INTERRUPTED. Returns STOPPED,
-        MAX_EPOCHS, INTERRUPTED or STOPPED_BY_CALLBACK.
+        Ctrl-C (KeyboardInterrupt), even in the middle of an epoch, stops
+        training with the parameters of the last finished epoch (or the best
+        ones, with a validation score) and returns INTERRUPTED.
 
-        If the loss becomes inf or nan, raises DivergenceError, the network
-        keeping its last finite parameters; but with a validation score that
-        has scored a best, returns DIVERGED with the best parameters restored
-        (divergence says what diverged): the diverged epoch is recorded with
-        loss and validation score nan.
+        Parameters
+        ----------
+        X : array_like or scipy sparse matrix of shape (n, m_0)
+            The rows, as Network.loss takes them.
+        y : array_like
+            The targets, as Network.loss takes them.
+        sample_weight : array_like of shape (n,) or None, default=None
+            Non-negative weights of the rows; None: all 1.
+        max_epochs : int
+            At most this many epochs.
+        validation_score : callable or None, default=None
+            A function of no arguments that scores the network on held-out
+            data (higher is better). With it, the stopping rule watches that
+            score instead of the training loss, and the parameters that
+            scored best are restored at the end.
+        incremental : bool, default=False
+            Run one epoch only (the estimators' partial_fit).
+        restart_optimizer : bool, default=True
+            Start the optimizer afresh (its learning rate, its state).
+        on_epoch : callable or None, default=None
+            Called as on_epoch(trainer) after each epoch has been recorded;
+            if it returns True, training stops there. If it raises, the
+            exception propagates and the network keeps the parameters of the
+            epoch just run.
+
+        Returns
+        -------
+        str
+            STOPPED, MAX_EPOCHS, INTERRUPTED or STOPPED_BY_CALLBACK; or
+            DIVERGED, when the loss became inf or nan after a validation
+            score had scored a best: the best parameters are restored,
+            divergence says what diverged, and the diverged epoch is
+            recorded with loss and validation score nan.
+
+        Raises
+        ------
+        DivergenceError
+            If the loss becomes inf or nan (without a best validated model):
+            the network keeps its last finite parameters.
+        TypeError
+            If on_epoch is not callable.
         """
         if on_epoch is not None and not callable(on_epoch):
             raise TypeError(f"on_epoch must be callable, got {on_epoch!r}")
@@ -187,7 +433,7 @@ class StochasticTrainer:
             net.params[...] = self.best_params
         return ended
 
-    def _epoch(self, X, y, sample_weight):
+    def _epoch(self, X: Any, y: Any, sample_weight: Any) -> EpochRun:
         """The epoch to run, over the data checked."""
         data = self.net.check_data(X, y, sample_weight)
         # Checked again here: batch_size is a public attribute, which may have
@@ -195,7 +441,9 @@ class StochasticTrainer:
         batch_size = check_positive_int("batch_size", self.batch_size)
         return Epoch(self.net, data, min(batch_size, data.X.shape[0]), self.shuffle)
 
-    def _epochs(self, epoch, max_epochs, validation_score, incremental, on_epoch):
+    def _epochs(self, epoch: EpochRun, max_epochs: int,
+                validation_score: Optional[Callable[[], float]], incremental: bool,
+                on_epoch: Optional[Callable[[StochasticTrainer], Optional[bool]]]) -> str:
         """Up to max_epochs epochs, and the reason they ended."""
         optimizer = self.optimizer
         for _ in range(max_epochs):
@@ -246,7 +494,7 @@ class StochasticTrainer:
                 break
         return MAX_EPOCHS
 
-    def _count_no_improvement(self, score):
+    def _count_no_improvement(self, score: Optional[float]) -> None:
         """Count the epoch just recorded: by its validation score, or (None) its loss."""
         if score is not None:
             if self.verbose:
@@ -267,7 +515,7 @@ class StochasticTrainer:
                 self.best_loss = self.loss
 
 
-def _scratch_vectors(net):
+def _scratch_vectors(net: Network) -> tuple[np.ndarray, np.ndarray]:
     """The epoch's backup of the parameters, and the gradient."""
     what = f"training a network of {net.n_params} parameters"
     # The first is checked for room for both: they are needed together.
@@ -278,25 +526,52 @@ def _scratch_vectors(net):
 class Epoch(EpochRun):
     """One pass over checked data, with the buffers it needs allocated once.
 
-    For nnbp's own modules: StochasticTrainer runs one over arrays, nnbp.dask
-    one over each shard's rows.
+    For nnbp's own modules, not the public API: StochasticTrainer runs one
+    over arrays, nnbp.dask one over each shard's rows.
 
     Parameters
     ----------
     net : nnbp.Network
+        The network, whose parameters each run updates in place.
     data : nnbp.network.CheckedData
         From net.check_data.
     batch_size : int
         Rows per batch, at most the rows of data.
     shuffle : bool
         Draw a new order of the rows each run (else the rows as they are).
+
+    See Also
+    --------
+    EpochRun : The interface it implements.
+    StochasticTrainer : Runs the epochs, and decides when to stop.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import SGD, Network
+    >>> from nnbp.training import Epoch
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((50, 3))
+    >>> y = X @ [1.0, -2.0, 0.5]
+    >>> net = Network([3, 8, 1], activation="tanh", output="squared", seed=0)
+    >>> epoch = Epoch(net, net.check_data(X, y), batch_size=10, shuffle=False)
+    >>> sgd = SGD(learning_rate=0.01).start(net.params)
+    >>> grad, backup = np.empty_like(net.params), np.empty_like(net.params)
+    >>> loss = epoch.run(sgd, None, grad, backup, epoch_number=1)
+    >>> epoch.rows, loss > 0, epoch.divergence
+    (50, True, None)
     """
 
-    def __init__(self, net, data, batch_size, shuffle):
+    def __init__(self, net: Network, data: CheckedData, batch_size: int,
+                 shuffle: bool) -> None:
         # data.total is not used: each batch's loss is its own mean.
         self.net, self.data, self.batch_size, self.steps = net, data, batch_size, 0
         n = data.X.shape[0]
-        self.order = self.next_order = self.draw = self.identity = None
+        # Four int64 arrays with shuffle, else four Nones: Any, as mypy cannot follow that.
+        self.order: Any = None
+        self.next_order: Any = None
+        self.draw: Any = None
+        self.identity: Any = None
         if shuffle:
             # The order composes a new permutation each epoch, as scikit-learn's
             # does; the buffers make it allocation-free.
@@ -307,15 +582,35 @@ class Epoch(EpochRun):
         net.workspace_for(batch_size)
 
     @property
-    def rows(self):
+    def rows(self) -> int:
+        """The rows one run passes over: those of data."""
         return self.data.X.shape[0]
 
-    def run(self, optimizer, random_state, grad, backup, epoch_number):
-        """One epoch; returns its loss (see EpochRun.run)."""
+    def run(self, optimizer: StochasticOptimizer, random_state: RandomDraws,
+            grad: np.ndarray, backup: np.ndarray, epoch_number: int) -> Optional[float]:
+        """Run one epoch over the data: the network's parameters updated in place.
+
+        Parameters
+        ----------
+        optimizer : nnbp.optim.SGD or nnbp.optim.Adam
+            Takes the steps, from its current state.
+        random_state : numpy.random.RandomState, numpy.random.Generator or None
+            Draws the order of the rows; None only without shuffle.
+        grad, backup : ndarray
+            Scratch vectors like the network's params.
+        epoch_number : int
+            For the message of a divergence.
+
+        Returns
+        -------
+        float or None
+            The epoch's loss, or None if it diverged (see EpochRun.run).
+        """
         net = self.net
         if self.order is not None:
             np.copyto(self.draw, self.identity)
-            random_state.shuffle(self.draw)
+            # A shuffling epoch is always given its draws (cast: mypy cannot know).
+            cast("np.random.RandomState | np.random.Generator", random_state).shuffle(self.draw)
             np.take(self.order, self.draw, out=self.next_order)
             self.order, self.next_order = self.next_order, self.order
         compiled = optimizer.compiled()
