@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -522,6 +522,14 @@ def _reference_mode(reference):
     return reference
 
 
+def _y_of(labels: Optional[np.ndarray], targets: Optional[np.ndarray]) -> np.ndarray:
+    """The labels, or else the targets: checked data holds exactly one of them."""
+    y = labels if labels is not None else targets
+    if y is None:
+        raise ValueError("checked data holds neither labels nor targets")
+    return y
+
+
 def _run_reference(reference, cost):
     """Whether to run the oracle, whose time grows with cost (examples x parameters)."""
     return cost <= REFERENCE_BUDGET if reference == "auto" else reference
@@ -615,7 +623,7 @@ def check_gradients(net: Network, X: npt.ArrayLike | scipy.sparse.spmatrix,
         biases = None if not net.bias else [b.tolist() for b in twin.biases]
         ref_loss, dweights, dbiases = oracle.loss_and_grad(
             [W.tolist() for W in twin.weights], biases, _dense(X64).tolist(),
-            (labels if labels is not None else targets).tolist(), net.activation, net.output,
+            _y_of(labels, targets).tolist(), net.activation, net.output,
             sample_weight=None if weights64 is None else weights64.tolist(),
             alpha=net.alpha, negative_slope=net.negative_slope,
         )
@@ -810,7 +818,7 @@ def check_loss_gradients(output: str, Z: npt.ArrayLike, y: npt.ArrayLike,
     reference_result = None
     if _run_reference(reference, dZ.size):
         ref_loss, ref_dZ = oracle.output_loss(
-            output, Z64.tolist(), (labels if labels is not None else targets).tolist(),
+            output, Z64.tolist(), _y_of(labels, targets).tolist(),
             None if weights64 is None else weights64.tolist())
         reference_result = (ref_loss, [np.ravel(ref_dZ)])
     blocks = [("Z", slice(0, dZ.size), dZ)]
