@@ -49,6 +49,8 @@ myst_heading_anchors = 3
 # API reference: one page per public name, generated from the docstrings.
 autosummary_generate = True
 autosummary_imported_members = False
+# A module's members are its __all__, where it declares one.
+autosummary_ignore_module_all = False
 # The module pages say where a name re-exported at the top is documented.
 autosummary_context = {"toplevel": sorted(
     f"{getattr(nnbp, name).__module__}.{name}" for name in nnbp.__all__

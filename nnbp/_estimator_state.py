@@ -279,16 +279,16 @@ def restored_label_binarizer(fitted: dict, arrays: dict, out_activation: str,
     Parameters
     ----------
     fitted : dict
-        The file's fitted state (its y_type_ and sparse_input_).
+        The file's fitted state (its ``y_type_`` and ``sparse_input_``).
     arrays : dict
         The file's arrays (its classes).
     out_activation, n_outputs : str, int
-        The restored estimator's out_activation_ and n_outputs_.
+        The restored estimator's ``out_activation_`` and ``n_outputs_``.
 
     Returns
     -------
     LabelBinarizer
-        Fitted: its classes_ are the classifier's.
+        Fitted: its ``classes_`` are the classifier's.
 
     Raises
     ------
@@ -327,7 +327,7 @@ def check_regressor_output(out_activation: str) -> None:
     Parameters
     ----------
     out_activation : str
-        The restored estimator's out_activation_.
+        The restored estimator's ``out_activation_``.
 
     Raises
     ------

@@ -619,7 +619,7 @@ def _wait_for(client, futures, describe):
 
 
 def _labels_surrogate(labels, y_ndim, n_columns):
-    """Every distinct label of y, laid out as y is: classes_ and the type of target of y."""
+    """Every distinct label of y, laid out as y is: ``classes_`` and the type of target of y."""
     try:
         values = np.concatenate(labels)
     except (TypeError, ValueError):

@@ -1116,12 +1116,12 @@ default='relu'
         ``early_stopping=True``, this attribute is set to None: refer to the
         ``best_validation_score_`` fitted attribute instead.
 
-    loss_curve_ : list of shape (n_iter_,)
+    loss_curve_ : list of shape (``n_iter_``,)
         The ith element in the list represents the loss at the ith
         iteration. For lbfgs too (nnbp's own: scikit-learn records no
         ``loss_curve_`` for lbfgs).
 
-    validation_scores_ : list of shape (n_iter_,) or None
+    validation_scores_ : list of shape (``n_iter_``,) or None
         The score at each iteration on a held-out validation set. The score
         reported is the accuracy score. Only available if ``early_stopping=True``,
         otherwise the attribute is set to None.
@@ -1148,7 +1148,7 @@ default='relu'
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of features seen during fit. Defined only when X has feature
         names that are all strings.
 
@@ -1167,7 +1167,7 @@ default='relu'
         problems) or 'softmax' (multiclass).
 
     network_ : nnbp.Network
-        nnbp's own: the fitted network, which holds the parameters (coefs_
+        nnbp's own: the fitted network, which holds the parameters (``coefs_``
         and ``intercepts_`` are views into it) and computes the forward and
         backward passes. It can be trained, checked (nnbp.check_gradients)
         or saved on its own.
@@ -1707,12 +1707,12 @@ default='relu'
         ``early_stopping=True``, this attribute is set to None: refer to the
         ``best_validation_score_`` fitted attribute instead.
 
-    loss_curve_ : list of shape (n_iter_,)
+    loss_curve_ : list of shape (``n_iter_``,)
         The ith element in the list represents the loss at the ith
         iteration. For lbfgs too (nnbp's own: scikit-learn records no
         ``loss_curve_`` for lbfgs).
 
-    validation_scores_ : list of shape (n_iter_,) or None
+    validation_scores_ : list of shape (``n_iter_``,) or None
         The score at each iteration on a held-out validation set. The score
         reported is the R2 score. Only available if ``early_stopping=True``,
         otherwise the attribute is set to None.
@@ -1739,7 +1739,7 @@ default='relu'
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of features seen during fit. Defined only when X has feature
         names that are all strings.
 
@@ -1758,7 +1758,7 @@ default='relu'
         'exp' (poisson).
 
     network_ : nnbp.Network
-        nnbp's own: the fitted network, which holds the parameters (coefs_
+        nnbp's own: the fitted network, which holds the parameters (``coefs_``
         and ``intercepts_`` are views into it) and computes the forward and
         backward passes. It can be trained, checked (nnbp.check_gradients)
         or saved on its own.

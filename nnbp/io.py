@@ -35,11 +35,11 @@ metadata        0-d string, a JSON object: the caller's metadata, and the
 estimator       estimators only. 0-d string, a JSON object:
                 ``{"params": ..., "fitted": ...}``: the constructor's
                 parameters (``get_params()``) and the fitted attributes that
-                predict, predict_proba and score need (n_features_in_,
+                predict, predict_proba and score need (``n_features_in_``,
                 ``n_outputs_``, ``n_layers_``, ``out_activation_``, ``n_iter_``, ``loss_``,
                 ``loss_curve_``, ... where present; for the classifier, the label
                 binarizer's ``y_type_`` and ``sparse_input_``). This JSON may
-                hold Python's ``Infinity`` and ``NaN`` (best_loss_ starts at
+                hold Python's ``Infinity`` and ``NaN`` (``best_loss_`` starts at
                 infinity); config and metadata are strict JSON.
 classes         MLPClassifier only. 1-D array: ``classes_`` (integers, floats,
                 booleans or unicode strings)

@@ -441,7 +441,7 @@ def _check_opset(target_opset):
 
 
 def _network_target_type(network, classes):
-    """The classifier's y_type_ of a Network given classes, checked against its output."""
+    """The classifier's ``y_type_`` of a Network given classes, checked against its output."""
     y_type = NETWORK_TARGET_TYPES.get(network.output)
     n_outputs, n_classes = network.layer_sizes[-1], len(classes)
     if y_type is None:

@@ -85,7 +85,7 @@ def _sigmoid(z):
 
 
 def _softplus(z):
-    """softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^-|z|)."""
+    """softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^-``|z|``)."""
     # The naive form overflows for large z (e^z), and rounds log(1 + tiny)
     # to 0 for very negative z; this one is exact-ish for every finite z.
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
