@@ -274,12 +274,24 @@ cdef class Model:
         self.c.has_bias, self.c.negative_slope, self.c.alpha = has_bias, negative_slope, alpha
         self.c.activation, self.c.output = ACTIVATIONS[activation], OUTPUTS[output]
         self.c.threads = max(1, threads)
-        self.c.n_params = self.c.n_weights + (sum(self.sizes[1:]) if has_bias else 0)
+        self.c.n_params = self.c.n_weights + (count_units(&self.c) if has_bias else 0)
+
+    def workspace_size(self, Py_ssize_t rows):
+        """Elements of the workspace for a batch of rows (one copy)."""
+        return workspace_elements(&self.c, rows)
 
     @property
     def threads(self):
         """The team's size of the next calls."""
         return self.c.threads
+
+
+cdef Py_ssize_t count_units(const model *m) noexcept nogil:
+    """sum_l m_l, l = 1..L: the biases' number."""
+    cdef Py_ssize_t l, total = 0
+    for l in range(1, m.depth + 1):
+        total += m.sizes[l]
+    return total
 
 
 cdef layer layer_of(const model *m, Py_ssize_t l, const void *P, size_t real_size) noexcept nogil:

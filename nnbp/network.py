@@ -29,12 +29,11 @@ Examples
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
@@ -151,6 +150,38 @@ def _generator(seed: Seed) -> np.random.Generator:
             f"seed must be None, an int >= 0, a numpy Generator or RandomState, got {seed!r} "
             f"({error})"
         ) from None
+
+
+class _CompiledCall:
+    """Network.compiled's context: the network's lock, then its team of threads, held
+    while the configured model computes.
+
+    A class rather than a generator: one-row predictions pay for every
+    microsecond of it (contextlib's generator machinery cost 1.3 us a call).
+    """
+
+    __slots__ = ("network", "team")
+
+    def __init__(self, network: "Network", team: Any) -> None:
+        self.network, self.team = network, team
+
+    def __enter__(self) -> _core.Model:
+        network = self.network
+        network._lock.acquire()
+        try:
+            threads = self.team.__enter__()
+        except BaseException:
+            network._lock.release()
+            raise
+        network._model.configure(network.bias, network.activation, network.negative_slope,
+                                 network.output, network.alpha, threads)
+        return network._model
+
+    def __exit__(self, *exc_info: Any) -> None:
+        try:
+            self.team.__exit__(*exc_info)
+        finally:
+            self.network._lock.release()
 
 
 class Network:
@@ -445,8 +476,7 @@ default=None
 
     # ------------------------------------------------------------ computing
 
-    @contextlib.contextmanager
-    def compiled(self, flops: float, rows: int) -> Iterator[_core.Model]:
+    def compiled(self, flops: float, rows: int) -> "_CompiledCall":
         """The network as the compiled core takes it, for one call (for nnbp's own modules).
 
         Holds the network's lock (one compiled call on a network at a time),
@@ -462,15 +492,13 @@ default=None
         rows : int
             Rows of the call's batch: a team has at most that many threads.
 
-        Yields
-        ------
-        nnbp._core.Model
-            With its workspace as workspace_for last grew it.
+        Returns
+        -------
+        context manager
+            Whose ``with`` gives the nnbp._core.Model, with its workspace as
+            workspace_for last grew it.
         """
-        with self._lock, _threads.team(flops, rows) as threads:
-            self._model.configure(self.bias, self.activation, self.negative_slope, self.output,
-                                  self.alpha, threads)
-            yield self._model
+        return _CompiledCall(self, _threads.team(flops, rows))
 
     def workspace_for(self, n_examples: int, copies: int = 1) -> np.ndarray:
         """The workspace for a batch of n rows (copies of it: one a thread); grown once, reused.
@@ -495,7 +523,7 @@ default=None
         MemoryError
             Naming the batch, if the system has not the memory.
         """
-        size = copies * _core.workspace_size(self.layer_sizes, n_examples)
+        size = copies * self._model.workspace_size(n_examples)
         if self._model.workspace.size < size:
             self._model.workspace = allocate(size, self.dtype,
                                              f"the workspace for a batch of {n_examples} rows"

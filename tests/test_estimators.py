@@ -37,7 +37,8 @@ from threadpoolctl import threadpool_limits
 
 import nnbp
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+ESTIMATORS_PAGE = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "user_guide"
+                   / "estimators.md")
 ESTIMATORS = (nnbp.MLPClassifier, nnbp.MLPRegressor)
 SOLVERS = ("sgd", "adam", "lbfgs")
 
@@ -413,16 +414,14 @@ def test_fitted_scalars_have_sklearns_exact_types(name, solver, early_stopping, 
 
 
 def test_extra_attributes_are_documented():
-    """Each attribute nnbp has beyond scikit-learn's is in the README's estimator section."""
-    text = README.read_text()
-    section = text[text.index("### In scikit-learn"):text.index("### Training without")]
+    """Each attribute nnbp has beyond scikit-learn's is on the user guide's estimators page."""
+    section = ESTIMATORS_PAGE.read_text()
     assert re.search(r"plus `network_`, the fitted `nnbp\.Network`", section)
     assert re.search(r"For lbfgs, `loss_curve_` records", section)
 
 
 def test_lbfgs_best_loss_is_documented():
-    text = README.read_text()
-    section = text[text.index("### In scikit-learn"):text.index("### Training without")]
+    section = ESTIMATORS_PAGE.read_text()
     assert re.search(r"For lbfgs, [^.]*`best_loss_`", section)
 
 

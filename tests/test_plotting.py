@@ -107,7 +107,7 @@ def test_a_recorded_training_run(tmp_path, rng):
 
 
 def test_a_diverged_epoch_recorded_as_nan_is_plotted_and_marked(tmp_path):
-    """An early-stopping fit that diverges records its last epoch as NaN (see the README)."""
+    """An early-stopping fit that diverges records its last epoch as NaN (see Reliability)."""
     pytest.importorskip("matplotlib")
     path = tmp_path / "diverged.png"
     figure = plot_training([1.0, 0.6, 0.4, np.nan], history(), path,

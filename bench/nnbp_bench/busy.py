@@ -151,7 +151,7 @@ def run(rounds=3, fits=2, repeats=5, log=print, scaling=True):
 
 
 def markdown(results):
-    """The busy-machine table and the quiet speed-ups, as the README quotes them."""
+    """The busy-machine table and the quiet speed-ups, as the Benchmarks page shows them."""
     from nnbp_bench.report import table
 
     quiet, busy = results["quiet"], results["busy"]

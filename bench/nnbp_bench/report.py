@@ -1,4 +1,4 @@
-"""The benchmark's results as Markdown tables, the form the README quotes."""
+"""The benchmark's results as Markdown tables, as the Benchmarks page renders them."""
 FLOOR, NUMPY, TORCH, SKLEARN = "GEMMs alone", "NumPy MLP", "PyTorch", "scikit-learn"
 NNBP, NNBP_ESTIMATOR = "nnbp", "nnbp estimator"
 
