@@ -13,6 +13,7 @@ import doctest
 import importlib
 import inspect
 import sys
+import warnings
 
 import pytest
 
@@ -42,7 +43,10 @@ def test_examples(module_name):
     assert tests, f"{module_name} has no examples in its docstrings"
     report = []
     runner = doctest.DocTestRunner(optionflags=OPTIONS)
-    for test in sorted(tests, key=lambda test: test.name):
-        runner.run(test, out=report.append)
+    with warnings.catch_warnings():
+        # An example that warns is a defect: the reader would see the warning.
+        warnings.simplefilter("error")
+        for test in sorted(tests, key=lambda test: test.name):
+            runner.run(test, out=report.append)
     assert runner.failures == 0, (
         f"{runner.failures} of {runner.tries} examples failed:\n" + "".join(report))

@@ -1,14 +1,12 @@
-"""The estimators' docstrings tell the truth about the fitted estimators, their examples run,
-and their public signatures carry type hints that resolve.
+"""The estimators' Attributes sections tell the truth about the fitted estimators.
 
-The numpydoc validator over the whole public API is tests/test_docstrings.py's; here,
-what it cannot see: the Attributes sections against what fit sets (scikit-learn's
-test_fit_docstring_attributes, over each solver and kind of problem), the doctests of
-nnbp.estimators and nnbp.tabular, and typing.get_type_hints on their signatures.
+The numpydoc validator, the doctests and the type hints over the whole public API
+are tests/test_docstrings.py's and tests/test_doctests.py's; here, what they cannot
+see: the Attributes sections against what fit sets over each solver and kind of
+problem, and what partial_fit sets (scikit-learn's test_fit_docstring_attributes
+fits each estimator once).
 """
-import doctest
 import inspect
-import typing
 import warnings
 
 import numpy as np
@@ -16,7 +14,6 @@ import pytest
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 
-from nnbp import estimators, tabular
 from nnbp.estimators import MLPClassifier, MLPRegressor
 
 X_ARRAY, Y = make_classification(n_samples=40, n_features=3, n_redundant=0, random_state=2)
@@ -94,63 +91,3 @@ def test_the_attributes_documented_as_conditional_are_so():
     assert not hasattr(estimator, "feature_names_in_")
     assert estimator.validation_scores_ is None
     assert estimator.best_validation_score_ is None
-
-
-@pytest.mark.parametrize("module", [estimators, tabular], ids=lambda module: module.__name__)
-def test_the_examples_run(module):
-    finder = doctest.DocTestFinder()
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
-    tests = [test for test in finder.find(module) if test.examples]
-    assert tests, f"{module.__name__} has no examples"
-    with warnings.catch_warnings():
-        # An example that warns is a defect: the reader would see the warning.
-        warnings.simplefilter("error")
-        for test in tests:
-            runner.run(test)
-    failed, attempted = runner.summarize(verbose=False)
-    assert attempted > 0
-    assert failed == 0
-
-
-def public_callables():
-    """(name, function) of each public function, method and property getter of the
-    estimators and nnbp.tabular that these modules define."""
-    found = []
-    for module in (estimators, tabular):
-        for name, value in vars(module).items():
-            if name.startswith("_") or getattr(value, "__module__", None) != module.__name__:
-                continue
-            if inspect.isfunction(value):
-                found.append((f"{module.__name__}.{name}", value))
-            elif inspect.isclass(value) and not issubclass(value, Exception):
-                for attribute in sorted(vars(value)):
-                    if attribute.startswith("_") and attribute != "__init__":
-                        continue
-                    function = _function(value, attribute)
-                    # Not the set_*_request methods scikit-learn generates.
-                    if callable(function) and function.__module__ == module.__name__:
-                        found.append((f"{module.__name__}.{name}.{attribute}", function))
-    # Inherited from the estimators' private base class.
-    for attribute in ("fit", "save", "coefs_", "intercepts_"):
-        found.append((f"nnbp.estimators.MLPClassifier.{attribute}",
-                      _function(MLPClassifier, attribute)))
-    return found
-
-
-def _function(cls, attribute):
-    """A class's method (partial_fit, from its available_if descriptor) or property getter."""
-    member = inspect.getattr_static(cls, attribute)
-    return member.fget if isinstance(member, property) else getattr(cls, attribute)
-
-
-PUBLIC_CALLABLES = dict(public_callables())
-
-
-@pytest.mark.parametrize("name", sorted(PUBLIC_CALLABLES))
-def test_public_signatures_are_typed(name):
-    function = PUBLIC_CALLABLES[name]
-    hints = typing.get_type_hints(function)   # raises if a hint names what is not imported
-    parameters = [parameter for parameter in inspect.signature(function).parameters
-                  if parameter not in ("self", "cls")]
-    assert [parameter for parameter in parameters if parameter not in hints] == []
-    assert "return" in hints
