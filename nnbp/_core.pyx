@@ -297,13 +297,9 @@ cdef Py_ssize_t count_units(const model *m) noexcept nogil:
 cdef layer layer_of(const model *m, Py_ssize_t l, const void *P, size_t real_size) noexcept nogil:
     """Layer l (1..L) of the model, its W(l) and b(l) in the parameters P."""
     cdef layer out
-    cdef Py_ssize_t k, w_offset = 0, b_offset = m.n_weights
-    for k in range(1, l):
-        w_offset += m.sizes[k] * m.sizes[k - 1]
-        b_offset += m.sizes[k]
     out.fan_in, out.fan_out = m.sizes[l - 1], m.sizes[l]
-    out.W = <const char *> P + w_offset * real_size
-    out.b = <const char *> P + b_offset * real_size if m.has_bias else NULL
+    out.W = <const char *> P + weight_offset(m, l) * real_size
+    out.b = <const char *> P + bias_offset(m, l) * real_size if m.has_bias else NULL
     out.activation = m.activation if l < m.depth else NNBP_IDENTITY
     out.negative_slope = m.negative_slope
     return out
@@ -853,10 +849,7 @@ cdef void forget_rows_of_weight_zero(const model *m, const batch *b,
 
 cdef inline floating *logits_of(const model *m, Py_ssize_t n, floating *work) noexcept nogil:
     """Z(L) in the workspace of a batch of n rows: after the hidden layers' Z and A."""
-    cdef Py_ssize_t l
-    for l in range(1, m.depth):
-        work += 2 * n * m.sizes[l]
-    return work
+    return hidden_values(m, n, m.depth, work)
 
 
 cdef inline floating *deltas_of(const model *m, Py_ssize_t n, floating *work) noexcept nogil:
@@ -938,7 +931,7 @@ cdef double backward_pass(const team *t, const model *m, const batch *b, const f
 
 cdef inline floating *hidden_values(const model *m, Py_ssize_t n, Py_ssize_t l,
                                     floating *work) noexcept nogil:
-    """Z(l) of hidden layer l (1..L-1) in the workspace; A(l) follows it."""
+    """Z(l) of hidden layer l (1..L-1) in the workspace, A(l) after it; for l = L, Z(L)."""
     cdef Py_ssize_t k
     for k in range(1, l):
         work += 2 * n * m.sizes[k]
