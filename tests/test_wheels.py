@@ -76,8 +76,10 @@ def test_imports_without_a_compiler(tmp_path):
     venv.create(tmp_path / "venv", with_pip=True)
     python = tmp_path / "venv" / "bin" / "python"
     # Binary packages only: pip may build nothing, nnbp least of all.
+    # Without PYTHONPATH, which could show pip a development nnbp as installed already.
+    pip_env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--only-binary=:all:",
-                    str(wheel)], check=True)
+                    str(wheel)], check=True, env=pip_env)
     env = {"PATH": str(python.parent), "HOME": str(tmp_path), "LANG": "C.UTF-8"}
     result = subprocess.run([str(python), "-c", IMPORT_AND_FIT, *COMPILERS], env=env,
                             cwd=tmp_path, capture_output=True, text=True)
