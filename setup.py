@@ -108,13 +108,18 @@ directives = {
 # branchy: 10x slower on data of random sign. Results are unchanged.
 # -fno-math-errno: sqrt need not set errno (nnbp never reads it), so the
 # Adam update can use the vector square root.
-compile_args = ["-O3", "-std=c99", "-fno-trapping-math", "-fno-math-errno"]
+# -ffp-contract=off: no fusing of a*b + c into one FMA, whose single rounding
+# changes the last bits. GCC does not fuse in -std=c99 anyway, but clang (and
+# zig cc, Apple's compiler) does by default, and the kernels must round the
+# same on every compiler and target (csrc/kernels.c; tests/test_kernel_targets.py).
+# It costs GCC nothing: its code is the same.
+FP_FLAGS = ["-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off"]
+compile_args = ["-O3", "-std=c99"] + FP_FLAGS
 link_args = []
 if SANITIZE:
     # Every UB finding is fatal (-fno-sanitize-recover), as every ASan one is.
     sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
-    compile_args = ["-O1", "-g", "-fno-omit-frame-pointer", "-std=c99", "-fno-trapping-math",
-                    "-fno-math-errno"] + sanitizers
+    compile_args = ["-O1", "-g", "-fno-omit-frame-pointer", "-std=c99"] + FP_FLAGS + sanitizers
     link_args = sanitizers
 
 core = Extension(

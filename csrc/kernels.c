@@ -6,8 +6,11 @@
  * vecmath.h (AVX2 does 8 floats at once where the baseline, SSE2, does 4),
  * and in the small products, which read the weights as fast as the
  * registers are wide. The loops have no reductions across lanes but in a
- * fixed lane order, and no FMA contraction (-std=c99 turns it off), so every
- * variant gives bitwise the same results; the tests run under each.
+ * fixed lane order, and no FMA contraction, so every variant gives bitwise
+ * the same results; the tests run under each. -std=c99 turns contraction
+ * off for GCC only: clang and zig cc fuse a*b + c by default, so setup.py
+ * passes -ffp-contract=off to every compiler (tests/test_kernel_targets.py
+ * compares the results of gcc, clang/zig and aarch64 builds bit for bit).
  */
 #include <math.h>
 #include <string.h>
