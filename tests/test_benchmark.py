@@ -14,7 +14,7 @@ import scipy.sparse
 
 import nnbp
 from nnbp_bench import (QUICK_BATCH_ONE_ROWS, contenders, fits, main, measure, report, run,
-                        small, sparse)
+                        small, sparse, stages)
 from nnbp_bench.workloads import MNIST_SHAPED, WORKLOADS, Workload
 
 TINY = (Workload("tiny-classes", (12, 16, 8, 3), "softmax", 48, (1, 16, 48)),
@@ -63,6 +63,27 @@ def test_every_case_is_timed_for_every_installed_contender(results):
         assert set(row["times"]) == expected - {"scikit-learn", "nnbp estimator"}
     assert {row["dtype"] for row in results["predict"]} == {"float32", "float64"}
     assert results["peak_gflops"]["float32"] > 0 and results["peak_gflops"]["float64"] > 0
+
+
+def test_partial_fit_is_taken_apart_stage_by_stage(results):
+    # For each dtype and batch: the three epochs timed, and every stage found in the
+    # profile (a renamed function would leave its stage at 0), the stages nesting in
+    # no other's (their sum within the profiled call), and the report's row.
+    assert [(row["dtype"], row["batch"]) for row in results["stages"]] == [
+        (dtype, min(batch, TINY[0].rows)) for dtype in ("float32", "float64")
+        for batch in stages.BATCHES]
+    text = report.markdown(results)
+    for row in results["stages"]:
+        assert set(row["seconds"]) == {stages.COMPILED, stages.TRAINER, stages.ESTIMATOR}
+        assert all(seconds > 0 for seconds in row["seconds"].values())
+        assert row["estimator_over_compiled"] == (row["seconds"][stages.ESTIMATOR]
+                                                  / row["seconds"][stages.COMPILED])
+        assert list(row["stage_seconds"]) == [name for name, _ in stages.STAGES] + [stages.REST]
+        assert all(row["stage_seconds"][name] > 0 for name, _ in stages.STAGES), row
+        assert row["stage_seconds"][stages.REST] >= 0, row
+        assert sum(row["stage_seconds"].values()) == pytest.approx(row["profiled_seconds"])
+        assert len(row["rest_spenders"]) == 3
+        assert f"| {row['dtype']} | {row['batch']} | " in text
 
 
 def test_peers_get_their_best_threading_and_nnbp_its_own(results):

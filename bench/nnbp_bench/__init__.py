@@ -15,6 +15,9 @@ data and in the same process:
   one-row forward pass, repeated and after 50 ms idle, and an epoch of
   per-example SGD against the same products by gemv and ger;
 - the loss and gradient with each hidden activation, over the GEMMs alone;
+- an epoch through the estimator's partial_fit against the compiled epoch on
+  the same batches, and partial_fit taken apart stage by stage
+  (nnbp_bench.stages);
 - whole fits of nnbp's estimators against scikit-learn's (nnbp_bench.fits);
 - an epoch on one thread against a team of nnbp's threads, on each workload,
   and a whole MLPClassifier fit against PyTorch's (nnbp_bench.threads);
@@ -49,7 +52,7 @@ import scipy
 
 import nnbp
 from nnbp._show_versions import versions
-from nnbp_bench import contenders, fits, layout, measure, report, small, sparse, threads
+from nnbp_bench import contenders, fits, layout, measure, report, small, sparse, stages, threads
 from nnbp_bench.workloads import MNIST_SHAPED, WORKLOADS
 
 DTYPES = (np.float32, np.float64)
@@ -140,8 +143,8 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
                      torch=_version("torch"), sklearn=_version("sklearn"),
                      versions=versions()),
         repeats=repeats, peak_gflops={}, epoch=[], gradient=[], predict=[], one_row=[],
-        batch_one=[], activations=[], fits=[], scaling=[], layout=[], torch_fit=None, threads=[],
-        memory=[])
+        batch_one=[], activations=[], stages=[], fits=[], scaling=[], layout=[], torch_fit=None,
+        threads=[], memory=[])
     for dtype in dtypes:
         name = np.dtype(dtype).name
         results["peak_gflops"][name] = measure.gemm_peak_gflops(dtype, repeats, peak_size, settle)
@@ -183,6 +186,15 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
             f"{name} {us:.1f} us" for name, us in row["microseconds_per_step"].items()))
     results["activations"] = activation_costs(workloads[0], dtypes, repeats, log, settle)
     if contenders.sklearn_available():
+        for dtype in dtypes:
+            for batch in stages.BATCHES:
+                row = stages.fit_stages(workloads[0], dtype, min(batch, workloads[0].rows),
+                                        repeats, settle)
+                results["stages"].append(row)
+                log(f"  partial_fit taken apart, {row['dtype']} batch {row['batch']}: "
+                    f"{row['estimator_over_compiled']:.3f} x the compiled epoch; " + ", ".join(
+                        f"{stage} {1e3 * seconds:.2f} ms"
+                        for stage, seconds in row["stage_seconds"].items()))
         results["fits"] = fits.time_fits(fit_cases, repeats, log)
     for workload in workloads:
         for dtype in dtypes:

@@ -1,4 +1,6 @@
 """The benchmark's results as Markdown tables, as the Benchmarks page renders them."""
+from nnbp_bench import stages
+
 FLOOR, NUMPY, TORCH, SKLEARN = "GEMMs alone", "NumPy MLP", "PyTorch", "scikit-learn"
 NNBP, NNBP_ESTIMATOR = "nnbp", "nnbp estimator"
 
@@ -102,6 +104,25 @@ def markdown(results):
             table(["dtype"] + names,
                   [[row["dtype"]] + [f"{row['ratio_to_floor'][name]:.2f}" for name in names]
                    for row in results["activations"]]),
+        ]
+    if results.get("stages"):
+        first = results["stages"][0]
+        names = list(first["stage_seconds"])
+        parts += [
+            f"An epoch of {first['sizes']} on {first['rows']} rows through the estimator's "
+            "partial_fit (shuffle=False), against the compiled epoch on the same batches "
+            "(nnbp._core.train_epoch alone) and StochasticTrainer.fit, milliseconds; then "
+            "partial_fit taken apart, each stage's share of it under cProfile (which slows "
+            "the Python stages only: their shares are upper bounds).",
+            table(["dtype", "batch", "compiled epoch", "StochasticTrainer.fit", "partial_fit",
+                   "partial_fit / compiled"] + names,
+                  [[row["dtype"], row["batch"]]
+                   + [f"{1e3 * row['seconds'][name]:.1f}" for name in (
+                       stages.COMPILED, stages.TRAINER, stages.ESTIMATOR)]
+                   + [f"{row['estimator_over_compiled']:.3f}"]
+                   + [f"{100 * row['stage_seconds'][name] / row['profiled_seconds']:.1f}%"
+                      for name in names]
+                   for row in results["stages"]]),
         ]
     if results["fits"]:
         parts += [
