@@ -653,9 +653,11 @@ class _BaseMLP(BaseEstimator):
                 return callback(len(trainer.loss_curve),
                                 {"loss": trainer.loss, "validation_score": score}, net)
         try:
+            # scikit-learn's validation has checked X's values (_validate_X_y).
             ended = trainer.fit(X, targets, sample_weight, max_epochs=self.max_iter,
                                 validation_score=validation_score, incremental=incremental,
-                                restart_optimizer=not incremental, on_epoch=on_epoch)
+                                restart_optimizer=not incremental, on_epoch=on_epoch,
+                                assume_finite=True)
         finally:
             self._record(trainer)
         if ended == INTERRUPTED:

@@ -531,7 +531,8 @@ default=None
         return self._model.workspace
 
     def check_data(self, X: Features, y: npt.ArrayLike,
-                   sample_weight: Optional[npt.ArrayLike] = None) -> CheckedData:
+                   sample_weight: Optional[npt.ArrayLike] = None, *,
+                   assume_finite: bool = False) -> CheckedData:
         """Check X, y and sample_weight for the compiled core.
 
         For nnbp's own modules: the data are checked once, then the compiled
@@ -545,6 +546,10 @@ default=None
             Class indices for the softmax output, else targets of shape (n, m_L) or (n,).
         sample_weight : array_like of shape (n,) or None, default=None
             Non-negative weights of the rows; None: all 1.
+        assume_finite : bool, default=False
+            Skip the pass over X's values where X is taken as it is: its
+            caller has checked them (the estimators, through scikit-learn's
+            validation). Named after scikit-learn's setting of the same role.
 
         Returns
         -------
@@ -556,7 +561,7 @@ default=None
         ValueError, TypeError
             Naming the argument that does not fit the network.
         """
-        X = check_features(X, self.layer_sizes[0], self.dtype)
+        X = check_features(X, self.layer_sizes[0], self.dtype, assume_finite)
         return CheckedData(X, *check_loss_data(self.output, y, sample_weight, X.shape[0],
                                                self.layer_sizes[-1], self.dtype))
 

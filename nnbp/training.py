@@ -364,7 +364,8 @@ default=None
     def fit(self, X: Features, y: Any, sample_weight: Optional[Any] = None, *,
             max_epochs: int, validation_score: Optional[Callable[[], float]] = None,
             incremental: bool = False, restart_optimizer: bool = True,
-            on_epoch: Optional[Callable[[StochasticTrainer], Optional[bool]]] = None) -> str:
+            on_epoch: Optional[Callable[[StochasticTrainer], Optional[bool]]] = None,
+            assume_finite: bool = False) -> str:
         """Train for up to max_epochs epochs (one if incremental); return why it ended.
 
         Ctrl-C (KeyboardInterrupt), even in the middle of an epoch, stops
@@ -395,6 +396,9 @@ default=None
             if it returns True, training stops there. If it raises, the
             exception propagates and the network keeps the parameters of the
             epoch just run.
+        assume_finite : bool, default=False
+            X's values are known finite: Network.check_data skips its pass over
+            them (the estimators' validation has made it).
 
         Returns
         -------
@@ -416,7 +420,7 @@ default=None
         if on_epoch is not None and not callable(on_epoch):
             raise TypeError(f"on_epoch must be callable, got {on_epoch!r}")
         net, optimizer = self.net, self.optimizer
-        epoch = self._epoch(X, y, sample_weight)
+        epoch = self._epoch(X, y, sample_weight, assume_finite)
         if restart_optimizer:
             optimizer.start(net.params)
         if validation_score is not None and self.validation_scores is None:
@@ -433,9 +437,10 @@ default=None
             net.params[...] = self.best_params
         return ended
 
-    def _epoch(self, X: Any, y: Any, sample_weight: Any) -> EpochRun:
+    def _epoch(self, X: Any, y: Any, sample_weight: Any,
+               assume_finite: bool = False) -> EpochRun:
         """The epoch to run, over the data checked."""
-        data = self.net.check_data(X, y, sample_weight)
+        data = self.net.check_data(X, y, sample_weight, assume_finite=assume_finite)
         # Checked again here: batch_size is a public attribute, which may have
         # changed since the constructor checked it.
         batch_size = check_positive_int("batch_size", self.batch_size)
@@ -506,6 +511,11 @@ default=None
             if score > self.best_validation_score:
                 self.best_validation_score = score
                 self.best_params[...] = self.net.params
+        elif self.best_loss is None:
+            # The first epoch watched by its loss after epochs watched by a
+            # validation score (partial_fit after a fit with early stopping):
+            # the watch starts here, where scikit-learn raises a TypeError.
+            self.best_loss, self.no_improvement_count = self.loss, 0
         else:
             if self.loss > self.best_loss - self.tol:
                 self.no_improvement_count += 1
