@@ -135,6 +135,26 @@ def markdown(results):
                     f"{row['seconds']['nnbp']:.3f}", f"{row['speedup']:.1f}x"]
                    for row in results["fits"]]),
         ]
+    if results.get("default_fits"):
+        peak = results["peak_gflops"].get("float64")
+        parts += [
+            "Whole fits at scikit-learn's defaults (random_state=0 alone), standardised "
+            "features, seconds; both libraries' epochs and final loss, which show the same "
+            "path; and nnbp's microseconds per step (a minibatch of at most 200 rows, or an "
+            "L-BFGS iteration on all of them) beside that step's matrix products at the "
+            "float64 GEMM peak.",
+            table(["data", "estimator", "solver", "scikit-learn", "nnbp", "speed-up",
+                   "epochs", "loss: scikit-learn", "loss: nnbp", "us per step",
+                   "its products at peak, us"],
+                  [[row["data"], row["estimator"], row["solver"],
+                    f"{row['seconds']['scikit-learn']:.3f}", f"{row['seconds']['nnbp']:.3f}",
+                    f"{row['speedup']:.1f}x",
+                    f"{row['epochs']['scikit-learn']} / {row['epochs']['nnbp']}",
+                    f"{row['loss']['scikit-learn']:.6g}", f"{row['loss']['nnbp']:.6g}",
+                    f"{1e6 * row['seconds']['nnbp'] / row['steps']['nnbp']:.1f}",
+                    f"{row['flops_per_step'] / peak / 1e3:.2f}" if peak else "-"]
+                   for row in results["default_fits"]]),
+        ]
     if results.get("scaling"):
         parts += [
             "nnbp's own threads: one epoch of plain SGD on one thread and on a team, "
@@ -166,6 +186,19 @@ def markdown(results):
                   [[name, f"{fit[name]['seconds']:.2f}", f"{100 * fit[name]['accuracy']:.1f}%"]
                    for name in ("nnbp", "PyTorch")]
                   + [["nnbp / PyTorch", f"{fit['ratio']:.2f}", ""]]),
+        ]
+    if results.get("torch_fits"):
+        parts += [
+            "Whole fits against PyTorch's same recipe: 10 classes of 784 float32 features, "
+            "Adam at scikit-learn's defaults with its L2 penalty and initial bounds, batch "
+            "128; seconds and held-out accuracy.",
+            table(["network", "rows", "epochs", "nnbp", "PyTorch", "nnbp / PyTorch",
+                   "accuracy: nnbp", "accuracy: PyTorch"],
+                  [[row["sizes"], row["rows"], row["epochs"], f"{row['nnbp']['seconds']:.2f}",
+                    f"{row['PyTorch']['seconds']:.2f}", f"{row['ratio']:.2f}",
+                    f"{100 * row['nnbp']['accuracy']:.1f}%",
+                    f"{100 * row['PyTorch']['accuracy']:.1f}%"]
+                   for row in results["torch_fits"]]),
         ]
     if results.get("threads"):
         ways = list(results["threads"][0]["seconds"])
