@@ -154,6 +154,30 @@ static void NNBP(nnbp_output_activation)(int output, size_t n, size_t m, REAL *Z
     }
 }
 
+/* D = J^T D in place, row by row: the gradient with respect to the logits z
+ * of a gradient D with respect to the outputs f = phi_out(z), read from F
+ * (f, not z: each derivative is a product of outputs, as activation_backward
+ * takes phi' from A). identity: J = I; sigmoid: f(1 - f); exp: f; softmax:
+ * J = diag(f) - f f^T, so (J^T d)_j = f_j (d_j - sum_k f_k d_k). */
+static void NNBP(nnbp_output_backward)(int output, size_t n, size_t m, const REAL *F, REAL *D)
+{
+    if (output == NNBP_BINARY) {
+        for (size_t k = 0; k < n * m; ++k)
+            D[k] *= F[k] * ((REAL)1 - F[k]);
+    } else if (output == NNBP_POISSON) {
+        for (size_t k = 0; k < n * m; ++k)
+            D[k] *= F[k];
+    } else if (output == NNBP_SOFTMAX) {
+        for (size_t i = 0; i < n; ++i) {
+            const REAL *f = F + i * m;
+            REAL *d = D + i * m;
+            REAL f_dot_d = 0;
+            for (size_t j = 0; j < m; ++j) f_dot_d += f[j] * d[j];
+            for (size_t j = 0; j < m; ++j) d[j] = f[j] * (d[j] - f_dot_d);
+        }
+    }
+}
+
 /* Returns sum_i s_i loss(y_i, phi_out(Z_i)), computed from the logits Z;
  * D = scale * s_i * (phi_out(Z_i) - target_i) unless D is NULL. A row with
  * s_i = 0 is left out: it adds 0 and its row of D is 0, whatever its values.

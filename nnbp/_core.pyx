@@ -1026,6 +1026,152 @@ def network_loss_grad(Model net, const floating[::1] params, object data, object
     return shared[0]
 
 
+# ---------------------------------------------------------------- any loss's gradient
+#
+# The backward pass of a gradient that comes from outside (a vector-Jacobian
+# product): the caller's gradient of some loss with respect to the outputs f
+# or to the logits Z(L) takes the place of the fused loss's D(L), and the
+# same recurrences (backward_pass) carry it down. On request, one more
+# product, D(1) W(1), gives the gradient with respect to X. No penalty: the
+# product is the network's Jacobian alone.
+
+cdef struct upstream_gradient:
+    const void *values            # (rows, m_L): dloss/df, or dloss/dZ(L)
+    bint of_outputs               # values are dloss/df: taken through phi_out' first
+    bint forward_done             # the workspace holds this batch's forward pass already
+    void *dX                      # (rows, m_0): receives dloss/dX; NULL: not wanted
+
+
+cdef void place_upstream(const team *t, const model *m, Py_ssize_t n,
+                         const upstream_gradient *u, floating *work) noexcept nogil:
+    """D(L) = the upstream gradient with respect to Z(L), into the first delta
+    buffer: J^T g for a gradient g of the outputs, J phi_out's Jacobian at Z(L)."""
+    cdef Py_ssize_t width = m.sizes[m.depth]
+    cdef floating *D = deltas_of(m, n, work)
+    cdef floating *F = D + n * widest_layer(m)
+    if t.member == 0:
+        memcpy(D, u.values, n * width * sizeof(floating))
+        if u.of_outputs and m.output != NNBP_SQUARED:
+            # f = phi_out(Z(L)) into the second delta buffer, which the
+            # backward pass only writes from its second layer on.
+            memcpy(F, logits_of(m, n, work), n * width * sizeof(floating))
+            nnbp_output_activation(m.output, n, width, F)
+            nnbp_output_backward(m.output, n, width, F, D)
+    barrier(t)
+
+
+cdef void input_gradient(const team *t, const model *m, Py_ssize_t n, const floating *P,
+                         floating *work, floating *dX) noexcept nogil:
+    """dX = D(1) W(1), this member's columns, from the D(1) that backward_pass left."""
+    cdef Py_ssize_t lo, hi, K = m.sizes[0], M = m.sizes[1]
+    # backward_pass alternates between the two delta buffers, D(L) in the
+    # first: D(l) is in the first when L - l is even. W(1) starts P.
+    cdef floating *D = deltas_of(m, n, work) + ((m.depth - 1) % 2) * n * widest_layer(m)
+    # Every member's units of D(1) must be there.
+    barrier(t)
+    share_of(t, K, &lo, &hi)
+    if lo == hi:
+        return
+    if n <= small_rows:
+        nnbp_small_dw(n, M, hi - lo, D, M, P + lo, K, dX + lo, K)
+    else:
+        gemm(c'N', c'N', n, hi - lo, M, 1, D, M, P + lo, K, 0, dX + lo, K)
+
+
+cdef void vjp_pass(const team *t, const model *m, const batch *b, const floating *P,
+                   floating *work, const upstream_gradient *u, floating *G) noexcept nogil:
+    """The gradient of the upstream's loss into G (and its dX), every member's part.
+    m's alpha must be 0: the penalty is no part of the network's Jacobian."""
+    if not u.forward_done:
+        forward_pass(t, m, b, P, work, logits_of(m, b.rows, work))
+    place_upstream(t, m, b.rows, u, work)
+    backward_pass(t, m, b, P, work, G)
+    if u.dX != NULL:
+        input_gradient(t, m, b.rows, P, work, <floating *> u.dX)
+
+
+cdef batch unlabelled_rows(object X, Py_ssize_t K, csr_batch *rows, floating dtype_of) except *:
+    """All the rows of X, with no targets and each of weight 1: a CSR X laid out into
+    rows (free it with nnbp_csr_free), a dense X where it lies."""
+    cdef batch b
+    memset(&b, 0, sizeof(batch))
+    b.rows = X.shape[0]
+    b.weight_total = b.rows
+    if csr_all_rows(X, K, rows, dtype_of):
+        b.X_sparse = rows
+    else:
+        b.X = array_address(X)
+    return b
+
+
+def network_logits(Model net, const floating[::1] params, object X, floating[:, ::1] out):
+    """out = Z(L), the logits of X's rows (a dense array or a CSR matrix).
+
+    The forward pass runs in the model's workspace, a team of the model's
+    threads, and leaves it there for network_vjp(..., forward_done=True)
+    under the same hold of the model's lock. params are only read.
+    """
+    cdef Py_ssize_t n = X.shape[0]
+    cdef floating[::1] work = workspace_of(net, n, 1, params[0])
+    cdef floating *Z = logits_of(&net.c, n, &work[0])
+    cdef double shared[1]
+    cdef team member
+    cdef csr_batch rows
+    cdef batch b = unlabelled_rows(X, net.c.sizes[0], &rows, params[0])
+    if net.c.threads == 1:
+        member = one_thread(shared)
+        with nogil:
+            forward_pass(&member, &net.c, &b, &params[0], &work[0], Z)
+    else:
+        with nogil, parallel(num_threads=net.c.threads):
+            member = this_thread_of_the_team(shared)
+            forward_pass(&member, &net.c, &b, &params[0], &work[0], Z)
+    memcpy(&out[0, 0], Z, n * net.c.sizes[net.c.depth] * sizeof(floating))
+    if b.X_sparse != NULL:
+        nnbp_csr_free(&rows.rows)
+
+
+def network_vjp(Model net, const floating[::1] params, object X,
+                const floating[:, ::1] upstream, bint of_outputs, bint forward_done,
+                floating[::1] grad, object dX):
+    """grad = upstream^T d(outputs)/d(params), and dX = upstream^T d(outputs)/dX
+    unless dX is None: a vector-Jacobian product, without the penalty.
+
+    upstream: (n, m_L), a loss's gradient with respect to the outputs f
+    (of_outputs) or to the logits Z(L) of X's rows. X: a dense array (dX
+    allowed) or a CSR matrix (dX None). forward_done: the workspace holds
+    X's forward pass (network_logits, under the same hold of the model's
+    lock), not made again. A team of the model's threads computes it.
+    (Eight parameters: the network, its parameters, the two inputs and the
+    two outputs of the product, and how to read them.)
+    """
+    cdef model m = net.c
+    cdef Py_ssize_t n = X.shape[0]
+    cdef floating[::1] work = workspace_of(net, n, 1, params[0])
+    cdef floating[:, ::1] dX_view
+    cdef upstream_gradient u
+    cdef double shared[1]
+    cdef team member
+    cdef csr_batch rows
+    cdef batch b
+    m.alpha = 0
+    u.values, u.of_outputs, u.forward_done, u.dX = &upstream[0, 0], of_outputs, forward_done, NULL
+    if dX is not None:
+        dX_view = dX
+        u.dX = &dX_view[0, 0]
+    b = unlabelled_rows(X, m.sizes[0], &rows, params[0])
+    if m.threads == 1:
+        member = one_thread(shared)
+        with nogil:
+            vjp_pass(&member, &m, &b, &params[0], &work[0], &u, &grad[0])
+    else:
+        with nogil, parallel(num_threads=m.threads):
+            member = this_thread_of_the_team(shared)
+            vjp_pass(&member, &m, &b, &params[0], &work[0], &u, &grad[0])
+    if b.X_sparse != NULL:
+        nnbp_csr_free(&rows.rows)
+
+
 # ---------------------------------------------------------------- the optimizer
 #
 # An optimizer as the compiled functions take it: its kind and

@@ -78,6 +78,11 @@ cdef extern from "nnbp_kernels.h" nogil:
                                 const double *Y, const int64_t *labels,
                                 const double *sample_weight, double scale, double *D)
 
+    # D = J^T D in place, J the Jacobian of f = phi_out(z) at each row of F = f
+    void nnbp_output_backward_f32(int output, size_t n, size_t m, const float *F, float *D)
+    void nnbp_output_backward_f64(int output, size_t n, size_t m, const double *F,
+                                  double *D)
+
     # sum W^2 over M rows of K weights (each row's into row_sums too unless NULL); G +=
     # scale W unless G is NULL
     double nnbp_l2_penalty_f32(size_t M, size_t K, float scale, const float *W, float *G,

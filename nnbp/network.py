@@ -49,6 +49,7 @@ from nnbp._validation import (
     check_float_dtype,
     check_layer_sizes,
     check_loss_data,
+    check_matrix,
     check_out_alone,
     check_real,
     check_vector,
@@ -843,6 +844,142 @@ default=None
             check_out_alone("out", out, **{"the network's parameters": self._params},
                             X=X, y=y, sample_weight=sample_weight)
         return self.compiled_loss(self._loss_data(X, y, sample_weight), out), out
+
+    # ------------------------------------------------------------ any loss's gradient
+
+    def logits(self, X: Features) -> np.ndarray:
+        """Compute the logits z(L) of the rows of X: the outputs before phi_out.
+
+        The raw outputs a loss object takes (nnbp.losses), on the compiled
+        forward pass.
+
+        Parameters
+        ----------
+        X : array_like or scipy sparse matrix of shape (n, m_0)
+            The rows, as forward takes them.
+
+        Returns
+        -------
+        ndarray of shape (n, m_L)
+            Z(L) = X(L-1) W(L)^T + b(L), in the network's dtype; forward(X) is
+            phi_out of it.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Naming X, for rows the network cannot take.
+
+        See Also
+        --------
+        forward : phi_out of the logits.
+        vjp : The gradient of a loss of the logits.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnbp import Network
+        >>> net = Network([4, 5, 3], output="softmax", seed=0)
+        >>> Z = net.logits(np.ones((2, 4)))
+        >>> np.allclose(np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True), net.forward(np.ones((2, 4))))
+        True
+        """
+        X = check_features(X, self.layer_sizes[0], self.dtype)
+        rows = X.shape[0]
+        out = np.empty((rows, self.layer_sizes[-1]), dtype=self.dtype)
+        flops = self.flops_per_layer(rows, backward=False)
+        with self.compiled(flops, rows) as model:
+            self.workspace_for(rows)
+            _core.network_logits(model, self._params, X, out)
+        return out
+
+    def vjp(self, X: Features, upstream: npt.ArrayLike, *, wrt: str = "output",
+            input_gradient: bool = False) -> Union[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Backpropagate a loss's gradient: the vector-Jacobian product of the network.
+
+        For any loss l(f(X)) of the network's outputs, given its gradient
+        G = dl/dF with respect to the outputs F = forward(X) (wrt="output"), or
+        G = dl/dZ with respect to the logits Z = logits(X) (wrt="logits"),
+        returns
+
+            dl/dparams = sum_i sum_k G[i, k] d(F or Z)[i, k]/dparams
+
+        in the layout of params, by the compiled backward pass that
+        loss_and_grad runs (with G in place of its fused f - y), and on request
+        dl/dX = sum_k G[:, k] d(F or Z)[:, k]/dX. The L2 penalty (alpha) is no
+        part of it: add (alpha/S) W(l) to a loss's gradient yourself.
+
+        Both cost the same: with wrt="output", G goes back through phi_out's
+        Jacobian first (J^T G, one elementwise pass over the outputs).
+
+        Parameters
+        ----------
+        X : array_like or scipy sparse matrix of shape (n, m_0)
+            The rows, as forward takes them.
+        upstream : array_like of shape (n, m_L), or (n,) for one output
+            G: the loss's gradient with respect to the outputs or the logits
+            of the rows of X. Finite.
+        wrt : {"output", "logits"}, default="output"
+            What upstream is the gradient with respect to: the outputs
+            f = phi_out(z(L)) (probabilities for softmax and logistic, e^z for
+            poisson, z for squared), or the logits z(L).
+        input_gradient : bool, default=False
+            Also return dl/dX. Not for a sparse X.
+
+        Returns
+        -------
+        grad : ndarray of shape (n_params,)
+            dl/dparams, in params' layout and the network's dtype.
+        grad_X : ndarray of shape (n, m_0)
+            dl/dX, in the network's dtype; returned only with input_gradient.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Naming the argument: wrt unknown, upstream not of shape (n, m_L)
+            or not finite, input_gradient for a sparse X, or rows the
+            network cannot take.
+
+        See Also
+        --------
+        logits : The logits whose gradient wrt="logits" takes.
+        loss_and_grad : The gradient of the network's own loss.
+        nnbp.gradcheck.central_differences : A check of it by finite differences.
+
+        Examples
+        --------
+        The gradient of the loss 1/2 sum f^2, then of its value dl/dF = F:
+
+        >>> import numpy as np
+        >>> from nnbp import Network
+        >>> net = Network([3, 4, 2], activation="tanh", output="logistic", seed=0)
+        >>> X = np.ones((5, 3))
+        >>> grad, grad_X = net.vjp(X, net.forward(X), input_gradient=True)
+        >>> grad.shape, grad_X.shape
+        ((26,), (5, 3))
+        """
+        check_choice("wrt", wrt, ("output", "logits"))
+        if not isinstance(input_gradient, (bool, np.bool_)):
+            raise TypeError(f"input_gradient must be True or False, got {input_gradient!r}")
+        X = check_features(X, self.layer_sizes[0], self.dtype)
+        if input_gradient and not isinstance(X, np.ndarray):
+            raise ValueError("input_gradient=True needs a dense X: the gradient with "
+                             "respect to a sparse X is dense, and is not computed; "
+                             "pass X.toarray()")
+        G = self._upstream(upstream, X.shape[0])
+        grad = allocate(self.n_params, self.dtype, "the gradient")
+        grad_X = np.empty(X.shape, dtype=self.dtype) if input_gradient else None
+        rows = X.shape[0]
+        with self.compiled(self.flops_per_layer(rows), rows) as model:
+            self.workspace_for(rows)
+            _core.network_vjp(model, self._params, X, G, wrt == "output", False, grad, grad_X)
+        return (grad, grad_X) if input_gradient else grad
+
+    def _upstream(self, upstream: npt.ArrayLike, rows: int) -> np.ndarray:
+        """upstream as vjp takes it: a finite C-contiguous (rows, m_L) array of the dtype."""
+        width = self.layer_sizes[-1]
+        if np.ndim(upstream) == 1 and width == 1:
+            upstream = np.reshape(upstream, (-1, 1))
+        return check_matrix("upstream", upstream, self.dtype, shape=(rows, width))
 
     # ------------------------------------------------------------ Python protocol
 

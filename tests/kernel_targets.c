@@ -80,6 +80,10 @@ static void fingerprint_##SUFFIX(void)                                          
         print_hash(label, NAME, Zo, sizeof Zo);                                         \
         print_hash(label, NAME, D, sizeof D);                                           \
         print_hash(label, NAME, results, sizeof results[0]);                            \
+        for (size_t i = 0; i < N * M; i++) D[i] = Y[i] - (REAL)0.5;                     \
+        nnbp_output_backward_##SUFFIX(out, N, M, Zo, D);                                \
+        snprintf(label, sizeof label, "output_backward_%d", out);                       \
+        print_hash(label, NAME, D, sizeof D);                                           \
     }                                                                                   \
     for (size_t i = 0; i < M * K; i++) G[i] = (REAL)uniform();   /* it adds scale W */ \
     results[1] = nnbp_l2_penalty_##SUFFIX(M, K, (REAL)0.001, W, G, row_sums);           \
