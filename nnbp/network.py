@@ -861,8 +861,8 @@ default=None
         Returns
         -------
         ndarray of shape (n, m_L)
-            Z(L) = X(L-1) W(L)^T + b(L), in the network's dtype; forward(X) is
-            phi_out of it.
+            The logits Z(L) = X(L-1) W(L)^T + b(L), in the network's dtype;
+            forward(X) is phi_out of them.
 
         Raises
         ------
@@ -871,7 +871,7 @@ default=None
 
         See Also
         --------
-        forward : phi_out of the logits.
+        forward : The outputs, phi_out of the logits.
         vjp : The gradient of a loss of the logits.
 
         Examples
@@ -879,8 +879,9 @@ default=None
         >>> import numpy as np
         >>> from nnbp import Network
         >>> net = Network([4, 5, 3], output="softmax", seed=0)
-        >>> Z = net.logits(np.ones((2, 4)))
-        >>> np.allclose(np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True), net.forward(np.ones((2, 4))))
+        >>> X = np.ones((2, 4))
+        >>> Z = net.logits(X)
+        >>> np.allclose(np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True), net.forward(X))
         True
         """
         X = check_features(X, self.layer_sizes[0], self.dtype)
@@ -928,9 +929,10 @@ default=None
         Returns
         -------
         grad : ndarray of shape (n_params,)
-            dl/dparams, in params' layout and the network's dtype.
+            The gradient dl/dparams, in params' layout and the network's dtype.
         grad_X : ndarray of shape (n, m_0)
-            dl/dX, in the network's dtype; returned only with input_gradient.
+            The gradient dl/dX, in the network's dtype; returned only with
+            input_gradient.
 
         Raises
         ------
@@ -972,7 +974,9 @@ default=None
         with self.compiled(self.flops_per_layer(rows), rows) as model:
             self.workspace_for(rows)
             _core.network_vjp(model, self._params, X, G, wrt == "output", False, grad, grad_X)
-        return (grad, grad_X) if input_gradient else grad
+        if grad_X is None:
+            return grad
+        return grad, grad_X
 
     def _upstream(self, upstream: npt.ArrayLike, rows: int) -> np.ndarray:
         """upstream as vjp takes it: a finite C-contiguous (rows, m_L) array of the dtype."""
