@@ -78,6 +78,11 @@ KERNELS = (
            ("int output", "size_t n", "size_t m", "const REAL *F", "REAL *D"),
            "D = J^T D in place, J the Jacobian of f = phi_out(z) at each row of F = f",
            dispatched=True),
+    Kernel("nnbp_regression_loss", "double",
+           ("int loss", "double parameter", "size_t n", "size_t m", "const REAL *Z",
+            "const REAL *Y", "const REAL *sample_weight", "double scale", "REAL *D"),
+           "sum_i s_i sum_k loss(z_ik - y_ik) of a robust loss (parameter: Huber's delta, "
+           "the quantile); D = scale s_i dloss/dz unless NULL", dispatched=True),
     Kernel("nnbp_l2_penalty", "double",
            ("size_t M", "size_t K", "REAL scale", "const REAL *W", "REAL *G",
             "double *row_sums"),

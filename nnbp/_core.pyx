@@ -39,6 +39,9 @@ ACTIVATIONS = {
 }
 OUTPUTS = {"squared": NNBP_SQUARED, "logistic": NNBP_BINARY, "softmax": NNBP_SOFTMAX,
            "poisson": NNBP_POISSON}
+# The robust losses of the identity output (nnbp.losses); "canonical": the output's own.
+REGRESSION_LOSSES = {"canonical": NNBP_CANONICAL_LOSS, "huber": NNBP_HUBER,
+                     "absolute_error": NNBP_ABSOLUTE_ERROR, "quantile": NNBP_QUANTILE}
 INSTRUCTION_SETS = {"baseline": NNBP_ISA_BASELINE, "avx2": NNBP_ISA_AVX2,
                     "avx512": NNBP_ISA_AVX512}
 
@@ -230,6 +233,8 @@ cdef struct model:
     double negative_slope         # leaky_relu's slope for z <= 0
     int output                    # the output activation, with its canonical loss
     double alpha                  # the L2 penalty's
+    int loss                      # NNBP_CANONICAL_LOSS (the output's), or a robust loss
+    double loss_parameter         # the robust loss's: Huber's delta, the quantile
     double *row_sums              # a team's scratch for the penalty: one per unit of 1..L
     int threads                   # the team's size for the call
 
@@ -267,6 +272,7 @@ cdef class Model:
         self.c.n_weights = count_weights(sizes)
         self.workspace = None
         self.configure(True, "identity", 0.0, "squared", 0.0, 1)
+        self.set_loss("canonical", 0.0)
 
     def configure(self, bint has_bias, str activation, double negative_slope, str output,
                   double alpha, int threads):
@@ -275,6 +281,11 @@ cdef class Model:
         self.c.activation, self.c.output = ACTIVATIONS[activation], OUTPUTS[output]
         self.c.threads = max(1, threads)
         self.c.n_params = self.c.n_weights + (count_units(&self.c) if has_bias else 0)
+
+    def set_loss(self, str loss, double parameter):
+        """The loss of the next calls: "canonical" (the output's own), or a robust loss
+        of REGRESSION_LOSSES for the identity output, with its parameter."""
+        self.c.loss, self.c.loss_parameter = REGRESSION_LOSSES[loss], parameter
 
     def workspace_size(self, Py_ssize_t rows):
         """Elements of the workspace for a batch of rows (one copy)."""
@@ -484,6 +495,18 @@ def output_loss(int output, const floating[:, ::1] Z, object Y, object labels,
     with nogil:
         total = nnbp_output_loss(output, Z.shape[0], Z.shape[1], &Z[0, 0], Y_ptr, labels_p,
                                  sw_ptr, scale, D_ptr)
+    return total
+
+
+def regression_loss(int loss, double parameter, const floating[:, ::1] Z,
+                    const floating[:, ::1] Y, object sample_weight, double scale, object D):
+    """sum_i s_i sum_k loss(Z - Y) of a robust loss; D = scale s_i dloss/dZ unless D is None."""
+    cdef const floating *sw_ptr = optional_ptr(sample_weight, Z[0, 0])
+    cdef floating *D_ptr = <floating *> optional_ptr(D, Z[0, 0])
+    cdef double total
+    with nogil:
+        total = nnbp_regression_loss(loss, parameter, Z.shape[0], Z.shape[1], &Z[0, 0],
+                                     &Y[0, 0], sw_ptr, scale, D_ptr)
     return total
 
 
@@ -864,6 +887,19 @@ cdef inline Py_ssize_t widest_layer(const model *m) noexcept nogil:
     return widest
 
 
+cdef double fused_loss(const model *m, const batch *b, const floating *Z,
+                       floating *D) noexcept nogil:
+    """sum_i s_i loss_i of the batch's logits Z by the output's canonical loss, or by the
+    model's robust loss; D(L) = (s_i/S) dloss_i/dz into D unless it is NULL."""
+    if m.loss == NNBP_CANONICAL_LOSS:
+        return nnbp_output_loss(m.output, b.rows, m.sizes[m.depth], Z,
+                                <const floating *> b.targets, b.labels,
+                                <const floating *> b.sample_weight, 1.0 / b.weight_total, D)
+    return nnbp_regression_loss(m.loss, m.loss_parameter, b.rows, m.sizes[m.depth], Z,
+                                <const floating *> b.targets,
+                                <const floating *> b.sample_weight, 1.0 / b.weight_total, D)
+
+
 cdef double batch_loss(const team *t, const model *m, const batch *b, const floating *P,
                        floating *work, bint deltas) noexcept nogil:
     """(1/S) sum_i s_i loss_i by the forward pass, every member's; with deltas, the
@@ -874,10 +910,7 @@ cdef double batch_loss(const team *t, const model *m, const batch *b, const floa
     cdef double total
     forward_pass(t, m, b, P, work, Z)
     if t.member == 0:
-        total = nnbp_output_loss(m.output, n, m.sizes[m.depth], Z,
-                                 <const floating *> b.targets, b.labels,
-                                 <const floating *> b.sample_weight, 1.0 / b.weight_total,
-                                 Z + n * m.sizes[m.depth] if deltas else NULL)
+        total = fused_loss(m, b, Z, Z + n * m.sizes[m.depth] if deltas else NULL)
         if deltas and b.sample_weight != NULL and m.depth > 1:
             forget_rows_of_weight_zero(m, b, work)
         total /= b.weight_total
@@ -1038,7 +1071,6 @@ def network_loss_grad(Model net, const floating[::1] params, object data, object
 cdef struct upstream_gradient:
     const void *values            # (rows, m_L): dloss/df, or dloss/dZ(L)
     bint of_outputs               # values are dloss/df: taken through phi_out' first
-    bint forward_done             # the workspace holds this batch's forward pass already
     void *dX                      # (rows, m_0): receives dloss/dX; NULL: not wanted
 
 
@@ -1082,8 +1114,7 @@ cdef void vjp_pass(const team *t, const model *m, const batch *b, const floating
                    floating *work, const upstream_gradient *u, floating *G) noexcept nogil:
     """The gradient of the upstream's loss into G (and its dX), every member's part.
     m's alpha must be 0: the penalty is no part of the network's Jacobian."""
-    if not u.forward_done:
-        forward_pass(t, m, b, P, work, logits_of(m, b.rows, work))
+    forward_pass(t, m, b, P, work, logits_of(m, b.rows, work))
     place_upstream(t, m, b.rows, u, work)
     backward_pass(t, m, b, P, work, G)
     if u.dX != NULL:
@@ -1105,11 +1136,9 @@ cdef batch unlabelled_rows(object X, Py_ssize_t K, csr_batch *rows, floating dty
 
 
 def network_logits(Model net, const floating[::1] params, object X, floating[:, ::1] out):
-    """out = Z(L), the logits of X's rows (a dense array or a CSR matrix).
-
-    The forward pass runs in the model's workspace, a team of the model's
-    threads, and leaves it there for network_vjp(..., forward_done=True)
-    under the same hold of the model's lock. params are only read.
+    """out = Z(L), the logits of X's rows (a dense array or a CSR matrix), by the
+    forward pass in the model's workspace, on a team of the model's threads.
+    params are only read.
     """
     cdef Py_ssize_t n = X.shape[0]
     cdef floating[::1] work = workspace_of(net, n, 1, params[0])
@@ -1132,18 +1161,15 @@ def network_logits(Model net, const floating[::1] params, object X, floating[:, 
 
 
 def network_vjp(Model net, const floating[::1] params, object X,
-                const floating[:, ::1] upstream, bint of_outputs, bint forward_done,
-                floating[::1] grad, object dX):
+                const floating[:, ::1] upstream, bint of_outputs, floating[::1] grad,
+                object dX):
     """grad = upstream^T d(outputs)/d(params), and dX = upstream^T d(outputs)/dX
     unless dX is None: a vector-Jacobian product, without the penalty.
 
     upstream: (n, m_L), a loss's gradient with respect to the outputs f
     (of_outputs) or to the logits Z(L) of X's rows. X: a dense array (dX
-    allowed) or a CSR matrix (dX None). forward_done: the workspace holds
-    X's forward pass (network_logits, under the same hold of the model's
-    lock), not made again. A team of the model's threads computes it.
-    (Eight parameters: the network, its parameters, the two inputs and the
-    two outputs of the product, and how to read them.)
+    allowed) or a CSR matrix (dX None). A team of the model's threads
+    computes it, forward pass and backward. params are only read.
     """
     cdef model m = net.c
     cdef Py_ssize_t n = X.shape[0]
@@ -1155,7 +1181,7 @@ def network_vjp(Model net, const floating[::1] params, object X,
     cdef csr_batch rows
     cdef batch b
     m.alpha = 0
-    u.values, u.of_outputs, u.forward_done, u.dX = &upstream[0, 0], of_outputs, forward_done, NULL
+    u.values, u.of_outputs, u.dX = &upstream[0, 0], of_outputs, NULL
     if dX is not None:
         dX_view = dX
         u.dX = &dX_view[0, 0]

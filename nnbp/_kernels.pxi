@@ -67,6 +67,20 @@ cdef inline void nnbp_output_backward(int output, size_t n, size_t m, const floa
         nnbp_output_backward_f64(output, n, m, F, D)
 
 
+cdef inline double nnbp_regression_loss(int loss, double parameter, size_t n, size_t m,
+                                        const floating *Z, const floating *Y,
+                                        const floating *sample_weight, double scale,
+                                        floating *D) noexcept nogil:
+    """sum_i s_i sum_k loss(z_ik - y_ik) of a robust loss (parameter: Huber's delta, the
+    quantile); D = scale s_i dloss/dz unless NULL"""
+    if floating is float:
+        return nnbp_regression_loss_f32(loss, parameter, n, m, Z, Y, sample_weight, scale,
+                                        D)
+    else:
+        return nnbp_regression_loss_f64(loss, parameter, n, m, Z, Y, sample_weight, scale,
+                                        D)
+
+
 cdef inline double nnbp_l2_penalty(size_t M, size_t K, floating scale, const floating *W,
                                    floating *G, double *row_sums) noexcept nogil:
     """sum W^2 over M rows of K weights (each row's into row_sums too unless NULL); G +=

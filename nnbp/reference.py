@@ -45,6 +45,7 @@ import math
 __all__ = [
     "ACTIVATIONS",
     "OUTPUTS",
+    "REGRESSION_LOSSES",
     "activation",
     "activation_backward",
     "activation_derivative",
@@ -54,8 +55,10 @@ __all__ = [
     "forward",
     "loss",
     "loss_and_grad",
+    "logits",
     "output_function",
     "output_loss",
+    "regression_loss",
     "sgd_step",
     "vjp",
 ]
@@ -969,6 +972,130 @@ def vjp(weights: Weights, biases: Biases, X: Matrix, upstream: Matrix, activatio
         dX.append([sum(W1[u][j] * delta_1[u] for u in range(len(W1)))
                    for j in range(len(X[i]))])
     return dweights, dbiases, dX
+
+
+#: The robust losses of the identity output (nnbp.losses), by scikit-learn's names.
+REGRESSION_LOSSES = ("huber", "absolute_error", "quantile")
+
+
+def _regression_loss_example(name, r, parameter):
+    """(loss, dloss/dz) of one residual r = z - y.
+
+    huber:          r^2 / 2             if |r| <= delta,  else delta (|r| - delta / 2)
+                    dloss/dz = r        if |r| <= delta,  else delta sign(r)
+    absolute_error: |r|,                dloss/dz = sign(r)  (0 at r = 0)
+    quantile:       -q r  if r < 0,     else (1 - q) r
+                    dloss/dz = -q       if r < 0,         else 1 - q
+    """
+    if name == "huber":
+        delta = parameter
+        if abs(r) <= delta:
+            return 0.5 * r * r, r
+        return delta * (abs(r) - 0.5 * delta), math.copysign(delta, r)
+    if name == "absolute_error":
+        return abs(r), (r > 0) - (r < 0)
+    q = parameter  # quantile
+    if r < 0:
+        return -q * r, -q
+    return (1.0 - q) * r, 1.0 - q
+
+
+def regression_loss(name: str, Z: Matrix, y: Matrix, parameter: float = 1.0,
+                    sample_weight: Vector | None = None) -> tuple[float, list[list[float]]]:
+    """A robust loss of the logits Z of the identity output, and its gradient dZ.
+
+    ::
+
+        loss  = (1/S) sum_i s_i sum_k loss(Z[i][k] - y[i][k])
+        dZ[i] = s_i dloss/dz (Z[i] - y[i]) / S
+
+    Parameters
+    ----------
+    name : str
+        The loss, one of REGRESSION_LOSSES.
+    Z : list of lists of float, shape (n_samples, n_outputs)
+        The logits (the outputs themselves: the output is the identity).
+    y : list of lists of float, shape (n_samples, n_outputs)
+        The targets.
+    parameter : float, default=1.0
+        Huber's delta, or the quantile q (the absolute error has none).
+    sample_weight : list of float or None, default=None
+        The examples' weights s_i; None: all 1.
+
+    Returns
+    -------
+    loss : float
+        The (weighted) mean loss.
+    dZ : list of lists of float
+        Its gradient with respect to Z.
+
+    Raises
+    ------
+    ValueError
+        If the loss is unknown, or a shape or a weight is invalid.
+
+    See Also
+    --------
+    nnbp.losses : The loss objects, computed by the compiled kernel.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> reference.regression_loss("huber", [[0.5], [3.0]], [[0.0], [0.0]], parameter=1.0)
+    (1.3125, [[0.25], [0.5]])
+    """
+    _check_name(name, REGRESSION_LOSSES, "regression loss")
+    Z = _matrix(Z, "Z")
+    n = len(Z)
+    y = _matrix(y, "y", rows=n, columns=len(Z[0]))
+    s, S = _sample_weights(sample_weight, n)
+    total = 0.0
+    dZ = []
+    for i in range(n):
+        dz_i = []
+        for k in range(len(Z[i])):
+            loss_ik, dz_ik = _regression_loss_example(name, Z[i][k] - y[i][k], parameter)
+            total += s[i] * loss_ik
+            dz_i.append(s[i] * dz_ik / S)
+        dZ.append(dz_i)
+    return total / S, dZ
+
+
+def logits(weights: Weights, biases: Biases, X: Matrix, activation: str,
+           negative_slope: float = 0.01) -> list[list[float]]:
+    """The logits z(L) of each example: the network's outputs before phi_out.
+
+    Parameters
+    ----------
+    weights : list of matrices
+        The weights W(1), ..., W(L), as forward takes them.
+    biases : list of lists of float, or None
+        The biases b(1), ..., b(L); None: no biases.
+    X : list of lists of float, shape (n_samples, m_0)
+        The input rows.
+    activation : str
+        The hidden activation, one of ACTIVATIONS.
+    negative_slope : float, default=0.01
+        The slope of leaky_relu for z <= 0.
+
+    Returns
+    -------
+    list of lists of float
+        z(L) of each example, n_samples lists of m_L.
+
+    See Also
+    --------
+    forward : phi_out of the logits.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> reference.logits([[[1.0, -1.0]], [[2.0]]], [[0.0], [0.5]], [[2.0, 1.0]], "relu")
+    [[2.5]]
+    """
+    weights, biases, X = _network(weights, biases, X, activation, "squared")
+    L = len(weights)
+    return [_forward_example(weights, biases, x, activation, negative_slope)[0][L] for x in X]
 
 
 def _sum_of_squares(weights):
