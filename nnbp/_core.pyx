@@ -1313,6 +1313,14 @@ def update(Optimizer optimizer, floating[::1] params, const floating[::1] grad):
     return rule.learning_rate
 
 
+def penalty_sum(Model net, const floating[::1] params):
+    """sum_l ||W(l)||^2 of params, in double, in the order the compiled loss sums it."""
+    cdef double total
+    with nogil:
+        total = l2_penalty(&net.c, <floating> 0, &params[0], NULL)
+    return total
+
+
 def all_finite(const floating[::1] x):
     """True if no entry of x is inf or nan; allocates nothing."""
     cdef bint finite

@@ -760,7 +760,7 @@ default=None
         # another (a shard's loss is divided by the whole cluster's).
         ratio = (rows if data.sample_weight is None
                  else float(data.sample_weight.sum(dtype=np.float64))) / data.total
-        value = float(value) * ratio
+        value = float(value) * ratio if ratio != 1 else float(value)
         if grad is not None:
             G = check_matrix(f"the gradient that {loss!r} returned", G, self.dtype,
                              shape=Z.shape)
@@ -769,7 +769,12 @@ default=None
             with self.compiled(self.flops_per_layer(rows), rows) as model:
                 self.workspace_for(rows)
                 _core.network_vjp(model, params, data.X, G, False, grad, None)
-        return value + self.l2_penalty(params, data.total, grad)
+            self.l2_penalty(params, data.total, grad)
+        if not self.alpha:
+            return value
+        # The penalty's sum in double, in the compiled loss's order: the same
+        # loss as a built-in loss object's, to the last bit.
+        return value + self.alpha / (2 * data.total) * _core.penalty_sum(self._model, params)
 
     def check_loss(self, loss: Any) -> Optional[losses.Loss]:
         """A loss object for this network's loss= arguments, or None for None.
