@@ -66,7 +66,6 @@ __all__ = [
     "PinballLoss",
     "REGRESSION_LOSSES",
     "as_loss",
-    "regression_loss",
 ]
 
 #: The regressor's built-in losses by their scikit-learn names (MLPRegressor's loss=).
@@ -173,6 +172,16 @@ class FunctionLoss(Loss):
     See Also
     --------
     Loss : What the function must compute.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp.losses import FunctionLoss
+    >>> def half_squared_error(y_true, raw_prediction, sample_weight=None):
+    ...     r = raw_prediction - y_true
+    ...     return float((r ** 2).sum() / (2 * len(r))), r / len(r)
+    >>> FunctionLoss(half_squared_error, output="squared").loss(np.zeros((1, 1)), np.ones((1, 1)))
+    0.5
     """
 
     def __init__(self, function: Callable[..., tuple[float, np.ndarray]],
@@ -245,7 +254,7 @@ class _RegressionLoss(Loss):
         """
         Z, Y, weight, total = _loss_arrays(raw_prediction, y_true, sample_weight)
         gradient = np.empty_like(Z)
-        value = regression_loss(self.name, self.parameter, Z, Y, weight, 1.0 / total, gradient)
+        value = _regression_loss(self.name, self.parameter, Z, Y, weight, 1.0 / total, gradient)
         return value / total, gradient
 
     def __repr__(self) -> str:
@@ -269,6 +278,17 @@ class HuberLoss(_RegressionLoss):
     See Also
     --------
     AbsoluteError : The limit as delta goes to 0 (scaled by delta).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import HuberLoss, Network
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(20, 3)), rng.normal(size=20)
+    >>> net = Network([3, 5, 1], activation="tanh", output="squared", seed=0)
+    >>> loss, grad = net.loss_and_grad(X, y, loss=HuberLoss(delta=0.5))
+    >>> grad.shape == net.params.shape
+    True
     """
 
     name = "huber"
@@ -294,6 +314,13 @@ class AbsoluteError(_RegressionLoss):
     See Also
     --------
     PinballLoss : Any quantile instead of the median (quantile=0.5 is half this loss).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import AbsoluteError
+    >>> AbsoluteError().loss(np.zeros((2, 1)), np.array([[1.0], [-3.0]]))
+    2.0
     """
 
     name = "absolute_error"
@@ -309,11 +336,20 @@ class PinballLoss(_RegressionLoss):
     Parameters
     ----------
     quantile : float, default=0.5
-        q, in (0, 1).
+        The quantile q, in (0, 1).
 
     See Also
     --------
     AbsoluteError : Twice the pinball loss of the median.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp import PinballLoss
+    >>> loss, gradient = PinballLoss(0.9).loss_gradient(np.zeros((2, 1)),
+    ...                                                 np.array([[1.0], [-1.0]]))
+    >>> round(loss, 3), gradient.ravel().round(3).tolist()
+    (0.5, [0.05, -0.45])
     """
 
     name = "quantile"
@@ -349,39 +385,21 @@ def _loss_arrays(raw_prediction: npt.ArrayLike, y_true: npt.ArrayLike,
     return Z, Y, weight, float(weight.sum(dtype=np.float64))
 
 
-def regression_loss(name: str, parameter: float, Z: np.ndarray, Y: np.ndarray,
-                    sample_weight: Optional[np.ndarray], scale: float,
-                    gradient: Optional[np.ndarray]) -> float:
-    """sum_i s_i sum_k loss(Z - Y) of a built-in loss, by the compiled kernel.
-
-    For nnbp's own modules and tests: the arrays are not checked here.
-
-    Parameters
-    ----------
-    name : str
-        One of REGRESSION_LOSSES.
-    parameter : float
-        Huber's delta, or the quantile (ignored by absolute_error).
-    Z, Y : ndarray of shape (n, m)
-        The logits and the targets, C-contiguous, of one float dtype.
-    sample_weight : ndarray of shape (n,) or None
-        The rows' weights, of that dtype; None: all 1.
-    scale : float
-        The gradient's factor, 1/S for a mean.
-    gradient : ndarray of shape (n, m) or None
-        Receives scale s_i dloss/dz; None: not computed.
-
-    Returns
-    -------
-    float
-        The weighted sum of the rows' losses.
-    """
+def _regression_loss(name: str, parameter: float, Z: np.ndarray, Y: np.ndarray,
+                     sample_weight: Optional[np.ndarray], scale: float,
+                     gradient: Optional[np.ndarray]) -> float:
+    """sum_i s_i sum_k loss(Z - Y) of a built-in loss by the compiled kernel (the arrays
+    unchecked: C-contiguous, of one dtype); gradient = scale s_i dloss/dz unless None."""
     return float(_core.regression_loss(_core.REGRESSION_LOSSES[name], parameter, Z, Y,
                                        sample_weight, scale, gradient))
 
 
 def as_loss(loss: Any) -> Loss:
     """A loss object of loss: a Loss as it is, a function wrapped in a FunctionLoss.
+
+    What the loss= arguments of nnbp's functions make of what they are
+    given: an object with a loss_gradient method (such as a Loss), or a
+    function that computes the same.
 
     Parameters
     ----------
@@ -398,6 +416,20 @@ def as_loss(loss: Any) -> Loss:
     ------
     TypeError
         If loss is neither.
+
+    See Also
+    --------
+    Loss : What a loss computes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnbp.losses import as_loss
+    >>> def mean_absolute_error(y_true, raw_prediction, sample_weight=None):
+    ...     r = raw_prediction - y_true
+    ...     return float(np.abs(r).sum() / len(r)), np.sign(r) / len(r)
+    >>> as_loss(mean_absolute_error).loss(np.zeros((2, 1)), np.array([[1.0], [-3.0]]))
+    2.0
     """
     if isinstance(loss, Loss):
         return loss

@@ -1065,6 +1065,9 @@ def logits(weights: Weights, biases: Biases, X: Matrix, activation: str,
            negative_slope: float = 0.01) -> list[list[float]]:
     """The logits z(L) of each example: the network's outputs before phi_out.
 
+    x(0) = x, z(l) = W(l) x(l-1) + b(l), x(l) = phi(z(l)) for l < L, one
+    example at a time, as forward computes them, without phi_out.
+
     Parameters
     ----------
     weights : list of matrices
@@ -1081,11 +1084,11 @@ def logits(weights: Weights, biases: Biases, X: Matrix, activation: str,
     Returns
     -------
     list of lists of float
-        z(L) of each example, n_samples lists of m_L.
+        The logits z(L) of each example, n_samples lists of m_L.
 
     See Also
     --------
-    forward : phi_out of the logits.
+    forward : The outputs, phi_out of the logits.
 
     Examples
     --------
