@@ -181,8 +181,12 @@ class _CompiledCall:
             raise
         network._model.configure(network.bias, network.activation, network.negative_slope,
                                  network.output, network.alpha, threads)
-        # Every call sets its loss: a robust loss never outlives the call that asked for it.
-        network._model.set_loss(*(self.loss or _CANONICAL_LOSS))
+        # A robust loss never outlives the call that asked for it; the others find
+        # the canonical loss set, without paying for a call to set it (one-row
+        # predictions pay for every fraction of a microsecond).
+        if self.loss is not None or network._robust_loss_set:
+            network._model.set_loss(*(self.loss or _CANONICAL_LOSS))
+            network._robust_loss_set = self.loss is not None
         return network._model
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -314,6 +318,8 @@ default=None
         # The network as the compiled core takes it; the lock is held while it computes.
         self._model = _core.Model(self.layer_sizes)
         self._model.workspace = np.empty(0, dtype=self.dtype)
+        # Whether the model holds a robust loss (nnbp.losses), set by _CompiledCall.
+        self._robust_loss_set = False
         self._lock = threading.Lock()
         _networks.add(self)
         # initialize() draws each weight matrix in float64 before copying it in.
