@@ -1717,6 +1717,15 @@ default='relu'
         - 'he' draws weights from N(0, 2 / fan_in), biases 0: suited to
           'relu' and 'leaky_relu'.
 
+    huber_delta : float, default=1.0
+        The threshold of loss='huber', > 0 (nnbp's own; nnbp.HuberLoss's
+        delta, torch.nn.HuberLoss's). Not ``epsilon``, scikit-learn's name for
+        it in SGDRegressor and HuberRegressor: here epsilon is Adam's.
+
+    quantile : float, default=0.5
+        The quantile of loss='quantile', in (0, 1) (nnbp's own), as in
+        scikit-learn's other regressors.
+
     Attributes
     ----------
     loss_ : float
