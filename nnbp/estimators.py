@@ -639,9 +639,9 @@ class _BaseMLP(BaseEstimator):
                               "going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         trainer = self._trainer
+        loss = self._training_loss()
         if trainer is None:
             # loss= only where there is one: nnbp.dask's trainer takes none.
-            loss = self._training_loss()
             trainer = self._trainer = self._trainer_class(
                 net, self._make_optimizer(), batch_size=batch_size, shuffle=self.shuffle,
                 random_state=self._random_state, tol=self.tol,
@@ -649,8 +649,9 @@ class _BaseMLP(BaseEstimator):
                 **({} if loss is None else {"loss": loss}))
         elif not incremental:
             trainer.optimizer = self._make_optimizer()
-        if self._training_loss() is not None:
-            trainer.loss_object = self._training_loss()
+        if hasattr(trainer, "loss_object"):
+            # The loss may have changed since the trainer was made (warm_start).
+            trainer.loss_object = loss
         trainer.batch_size, trainer.shuffle = batch_size, self.shuffle
         trainer.random_state, trainer.verbose = self._random_state, self.verbose
         trainer.tol, trainer.n_iter_no_change = self.tol, self.n_iter_no_change

@@ -92,6 +92,13 @@ def test_switching_between_the_squared_error_and_a_robust_loss_keeps_the_network
     with pytest.warns(Warning):
         regressor.fit(X, y)
         regressor.set_params(loss="absolute_error").fit(X, y)
+    # The warm start goes on with the loss asked for, each time.
+    with pytest.warns(Warning):
+        regressor.set_params(loss="huber", huber_delta=0.3).fit(X, y)
+    assert repr(regressor._trainer.loss_object) == repr(HuberLoss(0.3))
+    with pytest.warns(Warning):
+        regressor.set_params(loss="squared_error").fit(X, y)
+    assert regressor._trainer.loss_object is None
     regressor.set_params(loss="poisson")
     with pytest.raises(ValueError, match="loss"):
         regressor.fit(X, np.abs(y))
