@@ -20,6 +20,14 @@ OUT_ACTIVATION_NAMES = {"softmax": "softmax", "logistic": "logistic", "squared":
 # The classifier's kinds of problem, and the network output each is fitted with.
 TARGET_TYPES = {"binary": "logistic", "multiclass": "softmax",
                 "multilabel-indicator": "logistic"}
+# Parameters added after the model files of format version 1 were first written, with
+# their defaults. A file holds one only where it is not at its default: the files of
+# models that use none of them are byte for byte what the nnbp before them wrote, and
+# load there. A file that uses one holds a parameter (huber_delta, quantile) or a value
+# (loss="absolute_error") that the nnbp before them refuses by name, so it never loads
+# there silently wrong. Reading, a missing one takes its default, which is what the
+# files written before it trained with.
+ADDED_PARAMETERS = {"huber_delta": 1.0, "quantile": 0.5}
 # The label binarizer's fitted state that a classifier's file holds (neg_label=0,
 # pos_label=1, dense output).
 CLASSIFIER_EXTRA = ("y_type_", "sparse_input_")
@@ -153,6 +161,9 @@ def saved_state(estimator, kind: str, extra: dict, arrays: dict) -> io.SavedMode
         params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
     if params.get("dtype") is not None:
         params["dtype"] = np.dtype(params["dtype"]).name
+    for name, default in ADDED_PARAMETERS.items():
+        if name in params and params[name] == default:
+            del params[name]
     fitted = {"n_features_in_": estimator.n_features_in_, "n_outputs_": estimator.n_outputs_,
               "n_layers_": estimator.n_layers_, "out_activation_": estimator.out_activation_}
     attributes = vars(estimator)
@@ -197,10 +208,14 @@ def saved_parameters(class_name: str, state, parameter_names) -> tuple:
     unknown = sorted(set(params) - set(parameter_names))
     if unknown:
         raise ValueError(f"{class_name} has no parameter {unknown[0]!r}")
-    # save writes every parameter: a missing one would silently take its default.
-    missing = sorted(set(parameter_names) - set(params))
+    # save writes every parameter (the added ones unless at their defaults): a
+    # missing one would silently take its default.
+    missing = sorted(set(parameter_names) - set(params) - set(ADDED_PARAMETERS))
     if missing:
         raise ValueError(f"the {class_name} parameter {missing[0]!r} is missing")
+    for name, default in ADDED_PARAMETERS.items():
+        if name in parameter_names:
+            params.setdefault(name, default)
     if isinstance(params.get("hidden_layer_sizes"), list):
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
     return params, fitted
