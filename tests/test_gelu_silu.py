@@ -335,3 +335,34 @@ def test_onnx_export_against_the_true_values(name, dtype, opset):
     error = np.abs(computed.astype(np.float64) - true)
     eps = np.finfo(dtype).eps
     assert np.all(error <= 8 * eps * np.abs(true) + tail_error(name, z, dtype) + 1e-37)
+
+
+@pytest.mark.parametrize("opset", [17, 20])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", NEW)
+def test_skl2onnx_converts_estimators_with_them(name, dtype, opset, rng):
+    """skl2onnx's registration writes the same activation, at the opset skl2onnx is given."""
+    skl2onnx = pytest.importorskip("skl2onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    import onnx
+
+    import nnbp.onnx   # registers nnbp's converters with skl2onnx
+    if opset > onnx.defs.onnx_opset_version():
+        pytest.skip(f"this onnx knows opsets up to {onnx.defs.onnx_opset_version()}")
+    X = rng.normal(size=(200, 4))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)          # three classes: softmax
+    classifier = nnbp.MLPClassifier(hidden_layer_sizes=(8,), activation=name, max_iter=20,
+                                    random_state=0).fit(X, y)
+    model = skl2onnx.to_onnx(classifier, X[:1].astype(dtype), target_opset=opset,
+                             options={"zipmap": False})
+    if name == "gelu":
+        has_gelu = any(node.op_type == "Gelu" for node in model.graph.node)
+        assert has_gelu == (dtype == np.float32 and opset >= 20)
+    session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    rows = rng.normal(size=(500, 4)).astype(dtype)
+    label, probabilities = session.run(None, {session.get_inputs()[0].name: rows})
+    expected = classifier.network_.copy(dtype=dtype).forward(rows)
+    np.testing.assert_allclose(probabilities, expected,
+                               rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-7)
+    assert np.mean(label == classifier.predict(rows)) > 0.99
