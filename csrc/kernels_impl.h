@@ -58,7 +58,8 @@ static inline REAL NNBP(within_limit)(REAL z)
  * large relative one. In double, float's Phi is within an ulp of the true
  * one for z >= -5.9 (Phi > 2^-29); below, and in double, gelu(z) = z Phi(z)
  * is within a few 2^-53 |z| of its value (PyTorch's float32 is 2^-24 |z|). */
-static inline REAL NNBP(normal_cdf)(REAL z)
+/* Forced inline (vecmath.h): a call would keep gelu's loops scalar. */
+NNBP_ERF_INLINE REAL NNBP(normal_cdf)(REAL z)
 {
     return (REAL)(0.5 * (1.0 + nnbp_erf_f64((double)z * 0.70710678118654752440)));
 }
