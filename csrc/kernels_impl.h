@@ -61,7 +61,10 @@ static inline REAL NNBP(within_limit)(REAL z)
 /* Forced inline (vecmath.h): a call would keep gelu's loops scalar. */
 NNBP_ERF_INLINE REAL NNBP(normal_cdf)(REAL z)
 {
-    return (REAL)(0.5 * (1.0 + nnbp_erf_f64((double)z * 0.70710678118654752440)));
+    const double x = (double)z * 0.70710678118654752440;
+    /* float's erf has the terms float needs, double's all of them. */
+    const double erf = sizeof(REAL) == sizeof(float) ? nnbp_erf_for_f32(x) : nnbp_erf_f64(x);
+    return (REAL)(0.5 * (1.0 + erf));
 }
 
 /* phi(z) = e^(-z^2/2) / sqrt(2 pi), the standard normal density. */
