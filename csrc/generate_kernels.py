@@ -110,6 +110,8 @@ cdef extern from "nnbp_kernels.h" nogil:
         NNBP_RELU
         NNBP_LEAKY_RELU
         NNBP_SOFTPLUS
+        NNBP_GELU
+        NNBP_SILU
     enum:
         NNBP_SQUARED
         NNBP_BINARY

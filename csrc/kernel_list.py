@@ -139,4 +139,5 @@ KERNELS = (
     Kernel("nnbp_exp", "REAL", ("REAL x",), "e^x", header="vecmath.h"),
     Kernel("nnbp_tanh", "REAL", ("REAL x",), "tanh(x)", header="vecmath.h"),
     Kernel("nnbp_log1p", "REAL", ("REAL t",), "log(1 + t)", header="vecmath.h"),
+    Kernel("nnbp_erf", "REAL", ("REAL x",), "erf(x)", header="vecmath.h"),
 )

@@ -32,6 +32,47 @@ static inline REAL NNBP(shifted_exp)(REAL z, REAL zmax)
     return z == zmax ? (REAL)1 : EXP(z - zmax);
 }
 
+/* gelu and silu multiply z by a factor that is 0 at z = -inf: -inf * 0 is
+ * NaN, where their limit is 0. Below -1000 the factor is 0 in float and
+ * double (Phi(-1000) and sigma(-1000) underflow), so z taken as -1000
+ * there gives the same -0 for finite z, and 0 (not NaN) at -inf; NaN fails
+ * the comparison and stays NaN. */
+#define NNBP_FACTOR_LIMIT ((REAL)1000)
+
+static inline REAL NNBP(above_limit)(REAL z)
+{
+    return z < -NNBP_FACTOR_LIMIT ? -NNBP_FACTOR_LIMIT : z;
+}
+
+/* z clamped to [-1000, 1000]: the derivatives' z phi(z) and z sigma(z)(1 -
+ * sigma(z)) terms are 0 past it, and inf * 0 would make them NaN. */
+static inline REAL NNBP(within_limit)(REAL z)
+{
+    return z < -NNBP_FACTOR_LIMIT ? -NNBP_FACTOR_LIMIT
+                                  : (z > NNBP_FACTOR_LIMIT ? NNBP_FACTOR_LIMIT : z);
+}
+
+/* Phi(z) = (1 + erf(z / sqrt 2)) / 2, the standard normal CDF, as PyTorch
+ * writes it (gelu with approximate='none'), in double for both types: for
+ * z << 0, 1 + erf cancels, and its absolute error, a few 2^-53, is then a
+ * large relative one. In double, float's Phi is within an ulp of the true
+ * one for z >= -5.9 (Phi > 2^-29); below, and in double, gelu(z) = z Phi(z)
+ * is within a few 2^-53 |z| of its value (PyTorch's float32 is 2^-24 |z|). */
+/* Forced inline (vecmath.h): a call would keep gelu's loops scalar. */
+NNBP_ERF_INLINE REAL NNBP(normal_cdf)(REAL z)
+{
+    const double x = (double)z * 0.70710678118654752440;
+    /* float's erf has the terms float needs, double's all of them. */
+    const double erf = sizeof(REAL) == sizeof(float) ? nnbp_erf_for_f32(x) : nnbp_erf_f64(x);
+    return (REAL)(0.5 * (1.0 + erf));
+}
+
+/* phi(z) = e^(-z^2/2) / sqrt(2 pi), the standard normal density. */
+static inline REAL NNBP(normal_pdf)(REAL z)
+{
+    return EXP((REAL)-0.5 * z * z) * (REAL)0.39894228040143267794;
+}
+
 /* Z[i, :] += bias; A = phi(Z).  A == NULL: bias only.  Z and A: n rows of m
  * columns, ld apart (a block of columns of wider matrices). */
 static void NNBP(nnbp_bias_activation)(int activation, REAL negative_slope,
@@ -68,6 +109,14 @@ static void NNBP(nnbp_bias_activation)(int activation, REAL negative_slope,
             break;
         case NNBP_SOFTPLUS:
             for (size_t j = 0; j < m; ++j) a[j] = NNBP(softplus)(z[j]);
+            break;
+        case NNBP_GELU:
+            for (size_t j = 0; j < m; ++j)
+                a[j] = NNBP(above_limit)(z[j]) * NNBP(normal_cdf)(z[j]);
+            break;
+        case NNBP_SILU:
+            for (size_t j = 0; j < m; ++j)
+                a[j] = NNBP(above_limit)(z[j]) * NNBP(sigmoid)(z[j]);
             break;
         }
     }
@@ -121,6 +170,20 @@ static void NNBP(nnbp_activation_backward)(int activation, REAL negative_slope,
             break;
         case NNBP_SOFTPLUS:
             for (size_t j = 0; j < m; ++j) d[j] *= NNBP(sigmoid)(z[j]);
+            break;
+        /* gelu' = Phi + z phi and silu' = sigma (1 + z (1 - sigma)), from Z
+         * (A = z Phi or z sigma does not give the factor back near z = 0),
+         * as PyTorch computes them. */
+        case NNBP_GELU:
+            for (size_t j = 0; j < m; ++j)
+                d[j] *= NNBP(normal_cdf)(z[j])
+                        + NNBP(within_limit)(z[j]) * NNBP(normal_pdf)(NNBP(within_limit)(z[j]));
+            break;
+        case NNBP_SILU:
+            for (size_t j = 0; j < m; ++j) {
+                const REAL s = NNBP(sigmoid)(z[j]);
+                d[j] *= s * ((REAL)1 + NNBP(within_limit)(z[j]) * ((REAL)1 - s));
+            }
             break;
         }
     }
@@ -641,6 +704,7 @@ static double NNBP(nnbp_example_step)(size_t M, size_t K, const REAL *d, const R
 #undef NNBP_ROW_BLOCK
 #undef NNBP_VECTOR_BYTES
 #undef NNBP_PENALTY_LANES
+#undef NNBP_FACTOR_LIMIT
 
 #undef NNBP
 #undef NNBP_NAME1

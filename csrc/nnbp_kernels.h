@@ -22,7 +22,9 @@ enum nnbp_activation {
     NNBP_TANH = 2,
     NNBP_RELU = 3,
     NNBP_LEAKY_RELU = 4,
-    NNBP_SOFTPLUS = 5
+    NNBP_SOFTPLUS = 5,
+    NNBP_GELU = 6,      /* exact, erf-based: z Phi(z) */
+    NNBP_SILU = 7       /* z sigma(z) */
 };
 
 /* Output activations, each paired with its canonical loss. */

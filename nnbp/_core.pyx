@@ -36,6 +36,8 @@ ACTIVATIONS = {
     "relu": NNBP_RELU,
     "leaky_relu": NNBP_LEAKY_RELU,
     "softplus": NNBP_SOFTPLUS,
+    "gelu": NNBP_GELU,
+    "silu": NNBP_SILU,
 }
 OUTPUTS = {"squared": NNBP_SQUARED, "logistic": NNBP_BINARY, "softmax": NNBP_SOFTMAX,
            "poisson": NNBP_POISSON}
@@ -1689,13 +1691,14 @@ def train_epoch(Model net, Optimizer optimizer, floating[::1] params, floating[:
 
 # ---------------------------------------------------------------- for the tests
 
-ELEMENTARY = ("exp", "tanh", "log1p")
+ELEMENTARY = ("exp", "tanh", "log1p", "erf")
 
 
 def elementary(str name, const floating[::1] x, floating[::1] out):
-    """out = exp(x), tanh(x) or log1p(x), by the vectorised functions of csrc/vecmath.h."""
+    """out = exp(x), tanh(x), log1p(x) or erf(x), by the vectorised functions of csrc/vecmath.h."""
     cdef Py_ssize_t k, which = ELEMENTARY.index(name)
     with nogil:
         for k in range(x.shape[0]):
             out[k] = (nnbp_exp(x[k]) if which == 0 else
-                      nnbp_tanh(x[k]) if which == 1 else nnbp_log1p(x[k]))
+                      nnbp_tanh(x[k]) if which == 1 else
+                      nnbp_log1p(x[k]) if which == 2 else nnbp_erf(x[k]))

@@ -11,6 +11,8 @@ cdef extern from "nnbp_kernels.h" nogil:
         NNBP_RELU
         NNBP_LEAKY_RELU
         NNBP_SOFTPLUS
+        NNBP_GELU
+        NNBP_SILU
     enum:
         NNBP_SQUARED
         NNBP_BINARY
@@ -188,3 +190,7 @@ cdef extern from "vecmath.h" nogil:
     # log(1 + t)
     float nnbp_log1p_f32(float t)
     double nnbp_log1p_f64(double t)
+
+    # erf(x)
+    float nnbp_erf_f32(float x)
+    double nnbp_erf_f64(double x)

@@ -224,3 +224,11 @@ cdef inline floating nnbp_log1p(floating t) noexcept nogil:
         return nnbp_log1p_f32(t)
     else:
         return nnbp_log1p_f64(t)
+
+
+cdef inline floating nnbp_erf(floating x) noexcept nogil:
+    """erf(x)"""
+    if floating is float:
+        return nnbp_erf_f32(x)
+    else:
+        return nnbp_erf_f64(x)

@@ -945,8 +945,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         int is one hidden layer. Each is between 1 and 2**31 - 1, and the
         network's weights and biases number at most 2**31 - 1.
 
-    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'softplus'}, \
-default='relu'
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'softplus', \
+'gelu', 'silu'}, default='relu'
         Activation function for the hidden layers.
 
         - 'identity', no-op activation, useful to implement linear
@@ -959,6 +959,11 @@ default='relu'
         - 'leaky_relu' (nnbp's own), returns f(x) = x for x > 0 and
           0.01 x otherwise
         - 'softplus' (nnbp's own), returns f(x) = log(1 + exp(x))
+        - 'gelu' (nnbp's own), the Gaussian error linear unit, returns
+          f(x) = x Phi(x) = x (1 + erf(x / sqrt(2))) / 2 (exact, as PyTorch's
+          default)
+        - 'silu' (nnbp's own), the sigmoid linear unit, returns
+          f(x) = x / (1 + exp(-x))
 
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         The solver for weight optimization, as in scikit-learn.
@@ -1208,8 +1213,8 @@ default='relu'
 
     Where nnbp differs from scikit-learn:
 
-    - The parameters dtype and init, and the activations 'leaky_relu' and
-      'softplus', are nnbp's own; the fitted network is ``network_``.
+    - The parameters dtype and init, and the activations 'leaky_relu',
+      'softplus', 'gelu' and 'silu', are nnbp's own; the fitted network is ``network_``.
     - ``coefs_`` and ``intercepts_`` are views of the network's parameters, not
       copies: writing into them changes the model.
     - fit and partial_fit take a callback, run after each epoch
@@ -1549,8 +1554,8 @@ default='squared_error'
         int is one hidden layer. Each is between 1 and 2**31 - 1, and the
         network's weights and biases number at most 2**31 - 1.
 
-    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'softplus'}, \
-default='relu'
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'softplus', \
+'gelu', 'silu'}, default='relu'
         Activation function for the hidden layers.
 
         - 'identity', no-op activation, useful to implement linear
@@ -1563,6 +1568,11 @@ default='relu'
         - 'leaky_relu' (nnbp's own), returns f(x) = x for x > 0 and
           0.01 x otherwise
         - 'softplus' (nnbp's own), returns f(x) = log(1 + exp(x))
+        - 'gelu' (nnbp's own), the Gaussian error linear unit, returns
+          f(x) = x Phi(x) = x (1 + erf(x / sqrt(2))) / 2 (exact, as PyTorch's
+          default)
+        - 'silu' (nnbp's own), the sigmoid linear unit, returns
+          f(x) = x / (1 + exp(-x))
 
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         The solver for weight optimization, as in scikit-learn.
@@ -1815,8 +1825,8 @@ default='relu'
 
     Where nnbp differs from scikit-learn:
 
-    - The parameters dtype and init, and the activations 'leaky_relu' and
-      'softplus', are nnbp's own; the fitted network is ``network_``.
+    - The parameters dtype and init, and the activations 'leaky_relu',
+      'softplus', 'gelu' and 'silu', are nnbp's own; the fitted network is ``network_``.
     - ``coefs_`` and ``intercepts_`` are views of the network's parameters, not
       copies: writing into them changes the model.
     - fit and partial_fit take a callback, run after each epoch

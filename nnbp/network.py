@@ -213,8 +213,9 @@ class Network:
         (m_0, m_1, ..., m_L): inputs, hidden widths, outputs; at least two
         entries, each at least 1.
     activation : {"relu", "identity", "logistic", "tanh", "leaky_relu", \
-"softplus"}, default="relu"
-        Hidden activation phi.
+"softplus", "gelu", "silu"}, default="relu"
+        Hidden activation phi. "gelu" is z Phi(z), Phi the standard normal
+        CDF (exact, erf-based, as PyTorch's default); "silu" is z sigmoid(z).
     output : {"softmax", "squared", "logistic", "poisson"}, default="softmax"
         Output activation with its canonical loss: "squared" (identity, 1/2
         squared error), "logistic" (sigmoid, binary cross-entropy per output),

@@ -46,6 +46,7 @@ True
 """
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -78,6 +79,9 @@ NETWORK_TARGET_TYPES = {"softmax": "multiclass", "logistic": "binary"}
 
 class _GraphWriter:
     """Nodes and initializers of a graph computing in dtype; subclasses say where they go."""
+
+    # The ai.onnx opset the graph is written for (gelu is one operator from 20 on).
+    opset = DEFAULT_OPSET
 
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
@@ -192,10 +196,69 @@ def _leaky_relu(graph, z, slope):
     return graph.node("Where", [positive, z, graph.node("Mul", [z, graph.scalar(slope)])])
 
 
+# Kummer's series for erf, as csrc/vecmath.h computes it:
+# erf a = 2/sqrt(pi) a e^(-a^2) sum_n (2a^2)^n / (2n+1)!!, 45 terms for a <= 3
+# (Horner's rule, each level dividing by its 2n+1); above, erfc a = e^(-a^2)
+# / sqrt(pi) / (a + (1/2)/(a + 1/(a + (3/2)/(a + ...)))), 24 levels (relative
+# error < 1e-14 at 3, where erfc is 2.2e-5). No coefficient is a tiny
+# constant: onnxruntime's constant sharing took float64 scalars below
+# float32's range, as 1/(2n+1)!! is from n = 30 on, for one value.
+_ERF_SPLIT, _ERF_ONE = 3.0, 6.5
+_KUMMER_TERMS = 45
+_ERFC_LEVELS = 24
+
+
+def _erf_from_series(graph, x):
+    """erf(x) from Exp, Mul, Add, Div nodes: for float64, where onnxruntime has no Erf.
+
+    Within a few 1e-16 relative, as nnbp's own erf (a few more roundings than
+    csrc/vecmath.h's, which keeps a^2's rounding error apart).
+    """
+    a = graph.node("Abs", [x])
+    small = graph.node("Min", [a, graph.scalar(_ERF_SPLIT)])
+    large = graph.node("Min", [graph.node("Max", [a, graph.scalar(_ERF_SPLIT)]),
+                               graph.scalar(_ERF_ONE)])
+    square = graph.node("Mul", [small, small])
+    t = graph.node("Add", [square, square])
+    total = graph.scalar(1.0)
+    for n in range(_KUMMER_TERMS - 1, 0, -1):   # 1 + t/3 (1 + t/5 (1 + ...))
+        total = graph.node("Add", [graph.scalar(1.0), graph.node(
+            "Div", [graph.node("Mul", [total, t]), graph.scalar(2.0 * n + 1.0)])])
+    gauss = graph.node("Exp", [graph.node("Neg", [square])])
+    below = graph.node("Mul", [graph.node("Mul", [graph.scalar(2 / math.sqrt(math.pi)), small]),
+                               graph.node("Mul", [gauss, total])])
+    fraction = large
+    for k in range(_ERFC_LEVELS, 0, -1):
+        fraction = graph.node("Add", [large, graph.node("Div", [graph.scalar(k / 2), fraction])])
+    tail = graph.node("Exp", [graph.node("Neg", [graph.node("Mul", [large, large])])])
+    erfc = graph.node("Div", [graph.node("Mul", [graph.scalar(1 / math.sqrt(math.pi)), tail]),
+                              fraction])
+    above = graph.node("Sub", [graph.scalar(1.0), erfc])
+    magnitude = graph.node("Where", [graph.node("Greater", [a, graph.scalar(_ERF_SPLIT)]),
+                                     above, below])
+    return graph.node("Mul", [graph.node("Sign", [x]), magnitude])
+
+
+def _gelu(graph, z):
+    # z Phi(z) = z (1 + erf(z / sqrt 2)) / 2, torch's gelu (approximate='none').
+    if graph.dtype == np.float32 and graph.opset >= 20:
+        return graph.node("Gelu", [z])
+    x = graph.node("Mul", [z, graph.scalar(1 / math.sqrt(2))])
+    # onnxruntime has Erf and Gelu in float32 only.
+    erf = graph.node("Erf", [x]) if graph.dtype == np.float32 else _erf_from_series(graph, x)
+    half = graph.node("Mul", [graph.scalar(0.5), graph.node("Add", [graph.scalar(1.0), erf])])
+    return graph.node("Mul", [z, half])
+
+
 def _activation(graph, network, z):
     name = network.activation
     if name == "identity":
         return z
+    if name == "gelu":
+        return _gelu(graph, z)
+    if name == "silu":
+        # z sigma(z), with nnbp's sigmoid (accurate where onnxruntime's is not).
+        return graph.node("Mul", [z, _sigmoid(graph, z)])
     if name == "logistic":
         return _sigmoid(graph, z)
     if name == "softplus":
@@ -385,6 +448,7 @@ def to_onnx(model: Any, dtype: npt.DTypeLike | npt.ArrayLike | None = None, *,
     mean, scale = _standardisation(feature_mean, feature_scale, n_features)
 
     graph = _ModelWriter(dtype)
+    graph.opset = opset
     X = graph.name("X")
     input_type = TENSOR_TYPES[dtype if mean is None else np.dtype(np.float64)]
     inputs = [helper.make_tensor_value_info(X, input_type, [None, n_features])]
@@ -541,6 +605,7 @@ def _register_with_skl2onnx():
         _check_opset(container.target_opset)
         dtype = _computing_dtype(operator.inputs[0].type, DoubleTensorType)
         graph = _Skl2onnxWriter(dtype, scope, container)
+        graph.opset = container.target_opset
         X = operator.inputs[0].full_name
         if type(operator.inputs[0].type) is not (
                 DoubleTensorType if dtype == np.float64 else FloatTensorType):

@@ -64,7 +64,8 @@ __all__ = [
 ]
 
 #: The hidden activations, by name.
-ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "softplus")
+ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu", "softplus", "gelu",
+               "silu")
 #: The outputs, each with its canonical loss, by name.
 OUTPUTS = ("squared", "logistic", "softmax", "poisson")
 
@@ -93,6 +94,23 @@ def _softplus(z):
     # The naive form overflows for large z (e^z), and rounds log(1 + tiny)
     # to 0 for very negative z; this one is exact-ish for every finite z.
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+def _normal_cdf(z):
+    """Phi(z) = (1 + erf(z / sqrt 2)) / 2 = erfc(-z / sqrt 2) / 2, the standard normal CDF."""
+    # As erfc: 1 + erf(z / sqrt 2) cancels for z << 0 (Phi(-10) = 7.6e-24
+    # is lost beside 1); erfc(-z / sqrt 2) keeps it.
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def _normal_pdf(z):
+    """phi(z) = e^(-z^2 / 2) / sqrt(2 pi), the standard normal density."""
+    return math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def _times(z, factor):
+    """z * factor, with the limit 0 where the factor is 0 and z infinite (not NaN)."""
+    return 0.0 if factor == 0.0 and math.isinf(z) else z * factor
 
 
 def _exp(z):
@@ -171,6 +189,13 @@ def _phi_and_dphi(name, z, negative_slope):
         return (z, 1.0) if z > 0 else (negative_slope * z, float(negative_slope))
     if name == "softplus":
         return _softplus(z), _sigmoid(z)
+    if name == "gelu":
+        # gelu(z) = z Phi(z); gelu'(z) = Phi(z) + z phi(z).
+        return _times(z, _normal_cdf(z)), _normal_cdf(z) + _times(z, _normal_pdf(z))
+    if name == "silu":
+        # silu(z) = z sigma(z); silu'(z) = sigma(z) + z sigma(z) (1 - sigma(z)).
+        s = _sigmoid(z)
+        return _times(z, s), s + _times(z, s * (1.0 - s))
     raise _unknown("activation", name, ACTIVATIONS)
 
 

@@ -57,7 +57,7 @@ static void fingerprint_##SUFFIX(void)                                          
     for (size_t i = 0; i < N; i++) labels[i] = (int64_t)(i * 5 % M);                    \
     nnbp_small_xwt_##SUFFIX(N, M, K, X, K, W, K, Z, M);                                 \
     print_hash("small_xwt", NAME, Z, sizeof Z);                                         \
-    for (int act = NNBP_IDENTITY; act <= NNBP_SOFTPLUS; act++) {                        \
+    for (int act = NNBP_IDENTITY; act <= NNBP_SILU; act++) {                            \
         REAL Za[N * M];                                                                 \
         char label[32];                                                                 \
         memcpy(Za, Z, sizeof Z);                                                        \

@@ -89,6 +89,8 @@ CHECKED_CONFIGURATIONS = [
     dict(dtype="float32"),
     dict(activation="softplus"),
     dict(activation="leaky_relu"),
+    dict(activation="gelu"),
+    dict(activation="silu"),
     dict(init="he"),
     dict(early_stopping=True),
 ]

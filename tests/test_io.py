@@ -725,7 +725,8 @@ BAD_CONFIGS = {
     "dtype float32": ({"dtype": "float32"}, "expected a float32 vector"),
     "dtype float16": ({"dtype": "float16"}, "dtype must be 'float32' or 'float64'"),
     "dtype spelled otherwise": ({"dtype": "f8"}, "dtype must be 'float32' or 'float64'"),
-    "unknown activation": ({"activation": "gelu"}, "config: unknown activation 'gelu'"),
+    # (nnbp before gelu refused {"activation": "gelu"} with this message.)
+    "unknown activation": ({"activation": "swish"}, "config: unknown activation 'swish'"),
     "unknown output": ({"output": "hinge"}, "config: unknown output 'hinge'"),
     "negative alpha": ({"alpha": -1}, "config: alpha must be >= 0"),
     "alpha as a string": ({"alpha": "0.1"}, "config: alpha must be a real number"),

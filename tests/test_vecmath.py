@@ -1,4 +1,4 @@
-"""The vectorised exp, tanh and log1p of csrc/vecmath.h, against long double references.
+"""The vectorised exp, tanh, log1p and erf of csrc/vecmath.h, against references.
 
 They replace the C library's functions in the elementwise kernels, so they
 must be as good: within a few units in the last place (ulps) over the whole
@@ -83,7 +83,7 @@ def test_instruction_sets_agree_bitwise(rng):
             values = []
             for dtype in DTYPES:
                 Z = logits.astype(dtype)
-                for name in ("exp", "tanh", "log1p"):
+                for name in ("exp", "tanh", "log1p", "erf"):
                     values.append(compute(name, np.abs(Z).ravel() if name == "log1p" else Z.ravel()))
                 for activation in nnbp.ACTIVATIONS:
                     values.append(layers.activation(activation, Z))
@@ -109,3 +109,46 @@ def test_nan_and_infinity(dtype):
     assert np.array_equal(compute("tanh", np.array([nan, -inf, inf], dtype)), [nan, -1.0, 1.0],
                           equal_nan=True)
     assert np.isnan(compute("log1p", np.array([nan], dtype))).all()
+
+
+# ---------------------------------------------------------------- erf
+#
+# NumPy has no erf for long double: scipy.special.erf (Cephes, within an ulp
+# or so) is the reference. vecmath.h documents 6 ulps in double, the worst
+# near |x| = 1.9 (Kummer's sum), and the float erf is the double one rounded.
+ERF_MAX_ULPS = {np.float32: 1.0, np.float64: 6.0}
+
+
+def erf_errors_in_ulps(x):
+    special = pytest.importorskip("scipy.special")
+    exact = special.erf(x.astype(np.float64))
+    spacing = np.spacing(np.abs(exact.astype(x.dtype))).astype(np.float64)
+    return np.abs(compute("erf", x).astype(np.float64) - exact) / spacing
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_erf_within_a_few_ulps(dtype, rng):
+    # Small |x| (erf x ~ 2x/sqrt(pi)), both sides of the series' split at
+    # |x| = 2, the range where erf rounds to +-1, and far past it.
+    for low, high in [(-1e-3, 1e-3), (-1, 1), (1.5, 2.5), (-2.5, -1.5), (-7, 7), (-30, 30),
+                      (-1e6, 1e6)]:
+        x = grid(low, high, dtype, rng)
+        errors = erf_errors_in_ulps(x)
+        worst = int(np.argmax(errors))
+        assert errors[worst] <= ERF_MAX_ULPS[dtype], (x[worst], errors[worst])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_erf_limits_nan_and_infinity(dtype):
+    tiny = np.finfo(dtype).smallest_subnormal
+    x = np.array([np.nan, -np.inf, np.inf, 0.0, -0.0, 7.0, -7.0, 1e30, -1e30], dtype)
+    out = compute("erf", x)
+    assert np.array_equal(out, [np.nan, -1.0, 1.0, 0.0, -0.0, 1.0, -1.0, 1.0, -1.0],
+                          equal_nan=True)
+    assert np.array_equal(np.signbit(out[3:5]), [False, True])     # erf(-0) is -0
+    # Odd, to the bit, and 2x/sqrt(pi) (rounded) near 0, subnormals too.
+    x = np.linspace(-5, 5, 10_001).astype(dtype)
+    assert np.array_equal(compute("erf", -x), -compute("erf", x))
+    small = np.array([tiny, 1e-30], dtype)
+    assert np.array_equal(compute("erf", small),
+                          (small.astype(np.float64) * (2 / np.sqrt(np.pi))).astype(dtype))
