@@ -568,8 +568,8 @@ def one_member_class():
 def test_early_stopping_without_a_stratified_split_is_sklearns(case, y, validation_fraction,
                                                                solver):
     if SKLEARN_VERSION < (1, 8):
-        pytest.skip("scikit-learn 1.7 (Python 3.10's newest) fails here: its early stopping's score calls "
-                    "numpy.isnan on string labels (a TypeError)")
+        pytest.skip("scikit-learn 1.7 (Python 3.10's newest) fails here: its early "
+                    "stopping's score calls numpy.isnan on string labels (a TypeError)")
     # nnbp stratifies a multiclass problem's split where it can; where no
     # stratified split exists it makes scikit-learn's (which never stratifies
     # multiclass problems), from the same draws: the fits are the same.
