@@ -1121,6 +1121,12 @@ cdef class Optimizer:
         """The updates made, as the cosine schedule counts them (every kind counts)."""
         return self.c.updates
 
+    @updates.setter
+    def updates(self, Py_ssize_t updates):
+        if updates < 0:
+            raise ValueError(f"updates must be >= 0, got {updates}")
+        self.c.updates = updates
+
     cdef hold(self, object first, object second):
         self.state = (first, second)
         self.c.state_1 = <void *> array_address(first) if first is not None else NULL

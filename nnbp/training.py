@@ -122,6 +122,8 @@ class StochasticOptimizer(Protocol):
     ----------
     learning_rate : float
         The current learning rate, as the schedule has changed it.
+    updates : int
+        The updates made since start, which the cosine schedule counts.
 
     See Also
     --------
@@ -137,6 +139,7 @@ class StochasticOptimizer(Protocol):
     """
 
     learning_rate: float
+    updates: int
 
     def __init__(self) -> None:
         # Declared, as typing's own __init__(*args, **kwargs) would be the signature
@@ -624,6 +627,8 @@ class Epoch(EpochRun):
                 accumulated, failed = _core.train_epoch(model, compiled, net.params, grad,
                                                         self.data, self.order, self.batch_size)
             self.steps = compiled.steps
+            # The updates the cosine schedule counts (every kind of optimizer).
+            optimizer.updates = compiled.updates
             finite = _core.all_finite(net.params)
         except KeyboardInterrupt:
             # Ctrl-C part-way through: back to the parameters this epoch began
