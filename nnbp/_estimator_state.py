@@ -119,6 +119,28 @@ SAVED_ATTRIBUTES = {
 }
 
 
+# The parameters model format 2 added, at their defaults. A file leaves them
+# out where they are at their defaults, and is then a version-1 file, the same
+# as before them; set (or learning_rate="cosine"), it is a version-2 file,
+# which an older nnbp refuses by its version rather than load it wrong.
+VERSION_2_PARAMETERS = {"weight_decay": 0.0, "max_grad_norm": None, "warmup_fraction": 0.0}
+VERSION_2_CHOICES = {"learning_rate": "cosine"}
+
+
+def _format_version(params: dict) -> int:
+    """The oldest model format that holds params; leaves out those at version 2's defaults."""
+    version = 1
+    for name, default in VERSION_2_PARAMETERS.items():
+        if name in params and (params[name] is None if default is None
+                               else params[name] is not None and params[name] == default):
+            del params[name]
+        elif name in params:
+            version = 2
+    if any(params.get(name) == value for name, value in VERSION_2_CHOICES.items()):
+        version = 2
+    return version
+
+
 def saved_state(estimator, kind: str, extra: dict, arrays: dict) -> io.SavedModel:
     """What nnbp.io.save writes of a fitted estimator: its network, parameters and fitted state.
 
@@ -163,8 +185,9 @@ def saved_state(estimator, kind: str, extra: dict, arrays: dict) -> io.SavedMode
             fitted[attribute] = getattr(estimator, attribute)
     fitted.update(extra)
     net = estimator.network_
+    version = _format_version(params)
     return io.SavedModel(kind, net.config(), net.params, net.metadata,
-                         {"params": params, "fitted": fitted}, arrays)
+                         {"params": params, "fitted": fitted}, arrays, version)
 
 
 def saved_parameters(class_name: str, state, parameter_names) -> tuple:
@@ -197,7 +220,11 @@ def saved_parameters(class_name: str, state, parameter_names) -> tuple:
     unknown = sorted(set(params) - set(parameter_names))
     if unknown:
         raise ValueError(f"{class_name} has no parameter {unknown[0]!r}")
-    # save writes every parameter: a missing one would silently take its default.
+    # save writes every parameter (version 2's but at their defaults): a missing
+    # one would silently take its default.
+    for name, default in VERSION_2_PARAMETERS.items():
+        if name in parameter_names:
+            params.setdefault(name, default)
     missing = sorted(set(parameter_names) - set(params))
     if missing:
         raise ValueError(f"the {class_name} parameter {missing[0]!r} is missing")

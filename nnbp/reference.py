@@ -1021,6 +1021,11 @@ def clip_grad_norm(g: Vector, max_norm: float) -> list[float]:
     list of float
         The clipped gradient: g itself (a copy) if its norm is at most max_norm.
 
+    See Also
+    --------
+    sgd_step, adam_step : The steps that take the clipped gradient.
+    nnbp.SGD : The compiled optimizers' max_grad_norm.
+
     Examples
     --------
     >>> from nnbp import reference
@@ -1059,7 +1064,12 @@ def cosine_learning_rate(base: float, t: int, warmup: int, horizon: int) -> floa
     Returns
     -------
     float
-        eta_t.
+        The learning rate eta_t of update t.
+
+    See Also
+    --------
+    sgd_step, adam_step : The steps that take eta_t as their learning rate.
+    nnbp.SGD : The compiled optimizers' schedule="cosine".
 
     Examples
     --------

@@ -449,3 +449,126 @@ def test_a_compiled_epoch_is_torchs_adamw_clipped_on_a_cosine_schedule(batch_siz
         flat = np.concatenate([p.detach().numpy().ravel() for p in ordered])
         assert relative_error(net.params, flat) <= TORCH_TOLERANCE[dtype], number
     assert ours.updates == horizon
+
+
+# ------------------------------------------------------------ the estimators
+
+NEW_PARAMETERS = dict(weight_decay=0.05, max_grad_norm=2.0, learning_rate="cosine",
+                      warmup_fraction=0.25)
+
+
+def classification(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    return X, (X[:, 0] + X[:, 1] > 0).astype(int)
+
+
+@pytest.mark.parametrize("Estimator", [nnbp.MLPClassifier, nnbp.MLPRegressor])
+def test_the_estimators_take_the_options_in_get_params_and_clone(Estimator):
+    from sklearn.base import clone
+    defaults = Estimator().get_params()
+    assert (defaults["weight_decay"], defaults["max_grad_norm"],
+            defaults["warmup_fraction"]) == (0.0, None, 0.0)
+    estimator = Estimator(**NEW_PARAMETERS)
+    cloned = clone(estimator)
+    assert {name: cloned.get_params()[name] for name in NEW_PARAMETERS} == NEW_PARAMETERS
+
+
+@pytest.mark.parametrize("parameter, value", [
+    ("weight_decay", -0.1), ("max_grad_norm", 0.0), ("max_grad_norm", -1.0),
+    ("warmup_fraction", 1.0), ("learning_rate", "cosines"),
+])
+def test_the_estimators_name_a_bad_option(parameter, value):
+    X, y = classification()
+    with pytest.raises(ValueError, match=parameter):
+        nnbp.MLPClassifier(max_iter=1, **{parameter: value}).fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_an_estimator_hands_its_options_to_its_optimizer(solver):
+    # nnbp.SGD / nnbp.Adam with the options, the schedule spanning max_iter
+    # epochs of ceil(n / batch_size) = 4 updates, the first quarter warming up.
+    X, y = classification()
+    fitted = nnbp.MLPClassifier(solver=solver, max_iter=4, batch_size=16, random_state=0,
+                                tol=0.0, n_iter_no_change=100, **NEW_PARAMETERS).fit(X, y)
+    optimizer = fitted._optimizer
+    assert isinstance(optimizer, nnbp.SGD if solver == "sgd" else nnbp.Adam)
+    assert (optimizer.weight_decay, optimizer.max_grad_norm) == (0.05, 2.0)
+    assert (optimizer.schedule, optimizer.total_steps, optimizer.warmup_steps) == \
+        ("cosine", 16, 4)
+    assert optimizer.updates == 16
+    if solver == "sgd":
+        # The schedule's end: the next update's rate is 0.
+        assert optimizer.learning_rate == 0.0
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_defaults_keep_the_path_and_the_options_change_it():
+    X, y = classification()
+    options = dict(solver="adam", max_iter=3, random_state=0)
+    plain = nnbp.MLPClassifier(**options).fit(X, y)
+    neutral = nnbp.MLPClassifier(**options, weight_decay=0.0, max_grad_norm=None,
+                                 warmup_fraction=0.0).fit(X, y)
+    assert np.array_equal(plain.network_.params, neutral.network_.params)
+    # A norm the gradient exceeds: 2.0 would leave this one alone.
+    for name, value in (NEW_PARAMETERS | {"max_grad_norm": 0.01}).items():
+        changed = nnbp.MLPClassifier(**options, **{name: value})
+        if name == "warmup_fraction":
+            changed.set_params(learning_rate="cosine")
+        changed.fit(X, y)
+        assert not np.array_equal(plain.network_.params, changed.network_.params), name
+
+
+# ------------------------------------------------------------ model files
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_model_files_hold_the_options_and_stay_version_1_without_them(tmp_path, monkeypatch):
+    import json
+    from nnbp import io
+    X, y = classification()
+    plain = nnbp.MLPClassifier(max_iter=2, random_state=0).fit(X, y)
+    plain.save(tmp_path / "plain")
+    with np.load(tmp_path / "plain", allow_pickle=False) as data:
+        # A file at the defaults is the format as it was: version 1, no new keys.
+        assert data["format_version"][()] == 1
+        params = json.loads(data["estimator"][()])["params"]
+        assert not set(NEW_PARAMETERS) - {"learning_rate"} & set(params)
+    assert nnbp.load(tmp_path / "plain").get_params() == plain.get_params()
+
+    decayed = nnbp.MLPClassifier(max_iter=2, random_state=0, **NEW_PARAMETERS).fit(X, y)
+    decayed.save(tmp_path / "decayed")
+    with np.load(tmp_path / "decayed", allow_pickle=False) as data:
+        assert data["format_version"][()] == 2
+    loaded = nnbp.load(tmp_path / "decayed")
+    assert loaded.get_params() == decayed.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(X), decayed.predict_proba(X))
+    # An nnbp of format 1 refuses it by its version, rather than lose the options.
+    monkeypatch.setattr(io, "FORMAT_VERSION", 1)
+    with pytest.raises(nnbp.io.ModelFileError, match="format version 2.*newer nnbp"):
+        nnbp.load(tmp_path / "decayed")
+    assert nnbp.load(tmp_path / "plain").get_params() == plain.get_params()
+
+
+# ------------------------------------------------------------ the command line
+
+def test_the_command_line_takes_the_options(tmp_path):
+    from nnbp.cli import main
+    X, y = classification(n=80)
+    path = tmp_path / "data.csv"
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", header="a,b,c,d,y",
+               comments="", fmt="%.6f")
+    common = [str(path), "--target", "y", "--epochs", "3", "--hidden", "8", "--quiet",
+              "--batch-size", "20"]
+    norms = {}
+    for name, extra in [("plain", []),
+                        ("decayed", ["--weight-decay", "5", "--max-grad-norm", "0.5",
+                                     "--lr-schedule", "cosine", "--warmup", "0.25"])]:
+        out = tmp_path / f"{name}.npz"
+        assert main(["train", *common, "--out", str(out), *extra]) == 0
+        norms[name] = np.linalg.norm(nnbp.load(out).weights[0])
+    assert norms["decayed"] < norms["plain"]
+    for bad in (["--weight-decay", "-1"], ["--max-grad-norm", "0"], ["--warmup", "1.5"],
+                ["--lr-schedule", "linear"]):
+        with pytest.raises(SystemExit):
+            main(["train", *common, *bad])

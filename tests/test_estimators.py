@@ -91,6 +91,8 @@ CHECKED_CONFIGURATIONS = [
     dict(activation="leaky_relu"),
     dict(init="he"),
     dict(early_stopping=True),
+    dict(weight_decay=0.01, max_grad_norm=5.0, learning_rate="cosine", warmup_fraction=0.1),
+    dict(solver="sgd", weight_decay=0.01, max_grad_norm=5.0, learning_rate="cosine"),
 ]
 
 
