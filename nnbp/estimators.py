@@ -616,9 +616,12 @@ class _BaseMLP(BaseEstimator):
 
     _trainer_class = StochasticTrainer
 
-    def _make_optimizer(self, batches_per_epoch):
+    def _make_optimizer(self, batches_per_epoch=None):
         # scikit-learn's optimizers but for the options beyond its own, which stay
-        # off (and the path bitwise scikit-learn's) at their defaults.
+        # off (and the path bitwise scikit-learn's) at their defaults. The cosine
+        # schedule needs the updates of an epoch (ceil(n / batch_size)).
+        if self.learning_rate == "cosine" and batches_per_epoch is None:
+            raise ValueError("the cosine schedule needs the number of batches per epoch")
         extras = {}
         if self.weight_decay:
             extras["weight_decay"] = self.weight_decay
