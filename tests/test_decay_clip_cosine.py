@@ -117,6 +117,42 @@ def test_clipping_leaves_a_short_gradient_alone_and_shortens_a_long_one(dtype):
         assert math.isclose(cosine, 1.0, rel_tol=10 * np.finfo(dtype).eps)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_instruction_set_gives_the_same_bits(dtype):
+    # nnbp_scale and the fused step's decay, compiled per instruction set;
+    # 1001 entries leave a tail past every vector width.
+    from conftest import available_instruction_sets
+    isas = available_instruction_sets()
+    if len(isas) < 2:
+        pytest.skip("one instruction set only: nothing to compare")
+    rng = np.random.default_rng(4)
+    params = rng.normal(size=1001).astype(dtype)
+    grad = rng.normal(size=1001).astype(dtype)
+    results = []
+    previous = _core.kernel_isa()
+    try:
+        for isa in isas:
+            _core.kernel_isa(isa)
+            run = []
+            for kind in KINDS:
+                p = params.copy()
+                optimizer = make_optimizer(kind, **EXTRAS["all"]).start(p)
+                optimizer.step(p, grad)
+                optimizer.step(p, grad)
+                run.append(p)
+                net, X, y = small_problem(dtype, sizes=(33, 17, 3), n=5)
+                fused = make_optimizer(kind, weight_decay=0.3).start(net.params)
+                Epoch(net, net.check_data(X, y), 1, shuffle=False).run(
+                    fused, None, np.empty_like(net.params), np.empty_like(net.params), 1)
+                run.append(net.params.copy())
+            results.append(run)
+    finally:
+        _core.kernel_isa(previous)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert np.array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
 # ------------------------------------------------------------ finite differences
 
 def small_problem(dtype, output="softmax", sizes=(5, 7, 3), n=12, alpha=0.0, seed=0):
