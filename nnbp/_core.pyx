@@ -1584,7 +1584,10 @@ def train_epoch(Model net, Optimizer optimizer, floating[::1] params, floating[:
     data: nnbp.network.CheckedData. Batches are the rows order[k:k + batch_size]
     (order None: the rows as they lie, read in place); shuffled rows are
     gathered. The optimizer's learning rate is fixed for the epoch (Adam
-    corrects it at every step, counting its steps). Returns (sum over batches
+    corrects it at every step, counting its steps), unless it follows the
+    cosine schedule, which moves it at every update; each update first
+    decays the parameters by the optimizer's decoupled weight decay, and
+    clips the batch's gradient to its largest norm. Returns (sum over batches
     of batch loss * batch rows, the index of the batch whose loss was not
     finite or -1). That batch's update is not made: params are those that
     gave the non-finite loss.
@@ -1593,13 +1596,15 @@ def train_epoch(Model net, Optimizer optimizer, floating[::1] params, floating[:
     loss, gradient and update. Batches of one row (batch_size 1) step each
     layer in one pass over its weights, without forming the gradient
     (example_step), on one thread: the same updates, and grad is left as it
-    was.
+    was. Not with clipping, which needs the whole gradient's norm before any
+    update: those batches form it, as larger ones do.
 
     X is a dense array or a CSR matrix, whose batches are laid out from its
     rows where they lie, on one thread. With it, plain sgd (no momentum,
     alpha 0) steps only the columns of W(1) of the features in the batch, the
     others' gradient being 0: their gradient is kept apart, and grad's W(1)
-    is left as it was. That step also computes the next batch's first
+    is left as it was (not with weight decay or clipping, which touch every
+    weight). That step also computes the next batch's first
     product with the new W(1), in the same pass over it.
 
     Signal handlers run between batches (every SIGNAL_CHECK_SECONDS): Ctrl-C
