@@ -608,3 +608,19 @@ def test_the_command_line_takes_the_options(tmp_path):
                 ["--lr-schedule", "linear"]):
         with pytest.raises(SystemExit):
             main(["train", *common, *bad])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_an_estimator_trained_with_the_options_exports_to_onnx_as_any_other():
+    # The options shape training only: the graph is the network's, as ever.
+    onnxruntime = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    pytest.importorskip("onnx", reason="onnx is not installed")
+    import nnbp.onnx
+    X, y = classification()
+    fitted = nnbp.MLPClassifier(max_iter=3, random_state=0, **NEW_PARAMETERS).fit(X, y)
+    graph = nnbp.onnx.to_onnx(fitted, zipmap=False)
+    session = onnxruntime.InferenceSession(graph.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    labels, probabilities = session.run(None, {session.get_inputs()[0].name: X})
+    np.testing.assert_array_equal(labels, fitted.predict(X))
+    np.testing.assert_allclose(probabilities, fitted.predict_proba(X), rtol=1e-12, atol=1e-12)
