@@ -916,7 +916,7 @@ def test_dtype(Estimator, X_dtype, dtype, expected):
     (dict(learning_rate_init=-0.1), r"'learning_rate_init' parameter .* Got -0\.1"),
     (dict(batch_size=0), r"'batch_size' parameter .* range \[1, inf\)"),
     (dict(batch_size=-5), r"'batch_size' parameter"),
-    (dict(learning_rate="cosine"), r"'learning_rate' parameter .* Got 'cosine'"),
+    (dict(learning_rate="cyclic"), r"'learning_rate' parameter .* Got 'cyclic'"),
     (dict(activation="swish"), r"'activation' parameter .* Got 'swish'"),
     (dict(momentum=1.5), r"'momentum' parameter .* range \[0\.0, 1\.0\]\. Got 1\.5"),
     (dict(validation_fraction=1.0), r"'validation_fraction' parameter .* range \[0\.0, 1\.0\)"),
@@ -940,8 +940,8 @@ def test_unknown_solver_lists_the_valid_ones(Estimator):
     for valid in SOLVERS:
         assert f"'{valid}'" in str(raised.value)
     with pytest.raises(ValueError, match="'learning_rate' parameter") as raised:
-        Estimator(learning_rate="cosine").fit(X, y)
-    for valid in ("constant", "invscaling", "adaptive"):
+        Estimator(learning_rate="cyclic").fit(X, y)
+    for valid in ("constant", "invscaling", "adaptive", "cosine"):
         assert f"'{valid}'" in str(raised.value)
 
 
