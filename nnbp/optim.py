@@ -156,6 +156,11 @@ class SGD:
     """
 
     name = "sgd"
+    # Set by _check_extras, as SGD and Adam share them.
+    weight_decay: float
+    max_grad_norm: Optional[float]
+    warmup_steps: int
+    total_steps: Optional[int]
 
     def __init__(self, learning_rate: float = 0.1, momentum: float = 0.9,
                  nesterov: bool = True, schedule: str = "constant",
@@ -370,6 +375,11 @@ class Adam:
     """
 
     name = "adam"
+    # Set by _check_extras, as SGD and Adam share them.
+    weight_decay: float
+    max_grad_norm: Optional[float]
+    warmup_steps: int
+    total_steps: Optional[int]
 
     def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-8, schedule: str = "constant",
