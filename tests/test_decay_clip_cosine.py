@@ -107,7 +107,8 @@ def test_clipping_leaves_a_short_gradient_alone_and_shortens_a_long_one(dtype):
     grad = rng.normal(size=30).astype(dtype)
     norm = float(np.linalg.norm(grad.astype(np.float64)))
     # torch's 1e-6 beside the norm: a long gradient ends a hair short of max_norm.
-    for max_norm, expected_length in [(2 * norm, norm), (norm / 4, norm / 4 * norm / (norm + 1e-6))]:
+    short = norm / 4
+    for max_norm, expected_length in [(2 * norm, norm), (short, short * norm / (norm + 1e-6))]:
         params = np.zeros(30, dtype)
         nnbp.SGD(1.0, momentum=0.0, max_grad_norm=max_norm).step(params, grad)
         # Plain sgd with lr 1: the step is minus the clipped gradient.
