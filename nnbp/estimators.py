@@ -1009,7 +1009,9 @@ default='relu'
           down to 0 over max_iter epochs, update by update, after a linear
           warm-up over the first 'warmup_fraction' of them (see
           :class:`nnbp.SGD`). Unlike the others, it applies to
-          ``solver='adam'`` too, before Adam's bias correction.
+          ``solver='adam'`` too, before Adam's bias correction. Each
+          partial_fit is an epoch of it: after max_iter of them the rate
+          stays 0.
 
         Only used when ``solver='sgd'``, but for 'cosine'.
 
@@ -1632,7 +1634,9 @@ default='relu'
           down to 0 over max_iter epochs, update by update, after a linear
           warm-up over the first 'warmup_fraction' of them (see
           :class:`nnbp.SGD`). Unlike the others, it applies to
-          ``solver='adam'`` too, before Adam's bias correction.
+          ``solver='adam'`` too, before Adam's bias correction. Each
+          partial_fit is an epoch of it: after max_iter of them the rate
+          stays 0.
 
         Only used when ``solver='sgd'``, but for 'cosine'.
 

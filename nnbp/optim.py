@@ -17,7 +17,10 @@ Both also take, beyond scikit-learn's:
   for the W warm-up updates, then learning_rate (1 + cos(pi (t - W) / (T -
   W))) / 2 until the T-th update, then 0 (nnbp.reference.cosine_learning_rate;
   torch's LinearLR then CosineAnnealingLR). It moves at every update, inside
-  the compiled epoch. Adam's bias correction applies on top of it.
+  the compiled epoch. Adam's bias correction applies on top of it. sgd's
+  velocity, v = mu v - lr g (scikit-learn's), carries the rates of earlier
+  updates, where torch's SGD scales its momentum buffer by the current rate:
+  on a changing schedule the two differ.
 - weight_decay: decoupled weight decay, p = (1 - lr wd) p before each update,
   lr the scheduled learning rate (torch's AdamW; for sgd, SGDW). It decays
   every parameter, the biases too, as torch's optimizers do by default, and

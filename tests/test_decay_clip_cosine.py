@@ -625,3 +625,19 @@ def test_an_estimator_trained_with_the_options_exports_to_onnx_as_any_other():
     labels, probabilities = session.run(None, {session.get_inputs()[0].name: X})
     np.testing.assert_array_equal(labels, fitted.predict(X))
     np.testing.assert_allclose(probabilities, fitted.predict_proba(X), rtol=1e-12, atol=1e-12)
+
+
+def test_partial_fit_goes_on_along_the_schedule_and_stays_at_zero_past_it():
+    X, y = classification()
+    # Without momentum: a velocity would carry its earlier steps past the end.
+    estimator = nnbp.MLPClassifier(solver="sgd", learning_rate="cosine", max_iter=2,
+                                   batch_size=30, random_state=0, learning_rate_init=0.1,
+                                   momentum=0.0)
+    for calls in range(1, 4):
+        estimator.partial_fit(X, y, classes=[0, 1])
+        optimizer = estimator._optimizer
+        assert optimizer.updates == 2 * calls and optimizer.total_steps == 4
+    assert optimizer.learning_rate == 0.0
+    before = estimator.network_.params.copy()
+    estimator.partial_fit(X, y)
+    np.testing.assert_array_equal(estimator.network_.params, before)
