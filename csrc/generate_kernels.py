@@ -116,6 +116,11 @@ cdef extern from "nnbp_kernels.h" nogil:
         NNBP_SOFTMAX
         NNBP_POISSON
     enum:
+        NNBP_CANONICAL_LOSS
+        NNBP_HUBER
+        NNBP_ABSOLUTE_ERROR
+        NNBP_QUANTILE
+    enum:
         NNBP_ISA_QUERY
         NNBP_ISA_BEST
         NNBP_ISA_BASELINE

@@ -56,6 +56,32 @@ double nnbp_output_loss_f64(int output, size_t n, size_t m, const double *Z,
                                             scale, D);
 }
 
+void nnbp_output_backward_f32(int output, size_t n, size_t m, const float *F, float *D)
+{
+    NNBP_PICK(nnbp_output_backward, f32)(output, n, m, F, D);
+}
+
+void nnbp_output_backward_f64(int output, size_t n, size_t m, const double *F, double *D)
+{
+    NNBP_PICK(nnbp_output_backward, f64)(output, n, m, F, D);
+}
+
+double nnbp_regression_loss_f32(int loss, double parameter, size_t n, size_t m,
+                                const float *Z, const float *Y, const float *sample_weight,
+                                double scale, float *D)
+{
+    return NNBP_PICK(nnbp_regression_loss, f32)(loss, parameter, n, m, Z, Y, sample_weight,
+                                                scale, D);
+}
+
+double nnbp_regression_loss_f64(int loss, double parameter, size_t n, size_t m,
+                                const double *Z, const double *Y,
+                                const double *sample_weight, double scale, double *D)
+{
+    return NNBP_PICK(nnbp_regression_loss, f64)(loss, parameter, n, m, Z, Y, sample_weight,
+                                                scale, D);
+}
+
 double nnbp_l2_penalty_f32(size_t M, size_t K, float scale, const float *W, float *G,
                            double *row_sums)
 {

@@ -154,6 +154,30 @@ static void NNBP(nnbp_output_activation)(int output, size_t n, size_t m, REAL *Z
     }
 }
 
+/* D = J^T D in place, row by row: the gradient with respect to the logits z
+ * of a gradient D with respect to the outputs f = phi_out(z), read from F
+ * (f, not z: each derivative is a product of outputs, as activation_backward
+ * takes phi' from A). identity: J = I; sigmoid: f(1 - f); exp: f; softmax:
+ * J = diag(f) - f f^T, so (J^T d)_j = f_j (d_j - sum_k f_k d_k). */
+static void NNBP(nnbp_output_backward)(int output, size_t n, size_t m, const REAL *F, REAL *D)
+{
+    if (output == NNBP_BINARY) {
+        for (size_t k = 0; k < n * m; ++k)
+            D[k] *= F[k] * ((REAL)1 - F[k]);
+    } else if (output == NNBP_POISSON) {
+        for (size_t k = 0; k < n * m; ++k)
+            D[k] *= F[k];
+    } else if (output == NNBP_SOFTMAX) {
+        for (size_t i = 0; i < n; ++i) {
+            const REAL *f = F + i * m;
+            REAL *d = D + i * m;
+            REAL f_dot_d = 0;
+            for (size_t j = 0; j < m; ++j) f_dot_d += f[j] * d[j];
+            for (size_t j = 0; j < m; ++j) d[j] = f[j] * (d[j] - f_dot_d);
+        }
+    }
+}
+
 /* Returns sum_i s_i loss(y_i, phi_out(Z_i)), computed from the logits Z;
  * D = scale * s_i * (phi_out(Z_i) - target_i) unless D is NULL. A row with
  * s_i = 0 is left out: it adds 0 and its row of D is 0, whatever its values.
@@ -244,6 +268,61 @@ static double NNBP(nnbp_output_loss)(int output, size_t n, size_t m, const REAL 
             /* z_label - zmax, 0 where the label's logit is the max, also +inf. */
             row_loss = (double)LOG1P(rest)
                        - (z[label] == zmax ? 0.0 : (double)(z[label] - zmax));
+        }
+        total += s * row_loss;
+    }
+    return total;
+}
+
+/* Returns sum_i s_i sum_k loss(r_ik) of a robust regression loss of the
+ * residuals r = Z - Y (identity output); D = scale * s_i * dloss/dz unless
+ * NULL. parameter: Huber's delta, or the quantile q. A row with s_i = 0 is
+ * left out, its row of D 0, as in nnbp_output_loss. At a kink (r = 0, or
+ * |r| = delta) the gradient is one side's, as scikit-learn's: sign(0) = 0 for
+ * the absolute error, 1 - q for the quantile. The branches are selects, so
+ * the loops vectorise. */
+static double NNBP(nnbp_regression_loss)(int loss, double parameter, size_t n, size_t m,
+                                         const REAL *Z, const REAL *Y,
+                                         const REAL *sample_weight, double scale, REAL *D)
+{
+    const REAL p = (REAL)parameter;
+    double total = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const REAL *z = Z + i * m;
+        const REAL *y = Y + i * m;
+        REAL *d = D == NULL ? NULL : D + i * m;
+        const double s = sample_weight == NULL ? 1.0 : (double)sample_weight[i];
+        if (s == 0) {
+            if (d != NULL)
+                for (size_t j = 0; j < m; ++j) d[j] = 0;
+            continue;
+        }
+        const REAL c = (REAL)(scale * s);
+        double row_loss = 0;
+        if (loss == NNBP_HUBER) {
+            for (size_t j = 0; j < m; ++j) {
+                const REAL r = z[j] - y[j];
+                const REAL a = r > 0 ? r : -r;
+                /* Quadratic inside [-delta, delta], linear outside, the two
+                 * meeting with the same value and slope at |r| = delta. */
+                row_loss += a <= p ? 0.5 * (double)r * (double)r
+                                   : (double)p * ((double)a - 0.5 * (double)p);
+                if (d != NULL) d[j] = c * (a <= p ? r : (r > 0 ? p : -p));
+            }
+        } else if (loss == NNBP_ABSOLUTE_ERROR) {
+            for (size_t j = 0; j < m; ++j) {
+                const REAL r = z[j] - y[j];
+                row_loss += r > 0 ? (double)r : -(double)r;
+                if (d != NULL) d[j] = r > 0 ? c : (r < 0 ? -c : (REAL)0);
+            }
+        } else { /* NNBP_QUANTILE */
+            for (size_t j = 0; j < m; ++j) {
+                const REAL r = z[j] - y[j];
+                /* Under-predicting (y > z) costs q per unit, over-predicting 1 - q:
+                 * the minimiser is the q-quantile of y. */
+                row_loss += r < 0 ? -(double)p * (double)r : (1.0 - (double)p) * (double)r;
+                if (d != NULL) d[j] = c * (r < 0 ? -p : (REAL)1 - p);
+            }
         }
         total += s * row_loss;
     }

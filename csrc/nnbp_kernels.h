@@ -33,6 +33,15 @@ enum nnbp_output {
     NNBP_POISSON = 3    /* exp output, half Poisson deviance (scikit-learn's) */
 };
 
+/* Losses of the identity output other than its canonical squared error: the
+ * regressor's robust losses of the residual r = z - y (nnbp.losses). */
+enum nnbp_regression_loss {
+    NNBP_CANONICAL_LOSS = 0,    /* none: the output's canonical loss */
+    NNBP_HUBER = 1,             /* 1/2 r^2 for |r| <= delta, else delta (|r| - delta/2) */
+    NNBP_ABSOLUTE_ERROR = 2,    /* |r| */
+    NNBP_QUANTILE = 3           /* pinball: -q r for r <= 0, (1 - q) r for r > 0 */
+};
+
 /* Instruction sets the kernels are compiled for. */
 enum nnbp_isa {
     NNBP_ISA_QUERY = -2,    /* a request: change nothing */

@@ -47,6 +47,20 @@ double nnbp_output_loss_f64(int output, size_t n, size_t m, const double *Z,
                             const double *Y, const int64_t *labels,
                             const double *sample_weight, double scale, double *D);
 
+/* nnbp_output_backward: D = J^T D in place, J the Jacobian of f = phi_out(z) at each row of
+ * F = f. */
+void nnbp_output_backward_f32(int output, size_t n, size_t m, const float *F, float *D);
+void nnbp_output_backward_f64(int output, size_t n, size_t m, const double *F, double *D);
+
+/* nnbp_regression_loss: sum_i s_i sum_k loss(z_ik - y_ik) of a robust loss (parameter:
+ * Huber's delta, the quantile); D = scale s_i dloss/dz unless NULL. */
+double nnbp_regression_loss_f32(int loss, double parameter, size_t n, size_t m,
+                                const float *Z, const float *Y, const float *sample_weight,
+                                double scale, float *D);
+double nnbp_regression_loss_f64(int loss, double parameter, size_t n, size_t m,
+                                const double *Z, const double *Y,
+                                const double *sample_weight, double scale, double *D);
+
 /* nnbp_l2_penalty: sum W^2 over M rows of K weights (each row's into row_sums too unless
  * NULL); G += scale W unless G is NULL. */
 double nnbp_l2_penalty_f32(size_t M, size_t K, float scale, const float *W, float *G,

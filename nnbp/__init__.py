@@ -25,11 +25,13 @@ from typing import Any
 from nnbp.diagnostics import DiagnosticsRecorder, layer_diagnostics
 from nnbp.gradcheck import (
     GradientReport,
+    central_differences,
     check_gradients,
     check_layer_gradients,
     check_loss_gradients,
 )
 from nnbp import io
+from nnbp.losses import AbsoluteError, HuberLoss, Loss, PinballLoss
 from nnbp._version import __version__
 from nnbp.network import ACTIVATIONS, INITS, OUTPUTS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
@@ -39,15 +41,20 @@ __all__ = [
     "ACTIVATIONS",
     "INITS",
     "OUTPUTS",
+    "AbsoluteError",
     "Adam",
     "DiagnosticsRecorder",
     "DivergenceError",
     "GradientReport",
+    "HuberLoss",
+    "Loss",
     "MLPClassifier",
     "MLPRegressor",
     "Network",
+    "PinballLoss",
     "SGD",
     "StochasticTrainer",
+    "central_differences",
     "check_gradients",
     "check_layer_gradients",
     "check_loss_gradients",

@@ -39,6 +39,9 @@ ACTIVATIONS = {
 }
 OUTPUTS = {"squared": NNBP_SQUARED, "logistic": NNBP_BINARY, "softmax": NNBP_SOFTMAX,
            "poisson": NNBP_POISSON}
+# The robust losses of the identity output (nnbp.losses); "canonical": the output's own.
+REGRESSION_LOSSES = {"canonical": NNBP_CANONICAL_LOSS, "huber": NNBP_HUBER,
+                     "absolute_error": NNBP_ABSOLUTE_ERROR, "quantile": NNBP_QUANTILE}
 INSTRUCTION_SETS = {"baseline": NNBP_ISA_BASELINE, "avx2": NNBP_ISA_AVX2,
                     "avx512": NNBP_ISA_AVX512}
 
@@ -234,6 +237,8 @@ cdef struct model:
     double negative_slope         # leaky_relu's slope for z <= 0
     int output                    # the output activation, with its canonical loss
     double alpha                  # the L2 penalty's
+    int loss                      # NNBP_CANONICAL_LOSS (the output's), or a robust loss
+    double loss_parameter         # the robust loss's: Huber's delta, the quantile
     double *row_sums              # a team's scratch for the penalty: one per unit of 1..L
     int threads                   # the team's size for the call
 
@@ -271,6 +276,7 @@ cdef class Model:
         self.c.n_weights = count_weights(sizes)
         self.workspace = None
         self.configure(True, "identity", 0.0, "squared", 0.0, 1)
+        self.set_loss("canonical", 0.0)
 
     def configure(self, bint has_bias, str activation, double negative_slope, str output,
                   double alpha, int threads):
@@ -279,6 +285,11 @@ cdef class Model:
         self.c.activation, self.c.output = ACTIVATIONS[activation], OUTPUTS[output]
         self.c.threads = max(1, threads)
         self.c.n_params = self.c.n_weights + (count_units(&self.c) if has_bias else 0)
+
+    def set_loss(self, str loss, double parameter):
+        """The loss of the next calls: "canonical" (the output's own), or a robust loss
+        of REGRESSION_LOSSES for the identity output, with its parameter."""
+        self.c.loss, self.c.loss_parameter = REGRESSION_LOSSES[loss], parameter
 
     def workspace_size(self, Py_ssize_t rows):
         """Elements of the workspace for a batch of rows (one copy)."""
@@ -488,6 +499,18 @@ def output_loss(int output, const floating[:, ::1] Z, object Y, object labels,
     with nogil:
         total = nnbp_output_loss(output, Z.shape[0], Z.shape[1], &Z[0, 0], Y_ptr, labels_p,
                                  sw_ptr, scale, D_ptr)
+    return total
+
+
+def regression_loss(int loss, double parameter, const floating[:, ::1] Z,
+                    const floating[:, ::1] Y, object sample_weight, double scale, object D):
+    """sum_i s_i sum_k loss(Z - Y) of a robust loss; D = scale s_i dloss/dZ unless D is None."""
+    cdef const floating *sw_ptr = optional_ptr(sample_weight, Z[0, 0])
+    cdef floating *D_ptr = <floating *> optional_ptr(D, Z[0, 0])
+    cdef double total
+    with nogil:
+        total = nnbp_regression_loss(loss, parameter, Z.shape[0], Z.shape[1], &Z[0, 0],
+                                     &Y[0, 0], sw_ptr, scale, D_ptr)
     return total
 
 
@@ -868,6 +891,19 @@ cdef inline Py_ssize_t widest_layer(const model *m) noexcept nogil:
     return widest
 
 
+cdef double fused_loss(const model *m, const batch *b, const floating *Z,
+                       floating *D) noexcept nogil:
+    """sum_i s_i loss_i of the batch's logits Z by the output's canonical loss, or by the
+    model's robust loss; D(L) = (s_i/S) dloss_i/dz into D unless it is NULL."""
+    if m.loss == NNBP_CANONICAL_LOSS:
+        return nnbp_output_loss(m.output, b.rows, m.sizes[m.depth], Z,
+                                <const floating *> b.targets, b.labels,
+                                <const floating *> b.sample_weight, 1.0 / b.weight_total, D)
+    return nnbp_regression_loss(m.loss, m.loss_parameter, b.rows, m.sizes[m.depth], Z,
+                                <const floating *> b.targets,
+                                <const floating *> b.sample_weight, 1.0 / b.weight_total, D)
+
+
 cdef double batch_loss(const team *t, const model *m, const batch *b, const floating *P,
                        floating *work, bint deltas) noexcept nogil:
     """(1/S) sum_i s_i loss_i by the forward pass, every member's; with deltas, the
@@ -878,10 +914,7 @@ cdef double batch_loss(const team *t, const model *m, const batch *b, const floa
     cdef double total
     forward_pass(t, m, b, P, work, Z)
     if t.member == 0:
-        total = nnbp_output_loss(m.output, n, m.sizes[m.depth], Z,
-                                 <const floating *> b.targets, b.labels,
-                                 <const floating *> b.sample_weight, 1.0 / b.weight_total,
-                                 Z + n * m.sizes[m.depth] if deltas else NULL)
+        total = fused_loss(m, b, Z, Z + n * m.sizes[m.depth] if deltas else NULL)
         if deltas and b.sample_weight != NULL and m.depth > 1:
             forget_rows_of_weight_zero(m, b, work)
         total /= b.weight_total
@@ -1028,6 +1061,145 @@ def network_loss_grad(Model net, const floating[::1] params, object data, object
     if b.X_sparse != NULL:
         nnbp_csr_free(&rows.rows)
     return shared[0]
+
+
+# ---------------------------------------------------------------- any loss's gradient
+#
+# The backward pass of a gradient that comes from outside (a vector-Jacobian
+# product): the caller's gradient of some loss with respect to the outputs f
+# or to the logits Z(L) takes the place of the fused loss's D(L), and the
+# same recurrences (backward_pass) carry it down. On request, one more
+# product, D(1) W(1), gives the gradient with respect to X. No penalty: the
+# product is the network's Jacobian alone.
+
+cdef struct upstream_gradient:
+    const void *values            # (rows, m_L): dloss/df, or dloss/dZ(L)
+    bint of_outputs               # values are dloss/df: taken through phi_out' first
+    void *dX                      # (rows, m_0): receives dloss/dX; NULL: not wanted
+
+
+cdef void place_upstream(const team *t, const model *m, Py_ssize_t n,
+                         const upstream_gradient *u, floating *work) noexcept nogil:
+    """D(L) = the upstream gradient with respect to Z(L), into the first delta
+    buffer: J^T g for a gradient g of the outputs, J phi_out's Jacobian at Z(L)."""
+    cdef Py_ssize_t width = m.sizes[m.depth]
+    cdef floating *D = deltas_of(m, n, work)
+    cdef floating *F = D + n * widest_layer(m)
+    if t.member == 0:
+        memcpy(D, u.values, n * width * sizeof(floating))
+        if u.of_outputs and m.output != NNBP_SQUARED:
+            # f = phi_out(Z(L)) into the second delta buffer, which the
+            # backward pass only writes from its second layer on.
+            memcpy(F, logits_of(m, n, work), n * width * sizeof(floating))
+            nnbp_output_activation(m.output, n, width, F)
+            nnbp_output_backward(m.output, n, width, F, D)
+    barrier(t)
+
+
+cdef void input_gradient(const team *t, const model *m, Py_ssize_t n, const floating *P,
+                         floating *work, floating *dX) noexcept nogil:
+    """dX = D(1) W(1), this member's columns, from the D(1) that backward_pass left."""
+    cdef Py_ssize_t lo, hi, K = m.sizes[0], M = m.sizes[1]
+    # backward_pass alternates between the two delta buffers, D(L) in the
+    # first: D(l) is in the first when L - l is even. W(1) starts P.
+    cdef floating *D = deltas_of(m, n, work) + ((m.depth - 1) % 2) * n * widest_layer(m)
+    # Every member's units of D(1) must be there.
+    barrier(t)
+    share_of(t, K, &lo, &hi)
+    if lo == hi:
+        return
+    if n <= small_rows:
+        nnbp_small_dw(n, M, hi - lo, D, M, P + lo, K, dX + lo, K)
+    else:
+        gemm(c'N', c'N', n, hi - lo, M, 1, D, M, P + lo, K, 0, dX + lo, K)
+
+
+cdef void vjp_pass(const team *t, const model *m, const batch *b, const floating *P,
+                   floating *work, const upstream_gradient *u, floating *G) noexcept nogil:
+    """The gradient of the upstream's loss into G (and its dX), every member's part.
+    m's alpha must be 0: the penalty is no part of the network's Jacobian."""
+    forward_pass(t, m, b, P, work, logits_of(m, b.rows, work))
+    place_upstream(t, m, b.rows, u, work)
+    backward_pass(t, m, b, P, work, G)
+    if u.dX != NULL:
+        input_gradient(t, m, b.rows, P, work, <floating *> u.dX)
+
+
+cdef batch unlabelled_rows(object X, Py_ssize_t K, csr_batch *rows, floating dtype_of) except *:
+    """All the rows of X, with no targets and each of weight 1: a CSR X laid out into
+    rows (free it with nnbp_csr_free), a dense X where it lies."""
+    cdef batch b
+    memset(&b, 0, sizeof(batch))
+    b.rows = X.shape[0]
+    b.weight_total = b.rows
+    if csr_all_rows(X, K, rows, dtype_of):
+        b.X_sparse = rows
+    else:
+        b.X = array_address(X)
+    return b
+
+
+def network_logits(Model net, const floating[::1] params, object X, floating[:, ::1] out):
+    """out = Z(L), the logits of X's rows (a dense array or a CSR matrix), by the
+    forward pass in the model's workspace, on a team of the model's threads.
+    params are only read.
+    """
+    cdef Py_ssize_t n = X.shape[0]
+    cdef floating[::1] work = workspace_of(net, n, 1, params[0])
+    cdef floating *Z = logits_of(&net.c, n, &work[0])
+    cdef double shared[1]
+    cdef team member
+    cdef csr_batch rows
+    cdef batch b = unlabelled_rows(X, net.c.sizes[0], &rows, params[0])
+    if net.c.threads == 1:
+        member = one_thread(shared)
+        with nogil:
+            forward_pass(&member, &net.c, &b, &params[0], &work[0], Z)
+    else:
+        with nogil, parallel(num_threads=net.c.threads):
+            member = this_thread_of_the_team(shared)
+            forward_pass(&member, &net.c, &b, &params[0], &work[0], Z)
+    memcpy(&out[0, 0], Z, n * net.c.sizes[net.c.depth] * sizeof(floating))
+    if b.X_sparse != NULL:
+        nnbp_csr_free(&rows.rows)
+
+
+def network_vjp(Model net, const floating[::1] params, object X,
+                const floating[:, ::1] upstream, bint of_outputs, floating[::1] grad,
+                object dX):
+    """grad = upstream^T d(outputs)/d(params), and dX = upstream^T d(outputs)/dX
+    unless dX is None: a vector-Jacobian product, without the penalty.
+
+    upstream: (n, m_L), a loss's gradient with respect to the outputs f
+    (of_outputs) or to the logits Z(L) of X's rows. X: a dense array (dX
+    allowed) or a CSR matrix (dX None). A team of the model's threads
+    computes it, forward pass and backward. params are only read.
+    """
+    cdef model m = net.c
+    cdef Py_ssize_t n = X.shape[0]
+    cdef floating[::1] work = workspace_of(net, n, 1, params[0])
+    cdef floating[:, ::1] dX_view
+    cdef upstream_gradient u
+    cdef double shared[1]
+    cdef team member
+    cdef csr_batch rows
+    cdef batch b
+    m.alpha = 0
+    u.values, u.of_outputs, u.dX = &upstream[0, 0], of_outputs, NULL
+    if dX is not None:
+        dX_view = dX
+        u.dX = &dX_view[0, 0]
+    b = unlabelled_rows(X, m.sizes[0], &rows, params[0])
+    if m.threads == 1:
+        member = one_thread(shared)
+        with nogil:
+            vjp_pass(&member, &m, &b, &params[0], &work[0], &u, &grad[0])
+    else:
+        with nogil, parallel(num_threads=m.threads):
+            member = this_thread_of_the_team(shared)
+            vjp_pass(&member, &m, &b, &params[0], &work[0], &u, &grad[0])
+    if b.X_sparse != NULL:
+        nnbp_csr_free(&rows.rows)
 
 
 # ---------------------------------------------------------------- the optimizer
@@ -1250,6 +1422,14 @@ def update(Optimizer optimizer, floating[::1] params, const floating[::1] grad):
         optimizer.c.steps += 1
     optimizer.c.updates += 1
     return rule.learning_rate
+
+
+def penalty_sum(Model net, const floating[::1] params):
+    """sum_l ||W(l)||^2 of params, in double, in the order the compiled loss sums it."""
+    cdef double total
+    with nogil:
+        total = l2_penalty(&net.c, <floating> 0, &params[0], NULL)
+    return total
 
 
 def all_finite(const floating[::1] x):

@@ -20,6 +20,16 @@ OUT_ACTIVATION_NAMES = {"softmax": "softmax", "logistic": "logistic", "squared":
 # The classifier's kinds of problem, and the network output each is fitted with.
 TARGET_TYPES = {"binary": "logistic", "multiclass": "softmax",
                 "multilabel-indicator": "logistic"}
+# Parameters added after the model files of format version 1 were first written, with
+# their defaults. A file holds one only where it is not at its default: the files of
+# models that use none of them are byte for byte what the nnbp before them wrote, and
+# load there. A file that uses one holds a parameter (huber_delta, quantile,
+# weight_decay, max_grad_norm, warmup_fraction) or a value (loss="absolute_error",
+# learning_rate="cosine") that the nnbp before them refuses by name, so it never loads
+# there silently wrong. Reading, a missing one takes its default, which is what the
+# files written before it trained with.
+ADDED_PARAMETERS = {"huber_delta": 1.0, "quantile": 0.5, "weight_decay": 0.0,
+                    "max_grad_norm": None, "warmup_fraction": 0.0}
 # The label binarizer's fitted state that a classifier's file holds (neg_label=0,
 # pos_label=1, dense output).
 CLASSIFIER_EXTRA = ("y_type_", "sparse_input_")
@@ -119,28 +129,6 @@ SAVED_ATTRIBUTES = {
 }
 
 
-# The parameters model format 2 added, at their defaults. A file leaves them
-# out where they are at their defaults, and is then a version-1 file, the same
-# as before them; set (or learning_rate="cosine"), it is a version-2 file,
-# which an older nnbp refuses by its version rather than load it wrong.
-VERSION_2_PARAMETERS = {"weight_decay": 0.0, "max_grad_norm": None, "warmup_fraction": 0.0}
-VERSION_2_CHOICES = {"learning_rate": "cosine"}
-
-
-def _format_version(params: dict) -> int:
-    """The oldest model format that holds params; leaves out those at version 2's defaults."""
-    version = 1
-    for name, default in VERSION_2_PARAMETERS.items():
-        if name in params and (params[name] is None if default is None
-                               else params[name] is not None and params[name] == default):
-            del params[name]
-        elif name in params:
-            version = 2
-    if any(params.get(name) == value for name, value in VERSION_2_CHOICES.items()):
-        version = 2
-    return version
-
-
 def saved_state(estimator, kind: str, extra: dict, arrays: dict) -> io.SavedModel:
     """What nnbp.io.save writes of a fitted estimator: its network, parameters and fitted state.
 
@@ -175,6 +163,9 @@ def saved_state(estimator, kind: str, extra: dict, arrays: dict) -> io.SavedMode
         params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
     if params.get("dtype") is not None:
         params["dtype"] = np.dtype(params["dtype"]).name
+    for name, default in ADDED_PARAMETERS.items():
+        if name in params and params[name] == default:
+            del params[name]
     fitted = {"n_features_in_": estimator.n_features_in_, "n_outputs_": estimator.n_outputs_,
               "n_layers_": estimator.n_layers_, "out_activation_": estimator.out_activation_}
     attributes = vars(estimator)
@@ -185,9 +176,8 @@ def saved_state(estimator, kind: str, extra: dict, arrays: dict) -> io.SavedMode
             fitted[attribute] = getattr(estimator, attribute)
     fitted.update(extra)
     net = estimator.network_
-    version = _format_version(params)
     return io.SavedModel(kind, net.config(), net.params, net.metadata,
-                         {"params": params, "fitted": fitted}, arrays, version)
+                         {"params": params, "fitted": fitted}, arrays)
 
 
 def saved_parameters(class_name: str, state, parameter_names) -> tuple:
@@ -220,14 +210,14 @@ def saved_parameters(class_name: str, state, parameter_names) -> tuple:
     unknown = sorted(set(params) - set(parameter_names))
     if unknown:
         raise ValueError(f"{class_name} has no parameter {unknown[0]!r}")
-    # save writes every parameter (version 2's but at their defaults): a missing
-    # one would silently take its default.
-    for name, default in VERSION_2_PARAMETERS.items():
-        if name in parameter_names:
-            params.setdefault(name, default)
-    missing = sorted(set(parameter_names) - set(params))
+    # save writes every parameter (the added ones unless at their defaults): a
+    # missing one would silently take its default.
+    missing = sorted(set(parameter_names) - set(params) - set(ADDED_PARAMETERS))
     if missing:
         raise ValueError(f"the {class_name} parameter {missing[0]!r} is missing")
+    for name, default in ADDED_PARAMETERS.items():
+        if name in parameter_names:
+            params.setdefault(name, default)
     if isinstance(params.get("hidden_layer_sizes"), list):
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
     return params, fitted

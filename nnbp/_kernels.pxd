@@ -17,6 +17,11 @@ cdef extern from "nnbp_kernels.h" nogil:
         NNBP_SOFTMAX
         NNBP_POISSON
     enum:
+        NNBP_CANONICAL_LOSS
+        NNBP_HUBER
+        NNBP_ABSOLUTE_ERROR
+        NNBP_QUANTILE
+    enum:
         NNBP_ISA_QUERY
         NNBP_ISA_BEST
         NNBP_ISA_BASELINE
@@ -78,6 +83,20 @@ cdef extern from "nnbp_kernels.h" nogil:
     double nnbp_output_loss_f64(int output, size_t n, size_t m, const double *Z,
                                 const double *Y, const int64_t *labels,
                                 const double *sample_weight, double scale, double *D)
+
+    # D = J^T D in place, J the Jacobian of f = phi_out(z) at each row of F = f
+    void nnbp_output_backward_f32(int output, size_t n, size_t m, const float *F, float *D)
+    void nnbp_output_backward_f64(int output, size_t n, size_t m, const double *F,
+                                  double *D)
+
+    # sum_i s_i sum_k loss(z_ik - y_ik) of a robust loss (parameter: Huber's delta, the
+    # quantile); D = scale s_i dloss/dz unless NULL
+    double nnbp_regression_loss_f32(int loss, double parameter, size_t n, size_t m,
+                                    const float *Z, const float *Y,
+                                    const float *sample_weight, double scale, float *D)
+    double nnbp_regression_loss_f64(int loss, double parameter, size_t n, size_t m,
+                                    const double *Z, const double *Y,
+                                    const double *sample_weight, double scale, double *D)
 
     # sum W^2 over M rows of K weights (each row's into row_sums too unless NULL); G +=
     # scale W unless G is NULL

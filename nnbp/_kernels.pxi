@@ -58,6 +58,29 @@ cdef inline double nnbp_output_loss(int output, size_t n, size_t m, const floati
         return nnbp_output_loss_f64(output, n, m, Z, Y, labels, sample_weight, scale, D)
 
 
+cdef inline void nnbp_output_backward(int output, size_t n, size_t m, const floating *F,
+                                      floating *D) noexcept nogil:
+    """D = J^T D in place, J the Jacobian of f = phi_out(z) at each row of F = f"""
+    if floating is float:
+        nnbp_output_backward_f32(output, n, m, F, D)
+    else:
+        nnbp_output_backward_f64(output, n, m, F, D)
+
+
+cdef inline double nnbp_regression_loss(int loss, double parameter, size_t n, size_t m,
+                                        const floating *Z, const floating *Y,
+                                        const floating *sample_weight, double scale,
+                                        floating *D) noexcept nogil:
+    """sum_i s_i sum_k loss(z_ik - y_ik) of a robust loss (parameter: Huber's delta, the
+    quantile); D = scale s_i dloss/dz unless NULL"""
+    if floating is float:
+        return nnbp_regression_loss_f32(loss, parameter, n, m, Z, Y, sample_weight, scale,
+                                        D)
+    else:
+        return nnbp_regression_loss_f64(loss, parameter, n, m, Z, Y, sample_weight, scale,
+                                        D)
+
+
 cdef inline double nnbp_l2_penalty(size_t M, size_t K, floating scale, const floating *W,
                                    floating *G, double *row_sums) noexcept nogil:
     """sum W^2 over M rows of K weights (each row's into row_sums too unless NULL); G +=

@@ -229,14 +229,19 @@ def _budget():
 
 @contextlib.contextmanager
 def blas_held_for(flops_per_layer, rows):
-    """BLAS on one thread for a run of calls that form teams, set once for all of them.
+    """BLAS on one thread for a run of calls that form teams, or on a busy machine.
 
     Each team sets BLAS to one thread and gives it back its threads when it
     returns. Between the calls of a run (L-BFGS's), whatever calls BLAS then
     wakes its threads, which spin on the cores the next team needs: an L-BFGS
-    fit of a small network was 5 times slower so.
+    fit of a small network was 5 times slower so. Where not even two CPUs are
+    free (as `team` judges), the same holds without teams: scipy's L-BFGS-B
+    steps call BLAS on short vectors, and with BLAS's two threads contending
+    with two other processes for two cores, a small network's L-BFGS fit ran
+    5 to 10 times slower than with one.
     """
-    if splits(flops_per_layer, rows) and wanted_threads() > 1:
+    busy = _budget() + FREE_MARGIN < 2
+    if (splits(flops_per_layer, rows) and wanted_threads() > 1) or busy:
         with _blas_on_one_thread():
             yield
     else:

@@ -270,11 +270,13 @@ def check_vector(name, values, dtype, size):
     return array
 
 
-def check_features(X, n_features, dtype):
+def check_features(X, n_features, dtype, assume_finite=False):
     """X as a C-contiguous (n, n_features) array of dtype, finite, n >= 1.
 
     A scipy sparse X (matrix or array) comes back as a CSR one instead
-    (check_sparse_matrix).
+    (check_sparse_matrix). assume_finite skips the pass over the values of an
+    X taken as it is, which its caller has checked (a converted X is checked
+    whatever it says: the conversion may overflow).
     """
     if (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2
             and X.shape[1] == n_features and 0 < X.shape[0] <= MAX_DIMENSION
@@ -282,7 +284,8 @@ def check_features(X, n_features, dtype):
         # What the core takes as it is, the common case: only its values to
         # check. The general path below costs several microseconds, as much
         # as the products of a small network on one row.
-        _check_finite("X", X)
+        if not assume_finite:
+            _check_finite("X", X)
         return X
     sparse = scipy.sparse.issparse(X)
     array = X if sparse else _as_numeric_array("X", X)

@@ -37,6 +37,7 @@ from nnbp.gradcheck import DEFAULT_SAMPLE, check_gradients
 from nnbp.network import ACTIVATIONS, OUTPUTS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
 from nnbp.io import fold_standardisation, unfold_standardisation, write_atomically
+from nnbp.losses import REGRESSION_LOSSES, AbsoluteError, HuberLoss, PinballLoss
 from nnbp.tabular import read_table, standardisation, write_csv
 from nnbp.training import DivergenceError, INTERRUPTED, StochasticTrainer
 
@@ -231,6 +232,7 @@ def train(args):
                            f"{X.shape[0]} rows leaves no rows to hold out or to train on")
     net = Network((X.shape[1], *args.hidden, n_outputs), activation=args.activation,
                   output=output, dtype=args.dtype, alpha=args.alpha, seed=args.seed)
+    args.loss_object = training_loss(args, output)
     X_train, y_train = X[train_rows], y[train_rows]
     print(f"nnbp train: {net}\n{describe_task(args, output, classes, holds)}\n"
           f"  {X_train.shape[0]} rows to train on, {held_out.size} held out; "
@@ -259,6 +261,8 @@ def train(args):
     seconds = time.perf_counter() - start
     metadata = {"task": "classification" if classes is not None else "regression",
                 "target": args.target, "features": features}
+    if args.loss_object is not None:
+        metadata["loss"] = repr(args.loss_object)
     if classes is not None:
         metadata["classes"] = saved_labels(classes)
     if not args.no_scale:
@@ -284,6 +288,19 @@ def train(args):
     return 0
 
 
+def training_loss(args, output):
+    """The loss object of --loss (with --huber-delta or --quantile), or None."""
+    if args.loss is None:
+        return None
+    if output != "squared":
+        raise CommandError(f"--loss {args.loss} is a loss of a regression (the squared "
+                           f"output), not of the {output} output")
+    if args.loss == "quantile" and not 0 < args.quantile < 1:
+        raise CommandError(f"--quantile must be in (0, 1), got {args.quantile}")
+    return {"huber": lambda: HuberLoss(args.huber_delta), "absolute_error": AbsoluteError,
+            "quantile": lambda: PinballLoss(args.quantile)}[args.loss]()
+
+
 def run_solver(args, net, X, y, after_epoch):
     """Train net by the chosen solver for args.epochs epochs (lbfgs: iterations)."""
     from tqdm import tqdm
@@ -294,7 +311,7 @@ def run_solver(args, net, X, y, after_epoch):
               dynamic_ncols=True, leave=False) as bar:
         try:
             if args.solver == "lbfgs":
-                minimize_lbfgs(net, X, y, max_iter=args.epochs,
+                minimize_lbfgs(net, X, y, max_iter=args.epochs, loss=args.loss_object,
                                callback=lambda iteration, loss: after_epoch(iteration, loss, bar))
                 return None
             batch_size = X.shape[0] if args.solver == "gd" else min(args.batch_size, X.shape[0])
@@ -305,7 +322,8 @@ def run_solver(args, net, X, y, after_epoch):
                          }[args.solver]()
             trainer = StochasticTrainer(net, optimizer, batch_size=batch_size,
                                         random_state=np.random.default_rng(args.seed),
-                                        tol=0.0, n_iter_no_change=np.inf)
+                                        tol=0.0, n_iter_no_change=np.inf,
+                                        loss=args.loss_object)
             return trainer.fit(X, y, max_epochs=args.epochs,
                                on_epoch=lambda t: after_epoch(t.n_iter, t.loss, bar))
         except DivergenceError as error:
@@ -703,6 +721,13 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--warmup", type=fraction, default=0.0,
                           help="with --lr-schedule cosine, the fraction of the updates over "
                                "which the learning rate first rises linearly (default 0)")
+    training.add_argument("--loss", choices=REGRESSION_LOSSES,
+                          help="a robust loss for a regression (squared output) in place of "
+                               "the squared error: huber, absolute_error or quantile")
+    training.add_argument("--huber-delta", type=positive(float), default=1.0,
+                          help="the threshold of --loss huber (default 1.0)")
+    training.add_argument("--quantile", type=fraction, default=0.5,
+                          help="the quantile of --loss quantile, in (0, 1) (default 0.5)")
     training.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     training.add_argument("--validation-fraction", type=fraction, default=0.1)
     training.add_argument("--seed", type=int, default=0)

@@ -957,7 +957,8 @@ class _ClusterEpoch(EpochRun):
 class _DaskTrainer(StochasticTrainer):
     """StochasticTrainer over _ClusterData: nnbp's stopping rules, the epochs on the cluster."""
 
-    def _epoch(self, X, y, sample_weight):
+    def _epoch(self, X, y, sample_weight, assume_finite=False):
+        # Each partition was checked by its worker at ingest: assume_finite adds nothing.
         return X.epoch(self.net, min(self.batch_size, X.shape[0]), self.shuffle)
 
 

@@ -57,6 +57,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from nnbp import _core, _estimator_state, io
 from nnbp._estimator_state import OUT_ACTIVATION_NAMES
 from nnbp._validation import MAX_DIMENSION
+from nnbp.losses import AbsoluteError, HuberLoss, Loss, PinballLoss
 from nnbp.network import ACTIVATIONS, INITS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
 from nnbp.training import (DIVERGED, DIVERGENCE_ADVICE, INTERRUPTED, MAX_EPOCHS, DivergenceError,
@@ -70,6 +71,8 @@ NON_FINITE_PARAMETERS = ("Solver produced non-finite parameter weights. The inpu
                          "contain large values and need to be preprocessed.")
 # The regressor's loss parameter that gives each of its network's outputs.
 REGRESSION_LOSSES = {"squared": "squared_error", "poisson": "poisson"}
+# The regressor's robust losses (nnbp.losses), on the identity output of squared_error.
+ROBUST_LOSSES = ("huber", "absolute_error", "quantile")
 
 # The types of the public signatures. A fit returns the estimator fitted, of
 # its own class (MLPClassifier, MLPRegressor, or a subclass such as nnbp.dask's).
@@ -516,6 +519,7 @@ class _BaseMLP(BaseEstimator):
                 f"callback must be callable as callback(epoch, losses, network), got {callback!r}"
             )
         hidden_layer_sizes = _check_hidden_layer_sizes(self)
+        self._training_loss()   # refused here, before any work, where it cannot be trained
         fresh = not self.warm_start and not incremental
         first_pass = "network_" not in self.__dict__ or fresh
         if not first_pass:
@@ -656,14 +660,20 @@ class _BaseMLP(BaseEstimator):
                               "going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         trainer = self._trainer
+        loss = self._training_loss()
         if trainer is None:
+            # loss= only where there is one: nnbp.dask's trainer takes none.
             trainer = self._trainer = self._trainer_class(
                 net, self._make_optimizer(math.ceil(n_samples / batch_size)),
                 batch_size=batch_size, shuffle=self.shuffle,
                 random_state=self._random_state, tol=self.tol,
-                n_iter_no_change=self.n_iter_no_change, verbose=self.verbose)
+                n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
+                **({} if loss is None else {"loss": loss}))
         elif not incremental:
             trainer.optimizer = self._make_optimizer(math.ceil(n_samples / batch_size))
+        if hasattr(trainer, "loss_object"):
+            # The loss may have changed since the trainer was made (warm_start).
+            trainer.loss_object = loss
         trainer.batch_size, trainer.shuffle = batch_size, self.shuffle
         trainer.random_state, trainer.verbose = self._random_state, self.verbose
         trainer.tol, trainer.n_iter_no_change = self.tol, self.n_iter_no_change
@@ -675,9 +685,11 @@ class _BaseMLP(BaseEstimator):
                 return callback(len(trainer.loss_curve),
                                 {"loss": trainer.loss, "validation_score": score}, net)
         try:
+            # scikit-learn's validation has checked X's values (_validate_X_y).
             ended = trainer.fit(X, targets, sample_weight, max_epochs=self.max_iter,
                                 validation_score=validation_score, incremental=incremental,
-                                restart_optimizer=not incremental, on_epoch=on_epoch)
+                                restart_optimizer=not incremental, on_epoch=on_epoch,
+                                assume_finite=True)
         finally:
             self._record(trainer)
         if ended == INTERRUPTED:
@@ -762,7 +774,12 @@ class _BaseMLP(BaseEstimator):
 
     def _minimize_lbfgs(self, X, targets, sample_weight, callback):
         return minimize_lbfgs(self.network_, X, targets, sample_weight, max_iter=self.max_iter,
-                              max_fun=self.max_fun, tol=self.tol, callback=callback)
+                              max_fun=self.max_fun, tol=self.tol, callback=callback,
+                              loss=self._training_loss())
+
+    def _training_loss(self) -> Optional[Loss]:
+        """The loss object training takes, None for the output's canonical loss."""
+        return None
 
     @_one_fit_at_a_time
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1563,12 +1580,19 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     Parameters
     ----------
-    loss : {'squared_error', 'poisson'}, default='squared_error'
+    loss : {'squared_error', 'poisson', 'huber', 'absolute_error', 'quantile'}, \
+default='squared_error'
         The loss function to use when training the weights, as in
         scikit-learn: 'squared_error' has an identity output with half the
         squared error; 'poisson' an exponential output with the half Poisson
-        deviance, for targets >= 0. Fixed by the network: changing it, then
-        fitting with warm_start=True, raises a ValueError.
+        deviance, for targets >= 0. Fixed by the network: changing it
+        between 'poisson' and the others, then fitting with
+        warm_start=True, raises a ValueError. The robust losses of
+        scikit-learn's other regressors train the identity output too, in
+        the compiled core (nnbp.losses): 'huber' (quadratic within
+        huber_delta of the target, linear beyond), 'absolute_error', and
+        'quantile' (the pinball loss of quantile=, whose fit predicts that
+        quantile). nnbp's additions; DaskMLPRegressor takes none of them.
 
     hidden_layer_sizes : int or array-like of shape (n_layers - 2,), default=(100,)
         The ith element is the number of units in the ith hidden layer; an
@@ -1753,6 +1777,15 @@ default='relu'
         - 'he' draws weights from N(0, 2 / fan_in), biases 0: suited to
           'relu' and 'leaky_relu'.
 
+    huber_delta : float, default=1.0
+        The threshold of loss='huber', > 0 (nnbp's own; nnbp.HuberLoss's
+        delta, torch.nn.HuberLoss's). Not ``epsilon``, scikit-learn's name for
+        it in SGDRegressor and HuberRegressor: here epsilon is Adam's.
+
+    quantile : float, default=0.5
+        The quantile of loss='quantile', in (0, 1) (nnbp's own), as in
+        scikit-learn's other regressors.
+
     weight_decay : float, default=0.0
         Decoupled weight decay (nnbp's own), >= 0. Each update first shrinks
         every parameter (the biases too), p = (1 - lr wd) p, lr the current
@@ -1918,7 +1951,9 @@ default='relu'
 
     _parameter_constraints = {
         **_BaseMLP._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
+        "loss": [StrOptions({"squared_error", "poisson", *ROBUST_LOSSES})],
+        "huber_delta": [Interval(Real, 0, None, closed="neither")],
+        "quantile": [Interval(Real, 0, 1, closed="neither")],
     }
 
     def __init__(self, loss: str = "squared_error",
@@ -1932,7 +1967,8 @@ default='relu'
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: Union[int, float] = 10,
                  max_fun: int = 15000, dtype: Optional[DTypeLike] = None,
-                 init: str = "glorot", weight_decay: float = 0.0,
+                 init: str = "glorot", huber_delta: float = 1.0,
+                 quantile: float = 0.5, weight_decay: float = 0.0,
                  max_grad_norm: Optional[float] = None, warmup_fraction: float = 0.0) -> None:
         _store_parameters(self, locals())
 
@@ -1942,9 +1978,25 @@ default='relu'
     def _output(self):
         return "poisson" if self.loss == "poisson" else "squared"
 
+    def _training_loss(self) -> Optional[Loss]:
+        if self.loss not in ROBUST_LOSSES:
+            return None
+        if self._trainer_class is not StochasticTrainer:
+            raise ValueError(f"{type(self).__name__} trains the losses 'squared_error' and "
+                             f"'poisson' only; loss={self.loss!r} trains with nnbp.MLPRegressor")
+        if self.loss == "huber":
+            return HuberLoss(self.huber_delta)
+        if self.loss == "quantile":
+            return PinballLoss(self.quantile)
+        return AbsoluteError()
+
     def _network_parameters(self, hidden_layer_sizes):
+        # The robust losses train the network of squared_error: switching between
+        # them changes the training, not the network.
+        fitted = REGRESSION_LOSSES[self.network_.output]
+        same_network = self._output() == self.network_.output
         return {**super()._network_parameters(hidden_layer_sizes),
-                "loss": (self.loss, REGRESSION_LOSSES[self.network_.output])}
+                "loss": (self.loss, self.loss if same_network else fitted)}
 
     def _targets(self, y):
         return regression_targets(y)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -539,7 +539,7 @@ def check_gradients(net: Network, X: npt.ArrayLike | scipy.sparse.spmatrix,
                     y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None, *,
                     step: float | None = None, tolerance: float | None = None,
                     reference: ReferenceMode = "auto", sample: int | None = DEFAULT_SAMPLE,
-                    seed: int = 0) -> GradientReport:
+                    seed: int = 0, loss: Any = None) -> GradientReport:
     """Verify ``net.loss_and_grad`` on (X, y) by finite differences and the reference.
 
     The network is not modified. X may be sparse, as for the network: the
@@ -571,6 +571,13 @@ def check_gradients(net: Network, X: npt.ArrayLike | scipy.sparse.spmatrix,
         The report says which (``report.blocks[k].indices``).
     seed : int, default=0
         Draws the sample.
+    loss : nnbp.losses.Loss, callable or None, default=None
+        A loss of the logits in place of the output's canonical loss, as
+        ``net.loss_and_grad`` takes it. The reference then computes the
+        logits and backpropagates the loss's gradient one example at a time
+        (``nnbp.reference.vjp``), the loss's value and gradient taken from
+        ``nnbp.reference.regression_loss`` for the built-in losses and from
+        the loss object itself for the others.
 
     Returns
     -------
@@ -604,7 +611,10 @@ def check_gradients(net: Network, X: npt.ArrayLike | scipy.sparse.spmatrix,
     _reference_mode(reference)
     coordinates = _sample_coordinates(
         [(name, where, None) for name, where in net.block_slices()], sample, seed)
-    loss, grad = net.loss_and_grad(X, y, sample_weight)
+    loss_object = net.check_loss(loss)
+    # Without a loss object, called as before: a Network subclass may not take loss=.
+    loss_value, grad = (net.loss_and_grad(X, y, sample_weight) if loss_object is None
+                        else net.loss_and_grad(X, y, sample_weight, loss=loss_object))
     # The twin sees exactly the numbers the network saw: X and the weights
     # rounded to its dtype, then widened (exactly) to float64.
     checked = net.check_data(X, y, sample_weight)
@@ -615,11 +625,13 @@ def check_gradients(net: Network, X: npt.ArrayLike | scipy.sparse.spmatrix,
 
     def loss64(params):
         twin.params = params
-        return twin.compiled_loss(data64, None)
+        return twin.compiled_loss(data64, None, loss=loss_object)
 
     blocks = [(name, where, grad[where]) for name, where in net.block_slices()]
     reference_result = None
-    if _run_reference(reference, X64.shape[0] * net.n_params):
+    if _run_reference(reference, X64.shape[0] * net.n_params) and loss_object is not None:
+        reference_result = _reference_of_loss(twin, data64, loss_object)
+    elif _run_reference(reference, X64.shape[0] * net.n_params):
         biases = None if not net.bias else [b.tolist() for b in twin.biases]
         ref_loss, dweights, dbiases = oracle.loss_and_grad(
             [W.tolist() for W in twin.weights], biases, _dense(X64).tolist(),
@@ -628,11 +640,38 @@ def check_gradients(net: Network, X: npt.ArrayLike | scipy.sparse.spmatrix,
             alpha=net.alpha, negative_slope=net.negative_slope,
         )
         reference_result = (ref_loss, [np.ravel(g) for g in dweights + (dbiases or [])])
-    problem = _Problem(repr(net), net.dtype, loss, theta, loss64, blocks, reference_result,
-                       _hidden_branches(twin, X64))
+    subject = repr(net) if loss_object is None else f"{net!r} with the loss {loss_object!r}"
+    problem = _Problem(subject, net.dtype, loss_value, theta, loss64, blocks,
+                       reference_result, _hidden_branches(twin, X64))
     report = _verify(problem, step, tolerance, coordinates)
     report.sample, report.seed = sample, seed
     return report
+
+
+def _reference_of_loss(twin, data, loss):
+    """The oracle's (loss, [gradient per block]) of a loss object: its logits, the loss's
+    value and gradient there (the oracle's own for a built-in loss), backpropagated."""
+    weights = [W.tolist() for W in twin.weights]
+    biases = None if not twin.bias else [b.tolist() for b in twin.biases]
+    X = _dense(data.X).tolist()
+    Z = oracle.logits(weights, biases, X, twin.activation, twin.negative_slope)
+    weight = None if data.sample_weight is None else data.sample_weight.tolist()
+    if loss.compiled is not None:
+        name, parameter = loss.compiled
+        value, G = oracle.regression_loss(name, Z, data.targets.tolist(), parameter, weight)
+    else:
+        value, G = loss.loss_gradient(_y_of(data.labels, data.targets), np.array(Z),
+                                      data.sample_weight)
+        G = np.asarray(G, dtype=np.float64).tolist()
+    dweights, dbiases, _ = oracle.vjp(weights, biases, X, G, twin.activation, twin.output,
+                                      wrt="logits", negative_slope=twin.negative_slope)
+    # The L2 penalty alpha/(2S) sum_l ||W(l)||^2, and its gradient (alpha/S) W(l).
+    S = float(len(X) if weight is None else sum(weight))
+    squares = sum(w * w for W in weights for row in W for w in row)
+    value = float(value) + twin.alpha / (2 * S) * squares
+    dweights = [[[g + twin.alpha / S * w for g, w in zip(g_row, w_row)]
+                 for g_row, w_row in zip(dW, W)] for dW, W in zip(dweights, weights)]
+    return value, [np.ravel(g) for g in dweights + (dbiases or [])]
 
 
 def _hidden_branches(twin, X):

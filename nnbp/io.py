@@ -21,8 +21,7 @@ escaped). The members, each named ``<name>.npy``:
 
 ==============  ==============================================================
 format          0-d string ``"nnbp"``
-format_version  0-d int64, ``1``, or ``2`` for an estimator whose parameters use
-                what version 2 added (see FORMAT_VERSION)
+format_version  0-d int64, ``1``
 kind            0-d string ``"Network"``, ``"MLPClassifier"`` or ``"MLPRegressor"``
 config          0-d string, a JSON object: the network's constructor arguments
                 as ``Network.config()`` gives them (layer_sizes, activation,
@@ -130,12 +129,7 @@ __all__ = [
 ]
 
 FORMAT_NAME = "nnbp"
-# The newest format this nnbp reads and writes. Each file is written in the
-# oldest version that holds it, so that an older nnbp loads what it can load
-# right and refuses, by the version, what it would load wrong: version 2 is
-# an estimator with parameters version 1 did not have (weight_decay,
-# max_grad_norm, warmup_fraction, learning_rate="cosine"); the rest is 1.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 1
 KINDS = ("Network", "MLPClassifier", "MLPRegressor")
 # The members of a file of each kind (as the .npz names them, without ".npy").
 NETWORK_MEMBERS = ("format", "format_version", "kind", "config", "params", "metadata")
@@ -215,8 +209,6 @@ class SavedModel:
         The estimator's JSON state; None for a Network.
     arrays : dict, default={}
         The estimator's arrays by member name (the classifier's ``classes``).
-    format_version : int, default=1
-        The oldest format version that holds it (see FORMAT_VERSION).
 
     See Also
     --------
@@ -237,7 +229,6 @@ class SavedModel:
     metadata: dict[str, Any]
     estimator: dict[str, Any] | None = None
     arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
-    format_version: int = 1
 
 
 # ---------------------------------------------------------------- saving
@@ -314,7 +305,7 @@ def save(model: Any, path: str | os.PathLike[str],
     metadata.update(
         nnbp_version=__version__,
         saved=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        format_version=saved.format_version,
+        format_version=FORMAT_VERSION,
     )
     if saved.kind == "Network" and _legacy_standardisation(saved.config, metadata):
         raise ValueError(
@@ -341,7 +332,7 @@ def _members(saved, metadata):
     """{member name: array} of a SavedModel with the full metadata (what save adds too)."""
     members = {
         "format": np.array(FORMAT_NAME),
-        "format_version": np.array(saved.format_version, dtype=np.int64),
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
         "kind": np.array(saved.kind),
         "config": np.array(_json_text(saved.config, allow_non_finite=False)),
         "params": saved.params,
@@ -884,7 +875,7 @@ def _read(file, file_size):
     except ValueError as error:
         raise _Invalid(str(error)) from None
     metadata = _check_metadata(_parse_json(archive.read_string("metadata"), "metadata"))
-    saved = SavedModel(kind, config, params, metadata, format_version=version)
+    saved = SavedModel(kind, config, params, metadata)
     if kind == "Network":
         return saved
     saved.estimator = _parse_json(archive.read_string("estimator"), "estimator",

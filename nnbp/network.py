@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse
 
-from nnbp import _core, _threads, io, layers
+from nnbp import _core, _threads, io, layers, losses
 from nnbp._memory import allocate
 from nnbp._validation import (
     MAX_DIMENSION,
@@ -49,6 +49,7 @@ from nnbp._validation import (
     check_float_dtype,
     check_layer_sizes,
     check_loss_data,
+    check_matrix,
     check_out_alone,
     check_real,
     check_vector,
@@ -152,6 +153,10 @@ def _generator(seed: Seed) -> np.random.Generator:
         ) from None
 
 
+# The compiled core's loss of a call without a loss object: the output's own.
+_CANONICAL_LOSS = ("canonical", 0.0)
+
+
 class _CompiledCall:
     """Network.compiled's context: the network's lock, then its team of threads, held
     while the configured model computes.
@@ -160,10 +165,11 @@ class _CompiledCall:
     microsecond of it (contextlib's generator machinery cost 1.3 us a call).
     """
 
-    __slots__ = ("network", "team")
+    __slots__ = ("network", "team", "loss")
 
-    def __init__(self, network: "Network", team: Any) -> None:
-        self.network, self.team = network, team
+    def __init__(self, network: "Network", team: Any,
+                 loss: Optional[tuple[str, float]] = None) -> None:
+        self.network, self.team, self.loss = network, team, loss
 
     def __enter__(self) -> _core.Model:
         network = self.network
@@ -175,6 +181,12 @@ class _CompiledCall:
             raise
         network._model.configure(network.bias, network.activation, network.negative_slope,
                                  network.output, network.alpha, threads)
+        # A robust loss never outlives the call that asked for it; the others find
+        # the canonical loss set, without paying for a call to set it (one-row
+        # predictions pay for every fraction of a microsecond).
+        if self.loss is not None or network._robust_loss_set:
+            network._model.set_loss(*(self.loss or _CANONICAL_LOSS))
+            network._robust_loss_set = self.loss is not None
         return network._model
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -306,6 +318,8 @@ default=None
         # The network as the compiled core takes it; the lock is held while it computes.
         self._model = _core.Model(self.layer_sizes)
         self._model.workspace = np.empty(0, dtype=self.dtype)
+        # Whether the model holds a robust loss (nnbp.losses), set by _CompiledCall.
+        self._robust_loss_set = False
         self._lock = threading.Lock()
         _networks.add(self)
         # initialize() draws each weight matrix in float64 before copying it in.
@@ -476,7 +490,8 @@ default=None
 
     # ------------------------------------------------------------ computing
 
-    def compiled(self, flops: float, rows: int) -> "_CompiledCall":
+    def compiled(self, flops: float, rows: int,
+                 loss: Optional[tuple[str, float]] = None) -> "_CompiledCall":
         """The network as the compiled core takes it, for one call (for nnbp's own modules).
 
         Holds the network's lock (one compiled call on a network at a time),
@@ -491,6 +506,9 @@ default=None
             for a call that runs on one thread.
         rows : int
             Rows of the call's batch: a team has at most that many threads.
+        loss : (str, float) or None, default=None
+            A built-in loss object's ``compiled`` (nnbp.losses): the robust
+            loss the call computes instead of the output's canonical one.
 
         Returns
         -------
@@ -498,7 +516,7 @@ default=None
             Whose ``with`` gives the nnbp._core.Model, with its workspace as
             workspace_for last grew it.
         """
-        return _CompiledCall(self, _threads.team(flops, rows))
+        return _CompiledCall(self, _threads.team(flops, rows), loss)
 
     def workspace_for(self, n_examples: int, copies: int = 1) -> np.ndarray:
         """The workspace for a batch of n rows (copies of it: one a thread); grown once, reused.
@@ -531,7 +549,8 @@ default=None
         return self._model.workspace
 
     def check_data(self, X: Features, y: npt.ArrayLike,
-                   sample_weight: Optional[npt.ArrayLike] = None) -> CheckedData:
+                   sample_weight: Optional[npt.ArrayLike] = None, *,
+                   assume_finite: bool = False) -> CheckedData:
         """Check X, y and sample_weight for the compiled core.
 
         For nnbp's own modules: the data are checked once, then the compiled
@@ -545,6 +564,10 @@ default=None
             Class indices for the softmax output, else targets of shape (n, m_L) or (n,).
         sample_weight : array_like of shape (n,) or None, default=None
             Non-negative weights of the rows; None: all 1.
+        assume_finite : bool, default=False
+            Skip the pass over X's values where X is taken as it is: its
+            caller has checked them (the estimators, through scikit-learn's
+            validation). Named after scikit-learn's setting of the same role.
 
         Returns
         -------
@@ -556,7 +579,7 @@ default=None
         ValueError, TypeError
             Naming the argument that does not fit the network.
         """
-        X = check_features(X, self.layer_sizes[0], self.dtype)
+        X = check_features(X, self.layer_sizes[0], self.dtype, assume_finite)
         return CheckedData(X, *check_loss_data(self.output, y, sample_weight, X.shape[0],
                                                self.layer_sizes[-1], self.dtype))
 
@@ -691,7 +714,8 @@ default=None
         return 2.0 * rows * products / (len(self.layer_sizes) - 1)
 
     def compiled_loss(self, data: CheckedData, grad: Optional[np.ndarray],
-                      params: Optional[np.ndarray] = None) -> float:
+                      params: Optional[np.ndarray] = None,
+                      loss: Optional[losses.Loss] = None) -> float:
         """The loss, and the gradient into grad unless it is None, of checked data.
 
         For nnbp's own modules: the compiled core trusts its input, so data
@@ -706,18 +730,95 @@ default=None
             Receives the gradient, in params' layout.
         params : ndarray or None
             A vector like self.params to evaluate at instead (scipy's iterate).
+        loss : nnbp.losses.Loss or None
+            A loss object, checked by check_loss, in place of the output's
+            canonical loss.
 
         Returns
         -------
         float
             The loss, penalty included.
         """
+        if loss is not None and loss.compiled is None:
+            return self._loss_object_loss(data, grad, self._params if params is None
+                                          else params, loss)
         rows = data.X.shape[0]
         flops = self.flops_per_layer(rows, grad is not None)
-        with self.compiled(flops, rows) as model:
+        with self.compiled(flops, rows, None if loss is None else loss.compiled) as model:
             self.workspace_for(rows)
             return _core.network_loss_grad(model, self._params if params is None else params,
                                            data, grad)
+
+    def _loss_object_loss(self, data: CheckedData, grad: Optional[np.ndarray],
+                          params: np.ndarray, loss: losses.Loss) -> float:
+        """compiled_loss by a loss computed in Python: the logits, the loss object's
+        value and gradient, then the backward pass of that gradient.
+
+        Two compiled calls, each with the network's lock: the loss object runs
+        between them, free to use the network (as it could not under the
+        lock), at the cost of the forward pass made again by the second.
+        """
+        rows = data.X.shape[0]
+        Z = np.empty((rows, self.layer_sizes[-1]), dtype=self.dtype)
+        with self.compiled(self.flops_per_layer(rows, backward=False), rows) as model:
+            self.workspace_for(rows)
+            _core.network_logits(model, params, data.X, Z)
+        y = data.targets if data.labels is None else data.labels
+        if y is None:
+            raise ValueError("checked data holds neither labels nor targets")
+        value, G = loss.loss_gradient(y, Z, data.sample_weight)
+        # The loss object divides by its own S = sum_i s_i; data.total may be
+        # another (a shard's loss is divided by the whole cluster's).
+        ratio = (rows if data.sample_weight is None
+                 else float(data.sample_weight.sum(dtype=np.float64))) / data.total
+        value = float(value) * ratio if ratio != 1 else float(value)
+        if grad is not None:
+            G = check_matrix(f"the gradient that {loss!r} returned", G, self.dtype,
+                             shape=Z.shape)
+            if ratio != 1:
+                G = G * self.dtype.type(ratio)
+            with self.compiled(self.flops_per_layer(rows), rows) as model:
+                self.workspace_for(rows)
+                _core.network_vjp(model, params, data.X, G, False, grad, None)
+            self.l2_penalty(params, data.total, grad)
+        if not self.alpha:
+            return value
+        # The penalty's sum in double, in the compiled loss's order: the same
+        # loss as a built-in loss object's, to the last bit.
+        return value + self.alpha / (2 * data.total) * _core.penalty_sum(self._model, params)
+
+    def check_loss(self, loss: Any) -> Optional[losses.Loss]:
+        """A loss object for this network's loss= arguments, or None for None.
+
+        For nnbp's own modules (gradcheck, training, optim): loss= is checked
+        once, at the boundary.
+
+        Parameters
+        ----------
+        loss : nnbp.losses.Loss, callable or None
+            A loss object, a function (y_true, raw_prediction, sample_weight)
+            -> (loss, gradient) (nnbp.losses.as_loss), or None: the output's
+            canonical loss.
+
+        Returns
+        -------
+        nnbp.losses.Loss or None
+            The loss object.
+
+        Raises
+        ------
+        TypeError
+            If loss is none of those.
+        ValueError
+            If the loss is made for another output than the network's.
+        """
+        if loss is None:
+            return None
+        loss = losses.as_loss(loss)
+        if loss.output is not None and loss.output != self.output:
+            raise ValueError(f"the loss {loss!r} takes the logits of the {loss.output!r} "
+                             f"output, but the network's output is {self.output!r}")
+        return loss
 
     def l2_penalty(self, params: np.ndarray, weight_total: float,
                    grad: Optional[np.ndarray] = None) -> float:
@@ -751,7 +852,8 @@ default=None
         return 0.5 * scale * float(np.dot(weights, weights))
 
     def loss(self, X: Features, y: npt.ArrayLike,
-             sample_weight: Optional[npt.ArrayLike] = None) -> float:
+             sample_weight: Optional[npt.ArrayLike] = None, *,
+             loss: Optional[Any] = None) -> float:
         """Compute the loss (1/S) sum_i s_i loss(y_i, f(x_i)) + alpha/(2S) sum_l ||W(l)||^2.
 
         S = sum_i s_i, the sum of the weights (n without them).
@@ -765,6 +867,9 @@ default=None
             of shape (n, m_L), or (n,) for one output.
         sample_weight : array_like of shape (n,) or None, default=None
             Non-negative weights of the rows; None: all 1.
+        loss : nnbp.losses.Loss, callable or None, default=None
+            A loss of the logits in place of the output's canonical loss
+            (see nnbp.losses): its weighted mean, plus the penalty.
 
         Returns
         -------
@@ -780,11 +885,13 @@ default=None
         --------
         loss_and_grad : The loss and its gradient.
         """
-        return self.compiled_loss(self._loss_data(X, y, sample_weight), None)
+        loss_object = self.check_loss(loss)
+        return self.compiled_loss(self._loss_data(X, y, sample_weight), None, loss=loss_object)
 
     def loss_and_grad(self, X: Features, y: npt.ArrayLike,
                       sample_weight: Optional[npt.ArrayLike] = None,
-                      out: Optional[np.ndarray] = None) -> tuple[float, np.ndarray]:
+                      out: Optional[np.ndarray] = None, *,
+                      loss: Optional[Any] = None) -> tuple[float, np.ndarray]:
         """Compute the loss and its gradient with respect to params.
 
         Parameters
@@ -800,6 +907,11 @@ default=None
             A C-contiguous array of params' shape and dtype that receives the
             gradient; it must share no memory with params, X, y or
             sample_weight. None: a new array.
+        loss : nnbp.losses.Loss, callable or None, default=None
+            A loss of the logits in place of the output's canonical loss
+            (see nnbp.losses). The built-in ones run compiled; another runs
+            in Python between the forward pass and the backward pass of its
+            gradient (Network.vjp), which then makes the forward pass again.
 
         Returns
         -------
@@ -829,6 +941,7 @@ default=None
         >>> grad.shape, net.n_params
         ((21,), 21)
         """
+        loss_object = self.check_loss(loss)
         if out is None:
             out = allocate(self.n_params, self.dtype, "the gradient")
         elif (not isinstance(out, np.ndarray) or out.shape != self._params.shape
@@ -842,7 +955,148 @@ default=None
             # The passes read the weights and the data while the gradient is written.
             check_out_alone("out", out, **{"the network's parameters": self._params},
                             X=X, y=y, sample_weight=sample_weight)
-        return self.compiled_loss(self._loss_data(X, y, sample_weight), out), out
+        return self.compiled_loss(self._loss_data(X, y, sample_weight), out,
+                                  loss=loss_object), out
+
+    # ------------------------------------------------------------ any loss's gradient
+
+    def logits(self, X: Features) -> np.ndarray:
+        """Compute the logits z(L) of the rows of X: the outputs before phi_out.
+
+        The raw outputs a loss object takes (nnbp.losses), on the compiled
+        forward pass.
+
+        Parameters
+        ----------
+        X : array_like or scipy sparse matrix of shape (n, m_0)
+            The rows, as forward takes them.
+
+        Returns
+        -------
+        ndarray of shape (n, m_L)
+            The logits Z(L) = X(L-1) W(L)^T + b(L), in the network's dtype;
+            forward(X) is phi_out of them.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Naming X, for rows the network cannot take.
+
+        See Also
+        --------
+        forward : The outputs, phi_out of the logits.
+        vjp : The gradient of a loss of the logits.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from nnbp import Network
+        >>> net = Network([4, 5, 3], output="softmax", seed=0)
+        >>> X = np.ones((2, 4))
+        >>> Z = net.logits(X)
+        >>> np.allclose(np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True), net.forward(X))
+        True
+        """
+        X = check_features(X, self.layer_sizes[0], self.dtype)
+        rows = X.shape[0]
+        out = np.empty((rows, self.layer_sizes[-1]), dtype=self.dtype)
+        flops = self.flops_per_layer(rows, backward=False)
+        with self.compiled(flops, rows) as model:
+            self.workspace_for(rows)
+            _core.network_logits(model, self._params, X, out)
+        return out
+
+    def vjp(self, X: Features, upstream: npt.ArrayLike, *, wrt: str = "output",
+            input_gradient: bool = False) -> Union[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Backpropagate a loss's gradient: the vector-Jacobian product of the network.
+
+        For any loss l(f(X)) of the network's outputs, given its gradient
+        G = dl/dF with respect to the outputs F = forward(X) (wrt="output"), or
+        G = dl/dZ with respect to the logits Z = logits(X) (wrt="logits"),
+        returns
+
+            dl/dparams = sum_i sum_k G[i, k] d(F or Z)[i, k]/dparams
+
+        in the layout of params, by the compiled backward pass that
+        loss_and_grad runs (with G in place of its fused f - y), and on request
+        dl/dX = sum_k G[:, k] d(F or Z)[:, k]/dX. The L2 penalty (alpha) is no
+        part of it: add (alpha/S) W(l) to a loss's gradient yourself.
+
+        Both cost the same: with wrt="output", G goes back through phi_out's
+        Jacobian first (J^T G, one elementwise pass over the outputs).
+
+        Parameters
+        ----------
+        X : array_like or scipy sparse matrix of shape (n, m_0)
+            The rows, as forward takes them.
+        upstream : array_like of shape (n, m_L), or (n,) for one output
+            G: the loss's gradient with respect to the outputs or the logits
+            of the rows of X. Finite.
+        wrt : {"output", "logits"}, default="output"
+            What upstream is the gradient with respect to: the outputs
+            f = phi_out(z(L)) (probabilities for softmax and logistic, e^z for
+            poisson, z for squared), or the logits z(L).
+        input_gradient : bool, default=False
+            Also return dl/dX. Not for a sparse X.
+
+        Returns
+        -------
+        grad : ndarray of shape (n_params,)
+            The gradient dl/dparams, in params' layout and the network's dtype.
+        grad_X : ndarray of shape (n, m_0)
+            The gradient dl/dX, in the network's dtype; returned only with
+            input_gradient.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Naming the argument: wrt unknown, upstream not of shape (n, m_L)
+            or not finite, input_gradient for a sparse X, or rows the
+            network cannot take.
+
+        See Also
+        --------
+        logits : The logits whose gradient wrt="logits" takes.
+        loss_and_grad : The gradient of the network's own loss.
+        nnbp.gradcheck.central_differences : A check of it by finite differences.
+
+        Examples
+        --------
+        The gradient of the loss 1/2 sum f^2, then of its value dl/dF = F:
+
+        >>> import numpy as np
+        >>> from nnbp import Network
+        >>> net = Network([3, 4, 2], activation="tanh", output="logistic", seed=0)
+        >>> X = np.ones((5, 3))
+        >>> grad, grad_X = net.vjp(X, net.forward(X), input_gradient=True)
+        >>> grad.shape, grad_X.shape
+        ((26,), (5, 3))
+        """
+        check_choice("wrt", wrt, ("output", "logits"))
+        if not isinstance(input_gradient, (bool, np.bool_)):
+            raise TypeError(f"input_gradient must be True or False, got {input_gradient!r}")
+        X = check_features(X, self.layer_sizes[0], self.dtype)
+        if input_gradient and not isinstance(X, np.ndarray):
+            raise ValueError("input_gradient=True needs a dense X: the gradient with "
+                             "respect to a sparse X is dense, and is not computed; "
+                             "pass X.toarray()")
+        G = self._upstream(upstream, X.shape[0])
+        grad = allocate(self.n_params, self.dtype, "the gradient")
+        grad_X = np.empty(X.shape, dtype=self.dtype) if input_gradient else None
+        rows = X.shape[0]
+        with self.compiled(self.flops_per_layer(rows), rows) as model:
+            self.workspace_for(rows)
+            _core.network_vjp(model, self._params, X, G, wrt == "output", grad, grad_X)
+        if grad_X is None:
+            return grad
+        return grad, grad_X
+
+    def _upstream(self, upstream: npt.ArrayLike, rows: int) -> np.ndarray:
+        """upstream as vjp takes it: a finite C-contiguous (rows, m_L) array of the dtype."""
+        width = self.layer_sizes[-1]
+        if np.ndim(upstream) == 1 and width == 1:
+            upstream = np.reshape(upstream, (-1, 1))
+        return check_matrix("upstream", upstream, self.dtype, shape=(rows, width))
 
     # ------------------------------------------------------------ Python protocol
 

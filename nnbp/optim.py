@@ -611,7 +611,8 @@ def _lbfgs_bytes(n_params: int) -> int:
 def minimize_lbfgs(net: Network, X: Features, y: npt.ArrayLike,
                    sample_weight: Optional[npt.ArrayLike] = None, *, max_iter: int = 200,
                    max_fun: int = 15000, tol: float = 1e-4,
-                   callback: Optional[LbfgsCallback] = None) -> scipy.optimize.OptimizeResult:
+                   callback: Optional[LbfgsCallback] = None,
+                   loss: Any = None) -> scipy.optimize.OptimizeResult:
     """Minimise net's loss on (X, y) by L-BFGS-B; the result ends in net.params.
 
     scipy works in float64: a float64 network is evaluated at scipy's own
@@ -638,6 +639,9 @@ def minimize_lbfgs(net: Network, X: Features, y: npt.ArrayLike,
     callback : callable or None, default=None
         Called as callback(iteration, loss) after each iteration, with the
         iteration's parameters in net.params.
+    loss : nnbp.losses.Loss, callable or None, default=None
+        A loss of the logits in place of the output's canonical loss, as
+        Network.loss_and_grad takes it.
 
     Returns
     -------
@@ -674,6 +678,7 @@ def minimize_lbfgs(net: Network, X: Features, y: npt.ArrayLike,
     >>> bool(result.success), result.fun < 1e-3, net.loss(X, y) < 1e-3
     (True, True, True)
     """
+    loss_object = net.check_loss(loss)
     data = net.check_data(X, y, sample_weight)
     grad = np.empty_like(net.params)
     evaluate_at_iterate = net.dtype == np.float64
@@ -681,9 +686,10 @@ def minimize_lbfgs(net: Network, X: Features, y: npt.ArrayLike,
     def loss_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
         if not evaluate_at_iterate:
             net.params[...] = x
-        loss = net.compiled_loss(data, grad, params=x if evaluate_at_iterate else None)
+        value = net.compiled_loss(data, grad, params=x if evaluate_at_iterate else None,
+                                  loss=loss_object)
         # scipy keeps the gradient it is given: hand it a copy of ours.
-        return loss, grad.astype(np.float64)
+        return value, grad.astype(np.float64)
 
     rows = data.X.shape[0]
     with _threads.blas_held_for(net.flops_per_layer(rows), rows):

@@ -45,6 +45,7 @@ import math
 __all__ = [
     "ACTIVATIONS",
     "OUTPUTS",
+    "REGRESSION_LOSSES",
     "activation",
     "activation_backward",
     "activation_derivative",
@@ -56,9 +57,12 @@ __all__ = [
     "forward",
     "loss",
     "loss_and_grad",
+    "logits",
     "output_function",
     "output_loss",
+    "regression_loss",
     "sgd_step",
+    "vjp",
 ]
 
 #: The hidden activations, by name.
@@ -403,7 +407,7 @@ def _backward_example(weights, zs, xs, dz, scale, activation, negative_slope,
         db(l)     += delta(l)
         delta(l-1) = (W(l)^T delta(l)) * phi'(z(l-1))      l = L..2
 
-    (the product as activation_backward takes it)
+    (the product as activation_backward takes it). Returns delta(1).
     """
     L = len(weights)
     delta = [scale * dz_k for dz_k in dz]
@@ -420,6 +424,7 @@ def _backward_example(weights, zs, xs, dz, scale, activation, negative_slope,
                                        sum(W[u][j] * delta[u] for u in range(len(W))),
                                        negative_slope)
                      for j in range(len(x_prev))]
+    return delta
 
 
 # ------------------------------------------------------------ one layer
@@ -865,6 +870,237 @@ def loss_and_grad(weights: Weights, biases: Biases, X: Matrix, y: Targets, activ
                 dweights[l][u][j] += alpha / S * weights[l][u][j]
     total = total / S + alpha / (2.0 * S) * _sum_of_squares(weights)
     return total, dweights, dbiases
+
+
+def _output_backward_example(output, z, g):
+    """J^T g for one example: the gradient with respect to its logits z of a
+    gradient g with respect to its outputs f = phi_out(z).
+
+    squared:  f_k = z_k                  df_k/dz_j = [k = j]
+    logistic: f_k = sigmoid(z_k)         df_k/dz_j = [k = j] f_k (1 - f_k)
+    softmax:  f_k = e^{z_k} / sum e^z    df_k/dz_j = f_k ([k = j] - f_j)
+    poisson:  f_k = e^{z_k}              df_k/dz_j = [k = j] f_k
+    """
+    f = _output_example(output, z)
+    m = len(z)
+    if output == "squared":
+        return list(g)
+    if output == "logistic":
+        return [g[k] * f[k] * (1.0 - f[k]) for k in range(m)]
+    if output == "poisson":
+        return [g[k] * f[k] for k in range(m)]
+    # softmax: sum_k g_k f_k ([k = j] - f_j) = f_j (g_j - sum_k g_k f_k)
+    g_dot_f = sum(g[k] * f[k] for k in range(m))
+    return [f[j] * (g[j] - g_dot_f) for j in range(m)]
+
+
+def vjp(weights: Weights, biases: Biases, X: Matrix, upstream: Matrix, activation: str,
+        output: str, wrt: str = "output", negative_slope: float = 0.01
+        ) -> tuple[list[list[list[float]]], list[list[float]] | None, list[list[float]]]:
+    """The vector-Jacobian product: backpropagation of a loss's given gradient.
+
+    For a loss l of the outputs, with upstream[i] = dl/df_i (wrt="output") or
+    dl/dz(L)_i (wrt="logits"), one example at a time::
+
+        delta(L)_i = J_i^T upstream[i]   (wrt="output"; J_i = df_i/dz(L)_i)
+                   = upstream[i]         (wrt="logits")
+        dW(l)      = sum_i delta(l)_i x(l-1)_i^T
+        db(l)      = sum_i delta(l)_i
+        delta(l-1) = (W(l)^T delta(l)) * phi'(z(l-1))
+        dx_i       = W(1)^T delta(1)_i
+
+    No penalty and no weights: the network's Jacobian alone.
+
+    Parameters
+    ----------
+    weights : list of matrices
+        The weights W(1), ..., W(L), as loss_and_grad takes them.
+    biases : list of lists of float, or None
+        The biases b(1), ..., b(L); None: no biases.
+    X : list of lists of float, shape (n_samples, m_0)
+        The input rows.
+    upstream : list of lists of float, shape (n_samples, m_L)
+        The loss's gradient with respect to each example's outputs or logits.
+    activation : str
+        The hidden activation, one of ACTIVATIONS.
+    output : str
+        The output, one of OUTPUTS (its loss plays no part).
+    wrt : {"output", "logits"}, default="output"
+        What upstream is the gradient with respect to.
+    negative_slope : float, default=0.01
+        The slope of leaky_relu for z <= 0.
+
+    Returns
+    -------
+    dweights : list of lists of lists of float
+        The gradient dl/dW(l), in the nested shape of weights.
+    dbiases : list of lists of float or None
+        The gradient dl/db(l); None when biases is None.
+    dX : list of lists of float
+        The gradient dl/dX, n_samples rows of m_0.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not agree or a name is unknown.
+
+    See Also
+    --------
+    nnbp.Network.vjp : The compiled product, checked against this one.
+
+    Examples
+    --------
+    f(x) = 2 relu(x_1 - x_2) + 0.5 at x = (2, 1), and dl/df = 1:
+
+    >>> from nnbp import reference
+    >>> weights, biases = [[[1.0, -1.0]], [[2.0]]], [[0.0], [0.5]]
+    >>> reference.vjp(weights, biases, [[2.0, 1.0]], [[1.0]], "relu", "squared")
+    ([[[4.0, 2.0]], [[1.0]]], [[2.0], [1.0]], [[2.0, -2.0]])
+    """
+    weights, biases, X = _network(weights, biases, X, activation, output)
+    _check_name(wrt, ("output", "logits"), "wrt")
+    n, L = len(X), len(weights)
+    upstream = _matrix(upstream, "upstream", rows=n, columns=len(weights[-1]))
+    dweights = [[[0.0] * len(W[0]) for _ in W] for W in weights]
+    dbiases = None if biases is None else [[0.0] * len(W) for W in weights]
+    dX = []
+    W1 = weights[0]
+    for i in range(n):
+        zs, xs = _forward_example(weights, biases, X[i], activation, negative_slope)
+        dz = (_output_backward_example(output, zs[L], upstream[i]) if wrt == "output"
+              else upstream[i])
+        delta_1 = _backward_example(weights, zs, xs, dz, 1.0, activation, negative_slope,
+                                    dweights, dbiases)
+        dX.append([sum(W1[u][j] * delta_1[u] for u in range(len(W1)))
+                   for j in range(len(X[i]))])
+    return dweights, dbiases, dX
+
+
+#: The robust losses of the identity output (nnbp.losses), by scikit-learn's names.
+REGRESSION_LOSSES = ("huber", "absolute_error", "quantile")
+
+
+def _regression_loss_example(name, r, parameter):
+    """(loss, dloss/dz) of one residual r = z - y.
+
+    huber:          r^2 / 2             if |r| <= delta,  else delta (|r| - delta / 2)
+                    dloss/dz = r        if |r| <= delta,  else delta sign(r)
+    absolute_error: |r|,                dloss/dz = sign(r)  (0 at r = 0)
+    quantile:       -q r  if r < 0,     else (1 - q) r
+                    dloss/dz = -q       if r < 0,         else 1 - q
+    """
+    if name == "huber":
+        delta = parameter
+        if abs(r) <= delta:
+            return 0.5 * r * r, r
+        return delta * (abs(r) - 0.5 * delta), math.copysign(delta, r)
+    if name == "absolute_error":
+        return abs(r), (r > 0) - (r < 0)
+    q = parameter  # quantile
+    if r < 0:
+        return -q * r, -q
+    return (1.0 - q) * r, 1.0 - q
+
+
+def regression_loss(name: str, Z: Matrix, y: Matrix, parameter: float = 1.0,
+                    sample_weight: Vector | None = None) -> tuple[float, list[list[float]]]:
+    """A robust loss of the logits Z of the identity output, and its gradient dZ.
+
+    ::
+
+        loss  = (1/S) sum_i s_i sum_k loss(Z[i][k] - y[i][k])
+        dZ[i] = s_i dloss/dz (Z[i] - y[i]) / S
+
+    Parameters
+    ----------
+    name : str
+        The loss, one of REGRESSION_LOSSES.
+    Z : list of lists of float, shape (n_samples, n_outputs)
+        The logits (the outputs themselves: the output is the identity).
+    y : list of lists of float, shape (n_samples, n_outputs)
+        The targets.
+    parameter : float, default=1.0
+        Huber's delta, or the quantile q (the absolute error has none).
+    sample_weight : list of float or None, default=None
+        The examples' weights s_i; None: all 1.
+
+    Returns
+    -------
+    loss : float
+        The (weighted) mean loss.
+    dZ : list of lists of float
+        Its gradient with respect to Z.
+
+    Raises
+    ------
+    ValueError
+        If the loss is unknown, or a shape or a weight is invalid.
+
+    See Also
+    --------
+    nnbp.losses : The loss objects, computed by the compiled kernel.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> reference.regression_loss("huber", [[0.5], [3.0]], [[0.0], [0.0]], parameter=1.0)
+    (1.3125, [[0.25], [0.5]])
+    """
+    _check_name(name, REGRESSION_LOSSES, "regression loss")
+    Z = _matrix(Z, "Z")
+    n = len(Z)
+    y = _matrix(y, "y", rows=n, columns=len(Z[0]))
+    s, S = _sample_weights(sample_weight, n)
+    total = 0.0
+    dZ = []
+    for i in range(n):
+        dz_i = []
+        for k in range(len(Z[i])):
+            loss_ik, dz_ik = _regression_loss_example(name, Z[i][k] - y[i][k], parameter)
+            total += s[i] * loss_ik
+            dz_i.append(s[i] * dz_ik / S)
+        dZ.append(dz_i)
+    return total / S, dZ
+
+
+def logits(weights: Weights, biases: Biases, X: Matrix, activation: str,
+           negative_slope: float = 0.01) -> list[list[float]]:
+    """The logits z(L) of each example: the network's outputs before phi_out.
+
+    x(0) = x, z(l) = W(l) x(l-1) + b(l), x(l) = phi(z(l)) for l < L, one
+    example at a time, as forward computes them, without phi_out.
+
+    Parameters
+    ----------
+    weights : list of matrices
+        The weights W(1), ..., W(L), as forward takes them.
+    biases : list of lists of float, or None
+        The biases b(1), ..., b(L); None: no biases.
+    X : list of lists of float, shape (n_samples, m_0)
+        The input rows.
+    activation : str
+        The hidden activation, one of ACTIVATIONS.
+    negative_slope : float, default=0.01
+        The slope of leaky_relu for z <= 0.
+
+    Returns
+    -------
+    list of lists of float
+        The logits z(L) of each example, n_samples lists of m_L.
+
+    See Also
+    --------
+    forward : The outputs, phi_out of the logits.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> reference.logits([[[1.0, -1.0]], [[2.0]]], [[0.0], [0.5]], [[2.0, 1.0]], "relu")
+    [[2.5]]
+    """
+    weights, biases, X = _network(weights, biases, X, activation, "squared")
+    L = len(weights)
+    return [_forward_example(weights, biases, x, activation, negative_slope)[0][L] for x in X]
 
 
 def _sum_of_squares(weights):

@@ -50,6 +50,7 @@ import numpy as np
 from nnbp import _core
 from nnbp._memory import allocate
 from nnbp._validation import check_positive_int, check_random_state
+from nnbp.losses import Loss
 from nnbp.network import CheckedData, Features, Network
 
 __all__ = [
@@ -277,6 +278,12 @@ default=None
         improvement of tol (inf: never).
     verbose : bool, default=False
         Print the loss of each epoch, as scikit-learn does.
+    loss : nnbp.losses.Loss, callable or None, default=None
+        A loss of the logits in place of the output's canonical loss, as
+        Network.loss_and_grad takes it. The built-in losses train in the
+        compiled epoch; another is computed in Python batch by batch, each
+        batch's gradient backpropagated (Network.vjp) and stepped by the
+        optimizer (its step).
 
     Attributes
     ----------
@@ -286,6 +293,8 @@ default=None
         The last epoch's loss.
     best_loss : float or None
         The lowest loss; None while a validation score is watched.
+    loss_object : nnbp.losses.Loss or None
+        The loss object trained on; None: the output's canonical loss.
     validation_scores : list of float or None
         The validation score of each epoch, when fit was given one.
     best_validation_score : float or None
@@ -327,8 +336,10 @@ default=None
 
     def __init__(self, net: Network, optimizer: StochasticOptimizer, *, batch_size: int,
                  shuffle: bool = True, random_state: TrainerSeed = None, tol: float = 1e-4,
-                 n_iter_no_change: Union[int, float] = 10, verbose: bool = False) -> None:
+                 n_iter_no_change: Union[int, float] = 10, verbose: bool = False,
+                 loss: Any = None) -> None:
         self.net = net
+        self.loss_object = net.check_loss(loss)
         self.optimizer = optimizer
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.shuffle = shuffle
@@ -367,7 +378,8 @@ default=None
     def fit(self, X: Features, y: Any, sample_weight: Optional[Any] = None, *,
             max_epochs: int, validation_score: Optional[Callable[[], float]] = None,
             incremental: bool = False, restart_optimizer: bool = True,
-            on_epoch: Optional[Callable[[StochasticTrainer], Optional[bool]]] = None) -> str:
+            on_epoch: Optional[Callable[[StochasticTrainer], Optional[bool]]] = None,
+            assume_finite: bool = False) -> str:
         """Train for up to max_epochs epochs (one if incremental); return why it ended.
 
         Ctrl-C (KeyboardInterrupt), even in the middle of an epoch, stops
@@ -398,6 +410,9 @@ default=None
             if it returns True, training stops there. If it raises, the
             exception propagates and the network keeps the parameters of the
             epoch just run.
+        assume_finite : bool, default=False
+            X's values are known finite: Network.check_data skips its pass over
+            them (the estimators' validation has made it).
 
         Returns
         -------
@@ -419,7 +434,7 @@ default=None
         if on_epoch is not None and not callable(on_epoch):
             raise TypeError(f"on_epoch must be callable, got {on_epoch!r}")
         net, optimizer = self.net, self.optimizer
-        epoch = self._epoch(X, y, sample_weight)
+        epoch = self._epoch(X, y, sample_weight, assume_finite)
         if restart_optimizer:
             optimizer.start(net.params)
         if validation_score is not None and self.validation_scores is None:
@@ -436,13 +451,15 @@ default=None
             net.params[...] = self.best_params
         return ended
 
-    def _epoch(self, X: Any, y: Any, sample_weight: Any) -> EpochRun:
+    def _epoch(self, X: Any, y: Any, sample_weight: Any,
+               assume_finite: bool = False) -> EpochRun:
         """The epoch to run, over the data checked."""
-        data = self.net.check_data(X, y, sample_weight)
+        data = self.net.check_data(X, y, sample_weight, assume_finite=assume_finite)
         # Checked again here: batch_size is a public attribute, which may have
         # changed since the constructor checked it.
         batch_size = check_positive_int("batch_size", self.batch_size)
-        return Epoch(self.net, data, min(batch_size, data.X.shape[0]), self.shuffle)
+        return Epoch(self.net, data, min(batch_size, data.X.shape[0]), self.shuffle,
+                     self.loss_object)
 
     def _epochs(self, epoch: EpochRun, max_epochs: int,
                 validation_score: Optional[Callable[[], float]], incremental: bool,
@@ -509,6 +526,11 @@ default=None
             if score > self.best_validation_score:
                 self.best_validation_score = score
                 self.best_params[...] = self.net.params
+        elif self.best_loss is None:
+            # The first epoch watched by its loss after epochs watched by a
+            # validation score (partial_fit after a fit with early stopping):
+            # the watch starts here, where scikit-learn raises a TypeError.
+            self.best_loss, self.no_improvement_count = self.loss, 0
         else:
             if self.loss > self.best_loss - self.tol:
                 self.no_improvement_count += 1
@@ -516,6 +538,16 @@ default=None
                 self.no_improvement_count = 0
             if self.loss < self.best_loss:
                 self.best_loss = self.loss
+
+
+def _batch_of(data: CheckedData, rows: Any) -> CheckedData:
+    """The rows of checked data (a slice, or indices) as checked data of their own."""
+    def taken(values: Any) -> Any:
+        return None if values is None else values[rows]
+    weight = taken(data.sample_weight)
+    X = data.X[rows]
+    return CheckedData(X, taken(data.targets), taken(data.labels), weight,
+                       X.shape[0] if weight is None else float(weight.sum(dtype=np.float64)))
 
 
 def _scratch_vectors(net: Network) -> tuple[np.ndarray, np.ndarray]:
@@ -542,6 +574,8 @@ class Epoch(EpochRun):
         Rows per batch, at most the rows of data.
     shuffle : bool
         Draw a new order of the rows each run (else the rows as they are).
+    loss : nnbp.losses.Loss or None, default=None
+        A loss object, checked by Network.check_loss; None: the output's own.
 
     See Also
     --------
@@ -566,9 +600,10 @@ class Epoch(EpochRun):
     """
 
     def __init__(self, net: Network, data: CheckedData, batch_size: int,
-                 shuffle: bool) -> None:
+                 shuffle: bool, loss: Optional[Loss] = None) -> None:
         # data.total is not used: each batch's loss is its own mean.
         self.net, self.data, self.batch_size, self.steps = net, data, batch_size, 0
+        self.loss = loss
         n = data.X.shape[0]
         # Four int64 arrays with shuffle, else four Nones: Any, as mypy cannot follow that.
         self.order: Any = None
@@ -619,14 +654,10 @@ class Epoch(EpochRun):
         compiled = optimizer.compiled()
         np.copyto(backup, net.params)
         try:
-            # A sparse X's epoch runs on one thread (see _core.train_epoch).
-            flops = net.flops_per_layer(self.batch_size) if isinstance(self.data.X, np.ndarray) \
-                else 0
-            with net.compiled(flops, self.batch_size) as model:
-                net.workspace_for(self.batch_size)
-                accumulated, failed = _core.train_epoch(model, compiled, net.params, grad,
-                                                        self.data, self.order, self.batch_size)
-            self.steps = compiled.steps
+            if self.loss is not None and self.loss.compiled is None:
+                accumulated, failed = self._python_loss_batches(compiled, grad)
+            else:
+                accumulated, failed = self._compiled_batches(compiled, grad)
             # The updates the cosine schedule counts (every kind of optimizer).
             optimizer.updates = compiled.updates
             finite = _core.all_finite(net.params)
@@ -645,3 +676,39 @@ class Epoch(EpochRun):
                 if failed >= 0 else "the parameters became inf or nan in ")
         self.divergence = f"{what}epoch {epoch_number}"
         return None
+
+    def _compiled_batches(self, compiled: Any, grad: np.ndarray) -> tuple[float, int]:
+        """The epoch's batches in the compiled core (_core.train_epoch), with the
+        canonical loss or a built-in one: (sum of batch loss x rows, failed batch or -1)."""
+        net = self.net
+        # A sparse X's epoch runs on one thread (see _core.train_epoch).
+        flops = net.flops_per_layer(self.batch_size) if isinstance(self.data.X, np.ndarray) \
+            else 0
+        loss = None if self.loss is None else self.loss.compiled
+        with net.compiled(flops, self.batch_size, loss) as model:
+            net.workspace_for(self.batch_size)
+            accumulated, failed = _core.train_epoch(model, compiled, net.params, grad,
+                                                    self.data, self.order, self.batch_size)
+        self.steps = compiled.steps
+        return accumulated, failed
+
+    def _python_loss_batches(self, compiled: Any, grad: np.ndarray) -> tuple[float, int]:
+        """The epoch's batches with a loss computed in Python: each batch's loss and
+        gradient (Network.compiled_loss), then the compiled optimizer's update
+        (_core.update, the compiled epoch's update_block), as the compiled epoch
+        takes them: a batch of weight 0 is skipped, and a non-finite loss stops
+        the epoch before its step."""
+        net, data, accumulated = self.net, self.data, 0.0
+        for number, start in enumerate(range(0, self.rows, self.batch_size)):
+            rows = (slice(start, start + self.batch_size) if self.order is None
+                    else self.order[start:start + self.batch_size])
+            batch = _batch_of(data, rows)
+            if batch.total == 0:
+                continue
+            value = net.compiled_loss(batch, grad, loss=self.loss)
+            if not np.isfinite(value):
+                return accumulated, number
+            accumulated += value * batch.X.shape[0]
+            _core.update(compiled, net.params, grad)
+        self.steps = compiled.steps
+        return accumulated, -1

@@ -80,6 +80,17 @@ static void fingerprint_##SUFFIX(void)                                          
         print_hash(label, NAME, Zo, sizeof Zo);                                         \
         print_hash(label, NAME, D, sizeof D);                                           \
         print_hash(label, NAME, results, sizeof results[0]);                            \
+        for (size_t i = 0; i < N * M; i++) D[i] = Y[i] - (REAL)0.5;                     \
+        nnbp_output_backward_##SUFFIX(out, N, M, Zo, D);                                \
+        snprintf(label, sizeof label, "output_backward_%d", out);                       \
+        print_hash(label, NAME, D, sizeof D);                                           \
+    }                                                                                   \
+    for (int loss = NNBP_HUBER; loss <= NNBP_QUANTILE; loss++) {                        \
+        char label[32];                                                                 \
+        results[3] = nnbp_regression_loss_##SUFFIX(loss, 0.3, N, M, Z, Y, NULL, 0.5, D); \
+        snprintf(label, sizeof label, "regression_loss_%d", loss);                      \
+        print_hash(label, NAME, D, sizeof D);                                           \
+        print_hash(label, NAME, results + 3, sizeof results[3]);                        \
     }                                                                                   \
     for (size_t i = 0; i < M * K; i++) G[i] = (REAL)uniform();   /* it adds scale W */ \
     results[1] = nnbp_l2_penalty_##SUFFIX(M, K, (REAL)0.001, W, G, row_sums);           \

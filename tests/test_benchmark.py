@@ -14,7 +14,7 @@ import scipy.sparse
 
 import nnbp
 from nnbp_bench import (QUICK_BATCH_ONE_ROWS, contenders, fits, main, measure, report, run,
-                        small, sparse)
+                        small, sparse, stages, threads)
 from nnbp_bench.workloads import MNIST_SHAPED, WORKLOADS, Workload
 
 TINY = (Workload("tiny-classes", (12, 16, 8, 3), "softmax", 48, (1, 16, 48)),
@@ -28,7 +28,8 @@ def results():
     # idleness (each costs a 50 ms pause) and a short batch-1 epoch are enough.
     return run(TINY, (np.float32, np.float64), repeats=1, log=lambda message: None,
                fit_cases=fits.CASES[:1], predict_workload=TINY[0], peak_size=128, settle=0.0,
-               torch_fit=False, small_rows=SMALL_ROWS, idle_calls=1)
+               torch_fit=False, small_rows=SMALL_ROWS, idle_calls=1,
+               default_fit_cases=[("breast_cancer", "lbfgs"), ("diabetes", "adam")])
 
 
 def test_flops_count_the_products_of_one_gradient():
@@ -63,6 +64,56 @@ def test_every_case_is_timed_for_every_installed_contender(results):
         assert set(row["times"]) == expected - {"scikit-learn", "nnbp estimator"}
     assert {row["dtype"] for row in results["predict"]} == {"float32", "float64"}
     assert results["peak_gflops"]["float32"] > 0 and results["peak_gflops"]["float64"] > 0
+
+
+def test_partial_fit_is_taken_apart_stage_by_stage(results):
+    # For each dtype and batch: the three epochs timed, and every stage found in the
+    # profile (a renamed function would leave its stage at 0), the stages nesting in
+    # no other's (their sum within the profiled call), and the report's row.
+    assert [(row["dtype"], row["batch"]) for row in results["stages"]] == [
+        (dtype, min(batch, TINY[0].rows)) for dtype in ("float32", "float64")
+        for batch in stages.BATCHES]
+    text = report.markdown(results)
+    for row in results["stages"]:
+        assert set(row["seconds"]) == {stages.COMPILED, stages.TRAINER, stages.ESTIMATOR}
+        assert all(seconds > 0 for seconds in row["seconds"].values())
+        assert row["estimator_over_compiled"] == (row["seconds"][stages.ESTIMATOR]
+                                                  / row["seconds"][stages.COMPILED])
+        assert list(row["stage_seconds"]) == [name for name, _ in stages.STAGES] + [stages.REST]
+        assert all(row["stage_seconds"][name] > 0 for name, _ in stages.STAGES), row
+        assert row["stage_seconds"][stages.REST] >= 0, row
+        assert sum(row["stage_seconds"].values()) == pytest.approx(row["profiled_seconds"])
+        assert len(row["rest_spenders"]) == 3
+        assert f"| {row['dtype']} | {row['batch']} | " in text
+
+
+def test_default_fits_record_both_paths_and_each_step_beside_its_arithmetic(results):
+    rows = results["default_fits"]
+    assert [(row["data"], row["solver"]) for row in rows] == [
+        ("breast_cancer 569x30", "lbfgs"), ("diabetes 442x10", "adam")]
+    for row in rows:
+        for what in ("seconds", "loss", "epochs", "steps"):
+            assert set(row[what]) == {"scikit-learn", "nnbp"}, what
+        assert row["speedup"] == row["seconds"]["scikit-learn"] / row["seconds"]["nnbp"]
+        # Both take scikit-learn's path: the same epochs, the same loss to round-off.
+        assert row["epochs"]["nnbp"] == row["epochs"]["scikit-learn"]
+        assert row["loss"]["nnbp"] == pytest.approx(row["loss"]["scikit-learn"], rel=1e-6)
+    lbfgs, adam = rows
+    assert (lbfgs["rows_per_step"], lbfgs["steps"]["nnbp"]) == (569, lbfgs["epochs"]["nnbp"])
+    assert adam["rows_per_step"] == 200 and adam["steps"]["nnbp"] == 3 * adam["epochs"]["nnbp"]
+    # 10-100-1 on 200 rows: 2 n (3 (10 * 100 + 100 * 1) - 10 * 100) flops.
+    assert adam["flops_per_step"] == 2 * 200 * (3 * 1100 - 1000)
+    assert "| diabetes 442x10 | MLPRegressor | adam |" in report.markdown(results)
+
+
+def test_the_fits_against_pytorch_train_the_same_model_to_the_same_accuracy():
+    pytest.importorskip("torch")
+    row, = threads.fits_against_torch(1, lambda message: None,
+                                      cases=[((32,), 3000, 1000, 5)])
+    assert (row["sizes"], row["rows"], row["epochs"], row["batch"]) == ("784-32-10", 3000, 5, 128)
+    assert row["ratio"] == row["nnbp"]["seconds"] / row["PyTorch"]["seconds"]
+    assert row["nnbp"]["accuracy"] > 0.95 and row["PyTorch"]["accuracy"] > 0.95
+    assert abs(row["nnbp"]["accuracy"] - row["PyTorch"]["accuracy"]) < 0.03
 
 
 def test_peers_get_their_best_threading_and_nnbp_its_own(results):

@@ -95,6 +95,23 @@ def test_every_call_of_a_fit_goes_through_the_decision(machine, monkeypatch, fre
         assert _core.largest_team() == team, solver
 
 
+@pytest.mark.parametrize("free", [1.0, 4.0])
+def test_lbfgs_steps_run_blas_on_one_thread_on_a_busy_machine(machine, free):
+    # scipy's L-BFGS-B steps, between the loss evaluations, call BLAS on short
+    # vectors: on a busy machine BLAS's threads made a small fit 5 to 10 times slower.
+    machine(free)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(100, 5)), rng.normal(size=100)
+    net = nnbp.Network([5, 8, 1], output="squared", seed=0)
+    seen = []
+    with threadpool_limits(2, user_api="blas"):
+        nnbp.minimize_lbfgs(net, X, y, max_iter=3,
+                            callback=lambda iteration, loss: seen.append(blas_threads()))
+        after = blas_threads()
+    assert seen and after == [2] * len(after)
+    assert all(set(threads) == ({1} if free < 2 else {2}) for threads in seen), seen
+
+
 SPIN = "while True: pass"
 
 

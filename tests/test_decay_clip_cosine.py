@@ -560,9 +560,9 @@ def test_the_defaults_keep_the_path_and_the_options_change_it():
 # ------------------------------------------------------------ model files
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_model_files_hold_the_options_and_stay_version_1_without_them(tmp_path, monkeypatch):
+def test_model_files_hold_the_options_and_are_as_before_without_them(tmp_path, monkeypatch):
     import json
-    from nnbp import io
+    from sklearn.utils._param_validation import StrOptions
     X, y = classification()
     plain = nnbp.MLPClassifier(max_iter=2, random_state=0).fit(X, y)
     plain.save(tmp_path / "plain")
@@ -570,20 +570,30 @@ def test_model_files_hold_the_options_and_stay_version_1_without_them(tmp_path, 
         # A file at the defaults is the format as it was: version 1, no new keys.
         assert data["format_version"][()] == 1
         params = json.loads(data["estimator"][()])["params"]
-        assert not set(NEW_PARAMETERS) - {"learning_rate"} & set(params)
+        assert not {"weight_decay", "max_grad_norm", "warmup_fraction"} & set(params)
     assert nnbp.load(tmp_path / "plain").get_params() == plain.get_params()
 
     decayed = nnbp.MLPClassifier(max_iter=2, random_state=0, **NEW_PARAMETERS).fit(X, y)
     decayed.save(tmp_path / "decayed")
     with np.load(tmp_path / "decayed", allow_pickle=False) as data:
-        assert data["format_version"][()] == 2
+        params = json.loads(data["estimator"][()])["params"]
+        assert {name: params[name] for name in NEW_PARAMETERS} == NEW_PARAMETERS
     loaded = nnbp.load(tmp_path / "decayed")
     assert loaded.get_params() == decayed.get_params()
     np.testing.assert_array_equal(loaded.predict_proba(X), decayed.predict_proba(X))
-    # An nnbp of format 1 refuses it by its version, rather than lose the options.
-    monkeypatch.setattr(io, "FORMAT_VERSION", 1)
-    with pytest.raises(nnbp.io.ModelFileError, match="format version 2.*newer nnbp"):
+    # An nnbp before them refuses such a file by name, rather than lose the options:
+    # a parameter it does not have, or a learning_rate it does not know.
+    older = [name for name in nnbp.MLPClassifier._get_param_names()
+             if name not in ("weight_decay", "max_grad_norm", "warmup_fraction")]
+    monkeypatch.setattr(nnbp.MLPClassifier, "_get_param_names", classmethod(lambda cls: older))
+    with pytest.raises(ValueError, match="no parameter 'max_grad_norm'"):
         nnbp.load(tmp_path / "decayed")
+    cosine_only = nnbp.MLPClassifier(max_iter=2, random_state=0, learning_rate="cosine")
+    cosine_only.fit(X, y).save(tmp_path / "cosine")
+    monkeypatch.setitem(nnbp.MLPClassifier._parameter_constraints, "learning_rate",
+                        [StrOptions({"constant", "invscaling", "adaptive"})])
+    with pytest.raises(ValueError, match="learning_rate"):
+        nnbp.load(tmp_path / "cosine")
     assert nnbp.load(tmp_path / "plain").get_params() == plain.get_params()
 
 

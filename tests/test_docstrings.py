@@ -62,6 +62,7 @@ PUBLIC_MODULES = (
     "nnbp.gradcheck",
     "nnbp.io",
     "nnbp.layers",
+    "nnbp.losses",
     "nnbp.network",
     "nnbp.onnx",
     "nnbp.optim",

@@ -999,6 +999,44 @@ def test_non_finite_input(Estimator, value, what):
         est.score(bad_X, y)
 
 
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_a_stochastic_fit_passes_over_x_s_values_once(Estimator, early_stopping, monkeypatch):
+    # scikit-learn's validation checks X's values; the network's data check, which
+    # used to make a second pass with nnbp's kernel, takes them as checked.
+    X, y = small_problem(Estimator, n_samples=60)
+    passes = []
+    all_finite = nnbp._core.all_finite
+    monkeypatch.setattr(nnbp._core, "all_finite",
+                        lambda x: passes.append(x.size) or all_finite(x))
+    est = Estimator(hidden_layer_sizes=(3,), max_iter=2, early_stopping=early_stopping,
+                    random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        est.max_iter, est.early_stopping = 1, False
+        est.partial_fit(X, y)
+    n_train = X.shape[0] - (6 if early_stopping else 0)
+    assert passes and not {n_train * X.shape[1], X.size} & set(passes), passes
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_partial_fit_after_a_fit_with_early_stopping_watches_the_loss(Estimator):
+    # scikit-learn's raises a TypeError here (its best_loss_ is None after early stopping).
+    X, y = small_problem(Estimator, n_samples=60)
+    est = Estimator(hidden_layer_sizes=(3,), max_iter=2, early_stopping=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    assert est.best_loss_ is None
+    est.early_stopping = False
+    est.partial_fit(X, y)
+    assert est.best_loss_ == est.loss_ == est.loss_curve_[-1]
+    assert est._no_improvement_count == 0
+    est.partial_fit(X, y)
+    assert est.best_loss_ == min(est.loss_curve_[-2:])
+
+
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_wrong_number_of_features(Estimator):
     X, y = small_problem(Estimator, n_samples=30)

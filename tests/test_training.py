@@ -349,8 +349,8 @@ def test_the_trainer_runs_any_epoch_of_the_declared_interface(rng):
             return self.inner.run(*arguments)
 
     class RecordingTrainer(StochasticTrainer):
-        def _epoch(self, X, y, sample_weight):
-            self.recorded = Recorded(super()._epoch(X, y, sample_weight))
+        def _epoch(self, X, y, sample_weight, assume_finite=False):
+            self.recorded = Recorded(super()._epoch(X, y, sample_weight, assume_finite))
             return self.recorded
 
     trainer = RecordingTrainer(net, SGD(0.1, momentum=0.0), batch_size=4, shuffle=False)

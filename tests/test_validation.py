@@ -272,6 +272,22 @@ def test_X_too_large_for_float32_is_refused(output_case, method):
     assert net64.forward(X).shape == (N_EXAMPLES, output_case[1])
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_assume_finite_skips_only_the_pass_over_an_x_taken_as_it_is():
+    net, X, y, sample_weight = make_problem(*OUTPUT_CASES[0], np.float32)
+    X = X.astype(np.float32)
+    X[3, 2] = np.nan
+    data = net.check_data(X, y, sample_weight, assume_finite=True)
+    assert data.X is X      # taken as it is, its values left to the caller
+    with pytest.raises(ValueError, match=r"X contains NaN at index \(3, 2\)"):
+        net.check_data(X, y, sample_weight)
+    # A converted X is checked whatever the caller says: the conversion overflows.
+    X64 = X.astype(np.float64)
+    X64[3, 2] = 1e39
+    with pytest.raises(ValueError, match=r"X contains infinity at index \(3, 2\)"):
+        net.check_data(X64, y, sample_weight, assume_finite=True)
+
+
 @pytest.mark.parametrize("output_case", OUTPUT_CASES, ids=output_id)
 def test_X_of_float32_max_is_accepted_by_float32_network(output_case):
     net, X, y, _ = make_problem(*output_case, np.float32)

@@ -15,9 +15,14 @@ data and in the same process:
   one-row forward pass, repeated and after 50 ms idle, and an epoch of
   per-example SGD against the same products by gemv and ger;
 - the loss and gradient with each hidden activation, over the GEMMs alone;
-- whole fits of nnbp's estimators against scikit-learn's (nnbp_bench.fits);
+- an epoch through the estimator's partial_fit against the compiled epoch on
+  the same batches, and partial_fit taken apart stage by stage
+  (nnbp_bench.stages);
+- whole fits of nnbp's estimators against scikit-learn's (nnbp_bench.fits): at
+  equal hyperparameters, and at scikit-learn's defaults on small tabular data
+  with each solver, with the microseconds of a step beside its arithmetic;
 - an epoch on one thread against a team of nnbp's threads, on each workload,
-  and a whole MLPClassifier fit against PyTorch's (nnbp_bench.threads);
+  and whole MLPClassifier fits against PyTorch's same recipes (nnbp_bench.threads);
 - the first layer's forward product with W as kept and as a transposed copy
   (nnbp_bench.layout);
 - two networks trained at once in two Python threads, against one after the
@@ -49,7 +54,7 @@ import scipy
 
 import nnbp
 from nnbp._show_versions import versions
-from nnbp_bench import contenders, fits, layout, measure, report, small, sparse, threads
+from nnbp_bench import contenders, fits, layout, measure, report, small, sparse, stages, threads
 from nnbp_bench.workloads import MNIST_SHAPED, WORKLOADS
 
 DTYPES = (np.float32, np.float64)
@@ -125,7 +130,7 @@ def activation_costs(workload, dtypes, repeats, log, settle=measure.SETTLE_SECON
 def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits.CASES,
         predict_workload=MNIST_SHAPED, peak_size=measure.PEAK_SIZE,
         settle=measure.SETTLE_SECONDS, torch_fit=True, small_rows=small.BATCH_ONE_ROWS,
-        idle_calls=small.IDLE_CALLS):
+        idle_calls=small.IDLE_CALLS, default_fit_cases=fits.DEFAULT_CASES):
     """All the measurements, as a dict that report.markdown formats and json can write.
 
     small_rows and idle_calls size the one-row and batch-1 figures
@@ -140,8 +145,8 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
                      torch=_version("torch"), sklearn=_version("sklearn"),
                      versions=versions()),
         repeats=repeats, peak_gflops={}, epoch=[], gradient=[], predict=[], one_row=[],
-        batch_one=[], activations=[], fits=[], scaling=[], layout=[], torch_fit=None, threads=[],
-        memory=[])
+        batch_one=[], activations=[], stages=[], fits=[], default_fits=[], scaling=[], layout=[],
+        torch_fit=None, torch_fits=[], threads=[], memory=[])
     for dtype in dtypes:
         name = np.dtype(dtype).name
         results["peak_gflops"][name] = measure.gemm_peak_gflops(dtype, repeats, peak_size, settle)
@@ -183,7 +188,17 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
             f"{name} {us:.1f} us" for name, us in row["microseconds_per_step"].items()))
     results["activations"] = activation_costs(workloads[0], dtypes, repeats, log, settle)
     if contenders.sklearn_available():
+        for dtype in dtypes:
+            for batch in stages.BATCHES:
+                row = stages.fit_stages(workloads[0], dtype, min(batch, workloads[0].rows),
+                                        repeats, settle)
+                results["stages"].append(row)
+                log(f"  partial_fit taken apart, {row['dtype']} batch {row['batch']}: "
+                    f"{row['estimator_over_compiled']:.3f} x the compiled epoch; " + ", ".join(
+                        f"{stage} {1e3 * seconds:.2f} ms"
+                        for stage, seconds in row["stage_seconds"].items()))
         results["fits"] = fits.time_fits(fit_cases, repeats, log)
+        results["default_fits"] = fits.time_default_fits(default_fit_cases, repeats, log)
     for workload in workloads:
         for dtype in dtypes:
             for row in threads.scaling(workload, dtype, workload.batches, repeats):
@@ -198,6 +213,7 @@ def run(workloads=WORKLOADS, dtypes=DTYPES, repeats=5, log=print, fit_cases=fits
                 f"{name} {us:.1f} us" for name, us in row["microseconds"].items()))
     if torch_fit:
         results["torch_fit"] = threads.fit_against_torch(repeats, log)
+        results["torch_fits"] = threads.fits_against_torch(repeats, log)
     for dtype in dtypes:
         for batch in (32, 256):
             row = measure.training_in_threads(workloads[0], dtype,
@@ -313,15 +329,17 @@ def main(argv=None):
     workloads = [w for w in WORKLOADS if not args.workload or w.name in args.workload]
     repeats = args.repeats
     fit_cases, peak_size, settle = fits.CASES, measure.PEAK_SIZE, measure.SETTLE_SECONDS
+    default_fit_cases = fits.DEFAULT_CASES
     small_rows, idle_calls = small.BATCH_ONE_ROWS, small.IDLE_CALLS
     if args.quick:
         workloads, repeats = [w.shrunk(QUICK_ROWS) for w in workloads], 1
         fit_cases = [case for case in fits.CASES if case[0] == "digits"]
+        default_fit_cases = [case for case in fits.DEFAULT_CASES if case[0] == "digits"]
         peak_size, settle = QUICK_PEAK_SIZE, 0.0
         small_rows, idle_calls = QUICK_BATCH_ONE_ROWS, QUICK_IDLE_CALLS
 
     start = time.perf_counter()
     results = run(workloads, DTYPES, repeats, _log, fit_cases, peak_size=peak_size,
                   settle=settle, torch_fit=not args.quick, small_rows=small_rows,
-                  idle_calls=idle_calls)
+                  idle_calls=idle_calls, default_fit_cases=default_fit_cases)
     return _report(results, report.markdown, args.json, start)

@@ -1,4 +1,6 @@
 """The benchmark's results as Markdown tables, as the Benchmarks page renders them."""
+from nnbp_bench import stages
+
 FLOOR, NUMPY, TORCH, SKLEARN = "GEMMs alone", "NumPy MLP", "PyTorch", "scikit-learn"
 NNBP, NNBP_ESTIMATOR = "nnbp", "nnbp estimator"
 
@@ -103,6 +105,25 @@ def markdown(results):
                   [[row["dtype"]] + [f"{row['ratio_to_floor'][name]:.2f}" for name in names]
                    for row in results["activations"]]),
         ]
+    if results.get("stages"):
+        first = results["stages"][0]
+        names = list(first["stage_seconds"])
+        parts += [
+            f"An epoch of {first['sizes']} on {first['rows']} rows through the estimator's "
+            "partial_fit (shuffle=False), against the compiled epoch on the same batches "
+            "(nnbp._core.train_epoch alone) and StochasticTrainer.fit, milliseconds; then "
+            "partial_fit taken apart, each stage's share of it under cProfile (which slows "
+            "the Python stages only: their shares are upper bounds).",
+            table(["dtype", "batch", "compiled epoch", "StochasticTrainer.fit", "partial_fit",
+                   "partial_fit / compiled"] + names,
+                  [[row["dtype"], row["batch"]]
+                   + [f"{1e3 * row['seconds'][name]:.1f}" for name in (
+                       stages.COMPILED, stages.TRAINER, stages.ESTIMATOR)]
+                   + [f"{row['estimator_over_compiled']:.3f}"]
+                   + [f"{100 * row['stage_seconds'][name] / row['profiled_seconds']:.1f}%"
+                      for name in names]
+                   for row in results["stages"]]),
+        ]
     if results["fits"]:
         parts += [
             "Whole fits of MLPClassifier at equal hyperparameters (learning_rate_init=0.01, "
@@ -113,6 +134,26 @@ def markdown(results):
                     row["epochs"], f"{row['seconds']['scikit-learn']:.3f}",
                     f"{row['seconds']['nnbp']:.3f}", f"{row['speedup']:.1f}x"]
                    for row in results["fits"]]),
+        ]
+    if results.get("default_fits"):
+        peak = results["peak_gflops"].get("float64")
+        parts += [
+            "Whole fits at scikit-learn's defaults (random_state=0 alone), standardised "
+            "features, seconds; both libraries' epochs and final loss, which show the same "
+            "path; and nnbp's microseconds per step (a minibatch of at most 200 rows, or an "
+            "L-BFGS iteration on all of them) beside that step's matrix products at the "
+            "float64 GEMM peak.",
+            table(["data", "estimator", "solver", "scikit-learn", "nnbp", "speed-up",
+                   "epochs", "loss: scikit-learn", "loss: nnbp", "us per step",
+                   "its products at peak, us"],
+                  [[row["data"], row["estimator"], row["solver"],
+                    f"{row['seconds']['scikit-learn']:.3f}", f"{row['seconds']['nnbp']:.3f}",
+                    f"{row['speedup']:.1f}x",
+                    f"{row['epochs']['scikit-learn']} / {row['epochs']['nnbp']}",
+                    f"{row['loss']['scikit-learn']:.6g}", f"{row['loss']['nnbp']:.6g}",
+                    f"{1e6 * row['seconds']['nnbp'] / row['steps']['nnbp']:.1f}",
+                    f"{row['flops_per_step'] / peak / 1e3:.2f}" if peak else "-"]
+                   for row in results["default_fits"]]),
         ]
     if results.get("scaling"):
         parts += [
@@ -145,6 +186,19 @@ def markdown(results):
                   [[name, f"{fit[name]['seconds']:.2f}", f"{100 * fit[name]['accuracy']:.1f}%"]
                    for name in ("nnbp", "PyTorch")]
                   + [["nnbp / PyTorch", f"{fit['ratio']:.2f}", ""]]),
+        ]
+    if results.get("torch_fits"):
+        parts += [
+            "Whole fits against PyTorch's same recipe: 10 classes of 784 float32 features, "
+            "Adam at scikit-learn's defaults with its L2 penalty and initial bounds, batch "
+            "128; seconds and held-out accuracy.",
+            table(["network", "rows", "epochs", "nnbp", "PyTorch", "nnbp / PyTorch",
+                   "accuracy: nnbp", "accuracy: PyTorch"],
+                  [[row["sizes"], row["rows"], row["epochs"], f"{row['nnbp']['seconds']:.2f}",
+                    f"{row['PyTorch']['seconds']:.2f}", f"{row['ratio']:.2f}",
+                    f"{100 * row['nnbp']['accuracy']:.1f}%",
+                    f"{100 * row['PyTorch']['accuracy']:.1f}%"]
+                   for row in results["torch_fits"]]),
         ]
     if results.get("threads"):
         ways = list(results["threads"][0]["seconds"])
