@@ -133,6 +133,7 @@ cdef extern from "nnbp_kernels.h" nogil:
         int adam
         double learning_rate, momentum, beta_1, beta_2, epsilon
         int nesterov
+        double decay
 
     struct nnbp_csr:
         int64_t *start

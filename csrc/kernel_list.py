@@ -99,6 +99,8 @@ KERNELS = (
             "REAL *m", "REAL *v", "REAL *params"),
            "m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr m / (sqrt(v) + eps)",
            dispatched=True),
+    Kernel("nnbp_scale", "void", ("size_t size", "REAL factor", "REAL *x"),
+           "x *= factor", dispatched=True),
     Kernel("nnbp_small_xwt", "void",
            ("size_t n", "size_t M", "size_t K", "const REAL *X", "size_t ldx",
             "const REAL *W", "size_t ldw", "REAL *Z", "size_t ldz"),

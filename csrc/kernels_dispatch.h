@@ -126,6 +126,16 @@ void nnbp_adam_update_f64(size_t size, double learning_rate, double beta_1,
                                      one_minus_beta_2, epsilon, grad, m, v, params);
 }
 
+void nnbp_scale_f32(size_t size, float factor, float *x)
+{
+    NNBP_PICK(nnbp_scale, f32)(size, factor, x);
+}
+
+void nnbp_scale_f64(size_t size, double factor, double *x)
+{
+    NNBP_PICK(nnbp_scale, f64)(size, factor, x);
+}
+
 void nnbp_small_xwt_f32(size_t n, size_t M, size_t K, const float *X, size_t ldx,
                         const float *W, size_t ldw, float *Z, size_t ldz)
 {

@@ -497,6 +497,14 @@ static void NNBP(nnbp_adam_update)(size_t size, REAL learning_rate, REAL beta_1,
                         one_minus_beta_2, epsilon, m + k, v + k, params + k);
 }
 
+/* x *= factor: decoupled weight decay's p = (1 - lr wd) p, and a gradient
+ * clipped to its largest norm, g = (max / ||g||) g. */
+static void NNBP(nnbp_scale)(size_t size, REAL factor, REAL *x)
+{
+    for (size_t k = 0; k < size; ++k)
+        x[k] *= factor;
+}
+
 /* ---------------------------------------------------------------- small products
  * For a few rows, BLAS costs more than the arithmetic: gemm packs the whole
  * weight matrix (OpenBLAS's Haswell kernels do it even for one row), and a
@@ -618,7 +626,25 @@ static void NNBP(nnbp_small_dtx)(size_t n, size_t M, size_t K, const REAL *D, si
  * (nnbp/_core.pyx). */
 struct NNBP(constants) {
     REAL learning_rate, momentum, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon;
+    REAL keep;      /* decoupled weight decay's 1 - lr wd, as nnbp_scale takes it */
 };
+
+/* One weight w stepped by the rule from its gradient g (taken before the
+ * decay): w = keep w, then the rule, as the flat path's nnbp_scale and then
+ * its update do it. */
+static inline void NNBP(decayed_rule)(REAL g, const struct nnbp_rule *rule,
+                                      const struct NNBP(constants) *c, REAL *w, REAL *s1,
+                                      REAL *s2)
+{
+    *w *= c->keep;
+    if (rule->adam)
+        NNBP(adam_rule)(g, c->learning_rate, c->beta_1, c->one_minus_beta_1, c->beta_2,
+                        c->one_minus_beta_2, c->epsilon, s1, s2, w);
+    else if (s1 != NULL)
+        NNBP(sgd_rule)(g, c->learning_rate, c->momentum, rule->nesterov, s1, w);
+    else
+        *w -= c->learning_rate * g;
+}
 
 /* One row w of W stepped by the rule, from g = d_i x + scale w; and dx += d_i w
  * with w as it was, unless dx is NULL. */
@@ -631,7 +657,17 @@ static inline void NNBP(step_row)(size_t K, REAL d_i, const REAL *x, REAL scale,
         for (size_t j = 0; j < K; ++j)
             dx[j] += d_i * w[j];
     /* One loop per rule and penalty, each simple enough to vectorise. */
-    if (rule->adam) {
+    if (rule->decay != 0) {
+        /* Decoupled weight decay: rare enough for one loop whose branches
+         * on the rule do not change inside it (the compiler unswitches them). */
+        for (size_t j = 0; j < K; ++j) {
+            REAL g = d_i * x[j];
+            if (scale != 0)
+                g += scale * w[j];
+            NNBP(decayed_rule)(g, rule, c, w + j, s1 == NULL ? NULL : s1 + j,
+                               s2 == NULL ? NULL : s2 + j);
+        }
+    } else if (rule->adam) {
         for (size_t j = 0; j < K; ++j) {
             REAL g = d_i * x[j];
             if (scale != 0)
@@ -671,7 +707,7 @@ static double NNBP(nnbp_example_step)(size_t M, size_t K, const REAL *d, const R
     const struct NNBP(constants) c = {
         (REAL)rule->learning_rate, (REAL)rule->momentum, (REAL)rule->beta_1,
         (REAL)(1 - rule->beta_1), (REAL)rule->beta_2, (REAL)(1 - rule->beta_2),
-        (REAL)rule->epsilon};
+        (REAL)rule->epsilon, (REAL)(1 - rule->decay)};
     double squares = 0;
     if (dx != NULL)
         for (size_t j = 0; j < K; ++j)

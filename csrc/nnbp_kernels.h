@@ -56,11 +56,14 @@ enum nnbp_isa {
 /* An optimizer's rule for the fused one-example step, its constants in
  * double (each kernel rounds them to its type, as the flat updates' callers do):
  * sgd, v = mu v - lr g and p += nesterov ? mu v - lr g : v (no velocity:
- * p -= lr g); or adam, with learning_rate its step size at this step. */
+ * p -= lr g); or adam, with learning_rate its step size at this step.
+ * decay is decoupled weight decay's lr wd at this step: p = (1 - decay) p
+ * before the rule, whose g is taken at the p before it (0: no decay). */
 struct nnbp_rule {
     int adam;
     double learning_rate, momentum, beta_1, beta_2, epsilon;
     int nesterov;
+    double decay;
 };
 
 /* A batch of rows of a CSR matrix of K columns, the first layer's input

@@ -85,6 +85,10 @@ void nnbp_adam_update_f64(size_t size, double learning_rate, double beta_1,
                           double epsilon, const double *grad, double *m, double *v,
                           double *params);
 
+/* nnbp_scale: x *= factor. */
+void nnbp_scale_f32(size_t size, float factor, float *x);
+void nnbp_scale_f64(size_t size, double factor, double *x);
+
 /* nnbp_small_xwt: Z = X W^T. */
 void nnbp_small_xwt_f32(size_t n, size_t M, size_t K, const float *X, size_t ldx,
                         const float *W, size_t ldw, float *Z, size_t ldz);

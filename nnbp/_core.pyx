@@ -17,7 +17,7 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport parallel
-from libc.math cimport isfinite, pow, sqrt
+from libc.math cimport M_PI, cos, isfinite, pow, sqrt
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
@@ -156,12 +156,16 @@ cdef extern from *:
 
 # Teams are capped here, as scikit-learn caps its own.
 MAX_THREADS = 64
+# The same cap for C: a team's shared array holds one slot per member after the loss.
+cdef enum:
+    MOST_MEMBERS = 64
 
 
 cdef struct team:
     int member            # 0 .. size - 1
     int size
-    double *shared        # what the members share: the loss
+    double *shared        # what the members share: the loss (and, clipping, each
+                          # member's sum of squares at 1 + member)
 
 
 cdef inline team one_thread(double *shared) noexcept nogil:
@@ -1214,6 +1218,11 @@ cdef struct optimizer:
     Py_ssize_t steps              # Adam's t: its updates so far (sgd counts none)
     void *state_1                 # sgd's velocity (NULL: none), or Adam's first moment
     void *state_2                 # Adam's second moment; NULL for sgd
+    double weight_decay           # decoupled: p = (1 - lr wd) p before each update (0: none)
+    double max_grad_norm          # each batch's gradient clipped to this global norm (0: none)
+    bint cosine                   # the learning rate follows cosine_rate's schedule
+    Py_ssize_t warmup, horizon    # that schedule's warm-up updates, and all its updates
+    Py_ssize_t updates            # the updates made, which the schedule counts (every kind)
 
 
 cdef class Optimizer:
@@ -1254,6 +1263,44 @@ cdef class Optimizer:
         o.hold(moments[0], moments[1])
         return o
 
+    def decoupled_weight_decay(self, double weight_decay):
+        """Decay p = (1 - lr wd) p before each update (lr the scheduled rate, before
+        Adam's correction: torch's AdamW); returns the optimizer."""
+        if not (weight_decay >= 0 and isfinite(weight_decay)):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+        self.c.weight_decay = weight_decay
+        return self
+
+    def clip_grad_norm(self, double max_grad_norm):
+        """Clip each batch's gradient g to g min(1, max / (||g|| + 1e-6)) before its
+        update, torch's clip_grad_norm_ (0: no clipping); returns the optimizer."""
+        if not (max_grad_norm >= 0 and isfinite(max_grad_norm)):
+            raise ValueError(f"max_grad_norm must be a finite number >= 0, got {max_grad_norm!r}")
+        self.c.max_grad_norm = max_grad_norm
+        return self
+
+    def cosine_schedule(self, Py_ssize_t warmup, Py_ssize_t horizon, Py_ssize_t updates):
+        """The learning rate on cosine_rate's schedule of `horizon` updates, the first
+        `warmup` of them a linear warm-up, `updates` of them made; returns the optimizer."""
+        if horizon < 1 or not 0 <= warmup <= horizon or updates < 0:
+            raise ValueError(f"a cosine schedule needs 0 <= warmup <= horizon, 1 <= horizon "
+                             f"and updates >= 0, got warmup={warmup}, horizon={horizon}, "
+                             f"updates={updates}")
+        self.c.cosine, self.c.warmup, self.c.horizon = True, warmup, horizon
+        self.c.updates = updates
+        return self
+
+    @property
+    def updates(self):
+        """The updates made, as the cosine schedule counts them (every kind counts)."""
+        return self.c.updates
+
+    @updates.setter
+    def updates(self, Py_ssize_t updates):
+        if updates < 0:
+            raise ValueError(f"updates must be >= 0, got {updates}")
+        self.c.updates = updates
+
     cdef hold(self, object first, object second):
         self.state = (first, second)
         self.c.state_1 = <void *> array_address(first) if first is not None else NULL
@@ -1277,9 +1324,34 @@ def adam_learning_rate(double learning_rate, double beta_1, double beta_2, Py_ss
     return adam_step_size(learning_rate, beta_1, beta_2, step)
 
 
+cdef double cosine_rate(double base, Py_ssize_t t, Py_ssize_t warmup,
+                        Py_ssize_t horizon) noexcept nogil:
+    """The learning rate of update t = 0, 1, ...: base (t + 1) / (warmup + 1) while
+    t < warmup, then base (1 + cos(pi (t - warmup) / (horizon - warmup))) / 2 until
+    t = horizon, then 0. torch's LinearLR(start_factor=1 / (warmup + 1),
+    total_iters=warmup), then CosineAnnealingLR(T_max=horizon - warmup), in a
+    SequentialLR with milestones=[warmup]."""
+    if t < warmup:
+        return base * (t + 1) / (warmup + 1)
+    if t >= horizon:
+        return 0
+    return base * (1 + cos(M_PI * (t - warmup) / (horizon - warmup))) / 2
+
+
+def cosine_learning_rate(double base, Py_ssize_t t, Py_ssize_t warmup, Py_ssize_t horizon):
+    """The cosine schedule's learning rate at update t (from 0), as the compiled updates
+    take it (see cosine_rate)."""
+    return cosine_rate(base, t, warmup, horizon)
+
+
 cdef nnbp_rule next_rule(const optimizer *o) noexcept nogil:
-    """The rule of o's next update: for Adam, its step size at t = steps + 1."""
+    """The rule of o's next update: its scheduled rate, decoupled weight decay's lr wd,
+    and for Adam its step size at t = steps + 1."""
     cdef nnbp_rule rule = o.rule
+    if o.cosine:
+        rule.learning_rate = cosine_rate(rule.learning_rate, o.updates, o.warmup, o.horizon)
+    # torch's AdamW decays by the scheduled rate, before Adam's bias correction.
+    rule.decay = rule.learning_rate * o.weight_decay
     if rule.adam:
         rule.learning_rate = adam_step_size(rule.learning_rate, rule.beta_1, rule.beta_2,
                                             o.steps + 1)
@@ -1294,6 +1366,9 @@ cdef void update_block(const nnbp_rule *rule, const optimizer *o, Py_ssize_t off
     cdef floating *state_2 = (<floating *> o.state_2) + offset if o.state_2 != NULL else NULL
     # The constants are rounded to the dtype after they are formed in double,
     # as NumPy does with the Python floats of scikit-learn's update.
+    if rule.decay != 0:
+        # Decoupled weight decay first (torch's AdamW); grad was taken before it.
+        nnbp_scale(size, <floating> (1 - rule.decay), params + offset)
     if rule.adam:
         nnbp_adam_update(size, <floating> rule.learning_rate, <floating> rule.beta_1,
                          <floating> (1 - rule.beta_1), <floating> rule.beta_2,
@@ -1304,14 +1379,50 @@ cdef void update_block(const nnbp_rule *rule, const optimizer *o, Py_ssize_t off
                         rule.nesterov, grad, state_1, params + offset)
 
 
+cdef double clip_coefficient(double max_norm, double squares) noexcept nogil:
+    """min(1, max_norm / (||g|| + 1e-6)) from ||g||^2, torch's clip_grad_norm_'s (its 1e-6
+    keeps a zero gradient's division finite)."""
+    return min(1.0, max_norm / (sqrt(squares) + 1e-6))
+
+
+cdef void clip_share(const team *t, double max_norm, Py_ssize_t size,
+                     floating *G) noexcept nogil:
+    """G[:size] clipped to the global norm max_norm, this member scaling its share.
+    The members' sums of squares are added in their order: the same bits for a
+    given team size."""
+    cdef Py_ssize_t lo, hi, k
+    cdef double squares = 0, coefficient
+    share_of(t, size, &lo, &hi)
+    t.shared[1 + t.member] = nnbp_l2_penalty(1, hi - lo, <floating> 0, G + lo,
+                                             <floating *> NULL, NULL)
+    barrier(t)
+    for k in range(t.size):
+        squares += t.shared[1 + k]
+    coefficient = clip_coefficient(max_norm, squares)
+    if coefficient < 1:
+        nnbp_scale(hi - lo, <floating> coefficient, G + lo)
+
+
 def update(Optimizer optimizer, floating[::1] params, const floating[::1] grad):
     """One update of params from grad, in place, counted by the optimizer; returns the
-    learning rate it took (Adam's bias-corrected at its t)."""
+    learning rate it took (Adam's bias-corrected at its t). With clipping, a grad
+    longer than the largest norm is scaled in a copy."""
     cdef nnbp_rule rule = next_rule(&optimizer.c)
+    cdef double coefficient
+    cdef floating[::1] clipped
+    if optimizer.c.max_grad_norm > 0:
+        with nogil:
+            coefficient = clip_coefficient(optimizer.c.max_grad_norm, nnbp_l2_penalty(
+                1, grad.shape[0], <floating> 0, &grad[0], <floating *> NULL, NULL))
+        if coefficient < 1:
+            clipped = np.array(grad, copy=True)
+            nnbp_scale(clipped.shape[0], <floating> coefficient, &clipped[0])
+            grad = clipped
     with nogil:
         update_block(&rule, &optimizer.c, 0, params.shape[0], &grad[0], &params[0])
     if rule.adam:
         optimizer.c.steps += 1
+    optimizer.c.updates += 1
     return rule.learning_rate
 
 
@@ -1346,6 +1457,9 @@ cdef void batch_step(const team *t, const model *m, const optimizer *o, const nn
     if b.X_sparse != NULL and b.X_sparse.compact_dW != NULL:
         # W(1)'s gradient is kept apart, for the column step (csr_column_sgd).
         update_from = m.sizes[0] * m.sizes[1]
+    if o.max_grad_norm > 0:
+        # The whole gradient's norm, before any update (no column step then: update_from 0).
+        clip_share(t, o.max_grad_norm, m.n_params, G)
     share_of(t, m.n_params - update_from, &lo, &hi)
     update_block(rule, o, lo + update_from, hi - lo, G + lo + update_from, P)
 
@@ -1439,7 +1553,8 @@ cdef int prepare_rows(epoch_rows *src, object data, object order, Py_ssize_t bat
     else:
         entries = most_entries(&src.X_csr, src.n, batch_size, src.order == NULL)
         allocate_batch(&src.layout, &src.X_csr, batch_size, entries, m_in, sizeof(floating))
-        if not o.rule.adam and o.state_1 == NULL and m.alpha == 0:
+        if (not o.rule.adam and o.state_1 == NULL and m.alpha == 0 and o.weight_decay == 0
+                and o.max_grad_norm == 0):
             # Plain sgd: dW(1) is 0 but at the batch's columns, kept apart;
             # the next batch is laid out while this one steps W(1).
             src.layout.compact_dW = malloc(m.sizes[1] * min(entries, m_in) * sizeof(floating) + 1)
@@ -1580,9 +1695,11 @@ cdef epoch_outcome run_epoch(const model *m, optimizer *o, epoch_rows *src, floa
     """The batches of the epoch in turn, each a step of o (see train_epoch)."""
     cdef epoch_outcome out
     cdef Py_ssize_t start = 0, batch_number = 0
-    cdef bint fused = batch_size == 1 and src.X != NULL, first_product_done = False
+    # Clipping needs the whole gradient's norm before any update: no fused step then.
+    cdef bint fused = batch_size == 1 and src.X != NULL and o.max_grad_norm == 0
+    cdef bint first_product_done = False
     cdef double penalty = 0, loss
-    cdef double shared[1]
+    cdef double shared[1 + MOST_MEMBERS]
     cdef team alone = one_thread(shared), member
     cdef double next_signal_check = monotonic_seconds() + SIGNAL_CHECK_SECONDS
     cdef const floating *X_next
@@ -1626,6 +1743,7 @@ cdef epoch_outcome run_epoch(const model *m, optimizer *o, epoch_rows *src, floa
         out.accumulated += loss * b.rows
         if rule.adam:
             o.steps += 1
+        o.updates += 1
         if src.layout.compact_dW != NULL:
             # Plain sgd on sparse X: W(1) at the batch's columns only, with
             # the next batch's first product in the same pass.
@@ -1648,7 +1766,10 @@ def train_epoch(Model net, Optimizer optimizer, floating[::1] params, floating[:
     data: nnbp.network.CheckedData. Batches are the rows order[k:k + batch_size]
     (order None: the rows as they lie, read in place); shuffled rows are
     gathered. The optimizer's learning rate is fixed for the epoch (Adam
-    corrects it at every step, counting its steps). Returns (sum over batches
+    corrects it at every step, counting its steps), unless it follows the
+    cosine schedule, which moves it at every update; each update first
+    decays the parameters by the optimizer's decoupled weight decay, and
+    clips the batch's gradient to its largest norm. Returns (sum over batches
     of batch loss * batch rows, the index of the batch whose loss was not
     finite or -1). That batch's update is not made: params are those that
     gave the non-finite loss.
@@ -1657,13 +1778,15 @@ def train_epoch(Model net, Optimizer optimizer, floating[::1] params, floating[:
     loss, gradient and update. Batches of one row (batch_size 1) step each
     layer in one pass over its weights, without forming the gradient
     (example_step), on one thread: the same updates, and grad is left as it
-    was.
+    was. Not with clipping, which needs the whole gradient's norm before any
+    update: those batches form it, as larger ones do.
 
     X is a dense array or a CSR matrix, whose batches are laid out from its
     rows where they lie, on one thread. With it, plain sgd (no momentum,
     alpha 0) steps only the columns of W(1) of the features in the batch, the
     others' gradient being 0: their gradient is kept apart, and grad's W(1)
-    is left as it was. That step also computes the next batch's first
+    is left as it was (not with weight decay or clipping, which touch every
+    weight). That step also computes the next batch's first
     product with the new W(1), in the same pass over it.
 
     Signal handlers run between batches (every SIGNAL_CHECK_SECONDS): Ctrl-C

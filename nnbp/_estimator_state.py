@@ -23,11 +23,13 @@ TARGET_TYPES = {"binary": "logistic", "multiclass": "softmax",
 # Parameters added after the model files of format version 1 were first written, with
 # their defaults. A file holds one only where it is not at its default: the files of
 # models that use none of them are byte for byte what the nnbp before them wrote, and
-# load there. A file that uses one holds a parameter (huber_delta, quantile) or a value
-# (loss="absolute_error") that the nnbp before them refuses by name, so it never loads
+# load there. A file that uses one holds a parameter (huber_delta, quantile,
+# weight_decay, max_grad_norm, warmup_fraction) or a value (loss="absolute_error",
+# learning_rate="cosine") that the nnbp before them refuses by name, so it never loads
 # there silently wrong. Reading, a missing one takes its default, which is what the
 # files written before it trained with.
-ADDED_PARAMETERS = {"huber_delta": 1.0, "quantile": 0.5}
+ADDED_PARAMETERS = {"huber_delta": 1.0, "quantile": 0.5, "weight_decay": 0.0,
+                    "max_grad_norm": None, "warmup_fraction": 0.0}
 # The label binarizer's fitted state that a classifier's file holds (neg_label=0,
 # pos_label=1, dense output).
 CLASSIFIER_EXTRA = ("y_type_", "sparse_input_")

@@ -34,6 +34,7 @@ cdef extern from "nnbp_kernels.h" nogil:
         int adam
         double learning_rate, momentum, beta_1, beta_2, epsilon
         int nesterov
+        double decay
 
     struct nnbp_csr:
         int64_t *start
@@ -122,6 +123,10 @@ cdef extern from "nnbp_kernels.h" nogil:
                               double one_minus_beta_1, double beta_2,
                               double one_minus_beta_2, double epsilon, const double *grad,
                               double *m, double *v, double *params)
+
+    # x *= factor
+    void nnbp_scale_f32(size_t size, float factor, float *x)
+    void nnbp_scale_f64(size_t size, double factor, double *x)
 
     # Z = X W^T
     void nnbp_small_xwt_f32(size_t n, size_t M, size_t K, const float *X, size_t ldx,

@@ -115,6 +115,14 @@ cdef inline void nnbp_adam_update(size_t size, floating learning_rate, floating 
                              one_minus_beta_2, epsilon, grad, m, v, params)
 
 
+cdef inline void nnbp_scale(size_t size, floating factor, floating *x) noexcept nogil:
+    """x *= factor"""
+    if floating is float:
+        nnbp_scale_f32(size, factor, x)
+    else:
+        nnbp_scale_f64(size, factor, x)
+
+
 cdef inline void nnbp_small_xwt(size_t n, size_t M, size_t K, const floating *X, size_t ldx,
                                 const floating *W, size_t ldw, floating *Z,
                                 size_t ldz) noexcept nogil:

@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import decimal
 import importlib
+import math
 import os
 import pathlib
 import sys
@@ -313,10 +314,12 @@ def run_solver(args, net, X, y, after_epoch):
                 minimize_lbfgs(net, X, y, max_iter=args.epochs, loss=args.loss_object,
                                callback=lambda iteration, loss: after_epoch(iteration, loss, bar))
                 return None
-            optimizer = {"adam": lambda: Adam(learning_rate=args.lr),
-                         "sgd": lambda: SGD(learning_rate=args.lr),
-                         "gd": lambda: SGD(learning_rate=args.lr, momentum=0.0)}[args.solver]()
             batch_size = X.shape[0] if args.solver == "gd" else min(args.batch_size, X.shape[0])
+            extras = optimizer_options(args, math.ceil(X.shape[0] / batch_size))
+            optimizer = {"adam": lambda: Adam(learning_rate=args.lr, **extras),
+                         "sgd": lambda: SGD(learning_rate=args.lr, **extras),
+                         "gd": lambda: SGD(learning_rate=args.lr, momentum=0.0, **extras)
+                         }[args.solver]()
             trainer = StochasticTrainer(net, optimizer, batch_size=batch_size,
                                         random_state=np.random.default_rng(args.seed),
                                         tol=0.0, n_iter_no_change=np.inf,
@@ -325,6 +328,19 @@ def run_solver(args, net, X, y, after_epoch):
                                on_epoch=lambda t: after_epoch(t.n_iter, t.loss, bar))
         except DivergenceError as error:
             raise CommandError(str(error)) from None
+
+
+def optimizer_options(args, batches_per_epoch):
+    """The optimizer's options beyond the learning rate: --weight-decay, --max-grad-norm,
+    and --lr-schedule cosine over all the epochs' updates, --warmup of them first."""
+    extras = {"weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm}
+    if args.lr_schedule == "cosine":
+        total = args.epochs * batches_per_epoch
+        extras.update(schedule="cosine", total_steps=total,
+                      warmup_steps=int(args.warmup * total))
+    elif args.warmup:
+        raise CommandError("--warmup needs --lr-schedule cosine")
+    return extras
 
 
 # ---------------------------------------------------------------- predict, gradcheck, info
@@ -614,6 +630,16 @@ def positive(kind):
     return parse
 
 
+def non_negative(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a float, got {text!r}") from None
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def fraction(text):
     value = float(text)
     if not 0 <= value < 1:
@@ -685,6 +711,16 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--batch-size", type=positive(int), default=200)
     training.add_argument("--lr", type=positive(float), default=0.001, help="learning rate")
     training.add_argument("--alpha", type=float, default=1e-4, help="L2 penalty")
+    training.add_argument("--weight-decay", type=non_negative, default=0.0,
+                          help="decoupled weight decay: p = (1 - lr wd) p at each update "
+                               "(AdamW with adam), default 0")
+    training.add_argument("--max-grad-norm", type=positive(float), default=None,
+                          help="clip each batch's gradient to this global norm (default: none)")
+    training.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                          help="cosine: the learning rate falls from --lr to 0 over the epochs")
+    training.add_argument("--warmup", type=fraction, default=0.0,
+                          help="with --lr-schedule cosine, the fraction of the updates over "
+                               "which the learning rate first rises linearly (default 0)")
     training.add_argument("--loss", choices=REGRESSION_LOSSES,
                           help="a robust loss for a regression (squared output) in place of "
                                "the squared error: huber, absolute_error or quantile")

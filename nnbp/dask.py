@@ -32,6 +32,10 @@ How a fit runs, on Dask's distributed scheduler:
   scaled to each shard's share, so that with sync_every=1 and sgd each round
   is one step of minibatch sgd on the global batch. Averaging every step
   would cost a round trip per minibatch, many times the step itself.
+  Decoupled weight decay and the cosine schedule (each shard at the same
+  update, which the client counts) keep that; max_grad_norm clips each
+  shard's own batch's gradient, before the averaging, not the global
+  batch's, whose norm no shard knows without a round trip of its own.
 """
 from __future__ import annotations
 
@@ -944,6 +948,8 @@ class _ClusterEpoch(EpochRun):
                         state[...] = summed / total.weight
             if isinstance(optimizer, Adam):
                 optimizer.t += steps[1] - steps[0]
+            # The cosine schedule's count: the shards step in lockstep through the epoch.
+            optimizer.updates += steps[1] - steps[0]
             loss += total.loss
         return loss / data.shape[0]
 

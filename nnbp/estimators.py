@@ -24,6 +24,7 @@ regression_targets, y as the estimators' networks take it.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import threading
 import warnings
@@ -265,7 +266,7 @@ class _BaseMLP(BaseEstimator):
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "cosine"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -287,6 +288,9 @@ class _BaseMLP(BaseEstimator):
                   Options(type, {np.float32, np.float64}),
                   Options(np.dtype, {np.dtype(np.float32), np.dtype(np.float64)})],
         "init": [StrOptions(set(INITS))],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
+        "warmup_fraction": [Interval(Real, 0, 1, closed="left")],
     }
 
     # ------------------------------------------------------------ parameters as views
@@ -616,11 +620,28 @@ class _BaseMLP(BaseEstimator):
 
     _trainer_class = StochasticTrainer
 
-    def _make_optimizer(self):
+    def _make_optimizer(self, batches_per_epoch=None):
+        # scikit-learn's optimizers but for the options beyond its own, which stay
+        # off (and the path bitwise scikit-learn's) at their defaults. The cosine
+        # schedule needs the updates of an epoch (ceil(n / batch_size)).
+        if self.learning_rate == "cosine" and batches_per_epoch is None:
+            raise ValueError("the cosine schedule needs the number of batches per epoch")
+        extras = {}
+        if self.weight_decay:
+            extras["weight_decay"] = self.weight_decay
+        if self.max_grad_norm is not None:
+            extras["max_grad_norm"] = self.max_grad_norm
+        if self.learning_rate == "cosine":
+            # The schedule spans max_iter epochs (sgd and adam alike).
+            total = self.max_iter * batches_per_epoch
+            extras.update(schedule="cosine", total_steps=total,
+                          warmup_steps=int(self.warmup_fraction * total))
         if self.solver == "sgd":
+            if self.learning_rate != "cosine":
+                extras.update(schedule=self.learning_rate, power_t=self.power_t)
             return SGD(self.learning_rate_init, self.momentum, self.nesterovs_momentum,
-                       self.learning_rate, self.power_t)
-        return Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
+                       **extras)
+        return Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon, **extras)
 
     def _fit_stochastic(self, X, targets, sample_weight, incremental, callback):
         if self.early_stopping and incremental:
@@ -643,12 +664,13 @@ class _BaseMLP(BaseEstimator):
         if trainer is None:
             # loss= only where there is one: nnbp.dask's trainer takes none.
             trainer = self._trainer = self._trainer_class(
-                net, self._make_optimizer(), batch_size=batch_size, shuffle=self.shuffle,
+                net, self._make_optimizer(math.ceil(n_samples / batch_size)),
+                batch_size=batch_size, shuffle=self.shuffle,
                 random_state=self._random_state, tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
                 **({} if loss is None else {"loss": loss}))
         elif not incremental:
-            trainer.optimizer = self._make_optimizer()
+            trainer.optimizer = self._make_optimizer(math.ceil(n_samples / batch_size))
         if hasattr(trainer, "loss_object"):
             # The loss may have changed since the trainer was made (warm_start).
             trainer.loss_object = loss
@@ -1005,8 +1027,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
           at least tol, or fail to increase validation score by at least tol
           if 'early_stopping' is on, the current learning rate is divided
           by 5.
+        - 'cosine' (nnbp's own) follows a cosine from 'learning_rate_init'
+          down to 0 over max_iter epochs, update by update, after a linear
+          warm-up over the first 'warmup_fraction' of them (see
+          :class:`nnbp.SGD`). Unlike the others, it applies to
+          ``solver='adam'`` too, before Adam's bias correction. Each
+          partial_fit is an epoch of it: after max_iter of them the rate
+          stays 0.
 
-        Only used when ``solver='sgd'``.
+        Only used when ``solver='sgd'``, but for 'cosine'.
 
     learning_rate_init : float, default=0.001
         The initial learning rate used. It controls the step-size in
@@ -1122,6 +1151,26 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         - 'normal' draws weights from N(0, 1 / fan_in), biases 0.
         - 'he' draws weights from N(0, 2 / fan_in), biases 0: suited to
           'relu' and 'leaky_relu'.
+
+    weight_decay : float, default=0.0
+        Decoupled weight decay (nnbp's own), >= 0. Each update first shrinks
+        every parameter (the biases too), p = (1 - lr wd) p, lr the current
+        learning rate: with ``solver='adam'`` this is AdamW
+        (torch.optim.AdamW), with 'sgd' SGDW. It is apart from alpha, the L2
+        penalty in the loss (which is torch's SGD weight_decay, coupled to
+        the gradient). 0 keeps scikit-learn's path. Only used when
+        solver='sgd' or 'adam'.
+
+    max_grad_norm : float or None, default=None
+        Clip each minibatch's gradient to this global norm (nnbp's own), > 0:
+        g = min(1, max_grad_norm / (||g|| + 1e-6)) g over all the parameters
+        at once, as torch.nn.utils.clip_grad_norm_. None: no clipping. Only
+        used when solver='sgd' or 'adam'.
+
+    warmup_fraction : float, default=0.0
+        The warm-up of ``learning_rate='cosine'`` (nnbp's own): the fraction
+        of the schedule's updates, in [0, 1), over which the learning rate
+        first rises linearly to 'learning_rate_init'.
 
     Attributes
     ----------
@@ -1282,7 +1331,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: Union[int, float] = 10,
                  max_fun: int = 15000, dtype: Optional[DTypeLike] = None,
-                 init: str = "glorot") -> None:
+                 init: str = "glorot", weight_decay: float = 0.0,
+                 max_grad_norm: Optional[float] = None, warmup_fraction: float = 0.0) -> None:
         _store_parameters(self, locals())
 
     def _validate_input(self, X, y, incremental, reset):
@@ -1614,8 +1664,15 @@ default='squared_error'
           at least tol, or fail to increase validation score by at least tol
           if 'early_stopping' is on, the current learning rate is divided
           by 5.
+        - 'cosine' (nnbp's own) follows a cosine from 'learning_rate_init'
+          down to 0 over max_iter epochs, update by update, after a linear
+          warm-up over the first 'warmup_fraction' of them (see
+          :class:`nnbp.SGD`). Unlike the others, it applies to
+          ``solver='adam'`` too, before Adam's bias correction. Each
+          partial_fit is an epoch of it: after max_iter of them the rate
+          stays 0.
 
-        Only used when ``solver='sgd'``.
+        Only used when ``solver='sgd'``, but for 'cosine'.
 
     learning_rate_init : float, default=0.001
         The initial learning rate used. It controls the step-size in
@@ -1738,6 +1795,26 @@ default='squared_error'
     quantile : float, default=0.5
         The quantile of loss='quantile', in (0, 1) (nnbp's own), as in
         scikit-learn's other regressors.
+
+    weight_decay : float, default=0.0
+        Decoupled weight decay (nnbp's own), >= 0. Each update first shrinks
+        every parameter (the biases too), p = (1 - lr wd) p, lr the current
+        learning rate: with ``solver='adam'`` this is AdamW
+        (torch.optim.AdamW), with 'sgd' SGDW. It is apart from alpha, the L2
+        penalty in the loss (which is torch's SGD weight_decay, coupled to
+        the gradient). 0 keeps scikit-learn's path. Only used when
+        solver='sgd' or 'adam'.
+
+    max_grad_norm : float or None, default=None
+        Clip each minibatch's gradient to this global norm (nnbp's own), > 0:
+        g = min(1, max_grad_norm / (||g|| + 1e-6)) g over all the parameters
+        at once, as torch.nn.utils.clip_grad_norm_. None: no clipping. Only
+        used when solver='sgd' or 'adam'.
+
+    warmup_fraction : float, default=0.0
+        The warm-up of ``learning_rate='cosine'`` (nnbp's own): the fraction
+        of the schedule's updates, in [0, 1), over which the learning rate
+        first rises linearly to 'learning_rate_init'.
 
     Attributes
     ----------
@@ -1901,7 +1978,8 @@ default='squared_error'
                  epsilon: float = 1e-8, n_iter_no_change: Union[int, float] = 10,
                  max_fun: int = 15000, dtype: Optional[DTypeLike] = None,
                  init: str = "glorot", huber_delta: float = 1.0,
-                 quantile: float = 0.5) -> None:
+                 quantile: float = 0.5, weight_decay: float = 0.0,
+                 max_grad_norm: Optional[float] = None, warmup_fraction: float = 0.0) -> None:
         _store_parameters(self, locals())
 
     def _validate_input(self, X, y, incremental, reset):

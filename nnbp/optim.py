@@ -11,6 +11,24 @@ operation. Their learning-rate schedules are scikit-learn's:
 - "adaptive": divided by 5 each time the loss stops improving (see
   nnbp.training), until it falls below 1e-6.
 
+Both also take, beyond scikit-learn's:
+
+- "cosine": at update t = 0, 1, ..., lr = learning_rate (t + 1) / (W + 1)
+  for the W warm-up updates, then learning_rate (1 + cos(pi (t - W) / (T -
+  W))) / 2 until the T-th update, then 0 (nnbp.reference.cosine_learning_rate;
+  torch's LinearLR then CosineAnnealingLR). It moves at every update, inside
+  the compiled epoch. Adam's bias correction applies on top of it. sgd's
+  velocity, v = mu v - lr g (scikit-learn's), carries the rates of earlier
+  updates, where torch's SGD scales its momentum buffer by the current rate:
+  on a changing schedule the two differ.
+- weight_decay: decoupled weight decay, p = (1 - lr wd) p before each update,
+  lr the scheduled learning rate (torch's AdamW; for sgd, SGDW). It decays
+  every parameter, the biases too, as torch's optimizers do by default, and
+  is apart from the estimators' alpha, the L2 penalty in the loss.
+- max_grad_norm: each batch's gradient g, the whole flat vector, is scaled by
+  min(1, max_grad_norm / (||g|| + 1e-6)) before its update (torch's
+  clip_grad_norm_).
+
 L-BFGS is scipy.optimize.minimize(method="L-BFGS-B", jac=True) on the
 network's own loss_and_grad.
 
@@ -34,6 +52,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral
 from typing import Any, Optional, TypeGuard
 
 import numpy as np
@@ -47,6 +66,7 @@ from nnbp.network import Features, Network
 from nnbp.training import DivergenceError
 
 __all__ = [
+    "ADAM_SCHEDULES",
     "Adam",
     "LBFGS_CORRECTIONS",
     "SCHEDULES",
@@ -56,7 +76,10 @@ __all__ = [
     "minimize_objective_lbfgs",
 ]
 
-SCHEDULES = ("constant", "invscaling", "adaptive")
+SCHEDULES = ("constant", "invscaling", "adaptive", "cosine")
+# Adam's schedules: its step size is corrected at every step, and scikit-learn
+# gives it no schedule; the cosine one is torch's custom with AdamW.
+ADAM_SCHEDULES = ("constant", "cosine")
 # The adaptive schedule stops once the learning rate is this small.
 SMALLEST_ADAPTIVE_RATE = 1e-6
 
@@ -78,10 +101,22 @@ class SGD:
         The momentum mu, in [0, 1]; 0 keeps no velocity.
     nesterov : bool, default=True
         Whether to take Nesterov's look-ahead step.
-    schedule : {"constant", "invscaling", "adaptive"}, default="constant"
+    schedule : {"constant", "invscaling", "adaptive", "cosine"}, default="constant"
         The learning-rate schedule (see the module's docstring).
     power_t : float, default=0.5
         The exponent of the "invscaling" schedule, >= 0.
+    weight_decay : float, default=0.0
+        Decoupled weight decay, >= 0: p = (1 - lr wd) p before each update
+        (SGDW; torch's SGD couples its weight_decay to the gradient, which
+        is the estimators' alpha here). 0: none.
+    max_grad_norm : float or None, default=None
+        Clip each batch's gradient to this global norm, > 0 (torch's
+        clip_grad_norm_). None: no clipping.
+    warmup_steps : int, default=0
+        The cosine schedule's linear warm-up, in updates, 0 <= warmup_steps
+        <= total_steps.
+    total_steps : int or None, default=None
+        The cosine schedule's updates in all, >= 1; required by it.
 
     Attributes
     ----------
@@ -92,6 +127,8 @@ class SGD:
     velocity : ndarray or None
         v, in the layout of the parameters; None before start, or with
         momentum 0.
+    updates : int
+        The updates made since start, which the cosine schedule counts.
     name : str
         "sgd", the estimators' solver.
 
@@ -122,18 +159,27 @@ class SGD:
     """
 
     name = "sgd"
+    # Set by _check_extras, as SGD and Adam share them.
+    weight_decay: float
+    max_grad_norm: Optional[float]
+    warmup_steps: int
+    total_steps: Optional[int]
 
     def __init__(self, learning_rate: float = 0.1, momentum: float = 0.9,
                  nesterov: bool = True, schedule: str = "constant",
-                 power_t: float = 0.5) -> None:
+                 power_t: float = 0.5, weight_decay: float = 0.0,
+                 max_grad_norm: Optional[float] = None, warmup_steps: int = 0,
+                 total_steps: Optional[int] = None) -> None:
         self.learning_rate_init = check_real("learning_rate", learning_rate,
                                              strictly_above=0.0)
         self.momentum = check_real("momentum", momentum, minimum=0.0, maximum=1.0)
         self.nesterov = bool(nesterov)
         self.schedule = check_choice("schedule", schedule, SCHEDULES)
         self.power_t = check_real("power_t", power_t, minimum=0.0)
+        _check_extras(self, weight_decay, max_grad_norm, warmup_steps, total_steps)
         self.learning_rate = self.learning_rate_init
         self.velocity: Optional[np.ndarray] = None
+        self.updates = 0
 
     def start(self, params: np.ndarray) -> SGD:
         """Start afresh: the initial learning rate, and a zero velocity for params.
@@ -151,6 +197,7 @@ class SGD:
         """
         self.learning_rate = self.learning_rate_init
         self.velocity = _zeroed_state(self.velocity, params) if self.momentum != 0 else None
+        self.updates = 0
         return self
 
     def step(self, params: np.ndarray, grad: np.ndarray) -> None:
@@ -173,7 +220,10 @@ class SGD:
         _check_step(params, grad)
         if self.momentum != 0 and not _is_state_for(self.velocity, params):
             self.start(params)
-        _core.update(self.compiled(), params, grad)
+        compiled = self.compiled()
+        _core.update(compiled, params, grad)
+        self.updates = compiled.updates
+        self._follow_cosine()
 
     def compiled(self) -> _core.Optimizer:
         """Give the optimizer as the compiled core takes it.
@@ -186,8 +236,10 @@ class SGD:
             The hyperparameters at the current learning rate, and the
             velocity, which the core updates in place.
         """
-        return _core.Optimizer.sgd(self.learning_rate, self.momentum, self.nesterov,
-                                   self.velocity)
+        # The cosine schedule is formed from the initial rate, at every update.
+        rate = self.learning_rate_init if self.schedule == "cosine" else self.learning_rate
+        return _with_extras(self, _core.Optimizer.sgd(rate, self.momentum, self.nesterov,
+                                                      self.velocity))
 
     def state(self) -> tuple[Optional[np.ndarray], None]:
         """Give the state vectors, which nnbp.dask averages across a cluster.
@@ -218,6 +270,13 @@ class SGD:
         """
         if self.schedule == "invscaling":
             self.learning_rate = self.learning_rate_init / (examples_seen + 1) ** self.power_t
+        self._follow_cosine()
+
+    def _follow_cosine(self) -> None:
+        """With the cosine schedule, learning_rate: the next update's."""
+        if self.schedule == "cosine":
+            self.learning_rate = _core.cosine_learning_rate(
+                self.learning_rate_init, self.updates, self.warmup_steps, self.total_steps)
 
     def plateau(self) -> bool:
         """Decide, now that the loss has stopped improving, whether to stop.
@@ -250,6 +309,21 @@ class Adam:
         The decay b2 of the second moment, in [0, 1).
     epsilon : float, default=1e-8
         The eps of the update, > 0: keeps the division finite.
+    schedule : {"constant", "cosine"}, default="constant"
+        The learning-rate schedule before the bias correction (see the
+        module's docstring).
+    weight_decay : float, default=0.0
+        Decoupled weight decay, >= 0: p = (1 - lr wd) p before each update,
+        lr the scheduled learning rate before the bias correction: AdamW
+        (torch.optim.AdamW). 0: Adam.
+    max_grad_norm : float or None, default=None
+        Clip each batch's gradient to this global norm, > 0 (torch's
+        clip_grad_norm_). None: no clipping.
+    warmup_steps : int, default=0
+        The cosine schedule's linear warm-up, in updates, 0 <= warmup_steps
+        <= total_steps.
+    total_steps : int or None, default=None
+        The cosine schedule's updates in all, >= 1; required by it.
 
     Attributes
     ----------
@@ -261,6 +335,8 @@ class Adam:
         The steps taken since start.
     m, v : ndarray or None
         The moments, in the layout of the parameters; None before start.
+    updates : int
+        The updates made since start, which the cosine schedule counts.
     name : str
         "adam", the estimators' solver.
 
@@ -279,6 +355,13 @@ class Adam:
     Kingma, Diederik, and Jimmy Ba (2014). "Adam: A method for stochastic
     optimization." arXiv:1412.6980.
 
+    Loshchilov, Ilya, and Frank Hutter (2019). "Decoupled weight decay
+    regularization." ICLR 2019, arXiv:1711.05101.
+
+    Unlike torch.optim.Adam, eps is added to sqrt(v), not to the corrected
+    sqrt(v / (1 - b2^t)), as scikit-learn does: torch's step with eps_t = eps /
+    sqrt(1 - b2^t) is the same.
+
     Examples
     --------
     >>> import numpy as np
@@ -295,16 +378,26 @@ class Adam:
     """
 
     name = "adam"
+    # Set by _check_extras, as SGD and Adam share them.
+    weight_decay: float
+    max_grad_norm: Optional[float]
+    warmup_steps: int
+    total_steps: Optional[int]
 
     def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-8) -> None:
+                 beta_2: float = 0.999, epsilon: float = 1e-8, schedule: str = "constant",
+                 weight_decay: float = 0.0, max_grad_norm: Optional[float] = None,
+                 warmup_steps: int = 0, total_steps: Optional[int] = None) -> None:
         self.learning_rate_init = check_real("learning_rate", learning_rate,
                                              strictly_above=0.0)
         self.beta_1 = check_real("beta_1", beta_1, minimum=0.0, strictly_below=1.0)
         self.beta_2 = check_real("beta_2", beta_2, minimum=0.0, strictly_below=1.0)
         self.epsilon = check_real("epsilon", epsilon, strictly_above=0.0)
+        self.schedule = check_choice("schedule", schedule, ADAM_SCHEDULES)
+        _check_extras(self, weight_decay, max_grad_norm, warmup_steps, total_steps)
         self.learning_rate = self.learning_rate_init
         self.t = 0
+        self.updates = 0
         self.m: Optional[np.ndarray] = None
         self.v: Optional[np.ndarray] = None
 
@@ -324,6 +417,7 @@ class Adam:
         """
         self.learning_rate = self.learning_rate_init
         self.t = 0
+        self.updates = 0
         self.m = _zeroed_state(self.m, params)
         self.v = _zeroed_state(self.v, params)
         return self
@@ -351,6 +445,7 @@ class Adam:
         compiled = self.compiled()
         self.learning_rate = _core.update(compiled, params, grad)
         self.t = compiled.steps
+        self.updates = compiled.updates
 
     def compiled(self) -> _core.Optimizer:
         """Give the optimizer as the compiled core takes it.
@@ -363,8 +458,9 @@ class Adam:
             The hyperparameters, the step count t, and the moments, which the
             core updates in place.
         """
-        return _core.Optimizer.adam(self.learning_rate_init, self.beta_1, self.beta_2,
-                                    self.epsilon, self.t, (self.m, self.v))
+        return _with_extras(self, _core.Optimizer.adam(
+            self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon, self.t,
+            (self.m, self.v)))
 
     def state(self) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
         """Give the state vectors, which nnbp.dask averages across a cluster.
@@ -395,8 +491,13 @@ class Adam:
         """
         self.t = steps
         if steps:
-            self.learning_rate = _core.adam_learning_rate(self.learning_rate_init, self.beta_1,
-                                                          self.beta_2, steps)
+            rate = self.learning_rate_init
+            if self.schedule == "cosine" and self.updates:
+                # The last update's scheduled rate, as its step size was formed from it.
+                rate = _core.cosine_learning_rate(rate, self.updates - 1, self.warmup_steps,
+                                                  self.total_steps)
+            self.learning_rate = _core.adam_learning_rate(rate, self.beta_1, self.beta_2,
+                                                          steps)
 
     def plateau(self) -> bool:
         """Decide, now that the loss has stopped improving, whether to stop.
@@ -407,6 +508,38 @@ class Adam:
             Always True: Adam has no schedule to try first.
         """
         return True
+
+
+def _check_extras(optimizer: Any, weight_decay: float, max_grad_norm: Optional[float],
+                  warmup_steps: int, total_steps: Optional[int]) -> None:
+    """Check and set what SGD and Adam share beyond scikit-learn's: the decay, the
+    clipping and the cosine schedule's lengths."""
+    optimizer.weight_decay = check_real("weight_decay", weight_decay, minimum=0.0)
+    optimizer.max_grad_norm = (None if max_grad_norm is None else
+                               check_real("max_grad_norm", max_grad_norm, strictly_above=0.0))
+    for name, value in (("warmup_steps", warmup_steps), ("total_steps", total_steps)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, Integral)):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+    if optimizer.schedule == "cosine" and (total_steps is None or total_steps < 1):
+        raise ValueError(f"the cosine schedule needs total_steps >= 1, got {total_steps!r}")
+    if not 0 <= warmup_steps <= (total_steps if total_steps is not None else warmup_steps):
+        raise ValueError(f"warmup_steps must be in [0, total_steps], got {warmup_steps!r} "
+                         f"with total_steps={total_steps!r}")
+    optimizer.warmup_steps = int(warmup_steps)
+    optimizer.total_steps = None if total_steps is None else int(total_steps)
+
+
+def _with_extras(optimizer: Any, compiled: _core.Optimizer) -> _core.Optimizer:
+    """compiled with the optimizer's decay, clipping and cosine schedule, where set."""
+    compiled.updates = optimizer.updates
+    if optimizer.weight_decay:
+        compiled.decoupled_weight_decay(optimizer.weight_decay)
+    if optimizer.max_grad_norm is not None:
+        compiled.clip_grad_norm(optimizer.max_grad_norm)
+    if optimizer.schedule == "cosine":
+        compiled.cosine_schedule(optimizer.warmup_steps, optimizer.total_steps,
+                                 optimizer.updates)
+    return compiled
 
 
 def _check_step(params: Any, grad: Any) -> None:

@@ -50,6 +50,8 @@ __all__ = [
     "activation_backward",
     "activation_derivative",
     "adam_step",
+    "clip_grad_norm",
+    "cosine_learning_rate",
     "dense_backward",
     "dense_forward",
     "forward",
@@ -1136,11 +1138,12 @@ def _sum_of_squares(weights):
 # solvers make it (scikit-learn's formulas). They return new lists.
 
 def sgd_step(p: Vector, g: Vector, velocity: Vector, learning_rate: float, momentum: float,
-             nesterov: bool) -> tuple[list[float], list[float]]:
+             nesterov: bool, weight_decay: float = 0.0) -> tuple[list[float], list[float]]:
     """One step of stochastic gradient descent with momentum, scikit-learn's formulas.
 
     v = mu v - eta g; then p = p + v, or with Nesterov's momentum p = p + mu v
-    - eta g (v the new velocity).
+    - eta g (v the new velocity). With decoupled weight decay lambda, p = (1 -
+    eta lambda) p first (g was taken at the p before it).
 
     Parameters
     ----------
@@ -1156,6 +1159,8 @@ def sgd_step(p: Vector, g: Vector, velocity: Vector, learning_rate: float, momen
         The momentum mu.
     nesterov : bool
         Whether to take Nesterov's step.
+    weight_decay : float, default=0.0
+        The decoupled weight decay lambda.
 
     Returns
     -------
@@ -1176,6 +1181,7 @@ def sgd_step(p: Vector, g: Vector, velocity: Vector, learning_rate: float, momen
     >>> [round(x, 6) for x in p], [round(x, 6) for x in v]
     ([0.95, 2.05], [-0.05, 0.05])
     """
+    p = _decayed(p, learning_rate, weight_decay)
     v = [momentum * v_k - learning_rate * g_k for v_k, g_k in zip(velocity, g)]
     if nesterov:
         step = [momentum * v_k - learning_rate * g_k for v_k, g_k in zip(v, g)]
@@ -1185,11 +1191,12 @@ def sgd_step(p: Vector, g: Vector, velocity: Vector, learning_rate: float, momen
 
 
 def adam_step(p: Vector, g: Vector, m: Vector, v: Vector, t: int, learning_rate: float,
-              beta_1: float, beta_2: float, epsilon: float
+              beta_1: float, beta_2: float, epsilon: float, weight_decay: float = 0.0
               ) -> tuple[list[float], list[float], list[float]]:
     """One step of Adam, the step number t = 1, 2, ..., in scikit-learn's form.
 
-    ::
+    With decoupled weight decay lambda (AdamW), p = (1 - eta lambda) p first,
+    by eta itself, not eta_t; g was taken at the p before it::
 
         m = b1 m + (1 - b1) g
         v = b2 v + (1 - b2) g^2
@@ -1215,6 +1222,8 @@ def adam_step(p: Vector, g: Vector, m: Vector, v: Vector, t: int, learning_rate:
         The second moment's decay b2.
     epsilon : float
         The denominator's floor eps.
+    weight_decay : float, default=0.0
+        The decoupled weight decay lambda.
 
     Returns
     -------
@@ -1238,11 +1247,102 @@ def adam_step(p: Vector, g: Vector, m: Vector, v: Vector, t: int, learning_rate:
     >>> [round(x, 6) for x in p]
     [0.9, 2.1]
     """
+    p = _decayed(p, learning_rate, weight_decay)
     m = [beta_1 * m_k + (1 - beta_1) * g_k for m_k, g_k in zip(m, g)]
     v = [beta_2 * v_k + (1 - beta_2) * (g_k * g_k) for v_k, g_k in zip(v, g)]
     eta_t = learning_rate * math.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
     p = [p_k + -eta_t * m_k / (math.sqrt(v_k) + epsilon) for p_k, m_k, v_k in zip(p, m, v)]
     return p, m, v
+
+
+def _decayed(p, learning_rate, weight_decay):
+    """Decoupled weight decay (Loshchilov and Hutter): p = (1 - eta lambda) p."""
+    return [(1 - learning_rate * weight_decay) * p_k for p_k in p]
+
+
+def clip_grad_norm(g: Vector, max_norm: float) -> list[float]:
+    """The gradient clipped to a largest global norm, as torch's clip_grad_norm_ does.
+
+    ::
+
+        ||g|| = sqrt(sum_k g_k^2)           over all the parameters at once
+        g = min(1, max_norm / (||g|| + 1e-6)) g
+
+    The 1e-6 keeps the division finite for a zero gradient.
+
+    Parameters
+    ----------
+    g : list of float
+        The gradient of all the parameters, flat.
+    max_norm : float
+        The largest norm, > 0.
+
+    Returns
+    -------
+    list of float
+        The clipped gradient: g itself (a copy) if its norm is at most max_norm.
+
+    See Also
+    --------
+    sgd_step, adam_step : The steps that take the clipped gradient.
+    nnbp.SGD : The compiled optimizers' max_grad_norm.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> [round(x, 6) for x in reference.clip_grad_norm([3.0, 4.0], 1.0)]
+    [0.6, 0.8]
+    """
+    norm = math.sqrt(sum(g_k * g_k for g_k in g))
+    coefficient = min(1.0, max_norm / (norm + 1e-6))
+    return [coefficient * g_k for g_k in g]
+
+
+def cosine_learning_rate(base: float, t: int, warmup: int, horizon: int) -> float:
+    """The learning rate of update t = 0, 1, ... on a cosine schedule with linear warm-up.
+
+    ::
+
+        eta_t = eta (t + 1) / (W + 1)                              t < W
+        eta_t = eta (1 + cos(pi (t - W) / (T - W))) / 2       W <= t < T
+        eta_t = 0                                                  t >= T
+
+    W updates warm up, T updates in all. It is torch's LinearLR(start_factor=1 /
+    (W + 1), total_iters=W) followed by CosineAnnealingLR(T_max=T - W) (a
+    SequentialLR with milestones=[W]), held at 0 after T.
+
+    Parameters
+    ----------
+    base : float
+        The learning rate eta at the top of the schedule.
+    t : int
+        The update's number, from 0.
+    warmup : int
+        W, the warm-up's updates, 0 <= W <= T.
+    horizon : int
+        T, the schedule's updates, >= 1.
+
+    Returns
+    -------
+    float
+        The learning rate eta_t of update t.
+
+    See Also
+    --------
+    sgd_step, adam_step : The steps that take eta_t as their learning rate.
+    nnbp.SGD : The compiled optimizers' schedule="cosine".
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> [reference.cosine_learning_rate(1.0, t, 1, 3) for t in range(4)]
+    [0.5, 1.0, 0.5, 0.0]
+    """
+    if t < warmup:
+        return base * (t + 1) / (warmup + 1)
+    if t >= horizon:
+        return 0.0
+    return base * (1 + math.cos(math.pi * (t - warmup) / (horizon - warmup))) / 2
 
 
 # ------------------------------------------------------------ input checks

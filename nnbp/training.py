@@ -123,6 +123,8 @@ class StochasticOptimizer(Protocol):
     ----------
     learning_rate : float
         The current learning rate, as the schedule has changed it.
+    updates : int
+        The updates made since start, which the cosine schedule counts.
 
     See Also
     --------
@@ -138,6 +140,7 @@ class StochasticOptimizer(Protocol):
     """
 
     learning_rate: float
+    updates: int
 
     def __init__(self) -> None:
         # Declared, as typing's own __init__(*args, **kwargs) would be the signature
@@ -655,6 +658,8 @@ class Epoch(EpochRun):
                 accumulated, failed = self._python_loss_batches(compiled, grad)
             else:
                 accumulated, failed = self._compiled_batches(compiled, grad)
+            # The updates the cosine schedule counts (every kind of optimizer).
+            optimizer.updates = compiled.updates
             finite = _core.all_finite(net.params)
         except KeyboardInterrupt:
             # Ctrl-C part-way through: back to the parameters this epoch began

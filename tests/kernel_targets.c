@@ -110,6 +110,8 @@ static void fingerprint_##SUFFIX(void)                                          
     nnbp_adam_update_##SUFFIX(M * K, (REAL)0.001, (REAL)0.9, (REAL)0.1, (REAL)0.999,    \
                               (REAL)0.001, (REAL)1e-8, dW, m2, v, G);                   \
     print_hash("adam_update", NAME, G, sizeof G);                                       \
+    nnbp_scale_##SUFFIX(M * K, (REAL)0.999, G);                                         \
+    print_hash("scale", NAME, G, sizeof G);                                             \
     for (size_t i = 0; i < M; i++) d[i] = D[i];                                         \
     {                                                                                   \
         struct nnbp_rule adam = {1, 0.001, 0.0, 0.9, 0.999, 1e-8, 0};                   \
@@ -124,6 +126,16 @@ static void fingerprint_##SUFFIX(void)                                          
         print_hash("example_step", NAME, dx, sizeof dx);                                \
         print_hash("example_step", NAME, z1, sizeof z1);                                \
         print_hash("example_step", NAME, results + 2, sizeof results[2]);               \
+    }                                                                                   \
+    {   /* sgd with momentum and decoupled weight decay: the decayed rule */            \
+        struct nnbp_rule decayed = {0, 0.01, 0.9, 0.0, 0.0, 0.0, 1, 0.001};             \
+        REAL z1[M], s1[M * K], Wk[M * K];                                               \
+        memcpy(Wk, W, sizeof W);                                                        \
+        memset(s1, 0, sizeof s1);                                                       \
+        nnbp_example_step_##SUFFIX(M, K, d, X, (REAL)0.001, &decayed, Wk, s1, NULL,     \
+                                   dx, X + K, z1);                                      \
+        print_hash("decayed_step", NAME, Wk, sizeof Wk);                                \
+        print_hash("decayed_step", NAME, s1, sizeof s1);                                \
     }                                                                                   \
 }
 

@@ -93,6 +93,8 @@ CHECKED_CONFIGURATIONS = [
     dict(activation="silu"),
     dict(init="he"),
     dict(early_stopping=True),
+    dict(weight_decay=0.01, max_grad_norm=5.0, learning_rate="cosine", warmup_fraction=0.1),
+    dict(solver="sgd", weight_decay=0.01, max_grad_norm=5.0, learning_rate="cosine"),
 ]
 
 
@@ -916,7 +918,7 @@ def test_dtype(Estimator, X_dtype, dtype, expected):
     (dict(learning_rate_init=-0.1), r"'learning_rate_init' parameter .* Got -0\.1"),
     (dict(batch_size=0), r"'batch_size' parameter .* range \[1, inf\)"),
     (dict(batch_size=-5), r"'batch_size' parameter"),
-    (dict(learning_rate="cosine"), r"'learning_rate' parameter .* Got 'cosine'"),
+    (dict(learning_rate="cyclic"), r"'learning_rate' parameter .* Got 'cyclic'"),
     (dict(activation="swish"), r"'activation' parameter .* Got 'swish'"),
     (dict(momentum=1.5), r"'momentum' parameter .* range \[0\.0, 1\.0\]\. Got 1\.5"),
     (dict(validation_fraction=1.0), r"'validation_fraction' parameter .* range \[0\.0, 1\.0\)"),
@@ -940,8 +942,8 @@ def test_unknown_solver_lists_the_valid_ones(Estimator):
     for valid in SOLVERS:
         assert f"'{valid}'" in str(raised.value)
     with pytest.raises(ValueError, match="'learning_rate' parameter") as raised:
-        Estimator(learning_rate="cosine").fit(X, y)
-    for valid in ("constant", "invscaling", "adaptive"):
+        Estimator(learning_rate="cyclic").fit(X, y)
+    for valid in ("constant", "invscaling", "adaptive", "cosine"):
         assert f"'{valid}'" in str(raised.value)
 
 
