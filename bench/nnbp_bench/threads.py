@@ -84,15 +84,23 @@ def torch_fit(X, y):
                                 torch.nn.Linear(128, 10))
     optimizer = torch.optim.SGD(model.parameters(), lr=FIT_LEARNING_RATE, momentum=0.9,
                                 nesterov=True)
+    return torch_train(model, optimizer, (X, y), FIT_EPOCHS, FIT_BATCH)
+
+
+def torch_train(model, optimizer, data, epochs, batch, penalty=lambda rows: 0.0):
+    """model trained by optimizer on data = (X, y) with cross-entropy plus penalty(rows),
+    in shuffled batches, as PyTorch's users write the loop."""
+    import torch
+
     loss = torch.nn.CrossEntropyLoss()
-    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+    X_t, y_t = (torch.from_numpy(array) for array in data)
     generator = torch.Generator().manual_seed(0)
-    for _ in range(FIT_EPOCHS):
+    for _ in range(epochs):
         order = torch.randperm(X_t.shape[0], generator=generator)
-        for start in range(0, X_t.shape[0], FIT_BATCH):
-            rows = order[start:start + FIT_BATCH]
+        for start in range(0, X_t.shape[0], batch):
+            rows = order[start:start + batch]
             optimizer.zero_grad()
-            loss(model(X_t[rows]), y_t[rows]).backward()
+            (loss(model(X_t[rows]), y_t[rows]) + penalty(rows.numel())).backward()
             optimizer.step()
     return model
 
@@ -161,19 +169,11 @@ def torch_adam_fit(hidden, epochs):
         model = torch.nn.Sequential(*layers[:-1])
         weights = [layer.weight for layer in layers[::2]]
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
-        loss = torch.nn.CrossEntropyLoss()
-        X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
-        generator = torch.Generator().manual_seed(0)
-        for _ in range(epochs):
-            order = torch.randperm(X_t.shape[0], generator=generator)
-            for start in range(0, X_t.shape[0], TORCH_BATCH):
-                rows = order[start:start + TORCH_BATCH]
-                optimizer.zero_grad()
-                # scikit-learn's L2: alpha / (2 n) sum ||W||^2 on a batch of n rows.
-                penalty = sum((W * W).sum() for W in weights) * (ALPHA / (2 * rows.numel()))
-                (loss(model(X_t[rows]), y_t[rows]) + penalty).backward()
-                optimizer.step()
-        return model
+
+        def penalty(rows):
+            # scikit-learn's L2: alpha / (2 n) sum ||W||^2 on a batch of n rows.
+            return sum((W * W).sum() for W in weights) * (ALPHA / (2 * rows))
+        return torch_train(model, optimizer, (X, y), epochs, TORCH_BATCH, penalty)
     return fit
 
 
