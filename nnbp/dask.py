@@ -44,6 +44,7 @@ import functools
 import inspect
 import math
 import os
+import textwrap
 import threading
 import warnings
 from numbers import Integral
@@ -988,9 +989,13 @@ def _with_dask_parameters(local_class: type[Any]) -> Callable[..., None]:
 
 
 def _section(docstring: str, title: str, until: str) -> str:
-    """The entries of a section of a numpydoc class docstring, up to the section until."""
-    start = docstring.index(f"\n    {title}\n    {'-' * len(title)}\n") + len(title) * 2 + 11
-    return docstring[start:docstring.index(f"\n    {until}\n", start)].strip("\n")
+    """The entries of a section of a numpydoc class docstring, up to the section until,
+    indented by four spaces, as the Dask estimators' own entries are."""
+    # Python 3.13 on strips a docstring's common indentation when it compiles it
+    # (the Dask estimators' keep theirs: their placeholders stand at column 0).
+    text = inspect.cleandoc(docstring)
+    start = text.index(f"\n{title}\n{'-' * len(title)}\n") + len(title) * 2 + 3
+    return textwrap.indent(text[start:text.index(f"\n{until}\n", start)].strip("\n"), "    ")
 
 
 def _with_local_sections(local_class: type, docstring: str) -> str:

@@ -1164,7 +1164,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     max_grad_norm : float or None, default=None
         Clip each minibatch's gradient to this global norm (nnbp's own), > 0:
         g = min(1, max_grad_norm / (||g|| + 1e-6)) g over all the parameters
-        at once, as torch.nn.utils.clip_grad_norm_. None: no clipping. Only
+        at once, as ``torch.nn.utils.clip_grad_norm_``. None: no clipping. Only
         used when solver='sgd' or 'adam'.
 
     warmup_fraction : float, default=0.0
@@ -1808,7 +1808,7 @@ default='squared_error'
     max_grad_norm : float or None, default=None
         Clip each minibatch's gradient to this global norm (nnbp's own), > 0:
         g = min(1, max_grad_norm / (||g|| + 1e-6)) g over all the parameters
-        at once, as torch.nn.utils.clip_grad_norm_. None: no clipping. Only
+        at once, as ``torch.nn.utils.clip_grad_norm_``. None: no clipping. Only
         used when solver='sgd' or 'adam'.
 
     warmup_fraction : float, default=0.0

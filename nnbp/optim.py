@@ -27,7 +27,7 @@ Both also take, beyond scikit-learn's:
   is apart from the estimators' alpha, the L2 penalty in the loss.
 - max_grad_norm: each batch's gradient g, the whole flat vector, is scaled by
   min(1, max_grad_norm / (||g|| + 1e-6)) before its update (torch's
-  clip_grad_norm_).
+  ``clip_grad_norm_``).
 
 L-BFGS is scipy.optimize.minimize(method="L-BFGS-B", jac=True) on the
 network's own loss_and_grad.
@@ -111,7 +111,7 @@ class SGD:
         is the estimators' alpha here). 0: none.
     max_grad_norm : float or None, default=None
         Clip each batch's gradient to this global norm, > 0 (torch's
-        clip_grad_norm_). None: no clipping.
+        ``clip_grad_norm_``). None: no clipping.
     warmup_steps : int, default=0
         The cosine schedule's linear warm-up, in updates, 0 <= warmup_steps
         <= total_steps.
@@ -318,7 +318,7 @@ class Adam:
         (torch.optim.AdamW). 0: Adam.
     max_grad_norm : float or None, default=None
         Clip each batch's gradient to this global norm, > 0 (torch's
-        clip_grad_norm_). None: no clipping.
+        ``clip_grad_norm_``). None: no clipping.
     warmup_steps : int, default=0
         The cosine schedule's linear warm-up, in updates, 0 <= warmup_steps
         <= total_steps.

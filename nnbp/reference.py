@@ -1261,7 +1261,7 @@ def _decayed(p, learning_rate, weight_decay):
 
 
 def clip_grad_norm(g: Vector, max_norm: float) -> list[float]:
-    """The gradient clipped to a largest global norm, as torch's clip_grad_norm_ does.
+    """The gradient clipped to a largest global norm, as torch's ``clip_grad_norm_`` does.
 
     ::
 

@@ -283,3 +283,20 @@ def test_type_hints(path, Klass, method):
     missing = {name: unannotated(function)
                for name, function in typed_callables(path, Klass, method)}
     assert not any(missing.values()), f"without type hints: {missing}"
+
+
+@pytest.mark.parametrize("Local", [nnbp.MLPClassifier, nnbp.MLPRegressor])
+def test_dask_docstrings_take_the_local_sections_however_indented(Local):
+    # From Python 3.13 on, the compiler strips a docstring's common indentation:
+    # nnbp.dask, which fills its estimators' docstrings with the local ones'
+    # sections, failed to import there.
+    from nnbp.dask import _with_local_sections
+
+    class Dedented:
+        __doc__ = inspect.cleandoc(Local.__doc__)
+
+    template = ("    Parameters\n    ----------\n{parameters}\n\n"
+                "    Attributes\n    ----------\n{attributes}\n")
+    filled = _with_local_sections(Local, template)
+    assert _with_local_sections(Dedented, template) == filled
+    assert "\n    hidden_layer_sizes : " in filled and "\n    coefs_ : " in filled
