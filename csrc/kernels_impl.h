@@ -53,18 +53,19 @@ static inline REAL NNBP(within_limit)(REAL z)
 }
 
 /* Phi(z) = (1 + erf(z / sqrt 2)) / 2, the standard normal CDF, as PyTorch
- * writes it (gelu with approximate='none'), in double for both types: for
- * z << 0, 1 + erf cancels, and its absolute error, a few 2^-53, is then a
- * large relative one. In double, float's Phi is within an ulp of the true
- * one for z >= -5.9 (Phi > 2^-29); below, and in double, gelu(z) = z Phi(z)
- * is within a few 2^-53 |z| of its value (PyTorch's float32 is 2^-24 |z|). */
+ * writes it (gelu with approximate='none'), in double for both types; but
+ * erfc(-z / sqrt 2) / 2 below z = -2 sqrt 2, where 1 + erf would cancel and
+ * keep only an absolute accuracy, a few 2^-53 (a relative error of 6e-10 at
+ * z = -5.2, and all of Phi below z = -9.2, where erf rounds to -1). Both are
+ * computed and one selected: a branch would keep the loop scalar. */
 /* Forced inline (vecmath.h): a call would keep gelu's loops scalar. */
 NNBP_ERF_INLINE REAL NNBP(normal_cdf)(REAL z)
 {
     const double x = (double)z * 0.70710678118654752440;
     /* float's erf has the terms float needs, double's all of them. */
     const double erf = sizeof(REAL) == sizeof(float) ? nnbp_erf_for_f32(x) : nnbp_erf_f64(x);
-    return (REAL)(0.5 * (1.0 + erf));
+    const double tail = 0.5 * nnbp_erfc_tail_f64(-x);
+    return (REAL)(x < -NNBP_ERF_SPLIT ? tail : 0.5 * (1.0 + erf));
 }
 
 /* phi(z) = e^(-z^2/2) / sqrt(2 pi), the standard normal density. */

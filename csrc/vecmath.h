@@ -294,10 +294,10 @@ NNBP_ERF_INLINE double nnbp_erf_small_f64(double a)
     return NNBP_TWO_OVER_SQRT_PI * a * ((e - e * lo) * p);
 }
 
-/* erfc a for 2 <= a <= 6.5 (the continued fraction, by its forward
+/* 1 / F, F the continued fraction of erfc a for a >= 2 (by its forward
  * recurrence: one division, not one per level; every term is positive, so
- * the recurrence is stable, and 6.5^57 < 2^154 does not overflow). */
-NNBP_ERF_INLINE double nnbp_erfc_large_f64(double a)
+ * the recurrence is stable, and 27.3^57 < 2^272 does not overflow). */
+NNBP_ERF_INLINE double nnbp_erfc_fraction_f64(double a)
 {
     double num_prev = 1.0, num = a;                       /* A_-1, A_0 */
     double den_prev = 0.0, den = 1.0;                     /* B_-1, B_0 */
@@ -315,7 +315,25 @@ NNBP_ERF_INLINE double nnbp_erfc_large_f64(double a)
     F(42) F(43) F(44) F(45) F(46) F(47) F(48) F(49) F(50) F(51) F(52) F(53) F(54)
     F(55) F(56)
 #undef F
-    return NNBP_ONE_OVER_SQRT_PI * nnbp_exp_f64(-(a * a)) * (den / num);
+    return den / num;
+}
+
+/* erfc a for 2 <= a <= 6.5. */
+NNBP_ERF_INLINE double nnbp_erfc_large_f64(double a)
+{
+    return NNBP_ONE_OVER_SQRT_PI * nnbp_exp_f64(-(a * a)) * nnbp_erfc_fraction_f64(a);
+}
+
+/* erfc a for a >= 2, to its relative accuracy down to the subnormals, where 1 -
+ * erf a has only an absolute one: e^(-a^2) is taken as e^(52 ln 2 - a^2)
+ * 2^-52, which exp still reaches past its limit e^-708 (erfc 26.6), down to
+ * a = 27.3, past which erfc a is 0 in double. a is clamped to [2, 27.3]. */
+#define NNBP_ERFC_ZERO 27.3
+NNBP_ERF_INLINE double nnbp_erfc_tail_f64(double a)
+{
+    const double b = a < NNBP_ERF_SPLIT ? NNBP_ERF_SPLIT : (a > NNBP_ERFC_ZERO ? NNBP_ERFC_ZERO : a);
+    const double e = nnbp_exp_f64(0x1.205966f2b4f12p+5 - b * b) * 0x1p-52;   /* 52 ln 2 */
+    return a > NNBP_ERFC_ZERO ? 0.0 : NNBP_ONE_OVER_SQRT_PI * e * nnbp_erfc_fraction_f64(b);
 }
 
 NNBP_ERF_INLINE double nnbp_erf_f64(double x)

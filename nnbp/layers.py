@@ -50,9 +50,9 @@ def activation(name: str, Z: npt.ArrayLike, negative_slope: float = 0.01) -> np.
     The kernels that training runs, with their conventions: relu's and
     leaky_relu's kink at z = 0 takes the z <= 0 branch; logistic,
     softplus and silu are computed without overflow for any z; gelu's Phi(z)
-    is within a few 2^-53 of its value (absolute: 1 + erf cancels for
-    z << 0), so gelu(z) within a few 2^-53 ``|z|``, and float32's within an
-    ulp for z >= -5.9.
+    is (1 + erf(z / sqrt 2)) / 2 down to z = -2 sqrt 2, and erfc(-z / sqrt 2) / 2
+    below, where 1 + erf would cancel: relatively accurate in the lower tail
+    too (about 4 eps z^2 in float64; within an ulp in float32).
 
     Parameters
     ----------
