@@ -23,8 +23,13 @@ from test_dask import as_dask, placed, regression_problem  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def client():
+    # A cluster per test: on a shared one, the clipped case, run after the
+    # unclipped one, found its scattered partitions lost (LostDataError), though
+    # each passes alone. Likely: both scatter the same arrays, whose keys
+    # (client.scatter hashes the data) the first case's released futures then
+    # forget; not yet confirmed.
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
