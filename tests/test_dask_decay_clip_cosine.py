@@ -27,9 +27,8 @@ pytestmark = pytest.mark.slow
 def client():
     # A cluster per test: on a shared one, the clipped case, run after the
     # unclipped one, found its scattered partitions lost (LostDataError), though
-    # each passes alone. Likely: both scatter the same arrays, whose keys
-    # (client.scatter hashes the data) the first case's released futures then
-    # forget; not yet confirmed.
+    # each passes alone; successive fits on one cluster do so on fresh data too.
+    # An open defect of nnbp.dask, to be reproduced and fixed.
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
