@@ -53,19 +53,31 @@ static inline REAL NNBP(within_limit)(REAL z)
 }
 
 /* Phi(z) = (1 + erf(z / sqrt 2)) / 2, the standard normal CDF, as PyTorch
- * writes it (gelu with approximate='none'), in double for both types; but
- * erfc(-z / sqrt 2) / 2 below z = -2 sqrt 2, where 1 + erf would cancel and
- * keep only an absolute accuracy, a few 2^-53 (a relative error of 6e-10 at
- * z = -5.2, and all of Phi below z = -9.2, where erf rounds to -1). Both are
- * computed and one selected: a branch would keep the loop scalar. */
+ * writes it (gelu with approximate='none'), in double for both types. With
+ * x = z / sqrt 2 and a = |x|: Kummer's series of erf a up to a = 2; above,
+ * erfc a by its continued fraction, Phi = 1 - erfc(a) / 2 for x > 0 and
+ * erfc(a) / 2 for x < 0, where 1 + erf would cancel and keep only an
+ * absolute accuracy, a few 2^-53 (a relative error of 6e-10 at z = -5.2,
+ * and all of Phi below z = -9.2, where erf rounds to -1). One series and
+ * one fraction, as erf itself takes; both computed and one selected: a
+ * branch would keep the loop scalar. float's erfc needs no scaled exp: its
+ * subnormals end near a = 10.1, and e^(-a^2) is a normal double to a = 26. */
+#define NNBP_ERFC_FLOAT_ZERO 26.0
 /* Forced inline (vecmath.h): a call would keep gelu's loops scalar. */
 NNBP_ERF_INLINE REAL NNBP(normal_cdf)(REAL z)
 {
-    const double x = (double)z * 0.70710678118654752440;
+    const double x = (double)z * 0.70710678118654752440, a = fabs(x);
+    const double small = a > NNBP_ERF_SPLIT ? NNBP_ERF_SPLIT : a;
+    const double large = a < NNBP_ERF_SPLIT ? NNBP_ERF_SPLIT
+                         : (a > NNBP_ERFC_FLOAT_ZERO ? NNBP_ERFC_FLOAT_ZERO : a);
     /* float's erf has the terms float needs, double's all of them. */
-    const double erf = sizeof(REAL) == sizeof(float) ? nnbp_erf_for_f32(x) : nnbp_erf_f64(x);
-    const double tail = 0.5 * nnbp_erfc_tail_f64(-x);
-    return (REAL)(x < -NNBP_ERF_SPLIT ? tail : 0.5 * (1.0 + erf));
+    const double erf_small = sizeof(REAL) == sizeof(float) ? nnbp_erf_small_for_f32(small)
+                                                           : nnbp_erf_small_f64(small);
+    const double half_erfc = 0.5 * (sizeof(REAL) == sizeof(float) ? nnbp_erfc_large_for_f32(large)
+                                                                  : nnbp_erfc_tail_f64(a));
+    /* NaN fails every comparison, and makes half_erfc NaN, which is selected. */
+    return (REAL)(a <= NNBP_ERF_SPLIT ? 0.5 + 0.5 * copysign(erf_small, x)
+                                      : (x < 0 ? half_erfc : 1.0 - half_erfc));
 }
 
 /* phi(z) = e^(-z^2/2) / sqrt(2 pi), the standard normal density. */
