@@ -380,8 +380,15 @@ cdef void dense_backward_ptr(const team *t, Py_ssize_t n, const layer *L, const 
             nnbp_small_dtx(n, hi - lo, K, D + lo, M, X, K, dW + lo * K, K)
         else:
             gemm(c'T', c'N', hi - lo, K, n, 1, D + lo, M, X, K, 0, dW + lo * K, K)
-    if dX == NULL:
-        return
+    if dX != NULL:
+        input_gradient_share(t, n, D, M, W, K, dX)
+
+
+cdef void input_gradient_share(const team *t, Py_ssize_t n, const floating *D, Py_ssize_t M,
+                               const floating *W, Py_ssize_t K,
+                               floating *dX) noexcept nogil:
+    """dX = D W, this member's columns of it, once every member's units of D are there."""
+    cdef Py_ssize_t lo, hi
     barrier(t)
     share_of(t, K, &lo, &hi)
     if lo == hi:
@@ -1101,19 +1108,10 @@ cdef void place_upstream(const team *t, const model *m, Py_ssize_t n,
 cdef void input_gradient(const team *t, const model *m, Py_ssize_t n, const floating *P,
                          floating *work, floating *dX) noexcept nogil:
     """dX = D(1) W(1), this member's columns, from the D(1) that backward_pass left."""
-    cdef Py_ssize_t lo, hi, K = m.sizes[0], M = m.sizes[1]
     # backward_pass alternates between the two delta buffers, D(L) in the
     # first: D(l) is in the first when L - l is even. W(1) starts P.
     cdef floating *D = deltas_of(m, n, work) + ((m.depth - 1) % 2) * n * widest_layer(m)
-    # Every member's units of D(1) must be there.
-    barrier(t)
-    share_of(t, K, &lo, &hi)
-    if lo == hi:
-        return
-    if n <= small_rows:
-        nnbp_small_dw(n, M, hi - lo, D, M, P + lo, K, dX + lo, K)
-    else:
-        gemm(c'N', c'N', n, hi - lo, M, 1, D, M, P + lo, K, 0, dX + lo, K)
+    input_gradient_share(t, n, D, m.sizes[1], P, m.sizes[0], dX)
 
 
 cdef void vjp_pass(const team *t, const model *m, const batch *b, const floating *P,
