@@ -6,6 +6,7 @@ allocate in proportion to its steps; these tests compare epochs of one step
 with epochs of hundreds.
 """
 import gc
+import sys
 import tracemalloc
 
 import numpy as np
@@ -20,6 +21,13 @@ ROWS = 512
 SIZES = (16, 128, 64, 4)       # 10,692 parameters: 42 KiB in float32
 EPOCH_BOOKKEEPING = 8192        # bytes
 A_FEW_INTS = 3 * 32             # bytes: a Python int of a step count takes 28 or 32
+# Before 3.11, CPython keeps each code object's last frame for its next call (its
+# "zombie frame", about 500 bytes for threadpoolctl's and contextlib's). Which
+# epoch refills a slot that an earlier test emptied is chance: one frame, once,
+# in one interval (seen with teams, whose BLAS limit is set and restored through
+# those functions each epoch). 3.11 keeps frames on the interpreter's stack.
+ZOMBIE_FRAME = 512 if sys.version_info < (3, 11) else 0
+ONE_OFF = A_FEW_INTS + ZOMBIE_FRAME
 OPTIMIZERS = {
     "sgd": lambda: SGD(learning_rate=0.01, momentum=0.0),
     "nesterov": lambda: SGD(learning_rate=0.001, momentum=0.9, nesterov=True),
@@ -95,14 +103,14 @@ def test_an_epoch_allocates_the_same_whatever_its_number_of_steps(dtype, optimiz
     # object, would make the first peak larger by hundreds of allocations.
     # They may differ by the few Python ints that count steps: 512 is past
     # the interpreter's cache of small ints, 1 is not.
-    assert abs(per_example - full_batch) <= A_FEW_INTS
+    assert abs(per_example - full_batch) <= ONE_OFF
     # What an epoch does allocate, once, is small: the views Cython makes of
     # the compiled epoch's arguments, the loss, the loss curve's entry.
     assert per_example < EPOCH_BOOKKEEPING < params_bytes
     # Nothing is kept from epoch to epoch but three epochs' bookkeeping: the
     # loss curve's entries, the step counts and the marks themselves.
-    assert abs(retained_1 - retained_n) <= A_FEW_INTS
-    assert retained_1 < 1024
+    assert abs(retained_1 - retained_n) <= ONE_OFF
+    assert retained_1 < 1024 + ZOMBIE_FRAME
 
 
 @pytest.mark.parametrize("batch_size", [1, 7, ROWS])
@@ -111,9 +119,9 @@ def test_shuffled_weighted_epochs_allocate_nothing_per_step(batch_size, threads)
         np.float32, "logistic", "nesterov", batch_size, weights=True)
     reference, _, _ = steady_epoch_allocations(
         np.float32, "logistic", "nesterov", ROWS, weights=True)
-    assert abs(peak - reference) <= A_FEW_INTS
+    assert abs(peak - reference) <= ONE_OFF
     assert peak < EPOCH_BOOKKEEPING < params_bytes
-    assert retained < 1024
+    assert retained < 1024 + ZOMBIE_FRAME
 
 
 def fit_peak_copies(optimizer):
