@@ -56,8 +56,8 @@ cdef extern from "nnbp_kernels.h" nogil:
     # them); returns the one in use. Not thread-safe: call it before computing
     int nnbp_select_isa(int requested)
 
-    # nnbp_mix64(nnbp_mix64(seed + G (step + 1)) + G layer): the key of dropout's masks of
-    # one layer at one step
+    # mix64 of (mix64 of seed + G (step + 1)) + G layer: the key of dropout's masks of one
+    # layer at one step
     uint64_t nnbp_dropout_key(uint64_t seed, uint64_t step, uint64_t layer)
 
     # 1 if none of x[0..n) is inf or nan, else 0; reads no further than the first
@@ -132,8 +132,8 @@ cdef extern from "nnbp_kernels.h" nogil:
     void nnbp_scale_f32(size_t size, float factor, float *x)
     void nnbp_scale_f64(size_t size, double factor, double *x)
 
-    # S[i, j] = scale if nnbp_mix64(key + G (2^32 i + first_unit + j)) >> 11 >= threshold,
-    # else 0: n rows of m columns, ld apart
+    # S[i, j] = scale if mix64 of key + G (2^32 i + first_unit + j), shifted right by 11, >=
+    # threshold, else 0: n rows of m columns, ld apart
     void nnbp_dropout_mask_f32(size_t n, size_t m, size_t ld, uint64_t key,
                                size_t first_unit, uint64_t threshold, float scale, float *S)
     void nnbp_dropout_mask_f64(size_t n, size_t m, size_t ld, uint64_t key,

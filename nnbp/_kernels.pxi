@@ -126,8 +126,8 @@ cdef inline void nnbp_scale(size_t size, floating factor, floating *x) noexcept 
 cdef inline void nnbp_dropout_mask(size_t n, size_t m, size_t ld, uint64_t key,
                                    size_t first_unit, uint64_t threshold, floating scale,
                                    floating *S) noexcept nogil:
-    """S[i, j] = scale if nnbp_mix64(key + G (2^32 i + first_unit + j)) >> 11 >= threshold,
-    else 0: n rows of m columns, ld apart"""
+    """S[i, j] = scale if mix64 of key + G (2^32 i + first_unit + j), shifted right by 11,
+    >= threshold, else 0: n rows of m columns, ld apart"""
     if floating is float:
         nnbp_dropout_mask_f32(n, m, ld, key, first_unit, threshold, scale, S)
     else:
