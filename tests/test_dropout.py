@@ -505,3 +505,24 @@ def test_the_command_line_takes_dropout(tmp_path, capsys):
                          (["--dropout", "0.2", "--solver", "lbfgs"], "stochastic solvers")):
         assert main(["train", *common, *bad]) == 1
         assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sparse_rows_drop_as_dense_ones(dtype):
+    # A CSR X's first layer runs on the sparse kernels (and plain sgd on the
+    # column step, which takes D(1) after its mask): the same masks, the same
+    # results to rounding, in the loss and gradient and in an epoch.
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    results = []
+    for sparse in (False, True):
+        net, X, y = problem(dtype, n=24)
+        X[np.abs(X) < 0.8] = 0
+        rows = scipy_sparse.csr_matrix(X) if sparse else X
+        masks = net.dropout_masks(X.shape[0], (0.3, 0.5), seed=9)
+        _, grad = net.loss_and_grad(rows, y, dropout_masks=masks)
+        trainer = nnbp.StochasticTrainer(net, nnbp.SGD(0.1, momentum=0.0), batch_size=5,
+                                         random_state=0, dropout=(0.3, 0.5))
+        trainer.fit(rows, y, max_epochs=2)
+        results.append((grad.copy(), net.params.copy()))
+    for dense, sparse in zip(*results):
+        assert relative_error(sparse, dense) <= REFERENCE_TOLERANCE[dtype]
