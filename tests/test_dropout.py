@@ -526,3 +526,19 @@ def test_sparse_rows_drop_as_dense_ones(dtype):
         results.append((grad.copy(), net.params.copy()))
     for dense, sparse in zip(*results):
         assert relative_error(sparse, dense) <= REFERENCE_TOLERANCE[dtype]
+
+
+def test_an_estimator_trained_with_dropout_exports_to_onnx_without_it():
+    # Dropout shapes training only: the graph is the whole network's, as predict's.
+    onnxruntime = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    pytest.importorskip("onnx", reason="onnx is not installed")
+    import nnbp.onnx
+    X, y = classification()
+    fitted = nnbp.MLPClassifier(hidden_layer_sizes=(16, 8), max_iter=3, random_state=0,
+                                dropout=0.4).fit(X, y)
+    graph = nnbp.onnx.to_onnx(fitted, zipmap=False)
+    session = onnxruntime.InferenceSession(graph.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    labels, probabilities = session.run(None, {session.get_inputs()[0].name: X})
+    np.testing.assert_array_equal(labels, fitted.predict(X))
+    np.testing.assert_allclose(probabilities, fitted.predict_proba(X), rtol=1e-12, atol=1e-12)
