@@ -100,7 +100,7 @@ def dispatchers() -> str:
 
 
 PXD_TYPES = '''\
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "nnbp_kernels.h" nogil:
     enum:

@@ -53,6 +53,9 @@ KERNELS = (
            "processor has them); returns the one in use. Not thread-safe: call it "
            "before computing", dtypes=()),
     # ------------------------------------------------ kernels.c, one build
+    Kernel("nnbp_dropout_key", "uint64_t", ("uint64_t seed", "uint64_t step", "uint64_t layer"),
+           "mix64 of (mix64 of seed + G (step + 1)) + G layer: the key of dropout's "
+           "masks of one layer at one step", dtypes=()),
     Kernel("nnbp_all_finite", "int", ("size_t n", "const REAL *x"),
            "1 if none of x[0..n) is inf or nan, else 0; reads no further than the first"),
     # ------------------------------------------------ kernels_impl.h, per instruction set
@@ -101,6 +104,15 @@ KERNELS = (
            dispatched=True),
     Kernel("nnbp_scale", "void", ("size_t size", "REAL factor", "REAL *x"),
            "x *= factor", dispatched=True),
+    Kernel("nnbp_dropout_mask", "void",
+           ("size_t n", "size_t m", "size_t ld", "uint64_t key", "size_t first_unit",
+            "uint64_t threshold", "REAL scale", "REAL *S"),
+           "S[i, j] = scale if mix64 of key + G (2^32 i + first_unit + j), shifted right by "
+           "11, >= threshold, else 0: n rows of m columns, ld apart", dispatched=True),
+    Kernel("nnbp_dropout_apply", "void",
+           ("size_t n", "size_t m", "size_t ld", "const REAL *S", "const REAL *X", "REAL *Y"),
+           "Y = X * S elementwise (Y may be X): n rows of m columns, ld apart",
+           dispatched=True),
     Kernel("nnbp_small_xwt", "void",
            ("size_t n", "size_t M", "size_t K", "const REAL *X", "size_t ldx",
             "const REAL *W", "size_t ldw", "REAL *Z", "size_t ldz"),

@@ -125,6 +125,15 @@ NNBP_ALL_FINITE(float, uint32_t, UINT32_C(0x7f800000), UINT32_C(0x00800000),
 NNBP_ALL_FINITE(double, uint64_t, UINT64_C(0x7ff0000000000000), UINT64_C(0x0010000000000000),
                 UINT64_C(0x8000000000000000), f64)
 
+/* ---------------------------------------------------------------- dropout's key */
+
+/* The key of one layer's masks at one step: the seed's splitmix64 stream at
+ * the step, then that stream's at the layer (see nnbp_mix64). */
+uint64_t nnbp_dropout_key(uint64_t seed, uint64_t step, uint64_t layer)
+{
+    return nnbp_mix64(nnbp_mix64(seed + NNBP_GOLDEN * (step + 1)) + NNBP_GOLDEN * layer);
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 static int nnbp_isa = NNBP_ISA_BASELINE;

@@ -136,6 +136,30 @@ void nnbp_scale_f64(size_t size, double factor, double *x)
     NNBP_PICK(nnbp_scale, f64)(size, factor, x);
 }
 
+void nnbp_dropout_mask_f32(size_t n, size_t m, size_t ld, uint64_t key, size_t first_unit,
+                           uint64_t threshold, float scale, float *S)
+{
+    NNBP_PICK(nnbp_dropout_mask, f32)(n, m, ld, key, first_unit, threshold, scale, S);
+}
+
+void nnbp_dropout_mask_f64(size_t n, size_t m, size_t ld, uint64_t key, size_t first_unit,
+                           uint64_t threshold, double scale, double *S)
+{
+    NNBP_PICK(nnbp_dropout_mask, f64)(n, m, ld, key, first_unit, threshold, scale, S);
+}
+
+void nnbp_dropout_apply_f32(size_t n, size_t m, size_t ld, const float *S, const float *X,
+                            float *Y)
+{
+    NNBP_PICK(nnbp_dropout_apply, f32)(n, m, ld, S, X, Y);
+}
+
+void nnbp_dropout_apply_f64(size_t n, size_t m, size_t ld, const double *S, const double *X,
+                            double *Y)
+{
+    NNBP_PICK(nnbp_dropout_apply, f64)(n, m, ld, S, X, Y);
+}
+
 void nnbp_small_xwt_f32(size_t n, size_t M, size_t K, const float *X, size_t ldx,
                         const float *W, size_t ldw, float *Z, size_t ldz)
 {

@@ -518,6 +518,36 @@ static void NNBP(nnbp_scale)(size_t size, REAL factor, REAL *x)
         x[k] *= factor;
 }
 
+/* ---------------------------------------------------------------- dropout
+ * Inverted dropout's factors S of a block of units, and their product with
+ * the activations (forward) or with the deltas (backward). The mask is a
+ * select, not a branch, so that the loop over the units vectorises (64-bit
+ * multiplies included: AVX-512 F and AVX2 build them from 32-bit ones). */
+
+/* S[i, j] = scale where unit first_unit + j of row i keeps its activation,
+ * else 0 (see nnbp_mix64 in nnbp_kernels.h): n rows of m columns, ld apart. */
+static void NNBP(nnbp_dropout_mask)(size_t n, size_t m, size_t ld, uint64_t key,
+                                    size_t first_unit, uint64_t threshold, REAL scale, REAL *S)
+{
+    for (size_t i = 0; i < n; ++i) {
+        REAL *s = S + i * ld;
+        const uint64_t row = key + NNBP_GOLDEN * ((uint64_t)i << 32);
+        for (size_t j = 0; j < m; ++j) {
+            const uint64_t h = nnbp_mix64(row + NNBP_GOLDEN * (uint64_t)(first_unit + j));
+            s[j] = (h >> 11) >= threshold ? scale : (REAL)0;
+        }
+    }
+}
+
+/* Y = X * S elementwise, Y possibly X: n rows of m columns, ld apart. */
+static void NNBP(nnbp_dropout_apply)(size_t n, size_t m, size_t ld, const REAL *S,
+                                     const REAL *X, REAL *Y)
+{
+    for (size_t i = 0; i < n; ++i)
+        for (size_t j = 0; j < m; ++j)
+            Y[i * ld + j] = X[i * ld + j] * S[i * ld + j];
+}
+
 /* ---------------------------------------------------------------- small products
  * For a few rows, BLAS costs more than the arithmetic: gemm packs the whole
  * weight matrix (OpenBLAS's Haswell kernels do it even for one row), and a

@@ -92,6 +92,26 @@ struct nnbp_csr {
     void *scratch;      /* a few rows of W, or of D^T, at a time */
 };
 
+/* Dropout's masks come from a counter-based hash, so that a mask depends
+ * only on its coordinates, never on the thread that draws it: unit j of row
+ * i of hidden layer l at step t keeps its activation when
+ * nnbp_mix64(key + G (2^32 i + j)) >> 11 >= threshold, where key =
+ * nnbp_dropout_key(seed, t, l) and threshold = ceil(p 2^53): the top 53 bits
+ * are a uniform draw u of [0, 1) in steps of 2^-53, and u >= p keeps the unit
+ * with probability 1 - p (within 2^-53). G is the golden ratio's 2^64 / phi
+ * and nnbp_mix64 the finaliser of splitmix64 (Steele, Lea and Flood, 2014):
+ * key + G k is the k-th state of a splitmix64 stream, a bijection of k,
+ * so that no two units of a step share a draw. nnbp.reference computes the
+ * same with Python's integers. */
+#define NNBP_GOLDEN UINT64_C(0x9E3779B97F4A7C15)
+
+static inline uint64_t nnbp_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
 /* The kernels' declarations, generated from csrc/kernel_list.py (each kernel
  * with its one-line math). The dense kernels are compiled for the x86-64
  * baseline, AVX2 and AVX-512 and dispatched at run time (kernels.c); the

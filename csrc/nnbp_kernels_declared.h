@@ -13,6 +13,10 @@ void nnbp_csr_free(struct nnbp_csr *X);
  * */
 int nnbp_select_isa(int requested);
 
+/* nnbp_dropout_key: mix64 of (mix64 of seed + G (step + 1)) + G layer: the key of dropout's
+ * masks of one layer at one step. */
+uint64_t nnbp_dropout_key(uint64_t seed, uint64_t step, uint64_t layer);
+
 /* nnbp_all_finite: 1 if none of x[0..n) is inf or nan, else 0; reads no further than the
  * first. */
 int nnbp_all_finite_f32(size_t n, const float *x);
@@ -88,6 +92,19 @@ void nnbp_adam_update_f64(size_t size, double learning_rate, double beta_1,
 /* nnbp_scale: x *= factor. */
 void nnbp_scale_f32(size_t size, float factor, float *x);
 void nnbp_scale_f64(size_t size, double factor, double *x);
+
+/* nnbp_dropout_mask: S[i, j] = scale if mix64 of key + G (2^32 i + first_unit + j), shifted
+ * right by 11, >= threshold, else 0: n rows of m columns, ld apart. */
+void nnbp_dropout_mask_f32(size_t n, size_t m, size_t ld, uint64_t key, size_t first_unit,
+                           uint64_t threshold, float scale, float *S);
+void nnbp_dropout_mask_f64(size_t n, size_t m, size_t ld, uint64_t key, size_t first_unit,
+                           uint64_t threshold, double scale, double *S);
+
+/* nnbp_dropout_apply: Y = X * S elementwise (Y may be X): n rows of m columns, ld apart. */
+void nnbp_dropout_apply_f32(size_t n, size_t m, size_t ld, const float *S, const float *X,
+                            float *Y);
+void nnbp_dropout_apply_f64(size_t n, size_t m, size_t ld, const double *S, const double *X,
+                            double *Y);
 
 /* nnbp_small_xwt: Z = X W^T. */
 void nnbp_small_xwt_f32(size_t n, size_t M, size_t K, const float *X, size_t ldx,

@@ -17,8 +17,8 @@ import numpy as np
 
 from cython cimport floating
 from cython.parallel cimport parallel
-from libc.math cimport M_PI, cos, isfinite, pow, sqrt
-from libc.stdint cimport int32_t, int64_t
+from libc.math cimport M_PI, ceil, cos, isfinite, pow, sqrt
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
@@ -229,6 +229,17 @@ def max_threads():
 # take them. The pointers to a network's numbers are void: a struct cannot
 # hold Cython's fused types, and each function reads them as its `floating`.
 
+cdef struct dropout_plan:
+    # Inverted dropout on the hidden layers, for the calls that ask for it
+    # (Model.set_dropout, set_dropout_masks; unset, nothing drops): the next
+    # layer takes A(l) S(l), S(l) = keep / (1 - p_l), keep drawn by csrc's
+    # counter-based hash (nnbp_dropout_key, nnbp_dropout_mask) of the seed,
+    # the batch's number, the layer, the row and the unit; or S(l) given.
+    const double *rates           # p_l of hidden layer l at rates[l - 1]; NULL: drawn by none
+    uint64_t seed
+    const void *masks             # given S(l), each (n, m_l), one after the other; NULL: drawn
+
+
 cdef struct model:
     Py_ssize_t depth              # L, the layers with parameters
     const Py_ssize_t *sizes       # m_0, ..., m_L
@@ -243,6 +254,7 @@ cdef struct model:
     double loss_parameter         # the robust loss's: Huber's delta, the quantile
     double *row_sums              # a team's scratch for the penalty: one per unit of 1..L
     int threads                   # the team's size for the call
+    dropout_plan dropout          # (zeroed: no dropout)
 
 
 cdef struct layer:
@@ -266,6 +278,7 @@ cdef class Model:
     cdef readonly object sizes
     cdef object row_sums
     cdef public object workspace
+    cdef object dropout_arrays    # what c.dropout's pointers point into
 
     def __init__(self, layer_sizes):
         cdef const Py_ssize_t[::1] sizes
@@ -296,6 +309,39 @@ cdef class Model:
     def workspace_size(self, Py_ssize_t rows):
         """Elements of the workspace for a batch of rows (one copy)."""
         return workspace_elements(&self.c, rows)
+
+    def set_dropout(self, object rates, object seed):
+        """Inverted dropout in the next calls: hidden layer l's rate p_l at rates[l - 1]
+        (0 <= p_l < 1), its masks drawn from the seed (an int of 0 .. 2^64 - 1) and
+        the batch's number (train_epoch's; 0 for a whole-data call). rates None: no
+        dropout (nor given masks). The caller checks the rates."""
+        cdef const double[::1] view
+        self.c.dropout.rates = self.c.dropout.masks = NULL
+        self.dropout_arrays = None
+        if rates is None:
+            return
+        self.dropout_arrays = np.ascontiguousarray(rates, dtype=np.float64)
+        if self.dropout_arrays.shape != (self.c.depth - 1,):
+            raise ValueError(f"dropout needs one rate per hidden layer ({self.c.depth - 1}), "
+                             f"got {self.dropout_arrays.shape[0]}")
+        view = self.dropout_arrays
+        self.c.dropout.rates = &view[0]
+        self.c.dropout.seed = seed
+
+    def set_dropout_masks(self, object masks):
+        """The next calls multiply each hidden layer's activations A(l) by the given
+        factors S(l): masks is one C-contiguous vector of the parameters' dtype, the
+        (n, m_l) S(l) of each hidden layer one after the other, n the rows of the
+        call. None: no dropout. The caller checks its length and dtype."""
+        self.set_dropout(None, 0)
+        if masks is not None:
+            self.dropout_arrays = masks
+            self.c.dropout.masks = array_address(masks)
+
+    @property
+    def dropout(self):
+        """Whether the next calls drop (by rates or given masks)."""
+        return dropout_on(&self.c)
 
     @property
     def threads(self):
@@ -688,6 +734,7 @@ cdef struct batch:
     const void *sample_weight     # (rows,); NULL: each 1
     double weight_total           # S = sum_i s_i
     bint first_product_done       # Z(1) holds X W(1)^T already, from the step before
+    Py_ssize_t number             # its number in the epoch: with the seed, dropout's key
 
 
 cdef batch batch_of(object data, const void *X, const csr_batch *X_sparse,
@@ -701,6 +748,7 @@ cdef batch batch_of(object data, const void *X, const csr_batch *X_sparse,
     b.sample_weight = optional_ptr(data.sample_weight, dtype_of)
     b.weight_total = data.total
     b.first_product_done = False
+    b.number = 0
     return b
 
 
@@ -716,6 +764,7 @@ def workspace_size(sizes, Py_ssize_t n):
     """Number of elements of the workspace for a batch of n rows of a network of sizes."""
     cdef const Py_ssize_t[::1] as_intp = np.asarray(sizes, dtype=np.intp)
     cdef model m
+    memset(&m, 0, sizeof(model))
     m.depth, m.sizes = as_intp.shape[0] - 1, &as_intp[0]
     return workspace_elements(&m, n)
 
@@ -725,6 +774,11 @@ cdef Py_ssize_t workspace_elements(const model *m, Py_ssize_t n) noexcept nogil:
     for l in range(1, L + 1):
         total += (2 if l < L else 1) * n * m.sizes[l]
         widest = max(widest, m.sizes[l])
+    if dropout_on(m):
+        # After the delta buffers: the dropped activations and the factors of
+        # each hidden layer (see dropped_values).
+        for l in range(1, L):
+            total += 2 * n * m.sizes[l]
     return total + 2 * n * widest
 
 
@@ -757,6 +811,7 @@ cdef void forward_pass(const team *t, const model *m, const batch *b, const floa
     cdef bint first_product_done = b.first_product_done
     cdef const floating *inputs = <const floating *> b.X
     cdef floating *Z
+    cdef floating *start = work
     cdef layer L
     if b.X_sparse != NULL and not first_product_done:
         # The sparse kernels are one thread's: the first member's.
@@ -771,8 +826,12 @@ cdef void forward_pass(const team *t, const model *m, const batch *b, const floa
         L = layer_of(m, l, P, sizeof(floating))
         Z = work if l < m.depth else Z_last
         dense_forward_ptr(t, n, &L, inputs, Z, Z + n * m.sizes[l] if l < m.depth else NULL)
+        if l < m.depth and dropping(m, l):
+            drop_units(t, m, b, l, start)
         barrier(t)
         inputs = Z + n * m.sizes[l]
+        if l < m.depth and dropping(m, l):
+            inputs = dropped_values(m, n, l, start)
         work += 2 * n * m.sizes[l]
 
 
@@ -875,11 +934,16 @@ cdef void forget_rows_of_weight_zero(const model *m, const batch *b,
     """
     cdef Py_ssize_t l, i, n = b.rows
     cdef const floating *weight = <const floating *> b.sample_weight
+    cdef floating *start = work
     for l in range(1, m.depth):
         for i in range(n):
             if weight[i] == 0:
                 memset(work + i * m.sizes[l], 0, m.sizes[l] * sizeof(floating))
                 memset(work + (n + i) * m.sizes[l], 0, m.sizes[l] * sizeof(floating))
+                if dropping(m, l):
+                    # The next layer's input then: A(l) S(l).
+                    memset(dropped_values(m, n, l, start) + i * m.sizes[l], 0,
+                           m.sizes[l] * sizeof(floating))
         work += 2 * n * m.sizes[l]
 
 
@@ -955,6 +1019,13 @@ cdef double backward_pass(const team *t, const model *m, const batch *b, const f
         Z = logits_of(m, n, work) if l == m.depth else hidden_values(m, n, l, work)
         A = Z + n * m.sizes[l] if l < m.depth else Z
         inputs = hidden_values(m, n, l - 1, work) + n * m.sizes[l - 1] if l > 1 else NULL
+        if l > 1 and dropping(m, l - 1):
+            inputs = dropped_values(m, n, l - 1, work)
+        if l < m.depth and dropping(m, l):
+            # D holds the gradient of the dropped activations: back through S(l).
+            share_of(t, m.sizes[l], &lo, &hi)
+            nnbp_dropout_apply(n, hi - lo, m.sizes[l],
+                               dropout_factors(m, n, l, work) + lo, D + lo, D + lo)
         if l == 1 and b.X_sparse != NULL:
             sparse_first_layer_gradient(t, m, b, &L, Z, A, D, G)
         else:
@@ -982,6 +1053,83 @@ cdef inline floating *hidden_values(const model *m, Py_ssize_t n, Py_ssize_t l,
     for k in range(1, l):
         work += 2 * n * m.sizes[k]
     return work
+
+
+# ---------------------------------------------------------------- dropout
+#
+# Inverted dropout (the model's dropout_plan): in the forward pass each
+# member draws the factors S(l) of its units of hidden layer l (or takes the
+# given ones) and the next layer takes A(l) S(l); the backward pass
+# multiplies the gradient of those dropped activations by the same S(l),
+# then takes phi'(Z(l)) as ever, from Z(l) and A(l), left whole. A mask
+# depends on its coordinates alone (csrc's counter-based hash): the same
+# whatever the team. Workspace, after the two delta buffers: for each hidden
+# layer, A(l) S(l) then S(l).
+
+cdef inline bint dropout_on(const model *m) noexcept nogil:
+    """Whether the model's calls drop: by rates, or by given masks."""
+    return m.dropout.rates != NULL or m.dropout.masks != NULL
+
+
+cdef inline bint dropping(const model *m, Py_ssize_t l) noexcept nogil:
+    """Whether hidden layer l drops: every layer with given masks, else p_l > 0."""
+    return m.dropout.masks != NULL or (m.dropout.rates != NULL and m.dropout.rates[l - 1] > 0)
+
+
+cdef inline floating *dropped_values(const model *m, Py_ssize_t n, Py_ssize_t l,
+                                     floating *work) noexcept nogil:
+    """A(l) S(l) of hidden layer l in the workspace of a batch of n rows; S(l) after it."""
+    cdef Py_ssize_t k
+    work = deltas_of(m, n, work) + 2 * n * widest_layer(m)
+    for k in range(1, l):
+        work += 2 * n * m.sizes[k]
+    return work
+
+
+cdef inline const floating *dropout_factors(const model *m, Py_ssize_t n, Py_ssize_t l,
+                                            floating *work) noexcept nogil:
+    """S(l): the given masks' of layer l, or those drop_units drew into the workspace."""
+    cdef Py_ssize_t k, before = 0
+    if m.dropout.masks == NULL:
+        return dropped_values(m, n, l, work) + n * m.sizes[l]
+    for k in range(1, l):
+        before += n * m.sizes[k]
+    return (<const floating *> m.dropout.masks) + before
+
+
+cdef void drop_units(const team *t, const model *m, const batch *b, Py_ssize_t l,
+                     floating *work) noexcept nogil:
+    """A(l) S(l) of this member's units of hidden layer l, into the workspace; S(l)
+    drawn for them first, unless given: keep with probability 1 - p, scaled by
+    1 / (1 - p) (each constant formed in double, then rounded to the dtype)."""
+    cdef Py_ssize_t lo, hi, n = b.rows, width = m.sizes[l]
+    cdef double rate
+    cdef floating *dropped = dropped_values(m, n, l, work)
+    cdef const floating *A = hidden_values(m, n, l, work) + n * width
+    share_of(t, width, &lo, &hi)
+    if lo == hi:
+        return
+    if m.dropout.masks == NULL:
+        rate = m.dropout.rates[l - 1]
+        # u = (hash >> 11) 2^-53 is uniform on [0, 1): u >= p exactly when
+        # hash >> 11 >= ceil(p 2^53), p 2^53 being exact in double.
+        nnbp_dropout_mask(n, hi - lo, width, nnbp_dropout_key(m.dropout.seed, b.number, l), lo,
+                          <uint64_t> ceil(rate * 9007199254740992.0), <floating> (1 / (1 - rate)),
+                          dropped + n * width + lo)
+    nnbp_dropout_apply(n, hi - lo, width, dropout_factors(m, n, l, work) + lo, A + lo,
+                       dropped + lo)
+
+
+def dropout_mask(uint64_t seed, uint64_t step, Py_ssize_t layer, double rate,
+                 floating[:, ::1] out):
+    """out = the factors S(layer) that the compiled passes draw for a batch of out's
+    rows at the batch number step: 1 / (1 - rate) where a unit keeps its activation,
+    else 0 (nnbp.reference.dropout_mask computes the same)."""
+    with nogil:
+        nnbp_dropout_mask(out.shape[0], out.shape[1], out.shape[1],
+                          nnbp_dropout_key(seed, step, layer), 0,
+                          <uint64_t> ceil(rate * 9007199254740992.0), <floating> (1 / (1 - rate)),
+                          &out[0, 0])
 
 
 cdef void sparse_first_layer_gradient(const team *t, const model *m, const batch *b,
@@ -1694,7 +1842,9 @@ cdef epoch_outcome run_epoch(const model *m, optimizer *o, epoch_rows *src, floa
     cdef epoch_outcome out
     cdef Py_ssize_t start = 0, batch_number = 0
     # Clipping needs the whole gradient's norm before any update: no fused step then.
-    cdef bint fused = batch_size == 1 and src.X != NULL and o.max_grad_norm == 0
+    # Dropout's masks are the team's passes' (drop_units): no fused step either.
+    cdef bint fused = (batch_size == 1 and src.X != NULL and o.max_grad_norm == 0
+                       and not dropout_on(m))
     cdef bint first_product_done = False
     cdef double penalty = 0, loss
     cdef double shared[1 + MOST_MEMBERS]
@@ -1713,6 +1863,7 @@ cdef epoch_outcome run_epoch(const model *m, optimizer *o, epoch_rows *src, floa
             csr_rows(&src.X_csr, src.order, start, b.rows, m.sizes[0], P[0], &src.layout.rows)
         take_batch(src, m, start, b.rows, &b, P[0])
         b.first_product_done = first_product_done
+        b.number = batch_number
         first_product_done = False
         if b.weight_total == 0:
             # A batch without weight says nothing about the loss: skip it.
@@ -1786,6 +1937,10 @@ def train_epoch(Model net, Optimizer optimizer, floating[::1] params, floating[:
     is left as it was (not with weight decay or clipping, which touch every
     weight). That step also computes the next batch's first
     product with the new W(1), in the same pass over it.
+
+    With the model's dropout (Model.set_dropout), each batch's passes drop
+    hidden units by the masks of its number in the epoch (see drop_units);
+    no fused step then.
 
     Signal handlers run between batches (every SIGNAL_CHECK_SECONDS): Ctrl-C
     raises KeyboardInterrupt there, with params part-way through the epoch.

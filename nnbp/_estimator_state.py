@@ -24,12 +24,12 @@ TARGET_TYPES = {"binary": "logistic", "multiclass": "softmax",
 # their defaults. A file holds one only where it is not at its default: the files of
 # models that use none of them are byte for byte what the nnbp before them wrote, and
 # load there. A file that uses one holds a parameter (huber_delta, quantile,
-# weight_decay, max_grad_norm, warmup_fraction) or a value (loss="absolute_error",
+# weight_decay, max_grad_norm, warmup_fraction, dropout) or a value (loss="absolute_error",
 # learning_rate="cosine") that the nnbp before them refuses by name, so it never loads
 # there silently wrong. Reading, a missing one takes its default, which is what the
 # files written before it trained with.
 ADDED_PARAMETERS = {"huber_delta": 1.0, "quantile": 0.5, "weight_decay": 0.0,
-                    "max_grad_norm": None, "warmup_fraction": 0.0}
+                    "max_grad_norm": None, "warmup_fraction": 0.0, "dropout": 0.0}
 # The label binarizer's fitted state that a classifier's file holds (neg_label=0,
 # pos_label=1, dense output).
 CLASSIFIER_EXTRA = ("y_type_", "sparse_input_")
@@ -163,6 +163,9 @@ def saved_state(estimator, kind: str, extra: dict, arrays: dict) -> io.SavedMode
         params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
     if params.get("dtype") is not None:
         params["dtype"] = np.dtype(params["dtype"]).name
+    if np.iterable(params.get("dropout")):
+        # One rate per hidden layer: JSON's list of numbers.
+        params["dropout"] = [float(rate) for rate in params["dropout"]]
     for name, default in ADDED_PARAMETERS.items():
         if name in params and params[name] == default:
             del params[name]

@@ -123,6 +123,26 @@ cdef inline void nnbp_scale(size_t size, floating factor, floating *x) noexcept 
         nnbp_scale_f64(size, factor, x)
 
 
+cdef inline void nnbp_dropout_mask(size_t n, size_t m, size_t ld, uint64_t key,
+                                   size_t first_unit, uint64_t threshold, floating scale,
+                                   floating *S) noexcept nogil:
+    """S[i, j] = scale if mix64 of key + G (2^32 i + first_unit + j), shifted right by 11,
+    >= threshold, else 0: n rows of m columns, ld apart"""
+    if floating is float:
+        nnbp_dropout_mask_f32(n, m, ld, key, first_unit, threshold, scale, S)
+    else:
+        nnbp_dropout_mask_f64(n, m, ld, key, first_unit, threshold, scale, S)
+
+
+cdef inline void nnbp_dropout_apply(size_t n, size_t m, size_t ld, const floating *S,
+                                    const floating *X, floating *Y) noexcept nogil:
+    """Y = X * S elementwise (Y may be X): n rows of m columns, ld apart"""
+    if floating is float:
+        nnbp_dropout_apply_f32(n, m, ld, S, X, Y)
+    else:
+        nnbp_dropout_apply_f64(n, m, ld, S, X, Y)
+
+
 cdef inline void nnbp_small_xwt(size_t n, size_t M, size_t K, const floating *X, size_t ldx,
                                 const floating *W, size_t ldw, floating *Z,
                                 size_t ldz) noexcept nogil:

@@ -61,6 +61,30 @@ def check_real(name, value, minimum=None, strictly_above=None, maximum=None,
     return value
 
 
+def check_dropout(dropout, hidden_layers):
+    """Dropout's rates as a tuple of one float per hidden layer, each 0 <= p < 1, or None
+    where every rate is 0 (no dropout: the path without it, unchanged).
+
+    dropout: one rate for every hidden layer, or a sequence of one per hidden layer.
+    """
+    if isinstance(dropout, numbers.Real) and not isinstance(dropout, bool):
+        rates = (dropout,) * hidden_layers
+        if hidden_layers == 0 and dropout != 0:
+            raise ValueError(f"dropout={dropout!r} drops hidden units, and the network has "
+                             "no hidden layer")
+    elif isinstance(dropout, (str, bytes)) or not np.iterable(dropout):
+        raise TypeError(f"dropout must be a rate in [0, 1) or a sequence of one per hidden "
+                        f"layer, got {dropout!r}")
+    else:
+        rates = tuple(dropout)
+        if len(rates) != hidden_layers:
+            raise ValueError(f"dropout must have one rate per hidden layer ({hidden_layers}), "
+                             f"got {len(rates)}: {list(rates)!r}")
+    rates = tuple(check_real("dropout", rate, minimum=0.0, strictly_below=1.0)
+                  for rate in rates)
+    return rates if any(rates) else None
+
+
 def check_positive_int(name: str, value: object) -> int:
     """value as an int >= 1.
 

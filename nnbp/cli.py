@@ -309,6 +309,7 @@ def run_solver(args, net, X, y, after_epoch):
     # disable=None: a bar on a terminal only, not thousands of updates in a log file.
     with tqdm(total=args.epochs, unit=unit, disable=True if args.quiet else None, file=sys.stderr,
               dynamic_ncols=True, leave=False) as bar:
+        dropout = dropout_option(args, net)
         try:
             if args.solver == "lbfgs":
                 minimize_lbfgs(net, X, y, max_iter=args.epochs, loss=args.loss_object,
@@ -323,11 +324,23 @@ def run_solver(args, net, X, y, after_epoch):
             trainer = StochasticTrainer(net, optimizer, batch_size=batch_size,
                                         random_state=np.random.default_rng(args.seed),
                                         tol=0.0, n_iter_no_change=np.inf,
-                                        loss=args.loss_object)
+                                        loss=args.loss_object, dropout=dropout)
             return trainer.fit(X, y, max_epochs=args.epochs,
                                on_epoch=lambda t: after_epoch(t.n_iter, t.loss, bar))
         except DivergenceError as error:
             raise CommandError(str(error)) from None
+
+
+def dropout_option(args, net):
+    """--dropout's rates for net's hidden layers, checked (0.0: none); refused by lbfgs."""
+    try:
+        rates = net.check_dropout(args.dropout)
+    except ValueError as error:
+        raise CommandError(f"--dropout: {error}") from None
+    if rates is not None and args.solver == "lbfgs":
+        raise CommandError("--dropout trains with the stochastic solvers (adam, sgd, gd), not "
+                           "lbfgs, which is deterministic")
+    return 0.0 if rates is None else rates
 
 
 def optimizer_options(args, batches_per_epoch):
@@ -630,6 +643,20 @@ def positive(kind):
     return parse
 
 
+def dropout_rates(text):
+    """--dropout: one rate in [0, 1) for every hidden layer, or one per hidden layer
+    (0.2,0.1)."""
+    try:
+        rates = [float(piece) for piece in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a rate, or rates separated by commas, "
+                                         f"got {text!r}") from None
+    for rate in rates:
+        if not 0 <= rate < 1:
+            raise argparse.ArgumentTypeError(f"each rate must be in [0, 1), got {rate}")
+    return rates[0] if len(rates) == 1 else tuple(rates)
+
+
 def non_negative(text):
     try:
         value = float(text)
@@ -716,6 +743,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "(AdamW with adam), default 0")
     training.add_argument("--max-grad-norm", type=positive(float), default=None,
                           help="clip each batch's gradient to this global norm (default: none)")
+    training.add_argument("--dropout", type=dropout_rates, default=0.0,
+                          help="inverted dropout on the hidden layers, in training only: a "
+                               "rate in [0, 1) for all, or one per hidden layer such as 0.2,0.1 "
+                               "(default 0: none; not with lbfgs)")
     training.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                           help="cosine: the learning rate falls from --lr to 0 over the epochs")
     training.add_argument("--warmup", type=fraction, default=0.0,

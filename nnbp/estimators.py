@@ -56,7 +56,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from nnbp import _core, _estimator_state, io
 from nnbp._estimator_state import OUT_ACTIVATION_NAMES
-from nnbp._validation import MAX_DIMENSION
+from nnbp._validation import MAX_DIMENSION, check_dropout
 from nnbp.losses import AbsoluteError, HuberLoss, Loss, PinballLoss
 from nnbp.network import ACTIVATIONS, INITS, Network
 from nnbp.optim import SGD, Adam, minimize_lbfgs
@@ -291,6 +291,7 @@ class _BaseMLP(BaseEstimator):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_grad_norm": [None, Interval(Real, 0, None, closed="neither")],
         "warmup_fraction": [Interval(Real, 0, 1, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
     }
 
     # ------------------------------------------------------------ parameters as views
@@ -520,6 +521,7 @@ class _BaseMLP(BaseEstimator):
             )
         hidden_layer_sizes = _check_hidden_layer_sizes(self)
         self._training_loss()   # refused here, before any work, where it cannot be trained
+        self._dropout_rates(hidden_layer_sizes)     # so is dropout
         fresh = not self.warm_start and not incremental
         first_pass = "network_" not in self.__dict__ or fresh
         if not first_pass:
@@ -661,19 +663,24 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         trainer = self._trainer
         loss = self._training_loss()
+        dropout = self._dropout_rates(net.layer_sizes[1:-1])
         if trainer is None:
-            # loss= only where there is one: nnbp.dask's trainer takes none.
+            # loss= and dropout= only where there are: nnbp.dask's trainer takes neither.
             trainer = self._trainer = self._trainer_class(
                 net, self._make_optimizer(math.ceil(n_samples / batch_size)),
                 batch_size=batch_size, shuffle=self.shuffle,
                 random_state=self._random_state, tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
-                **({} if loss is None else {"loss": loss}))
+                **({} if loss is None else {"loss": loss}),
+                **({} if dropout is None else {"dropout": dropout}))
         elif not incremental:
             trainer.optimizer = self._make_optimizer(math.ceil(n_samples / batch_size))
         if hasattr(trainer, "loss_object"):
             # The loss may have changed since the trainer was made (warm_start).
             trainer.loss_object = loss
+        if hasattr(trainer, "dropout"):
+            # So may dropout.
+            trainer.dropout = 0.0 if dropout is None else dropout
         trainer.batch_size, trainer.shuffle = batch_size, self.shuffle
         trainer.random_state, trainer.verbose = self._random_state, self.verbose
         trainer.tol, trainer.n_iter_no_change = self.tol, self.n_iter_no_change
@@ -780,6 +787,27 @@ class _BaseMLP(BaseEstimator):
     def _training_loss(self) -> Optional[Loss]:
         """The loss object training takes, None for the output's canonical loss."""
         return None
+
+    def _dropout_rates(self, hidden_layer_sizes):
+        """Dropout's rate of each hidden layer, checked; None without dropout. Refused,
+        with a clear error, by lbfgs (a deterministic solver: dropout's noise would
+        break its line searches) and by the Dask estimators (their local SGD runs
+        without it)."""
+        rates = check_dropout(self.dropout, len(hidden_layer_sizes))
+        if rates is None:
+            return None
+        if self.solver not in STOCHASTIC_SOLVERS:
+            raise ValueError(f"dropout={self.dropout!r} trains with the stochastic solvers "
+                             f"('sgd', 'adam'), not solver={self.solver!r}, which is "
+                             "deterministic: set dropout=0.0, or another solver")
+        if self._trainer_class is not StochasticTrainer:
+            raise ValueError(f"{type(self).__name__} trains without dropout; "
+                             f"dropout={self.dropout!r} trains with nnbp.{self._local_name()}")
+        return rates
+
+    def _local_name(self):
+        """The local estimator's name: MLPClassifier or MLPRegressor."""
+        return "MLPClassifier" if isinstance(self, MLPClassifier) else "MLPRegressor"
 
     @_one_fit_at_a_time
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1172,6 +1200,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         of the schedule's updates, in [0, 1), over which the learning rate
         first rises linearly to 'learning_rate_init'.
 
+    dropout : float or array-like of float, default=0.0
+        Inverted dropout on the hidden layers (nnbp's own), in training
+        only: each hidden activation is kept with probability 1 - p and
+        scaled by 1 / (1 - p), else set to 0, and the gradient flows back
+        through the same mask (torch.nn.Dropout in train mode). One rate p
+        in [0, 1) for every hidden layer, or one per hidden layer. The masks
+        are drawn from random_state: a fit is the same on any number of
+        threads. predict, predict_proba, score and the validation score of
+        early stopping never drop. 0 keeps scikit-learn's path. Only used
+        when solver='sgd' or 'adam': lbfgs refuses it (a deterministic
+        solver), and so do the Dask estimators.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -1332,7 +1372,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  epsilon: float = 1e-8, n_iter_no_change: Union[int, float] = 10,
                  max_fun: int = 15000, dtype: Optional[DTypeLike] = None,
                  init: str = "glorot", weight_decay: float = 0.0,
-                 max_grad_norm: Optional[float] = None, warmup_fraction: float = 0.0) -> None:
+                 max_grad_norm: Optional[float] = None, warmup_fraction: float = 0.0,
+                 dropout: Union[float, Sequence[float]] = 0.0) -> None:
         _store_parameters(self, locals())
 
     def _validate_input(self, X, y, incremental, reset):
@@ -1816,6 +1857,18 @@ default='squared_error'
         of the schedule's updates, in [0, 1), over which the learning rate
         first rises linearly to 'learning_rate_init'.
 
+    dropout : float or array-like of float, default=0.0
+        Inverted dropout on the hidden layers (nnbp's own), in training
+        only: each hidden activation is kept with probability 1 - p and
+        scaled by 1 / (1 - p), else set to 0, and the gradient flows back
+        through the same mask (torch.nn.Dropout in train mode). One rate p
+        in [0, 1) for every hidden layer, or one per hidden layer. The masks
+        are drawn from random_state: a fit is the same on any number of
+        threads. predict, predict_proba, score and the validation score of
+        early stopping never drop. 0 keeps scikit-learn's path. Only used
+        when solver='sgd' or 'adam': lbfgs refuses it (a deterministic
+        solver), and so do the Dask estimators.
+
     Attributes
     ----------
     loss_ : float
@@ -1979,7 +2032,8 @@ default='squared_error'
                  max_fun: int = 15000, dtype: Optional[DTypeLike] = None,
                  init: str = "glorot", huber_delta: float = 1.0,
                  quantile: float = 0.5, weight_decay: float = 0.0,
-                 max_grad_norm: Optional[float] = None, warmup_fraction: float = 0.0) -> None:
+                 max_grad_norm: Optional[float] = None, warmup_fraction: float = 0.0,
+                 dropout: Union[float, Sequence[float]] = 0.0) -> None:
         _store_parameters(self, locals())
 
     def _validate_input(self, X, y, incremental, reset):

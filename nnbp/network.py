@@ -45,12 +45,14 @@ from nnbp._memory import allocate
 from nnbp._validation import (
     MAX_DIMENSION,
     check_choice,
+    check_dropout,
     check_features,
     check_float_dtype,
     check_layer_sizes,
     check_loss_data,
     check_matrix,
     check_out_alone,
+    check_positive_int,
     check_real,
     check_vector,
 )
@@ -716,7 +718,8 @@ default=None
 
     def compiled_loss(self, data: CheckedData, grad: Optional[np.ndarray],
                       params: Optional[np.ndarray] = None,
-                      loss: Optional[losses.Loss] = None) -> float:
+                      loss: Optional[losses.Loss] = None,
+                      dropout_masks: Optional[np.ndarray] = None) -> float:
         """The loss, and the gradient into grad unless it is None, of checked data.
 
         For nnbp's own modules: the compiled core trusts its input, so data
@@ -734,12 +737,17 @@ default=None
         loss : nnbp.losses.Loss or None
             A loss object, checked by check_loss, in place of the output's
             canonical loss.
+        dropout_masks : ndarray or None
+            From check_dropout_masks: each hidden layer's activations
+            multiplied by these factors.
 
         Returns
         -------
         float
             The loss, penalty included.
         """
+        if dropout_masks is not None:
+            return self._masked_loss(data, grad, params, loss, dropout_masks)
         if loss is not None and loss.compiled is None:
             return self._loss_object_loss(data, grad, self._params if params is None
                                           else params, loss)
@@ -749,6 +757,145 @@ default=None
             self.workspace_for(rows)
             return _core.network_loss_grad(model, self._params if params is None else params,
                                            data, grad)
+
+    def _masked_loss(self, data: CheckedData, grad: Optional[np.ndarray],
+                     params: Optional[np.ndarray], loss: Optional[losses.Loss],
+                     dropout_masks: np.ndarray) -> float:
+        """compiled_loss with each hidden layer's activations multiplied by given factors
+        (the model's dropout, for this call alone)."""
+        if loss is not None and loss.compiled is None:
+            raise ValueError(f"dropout masks take a compiled loss (the output's own, or a "
+                             f"built-in one of nnbp.losses), not {loss!r}")
+        rows = data.X.shape[0]
+        flops = self.flops_per_layer(rows, grad is not None)
+        with self.compiled(flops, rows, None if loss is None else loss.compiled) as model:
+            model.set_dropout_masks(dropout_masks)
+            try:
+                self.workspace_for(rows)
+                return _core.network_loss_grad(model, self._params if params is None
+                                               else params, data, grad)
+            finally:
+                model.set_dropout(None, 0)
+
+    def check_dropout(self, dropout: Union[float, Sequence[float]]
+                      ) -> Optional[tuple[float, ...]]:
+        """Check dropout's rates for this network's hidden layers.
+
+        For nnbp's own modules (training, estimators): dropout= is checked once,
+        at the boundary.
+
+        Parameters
+        ----------
+        dropout : float or sequence of float
+            One rate for every hidden layer, or one per hidden layer; each
+            0 <= p < 1.
+
+        Returns
+        -------
+        tuple of float or None
+            One rate per hidden layer; None when every rate is 0.
+
+        Raises
+        ------
+        ValueError
+            For a rate out of [0, 1), a sequence of another length than the
+            hidden layers, or a rate above 0 for a network without hidden layers.
+        TypeError
+            For a dropout that is neither a number nor a sequence of them.
+        """
+        return check_dropout(dropout, len(self.layer_sizes) - 2)
+
+    def check_dropout_masks(self, masks: Sequence[npt.ArrayLike], rows: int) -> np.ndarray:
+        """Given dropout factors as the compiled core takes them: one vector.
+
+        For nnbp's own modules: loss and loss_and_grad's dropout_masks, checked.
+
+        Parameters
+        ----------
+        masks : sequence of array_like
+            One (rows, m_l) array per hidden layer l = 1..L-1, finite.
+        rows : int
+            The rows of the call's X.
+
+        Returns
+        -------
+        ndarray
+            The arrays one after the other, in the network's dtype.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Naming the mask of the wrong number, shape or values.
+        """
+        hidden = self.layer_sizes[1:-1]
+        if isinstance(masks, np.ndarray) or not isinstance(masks, Sequence) \
+                or len(masks) != len(hidden):
+            raise ValueError(f"dropout_masks must be a sequence of one array per hidden layer "
+                             f"({len(hidden)}), got {type(masks).__name__}"
+                             + (f" of {len(masks)}" if isinstance(masks, Sequence) else ""))
+        checked = [check_matrix(f"dropout_masks[{k}]", mask, self.dtype, shape=(rows, width))
+                   for k, (mask, width) in enumerate(zip(masks, hidden))]
+        return np.ascontiguousarray(np.concatenate([mask.reshape(-1) for mask in checked]),
+                                    dtype=self.dtype)
+
+    def dropout_masks(self, rows: int, dropout: Union[float, Sequence[float]], seed: int,
+                      step: int = 0) -> list[np.ndarray]:
+        """The dropout factors that training draws for a batch: A(l) is multiplied by them.
+
+        Inverted dropout keeps each hidden unit of each row with probability
+        1 - p and scales what it keeps by 1 / (1 - p): the factor is
+        1 / (1 - p) or 0. The draw is a counter-based hash of (seed, step,
+        layer, row, unit): the same on any number of threads. Training draws
+        each epoch's seed from its random_state, and step is the batch's
+        number in the epoch (from 0).
+
+        Parameters
+        ----------
+        rows : int
+            The rows of the batch.
+        dropout : float or sequence of float
+            As check_dropout takes it.
+        seed : int
+            0 <= seed < 2**64.
+        step : int, default=0
+            The batch's number, 0 <= step < 2**64.
+
+        Returns
+        -------
+        list of ndarray
+            One (rows, m_l) array per hidden layer, in the network's dtype, to
+            pass as loss_and_grad's dropout_masks.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For bad rates (see check_dropout), rows, seed or step.
+
+        See Also
+        --------
+        loss_and_grad : Takes them as dropout_masks.
+        nnbp.reference.dropout_mask : The same factors, in plain Python.
+
+        Examples
+        --------
+        >>> from nnbp import Network
+        >>> net = Network([3, 4, 2], seed=0)
+        >>> [mask.shape for mask in net.dropout_masks(5, 0.5, seed=1)]
+        [(5, 4)]
+        """
+        rows = check_positive_int("rows", rows)
+        for name, value in (("seed", seed), ("step", step)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                    or not 0 <= value < 2**64:
+                raise ValueError(f"{name} must be an int of 0 .. 2**64 - 1, got {value!r}")
+        rates = check_dropout(dropout, len(self.layer_sizes) - 2) \
+            or (0.0,) * (len(self.layer_sizes) - 2)
+        masks = []
+        for layer, (rate, width) in enumerate(zip(rates, self.layer_sizes[1:-1]), start=1):
+            mask = np.empty((rows, width), dtype=self.dtype)
+            _core.dropout_mask(int(seed), int(step), layer, rate, mask)
+            masks.append(mask)
+        return masks
 
     def _loss_object_loss(self, data: CheckedData, grad: Optional[np.ndarray],
                           params: np.ndarray, loss: losses.Loss) -> float:
@@ -854,7 +1001,8 @@ default=None
 
     def loss(self, X: Features, y: npt.ArrayLike,
              sample_weight: Optional[npt.ArrayLike] = None, *,
-             loss: Optional[Any] = None) -> float:
+             loss: Optional[Any] = None,
+             dropout_masks: Optional[Sequence[npt.ArrayLike]] = None) -> float:
         """Compute the loss (1/S) sum_i s_i loss(y_i, f(x_i)) + alpha/(2S) sum_l ||W(l)||^2.
 
         S = sum_i s_i, the sum of the weights (n without them).
@@ -871,6 +1019,10 @@ default=None
         loss : nnbp.losses.Loss, callable or None, default=None
             A loss of the logits in place of the output's canonical loss
             (see nnbp.losses): its weighted mean, plus the penalty.
+        dropout_masks : sequence of array_like or None, default=None
+            One (n, m_l) array per hidden layer: the loss of the network whose
+            hidden activations A(l) are multiplied by them, as dropout does
+            in training with the factors of dropout_masks(). None: no dropout.
 
         Returns
         -------
@@ -887,12 +1039,17 @@ default=None
         loss_and_grad : The loss and its gradient.
         """
         loss_object = self.check_loss(loss)
-        return self.compiled_loss(self._loss_data(X, y, sample_weight), None, loss=loss_object)
+        data = self._loss_data(X, y, sample_weight)
+        masks = None if dropout_masks is None else self.check_dropout_masks(
+            dropout_masks, data.X.shape[0])
+        return self.compiled_loss(data, None, loss=loss_object, dropout_masks=masks)
 
     def loss_and_grad(self, X: Features, y: npt.ArrayLike,
                       sample_weight: Optional[npt.ArrayLike] = None,
                       out: Optional[np.ndarray] = None, *,
-                      loss: Optional[Any] = None) -> tuple[float, np.ndarray]:
+                      loss: Optional[Any] = None,
+                      dropout_masks: Optional[Sequence[npt.ArrayLike]] = None
+                      ) -> tuple[float, np.ndarray]:
         """Compute the loss and its gradient with respect to params.
 
         Parameters
@@ -913,6 +1070,11 @@ default=None
             (see nnbp.losses). The built-in ones run compiled; another runs
             in Python between the forward pass and the backward pass of its
             gradient (Network.vjp), which then makes the forward pass again.
+        dropout_masks : sequence of array_like or None, default=None
+            One (n, m_l) array per hidden layer, as loss takes them: the loss
+            and gradient of the network with its hidden activations
+            multiplied by these fixed factors (dropout with a fixed mask,
+            which finite differences can check). None: no dropout.
 
         Returns
         -------
@@ -956,8 +1118,10 @@ default=None
             # The passes read the weights and the data while the gradient is written.
             check_out_alone("out", out, **{"the network's parameters": self._params},
                             X=X, y=y, sample_weight=sample_weight)
-        return self.compiled_loss(self._loss_data(X, y, sample_weight), out,
-                                  loss=loss_object), out
+        data = self._loss_data(X, y, sample_weight)
+        masks = None if dropout_masks is None else self.check_dropout_masks(
+            dropout_masks, data.X.shape[0])
+        return self.compiled_loss(data, out, loss=loss_object, dropout_masks=masks), out
 
     # ------------------------------------------------------------ any loss's gradient
 

@@ -24,6 +24,13 @@ Notation (layers l = 1..L, widths m_0 = d, ..., m_L):
     db(l)      = sum_i delta(l)_i
     delta(l-1) = (W(l)^T delta(l)) * phi'(z(l-1))
 
+With dropout (training only), hidden layer l's output is multiplied by a
+mask r(l) of factors, 1/(1 - p) for a kept unit and 0 for a dropped one
+(inverted dropout), and the gradient flows back through the same factors:
+
+    x(l)       = phi(z(l)) * r(l)                                l = 1..L-1
+    delta(l-1) = (W(l)^T delta(l)) * r(l-1) * phi'(z(l-1))
+
 Conventions: ``weights`` is a list of L matrices, each a list of m_l rows of
 m_{l-1} floats; ``biases`` is a list of L lists of m_l floats, or None (no
 biases: zeros, and None for their gradient); ``X`` is a list of n examples of
@@ -53,6 +60,8 @@ __all__ = [
     "clip_grad_norm",
     "cosine_learning_rate",
     "dense_backward",
+    "dropout_key",
+    "dropout_mask",
     "dense_forward",
     "forward",
     "loss",
@@ -399,8 +408,9 @@ def _loss_example(output, z, y_i):
 
 # ---------------------------------------------- whole network, one example
 
-def _forward_example(weights, biases, x, activation, negative_slope):
-    """x(0) = x;  z(l) = W(l) x(l-1) + b(l);  x(l) = phi(z(l)) for l < L.
+def _forward_example(weights, biases, x, activation, negative_slope, masks=None):
+    """x(0) = x;  z(l) = W(l) x(l-1) + b(l);  x(l) = phi(z(l)) for l < L;
+    with dropout's masks (masks[l - 1] = r(l), this example's), x(l) = phi(z(l)) * r(l).
 
     Returns (zs, xs) with zs[l] = z(l) for l = 1..L (zs[0] is None: the input
     has no logits) and xs[l] = x(l) for l = 0..L-1 (x(L) = f is the output
@@ -417,13 +427,16 @@ def _forward_example(weights, biases, x, activation, negative_slope):
             b_u = 0.0 if biases is None else biases[l - 1][u]
             z.append(sum(W[u][j] * x_prev[j] for j in range(len(x_prev))) + b_u)
         zs.append(z)
-        if l < L:
+        if l < L and masks is not None:
+            r = masks[l - 1]
+            xs.append([_phi(activation, z[u], negative_slope) * r[u] for u in range(len(z))])
+        elif l < L:
             xs.append([_phi(activation, z_u, negative_slope) for z_u in z])
     return zs, xs
 
 
 def _backward_example(weights, zs, xs, dz, scale, activation, negative_slope,
-                      dweights, dbiases):
+                      dweights, dbiases, masks=None):
     """Add one example's gradient, times scale = s_i / S, into dweights and
     dbiases (dbiases may be None):
 
@@ -432,7 +445,9 @@ def _backward_example(weights, zs, xs, dz, scale, activation, negative_slope,
         db(l)     += delta(l)
         delta(l-1) = (W(l)^T delta(l)) * phi'(z(l-1))      l = L..2
 
-    (the product as activation_backward takes it). Returns delta(1).
+    (the product as activation_backward takes it); with dropout's masks (this
+    example's r(l) at masks[l - 1]), W(l)^T delta(l) is multiplied by r(l-1)
+    first. Returns delta(1).
     """
     L = len(weights)
     delta = [scale * dz_k for dz_k in dz]
@@ -445,8 +460,9 @@ def _backward_example(weights, zs, xs, dz, scale, activation, negative_slope,
             if dbiases is not None:
                 dbiases[l - 1][u] += delta[u]
         if l > 1:
+            r = [1.0] * len(x_prev) if masks is None else masks[l - 2]
             delta = [_backward_through(activation, zs[l - 1][j],
-                                       sum(W[u][j] * delta[u] for u in range(len(W))),
+                                       sum(W[u][j] * delta[u] for u in range(len(W))) * r[j],
                                        negative_slope)
                      for j in range(len(x_prev))]
     return delta
@@ -744,7 +760,7 @@ def forward(weights: Weights, biases: Biases, X: Matrix, activation: str, output
 
 def loss(weights: Weights, biases: Biases, X: Matrix, y: Targets, activation: str,
          output: str, sample_weight: Vector | None = None, alpha: float = 0.0,
-         negative_slope: float = 0.01) -> float:
+         negative_slope: float = 0.01, dropout_masks: list[Matrix] | None = None) -> float:
     """The network's loss L(W) = (1/S) sum_i s_i loss_i + alpha/(2S) sum_l ||W(l)||_F^2.
 
     The (weighted) mean of the output's canonical loss over the examples,
@@ -773,6 +789,9 @@ def loss(weights: Weights, biases: Biases, X: Matrix, y: Targets, activation: st
         The L2 penalty's strength.
     negative_slope : float, default=0.01
         The slope of leaky_relu for z <= 0.
+    dropout_masks : list of matrices or None, default=None
+        Dropout's factors r(l) of each hidden layer l = 1..L-1, each n rows of
+        m_l (see dropout_mask): x(l) = phi(z(l)) * r(l). None: no dropout.
 
     Returns
     -------
@@ -800,13 +819,15 @@ def loss(weights: Weights, biases: Biases, X: Matrix, y: Targets, activation: st
     n, L = len(X), len(weights)
     _check_len(y, n, "y")
     s, S = _sample_weights(sample_weight, n)
+    masks = _dropout_masks(dropout_masks, weights, n)
     total = 0.0
     for i in range(n):
         if s[i] == 0.0:
             # Left out before anything is computed: 0 * inf would be NaN, and
             # Python's float arithmetic may raise OverflowError on its way.
             continue
-        zs, _ = _forward_example(weights, biases, X[i], activation, negative_slope)
+        zs, _ = _forward_example(weights, biases, X[i], activation, negative_slope,
+                                 _example_masks(masks, i))
         loss_i, _ = _loss_example(output, zs[L], y[i])
         total += s[i] * loss_i
     return total / S + alpha / (2.0 * S) * _sum_of_squares(weights)
@@ -814,7 +835,7 @@ def loss(weights: Weights, biases: Biases, X: Matrix, y: Targets, activation: st
 
 def loss_and_grad(weights: Weights, biases: Biases, X: Matrix, y: Targets, activation: str,
                   output: str, sample_weight: Vector | None = None, alpha: float = 0.0,
-                  negative_slope: float = 0.01
+                  negative_slope: float = 0.01, dropout_masks: list[Matrix] | None = None
                   ) -> tuple[float, list[list[list[float]]], list[list[float]] | None]:
     """The network's loss and its gradient, by backpropagation one example at a time.
 
@@ -845,6 +866,9 @@ def loss_and_grad(weights: Weights, biases: Biases, X: Matrix, y: Targets, activ
         The L2 penalty's strength.
     negative_slope : float, default=0.01
         The slope of leaky_relu for z <= 0.
+    dropout_masks : list of matrices or None, default=None
+        Dropout's factors r(l), as loss takes them; the gradient flows back
+        through the same factors.
 
     Returns
     -------
@@ -877,17 +901,19 @@ def loss_and_grad(weights: Weights, biases: Biases, X: Matrix, y: Targets, activ
     n, L = len(X), len(weights)
     _check_len(y, n, "y")
     s, S = _sample_weights(sample_weight, n)
+    masks = _dropout_masks(dropout_masks, weights, n)
     dweights = [[[0.0] * len(W[0]) for _ in W] for W in weights]
     dbiases = None if biases is None else [[0.0] * len(W) for W in weights]
     total = 0.0
     for i in range(n):
         if s[i] == 0.0:
             continue    # left out, before anything is computed (as in loss)
-        zs, xs = _forward_example(weights, biases, X[i], activation, negative_slope)
+        r_i = _example_masks(masks, i)
+        zs, xs = _forward_example(weights, biases, X[i], activation, negative_slope, r_i)
         loss_i, dz_i = _loss_example(output, zs[L], y[i])
         total += s[i] * loss_i
         _backward_example(weights, zs, xs, dz_i, s[i] / S, activation,
-                          negative_slope, dweights, dbiases)
+                          negative_slope, dweights, dbiases, r_i)
     # The L2 penalty alpha/(2S) ||W||^2 has gradient (alpha/S) W; biases are free.
     for l in range(L):
         for u in range(len(weights[l])):
@@ -1131,6 +1157,117 @@ def logits(weights: Weights, biases: Biases, X: Matrix, activation: str,
 def _sum_of_squares(weights):
     """sum_l ||W(l)||_F^2."""
     return sum(w * w for W in weights for row in W for w in row)
+
+
+# ------------------------------------------------------------ dropout's masks
+# A counter-based hash: each factor a function of (seed, step, layer, row,
+# unit) alone, so that a mask does not depend on the thread that draws it.
+# Python's integers, reduced modulo 2^64, are the C kernels' uint64_t.
+
+_MASK64 = 2**64 - 1
+_GOLDEN = 0x9E3779B97F4A7C15       # 2^64 / phi: splitmix64's increment
+
+
+def _mix64(z):
+    """The finaliser of splitmix64 (Steele, Lea and Flood, 2014): a bijection of 2^64."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def dropout_key(seed: int, step: int, layer: int) -> int:
+    """The key of hidden layer l's masks at step t: mix(mix(seed + G (t + 1)) + G l).
+
+    mix is splitmix64's finaliser and G = 0x9E3779B97F4A7C15 its increment
+    (2^64 / phi): seed + G (t + 1) is the (t + 1)-th state of a splitmix64
+    stream of the seed, and the layer's key another stream's state from it.
+
+    Parameters
+    ----------
+    seed : int
+        0 <= seed < 2**64: the epoch's seed (drawn from the fit's random_state).
+    step : int
+        The batch's number in the epoch, from 0.
+    layer : int
+        The hidden layer l, from 1.
+
+    Returns
+    -------
+    int
+        The key, 0 <= key < 2**64.
+
+    See Also
+    --------
+    dropout_mask : The factors drawn from the key.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> 0 <= reference.dropout_key(0, 0, 1) < 2**64
+    True
+    """
+    return _mix64((_mix64((seed + _GOLDEN * (step + 1)) & _MASK64) + _GOLDEN * layer)
+                  & _MASK64)
+
+
+def dropout_mask(seed: int, step: int, layer: int, rows: int, units: int,
+                 rate: float) -> Matrix:
+    """Inverted dropout's factors r(l) of one hidden layer for a batch of rows.
+
+    ::
+
+        h    = mix(key + G (2^32 i + u))      key = dropout_key(seed, step, l)
+        u_iu = floor(h / 2^11) / 2^53         uniform on [0, 1), in steps of 2^-53
+        r_iu = 1 / (1 - p) if u_iu >= p else 0
+
+    so that a unit is kept with probability 1 - p, and E[r_iu] = 1.
+
+    Parameters
+    ----------
+    seed, step, layer : int
+        As dropout_key takes them.
+    rows, units : int
+        The batch's rows i and the layer's units u.
+    rate : float
+        The dropout rate p, 0 <= p < 1.
+
+    Returns
+    -------
+    list of lists of float
+        The factors: rows rows of units each, 0.0 or 1 / (1 - p).
+
+    See Also
+    --------
+    nnbp.Network.dropout_masks : The compiled kernels' same factors, in an array.
+
+    Examples
+    --------
+    >>> from nnbp import reference
+    >>> sorted(set(sum(reference.dropout_mask(0, 0, 1, 4, 5, 0.5), [])))
+    [0.0, 2.0]
+    """
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"the dropout rate must be in [0, 1), got {rate!r}")
+    key = dropout_key(seed, step, layer)
+    # u >= p, with u = (h >> 11) / 2^53 and p 2^53 exact: h >> 11 >= ceil(p 2^53).
+    threshold = math.ceil(rate * 2.0**53)
+    scale = 1.0 / (1.0 - rate)
+    return [[scale if _mix64((key + _GOLDEN * ((i << 32) + u)) & _MASK64) >> 11 >= threshold
+             else 0.0 for u in range(units)] for i in range(rows)]
+
+
+def _dropout_masks(masks, weights, n):
+    """The masks as lists of floats (None: no dropout), checked: n rows of m_l each."""
+    if masks is None:
+        return None
+    _check_len(masks, len(weights) - 1, "dropout_masks")
+    return [_matrix(r, f"dropout_masks[{l}]", n, len(weights[l]))
+            for l, r in enumerate(masks)]
+
+
+def _example_masks(masks, i):
+    """Example i's factors r(l) of each hidden layer, or None."""
+    return None if masks is None else [r[i] for r in masks]
 
 
 # ------------------------------------------------------------ optimizer steps

@@ -42,7 +42,7 @@ Examples
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Optional, Protocol, Union, cast, runtime_checkable
 
 import numpy as np
@@ -284,6 +284,14 @@ default=None
         compiled epoch; another is computed in Python batch by batch, each
         batch's gradient backpropagated (Network.vjp) and stepped by the
         optimizer (its step).
+    dropout : float or sequence of float, default=0.0
+        Inverted dropout on the hidden layers, in training only: each hidden
+        activation is kept with probability 1 - p and scaled by 1 / (1 - p),
+        else set to 0, and the backward pass goes through the same mask. One
+        rate p for every hidden layer, or one per hidden layer; 0 <= p < 1.
+        The masks are drawn from random_state (one seed an epoch, after the
+        order of the rows): the same fit on any number of threads. 0: none,
+        the path without dropout. Not with a loss computed in Python.
 
     Attributes
     ----------
@@ -337,9 +345,11 @@ default=None
     def __init__(self, net: Network, optimizer: StochasticOptimizer, *, batch_size: int,
                  shuffle: bool = True, random_state: TrainerSeed = None, tol: float = 1e-4,
                  n_iter_no_change: Union[int, float] = 10, verbose: bool = False,
-                 loss: Any = None) -> None:
+                 loss: Any = None, dropout: Union[float, Sequence[float]] = 0.0) -> None:
         self.net = net
         self.loss_object = net.check_loss(loss)
+        self.dropout = dropout
+        _check_dropout_loss(net.check_dropout(dropout), self.loss_object)
         self.optimizer = optimizer
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.shuffle = shuffle
@@ -458,8 +468,9 @@ default=None
         # Checked again here: batch_size is a public attribute, which may have
         # changed since the constructor checked it.
         batch_size = check_positive_int("batch_size", self.batch_size)
+        # And dropout, a public attribute too.
         return Epoch(self.net, data, min(batch_size, data.X.shape[0]), self.shuffle,
-                     self.loss_object)
+                     self.loss_object, dropout=self.net.check_dropout(self.dropout))
 
     def _epochs(self, epoch: EpochRun, max_epochs: int,
                 validation_score: Optional[Callable[[], float]], incremental: bool,
@@ -540,6 +551,24 @@ default=None
                 self.best_loss = self.loss
 
 
+def _check_dropout_loss(rates: Optional[tuple[float, ...]], loss: Optional[Loss]) -> None:
+    """Refuse dropout with a loss computed in Python, whose two compiled passes (the
+    logits, then the backward pass of its gradient) would not share the masks."""
+    if rates is not None and loss is not None and loss.compiled is None:
+        raise ValueError(f"dropout trains with a compiled loss (the output's own, or a "
+                         f"built-in one of nnbp.losses), not {loss!r}")
+
+
+def _dropout_seed(random_state: RandomDraws) -> int:
+    """An epoch's seed of dropout's masks, 0 .. 2**63 - 1, drawn from random_state."""
+    if random_state is None:
+        raise ValueError("dropout draws its masks from a random_state, and none was given")
+    top = np.iinfo(np.int64).max
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(top))
+    return int(random_state.randint(top, dtype=np.int64))
+
+
 def _batch_of(data: CheckedData, rows: Any) -> CheckedData:
     """The rows of checked data (a slice, or indices) as checked data of their own."""
     def taken(values: Any) -> Any:
@@ -576,6 +605,9 @@ class Epoch(EpochRun):
         Draw a new order of the rows each run (else the rows as they are).
     loss : nnbp.losses.Loss or None, default=None
         A loss object, checked by Network.check_loss; None: the output's own.
+    dropout : tuple of float or None, default=None
+        Dropout's rate of each hidden layer, checked by Network.check_dropout;
+        None: no dropout. Each run draws its masks' seed from its random_state.
 
     See Also
     --------
@@ -600,10 +632,14 @@ class Epoch(EpochRun):
     """
 
     def __init__(self, net: Network, data: CheckedData, batch_size: int,
-                 shuffle: bool, loss: Optional[Loss] = None) -> None:
+                 shuffle: bool, loss: Optional[Loss] = None, *,
+                 dropout: Optional[tuple[float, ...]] = None) -> None:
         # data.total is not used: each batch's loss is its own mean.
         self.net, self.data, self.batch_size, self.steps = net, data, batch_size, 0
         self.loss = loss
+        _check_dropout_loss(dropout, loss)
+        self.dropout = dropout
+        self.dropout_seed = 0
         n = data.X.shape[0]
         # Four int64 arrays with shuffle, else four Nones: Any, as mypy cannot follow that.
         self.order: Any = None
@@ -651,6 +687,9 @@ class Epoch(EpochRun):
             cast("np.random.RandomState | np.random.Generator", random_state).shuffle(self.draw)
             np.take(self.order, self.draw, out=self.next_order)
             self.order, self.next_order = self.next_order, self.order
+        if self.dropout is not None:
+            # After the order: without dropout, the draws are those they were.
+            self.dropout_seed = _dropout_seed(random_state)
         compiled = optimizer.compiled()
         np.copyto(backup, net.params)
         try:
@@ -686,9 +725,16 @@ class Epoch(EpochRun):
             else 0
         loss = None if self.loss is None else self.loss.compiled
         with net.compiled(flops, self.batch_size, loss) as model:
-            net.workspace_for(self.batch_size)
-            accumulated, failed = _core.train_epoch(model, compiled, net.params, grad,
-                                                    self.data, self.order, self.batch_size)
+            if self.dropout is not None:
+                model.set_dropout(self.dropout, self.dropout_seed)
+            try:
+                net.workspace_for(self.batch_size)
+                accumulated, failed = _core.train_epoch(model, compiled, net.params, grad,
+                                                        self.data, self.order,
+                                                        self.batch_size)
+            finally:
+                if self.dropout is not None:
+                    model.set_dropout(None, 0)
         self.steps = compiled.steps
         return accumulated, failed
 

@@ -1,7 +1,7 @@
 /* A fingerprint of the C kernels' results, for tests/test_kernel_targets.py.
  *
  * Runs the dense kernels (activations and their derivatives, the output losses,
- * the L2 penalty, sgd and Adam, the small products, the one-example step) in
+ * the L2 penalty, sgd and Adam, the small products, the one-example step, dropout) in
  * float and double on fixed pseudo-random data, and prints one FNV-1a hash of
  * their output bits per kernel. Built by several compilers, for several
  * targets, and run at each instruction set (argv[1]: 0 baseline, 1 AVX2,
@@ -112,6 +112,17 @@ static void fingerprint_##SUFFIX(void)                                          
     print_hash("adam_update", NAME, G, sizeof G);                                       \
     nnbp_scale_##SUFFIX(M * K, (REAL)0.999, G);                                         \
     print_hash("scale", NAME, G, sizeof G);                                             \
+    {   /* dropout: units 2..12 of 13 (a block, as a team's member draws), then Y S */ \
+        REAL S[N * M], YS[N * M];                                                       \
+        memset(S, 0, sizeof S);                                                         \
+        memset(YS, 0, sizeof YS);                                                       \
+        nnbp_dropout_mask_##SUFFIX(N, M - 2, M, nnbp_dropout_key(7, 3, 1), 2,           \
+                                   (uint64_t)(0.3 * 9007199254740992.0), (REAL)(1 / 0.7), \
+                                   S + 2);                                              \
+        print_hash("dropout_mask", NAME, S, sizeof S);                                  \
+        nnbp_dropout_apply_##SUFFIX(N, M - 2, M, S + 2, Y + 2, YS + 2);                 \
+        print_hash("dropout_apply", NAME, YS, sizeof YS);                               \
+    }                                                                                   \
     for (size_t i = 0; i < M; i++) d[i] = D[i];                                         \
     {                                                                                   \
         struct nnbp_rule adam = {1, 0.001, 0.0, 0.9, 0.999, 1e-8, 0};                   \

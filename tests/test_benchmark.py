@@ -216,7 +216,7 @@ def test_nnbp_bench_outside_a_checkout_says_where_the_benchmark_lives(
     assert "python bench/run.py" in line
 
 
-@pytest.mark.parametrize("script", ["run.py", "profile_epoch.py"])
+@pytest.mark.parametrize("script", ["run.py", "profile_epoch.py", "dropout_epoch.py"])
 def test_the_scripts_run_from_any_folder(script, tmp_path):
     # As a script: its folder, bench/, is the first on sys.path, and the checkout's top
     # (with an uncompiled nnbp/) is not.
