@@ -105,7 +105,11 @@ class LostDataError(RuntimeError):
     Raised by the Dask estimators' fit when partitions scattered from the
     client's memory (``client.scatter``, or arrays made from in-memory data
     and persisted) are lost with a worker: they have no graph to compute
-    them from again. The message names the partitions; the network keeps
+    them from again. Also when such data were gone before the fit began,
+    which the message says apart: lost with a worker earlier, or forgotten
+    by Dask (data scattered with ``hash=True``, the default, again right
+    after the future of equal data was released: scatter with
+    ``hash=False``). The message names the partitions; the network keeps
     the parameters it had reached. Partitions computed from a graph (such as
     ``dask.dataframe.read_parquet``) are recomputed instead, and the fit
     goes on.
@@ -589,8 +593,24 @@ def _resolve_client(client):
     return client
 
 
+def _shown(descriptions):
+    return ", ".join(descriptions[:5]) + (" and more" if len(descriptions) > 5 else "")
+
+
+def _gone_before_the_fit_error(descriptions):
+    return LostDataError(
+        f"{_shown(descriptions)} of the training data were gone before the fit began: the "
+        "scheduler no longer held the data scattered from the client's memory that they are "
+        "made from, and cannot recompute them. Either a worker that held them was lost "
+        "before, or Dask forgot them: client.scatter with hash=True, its default, gives "
+        "equal data one key, and scattering data equal to data whose future was just "
+        "released can leave the new future on the forgotten key (dask/distributed#4612). "
+        "Scatter with hash=False, or keep the earlier future until the new one is made."
+    )
+
+
 def _lost_data_error(descriptions):
-    shown = ", ".join(descriptions[:5]) + (" and more" if len(descriptions) > 5 else "")
+    shown = _shown(descriptions)
     return LostDataError(
         f"{shown} of the training data were lost with a worker, and Dask cannot recompute "
         "them: they were scattered from the client's memory, not computed from a graph. The "
@@ -616,11 +636,26 @@ def _wait_for(client, futures, describe):
     for index, future in enumerate(futures):
         error = future.exception()      # once the task has ended
         if future.status == "cancelled":
+            gone_before = _cancelled_for(future) == "lost dependencies"
             client.cancel(futures)
-            raise _lost_data_error([describe(index)])
+            raise (_gone_before_the_fit_error if gone_before
+                   else _lost_data_error)([describe(index)])
         if error is not None:
             client.cancel(futures)
             raise error
+
+
+def _cancelled_for(future):
+    """The reason Dask gave for cancelling a cancelled future.
+
+    "lost dependencies": a task was submitted on data the scheduler no longer
+    had, which for the fit's first tasks means before the fit began.
+    """
+    try:
+        future.result()         # raises at once, moving no data: the future is cancelled
+    except FutureCancelledError as error:
+        return error.reason
+    return None
 
 
 def _labels_surrogate(labels, y_ndim, n_columns):
