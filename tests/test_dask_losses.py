@@ -64,9 +64,11 @@ def initial_network(params, sizes, dtype=np.float64):
 
 
 def cluster_data(client, X, y, weight, dtype):
-    """The rows as a fit holds them on the workers (they must be released)."""
+    """The rows as a fit holds them on the workers (they must be released); weight: the
+    rows' weights, or None."""
     model = DaskMLPRegressor(hidden_layer_sizes=(5,), dtype=dtype)
-    Xd, yd, wd = as_dask(X, y, weight, chunks=[20, 35, 5])
+    Xd, yd = as_dask(X, y, chunks=[20, 35, 5])
+    wd = None if weight is None else as_dask(weight, chunks=[20, 35, 5])[0]
     return _ingest(model, client, Xd, yd, wd, True, False)
 
 
@@ -106,6 +108,34 @@ def test_the_clusters_loss_and_gradient_are_the_references(client, rng, dtype, o
     # And what the network computes in memory, in its dtype.
     local_value, local_grad = net.loss_and_grad(X, y, weight, loss=loss)
     assert relative_error(grad, local_grad) < REFERENCE_TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, loss", [("huber", HuberLoss(0.5)), ("l1", AbsoluteError())])
+def test_the_clusters_loss_and_gradient_are_torchs(client, rng, dtype, name, loss):
+    """torch.nn.HuberLoss and L1Loss (the mean over the rows of one output), by autograd
+    through the same network; torch has no pinball loss."""
+    torch = pytest.importorskip("torch")
+    X, y = heavy_tailed_problem(rng, n=60, n_features=3)
+    net = nnbp.Network([3, 5, 1], activation="tanh", output="squared", dtype=dtype, seed=0)
+    data = cluster_data(client, X, y, None, dtype)
+    try:
+        value, grad = data.loss_and_grad(net, net.params, loss)
+    finally:
+        data.release()
+    blocks = {block: torch.tensor(net.params[where], requires_grad=True)
+              for block, where in net.block_slices()}
+    W1, W2 = blocks["W(1)"].reshape(5, 3), blocks["W(2)"].reshape(1, 5)
+    inputs = torch.tensor(X.astype(dtype))
+    Z = torch.tanh(inputs @ W1.T + blocks["b(1)"]) @ W2.T + blocks["b(2)"]
+    criterion = torch.nn.HuberLoss(delta=0.5) if name == "huber" else torch.nn.L1Loss()
+    expected = criterion(Z, torch.tensor(y.astype(dtype))[:, None])
+    expected.backward()
+    expected_grad = np.empty_like(grad)
+    for block, where in net.block_slices():
+        expected_grad[where] = blocks[block].grad.numpy()
+    assert relative_error(value, expected.item()) < REFERENCE_TOLERANCE[dtype]
+    assert relative_error(grad, expected_grad) < REFERENCE_TOLERANCE[dtype]
 
 
 @pytest.mark.parametrize("options, loss", LOSSES, ids=LOSS_IDS)
