@@ -632,15 +632,17 @@ def _client_closed_error(client):
     )
 
 
-def _wait_for(client, futures, describe):
+def _wait_for(client, futures, describe, inputs=False):
     """Wait for futures; raise the first error of their tasks, by partition where lost.
 
-    The results stay on the workers.
+    The results stay on the workers. inputs: the futures are the fit's first,
+    the collections' own partitions, whose data a cancellation for "lost
+    dependencies" says were gone before the fit began.
     """
     for index, future in enumerate(futures):
         error = future.exception()      # once the task has ended
         if future.status == "cancelled":
-            gone_before = _cancelled_for(future) == "lost dependencies"
+            gone_before = inputs and _cancelled_for(future) == "lost dependencies"
             client.cancel(futures)
             raise (_gone_before_the_fit_error if gone_before
                    else _lost_data_error)([describe(index)])
@@ -653,7 +655,7 @@ def _cancelled_for(future):
     """The reason Dask gave for cancelling a cancelled future.
 
     "lost dependencies": a task was submitted on data the scheduler no longer
-    had, which for the fit's first tasks means before the fit began.
+    had (for the fit's first tasks: before the fit began).
     """
     try:
         future.result()         # raises at once, moving no data: the future is cancelled
@@ -695,7 +697,7 @@ def _ingest(estimator, client, X, y, sample_weight, first_pass, incremental):
     n_partitions = len(partitions["X"][0])
     x_inputs, y_inputs = inputs[:n_partitions], inputs[n_partitions:2 * n_partitions]
     w_inputs = inputs[2 * n_partitions:] or [None] * n_partitions
-    _wait_for(client, x_inputs, describe)
+    _wait_for(client, x_inputs, describe, inputs=True)
     holders = _holders(client, x_inputs)
     checked = [_submit_to(client, holders[i], _check_partition, describe(i), x_inputs[i],
                           y_inputs[i], w_inputs[i], dtype, classifier)
