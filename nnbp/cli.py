@@ -522,7 +522,9 @@ def gradcheck(args):
     if args.model is None:
         if args.data is not None:
             raise CommandError("--data needs a MODEL: the fresh network has no features")
-        net, metadata = Network((4, 6, 5, 3), activation="tanh", output="softmax",
+        # With --loss, a regression's network: the robust losses take its logits.
+        net, metadata = Network((4, 6, 5, 3), activation="tanh",
+                                output="softmax" if args.loss is None else "squared",
                                 seed=args.seed), {}
     else:
         model, net, metadata = load_model(args.model)
@@ -530,8 +532,9 @@ def gradcheck(args):
             raise CommandError(f"{args.model}: a {type(model).__name__} records no column "
                                "names, so --data cannot be matched to it: leave --data out "
                                "to check on random rows")
+    loss = training_loss(args, net.output)
     X, y = gradient_check_data(net, metadata, args.data, args.rows, args.seed)
-    report = check_gradients(net, X, y, sample=args.sample)
+    report = check_gradients(net, X, y, sample=args.sample, loss=loss)
     print(report)
     return 0 if report.passed else 1
 
@@ -692,6 +695,18 @@ def zipmap_form(text):
     return text
 
 
+def add_loss_options(command: argparse.ArgumentParser) -> None:
+    """--loss, --huber-delta and --quantile, as train and gradcheck take them (training_loss
+    makes the loss object of them, and checks what the parser cannot)."""
+    command.add_argument("--loss", choices=REGRESSION_LOSSES,
+                         help="a robust loss for a regression (squared output) in place of "
+                              "the squared error: huber, absolute_error or quantile")
+    command.add_argument("--huber-delta", type=positive(float), default=1.0,
+                         help="the threshold of --loss huber (default 1.0)")
+    command.add_argument("--quantile", type=fraction, default=0.5,
+                         help="the quantile of --loss quantile, in (0, 1) (default 0.5)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nnbp`` command, with one subcommand per command.
 
@@ -752,13 +767,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--warmup", type=fraction, default=0.0,
                           help="with --lr-schedule cosine, the fraction of the updates over "
                                "which the learning rate first rises linearly (default 0)")
-    training.add_argument("--loss", choices=REGRESSION_LOSSES,
-                          help="a robust loss for a regression (squared output) in place of "
-                               "the squared error: huber, absolute_error or quantile")
-    training.add_argument("--huber-delta", type=positive(float), default=1.0,
-                          help="the threshold of --loss huber (default 1.0)")
-    training.add_argument("--quantile", type=fraction, default=0.5,
-                          help="the quantile of --loss quantile, in (0, 1) (default 0.5)")
+    add_loss_options(training)
     training.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     training.add_argument("--validation-fraction", type=fraction, default=0.1)
     training.add_argument("--seed", type=int, default=0)
@@ -787,6 +796,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="parameters differenced per block, at most (default "
                                f"{DEFAULT_SAMPLE}, as nnbp.check_gradients)")
     checking.add_argument("--seed", type=int, default=0)
+    add_loss_options(checking)
     checking.set_defaults(handler=gradcheck)
 
     describing = commands.add_parser("info", parents=[common], help=info.__doc__,

@@ -105,7 +105,11 @@ class LostDataError(RuntimeError):
     Raised by the Dask estimators' fit when partitions scattered from the
     client's memory (``client.scatter``, or arrays made from in-memory data
     and persisted) are lost with a worker: they have no graph to compute
-    them from again. The message names the partitions; the network keeps
+    them from again. Also when such data were gone before the fit began,
+    which the message says apart: lost with a worker earlier, or forgotten
+    by Dask (data scattered with ``hash=True``, the default, again right
+    after the future of equal data was released: scatter with
+    ``hash=False``). The message names the partitions; the network keeps
     the parameters it had reached. Partitions computed from a graph (such as
     ``dask.dataframe.read_parquet``) are recomputed instead, and the fit
     goes on.
@@ -285,20 +289,23 @@ def _blocks_of(rows):
             yield block
 
 
-def _shard_loss_and_grad(params, config, weight_total, *partitions):
+def _shard_loss_and_grad(params, config, weight_total, loss, *partitions):
     """(loss, gradient) of the network at params on the shard's rows, both summed over
-    its rows and divided by weight_total, without the penalty."""
+    its rows and divided by weight_total, without the penalty.
+
+    loss: a loss object (a regressor's robust loss), or None for the output's own.
+    """
     net = _worker_network(config)
     grad, block_grad = np.zeros_like(params), np.empty_like(params)
-    loss = 0.0
+    total = 0.0
     with _all_the_workers_threads():
         for rows in partitions:
             for block in _blocks_of(rows):
                 data = CheckedData(block.X, block.targets, block.labels, block.sample_weight,
                                    weight_total)
-                loss += net.compiled_loss(data, block_grad, params=params)
+                total += net.compiled_loss(data, block_grad, params=params, loss=loss)
                 grad += block_grad
-    return loss, grad
+    return total, grad
 
 
 def _gather_rows(partitions, rows):
@@ -332,12 +339,13 @@ class _RoundSum(NamedTuple):
 
 
 def _local_steps(start, config, alpha, order_seed, n_rows, rows, batch_size, epoch_number,
-                 *partitions):
+                 loss, *partitions):
     """A shard's round of local steps: the compiled epoch over rows[0]:rows[1] of its order.
 
     start: [parameters, optimizer] at the round's start; alpha: the penalty of
     the shard's batches. The shard's order of its n_rows rows is drawn from
-    order_seed (None: the rows as they are).
+    order_seed (None: the rows as they are). loss: a loss object, or None for
+    the output's own.
     """
     params, optimizer = start
     order = (np.arange(n_rows) if order_seed is None
@@ -347,17 +355,17 @@ def _local_steps(start, config, alpha, order_seed, n_rows, rows, batch_size, epo
     net.params[...] = params
     optimizer = copy.deepcopy(optimizer)   # the scattered one is shared by this worker's tasks
     epoch = Epoch(net, CheckedData(data.X, data.targets, data.labels, data.sample_weight,
-                                    len(data.X)), batch_size, shuffle=False)
+                                    len(data.X)), batch_size, shuffle=False, loss=loss)
     with _all_the_workers_threads():
-        loss = epoch.run(optimizer, None, np.empty_like(params), np.empty_like(params),
-                         epoch_number)
-    if loss is None:
+        value = epoch.run(optimizer, None, np.empty_like(params), np.empty_like(params),
+                          epoch_number)
+    if value is None:
         return _RoundSum(np.zeros_like(params), None, None, 0.0, 0.0, 1)
     weight = (len(data.X) if data.sample_weight is None
               else float(data.sample_weight.sum(dtype=np.float64)))
     first, second = optimizer.state()
     return _RoundSum(weight * net.params, None if first is None else weight * first,
-                     None if second is None else weight * second, loss * len(data.X),
+                     None if second is None else weight * second, value * len(data.X),
                      weight, 0)
 
 
@@ -589,8 +597,24 @@ def _resolve_client(client):
     return client
 
 
+def _shown(descriptions):
+    return ", ".join(descriptions[:5]) + (" and more" if len(descriptions) > 5 else "")
+
+
+def _gone_before_the_fit_error(descriptions):
+    return LostDataError(
+        f"{_shown(descriptions)} of the training data were gone before the fit began: the "
+        "scheduler no longer held the data scattered from the client's memory that they are "
+        "made from, and cannot recompute them. Either a worker that held them was lost "
+        "before, or Dask forgot them: client.scatter with hash=True, its default, gives "
+        "equal data one key, and scattering data equal to data whose future was just "
+        "released can leave the new future on the forgotten key (dask/distributed#4612). "
+        "Scatter with hash=False, or keep the earlier future until the new one is made."
+    )
+
+
 def _lost_data_error(descriptions):
-    shown = ", ".join(descriptions[:5]) + (" and more" if len(descriptions) > 5 else "")
+    shown = _shown(descriptions)
     return LostDataError(
         f"{shown} of the training data were lost with a worker, and Dask cannot recompute "
         "them: they were scattered from the client's memory, not computed from a graph. The "
@@ -608,19 +632,36 @@ def _client_closed_error(client):
     )
 
 
-def _wait_for(client, futures, describe):
+def _wait_for(client, futures, describe, inputs=False):
     """Wait for futures; raise the first error of their tasks, by partition where lost.
 
-    The results stay on the workers.
+    The results stay on the workers. inputs: the futures are the fit's first,
+    the collections' own partitions, whose data a cancellation for "lost
+    dependencies" says were gone before the fit began.
     """
     for index, future in enumerate(futures):
         error = future.exception()      # once the task has ended
         if future.status == "cancelled":
+            gone_before = inputs and _cancelled_for(future) == "lost dependencies"
             client.cancel(futures)
-            raise _lost_data_error([describe(index)])
+            raise (_gone_before_the_fit_error if gone_before
+                   else _lost_data_error)([describe(index)])
         if error is not None:
             client.cancel(futures)
             raise error
+
+
+def _cancelled_for(future):
+    """The reason Dask gave for cancelling a cancelled future.
+
+    "lost dependencies": a task was submitted on data the scheduler no longer
+    had (for the fit's first tasks: before the fit began).
+    """
+    try:
+        future.result()         # raises at once, moving no data: the future is cancelled
+    except FutureCancelledError as error:
+        return error.reason
+    return None
 
 
 def _labels_surrogate(labels, y_ndim, n_columns):
@@ -656,7 +697,7 @@ def _ingest(estimator, client, X, y, sample_weight, first_pass, incremental):
     n_partitions = len(partitions["X"][0])
     x_inputs, y_inputs = inputs[:n_partitions], inputs[n_partitions:2 * n_partitions]
     w_inputs = inputs[2 * n_partitions:] or [None] * n_partitions
-    _wait_for(client, x_inputs, describe)
+    _wait_for(client, x_inputs, describe, inputs=True)
     holders = _holders(client, x_inputs)
     checked = [_submit_to(client, holders[i], _check_partition, describe(i), x_inputs[i],
                           y_inputs[i], w_inputs[i], dtype, classifier)
@@ -793,25 +834,31 @@ class _ClusterData:
                        else pair[0] for pair in pairs]
         return futures[0]
 
-    def loss_and_grad(self, net, params):
-        """The network's loss and gradient at params (its dtype) on all the rows."""
+    def loss_and_grad(self, net, params, loss=None):
+        """The network's loss and gradient at params (its dtype) on all the rows.
+
+        loss: a loss object (checked by net.check_loss), or None for the output's own.
+        """
         config = net.config()
 
         def submit(scattered):
             return self._tree_sum([
-                self._on(shard, _shard_loss_and_grad, scattered, config, self.weight_total)
+                self._on(shard, _shard_loss_and_grad, scattered, config, self.weight_total,
+                         loss)
                 for shard in self.shards])
 
-        loss, grad = self._run(params, submit)
+        value, grad = self._run(params, submit)
         # The penalty, once: not per shard.
-        loss += net.l2_penalty(params, self.weight_total, grad)
-        return loss, grad
+        value += net.l2_penalty(params, self.weight_total, grad)
+        return value, grad
 
-    def local_round(self, net, optimizer, steps, shard_plans, global_batch, epoch_number):
+    def local_round(self, net, optimizer, steps, shard_plans, global_batch, epoch_number,
+                    loss=None):
         """A round of local steps from net.params and optimizer: their _RoundSum.
 
         steps: (first, last) step of the epoch; shard_plans: per shard, its
-        (order seed, local batch). None if no shard has rows left.
+        (order seed, local batch); loss: a loss object, or None for the
+        output's own. None if no shard has rows left.
         """
         config, jobs = net.config(), []
         for shard, (seed, batch) in zip(self.shards, shard_plans):
@@ -819,7 +866,8 @@ class _ClusterData:
             if rows[0] < rows[1]:
                 # The penalty of the shard's batches, scaled to their share of the global batch.
                 alpha = net.alpha * batch / global_batch
-                jobs.append((shard, (config, alpha, seed, shard.rows, rows, batch, epoch_number)))
+                jobs.append((shard, (config, alpha, seed, shard.rows, rows, batch, epoch_number,
+                                     loss)))
         if not jobs:
             return None
 
@@ -873,8 +921,8 @@ class _ClusterData:
 
         return _combine_scores([self._run(params, submit)])
 
-    def epoch(self, net, batch_size, shuffle):
-        return _ClusterEpoch(self, net, batch_size, shuffle)
+    def epoch(self, net, batch_size, shuffle, loss=None):
+        return _ClusterEpoch(self, net, batch_size, shuffle, loss)
 
 
 class _ClusterEpoch(EpochRun):
@@ -885,8 +933,9 @@ class _ClusterEpoch(EpochRun):
     averaged after each.
     """
 
-    def __init__(self, data, net, batch_size, shuffle):
+    def __init__(self, data, net, batch_size, shuffle, loss=None):
         self.X, self.net, self.batch_size, self.shuffle = data, net, batch_size, shuffle
+        self.loss = loss             # a loss object, or None for the output's own
         self.steps = 0               # Adam's t after the epoch, as the compiled epoch gives it
         self.divergence = None
 
@@ -913,7 +962,7 @@ class _ClusterEpoch(EpochRun):
         return loss
 
     def _full_batch(self, optimizer, grad, epoch_number):
-        loss, gradient = self.X.loss_and_grad(self.net, self.net.params)
+        loss, gradient = self.X.loss_and_grad(self.net, self.net.params, self.loss)
         if not np.isfinite(loss):
             self.divergence = (f"the training loss became inf or nan at batch 1 of epoch "
                                f"{epoch_number}")
@@ -934,7 +983,8 @@ class _ClusterEpoch(EpochRun):
         loss = 0.0
         for step in range(0, n_steps, data.sync_every):
             steps = (step, min(step + data.sync_every, n_steps))
-            total = data.local_round(net, optimizer, steps, plans, global_batch, epoch_number)
+            total = data.local_round(net, optimizer, steps, plans, global_batch, epoch_number,
+                                     self.loss)
             if total is None:
                 continue
             if total.diverged:
@@ -960,7 +1010,8 @@ class _DaskTrainer(StochasticTrainer):
 
     def _epoch(self, X, y, sample_weight, assume_finite=False):
         # Each partition was checked by its worker at ingest: assume_finite adds nothing.
-        return X.epoch(self.net, min(self.batch_size, X.shape[0]), self.shuffle)
+        return X.epoch(self.net, min(self.batch_size, X.shape[0]), self.shuffle,
+                       self.loss_object)
 
 
 # ---------------------------------------------------------------- the estimators
@@ -1077,9 +1128,10 @@ class _DaskMLP:
 
     def _minimize_lbfgs(self, X, targets, sample_weight, callback):
         net = self.network_
+        loss_object = net.check_loss(self._training_loss())
 
         def loss_and_grad(x):
-            loss, grad = X.loss_and_grad(net, x.astype(net.dtype, copy=False))
+            loss, grad = X.loss_and_grad(net, x.astype(net.dtype, copy=False), loss_object)
             return loss, grad.astype(np.float64)
 
         return minimize_objective_lbfgs(net, loss_and_grad, max_iter=self.max_iter,
@@ -1424,6 +1476,9 @@ class DaskMLPRegressor(_DaskMLP, MLPRegressor):  # type: ignore[misc]
       result depends on the shards, so on where Dask put the partitions.
     - early_stopping holds out validation_fraction of each partition
       (stratified where the partition allows it).
+    - The robust losses (loss='huber', 'absolute_error', 'quantile') train
+      in every solver as the squared error does: each shard's loss and
+      gradient, and its local steps, are those of the loss object.
     - A worker lost in the middle of a fit is survived: Dask recomputes its
       partitions from their graph. Partitions scattered from the client's
       memory cannot be recomputed: the fit stops with LostDataError.

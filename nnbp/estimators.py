@@ -1638,7 +1638,7 @@ default='squared_error'
         the compiled core (nnbp.losses): 'huber' (quadratic within
         huber_delta of the target, linear beyond), 'absolute_error', and
         'quantile' (the pinball loss of quantile=, whose fit predicts that
-        quantile). nnbp's additions; DaskMLPRegressor takes none of them.
+        quantile). nnbp's additions; DaskMLPRegressor takes them too.
 
     hidden_layer_sizes : int or array-like of shape (n_layers - 2,), default=(100,)
         The ith element is the number of units in the ith hidden layer; an
@@ -2045,9 +2045,6 @@ default='squared_error'
     def _training_loss(self) -> Optional[Loss]:
         if self.loss not in ROBUST_LOSSES:
             return None
-        if self._trainer_class is not StochasticTrainer:
-            raise ValueError(f"{type(self).__name__} trains the losses 'squared_error' and "
-                             f"'poisson' only; loss={self.loss!r} trains with nnbp.MLPRegressor")
         if self.loss == "huber":
             return HuberLoss(self.huber_delta)
         if self.loss == "quantile":

@@ -52,13 +52,15 @@ def placed(client, X, y, rows=300):
     """X and y in partitions of `rows` rows, put on the two workers in turn.
 
     The shards, and so local SGD's result, depend on where the partitions are:
-    placed, they are the same on every run.
+    placed, they are the same on every run. Scattered with hash=False: tests
+    scatter equal data one after the other, and with Dask's key of equal data
+    the previous test's release can forget this one's (dask/distributed#4612).
     """
     workers = sorted(client.scheduler_info()["workers"])
     parts = []
     for k, start in enumerate(range(0, len(X), rows)):
         futures = client.scatter([X[start:start + rows], y[start:start + rows]],
-                                 workers=[workers[k % 2]])
+                                 workers=[workers[k % 2]], hash=False)
         parts.append([da.from_delayed(future, shape=array[start:start + rows].shape,
                                       dtype=array.dtype)
                       for future, array in zip(futures, (X, y))])

@@ -23,12 +23,8 @@ from test_dask import as_dask, placed, regression_problem  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def client():
-    # A cluster per test: on a shared one, the clipped case, run after the
-    # unclipped one, found its scattered partitions lost (LostDataError), though
-    # each passes alone; successive fits on one cluster do so on fresh data too.
-    # An open defect of nnbp.dask, to be reproduced and fixed.
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client

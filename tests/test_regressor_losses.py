@@ -130,14 +130,6 @@ def test_model_files_hold_the_new_parameters_only_where_they_are_used(tmp_path):
         assert np.array_equal(loaded.predict(X), regressor.predict(X))
 
 
-def test_dask_refuses_the_robust_losses_by_name():
-    dask = pytest.importorskip("nnbp.dask")
-    regressor = dask.DaskMLPRegressor(loss="huber", client=None)
-    X, y = problem()
-    with pytest.raises(ValueError, match="'squared_error' and 'poisson' only"):
-        regressor.fit(X, y)
-
-
 def test_the_command_line_trains_with_a_robust_loss(tmp_path):
     X, y = problem(n=200)
     table = tmp_path / "data.csv"
