@@ -216,7 +216,8 @@ def test_nnbp_bench_outside_a_checkout_says_where_the_benchmark_lives(
     assert "python bench/run.py" in line
 
 
-@pytest.mark.parametrize("script", ["run.py", "profile_epoch.py", "dropout_epoch.py"])
+@pytest.mark.parametrize("script", ["run.py", "profile_epoch.py", "dropout_epoch.py",
+                                    "compare_builds.py"])
 def test_the_scripts_run_from_any_folder(script, tmp_path):
     # As a script: its folder, bench/, is the first on sys.path, and the checkout's top
     # (with an uncompiled nnbp/) is not.
@@ -224,6 +225,22 @@ def test_the_scripts_run_from_any_folder(script, tmp_path):
                             capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stdout.startswith("usage: ")
+
+
+def test_two_builds_are_compared_call_for_call(tmp_path):
+    # The installed nnbp against itself: each row has both medians, and their ratio.
+    installed = pathlib.Path(nnbp.__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, str(CHECKOUT / "bench" / "compare_builds.py"),
+                             str(installed), str(installed), "--quick"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    rows = [line.split("|")[1:-1] for line in result.stdout.splitlines()[2:]]
+    assert [(label.strip(), dtype.strip()) for label, dtype, *_ in rows] == [
+        ("predict_proba, one row", "float32"), ("predict_proba, one row", "float64")]
+    for _, _, before, after, ratio in rows:
+        seconds = [float(text.split()[0]) for text in (before, after)]
+        assert all(value > 0 for value in seconds)
+        assert float(ratio) > 0
 
 
 def test_one_row_and_batch_one_are_measured(results):
