@@ -339,15 +339,19 @@ class _RoundSum(NamedTuple):
 
 
 def _local_steps(start, config, alpha, order_seed, n_rows, rows, batch_size, epoch_number,
-                 loss, *partitions):
+                 loss, dropout, *partitions):
     """A shard's round of local steps: the compiled epoch over rows[0]:rows[1] of its order.
 
     start: [parameters, optimizer] at the round's start; alpha: the penalty of
     the shard's batches. The shard's order of its n_rows rows is drawn from
     order_seed (None: the rows as they are). loss: a loss object, or None for
-    the output's own.
+    the output's own. dropout: None, or (the rates of the hidden layers, the
+    round's key): the round's epoch draws its masks' seed from a generator
+    seeded by the key, as a local epoch draws its own from random_state.
     """
     params, optimizer = start
+    rates, draws = (None, None) if dropout is None else (dropout[0],
+                                                         np.random.default_rng(dropout[1]))
     order = (np.arange(n_rows) if order_seed is None
              else np.random.default_rng(order_seed).permutation(n_rows))
     data = _gather_rows(partitions, order[rows[0]:rows[1]])
@@ -355,9 +359,10 @@ def _local_steps(start, config, alpha, order_seed, n_rows, rows, batch_size, epo
     net.params[...] = params
     optimizer = copy.deepcopy(optimizer)   # the scattered one is shared by this worker's tasks
     epoch = Epoch(net, CheckedData(data.X, data.targets, data.labels, data.sample_weight,
-                                    len(data.X)), batch_size, shuffle=False, loss=loss)
+                                    len(data.X)), batch_size, shuffle=False, loss=loss,
+                  dropout=rates)
     with _all_the_workers_threads():
-        value = epoch.run(optimizer, None, np.empty_like(params), np.empty_like(params),
+        value = epoch.run(optimizer, draws, np.empty_like(params), np.empty_like(params),
                           epoch_number)
     if value is None:
         return _RoundSum(np.zeros_like(params), None, None, 0.0, 0.0, 1)
@@ -853,21 +858,22 @@ class _ClusterData:
         return value, grad
 
     def local_round(self, net, optimizer, steps, shard_plans, global_batch, epoch_number,
-                    loss=None):
+                    loss=None, dropout=None):
         """A round of local steps from net.params and optimizer: their _RoundSum.
 
         steps: (first, last) step of the epoch; shard_plans: per shard, its
         (order seed, local batch); loss: a loss object, or None for the
-        output's own. None if no shard has rows left.
+        output's own; dropout: None, or (the rates of the hidden layers, the
+        epoch's dropout seed). None if no shard has rows left.
         """
         config, jobs = net.config(), []
-        for shard, (seed, batch) in zip(self.shards, shard_plans):
+        for number, (shard, (seed, batch)) in enumerate(zip(self.shards, shard_plans)):
             rows = (steps[0] * batch, min(steps[1] * batch, shard.rows))
             if rows[0] < rows[1]:
                 # The penalty of the shard's batches, scaled to their share of the global batch.
                 alpha = net.alpha * batch / global_batch
                 jobs.append((shard, (config, alpha, seed, shard.rows, rows, batch, epoch_number,
-                                     loss)))
+                                     loss, _round_dropout(dropout, number, steps[0]))))
         if not jobs:
             return None
 
@@ -921,8 +927,25 @@ class _ClusterData:
 
         return _combine_scores([self._run(params, submit)])
 
-    def epoch(self, net, batch_size, shuffle, loss=None):
-        return _ClusterEpoch(self, net, batch_size, shuffle, loss)
+    def epoch(self, net, batch_size, shuffle, loss=None, dropout=None):
+        return _ClusterEpoch(self, net, batch_size, shuffle, loss, dropout)
+
+
+def _round_dropout(dropout, shard_number, first_step):
+    """A shard's dropout in a round: None, or (the rates, the round's key).
+
+    dropout: None, or (the rates, the epoch's dropout seed). The key, (the
+    epoch's seed, the shard's number, the round's first step), seeds the
+    generator the shard's epoch of the round draws its masks' seed from: the
+    same for the same random_state, wherever the shard runs, and different
+    for each shard and round. A seed per round, since each round is an epoch
+    of its own on the worker, whose batches are numbered from 0: one seed for
+    all the rounds would give every round the masks of the first.
+    """
+    if dropout is None:
+        return None
+    rates, seed = dropout
+    return rates, (seed, shard_number, first_step)
 
 
 class _ClusterEpoch(EpochRun):
@@ -933,9 +956,10 @@ class _ClusterEpoch(EpochRun):
     averaged after each.
     """
 
-    def __init__(self, data, net, batch_size, shuffle, loss=None):
+    def __init__(self, data, net, batch_size, shuffle, loss=None, dropout=None):
         self.X, self.net, self.batch_size, self.shuffle = data, net, batch_size, shuffle
         self.loss = loss             # a loss object, or None for the output's own
+        self.dropout = dropout       # the rates of the hidden layers, or None
         self.steps = 0               # Adam's t after the epoch, as the compiled epoch gives it
         self.divergence = None
 
@@ -975,6 +999,12 @@ class _ClusterEpoch(EpochRun):
         data, net = self.X, self.net
         n_steps = math.ceil(data.shape[0] / self.batch_size)
         seed = int(random_state.randint(np.iinfo(np.int32).max)) if self.shuffle else None
+        dropout = None
+        if self.dropout is not None:
+            # Drawn after the order, as a local epoch draws it: without dropout, the
+            # draws are those they were.
+            dropout = (self.dropout,
+                       int(random_state.randint(np.iinfo(np.int64).max, dtype=np.int64)))
         # Each shard's batch is its share of the global batch: all end the epoch together.
         plans = [(None if seed is None else (seed, s), max(1, math.ceil(shard.rows / n_steps)))
                  for s, shard in enumerate(data.shards)]
@@ -984,7 +1014,7 @@ class _ClusterEpoch(EpochRun):
         for step in range(0, n_steps, data.sync_every):
             steps = (step, min(step + data.sync_every, n_steps))
             total = data.local_round(net, optimizer, steps, plans, global_batch, epoch_number,
-                                     self.loss)
+                                     self.loss, dropout)
             if total is None:
                 continue
             if total.diverged:
@@ -1010,8 +1040,17 @@ class _DaskTrainer(StochasticTrainer):
 
     def _epoch(self, X, y, sample_weight, assume_finite=False):
         # Each partition was checked by its worker at ingest: assume_finite adds nothing.
-        return X.epoch(self.net, min(self.batch_size, X.shape[0]), self.shuffle,
-                       self.loss_object)
+        batch_size = min(self.batch_size, X.shape[0])
+        dropout = self.net.check_dropout(self.dropout)
+        if dropout is not None and batch_size == X.shape[0]:
+            solver = "adam" if isinstance(self.optimizer, Adam) else "sgd"
+            raise ValueError(
+                f"dropout={self.dropout!r} trains in nnbp.dask's local SGD, whose batches "
+                f"are fewer than the {X.shape[0]} training rows; solver={solver!r} with a "
+                "batch of all of them steps from the gradient the cluster sums across its "
+                "shards, outside the compiled epoch that draws dropout's masks: set "
+                f"batch_size below {X.shape[0]}, or dropout=0.0")
+        return X.epoch(self.net, batch_size, self.shuffle, self.loss_object, dropout)
 
 
 # ---------------------------------------------------------------- the estimators

@@ -791,8 +791,7 @@ class _BaseMLP(BaseEstimator):
     def _dropout_rates(self, hidden_layer_sizes):
         """Dropout's rate of each hidden layer, checked; None without dropout. Refused,
         with a clear error, by lbfgs (a deterministic solver: dropout's noise would
-        break its line searches) and by the Dask estimators (their local SGD runs
-        without it)."""
+        break its line searches)."""
         rates = check_dropout(self.dropout, len(hidden_layer_sizes))
         if rates is None:
             return None
@@ -800,14 +799,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"dropout={self.dropout!r} trains with the stochastic solvers "
                              f"('sgd', 'adam'), not solver={self.solver!r}, which is "
                              "deterministic: set dropout=0.0, or another solver")
-        if self._trainer_class is not StochasticTrainer:
-            raise ValueError(f"{type(self).__name__} trains without dropout; "
-                             f"dropout={self.dropout!r} trains with nnbp.{self._local_name()}")
         return rates
-
-    def _local_name(self):
-        """The local estimator's name: MLPClassifier or MLPRegressor."""
-        return "MLPClassifier" if isinstance(self, MLPClassifier) else "MLPRegressor"
 
     @_one_fit_at_a_time
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1210,7 +1202,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         threads. predict, predict_proba, score and the validation score of
         early stopping never drop. 0 keeps scikit-learn's path. Only used
         when solver='sgd' or 'adam': lbfgs refuses it (a deterministic
-        solver), and so do the Dask estimators.
+        solver). The Dask estimators take it in local SGD, not with a batch
+        of all the rows.
 
     Attributes
     ----------
@@ -1867,7 +1860,8 @@ default='squared_error'
         threads. predict, predict_proba, score and the validation score of
         early stopping never drop. 0 keeps scikit-learn's path. Only used
         when solver='sgd' or 'adam': lbfgs refuses it (a deterministic
-        solver), and so do the Dask estimators.
+        solver). The Dask estimators take it in local SGD, not with a batch
+        of all the rows.
 
     Attributes
     ----------
