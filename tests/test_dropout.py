@@ -8,7 +8,7 @@ check_grad) in float32 and float64, and against torch autograd with the same
 mask. A compiled epoch steps by exactly the masks Network.dropout_masks
 gives, on any team of threads. Rates of 0 leave every result as it was, to
 the bit. Then the estimators (scikit-learn's checks with dropout set, lbfgs
-and Dask refusing it), model files and the command line.
+refusing it, here and in nnbp.dask), model files and the command line.
 """
 import json
 import math
@@ -453,12 +453,14 @@ def test_lbfgs_and_bad_rates_are_refused_by_name():
         nnbp.MLPRegressor(dropout=[0.1, 0.2], max_iter=2).fit(X, y.astype(float))
 
 
-def test_the_dask_estimators_refuse_dropout():
+def test_the_dask_estimators_refuse_dropout_with_lbfgs_before_the_data():
+    # Their local SGD drops (tests/test_dask_dropout.py); lbfgs refuses, as locally,
+    # before it looks at X (here in memory, which nnbp.dask would refuse next).
     dask = pytest.importorskip("nnbp.dask", reason="nnbp's [dask] extra is not installed")
     X, y = classification()
     for Estimator in (dask.DaskMLPClassifier, dask.DaskMLPRegressor):
-        with pytest.raises(ValueError, match="trains without dropout"):
-            Estimator(dropout=0.2, solver="sgd").fit(X, y)
+        with pytest.raises(ValueError, match="not solver='lbfgs', which is deterministic"):
+            Estimator(dropout=0.2, solver="lbfgs").fit(X, y)
 
 
 def test_model_files_hold_dropout_and_are_as_before_without_it(tmp_path, monkeypatch):
