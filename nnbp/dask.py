@@ -36,6 +36,11 @@ How a fit runs, on Dask's distributed scheduler:
   update, which the client counts) keep that; max_grad_norm clips each
   shard's own batch's gradient, before the averaging, not the global
   batch's, whose norm no shard knows without a round trip of its own.
+  Dropout drops in each shard's epoch of a round, its masks' seed drawn from
+  a generator seeded by (the epoch's dropout seed, the shard's number, the
+  round's first step), the epoch's seed drawn from random_state after the
+  order, as a local epoch draws it. The full batch, whose gradient the
+  cluster sums outside the compiled epoch, refuses dropout, as lbfgs does.
 """
 from __future__ import annotations
 
@@ -1384,6 +1389,11 @@ class DaskMLPClassifier(_DaskMLP, MLPClassifier):  # type: ignore[misc]
       parameters and optimizer state; the client then averages the
       parameters and the state, weighted by the rows each shard used. The
       result depends on the shards, so on where Dask put the partitions.
+    - dropout drops in local SGD: each shard's round draws masks of its own,
+      from the fit's random_state, the shard and the round, so that a fit is
+      reproducible. lbfgs, and sgd or adam with a batch of all the rows,
+      refuse it: their gradient is summed across the shards outside the
+      compiled epoch that draws the masks.
     - early_stopping holds out validation_fraction of each partition
       (stratified where the partition allows it).
     - A worker lost in the middle of a fit is survived: Dask recomputes its
@@ -1513,6 +1523,11 @@ class DaskMLPRegressor(_DaskMLP, MLPRegressor):  # type: ignore[misc]
       parameters and optimizer state; the client then averages the
       parameters and the state, weighted by the rows each shard used. The
       result depends on the shards, so on where Dask put the partitions.
+    - dropout drops in local SGD: each shard's round draws masks of its own,
+      from the fit's random_state, the shard and the round, so that a fit is
+      reproducible. lbfgs, and sgd or adam with a batch of all the rows,
+      refuse it: their gradient is summed across the shards outside the
+      compiled epoch that draws the masks.
     - early_stopping holds out validation_fraction of each partition
       (stratified where the partition allows it).
     - The robust losses (loss='huber', 'absolute_error', 'quantile') train
