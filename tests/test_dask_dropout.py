@@ -5,9 +5,11 @@ worker, with dropout's masks drawn as a local epoch draws them: from a seed
 that the round's generator gives, seeded by (the epoch's dropout seed, the
 shard's number, the round's first step), the epoch's seed drawn from the fit's
 random_state after the order of the rows. So a fit is reproducible, and the
-masks differ from shard to shard and round to round. lbfgs and the full batch
-(the cluster's summed gradient, outside the compiled epoch) refuse dropout by
-name. On a LocalCluster of 2 worker processes, shared by the module.
+masks differ from shard to shard and round to round: with sync_every=1, each
+step is minibatch sgd with those masks, by hand and in torch.optim.SGD (skipped
+without torch). lbfgs and the full batch (the cluster's summed gradient,
+outside the compiled epoch) refuse dropout by name. On a LocalCluster of 2
+worker processes, shared by the module.
 """
 import warnings
 
@@ -51,16 +53,29 @@ def round_seed(epoch_seed, shard, first_step):
     return int(np.random.default_rng((epoch_seed, shard, first_step)).integers(INT64_TOP))
 
 
+def initial_network(params, n_features, dtype):
+    """The network a fit with params starts from, and the fit's random_state after it."""
+    start = nnbp.MLPRegressor(**params)
+    random_state = start._random_state = np.random.RandomState(0)
+    start._initialize([n_features, *params["hidden_layer_sizes"], 1], dtype)
+    return start.network_, random_state
+
+
+def rounds_masks(net, rates, epoch_seed, n_shards, step):
+    """Each shard's masks in the round of one step (sync_every=1): that round is an epoch
+    of one batch (20 rows) on its worker, whose batch is number 0."""
+    return [net.dropout_masks(20, rates, round_seed(epoch_seed, s, step))
+            for s in range(n_shards)]
+
+
 def by_hand(params, X, y, shards, dtype, epochs):
     """Plain sgd with sync_every=1, step by step: each step that of the union of the
     shards' batches (20 rows each), each shard's rows dropped by its round's masks.
 
     Returns the parameters, and the masks' first layer of each shard at each step.
     """
-    start = nnbp.MLPRegressor(**params)
-    random_state = start._random_state = np.random.RandomState(0)
-    start._initialize([X.shape[1], *params["hidden_layer_sizes"], 1], dtype)
-    net, rates = start.network_, params["dropout"]
+    net, random_state = initial_network(params, X.shape[1], dtype)
+    rates = params["dropout"]
     X = X.astype(dtype)
     drawn = []
     for _ in range(epochs):
@@ -75,9 +90,7 @@ def by_hand(params, X, y, shards, dtype, epochs):
             batches = [rows[20 * step:20 * step + 20] for rows in orders]
             masks = None
             if epoch_seed is not None:
-                # Each round is an epoch of one batch on its worker: its step is 0.
-                per_shard = [net.dropout_masks(20, rates, round_seed(epoch_seed, s, step))
-                             for s in range(len(shards))]
+                per_shard = rounds_masks(net, rates, epoch_seed, len(shards), step)
                 masks = [np.concatenate(layer) for layer in zip(*per_shard)]
                 drawn.append([shard_masks[0] for shard_masks in per_shard])
             batch = np.concatenate(batches)
@@ -111,6 +124,45 @@ def test_local_sgd_with_sync_every_1_drops_as_minibatch_sgd_with_the_rounds_mask
         firsts = [mask for step in drawn for mask in step]
         assert all((mask == 0).any() for mask in firsts)
         assert len({mask.tobytes() for mask in firsts}) == len(firsts) == 2 * 2 * 5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_local_sgd_with_dropout_is_torchs_sgd_with_the_rounds_masks(client, rng, dtype):
+    """torch.optim.SGD on the union of the shards' batches, each hidden activation times
+    its shard's round's mask / (1 - p), written out as nn.Dropout computes in train mode."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: nnbp never needs it")
+    X, y = regression_problem(rng, n=200, n_features=4)
+    Xd, yd = placed(client, X, y, rows=100)       # shards: rows 0-99 and 100-199
+    rates = (0.3, 0.1)
+    params = dict(hidden_layer_sizes=(6, 5), solver="sgd", momentum=0.0, batch_size=40,
+                  learning_rate_init=0.1, alpha=0.0, shuffle=False, max_iter=1,
+                  random_state=0, dtype=np.dtype(dtype).name, dropout=list(rates))
+    ours = fit_quietly(DaskMLPRegressor(**params, sync_every=1), Xd, yd)
+
+    net, random_state = initial_network(params, 4, dtype)
+    epoch_seed = int(random_state.randint(INT64_TOP, dtype=np.int64))
+    weights = [torch.tensor(W, requires_grad=True) for W in net.weights]
+    biases = [torch.tensor(b, requires_grad=True) for b in net.biases]
+    sgd = torch.optim.SGD(weights + biases, lr=0.1)
+    X, y = torch.tensor(X.astype(dtype)), torch.tensor(y.astype(dtype))
+    for step in range(5):
+        rows = np.concatenate([np.arange(20 * step, 20 * step + 20) + 100 * s for s in (0, 1)])
+        masks = [np.concatenate(layer)
+                 for layer in zip(*rounds_masks(net, rates, epoch_seed, 2, step))]
+        h = X[rows]
+        for l, (W, b) in enumerate(zip(weights, biases)):
+            h = h @ W.T + b
+            if l + 1 < len(weights):
+                keep = torch.tensor((masks[l] != 0).astype(dtype))
+                h = torch.relu(h) * keep / (1 - rates[l])
+        # nnbp's squared error: half the squared error, averaged over the rows.
+        loss = 0.5 * ((h[:, 0] - y[rows]) ** 2).mean()
+        sgd.zero_grad()
+        loss.backward()
+        sgd.step()
+    expected = np.concatenate([W.detach().numpy().ravel() for W in weights]
+                              + [b.detach().numpy().ravel() for b in biases])
+    assert relative_error(ours.network_.params, expected) < BY_HAND_TOLERANCE[dtype]
 
 
 def digits_on_the_cluster(client):
