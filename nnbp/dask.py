@@ -1050,8 +1050,8 @@ class _DaskTrainer(StochasticTrainer):
         if dropout is not None and batch_size == X.shape[0]:
             solver = "adam" if isinstance(self.optimizer, Adam) else "sgd"
             raise ValueError(
-                f"dropout={self.dropout!r} trains in nnbp.dask's local SGD, whose batches "
-                f"are fewer than the {X.shape[0]} training rows; solver={solver!r} with a "
+                f"dropout (rates {list(dropout)}) trains in nnbp.dask's local SGD, with a "
+                f"batch_size below the {X.shape[0]} training rows; solver={solver!r} with a "
                 "batch of all of them steps from the gradient the cluster sums across its "
                 "shards, outside the compiled epoch that draws dropout's masks: set "
                 f"batch_size below {X.shape[0]}, or dropout=0.0")
