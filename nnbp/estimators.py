@@ -664,23 +664,18 @@ class _BaseMLP(BaseEstimator):
         trainer = self._trainer
         loss = self._training_loss()
         dropout = self._dropout_rates(net.layer_sizes[1:-1])
+        dropout = 0.0 if dropout is None else dropout
         if trainer is None:
-            # loss= and dropout= only where there are: nnbp.dask's trainer takes neither.
             trainer = self._trainer = self._trainer_class(
                 net, self._make_optimizer(math.ceil(n_samples / batch_size)),
                 batch_size=batch_size, shuffle=self.shuffle,
                 random_state=self._random_state, tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
-                **({} if loss is None else {"loss": loss}),
-                **({} if dropout is None else {"dropout": dropout}))
+                loss=loss, dropout=dropout)
         elif not incremental:
             trainer.optimizer = self._make_optimizer(math.ceil(n_samples / batch_size))
-        if hasattr(trainer, "loss_object"):
-            # The loss may have changed since the trainer was made (warm_start).
-            trainer.loss_object = loss
-        if hasattr(trainer, "dropout"):
-            # So may dropout.
-            trainer.dropout = 0.0 if dropout is None else dropout
+        # The loss and dropout may have changed since the trainer was made (warm_start).
+        trainer.loss_object, trainer.dropout = loss, dropout
         trainer.batch_size, trainer.shuffle = batch_size, self.shuffle
         trainer.random_state, trainer.verbose = self._random_state, self.verbose
         trainer.tol, trainer.n_iter_no_change = self.tol, self.n_iter_no_change
