@@ -1,5 +1,8 @@
-"""Shared helpers: problems of every output kind, and the relative error the tests use."""
+"""Shared helpers: problems of every output kind, the relative error the tests use, and
+the Dask tests' cluster."""
+import contextlib
 import sys
+import warnings
 
 import numpy as np
 
@@ -85,3 +88,20 @@ def first(pair):
 
 def second(pair):
     return pair[1]
+
+
+@contextlib.contextmanager
+def two_worker_client():
+    """A Client of a LocalCluster of 2 worker processes of 1 thread each, closed after."""
+    from distributed import Client, LocalCluster
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        yield client
+
+
+def fit_quietly(model, *args, **kwargs):
+    """model.fit(*args, **kwargs), without its ConvergenceWarning."""
+    from sklearn.exceptions import ConvergenceWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(*args, **kwargs)

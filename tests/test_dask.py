@@ -5,7 +5,6 @@ their own cluster: tests/test_dask_lost_workers.py.
 """
 import inspect
 import pickle
-import warnings
 
 import dask.array as da
 import dask.dataframe as dd
@@ -15,13 +14,12 @@ import pytest
 from distributed import Client, LocalCluster
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 import nnbp
 from nnbp.dask import DaskMLPClassifier, DaskMLPRegressor, _ingest
 from nnbp.datasets import load_digits
-from support import relative_error
+from support import fit_quietly, relative_error, two_worker_client
 
 LOCAL = {DaskMLPClassifier: nnbp.MLPClassifier, DaskMLPRegressor: nnbp.MLPRegressor}
 
@@ -31,8 +29,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as client:
+    with two_worker_client() as client:
         yield client
 
 
@@ -72,11 +69,6 @@ def regression_problem(rng, n=400, n_features=5, n_outputs=1):
     y = np.tanh(X @ rng.normal(size=(n_features, n_outputs))) + 0.1 * rng.normal(size=(n, n_outputs))
     return X, y[:, 0] if n_outputs == 1 else y
 
-
-def fit_quietly(model, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(*args, **kwargs)
 
 
 # ---------------------------------------------------------------- the API

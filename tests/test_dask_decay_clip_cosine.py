@@ -5,19 +5,16 @@ its own batch's gradient (its share of the global batch), and follows the
 schedule, all shards at the same update; the client counts the updates. The
 full batch steps on the client, from the summed gradient.
 """
-import warnings
 
 import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
-from distributed import Client, LocalCluster  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 import nnbp  # noqa: E402
 from nnbp import reference  # noqa: E402
 from nnbp.dask import DaskMLPRegressor  # noqa: E402
-from support import relative_error  # noqa: E402
+from support import fit_quietly, relative_error, two_worker_client  # noqa: E402
 from test_dask import as_dask, placed, regression_problem  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -25,15 +22,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as client:
+    with two_worker_client() as client:
         yield client
 
-
-def fit_quietly(model, *args):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(*args)
 
 
 def initial_network(params, sizes):

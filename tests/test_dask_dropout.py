@@ -11,20 +11,17 @@ without torch). lbfgs and the full batch (the cluster's summed gradient,
 outside the compiled epoch) refuse dropout by name. On a LocalCluster of 2
 worker processes, shared by the module.
 """
-import warnings
 
 import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
-from distributed import Client, LocalCluster  # noqa: E402
 from sklearn.base import clone  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 import nnbp  # noqa: E402
 from nnbp.dask import DaskMLPClassifier, DaskMLPRegressor  # noqa: E402
 from nnbp.datasets import load_digits  # noqa: E402
-from support import REFERENCE_TOLERANCE, relative_error  # noqa: E402
+from support import REFERENCE_TOLERANCE, fit_quietly, relative_error, two_worker_client  # noqa: E402
 from test_dask import placed, regression_problem  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -37,15 +34,9 @@ BY_HAND_TOLERANCE = {np.float32: REFERENCE_TOLERANCE[np.float32], np.float64: 1e
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as client:
+    with two_worker_client() as client:
         yield client
 
-
-def fit_quietly(model, *args):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(*args)
 
 
 def round_seed(epoch_seed, shard, first_step):

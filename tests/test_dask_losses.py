@@ -6,15 +6,12 @@ trains what nnbp.MLPRegressor trains on the concatenated rows, up to the order
 of summation (lbfgs and full batch), or minibatch sgd on the global batch
 (sync_every=1).
 """
-import warnings
 
 import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
-from distributed import Client, LocalCluster  # noqa: E402
 from sklearn.base import clone  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.utils._param_validation import InvalidParameterError  # noqa: E402
 
 import nnbp  # noqa: E402
@@ -22,7 +19,7 @@ from nnbp import reference  # noqa: E402
 from nnbp.dask import DaskMLPRegressor, _ingest  # noqa: E402
 from nnbp.gradcheck import central_differences  # noqa: E402
 from nnbp.losses import AbsoluteError, HuberLoss, PinballLoss  # noqa: E402
-from support import DTYPES, REFERENCE_TOLERANCE, relative_error  # noqa: E402
+from support import DTYPES, REFERENCE_TOLERANCE, fit_quietly, relative_error, two_worker_client  # noqa: E402
 from test_dask import as_dask, placed  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -36,8 +33,7 @@ LOSS_IDS = ["huber", "absolute_error", "quantile"]
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as client:
+    with two_worker_client() as client:
         yield client
 
 
@@ -48,11 +44,6 @@ def heavy_tailed_problem(rng, n=300, n_features=4):
     y = np.tanh(X @ rng.normal(size=n_features)) + 0.3 * rng.standard_t(1.5, size=n)
     return X, y
 
-
-def fit_quietly(model, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(*args, **kwargs)
 
 
 def initial_network(params, sizes, dtype=np.float64):

@@ -14,7 +14,7 @@ import warnings
 import dask.array as da
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 from sklearn.exceptions import ConvergenceWarning
 
 import nnbp
@@ -22,7 +22,7 @@ from nnbp.dask import DaskMLPClassifier, DaskMLPRegressor, LostDataError
 # The workers run these: they import them from support, which they find as
 # this process does; not from this module, which pytest imports under a name
 # they cannot import (a worker that cannot unpickle a task hangs the fit).
-from support import first, partition, relative_error, second
+from support import first, partition, relative_error, second, two_worker_client
 
 PARTITIONS, ROWS, FEATURES = 4, 150, 6
 
@@ -32,8 +32,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as client:
+    with two_worker_client() as client:
         yield client
 
 

@@ -5,19 +5,16 @@ data scattered again (a cell run again), on fresh data, refits of one
 estimator, and a warm start. Each fit must find its data where it put it, and
 give what the same fit gives alone.
 """
-import warnings
 
 import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
 import dask.array as da  # noqa: E402
-from distributed import Client, LocalCluster  # noqa: E402
 from sklearn.base import clone  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 from nnbp.dask import DaskMLPRegressor, LostDataError  # noqa: E402
-from support import relative_error  # noqa: E402
+from support import fit_quietly, relative_error, two_worker_client  # noqa: E402
 from test_dask import as_dask, placed, regression_problem  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -29,15 +26,9 @@ LOCAL_SGD = dict(hidden_layer_sizes=(6,), solver="sgd", momentum=0.0, batch_size
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as client:
+    with two_worker_client() as client:
         yield client
 
-
-def fit_quietly(model, *args):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(*args)
 
 
 def fit_on_scattered(client, X, y, params):
