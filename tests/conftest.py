@@ -3,8 +3,9 @@ import os
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+from threadpoolctl import threadpool_limits
 
-from nnbp import _core
+from nnbp import _core, _threads
 
 # Property tests and fuzzing: "ci" (the default) draws the same examples on
 # every run, so that a failure reproduces and a pass means the same thing
@@ -37,3 +38,16 @@ def isa(request):
     assert _core.kernel_isa(request.param) == request.param
     yield request.param
     _core.kernel_isa(previous)
+
+
+@pytest.fixture
+def threads(monkeypatch):
+    """A context that runs nnbp's calls on teams of n threads, more than the CPUs too."""
+    monkeypatch.setattr(_threads, "PARALLEL_FLOPS", 0)
+    monkeypatch.setattr(_threads, "PARALLEL_ROWS", float("inf"))
+
+    def on(n):
+        # OMP_NUM_THREADS set: asked for, n threads are given even past the CPUs.
+        monkeypatch.setenv("OMP_NUM_THREADS", str(n))
+        return threadpool_limits(n, user_api="openmp")
+    return on

@@ -11,10 +11,9 @@ import math
 import numpy as np
 import pytest
 import scipy.optimize
-from threadpoolctl import threadpool_limits
 
 import nnbp
-from nnbp import _core, _threads, reference
+from nnbp import _core, reference
 from nnbp.training import Epoch
 from support import DTYPES, REFERENCE_TOLERANCE, make_targets, relative_error
 
@@ -272,17 +271,6 @@ def test_the_fused_step_decays_as_the_flat_step(kind, dtype):
     np.testing.assert_allclose(results[0], results[1], rtol=0,
                                atol=16 * np.finfo(dtype).eps * np.abs(results[1]).max())
 
-
-@pytest.fixture
-def threads(monkeypatch):
-    """A context that runs nnbp's calls on teams of n threads (as tests/test_parallel.py)."""
-    monkeypatch.setattr(_threads, "PARALLEL_FLOPS", 0)
-    monkeypatch.setattr(_threads, "PARALLEL_ROWS", float("inf"))
-
-    def on(n):
-        monkeypatch.setenv("OMP_NUM_THREADS", str(n))
-        return threadpool_limits(n, user_api="openmp")
-    return on
 
 
 @pytest.mark.skipif(not _core.openmp_enabled(), reason="built without OpenMP")

@@ -18,10 +18,9 @@ import pytest
 import scipy.optimize
 from support import (DTYPES, REFERENCE_TOLERANCE, make_targets, reference_forward,
                      reference_loss_and_grad, relative_error)
-from threadpoolctl import threadpool_limits
 
 import nnbp
-from nnbp import _core, _threads, reference
+from nnbp import _core, reference
 from nnbp.gradcheck import central_differences
 from nnbp.training import Epoch
 
@@ -253,17 +252,6 @@ def epoch_with_dropout(net, X, y, rates, random_state, batch_size):
     loss = epoch.run(sgd, random_state, np.empty_like(net.params), np.empty_like(net.params), 1)
     return loss, epoch.dropout_seed
 
-
-@pytest.fixture
-def threads(monkeypatch):
-    """A context that runs nnbp's calls on teams of n threads (as tests/test_parallel.py)."""
-    monkeypatch.setattr(_threads, "PARALLEL_FLOPS", 0)
-    monkeypatch.setattr(_threads, "PARALLEL_ROWS", float("inf"))
-
-    def on(n):
-        monkeypatch.setenv("OMP_NUM_THREADS", str(n))
-        return threadpool_limits(n, user_api="openmp")
-    return on
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -26,18 +26,6 @@ THREADS = [1, 2, 3, 4, 7]
 pytestmark = pytest.mark.skipif(not _core.openmp_enabled(), reason="built without OpenMP")
 
 
-@pytest.fixture
-def threads(monkeypatch):
-    """A context that runs nnbp's calls on teams of n threads, more than the CPUs too."""
-    monkeypatch.setattr(_threads, "PARALLEL_FLOPS", 0)
-    monkeypatch.setattr(_threads, "PARALLEL_ROWS", float("inf"))
-
-    def on(n):
-        # OMP_NUM_THREADS set: asked for, n threads are given even past the CPUs.
-        monkeypatch.setenv("OMP_NUM_THREADS", str(n))
-        return threadpool_limits(n, user_api="openmp")
-    return on
-
 
 def problem(dtype, output="softmax", alpha=0.3, sizes=(7, 13, 5, 3), n=11, seed=0):
     rng = np.random.default_rng(seed)
