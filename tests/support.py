@@ -1,10 +1,11 @@
-"""Shared helpers: problems of every output kind, the relative error the tests use, and
-the Dask tests' cluster."""
+"""Shared helpers: problems of every output kind, the relative error the tests use,
+the Dask tests' cluster and the comparisons with torch autograd."""
 import contextlib
 import sys
 import warnings
 
 import numpy as np
+import pytest
 
 from nnbp import reference
 
@@ -105,3 +106,26 @@ def fit_quietly(model, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return model.fit(*args, **kwargs)
+
+
+def torch_softmax_loss_and_grad(torch, net, X, y, hidden):
+    """torch autograd's cross-entropy and its gradient, in nnbp's layout of the parameters,
+    of net's weights on (X, y); hidden(l, z) makes hidden layer l's output from its z."""
+    weights = [torch.tensor(W, requires_grad=True) for W in net.weights]
+    biases = [torch.tensor(b, requires_grad=True) for b in net.biases]
+    h = torch.tensor(X)
+    for l, (W, b) in enumerate(zip(weights, biases)):
+        h = h @ W.T + b
+        if l + 1 < len(weights):
+            h = hidden(l, h)
+    loss = torch.nn.functional.cross_entropy(h, torch.tensor(y))
+    loss.backward()
+    return loss.item(), np.concatenate([W.grad.numpy().ravel() for W in weights]
+                                       + [b.grad.numpy().ravel() for b in biases])
+
+
+def assert_as_torch(loss, grad, torch_loss, torch_grad, dtype):
+    """nnbp's loss and gradient equal torch's to float32's or float64's rounding."""
+    rtol = 1e-4 if dtype == np.float32 else 1e-12
+    assert loss == pytest.approx(torch_loss, rel=rtol)
+    np.testing.assert_allclose(grad, torch_grad, rtol=0, atol=rtol * np.abs(torch_grad).max())

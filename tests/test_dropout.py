@@ -16,8 +16,9 @@ import math
 import numpy as np
 import pytest
 import scipy.optimize
-from support import (DTYPES, REFERENCE_TOLERANCE, make_targets, reference_forward,
-                     reference_loss_and_grad, relative_error)
+from support import (DTYPES, REFERENCE_TOLERANCE, assert_as_torch, make_targets,
+                     reference_forward, reference_loss_and_grad, relative_error,
+                     torch_softmax_loss_and_grad)
 
 import nnbp
 from nnbp import _core, reference
@@ -372,21 +373,10 @@ def test_torch_with_the_same_mask_gives_the_same_loss_and_gradient(activation, d
     loss, grad = net.loss_and_grad(X, y, dropout_masks=masks)
     function = {"relu": torch.relu, "tanh": torch.tanh,
                 "gelu": torch.nn.functional.gelu}[activation]
-    weights = [torch.tensor(W, requires_grad=True) for W in net.weights]
-    biases = [torch.tensor(b, requires_grad=True) for b in net.biases]
-    h = torch.tensor(X)
-    for l, (W, b) in enumerate(zip(weights, biases)):
-        h = h @ W.T + b
-        if l + 1 < len(weights):
-            keep = torch.tensor((masks[l] != 0).astype(dtype))
-            h = function(h) * keep / (1 - rates[l])
-    torch_loss = torch.nn.functional.cross_entropy(h, torch.tensor(y))
-    torch_loss.backward()
-    torch_grad = np.concatenate([W.grad.numpy().ravel() for W in weights]
-                                + [b.grad.numpy().ravel() for b in biases])
-    rtol = 1e-4 if dtype == np.float32 else 1e-12
-    assert loss == pytest.approx(torch_loss.item(), rel=rtol)
-    np.testing.assert_allclose(grad, torch_grad, rtol=0, atol=rtol * np.abs(torch_grad).max())
+    keep = [torch.tensor((mask != 0).astype(dtype)) for mask in masks]
+    torch_loss, torch_grad = torch_softmax_loss_and_grad(
+        torch, net, X, y, lambda l, z: function(z) * keep[l] / (1 - rates[l]))
+    assert_as_torch(loss, grad, torch_loss, torch_grad, dtype)
 
 
 # ---------------------------------------------------------------- the estimators

@@ -14,7 +14,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from support import DTYPES
+from support import DTYPES, assert_as_torch, torch_softmax_loss_and_grad
 
 import nnbp
 from nnbp import layers, reference
@@ -208,20 +208,9 @@ def test_torch_network_gradient_agrees(name, dtype, rng):
     y = rng.integers(0, 3, 16)
     loss, grad = net.loss_and_grad(X, y)
     function = getattr(torch.nn.functional, TORCH_FUNCTIONS[name])
-    weights = [torch.tensor(W, requires_grad=True) for W in net.weights]
-    biases = [torch.tensor(b, requires_grad=True) for b in net.biases]
-    h = torch.tensor(X)
-    for l, (W, b) in enumerate(zip(weights, biases)):
-        h = h @ W.T + b
-        if l + 1 < len(weights):
-            h = function(h)
-    torch_loss = torch.nn.functional.cross_entropy(h, torch.tensor(y))
-    torch_loss.backward()
-    torch_grad = np.concatenate([W.grad.numpy().ravel() for W in weights]
-                                + [b.grad.numpy().ravel() for b in biases])
-    rtol = 1e-4 if dtype == np.float32 else 1e-12
-    assert loss == pytest.approx(torch_loss.item(), rel=rtol)
-    np.testing.assert_allclose(grad, torch_grad, rtol=0, atol=rtol * np.abs(torch_grad).max())
+    torch_loss, torch_grad = torch_softmax_loss_and_grad(torch, net, X, y,
+                                                         lambda l, z: function(z))
+    assert_as_torch(loss, grad, torch_loss, torch_grad, dtype)
 
 
 # ---------------------------------------------------------------- estimators
